@@ -1,0 +1,1 @@
+//! dap-run library.
