@@ -1,0 +1,434 @@
+//! An in-process emulator of Instructure's API gateway, its object store and Canvas.
+//!
+//! The sandbox answers like the real gateway (see `GATEWAY.md`): client-credential login with a
+//! real HS256 JWT, the DAP query API with jobs that move through `waiting`/`running` to
+//! `complete`, pre-signed object URLs on a second origin that refuses `Authorization`, and a
+//! third origin that mints opaque InstAccess tokens. Every behaviour the runner must survive
+//! (429, 503, dropped connections, failed jobs, expired URLs, revoked tokens, rate limits) is a
+//! knob in [`Faults`] or [`SandboxConfig`], and every request is counted in [`Counters`] so tests
+//! can assert on what a client did. It is shaped as three small axum routers served by one
+//! hyper accept loop each, because dropping a connection without an answer needs control of the
+//! connection itself.
+
+mod auth;
+mod dap;
+mod data;
+mod faults;
+mod objects;
+mod server;
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+/// How a sandbox behaves: credentials, timing, data sizes and faults.
+#[derive(Clone, Debug)]
+pub struct SandboxConfig {
+    /// Client id accepted by `POST /ids/auth/login`.
+    pub client_id: String,
+    /// Client secret accepted by `POST /ids/auth/login`.
+    pub client_secret: String,
+    /// Lifetime of the JWTs the login issues (and the upper bound for InstAccess tokens).
+    pub token_ttl: Duration,
+    /// `GET /dap/job/{id}` answers `waiting`/`running` this many times, then `complete`.
+    pub polls_to_complete: u32,
+    /// Added to every gateway response.
+    pub latency: Duration,
+    /// Enforce the real per-endpoint rate limits (429 with `Retry-After`).
+    pub rate_limits: bool,
+    /// Rows in each (small) object.
+    pub object_rows: usize,
+    /// If above zero, every object is about this many bytes of gzip data, generated while
+    /// streaming and never held in memory.
+    pub large_object_bytes: u64,
+    /// Objects each completed job lists.
+    pub objects_per_job: usize,
+    /// Canvas API token accepted by the InstAccess mint endpoint.
+    pub canvas_token: String,
+    /// Tables left out of the listings; their schema and data answer 404.
+    pub hidden_tables: Vec<String>,
+    /// Fault knobs in effect at start.
+    pub faults: Faults,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            client_id: "sandbox".to_owned(),
+            client_secret: "sandbox".to_owned(),
+            token_ttl: Duration::from_secs(3600),
+            polls_to_complete: 1,
+            latency: Duration::ZERO,
+            rate_limits: false,
+            object_rows: 20,
+            large_object_bytes: 0,
+            objects_per_job: 2,
+            canvas_token: "canvas-sandbox".to_owned(),
+            hidden_tables: Vec::new(),
+            faults: Faults::default(),
+        }
+    }
+}
+
+/// Faults injected into the next gateway `/dap/...` requests and object downloads.
+///
+/// Request faults are consumed in the order 429, 503, dropped connection.
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    /// The next N `/dap` requests answer 429.
+    pub fail_429: u32,
+    /// `Retry-After` seconds on those 429s (`None`: no header).
+    pub retry_after: Option<u64>,
+    /// The next N `/dap` requests answer 503.
+    pub fail_503: u32,
+    /// The next N `/dap` requests have their connection closed with no response.
+    pub drop_connections: u32,
+    /// Jobs for these tables end `failed`.
+    pub fail_tables: Vec<String>,
+    /// The next N object downloads answer 403 like an expired pre-signed URL.
+    pub expire_object_urls: u32,
+    /// After this many further `/dap` requests, every token issued so far is revoked.
+    pub revoke_after: Option<u32>,
+}
+
+/// A snapshot of what the sandbox has seen.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Counters {
+    /// Successful logins.
+    pub logins: u64,
+    /// Logins answered 400 or 403.
+    pub login_failures: u64,
+    /// All gateway requests, login included.
+    pub requests: u64,
+    /// Gateway requests per route, keyed like `POST /dap/query/{namespace}/table/{table}/data`.
+    pub routes: BTreeMap<String, u64>,
+    /// 401 answers sent.
+    pub unauthorized: u64,
+    /// Requests that carried the deprecated `x-instauth` header.
+    pub x_instauth: u64,
+    /// Object downloads answered 200.
+    pub object_downloads: u64,
+    /// Object requests that carried `Authorization` (answered 400).
+    pub object_auth_rejected: u64,
+    /// InstAccess tokens minted by the Canvas origin.
+    pub canvas_mints: u64,
+    /// 429 answers sent, from faults and rate limits.
+    pub rate_limited: u64,
+    /// Bodies of `POST .../data` requests, in order.
+    pub job_queries: Vec<serde_json::Value>,
+}
+
+/// State shared by the three origins.
+pub(crate) struct Shared {
+    pub(crate) config: SandboxConfig,
+    pub(crate) key: [u8; 32],
+    pub(crate) object_store_url: String,
+    pub(crate) state: Mutex<State>,
+}
+
+/// Everything that changes while the sandbox runs, behind one lock.
+#[derive(Default)]
+pub(crate) struct State {
+    pub(crate) counters: Counters,
+    pub(crate) faults: Faults,
+    /// JWT ids issued and not revoked, with their expiry.
+    pub(crate) jwts: HashMap<String, Instant>,
+    /// InstAccess tokens minted and not revoked, with their expiry.
+    pub(crate) inst_access: HashMap<String, Instant>,
+    pub(crate) revoked: HashSet<String>,
+    pub(crate) jobs: HashMap<String, dap::Job>,
+    /// Query fingerprint to job id, so an identical query returns the existing job.
+    pub(crate) job_index: HashMap<String, String>,
+    pub(crate) objects: HashMap<String, objects::ObjectSpec>,
+    /// Per-endpoint request times inside the current rate-limit window.
+    pub(crate) windows: HashMap<&'static str, VecDeque<Instant>>,
+}
+
+impl Shared {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain data behind; keep serving.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A running sandbox: gateway, object store and Canvas origins.
+pub struct Sandbox {
+    shared: Arc<Shared>,
+    gateway: SocketAddr,
+    object_store: SocketAddr,
+    canvas: SocketAddr,
+    shutdown: Option<watch::Sender<bool>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Sandbox {
+    /// Starts a sandbox on its own tokio runtime in a background thread, every origin on
+    /// `127.0.0.1` port 0.
+    pub fn start(config: SandboxConfig) -> std::io::Result<Sandbox> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("dap-sandbox".to_owned())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(error) => {
+                        let _ = tx.send(Err(error));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+                    match Sandbox::start_async(config, addr).await {
+                        Ok(mut sandbox) => {
+                            let Some(shutdown) = sandbox.shutdown.take() else {
+                                return;
+                            };
+                            let mut stopped = shutdown.subscribe();
+                            let parts = Sandbox {
+                                shared: sandbox.shared.clone(),
+                                gateway: sandbox.gateway,
+                                object_store: sandbox.object_store,
+                                canvas: sandbox.canvas,
+                                shutdown: Some(shutdown),
+                                thread: None,
+                            };
+                            if tx.send(Ok(parts)).is_err() {
+                                return;
+                            }
+                            let _ = stopped.wait_for(|stop| *stop).await;
+                        }
+                        Err(error) => {
+                            let _ = tx.send(Err(error));
+                        }
+                    }
+                });
+            })?;
+        let mut sandbox = rx
+            .recv()
+            .map_err(|_| std::io::Error::other("sandbox thread ended before starting"))??;
+        sandbox.thread = Some(thread);
+        Ok(sandbox)
+    }
+
+    /// Starts a sandbox on the caller's runtime: the gateway on `addr`, the object store and
+    /// Canvas on port 0 of the same IP.
+    pub async fn start_async(config: SandboxConfig, addr: SocketAddr) -> std::io::Result<Sandbox> {
+        let gateway_listener = tokio::net::TcpListener::bind(addr).await?;
+        let other = SocketAddr::new(addr.ip(), 0);
+        let store_listener = tokio::net::TcpListener::bind(other).await?;
+        let canvas_listener = tokio::net::TcpListener::bind(other).await?;
+        let gateway = gateway_listener.local_addr()?;
+        let object_store = store_listener.local_addr()?;
+        let canvas = canvas_listener.local_addr()?;
+
+        let mut key = [0u8; 32];
+        key.iter_mut().for_each(|byte| *byte = fastrand::u8(..));
+        let faults = config.faults.clone();
+        let shared = Arc::new(Shared {
+            config,
+            key,
+            object_store_url: format!("http://{object_store}"),
+            state: Mutex::new(State {
+                faults,
+                ..State::default()
+            }),
+        });
+
+        let (shutdown, stopped) = watch::channel(false);
+        server::spawn(
+            gateway_listener,
+            server::gateway_router(shared.clone()),
+            stopped.clone(),
+        );
+        server::spawn(
+            store_listener,
+            objects::router(shared.clone()),
+            stopped.clone(),
+        );
+        server::spawn(
+            canvas_listener,
+            auth::canvas_router(shared.clone()),
+            stopped,
+        );
+        Ok(Sandbox {
+            shared,
+            gateway,
+            object_store,
+            canvas,
+            shutdown: Some(shutdown),
+            thread: None,
+        })
+    }
+
+    /// Gateway base URL, e.g. `http://127.0.0.1:41234` (no trailing slash).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.gateway)
+    }
+
+    /// Object store base URL (pre-signed URLs point here).
+    pub fn object_store_url(&self) -> String {
+        format!("http://{}", self.object_store)
+    }
+
+    /// Canvas base URL, serving `POST /api/v1/inst_access_tokens`.
+    pub fn canvas_url(&self) -> String {
+        format!("http://{}", self.canvas)
+    }
+
+    /// A snapshot of the counters.
+    pub fn counters(&self) -> Counters {
+        self.shared.lock().counters.clone()
+    }
+
+    /// Replaces the fault knobs.
+    pub fn set_faults(&self, faults: Faults) {
+        self.shared.lock().faults = faults;
+    }
+
+    /// Revokes every token issued so far: they now get 401.
+    pub fn revoke_tokens(&self) {
+        self.shared.lock().revoke_all();
+    }
+
+    /// Stops serving; also happens on drop.
+    pub fn stop(mut self) {
+        self.shutdown_now();
+    }
+
+    fn shutdown_now(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(true);
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.shutdown_now();
+    }
+}
+
+impl State {
+    pub(crate) fn revoke_all(&mut self) {
+        let jwts = self.jwts.drain().map(|(jti, _)| jti);
+        let minted = self.inst_access.drain().map(|(token, _)| token);
+        let revoked: Vec<String> = jwts.chain(minted).collect();
+        self.revoked.extend(revoked);
+    }
+}
+
+/// Flags of `dap-run sandbox`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SandboxArgs {
+    /// Address of the gateway; the object store and Canvas listen on other ports of the same IP.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub addr: SocketAddr,
+    /// Client id accepted by the login.
+    #[arg(long, default_value = "sandbox")]
+    pub client_id: String,
+    /// Client secret accepted by the login.
+    #[arg(long, default_value = "sandbox")]
+    pub client_secret: String,
+    /// Lifetime of issued tokens, e.g. `1h` or `30s`.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub token_ttl: Duration,
+    /// Job polls answered `waiting`/`running` before a job completes.
+    #[arg(long, default_value_t = 1)]
+    pub polls: u32,
+    /// Delay added to every gateway response, e.g. `200ms`.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    pub latency: Duration,
+    /// Enforce the gateway's per-endpoint rate limits.
+    #[arg(long)]
+    pub rate_limits: bool,
+    /// Rows in each object.
+    #[arg(long, default_value_t = 20)]
+    pub object_rows: usize,
+    /// Make every object about this many bytes of gzip data, streamed.
+    #[arg(long, default_value_t = 0)]
+    pub large_object_bytes: u64,
+    /// Objects listed by each completed job.
+    #[arg(long, default_value_t = 2)]
+    pub objects_per_job: usize,
+    /// Canvas API token accepted by the InstAccess mint endpoint.
+    #[arg(long, default_value = "canvas-sandbox")]
+    pub canvas_token: String,
+    /// Leave this table out of every namespace (repeatable).
+    #[arg(long = "hide-table", value_name = "NAME")]
+    pub hide_tables: Vec<String>,
+    /// Answer the next N `/dap` requests with 429.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub fail_429: u32,
+    /// `Retry-After` seconds sent with the injected 429s.
+    #[arg(long, value_name = "S")]
+    pub retry_after: Option<u64>,
+    /// Answer the next N `/dap` requests with 503.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub fail_503: u32,
+    /// Close the connection of the next N `/dap` requests without answering.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub drop_connections: u32,
+    /// Make jobs for this table fail (repeatable).
+    #[arg(long = "fail-table", value_name = "NAME")]
+    pub fail_tables: Vec<String>,
+    /// Answer the next N object downloads with 403 (expired URL).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub expire_object_urls: u32,
+}
+
+impl From<SandboxArgs> for SandboxConfig {
+    fn from(args: SandboxArgs) -> Self {
+        SandboxConfig {
+            client_id: args.client_id,
+            client_secret: args.client_secret,
+            token_ttl: args.token_ttl,
+            polls_to_complete: args.polls,
+            latency: args.latency,
+            rate_limits: args.rate_limits,
+            object_rows: args.object_rows,
+            large_object_bytes: args.large_object_bytes,
+            objects_per_job: args.objects_per_job,
+            canvas_token: args.canvas_token,
+            hidden_tables: args.hide_tables,
+            faults: Faults {
+                fail_429: args.fail_429,
+                retry_after: args.retry_after,
+                fail_503: args.fail_503,
+                drop_connections: args.drop_connections,
+                fail_tables: args.fail_tables,
+                expire_object_urls: args.expire_object_urls,
+                revoke_after: None,
+            },
+        }
+    }
+}
+
+/// Runs a sandbox until ctrl-c: prints the gateway base URL as the first line on stdout, and
+/// the other origins on stderr.
+pub async fn serve(args: SandboxArgs) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let addr = args.addr;
+    let sandbox = Sandbox::start_async(args.into(), addr).await?;
+    {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "{}", sandbox.url())?;
+        stdout.flush()?;
+    }
+    eprintln!("object store: {}", sandbox.object_store_url());
+    eprintln!("canvas: {}", sandbox.canvas_url());
+    tokio::signal::ctrl_c().await?;
+    sandbox.stop();
+    Ok(())
+}
