@@ -1,0 +1,221 @@
+//! Located problems in a job file, rendered the way rustc and just render theirs.
+//!
+//! ```text
+//! error: undefined variable `namespce` in step `tables`
+//!  --> jobs/nightly.toml:14:30
+//!    |
+//! 14 | get = "/dap/query/{{ namespce }}/table"
+//!    |                      ^^^^^^^^ did you mean `namespace`?
+//! ```
+//!
+//! The renderer is ours rather than a crate's because its exact output is snapshot-tested by
+//! us and by users; a dependency that changes its layout in a minor release would break them.
+
+use std::fmt::Write as _;
+use std::ops::Range;
+use std::sync::Arc;
+
+/// One problem, with where it is.
+#[derive(Clone, Debug)]
+pub struct Diagnostic {
+    /// What is wrong, lowercase, user values in backticks.
+    pub message: String,
+    /// Byte range in the source, when known.
+    pub span: Option<Range<usize>>,
+    /// Short text under the caret.
+    pub label: Option<String>,
+    /// How to fix it, on its own line.
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    /// A problem at a location.
+    pub fn at(span: Range<usize>, message: impl Into<String>) -> Self {
+        Diagnostic {
+            message: message.into(),
+            span: Some(span),
+            label: None,
+            help: None,
+        }
+    }
+
+    /// A problem with no precise location (named by its key path in the message).
+    pub fn nowhere(message: impl Into<String>) -> Self {
+        Diagnostic {
+            message: message.into(),
+            span: None,
+            label: None,
+            help: None,
+        }
+    }
+
+    /// Adds a label under the caret.
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    /// Adds a help line.
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+/// The source a set of diagnostics refers to.
+#[derive(Clone, Debug)]
+pub struct Source {
+    /// The path as the user gave it (shown in messages).
+    pub name: String,
+    /// The file's text.
+    pub text: Arc<str>,
+}
+
+/// All the problems found in one or more files.
+#[derive(Clone, Debug, Default)]
+pub struct Diagnostics {
+    items: Vec<(Source, Diagnostic)>,
+}
+
+impl Diagnostics {
+    /// Adds a problem found in `source`.
+    pub fn push(&mut self, source: &Source, diagnostic: Diagnostic) {
+        self.items.push((source.clone(), diagnostic));
+    }
+
+    /// Merges another set into this one.
+    pub fn extend(&mut self, other: Diagnostics) {
+        self.items.extend(other.items);
+    }
+
+    /// Whether there are no problems.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// How many problems.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// The messages alone, for tests and reports.
+    pub fn messages(&self) -> Vec<String> {
+        self.items.iter().map(|(_, d)| d.message.clone()).collect()
+    }
+
+    /// Renders every problem, in file order, followed by a count.
+    pub fn render(&self) -> String {
+        let mut items: Vec<&(Source, Diagnostic)> = self.items.iter().collect();
+        items.sort_by_key(|(s, d)| {
+            (
+                s.name.clone(),
+                d.span.as_ref().map_or(usize::MAX, |r| r.start),
+            )
+        });
+        let mut out = String::new();
+        for (source, d) in &items {
+            render_one(&mut out, source, d);
+            out.push('\n');
+        }
+        let n = items.len();
+        let _ = write!(
+            out,
+            "error: {} problem{} found; nothing was sent",
+            n,
+            if n == 1 { "" } else { "s" }
+        );
+        out
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = floor_char_boundary(text, offset.min(text.len()));
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let col = text[line_start..offset].chars().count() + 1;
+    (line, col)
+}
+
+fn floor_char_boundary(text: &str, mut i: usize) -> usize {
+    while i > 0 && !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn render_one(out: &mut String, source: &Source, d: &Diagnostic) {
+    let _ = writeln!(out, "error: {}", d.message);
+    let text = &*source.text;
+    match &d.span {
+        Some(span) => {
+            let (line, col) = line_col(text, span.start);
+            let width = line.to_string().len();
+            let pad = " ".repeat(width);
+            let _ = writeln!(out, "{pad}--> {}:{line}:{col}", source.name);
+            let line_start = floor_char_boundary(text, span.start.min(text.len()));
+            let line_start = text[..line_start].rfind('\n').map_or(0, |i| i + 1);
+            let line_end = text[line_start..]
+                .find('\n')
+                .map_or(text.len(), |i| line_start + i);
+            let line_text = text[line_start..line_end].trim_end_matches('\r');
+            // Keep very long lines (binary garbage, minified values) readable.
+            let shown: String = line_text.chars().take(200).collect();
+            let end = floor_char_boundary(text, span.end.clamp(span.start, line_end));
+            let start = floor_char_boundary(text, span.start.min(line_end));
+            let caret_len = text[start..end].chars().count().max(1);
+            let caret_len = caret_len.min(shown.chars().count().saturating_sub(col - 1).max(1));
+            let _ = writeln!(out, "{pad} |");
+            let _ = writeln!(out, "{line} | {}", shown.replace('\t', " "));
+            let _ = write!(
+                out,
+                "{pad} | {}{}",
+                " ".repeat(col - 1),
+                "^".repeat(caret_len)
+            );
+            match &d.label {
+                Some(label) => {
+                    let _ = writeln!(out, " {label}");
+                }
+                None => out.push('\n'),
+            }
+        }
+        None => {
+            let _ = writeln!(out, " --> {}", source.name);
+        }
+    }
+    if let Some(help) = &d.help {
+        let _ = writeln!(out, "  = help: {help}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_like_rustc() {
+        let text = "name = \"x\"\nget = \"/dap/{{ namespce }}\"\n";
+        let src = Source {
+            name: "job.toml".into(),
+            text: text.into(),
+        };
+        let start = text.find("namespce").unwrap();
+        let mut ds = Diagnostics::default();
+        ds.push(
+            &src,
+            Diagnostic::at(start..start + 8, "undefined variable `namespce`")
+                .label("did you mean `namespace`?"),
+        );
+        assert_eq!(
+            ds.render(),
+            "error: undefined variable `namespce`\n --> job.toml:2:16\n  |\n2 | get = \"/dap/{{ namespce }}\"\n  |                ^^^^^^^^ did you mean `namespace`?\n\nerror: 1 problem found; nothing was sent"
+        );
+    }
+
+    #[test]
+    fn line_col_counts_characters() {
+        assert_eq!(line_col("a\nbé c", 5), (2, 3));
+    }
+}

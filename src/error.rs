@@ -1,0 +1,101 @@
+//! The errors that end a command, and the one place that maps them to exit codes.
+//!
+//! Exit codes are a contract with cron and CI (see the README): they are defined here and
+//! nowhere else. Errors that belong to a layer (validation diagnostics, HTTP, auth) carry their
+//! own detail and are converted into [`Error`] at the layer's edge.
+
+use std::path::PathBuf;
+
+use crate::diagnostic::Diagnostics;
+
+/// Process exit codes. Stable: documented in the README and tested.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub enum ExitCode {
+    /// Every step and check succeeded.
+    Success = 0,
+    /// A check failed, a gateway job ended `failed`, or a step could not be completed.
+    CheckFailed = 1,
+    /// The job file or the command line is invalid; nothing was sent.
+    Invalid = 2,
+    /// Authentication failed.
+    Auth = 3,
+    /// The gateway or the network failed after retries.
+    Gateway = 4,
+    /// A local file could not be written or read.
+    LocalIo = 5,
+    /// Another run of the same job holds its lock.
+    Locked = 75,
+}
+
+impl ExitCode {
+    /// The numeric process exit code.
+    pub fn code(self) -> i32 {
+        self as i32
+    }
+
+    /// How serious a failure is when a run has several: the worst one decides the exit code.
+    /// Authentication problems come first (nothing else can work), then local I/O, then the
+    /// gateway, then failed checks.
+    pub fn severity(self) -> u8 {
+        match self {
+            ExitCode::Success => 0,
+            ExitCode::CheckFailed => 1,
+            ExitCode::Gateway => 2,
+            ExitCode::LocalIo => 3,
+            ExitCode::Invalid => 4,
+            ExitCode::Auth => 5,
+            ExitCode::Locked => 6,
+        }
+    }
+}
+
+/// An error that ends a command before or instead of a run report.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// One or more problems in a job file, already rendered with their locations.
+    #[error("{}", .0.render())]
+    Invalid(Diagnostics),
+    /// A bad command line value or setting, with no location in a file.
+    #[error("{message}")]
+    Usage { message: String },
+    /// A file that could not be read or written.
+    #[error("cannot {action} `{}`: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Another run holds the job's lock.
+    #[error(
+        "another run of this job is in progress ({holder}); lock file `{}`\n  = help: try again later, or check for a stuck process",
+        path.display()
+    )]
+    Locked { path: PathBuf, holder: String },
+    /// Authentication failed before any step could run.
+    #[error("{message}")]
+    Auth { message: String },
+    /// The gateway or network failed before any step could run.
+    #[error("{message}")]
+    Gateway { message: String },
+}
+
+impl Error {
+    /// The exit code for this error.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Error::Invalid(_) | Error::Usage { .. } => ExitCode::Invalid,
+            Error::Io { .. } => ExitCode::LocalIo,
+            Error::Locked { .. } => ExitCode::Locked,
+            Error::Auth { .. } => ExitCode::Auth,
+            Error::Gateway { .. } => ExitCode::Gateway,
+        }
+    }
+
+    /// Shorthand for a usage error.
+    pub fn usage(message: impl Into<String>) -> Self {
+        Error::Usage {
+            message: message.into(),
+        }
+    }
+}

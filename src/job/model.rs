@@ -1,0 +1,281 @@
+//! The validated job: what the runner executes. Built only by [`validate`](super::validate);
+//! every template, expression and JSONPath in it has been compiled and checked.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use jsonpath_rust::parser::model::JpQuery;
+use serde_json::Value as Json;
+
+use crate::template::{Expr, Templates, Tmpl};
+
+/// A job ready to run.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// The job's name.
+    pub name: String,
+    /// What it is for.
+    pub description: Option<String>,
+    /// The job file, as given on the command line.
+    pub file: PathBuf,
+    /// Folder every file is written under.
+    pub output_dir: PathBuf,
+    /// State carried between runs.
+    pub state_file: PathBuf,
+    /// Lock that keeps two runs of the job apart.
+    pub lock_file: PathBuf,
+    /// Gateway settings.
+    pub gateway: Gateway,
+    /// Variables, after `--var` overrides.
+    pub vars: BTreeMap<String, Json>,
+    /// State keys and their first-run values.
+    pub state_defaults: BTreeMap<String, Json>,
+    /// Headers added to every request.
+    pub default_headers: Vec<(String, Tmpl)>,
+    /// The steps, in order.
+    pub steps: Vec<Step>,
+    /// The compiled templates.
+    pub templates: Templates,
+}
+
+/// How to authenticate.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// OAuth client credentials against `/ids/auth/login`.
+    ClientCredentials {
+        /// Client id template.
+        client_id: Tmpl,
+        /// Client secret template.
+        client_secret: Tmpl,
+    },
+    /// Canvas InstAccess tokens.
+    InstAccess {
+        /// Canvas base URL template.
+        canvas_url: Tmpl,
+        /// Canvas API token template.
+        canvas_token: Tmpl,
+    },
+}
+
+/// Where the token cache lives, if anywhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenCache {
+    /// No cache.
+    Off,
+    /// The default cache folder.
+    Default,
+    /// This file.
+    File(PathBuf),
+}
+
+/// Gateway settings.
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    /// Base URL template (an override from the environment or command line wins).
+    pub url: Tmpl,
+    /// Authentication.
+    pub auth: Auth,
+    /// Token cache.
+    pub token_cache: TokenCache,
+    /// Timeout of one request.
+    pub timeout: Duration,
+    /// Attempts in all for transient failures.
+    pub attempts: u32,
+    /// Backoff bounds.
+    pub backoff: (Duration, Duration),
+    /// Request budgets per route.
+    pub rate_limits: Vec<RateLimit>,
+}
+
+/// A request budget for the routes that match a pattern.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateLimit {
+    /// HTTP method.
+    pub method: String,
+    /// Path pattern, `*` matching one segment.
+    pub pattern: String,
+    /// Requests allowed per `per`; `None` means unlimited.
+    pub limit: Option<u32>,
+    /// The window.
+    pub per: Duration,
+}
+
+/// HTTP methods a step can use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// GET
+    Get,
+    /// POST
+    Post,
+    /// PUT
+    Put,
+    /// PATCH
+    Patch,
+    /// DELETE
+    Delete,
+}
+
+impl Method {
+    /// The method's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+/// A JSON body template: literal parts kept, strings rendered, lone expressions typed.
+#[derive(Debug, Clone)]
+pub enum JsonTemplate {
+    /// A value with no template in it.
+    Literal(Json),
+    /// A string template.
+    Text(Tmpl),
+    /// A lone `{{ expr }}`: keeps its type; undefined or none leaves its key out.
+    Expr(Expr),
+    /// An array.
+    Array(Vec<JsonTemplate>),
+    /// An object, in the file's order.
+    Object(Vec<(String, JsonTemplate)>),
+}
+
+/// A request body.
+#[derive(Debug, Clone)]
+pub enum Body {
+    /// No body.
+    None,
+    /// JSON.
+    Json(JsonTemplate),
+    /// Raw text.
+    Raw(Tmpl),
+}
+
+/// A loop over a list.
+#[derive(Debug, Clone)]
+pub struct Loop {
+    /// Expression whose value is the list.
+    pub over: Expr,
+    /// Name bound to each element.
+    pub var: String,
+    /// Items at once.
+    pub concurrency: usize,
+}
+
+/// A named JSONPath extraction.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// Variable name.
+    pub name: String,
+    /// The JSONPath as written.
+    pub path: String,
+    /// Compiled.
+    pub query: JpQuery,
+    /// Whether the path can select several values (then the output is a list).
+    pub many: bool,
+    /// Whether no match is allowed.
+    pub optional: bool,
+}
+
+/// Polling settings.
+#[derive(Debug, Clone)]
+pub struct Poll {
+    /// Condition that ends polling.
+    pub until: Expr,
+    /// First interval.
+    pub min: Duration,
+    /// Largest interval.
+    pub max: Duration,
+    /// Overall deadline.
+    pub timeout: Duration,
+}
+
+/// A condition that must hold.
+#[derive(Debug, Clone)]
+pub struct Check {
+    /// The expression.
+    pub that: Expr,
+    /// Message template for a failure.
+    pub message: Option<Tmpl>,
+}
+
+/// What a save writes.
+#[derive(Debug, Clone)]
+pub enum SaveWhat {
+    /// The response body.
+    Body,
+    /// One output, as pretty JSON.
+    Output(String),
+}
+
+/// A file to write.
+#[derive(Debug, Clone)]
+pub struct Save {
+    /// Path template under the output folder.
+    pub to: Tmpl,
+    /// What to write.
+    pub what: SaveWhat,
+}
+
+/// Streamed downloads.
+#[derive(Debug, Clone)]
+pub struct Download {
+    /// JSONPath to the URLs.
+    pub urls: String,
+    /// Compiled.
+    pub query: JpQuery,
+    /// Path template (`part` is the URL's position).
+    pub to: Tmpl,
+    /// Gunzip while streaming.
+    pub decompress: bool,
+    /// Downloads at once.
+    pub concurrency: usize,
+}
+
+/// A value to remember for the next run.
+#[derive(Debug, Clone)]
+pub struct Persist {
+    /// Key path, one template per dotted segment.
+    pub key: Vec<Tmpl>,
+    /// The key as written.
+    pub key_source: String,
+    /// Value.
+    pub value: JsonTemplate,
+}
+
+/// One step.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// Identifier.
+    pub id: String,
+    /// What it does.
+    pub description: Option<String>,
+    /// Method.
+    pub method: Method,
+    /// Path under the gateway, or absolute URL.
+    pub target: Tmpl,
+    /// Query parameters.
+    pub query: Vec<(String, Tmpl)>,
+    /// Headers.
+    pub headers: Vec<(String, Tmpl)>,
+    /// Body.
+    pub body: Body,
+    /// Loop.
+    pub for_each: Option<Loop>,
+    /// Outputs.
+    pub outputs: Vec<Output>,
+    /// Polling.
+    pub poll: Option<Poll>,
+    /// Checks.
+    pub checks: Vec<Check>,
+    /// Files.
+    pub saves: Vec<Save>,
+    /// Downloads.
+    pub download: Option<Download>,
+    /// State updates.
+    pub persist: Vec<Persist>,
+}

@@ -1,0 +1,331 @@
+//! Templates and expressions: one minijinja environment per job, compiled once at validation.
+//!
+//! Undefined values are errors (strict mode), never `""`. Where a template's output lands
+//! decides how inserted values are escaped, so a value can never change the shape of what it is
+//! inserted into:
+//! - URL paths: each value is percent-encoded as one path segment (`a/../b` → `a%2F..%2Fb`);
+//! - file paths: each value is made a safe file name (`/`, `\`, NUL and control characters
+//!   become `_`, `.` and `..` are not allowed as a whole), so a name that comes from the gateway
+//!   cannot leave the output folder;
+//! - everything else (query values, headers, bodies, messages): inserted as is.
+//!
+//! The escaping is minijinja's auto-escape mechanism with custom modes, chosen by the template's
+//! name suffix; `|safe` opts a value out.
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
+
+use minijinja::value::{Object, Value};
+use minijinja::{AutoEscape, Environment, Error, ErrorKind, State, UndefinedBehavior};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+/// Characters kept as they are in a path segment: RFC 3986 unreserved.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Where a template's output goes, which decides how values are escaped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Escape {
+    /// Inserted as is.
+    None,
+    /// Each value is one percent-encoded URL path segment.
+    UrlPath,
+    /// Each value is one safe file-name segment.
+    FilePath,
+}
+
+impl Escape {
+    fn suffix(self) -> &'static str {
+        match self {
+            Escape::None => "",
+            Escape::UrlPath => ".urlpath",
+            Escape::FilePath => ".filepath",
+        }
+    }
+}
+
+/// A compiled template, by its name in the job's environment.
+#[derive(Clone, Debug)]
+pub struct Tmpl {
+    name: String,
+    /// The template text as written (shown by `plan`).
+    pub source: String,
+}
+
+/// An expression (validated at load time; compiled when evaluated, which is cheap).
+#[derive(Clone, Debug)]
+pub struct Expr {
+    /// The expression as written.
+    pub source: String,
+}
+
+/// Names the template engine provides itself, never reported as undefined.
+pub const BUILTIN_NAMES: &[&str] = &["range", "dict", "debug", "namespace", "loop", "self"];
+
+/// The job's template environment.
+#[derive(Clone)]
+pub struct Templates {
+    env: Arc<Environment<'static>>,
+}
+
+impl std::fmt::Debug for Templates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Templates")
+    }
+}
+
+/// Builds the environment while a job is validated; [`TemplatesBuilder::finish`] freezes it.
+pub struct TemplatesBuilder {
+    env: Environment<'static>,
+    count: usize,
+}
+
+impl Default for TemplatesBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TemplatesBuilder {
+    /// A fresh environment with dap-run's settings and filters.
+    pub fn new() -> Self {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_auto_escape_callback(|name| {
+            if name.ends_with(".urlpath") {
+                AutoEscape::Custom("urlpath".into())
+            } else if name.ends_with(".filepath") {
+                AutoEscape::Custom("filepath".into())
+            } else {
+                AutoEscape::None
+            }
+        });
+        env.set_formatter(format_value);
+        env.add_filter("pad", pad);
+        TemplatesBuilder { env, count: 0 }
+    }
+
+    /// Compiles a template. `hint` names it in errors (e.g. `query.post`).
+    pub fn template(&mut self, hint: &str, source: &str, escape: Escape) -> Result<Tmpl, Error> {
+        self.count += 1;
+        let name = format!("{hint}#{}{}", self.count, escape.suffix());
+        self.env
+            .add_template_owned(name.clone(), source.to_owned())?;
+        Ok(Tmpl {
+            name,
+            source: source.to_owned(),
+        })
+    }
+
+    /// Compiles an expression to check it.
+    pub fn expr(&self, source: &str) -> Result<Expr, Error> {
+        self.env.compile_expression(source)?;
+        Ok(Expr {
+            source: source.to_owned(),
+        })
+    }
+
+    /// Variables (dotted paths) a template uses that it does not define itself.
+    pub fn template_variables(&self, t: &Tmpl) -> HashSet<String> {
+        self.env
+            .get_template(&t.name)
+            .map(|t| t.undeclared_variables(true))
+            .unwrap_or_default()
+    }
+
+    /// Variables (dotted paths) an expression uses.
+    pub fn expr_variables(&self, e: &Expr) -> HashSet<String> {
+        self.env
+            .compile_expression(&e.source)
+            .map(|e| e.undeclared_variables(true))
+            .unwrap_or_default()
+    }
+
+    /// Freezes the environment.
+    pub fn finish(self) -> Templates {
+        Templates {
+            env: Arc::new(self.env),
+        }
+    }
+}
+
+impl Templates {
+    /// Renders a template.
+    pub fn render(&self, t: &Tmpl, ctx: &Value) -> Result<String, Error> {
+        self.env.get_template(&t.name)?.render(ctx)
+    }
+
+    /// Evaluates an expression to a value.
+    pub fn eval(&self, e: &Expr, ctx: &Value) -> Result<Value, Error> {
+        self.env.compile_expression(&e.source)?.eval(ctx)
+    }
+
+    /// Variables (dotted paths) an expression uses, for failure messages.
+    pub fn expr_variables(&self, e: &Expr) -> BTreeSet<String> {
+        self.env
+            .compile_expression(&e.source)
+            .map(|e| e.undeclared_variables(true).into_iter().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// If `s` is a single `{{ expression }}` and nothing else, the expression.
+pub fn lone_expression(s: &str) -> Option<&str> {
+    let t = s.trim();
+    let inner = t.strip_prefix("{{")?.strip_suffix("}}")?;
+    let inner = inner.strip_prefix('-').unwrap_or(inner);
+    let inner = inner.strip_suffix('-').unwrap_or(inner);
+    if inner.contains("{{") || inner.contains("}}") || inner.contains("{%") {
+        return None;
+    }
+    Some(inner.trim())
+}
+
+/// Makes one value safe as a single file-name segment.
+pub fn file_segment(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .map(|c| {
+            if c == '/' || c == '\\' || c == '\0' || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    if out.is_empty() || out == "." || out == ".." {
+        out = out.replace('.', "_");
+        if out.is_empty() {
+            out.push('_');
+        }
+    }
+    // File names are limited to 255 bytes on common file systems.
+    if out.len() > 200 {
+        let mut cut = 200;
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.truncate(cut);
+    }
+    out
+}
+
+/// Percent-encodes one value as a single URL path segment.
+pub fn url_segment(s: &str) -> String {
+    if s == "." || s == ".." {
+        return s.replace('.', "%2E");
+    }
+    utf8_percent_encode(s, SEGMENT).to_string()
+}
+
+fn format_value(
+    out: &mut minijinja::Output,
+    state: &mut State,
+    value: &Value,
+) -> Result<(), Error> {
+    let mode = match state.auto_escape() {
+        AutoEscape::Custom(name) if name == "urlpath" => Escape::UrlPath,
+        AutoEscape::Custom(name) if name == "filepath" => Escape::FilePath,
+        _ => return minijinja::escape_formatter(out, state, value),
+    };
+    if value.is_undefined() {
+        return Err(Error::new(ErrorKind::UndefinedError, "undefined value"));
+    }
+    let raw = value.to_string();
+    let text = if value.is_safe() {
+        raw
+    } else if mode == Escape::UrlPath {
+        url_segment(&raw)
+    } else {
+        file_segment(&raw)
+    };
+    out.write_str(&text)
+        .map_err(|_| Error::new(ErrorKind::WriteFailure, "cannot write template output"))
+}
+
+/// `{{ n | pad(5) }}`: zero-pads a number (or string) to a width.
+fn pad(value: Value, width: usize) -> String {
+    format!("{:0>width$}", value.to_string())
+}
+
+/// The `env` object of templates: environment variables, read when used.
+#[derive(Debug)]
+pub struct EnvVars;
+
+impl Object for EnvVars {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let name = key.as_str()?;
+        std::env::var(name).ok().map(Value::from)
+    }
+}
+
+/// Converts a JSON value to a template value.
+pub fn to_value(json: &serde_json::Value) -> Value {
+    Value::from(minijinja::value::Serde(json))
+}
+
+/// Converts a template value to JSON (`undefined` becomes `null`).
+pub fn to_json(value: &Value) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use minijinja::context;
+
+    #[test]
+    fn path_values_are_one_segment() {
+        let mut b = TemplatesBuilder::new();
+        let t = b
+            .template("t", "/dap/{{ a }}/x/{{ b|safe }}", Escape::UrlPath)
+            .unwrap();
+        let ts = b.finish();
+        let out = ts
+            .render(&t, &context! { a => "a/../b", b => "c/d" })
+            .unwrap();
+        assert_eq!(out, "/dap/a%2F..%2Fb/x/c/d");
+    }
+
+    #[test]
+    fn dot_segments_are_encoded() {
+        assert_eq!(url_segment(".."), "%2E%2E");
+        assert_eq!(url_segment("part-0.json.gz"), "part-0.json.gz");
+    }
+
+    #[test]
+    fn file_values_cannot_leave_the_folder() {
+        let mut b = TemplatesBuilder::new();
+        let t = b
+            .template("t", "{{ a }}/part-{{ n|pad(5) }}.gz", Escape::FilePath)
+            .unwrap();
+        let ts = b.finish();
+        let out = ts
+            .render(&t, &context! { a => "../../etc", n => 7 })
+            .unwrap();
+        assert_eq!(out, ".._.._etc/part-00007.gz");
+        assert_eq!(file_segment(".."), "__");
+        assert_eq!(file_segment("a\0b"), "a_b");
+    }
+
+    #[test]
+    fn undefined_is_an_error() {
+        let mut b = TemplatesBuilder::new();
+        let t = b.template("t", "{{ missing }}", Escape::None).unwrap();
+        let u = b.template("u", "/{{ missing }}", Escape::UrlPath).unwrap();
+        let ts = b.finish();
+        assert!(ts.render(&t, &context! {}).is_err());
+        assert!(ts.render(&u, &context! {}).is_err());
+    }
+
+    #[test]
+    fn lone_expressions() {
+        assert_eq!(lone_expression("{{ item.objects }}"), Some("item.objects"));
+        assert_eq!(lone_expression(" {{ a }} "), Some("a"));
+        assert_eq!(lone_expression("x{{ a }}"), None);
+        assert_eq!(lone_expression("{{ a }}{{ b }}"), None);
+    }
+}
