@@ -1,0 +1,464 @@
+//! The commands: what `main` calls. Each returns an exit code or an [`Error`].
+
+use std::sync::Arc;
+
+use clap::CommandFactory as _;
+use minijinja::Value;
+
+use crate::auth::{Credentials, Provenance, TokenSource};
+use crate::cli::{CheckArgs, Cli, Command, JobArgs, PlanArgs, RunArgs};
+use crate::error::{Error, ExitCode};
+use crate::http::{Http, RetryPolicy, Stats, is_loopback};
+use crate::job::model::{Auth, Job, TokenCache};
+use crate::job::{LoadOptions, validate};
+use crate::secret::Secret;
+use crate::template::{EnvVars, Tmpl, to_value};
+
+/// Runs the command line; returns the process exit code.
+pub fn main(cli: Cli) -> i32 {
+    crate::progress::init_logging(cli.log.verbosity(), cli.log.log_format);
+    let quiet = cli.log.quiet;
+    let result = match cli.command {
+        None => run(cli.run, quiet),
+        Some(Command::Run(args)) => run(args, quiet),
+        Some(Command::Check(args)) => check(&args),
+        Some(Command::Plan(args)) => plan(&args),
+        Some(Command::Sandbox(args)) => sandbox(args),
+        Some(Command::Completions { shell }) => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "dap-run",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::Success)
+        }
+        Some(Command::Man) => {
+            let mut out = std::io::stdout();
+            match clap_mangen::Man::new(Cli::command()).render(&mut out) {
+                Ok(()) => Ok(ExitCode::Success),
+                Err(source) => Err(Error::Io {
+                    action: "write",
+                    path: "<stdout>".into(),
+                    source,
+                }),
+            }
+        }
+    };
+    match result {
+        Ok(code) => code.code(),
+        Err(e) => {
+            let text = crate::secret::redact(&e.to_string());
+            if matches!(e, Error::Invalid(_)) {
+                eprintln!("{text}");
+            } else {
+                eprintln!("error: {text}");
+            }
+            e.exit_code().code()
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| Error::Io {
+            action: "start the async runtime for",
+            path: "dap-run".into(),
+            source,
+        })
+}
+
+fn load_options(args: &JobArgs) -> Result<LoadOptions, Error> {
+    let mut vars = Vec::new();
+    for v in &args.vars {
+        vars.push(validate::parse_var(v).map_err(|m| Error::usage(format!("invalid --var: {m}")))?);
+    }
+    Ok(LoadOptions {
+        vars,
+        ..Default::default()
+    })
+}
+
+fn check(args: &CheckArgs) -> Result<ExitCode, Error> {
+    let opts = load_options(&args.job_args)?;
+    let mut all = crate::diagnostic::Diagnostics::default();
+    let mut other = Vec::new();
+    for path in &args.jobs {
+        match crate::job::load(path, &opts) {
+            Ok(job) => println!(
+                "{}: ok ({} step{})",
+                path.display(),
+                job.steps.len(),
+                if job.steps.len() == 1 { "" } else { "s" }
+            ),
+            Err(Error::Invalid(d)) => all.extend(d),
+            Err(e) => other.push(e),
+        }
+    }
+    for e in &other {
+        eprintln!("error: {e}");
+    }
+    if !all.is_empty() {
+        return Err(Error::Invalid(all));
+    }
+    Ok(if other.is_empty() {
+        ExitCode::Success
+    } else {
+        ExitCode::Invalid
+    })
+}
+
+fn plan(args: &PlanArgs) -> Result<ExitCode, Error> {
+    let job = crate::job::load(&args.job, &load_options(&args.job_args)?)?;
+    print!("{}", crate::plan::render(&job, args.format));
+    Ok(ExitCode::Success)
+}
+
+fn sandbox(args: crate::sandbox::SandboxArgs) -> Result<ExitCode, Error> {
+    runtime()?
+        .block_on(crate::sandbox::serve(args))
+        .map_err(|e| Error::Gateway {
+            message: format!("the sandbox stopped: {e:#}"),
+        })?;
+    Ok(ExitCode::Success)
+}
+
+/// Values available to gateway templates: the environment only.
+fn env_ctx() -> Value {
+    Value::from_iter([("env".to_owned(), Value::from_object(EnvVars))])
+}
+
+/// Where a credential template reads from, for messages.
+fn provenance(t: &Tmpl) -> Provenance {
+    let s = t.source.trim();
+    match s
+        .strip_prefix("{{")
+        .and_then(|r| r.strip_suffix("}}"))
+        .map(str::trim)
+        .and_then(|r| r.strip_prefix("env."))
+    {
+        Some(var) if var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+            Provenance(format!("environment variable {var}"))
+        }
+        _ => Provenance("the job file".into()),
+    }
+}
+
+fn render_credential(job: &Job, t: &Tmpl, what: &str) -> Result<String, Error> {
+    let from = provenance(t);
+    let value = job.templates.render(t, &env_ctx()).map_err(|_| {
+        Error::usage(format!(
+            "no {what}: {} is not set\n  = help: export it, or set it in the job's [gateway] table",
+            from.0
+        ))
+    })?;
+    if value.trim().is_empty() {
+        return Err(Error::usage(format!("the {what} from {} is empty", from.0)));
+    }
+    Ok(value)
+}
+
+/// Resolves the gateway URL: `--gateway-url`, then `DAP_API_URL`, then the job file.
+fn gateway_url(job: &Job, flag: Option<&str>) -> Result<reqwest::Url, Error> {
+    let raw = match flag {
+        Some(u) => u.to_owned(),
+        None => match std::env::var("DAP_API_URL")
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+        {
+            Some(u) => u,
+            None => job
+                .templates
+                .render(&job.gateway.url, &env_ctx())
+                .map_err(|_| {
+                    Error::usage(format!(
+                        "cannot resolve the gateway URL `{}`: a variable it uses is not set",
+                        job.gateway.url.source
+                    ))
+                })?,
+        },
+    };
+    let url = reqwest::Url::parse(raw.trim())
+        .map_err(|e| Error::usage(format!("invalid gateway URL `{raw}`: {e}")))?;
+    check_transport(&url, "gateway")?;
+    Ok(url)
+}
+
+/// https everywhere, plain http only on loopback.
+fn check_transport(url: &reqwest::Url, what: &str) -> Result<(), Error> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(url) => Ok(()),
+        "http" => Err(Error::usage(format!(
+            "refusing to send credentials to the {what} `{}` over plain http\n  = help: use https:// (plain http is allowed only for loopback addresses such as 127.0.0.1)",
+            crate::http::display_url(url)
+        ))),
+        other => Err(Error::usage(format!(
+            "the {what} URL must be https://, not `{other}://`"
+        ))),
+    }
+}
+
+fn http_client() -> Result<reqwest::Client, Error> {
+    reqwest::Client::builder()
+        .user_agent(concat!("dap-run/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(std::time::Duration::from_secs(30))
+        .pool_idle_timeout(std::time::Duration::from_secs(60))
+        .build()
+        .map_err(|e| Error::Io {
+            action: "set up TLS for",
+            path: "the HTTP client".into(),
+            source: std::io::Error::other(format!(
+                "{}; install the system CA certificates (Debian: `apt-get install ca-certificates`)",
+                crate::http::error_chain(&e)
+            )),
+        })
+}
+
+fn run(args: RunArgs, quiet: bool) -> Result<ExitCode, Error> {
+    let Some(path) = args.job.clone() else {
+        return Err(Error::usage(
+            "no job file given\n  = help: dap-run JOB.toml (see `dap-run --help`)",
+        ));
+    };
+    let mut opts = load_options(&args.job_args)?;
+    opts.output_dir = args.output_dir.clone();
+    opts.state_dir = args.state_dir.clone();
+    let job = crate::job::load(&path, &opts)?;
+    let rt = runtime()?;
+    rt.block_on(run_job(job, &args, quiet))
+}
+
+async fn run_job(job: Job, args: &RunArgs, quiet: bool) -> Result<ExitCode, Error> {
+    // An in-process sandbox for `--sandbox`: it lives as long as the run.
+    let sandbox = if args.sandbox {
+        let config = crate::sandbox::SandboxConfig::default();
+        let addr = "127.0.0.1:0"
+            .parse()
+            .map_err(|_| Error::usage("bad sandbox address"))?;
+        let sb = crate::sandbox::Sandbox::start_async(config, addr)
+            .await
+            .map_err(|source| Error::Io {
+                action: "start",
+                path: "the sandbox".into(),
+                source,
+            })?;
+        tracing::info!(url = %sb.url(), "started the sandbox gateway");
+        Some(sb)
+    } else {
+        None
+    };
+    let flag_url = match &sandbox {
+        Some(sb) => Some(sb.url()),
+        None => args.gateway_url.clone(),
+    };
+    let gateway = gateway_url(&job, flag_url.as_deref())?;
+
+    if args.dry_run {
+        return dry_run(&job, &gateway);
+    }
+
+    let creds = match (&job.gateway.auth, &sandbox) {
+        (Auth::ClientCredentials { .. }, Some(_)) => Credentials::Client {
+            gateway: gateway.clone(),
+            client_id: "sandbox".into(),
+            client_id_from: Provenance("the sandbox".into()),
+            client_secret: Secret::new("sandbox"),
+            client_secret_from: Provenance("the sandbox".into()),
+        },
+        (
+            Auth::ClientCredentials {
+                client_id,
+                client_secret,
+            },
+            None,
+        ) => Credentials::Client {
+            gateway: gateway.clone(),
+            client_id: render_credential(&job, client_id, "client id")?,
+            client_id_from: provenance(client_id),
+            client_secret: Secret::new(render_credential(&job, client_secret, "client secret")?),
+            client_secret_from: provenance(client_secret),
+        },
+        (
+            Auth::InstAccess {
+                canvas_url,
+                canvas_token,
+            },
+            sb,
+        ) => {
+            let canvas = match sb {
+                Some(sb) => sb.canvas_url(),
+                None => render_credential(&job, canvas_url, "Canvas URL")?,
+            };
+            let canvas = reqwest::Url::parse(canvas.trim())
+                .map_err(|e| Error::usage(format!("invalid Canvas URL `{canvas}`: {e}")))?;
+            check_transport(&canvas, "Canvas")?;
+            let token = match sb {
+                Some(_) => crate::sandbox::SandboxConfig::default().canvas_token,
+                None => render_credential(&job, canvas_token, "Canvas API token")?,
+            };
+            Credentials::InstAccess {
+                canvas,
+                canvas_token: Secret::new(token),
+                canvas_token_from: provenance(canvas_token),
+            }
+        }
+    };
+
+    let _lock = crate::output::RunLock::acquire(&job.lock_file)?;
+    crate::output::clean_temp_files(&job.output_dir);
+    let mut state = serde_json::Map::new();
+    for (k, v) in &job.state_defaults {
+        state.insert(k.clone(), v.clone());
+    }
+    if let Some(saved) = crate::output::read_state(&job.state_file)? {
+        state.extend(saved);
+    }
+
+    let client = http_client()?;
+    let policy = RetryPolicy {
+        attempts: job.gateway.attempts,
+        min: job.gateway.backoff.0,
+        max: job.gateway.backoff.1,
+        timeout: job.gateway.timeout,
+    };
+    let stats = Arc::new(Stats::default());
+    let cache = match &job.gateway.token_cache {
+        TokenCache::Off => None,
+        TokenCache::File(p) => Some(p.clone()),
+        TokenCache::Default => None,
+    };
+    let mut source = TokenSource::new(
+        creds.clone(),
+        client.clone(),
+        policy.clone(),
+        stats.clone(),
+        cache,
+    );
+    if job.gateway.token_cache == TokenCache::Default {
+        let file = crate::auth::default_cache_file(&source.cache_key());
+        if file.is_none() {
+            tracing::warn!(
+                "no cache folder (neither XDG_CACHE_HOME nor HOME is set); the token cache is off"
+            );
+        }
+        source = TokenSource::new(creds, client.clone(), policy.clone(), stats.clone(), file);
+    }
+    let http = Arc::new(Http::new(
+        client,
+        gateway,
+        Arc::new(source),
+        policy,
+        job.gateway.rate_limits.clone(),
+        stats,
+    ));
+    let progress = crate::progress::Progress::new(!quiet && crate::progress::stderr_is_terminal());
+    let job = Arc::new(job);
+    let (mut report, state) = crate::runner::run(
+        job.clone(),
+        crate::runner::RunContext {
+            http,
+            state,
+            progress,
+        },
+    )
+    .await;
+
+    if report.exit_code() == ExitCode::Success && !job.state_defaults.is_empty() {
+        crate::output::write_state(&job.state_file, &job.name, &state)?;
+        report.state_written = true;
+    }
+    crate::report::write_reports(&report, &args.report)?;
+    let code = report.exit_code();
+    if !quiet || code != ExitCode::Success {
+        eprintln!("{}", crate::report::summary(&report));
+    }
+    drop(sandbox);
+    Ok(code)
+}
+
+/// Prints the requests the run would send, up to the first step that needs a response.
+fn dry_run(job: &Job, gateway: &reqwest::Url) -> Result<ExitCode, Error> {
+    let mut scope = std::collections::BTreeMap::new();
+    for (k, v) in &job.vars {
+        scope.insert(k.clone(), to_value(v));
+    }
+    scope.insert("env".to_owned(), Value::from_object(EnvVars));
+    let mut state = serde_json::Map::new();
+    for (k, v) in &job.state_defaults {
+        state.insert(k.clone(), v.clone());
+    }
+    if let Some(saved) = crate::output::read_state(&job.state_file)? {
+        state.extend(saved);
+    }
+    scope.insert(
+        "state".to_owned(),
+        to_value(&serde_json::Value::Object(state)),
+    );
+    scope.insert(
+        "job".to_owned(),
+        to_value(&serde_json::json!({ "name": job.name })),
+    );
+    println!(
+        "# dry run of `{}` against {}: nothing is sent",
+        job.name,
+        crate::http::display_url(gateway)
+    );
+    for step in &job.steps {
+        let ctx = Value::from(scope.clone());
+        let contexts: Vec<Value> = match &step.for_each {
+            None => vec![ctx.clone()],
+            Some(l) => match job
+                .templates
+                .eval(&l.over, &ctx)
+                .ok()
+                .and_then(|v| v.try_iter().ok().map(|i| i.collect::<Vec<_>>()))
+            {
+                Some(list) => list
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, item)| {
+                        let mut m = scope.clone();
+                        m.insert(l.var.clone(), item.clone());
+                        m.insert("index".into(), Value::from(i));
+                        Value::from(m)
+                    })
+                    .collect(),
+                None => {
+                    println!(
+                        "# step `{}` loops over the results of an earlier step: stopping here",
+                        step.id
+                    );
+                    return Ok(ExitCode::Success);
+                }
+            },
+        };
+        for ctx in &contexts {
+            match crate::runner::build_request(job, step, ctx, gateway) {
+                Ok(req) => {
+                    let body = match &req.body {
+                        Some(crate::http::RequestBody::Json(j)) => format!(" {j}"),
+                        Some(crate::http::RequestBody::Raw(s)) => format!(" {s}"),
+                        None => String::new(),
+                    };
+                    println!(
+                        "{} {}{}",
+                        req.method.as_str(),
+                        req.url,
+                        crate::secret::redact(&body)
+                    );
+                }
+                Err(_) => {
+                    println!(
+                        "# step `{}` needs the response of an earlier step: stopping here",
+                        step.id
+                    );
+                    return Ok(ExitCode::Success);
+                }
+            }
+        }
+    }
+    Ok(ExitCode::Success)
+}

@@ -1,0 +1,451 @@
+//! The token source: one per run, shared by every step and loop item.
+//!
+//! - Lazy: nothing happens until the first gateway request asks for a token.
+//! - Single-flight: the state sits behind an async mutex held across the login, so while one
+//!   login is in flight every other caller waits for its result instead of starting another.
+//! - Renewal before expiry, with a margin of the smaller of five minutes and a tenth of the
+//!   token's lifetime (a 1-hour token renews 5 minutes early, a 2-second one 200 ms early).
+//! - Expiry from the JWT's `exp` (read without verifying the signature), else `expires_in`;
+//!   InstAccess tokens are opaque and last one hour from minting.
+//! - [`TokenSource::renew`] after a 401 logs in again only if nobody already replaced the
+//!   rejected token.
+//! - Optional cache across runs: a still-valid token in a 0600 file keyed by gateway and client.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use reqwest::StatusCode;
+use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
+use tokio::sync::Mutex;
+
+use crate::http::{RetryPolicy, Stats, gateway_error_message};
+use crate::secret::Secret;
+
+/// Where a credential came from, for messages (never the value).
+#[derive(Debug, Clone)]
+pub struct Provenance(pub String);
+
+/// What the token source needs to get tokens.
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    /// Client credentials at `{gateway}/ids/auth/login`.
+    Client {
+        /// Gateway base URL.
+        gateway: reqwest::Url,
+        /// Client id (not secret; shown in messages).
+        client_id: String,
+        /// Where the client id came from.
+        client_id_from: Provenance,
+        /// Client secret.
+        client_secret: Secret,
+        /// Where the secret came from.
+        client_secret_from: Provenance,
+    },
+    /// Canvas InstAccess minting at `{canvas}/api/v1/inst_access_tokens`.
+    InstAccess {
+        /// Canvas base URL.
+        canvas: reqwest::Url,
+        /// Canvas API token.
+        canvas_token: Secret,
+        /// Where it came from.
+        canvas_token_from: Provenance,
+    },
+}
+
+/// Why no token could be had. Always exit 3.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// The login was refused.
+    #[error("{0}")]
+    Rejected(String),
+    /// The login could not be completed (network, 5xx, unreadable answer).
+    #[error("{0}")]
+    Failed(String),
+}
+
+#[derive(Clone)]
+struct Token {
+    value: Secret,
+    expires_at: SystemTime,
+    lifetime: Duration,
+}
+
+impl Token {
+    fn needs_renewal(&self) -> bool {
+        let margin = (self.lifetime / 10).min(Duration::from_secs(300));
+        SystemTime::now() + margin >= self.expires_at
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct CacheEntry {
+    key: String,
+    access_token: String,
+    expires_at: u64,
+    lifetime: u64,
+}
+
+/// Gets, caches and renews access tokens.
+pub struct TokenSource {
+    creds: Credentials,
+    client: reqwest::Client,
+    policy: RetryPolicy,
+    stats: Arc<Stats>,
+    current: Mutex<Option<Token>>,
+    cache: Option<PathBuf>,
+    logins: AtomicU64,
+}
+
+impl TokenSource {
+    /// A token source; `cache` is the token cache file, if enabled.
+    pub fn new(
+        creds: Credentials,
+        client: reqwest::Client,
+        policy: RetryPolicy,
+        stats: Arc<Stats>,
+        cache: Option<PathBuf>,
+    ) -> Self {
+        TokenSource {
+            creds,
+            client,
+            policy,
+            stats,
+            current: Mutex::new(None),
+            cache,
+            logins: AtomicU64::new(0),
+        }
+    }
+
+    /// Logins (or mints) made by this run.
+    pub fn logins(&self) -> u64 {
+        self.logins.load(Ordering::Relaxed)
+    }
+
+    /// The origin tokens are for: the gateway's.
+    pub fn cache_key(&self) -> String {
+        match &self.creds {
+            Credentials::Client {
+                gateway, client_id, ..
+            } => format!("{}\n{}", gateway.as_str().trim_end_matches('/'), client_id),
+            Credentials::InstAccess { canvas, .. } => {
+                format!("inst_access\n{}", canvas.as_str().trim_end_matches('/'))
+            }
+        }
+    }
+
+    /// A valid token, logging in if there is none or it is about to expire.
+    pub async fn token(&self) -> Result<Secret, AuthError> {
+        let mut current = self.current.lock().await;
+        if let Some(t) = current.as_ref() {
+            if !t.needs_renewal() {
+                return Ok(t.value.clone());
+            }
+        } else if let Some(t) = self.read_cache()
+            && !t.needs_renewal()
+        {
+            tracing::info!("using the cached token");
+            let value = t.value.clone();
+            *current = Some(t);
+            return Ok(value);
+        }
+        let t = self.login().await?;
+        let value = t.value.clone();
+        *current = Some(t);
+        Ok(value)
+    }
+
+    /// Replaces a token the gateway rejected, unless another task already did.
+    pub async fn renew(&self, rejected: &Secret) -> Result<(), AuthError> {
+        let mut current = self.current.lock().await;
+        if let Some(t) = current.as_ref()
+            && &t.value != rejected
+            && !t.needs_renewal()
+        {
+            return Ok(());
+        }
+        tracing::info!("the gateway rejected the token; logging in again");
+        *current = Some(self.login().await?);
+        Ok(())
+    }
+
+    async fn login(&self) -> Result<Token, AuthError> {
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let request = match &self.creds {
+                Credentials::Client {
+                    gateway,
+                    client_id,
+                    client_secret,
+                    ..
+                } => {
+                    tracing::info!(client_id = %client_id, "logging in");
+                    let url = join(gateway, "/ids/auth/login");
+                    self.client
+                        .post(url)
+                        .basic_auth(client_id, Some(client_secret.expose()))
+                        .form(&[("grant_type", "client_credentials")])
+                }
+                Credentials::InstAccess {
+                    canvas,
+                    canvas_token,
+                    ..
+                } => {
+                    tracing::info!("minting an InstAccess token");
+                    let url = join(canvas, "/api/v1/inst_access_tokens");
+                    self.client.post(url).bearer_auth(canvas_token.expose())
+                }
+            };
+            let result = request.timeout(self.policy.timeout).send().await;
+            let retry_in = match &result {
+                Ok(r) if self.policy.is_transient(r.status()) => {
+                    Some(self.policy.delay(attempt, r.headers()))
+                }
+                Err(e) if RetryPolicy::is_transient_error(e) => {
+                    Some(self.policy.delay(attempt, &Default::default()))
+                }
+                _ => None,
+            };
+            if let Some(delay) = retry_in
+                && attempt < self.policy.attempts
+            {
+                self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    attempt,
+                    "login failed for a transient reason; retrying in {:?}",
+                    delay
+                );
+                tokio::time::sleep(delay).await;
+                continue;
+            }
+            let response = result.map_err(|e| {
+                AuthError::Failed(crate::secret::redact(&format!(
+                    "cannot reach {} to log in after {attempt} attempt(s): {}\n  = help: check the URL and your network",
+                    self.login_place(),
+                    crate::http::error_chain(&e)
+                )))
+            })?;
+            let status = response.status();
+            let body = response.text().await.unwrap_or_default();
+            if !status.is_success() {
+                return Err(self.rejection(status, &body, attempt));
+            }
+            let token = self.parse(status, &body)?;
+            self.logins.fetch_add(1, Ordering::Relaxed);
+            self.write_cache(&token);
+            return Ok(token);
+        }
+    }
+
+    fn login_place(&self) -> String {
+        match &self.creds {
+            Credentials::Client { gateway, .. } => {
+                format!("the gateway `{}`", gateway.as_str().trim_end_matches('/'))
+            }
+            Credentials::InstAccess { canvas, .. } => {
+                format!("Canvas `{}`", canvas.as_str().trim_end_matches('/'))
+            }
+        }
+    }
+
+    fn rejection(&self, status: StatusCode, body: &str, attempts: u32) -> AuthError {
+        let detail = gateway_error_message(body);
+        let detail = if detail.is_empty() {
+            String::new()
+        } else {
+            format!(": {detail}")
+        };
+        let msg = match &self.creds {
+            Credentials::Client {
+                client_id,
+                client_id_from,
+                client_secret_from,
+                ..
+            } => {
+                if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+                    format!(
+                        "the login failed with {status} after {attempts} attempt(s){detail}\n  = help: the gateway is having trouble; try again later"
+                    )
+                } else {
+                    format!(
+                        "login rejected by {} ({status}){detail}\n  = note: client id `{client_id}` (from {}), secret from {}\n  = help: check the client id and secret; they are issued by your Canvas admin in the Identity Services settings",
+                        self.login_place(),
+                        client_id_from.0,
+                        client_secret_from.0,
+                    )
+                }
+            }
+            Credentials::InstAccess {
+                canvas_token_from, ..
+            } => format!(
+                "Canvas refused to mint an InstAccess token ({status}){detail}\n  = note: Canvas API token from {}\n  = help: check that the token is a valid Canvas API token (not a JWT or an InstAccess token)",
+                canvas_token_from.0
+            ),
+        };
+        let msg = crate::secret::redact(&msg);
+        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+            AuthError::Failed(msg)
+        } else {
+            AuthError::Rejected(msg)
+        }
+    }
+
+    fn parse(&self, status: StatusCode, body: &str) -> Result<Token, AuthError> {
+        // Never echo the body: it holds the token.
+        let bad = |what: &str| {
+            AuthError::Failed(format!(
+                "the login answer from {} was not understood ({what})",
+                self.login_place()
+            ))
+        };
+        let json: serde_json::Value = serde_json::from_str(body).map_err(|_| bad("not JSON"))?;
+        let now = SystemTime::now();
+        match &self.creds {
+            Credentials::Client { .. } => {
+                let token = json
+                    .get("access_token")
+                    .and_then(|v| v.as_str())
+                    .ok_or_else(|| bad("no `access_token`"))?;
+                let value = Secret::new(token);
+                let expires_in = json.get("expires_in").and_then(|v| v.as_u64());
+                let expires_at = jwt_exp(token)
+                    .or_else(|| expires_in.map(|s| now + Duration::from_secs(s)))
+                    .unwrap_or(now + Duration::from_secs(3600));
+                let lifetime = expires_at
+                    .duration_since(now)
+                    .unwrap_or(Duration::from_secs(1));
+                Ok(Token {
+                    value,
+                    expires_at,
+                    lifetime,
+                })
+            }
+            Credentials::InstAccess { .. } => {
+                if status != StatusCode::CREATED {
+                    tracing::debug!(%status, "Canvas answered the mint with an unexpected success status");
+                }
+                let token = json
+                    .get("token")
+                    .and_then(|v| v.as_str())
+                    .ok_or_else(|| bad("no `token`"))?;
+                let lifetime = Duration::from_secs(3600);
+                Ok(Token {
+                    value: Secret::new(token),
+                    expires_at: now + lifetime,
+                    lifetime,
+                })
+            }
+        }
+    }
+
+    fn read_cache(&self) -> Option<Token> {
+        let path = self.cache.as_ref()?;
+        let text = std::fs::read_to_string(path).ok()?;
+        let entry: CacheEntry = match serde_json::from_str(&text) {
+            Ok(e) => e,
+            Err(_) => {
+                tracing::warn!(path = %path.display(), "ignoring an unreadable token cache; it will be replaced");
+                return None;
+            }
+        };
+        if entry.key != self.cache_key() {
+            return None;
+        }
+        let expires_at = UNIX_EPOCH + Duration::from_secs(entry.expires_at);
+        let token = Token {
+            value: Secret::new(entry.access_token),
+            expires_at,
+            lifetime: Duration::from_secs(entry.lifetime.max(1)),
+        };
+        Some(token)
+    }
+
+    fn write_cache(&self, token: &Token) {
+        let Some(path) = &self.cache else { return };
+        let entry = CacheEntry {
+            key: self.cache_key(),
+            access_token: token.value.expose().to_owned(),
+            expires_at: token
+                .expires_at
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            lifetime: token.lifetime.as_secs(),
+        };
+        let Ok(json) = serde_json::to_vec(&entry) else {
+            return;
+        };
+        if let Err(e) = crate::output::write_private(path, &json) {
+            tracing::warn!(path = %path.display(), "cannot write the token cache: {e}");
+        }
+    }
+}
+
+/// The default token cache file for a gateway and client.
+pub fn default_cache_file(key: &str) -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    let digest = sha2::Sha256::digest(key.as_bytes());
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    Some(base.join("dap-run").join(format!("token-{hex}.json")))
+}
+
+fn join(base: &reqwest::Url, path: &str) -> reqwest::Url {
+    let mut url = base.clone();
+    let prefix = url.path().trim_end_matches('/').to_owned();
+    url.set_path(&format!("{prefix}{path}"));
+    url
+}
+
+/// The `exp` claim of a JWT, read without verifying it.
+pub fn jwt_exp(token: &str) -> Option<SystemTime> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let exp = claims.get("exp")?.as_f64()?;
+    if exp <= 0.0 {
+        return None;
+    }
+    Some(UNIX_EPOCH + Duration::from_secs_f64(exp))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_exp_from_a_jwt() {
+        let payload =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"exp":2000000000}"#);
+        let token = format!("eyJhbGciOiJIUzI1NiJ9.{payload}.sig");
+        assert_eq!(
+            jwt_exp(&token),
+            Some(UNIX_EPOCH + Duration::from_secs(2_000_000_000))
+        );
+        assert_eq!(jwt_exp("opaque"), None);
+    }
+
+    #[test]
+    fn margin_scales_with_lifetime() {
+        let now = SystemTime::now();
+        let short = Token {
+            value: Secret::new("t-short-1"),
+            expires_at: now + Duration::from_millis(1500),
+            lifetime: Duration::from_secs(2),
+        };
+        assert!(!short.needs_renewal());
+        let hour = Token {
+            value: Secret::new("t-hour-1"),
+            expires_at: now + Duration::from_secs(240),
+            lifetime: Duration::from_secs(3600),
+        };
+        assert!(hour.needs_renewal());
+    }
+}

@@ -1,0 +1,163 @@
+//! The command line (clap derive). The `///` comments are the `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::plan::PlanFormat;
+use crate::progress::LogFormat;
+use crate::report::ReportSpec;
+
+/// Run declarative jobs against the Instructure API gateway (Canvas Data Access Platform).
+///
+/// A TOML job file lists authenticated steps with templated paths and JSONPath outputs.
+/// dap-run logs in once, reuses or renews the token across steps, and writes the results to
+/// files. `dap-run JOB.toml` is the same as `dap-run run JOB.toml`.
+///
+/// Credentials come from DAP_CLIENT_ID and DAP_CLIENT_SECRET (or the job file's templates);
+/// DAP_API_URL overrides the gateway URL.
+///
+/// Exit codes: 0 success; 1 a check failed or a gateway job failed; 2 invalid job file or
+/// command line (nothing sent); 3 authentication failed; 4 gateway or network failure after
+/// retries; 5 a local file could not be read or written; 75 another run holds the job's lock.
+#[derive(Debug, Parser)]
+#[command(
+    name = "dap-run",
+    version,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+pub struct Cli {
+    /// What to do (default: run the job).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Run options, when no subcommand is given.
+    #[command(flatten)]
+    pub run: RunArgs,
+
+    /// Logging options.
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// Logging flags, accepted by every subcommand.
+#[derive(Debug, Args, Clone, Default)]
+pub struct LogArgs {
+    /// Print errors only.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// More detail: -v for debug, -vv for everything. Secrets are never printed.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+impl LogArgs {
+    /// -1 quiet, 0 default, 1.. verbose.
+    pub fn verbosity(&self) -> i8 {
+        if self.quiet {
+            -1
+        } else {
+            self.verbose.min(3) as i8
+        }
+    }
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a job.
+    Run(RunArgs),
+    /// Validate job files without network or credentials; report every problem.
+    Check(CheckArgs),
+    /// Print what a job will do: deterministic, secrets shown as `***`.
+    Plan(PlanArgs),
+    /// Serve the built-in gateway emulator on loopback (prints its URL first on stdout).
+    Sandbox(crate::sandbox::SandboxArgs),
+    /// Print a shell completion script.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    Man,
+}
+
+/// Options shared by `run`, `check` and `plan` that change how a job is read.
+#[derive(Debug, Args, Clone, Default)]
+pub struct JobArgs {
+    /// Override a variable of the job's [vars]: NAME=VALUE (VALUE is JSON if it parses, else a string).
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+}
+
+/// `dap-run run`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RunArgs {
+    /// The job file.
+    #[arg(value_name = "JOB")]
+    pub job: Option<PathBuf>,
+
+    /// Variables and other job options.
+    #[command(flatten)]
+    pub job_args: JobArgs,
+
+    /// Write files under this folder instead of the job's `output_dir`.
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+
+    /// Keep the state and lock files in this folder instead of beside the job file.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// Gateway base URL (overrides DAP_API_URL and the job file).
+    #[arg(long, value_name = "URL")]
+    pub gateway_url: Option<String>,
+
+    /// Write a report: junit=FILE or json=FILE (repeatable).
+    #[arg(long, value_name = "KIND=FILE")]
+    pub report: Vec<ReportSpec>,
+
+    /// Validate and print the requests the run would send, up to the first step that needs a
+    /// response, without sending anything.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Run against a built-in sandbox gateway started in this process (no credentials needed).
+    #[arg(long)]
+    pub sandbox: bool,
+}
+
+/// `dap-run check`.
+#[derive(Debug, Args, Clone)]
+pub struct CheckArgs {
+    /// Job files to validate.
+    #[arg(value_name = "JOB", required = true)]
+    pub jobs: Vec<PathBuf>,
+
+    /// Variables.
+    #[command(flatten)]
+    pub job_args: JobArgs,
+}
+
+/// `dap-run plan`.
+#[derive(Debug, Args, Clone)]
+pub struct PlanArgs {
+    /// The job file.
+    #[arg(value_name = "JOB")]
+    pub job: PathBuf,
+
+    /// Variables.
+    #[command(flatten)]
+    pub job_args: JobArgs,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+}

@@ -1,0 +1,192 @@
+//! What a run tells its users: the summary on stderr, and JUnit and JSON reports.
+//!
+//! Reports are written atomically and pass through the secret redactor.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+
+use crate::error::ExitCode;
+use crate::runner::RunReport;
+
+/// Human size: `1.2 MB`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u < UNITS.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// The closing summary: counts, then the first error in plain words.
+pub fn summary(r: &RunReport) -> String {
+    let steps = r.steps.iter().filter(|s| !s.skipped).count();
+    let items: usize = r
+        .steps
+        .iter()
+        .filter(|s| s.looped)
+        .map(|s| s.items.len())
+        .sum();
+    let (files, bytes) = r.files();
+    let code = r.exit_code();
+    let mut out = String::new();
+    let verdict = if code == ExitCode::Success {
+        "ok".to_owned()
+    } else {
+        format!("failed (exit {})", code.code())
+    };
+    let _ = write!(
+        out,
+        "{}: {verdict}: {steps} step{}, {items} loop item{}, {files} file{} ({}), {} login{}, {} request{}, {} retr{}, {:.1}s",
+        r.job,
+        plural(steps),
+        plural(items),
+        plural(files),
+        human_bytes(bytes),
+        r.logins,
+        plural(r.logins as usize),
+        r.requests,
+        plural(r.requests as usize),
+        r.retries,
+        if r.retries == 1 { "y" } else { "ies" },
+        r.duration.as_secs_f64()
+    );
+    let failures: Vec<_> = r.errors().collect();
+    if let Some((_, _, first)) = failures.first() {
+        let _ = write!(out, "\nerror: {}", first.message);
+        if failures.len() > 1 {
+            let _ = write!(
+                out,
+                "\n  = note: {} more failure{} above",
+                failures.len() - 1,
+                plural(failures.len() - 1)
+            );
+        }
+    }
+    if code == ExitCode::Success && r.state_written {
+        out.push_str("\nstate saved for the next run");
+    } else if code != ExitCode::Success
+        && r.steps
+            .iter()
+            .any(|s| s.items.iter().any(|i| !i.persist_is_empty()))
+    {
+        out.push_str("\nstate not saved: the next run starts from the same point");
+    }
+    crate::secret::redact(&out)
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// JUnit XML: one suite for the job, a test case per step and per loop item.
+pub fn junit(r: &RunReport) -> String {
+    let mut report = Report::new("dap-run");
+    let mut suite = TestSuite::new(r.job.clone());
+    for s in &r.steps {
+        if s.skipped {
+            let mut case = TestCase::new(s.id.clone(), TestCaseStatus::skipped());
+            case.set_classname(r.job.clone());
+            case.status.set_message("skipped: an earlier step failed");
+            suite.add_test_case(case);
+            continue;
+        }
+        if let Some(e) = &s.error {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+            status.set_message(first_line(&e.message));
+            status.set_description(e.message.clone());
+            let mut case = TestCase::new(s.id.clone(), status);
+            case.set_classname(r.job.clone());
+            suite.add_test_case(case);
+        }
+        for item in &s.items {
+            let name = match (s.looped, &item.label, item.index) {
+                (false, _, _) => s.id.clone(),
+                (true, Some(l), _) => format!("{}[{l}]", s.id),
+                (true, None, Some(i)) => format!("{}[{i}]", s.id),
+                (true, None, None) => s.id.clone(),
+            };
+            let status = match &item.error {
+                None => TestCaseStatus::success(),
+                Some(e) => {
+                    let kind = if e.check {
+                        NonSuccessKind::Failure
+                    } else {
+                        NonSuccessKind::Error
+                    };
+                    let mut st = TestCaseStatus::non_success(kind);
+                    st.set_message(first_line(&e.message));
+                    st.set_description(e.message.clone());
+                    st
+                }
+            };
+            let mut case = TestCase::new(name, status);
+            case.set_classname(r.job.clone());
+            case.set_time(item.duration);
+            suite.add_test_case(case);
+        }
+    }
+    suite.set_time(r.duration);
+    report.add_test_suite(suite);
+    let xml = report.to_string().unwrap_or_default();
+    crate::secret::redact(&xml)
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or_default().to_owned()
+}
+
+/// The JSON report: the whole run record.
+pub fn json(r: &RunReport) -> String {
+    let mut v = serde_json::to_value(r).unwrap_or_default();
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("exit_code".into(), r.exit_code().code().into());
+    }
+    crate::secret::redact(&serde_json::to_string_pretty(&v).unwrap_or_default())
+}
+
+/// A `--report KIND=FILE` request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReportSpec {
+    /// JUnit XML.
+    Junit(std::path::PathBuf),
+    /// JSON.
+    Json(std::path::PathBuf),
+}
+
+impl std::str::FromStr for ReportSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.split_once('=') {
+            Some(("junit", p)) if !p.is_empty() => Ok(ReportSpec::Junit(p.into())),
+            Some(("json", p)) if !p.is_empty() => Ok(ReportSpec::Json(p.into())),
+            _ => Err(format!("`{s}` is not `junit=FILE` or `json=FILE`")),
+        }
+    }
+}
+
+/// Writes the requested reports.
+pub fn write_reports(r: &RunReport, specs: &[ReportSpec]) -> Result<(), crate::error::Error> {
+    for spec in specs {
+        let (path, text): (&Path, String) = match spec {
+            ReportSpec::Junit(p) => (p, junit(r)),
+            ReportSpec::Json(p) => (p, json(r)),
+        };
+        crate::output::write_atomic(path, text.as_bytes()).map_err(|source| {
+            crate::error::Error::Io {
+                action: "write the report",
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
+    }
+    Ok(())
+}

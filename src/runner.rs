@@ -1,0 +1,1064 @@
+//! Runs a validated job: steps in order, loop items concurrently, results as records.
+//!
+//! A step returns what happened ([`StepRecord`]: per item the outputs, files, polls and
+//! errors); later steps and the reports read those records. Failure rules:
+//! - a failed check fails its item and the run (exit 1), but the run goes on with what it can;
+//! - a looped step's failed items are left out of the list later steps loop over;
+//! - a step that does not loop and fails other than by a check ends the run: later steps are
+//!   skipped, since they may depend on its outputs;
+//! - state is written only when every step and item succeeded.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt as _;
+use minijinja::Value;
+use serde::Serialize;
+use serde_json::Value as Json;
+
+use crate::error::ExitCode;
+use crate::extract;
+use crate::http::{Http, HttpError, Request, RequestBody};
+use crate::job::model::{Body, Job, JsonTemplate, SaveWhat, Step};
+use crate::output;
+use crate::template::{EnvVars, to_json, to_value};
+
+/// What went wrong in a step or item.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepError {
+    /// The exit code this failure maps to.
+    pub code: ExitCode,
+    /// What happened, and what to do.
+    pub message: String,
+    /// Whether it is a failed check (as opposed to an error).
+    pub check: bool,
+}
+
+impl StepError {
+    fn new(code: ExitCode, message: impl Into<String>) -> Self {
+        StepError {
+            code,
+            message: crate::secret::redact(&message.into()),
+            check: false,
+        }
+    }
+    fn check(message: impl Into<String>) -> Self {
+        StepError {
+            code: ExitCode::CheckFailed,
+            message: crate::secret::redact(&message.into()),
+            check: true,
+        }
+    }
+}
+
+impl From<HttpError> for StepError {
+    fn from(e: HttpError) -> Self {
+        let code = match &e {
+            HttpError::Auth(_) => ExitCode::Auth,
+            HttpError::Status { .. } | HttpError::Network(_) => ExitCode::Gateway,
+        };
+        StepError::new(code, e.to_string())
+    }
+}
+
+/// A file a step wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileRecord {
+    /// Path (under the output folder, as shown to users).
+    pub path: PathBuf,
+    /// Size in bytes.
+    pub bytes: u64,
+}
+
+/// One execution of a step: the step itself, or one loop item.
+#[derive(Debug, Clone, Serialize)]
+pub struct ItemRecord {
+    /// Position in the loop.
+    pub index: Option<usize>,
+    /// Short name for messages (the item's value or first field).
+    pub label: Option<String>,
+    /// Outputs extracted.
+    pub outputs: serde_json::Map<String, Json>,
+    /// Files written.
+    pub files: Vec<FileRecord>,
+    /// Requests of this item that got an answer (polls included).
+    pub requests: u32,
+    /// Duration.
+    #[serde(serialize_with = "ser_duration")]
+    pub duration: Duration,
+    /// The failure, if any.
+    pub error: Option<StepError>,
+    /// The loop record later steps see (successful items only).
+    #[serde(skip)]
+    record: Json,
+    /// State updates to apply if the run succeeds.
+    #[serde(skip)]
+    persist: Vec<(Vec<String>, Json)>,
+}
+
+impl ItemRecord {
+    /// Whether the item has no state updates.
+    pub fn persist_is_empty(&self) -> bool {
+        self.persist.is_empty()
+    }
+}
+
+/// What a step did.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepRecord {
+    /// Step id.
+    pub id: String,
+    /// Whether it looped.
+    pub looped: bool,
+    /// Skipped because an earlier step failed.
+    pub skipped: bool,
+    /// One entry, or one per loop item.
+    pub items: Vec<ItemRecord>,
+    /// The step's own failure (e.g. its loop list could not be evaluated).
+    pub error: Option<StepError>,
+    /// Duration.
+    #[serde(serialize_with = "ser_duration")]
+    pub duration: Duration,
+}
+
+impl StepRecord {
+    /// Every failure in the step.
+    pub fn errors(&self) -> impl Iterator<Item = &StepError> {
+        self.error
+            .iter()
+            .chain(self.items.iter().filter_map(|i| i.error.as_ref()))
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// Job name.
+    pub job: String,
+    /// Steps in order.
+    pub steps: Vec<StepRecord>,
+    /// Logins (or InstAccess mints) made.
+    pub logins: u64,
+    /// Requests sent.
+    pub requests: u64,
+    /// Retries after transient failures.
+    pub retries: u64,
+    /// Whether the state file was written.
+    pub state_written: bool,
+    /// Duration.
+    #[serde(serialize_with = "ser_duration")]
+    pub duration: Duration,
+}
+
+fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)
+}
+
+impl RunReport {
+    /// Every failure, in step order.
+    pub fn errors(&self) -> impl Iterator<Item = (&StepRecord, Option<&ItemRecord>, &StepError)> {
+        self.steps.iter().flat_map(|s| {
+            s.error.iter().map(move |e| (s, None, e)).chain(
+                s.items
+                    .iter()
+                    .filter_map(move |i| i.error.as_ref().map(|e| (s, Some(i), e))),
+            )
+        })
+    }
+
+    /// The exit code: the most serious failure decides.
+    pub fn exit_code(&self) -> ExitCode {
+        self.errors()
+            .map(|(_, _, e)| e.code)
+            .max_by_key(|c| c.severity())
+            .unwrap_or(ExitCode::Success)
+    }
+
+    /// Files written and their total size.
+    pub fn files(&self) -> (usize, u64) {
+        let files = self
+            .steps
+            .iter()
+            .flat_map(|s| s.items.iter())
+            .flat_map(|i| i.files.iter());
+        files.fold((0, 0), |(n, b), f| (n + 1, b + f.bytes))
+    }
+}
+
+/// Settings of one run that do not come from the job file.
+pub struct RunContext {
+    /// The HTTP layer (with its token source).
+    pub http: Arc<Http>,
+    /// State read from the last successful run, merged over the job's defaults.
+    pub state: serde_json::Map<String, Json>,
+    /// Progress display.
+    pub progress: crate::progress::Progress,
+}
+
+struct Shared {
+    job: Arc<Job>,
+    http: Arc<Http>,
+    progress: crate::progress::Progress,
+}
+
+/// Runs every step of `job`. Files are written; state is returned, not written (the caller
+/// writes it when the report shows success).
+pub async fn run(job: Arc<Job>, ctx: RunContext) -> (RunReport, serde_json::Map<String, Json>) {
+    let started = Instant::now();
+    let shared = Arc::new(Shared {
+        job: job.clone(),
+        http: ctx.http.clone(),
+        progress: ctx.progress.clone(),
+    });
+    let mut scope: BTreeMap<String, Value> = BTreeMap::new();
+    for (k, v) in &job.vars {
+        scope.insert(k.clone(), to_value(v));
+    }
+    scope.insert("env".into(), Value::from_object(EnvVars));
+    scope.insert("state".into(), to_value(&Json::Object(ctx.state.clone())));
+    scope.insert(
+        "job".into(),
+        to_value(&serde_json::json!({ "name": job.name })),
+    );
+
+    let mut steps = Vec::new();
+    let mut stop = false;
+    let mut persist: Vec<(Vec<String>, Json)> = Vec::new();
+    for (i, step) in job.steps.iter().enumerate() {
+        if stop {
+            steps.push(StepRecord {
+                id: step.id.clone(),
+                looped: step.for_each.is_some(),
+                skipped: true,
+                items: vec![],
+                error: None,
+                duration: Duration::ZERO,
+            });
+            continue;
+        }
+        tracing::info!(step = %step.id, "step {}/{} `{}`", i + 1, job.steps.len(), step.id);
+        let record = run_step(&shared, i, &scope).await;
+        match &step.for_each {
+            Some(_) => {
+                let items: Vec<Json> = record
+                    .items
+                    .iter()
+                    .filter(|i| i.error.is_none())
+                    .map(|i| i.record.clone())
+                    .collect();
+                scope.insert(step.id.clone(), to_value(&Json::Array(items)));
+                if record.error.is_some() {
+                    stop = true;
+                }
+            }
+            None => {
+                if let Some(item) = record.items.first() {
+                    for (k, v) in &item.outputs {
+                        scope.insert(k.clone(), to_value(v));
+                    }
+                    if item.error.as_ref().is_some_and(|e| !e.check) {
+                        stop = true;
+                    }
+                } else {
+                    stop = true;
+                }
+            }
+        }
+        for item in record.items.iter().filter(|i| i.error.is_none()) {
+            persist.extend(item.persist.iter().cloned());
+        }
+        for e in record.errors() {
+            tracing::error!(step = %step.id, "{}", e.message);
+        }
+        steps.push(record);
+    }
+
+    let mut state = ctx.state;
+    for (path, value) in persist {
+        set_path(&mut state, &path, value);
+    }
+    let http = &ctx.http;
+    let report = RunReport {
+        job: job.name.clone(),
+        steps,
+        logins: http.auth().logins(),
+        requests: http
+            .stats
+            .requests
+            .load(std::sync::atomic::Ordering::Relaxed),
+        retries: http
+            .stats
+            .retries
+            .load(std::sync::atomic::Ordering::Relaxed),
+        state_written: false,
+        duration: started.elapsed(),
+    };
+    (report, state)
+}
+
+fn set_path(map: &mut serde_json::Map<String, Json>, path: &[String], value: Json) {
+    let Some((first, rest)) = path.split_first() else {
+        return;
+    };
+    if rest.is_empty() {
+        map.insert(first.clone(), value);
+        return;
+    }
+    let entry = map
+        .entry(first.clone())
+        .or_insert_with(|| Json::Object(Default::default()));
+    if !entry.is_object() {
+        *entry = Json::Object(Default::default());
+    }
+    if let Json::Object(inner) = entry {
+        set_path(inner, rest, value);
+    }
+}
+
+async fn run_step(
+    shared: &Arc<Shared>,
+    index: usize,
+    scope: &BTreeMap<String, Value>,
+) -> StepRecord {
+    let started = Instant::now();
+    let step = &shared.job.steps[index];
+    let Some(l) = &step.for_each else {
+        let item = run_item(shared.clone(), index, Arc::new(scope.clone()), None, None).await;
+        return StepRecord {
+            id: step.id.clone(),
+            looped: false,
+            skipped: false,
+            items: vec![item],
+            error: None,
+            duration: started.elapsed(),
+        };
+    };
+    let ctx = Value::from(scope.clone());
+    let list = match shared.job.templates.eval(&l.over, &ctx) {
+        Ok(v) => v,
+        Err(e) => {
+            let error = StepError::new(
+                ExitCode::CheckFailed,
+                format!(
+                    "step `{}`: cannot evaluate `for_each = \"{}\"`: {}",
+                    step.id,
+                    l.over.source,
+                    template_error(&e)
+                ),
+            );
+            return StepRecord {
+                id: step.id.clone(),
+                looped: true,
+                skipped: false,
+                items: vec![],
+                error: Some(error),
+                duration: started.elapsed(),
+            };
+        }
+    };
+    let items: Vec<Value> = match (list.kind(), list.try_iter()) {
+        (minijinja::value::ValueKind::Seq | minijinja::value::ValueKind::Iterable, Ok(iter)) => {
+            iter.collect()
+        }
+        _ => {
+            let error = StepError::new(
+                ExitCode::CheckFailed,
+                format!(
+                    "step `{}`: `for_each = \"{}\"` is not a list (it is {})",
+                    step.id,
+                    l.over.source,
+                    short_json(&to_json(&list))
+                ),
+            );
+            return StepRecord {
+                id: step.id.clone(),
+                looped: true,
+                skipped: false,
+                items: vec![],
+                error: Some(error),
+                duration: started.elapsed(),
+            };
+        }
+    };
+    let bar = shared.progress.loop_bar(&step.id, items.len() as u64);
+    let base = Arc::new(scope.clone());
+    let results: Vec<ItemRecord> = futures_util::stream::iter(items.into_iter().enumerate())
+        .map(|(i, item)| {
+            let shared = shared.clone();
+            let base = base.clone();
+            let var = l.var.clone();
+            let bar = bar.clone();
+            tokio::spawn(async move {
+                let r = run_item(shared, index, base, Some((var, item)), Some(i)).await;
+                bar.inc(1);
+                r
+            })
+        })
+        .buffered(l.concurrency)
+        .map(|joined| {
+            joined.unwrap_or_else(|e| ItemRecord {
+                index: None,
+                label: None,
+                outputs: Default::default(),
+                files: vec![],
+                requests: 0,
+                duration: Duration::ZERO,
+                error: Some(StepError::new(
+                    ExitCode::CheckFailed,
+                    format!("internal error (a bug in dap-run): a loop task failed: {e}"),
+                )),
+                record: Json::Null,
+                persist: vec![],
+            })
+        })
+        .collect()
+        .await;
+    bar.finish_and_clear();
+    StepRecord {
+        id: step.id.clone(),
+        looped: true,
+        skipped: false,
+        items: results,
+        error: None,
+        duration: started.elapsed(),
+    }
+}
+
+fn label_of(item: &Json) -> Option<String> {
+    match item {
+        Json::String(s) => Some(s.clone()),
+        Json::Number(n) => Some(n.to_string()),
+        Json::Bool(b) => Some(b.to_string()),
+        Json::Object(m) => m.values().next().and_then(|v| match v {
+            Json::Object(_) | Json::Array(_) => None,
+            other => label_of(other),
+        }),
+        _ => None,
+    }
+}
+
+fn short_json(v: &Json) -> String {
+    let s = v.to_string();
+    if s.chars().count() > 300 {
+        let cut: String = s.chars().take(300).collect();
+        format!("{cut}…")
+    } else {
+        s
+    }
+}
+
+fn template_error(e: &minijinja::Error) -> String {
+    let mut msg = e
+        .detail()
+        .map(str::to_owned)
+        .unwrap_or_else(|| e.kind().to_string());
+    if e.kind() == minijinja::ErrorKind::UndefinedError {
+        msg = format!("{msg} (a value is missing at run time)");
+    }
+    msg
+}
+
+/// Everything one item needs to render its templates.
+struct ItemScope {
+    base: Arc<BTreeMap<String, Value>>,
+    extra: BTreeMap<String, Value>,
+}
+
+impl ItemScope {
+    fn ctx(&self) -> Value {
+        let mut m = (*self.base).clone();
+        m.extend(self.extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+        Value::from(m)
+    }
+}
+
+async fn run_item(
+    shared: Arc<Shared>,
+    index: usize,
+    base: Arc<BTreeMap<String, Value>>,
+    item: Option<(String, Value)>,
+    pos: Option<usize>,
+) -> ItemRecord {
+    let started = Instant::now();
+    let step = &shared.job.steps[index];
+    let mut extra = BTreeMap::new();
+    let item_json = item.as_ref().map(|(_, v)| to_json(v));
+    if let Some((var, v)) = &item {
+        extra.insert(var.clone(), v.clone());
+        extra.insert("index".to_owned(), Value::from(pos.unwrap_or(0)));
+    }
+    let label = item_json.as_ref().and_then(label_of);
+    let mut rec = ItemRecord {
+        index: pos,
+        label: label.clone(),
+        outputs: Default::default(),
+        files: vec![],
+        requests: 0,
+        duration: Duration::ZERO,
+        error: None,
+        record: Json::Null,
+        persist: vec![],
+    };
+    let mut scope = ItemScope { base, extra };
+    let where_ = match &label {
+        Some(l) => format!("step `{}` (item `{l}`)", step.id),
+        None => match pos {
+            Some(p) => format!("step `{}` (item {p})", step.id),
+            None => format!("step `{}`", step.id),
+        },
+    };
+    if let Err(e) = item_body(&shared, step, &mut scope, &mut rec, &where_).await {
+        rec.error = Some(StepError {
+            message: crate::secret::redact(&format!("{where_}: {}", e.message)),
+            ..e
+        });
+    }
+    // The record later loops see: the item's fields (or the item under its name), then outputs.
+    let mut record = match (&item, &item_json) {
+        (_, Some(Json::Object(m))) => m.clone(),
+        (Some((var, _)), Some(v)) => [(var.clone(), v.clone())].into_iter().collect(),
+        _ => Default::default(),
+    };
+    if let Some(p) = pos {
+        record.entry("index").or_insert(Json::from(p));
+    }
+    record.extend(rec.outputs.clone());
+    rec.record = Json::Object(record);
+    rec.duration = started.elapsed();
+    rec
+}
+
+async fn item_body(
+    shared: &Arc<Shared>,
+    step: &Step,
+    scope: &mut ItemScope,
+    rec: &mut ItemRecord,
+    where_: &str,
+) -> Result<(), StepError> {
+    let job = &shared.job;
+    let http = &shared.http;
+    let request = build_request(job, step, &scope.ctx(), http.gateway())?;
+
+    // Send (and poll).
+    let (response, json) = match &step.poll {
+        None => {
+            let r = http.send(&request).await?;
+            rec.requests += 1;
+            let json = parse_json_if_needed(step, &r.body)?;
+            (r, json)
+        }
+        Some(poll) => {
+            let deadline = Instant::now() + poll.timeout;
+            let mut interval = poll.min;
+            let spinner = shared.progress.spinner(where_);
+            loop {
+                let r = http.send(&request).await?;
+                rec.requests += 1;
+                let json: Json = serde_json::from_slice(&r.body).map_err(|e| {
+                    StepError::new(
+                        ExitCode::Gateway,
+                        format!(
+                            "the answer to {} {} is not JSON: {e}",
+                            request.method.as_str(),
+                            crate::http::display_url(&request.url)
+                        ),
+                    )
+                })?;
+                let mut extra = BTreeMap::new();
+                for o in &step.outputs {
+                    let v = extract::apply(o, &json).unwrap_or(Json::Null);
+                    extra.insert(o.name.clone(), to_value(&v));
+                }
+                let mut ctx_map = (*scope.base).clone();
+                ctx_map.extend(scope.extra.clone());
+                ctx_map.extend(extra);
+                let done = job
+                    .templates
+                    .eval(&poll.until, &Value::from(ctx_map))
+                    .map_err(|e| {
+                        StepError::new(
+                            ExitCode::CheckFailed,
+                            format!(
+                                "cannot evaluate `poll.until = \"{}\"`: {}",
+                                poll.until.source,
+                                template_error(&e)
+                            ),
+                        )
+                    })?;
+                if let Some(s) = json.get("status").and_then(|s| s.as_str()) {
+                    spinner.set_message(format!("{where_}: {s}"));
+                }
+                if done.is_true() {
+                    spinner.finish_and_clear();
+                    break (r, Some(json));
+                }
+                let now = Instant::now();
+                if now + interval > deadline {
+                    spinner.finish_and_clear();
+                    let status = json
+                        .get("status")
+                        .map(|s| format!(" (last status {s})"))
+                        .unwrap_or_default();
+                    return Err(StepError::new(
+                        ExitCode::Gateway,
+                        format!(
+                            "`{}` did not hold within the poll timeout of {}{status}\n  = help: raise `poll.timeout`, or check the gateway job's progress",
+                            poll.until.source,
+                            humantime::format_duration(poll.timeout)
+                        ),
+                    ));
+                }
+                tracing::debug!(step = %step.id, "polling again in {:?}", interval);
+                tokio::time::sleep(interval).await;
+                interval = (interval * 2).min(poll.max);
+            }
+        }
+    };
+
+    // Outputs.
+    if let Some(json) = &json {
+        for o in &step.outputs {
+            match extract::apply(o, json) {
+                Ok(v) => {
+                    rec.outputs.insert(o.name.clone(), v);
+                }
+                Err(e) => {
+                    return Err(StepError::new(
+                        ExitCode::CheckFailed,
+                        format!(
+                            "output `{}`: JSONPath `{}` matched nothing in the response {}\n  = help: check the path, or mark the output `optional = true`",
+                            e.name,
+                            e.path,
+                            short_json(json)
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    for (k, v) in &rec.outputs {
+        scope.extra.insert(k.clone(), to_value(v));
+    }
+    let ctx = scope.ctx();
+
+    // Files.
+    for save in &step.saves {
+        let rel = job.templates.render(&save.to, &ctx).map_err(|e| {
+            StepError::new(
+                ExitCode::CheckFailed,
+                format!(
+                    "cannot render the save path `{}`: {}",
+                    save.to.source,
+                    template_error(&e)
+                ),
+            )
+        })?;
+        let path = output::safe_join(&job.output_dir, &rel)
+            .map_err(|m| StepError::new(ExitCode::CheckFailed, m))?;
+        let bytes: Vec<u8> = match &save.what {
+            SaveWhat::Body => {
+                crate::secret::redact(&String::from_utf8_lossy(&response.body)).into_bytes()
+            }
+            SaveWhat::Output(name) => {
+                let v = rec.outputs.get(name).cloned().unwrap_or(Json::Null);
+                let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
+                s.push('\n');
+                s.into_bytes()
+            }
+        };
+        output::write_atomic(&path, &bytes).map_err(|e| {
+            StepError::new(
+                ExitCode::LocalIo,
+                format!("cannot write `{}`: {e}", path.display()),
+            )
+        })?;
+        tracing::info!(step = %step.id, path = %path.display(), bytes = bytes.len(), "saved");
+        rec.files.push(FileRecord {
+            path,
+            bytes: bytes.len() as u64,
+        });
+    }
+
+    if let (Some(d), Some(json)) = (&step.download, &json) {
+        download_all(shared, step, d, json, &request, &ctx, rec).await?;
+    }
+
+    // Checks.
+    let mut failures = Vec::new();
+    for check in &step.checks {
+        let result = job.templates.eval(&check.that, &ctx).map_err(|e| {
+            StepError::new(
+                ExitCode::CheckFailed,
+                format!(
+                    "cannot evaluate check `{}`: {}",
+                    check.that.source,
+                    template_error(&e)
+                ),
+            )
+        })?;
+        if result.is_true() {
+            continue;
+        }
+        let mut msg = match &check.message {
+            Some(m) => match job.templates.render(m, &ctx) {
+                Ok(s) => format!("check failed: {s}"),
+                Err(_) => format!("check failed: `{}`", check.that.source),
+            },
+            None => format!("check failed: `{}`", check.that.source),
+        };
+        for var in job.templates.expr_variables(&check.that) {
+            let first = var.split('.').next().unwrap_or(&var);
+            if matches!(first, "env") {
+                continue;
+            }
+            let mut v = ctx.get_attr(first).unwrap_or_default();
+            for part in var.split('.').skip(1) {
+                v = v.get_attr(part).unwrap_or_default();
+            }
+            msg.push_str(&format!("\n  = {var} = {}", short_json(&to_json(&v))));
+        }
+        failures.push(msg);
+    }
+    if !failures.is_empty() {
+        return Err(StepError::check(failures.join("\n")));
+    }
+
+    // State for the next run.
+    for p in &step.persist {
+        let mut key = Vec::new();
+        for t in &p.key {
+            key.push(job.templates.render(t, &ctx).map_err(|e| {
+                StepError::new(
+                    ExitCode::CheckFailed,
+                    format!(
+                        "cannot render persist key `{}`: {}",
+                        p.key_source,
+                        template_error(&e)
+                    ),
+                )
+            })?);
+        }
+        let value = render_json(job, &p.value, &ctx)?.unwrap_or(Json::Null);
+        rec.persist.push((key, value));
+    }
+    Ok(())
+}
+
+fn parse_json_if_needed(step: &Step, body: &[u8]) -> Result<Option<Json>, StepError> {
+    let needed = !step.outputs.is_empty() || step.download.is_some();
+    match serde_json::from_slice::<Json>(body) {
+        Ok(j) => Ok(Some(j)),
+        Err(_) if !needed => Ok(None),
+        Err(e) => {
+            let excerpt: String = String::from_utf8_lossy(body)
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(120)
+                .collect();
+            Err(StepError::new(
+                ExitCode::Gateway,
+                format!("the response is not JSON ({e}); it starts with `{excerpt}`"),
+            ))
+        }
+    }
+}
+
+async fn download_all(
+    shared: &Arc<Shared>,
+    step: &Step,
+    d: &crate::job::model::Download,
+    json: &Json,
+    request: &Request,
+    ctx: &Value,
+    rec: &mut ItemRecord,
+) -> Result<(), StepError> {
+    let job = &shared.job;
+    let urls = download_urls(d, json)?;
+    // Render every target first: a bad path fails the item before anything is fetched.
+    let mut targets = Vec::with_capacity(urls.len());
+    for part in 0..urls.len() {
+        let ctx = with_var(ctx, "part", Value::from(part));
+        let rel = job.templates.render(&d.to, &ctx).map_err(|e| {
+            StepError::new(
+                ExitCode::CheckFailed,
+                format!(
+                    "cannot render the download path `{}`: {}",
+                    d.to.source,
+                    template_error(&e)
+                ),
+            )
+        })?;
+        let path = output::safe_join(&job.output_dir, &rel)
+            .map_err(|m| StepError::new(ExitCode::CheckFailed, m))?;
+        if targets.contains(&path) {
+            return Err(StepError::new(
+                ExitCode::CheckFailed,
+                format!(
+                    "download path `{rel}` is the same for two URLs\n  = help: use `part` in `download.to`, e.g. `part-{{{{ part | pad(5) }}}}.jsonl.gz`"
+                ),
+            ));
+        }
+        targets.push(path);
+    }
+    let urls = Arc::new(tokio::sync::Mutex::new(urls));
+    let results: Vec<Result<FileRecord, StepError>> =
+        futures_util::stream::iter(targets.into_iter().enumerate())
+            .map(|(part, path)| {
+                let shared = shared.clone();
+                let urls = urls.clone();
+                let request = request.clone();
+                let d = d.clone();
+                let step_id = step.id.clone();
+                tokio::spawn(async move {
+                    download_one(&shared, &step_id, &d, &request, &urls, part, path).await
+                })
+            })
+            .buffered(d.concurrency)
+            .map(|j| {
+                j.unwrap_or_else(|e| {
+                    Err(StepError::new(
+                        ExitCode::CheckFailed,
+                        format!("internal error (a bug in dap-run): a download task failed: {e}"),
+                    ))
+                })
+            })
+            .collect()
+            .await;
+    let mut first_error = None;
+    for r in results {
+        match r {
+            Ok(f) => rec.files.push(f),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+fn download_urls(
+    d: &crate::job::model::Download,
+    json: &Json,
+) -> Result<Vec<reqwest::Url>, StepError> {
+    let found = extract::select(&d.query, json);
+    if found.is_empty() {
+        return Err(StepError::new(
+            ExitCode::Gateway,
+            format!(
+                "download: JSONPath `{}` found no URLs in the response {}",
+                d.urls,
+                short_json(json)
+            ),
+        ));
+    }
+    found
+        .into_iter()
+        .map(|v| {
+            let s = v.as_str().ok_or_else(|| {
+                StepError::new(
+                    ExitCode::Gateway,
+                    format!(
+                        "download: `{}` selected {}, not a URL string",
+                        d.urls,
+                        short_json(v)
+                    ),
+                )
+            })?;
+            let url = reqwest::Url::parse(s).map_err(|e| {
+                StepError::new(
+                    ExitCode::Gateway,
+                    format!(
+                        "download: `{}` is not a URL: {e}",
+                        crate::http::display_url_str(s)
+                    ),
+                )
+            })?;
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(StepError::new(
+                    ExitCode::Gateway,
+                    format!(
+                        "download: `{}` is not an http(s) URL",
+                        crate::http::display_url(&url)
+                    ),
+                ));
+            }
+            Ok(url)
+        })
+        .collect()
+}
+
+/// Downloads one URL to a temporary file beside `path`, then renames it into place. A 403
+/// from the store (an expired pre-signed URL) gets fresh URLs from the step's request, once.
+async fn download_one(
+    shared: &Shared,
+    step_id: &str,
+    d: &crate::job::model::Download,
+    request: &Request,
+    urls: &tokio::sync::Mutex<Vec<reqwest::Url>>,
+    part: usize,
+    path: PathBuf,
+) -> Result<FileRecord, StepError> {
+    let http = &shared.http;
+    let tmp = output::temp_beside(&path).map_err(|e| {
+        StepError::new(
+            ExitCode::LocalIo,
+            format!("cannot create a file beside `{}`: {e}", path.display()),
+        )
+    })?;
+    let mut refreshed = false;
+    loop {
+        let url = urls.lock().await[part].clone();
+        tracing::debug!(step = %step_id, part, url = %crate::http::display_url(&url), "downloading");
+        match http.download(&url, tmp.path(), d.decompress).await {
+            Ok(bytes) => {
+                tmp.persist(&path).map_err(|e| {
+                    StepError::new(
+                        ExitCode::LocalIo,
+                        format!("cannot write `{}`: {}", path.display(), e.error),
+                    )
+                })?;
+                tracing::info!(step = %step_id, path = %path.display(), bytes, "downloaded");
+                return Ok(FileRecord { path, bytes });
+            }
+            Err(HttpError::Status { status, .. })
+                if status == reqwest::StatusCode::FORBIDDEN && !refreshed =>
+            {
+                refreshed = true;
+                tracing::warn!(step = %step_id, part, "the object store refused the URL (expired?); asking the gateway for fresh URLs");
+                let r = http.send(request).await?;
+                let json: Json = serde_json::from_slice(&r.body).map_err(|e| {
+                    StepError::new(
+                        ExitCode::Gateway,
+                        format!("fresh object URLs: the response is not JSON: {e}"),
+                    )
+                })?;
+                let fresh = download_urls(d, &json)?;
+                let mut guard = urls.lock().await;
+                if fresh.len() == guard.len() {
+                    *guard = fresh;
+                }
+            }
+            Err(e) => {
+                let mut err = StepError::from(e);
+                if err.code == ExitCode::Gateway && refreshed {
+                    err.message
+                        .push_str("\n  = note: the URL was refreshed once already");
+                }
+                return Err(err);
+            }
+        }
+    }
+}
+
+fn with_var(ctx: &Value, name: &str, value: Value) -> Value {
+    let mut m: BTreeMap<String, Value> = BTreeMap::new();
+    if let Ok(keys) = ctx.try_iter() {
+        for k in keys {
+            if let Some(key) = k.as_str() {
+                m.insert(key.to_owned(), ctx.get_attr(key).unwrap_or_default());
+            }
+        }
+    }
+    m.insert(name.to_owned(), value);
+    Value::from(m)
+}
+
+/// Builds a step's request from its templates.
+pub fn build_request(
+    job: &Job,
+    step: &Step,
+    ctx: &Value,
+    gateway: &reqwest::Url,
+) -> Result<Request, StepError> {
+    let render = |t: &crate::template::Tmpl, what: &str| {
+        job.templates.render(t, ctx).map_err(|e| {
+            StepError::new(
+                ExitCode::CheckFailed,
+                format!(
+                    "cannot render {what} `{}`: {}",
+                    t.source,
+                    template_error(&e)
+                ),
+            )
+        })
+    };
+    let target = render(&step.target, "the request path")?;
+    let mut url = crate::http::resolve(gateway, &target)
+        .map_err(|m| StepError::new(ExitCode::CheckFailed, m))?;
+    if !step.query.is_empty() {
+        let mut pairs = url.query_pairs_mut();
+        for (k, t) in &step.query {
+            let v = render(t, "query parameter")?;
+            pairs.append_pair(k, &v);
+        }
+    }
+    let mut headers = Vec::new();
+    for (k, t) in job.default_headers.iter().chain(step.headers.iter()) {
+        headers.push((k.clone(), render(t, "header")?));
+    }
+    let body = match &step.body {
+        Body::None => None,
+        Body::Raw(t) => Some(RequestBody::Raw(render(t, "the body")?)),
+        Body::Json(j) => Some(RequestBody::Json(
+            render_json(job, j, ctx)?.unwrap_or(Json::Null),
+        )),
+    };
+    Ok(Request {
+        method: step.method,
+        url,
+        headers,
+        body,
+    })
+}
+
+/// Renders a JSON template; `None` when a lone expression is undefined or none (its key is
+/// then left out).
+pub fn render_json(job: &Job, t: &JsonTemplate, ctx: &Value) -> Result<Option<Json>, StepError> {
+    Ok(match t {
+        JsonTemplate::Literal(v) => Some(v.clone()),
+        JsonTemplate::Text(t) => Some(Json::String(job.templates.render(t, ctx).map_err(|e| {
+            StepError::new(
+                ExitCode::CheckFailed,
+                format!("cannot render `{}`: {}", t.source, template_error(&e)),
+            )
+        })?)),
+        JsonTemplate::Expr(e) => {
+            let v = job.templates.eval(e, ctx).map_err(|err| {
+                StepError::new(
+                    ExitCode::CheckFailed,
+                    format!(
+                        "cannot evaluate `{{{{ {} }}}}`: {}",
+                        e.source,
+                        template_error(&err)
+                    ),
+                )
+            })?;
+            if v.is_undefined() || v.is_none() {
+                None
+            } else {
+                Some(to_json(&v))
+            }
+        }
+        JsonTemplate::Array(items) => {
+            let mut out = Vec::new();
+            for i in items {
+                out.push(render_json(job, i, ctx)?.unwrap_or(Json::Null));
+            }
+            Some(Json::Array(out))
+        }
+        JsonTemplate::Object(fields) => {
+            let mut out = serde_json::Map::new();
+            for (k, v) in fields {
+                if let Some(v) = render_json(job, v, ctx)? {
+                    out.insert(k.clone(), v);
+                }
+            }
+            Some(Json::Object(out))
+        }
+    })
+}
