@@ -127,7 +127,9 @@ fn sandbox(args: crate::sandbox::SandboxArgs) -> Result<ExitCode, Error> {
 
 /// Values available to gateway templates: the environment only.
 fn env_ctx() -> Value {
-    Value::from_iter([("env".to_owned(), Value::from_object(EnvVars))])
+    let mut m = std::collections::BTreeMap::new();
+    m.insert("env".to_owned(), Value::from_object(EnvVars));
+    Value::from(m)
 }
 
 /// Where a credential template reads from, for messages.
