@@ -11,11 +11,43 @@ use serde_json::Value as Json;
 
 use crate::job::model::Output;
 
+/// Why a JSONPath does not parse: where (0-based character offset, if known) and what was
+/// expected there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathError {
+    /// Character offset in the path.
+    pub offset: Option<usize>,
+    /// What the parser expected, in words.
+    pub message: String,
+}
+
 /// Parses a JSONPath.
-pub fn compile(path: &str) -> Result<JpQuery, String> {
+pub fn compile(path: &str) -> Result<JpQuery, PathError> {
     jsonpath_rust::parser::parse_json_path(path).map_err(|e| {
-        let msg = e.to_string();
-        msg.lines().next().unwrap_or("invalid JSONPath").to_owned()
+        // The parser's message is a pest report: " --> 1:COL" and "= expected RULES".
+        let text = e.to_string();
+        let offset = text
+            .split("--> ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|pos| pos.split(':').nth(1))
+            .and_then(|col| col.parse::<usize>().ok())
+            .map(|col| col.saturating_sub(1));
+        let expected = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("= expected "))
+            .map(|rules| rules.replace("jp_query", "`$`").replace('_', " "));
+        let message = match (expected, offset) {
+            (Some(x), Some(o)) => format!("expected {x} at character {}", o + 1),
+            (Some(x), None) => format!("expected {x}"),
+            (None, _) => text
+                .lines()
+                .next()
+                .unwrap_or("invalid JSONPath")
+                .trim()
+                .to_owned(),
+        };
+        PathError { offset, message }
     })
 }
 

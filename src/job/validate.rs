@@ -1132,10 +1132,10 @@ impl Validator {
                 }
                 Err(e) => self.error(
                     Diagnostic::at(
-                        path_span,
+                        path_point(&path_span, &e),
                         format!("invalid JSONPath `{path}` for output `{name}`"),
                     )
-                    .label(e)
+                    .label(e.message)
                     .help("JSONPaths start with `$`, e.g. `$.tables` or `$.urls.*.url`"),
                 ),
             }
@@ -1178,10 +1178,10 @@ impl Validator {
                 Err(e) => {
                     self.error(
                         Diagnostic::at(
-                            d.urls.span.clone(),
+                            path_point(&d.urls.span, &e),
                             format!("invalid JSONPath `{}` for download urls", d.urls.value),
                         )
-                        .label(e),
+                        .label(e.message),
                     );
                     return None;
                 }
@@ -1515,6 +1515,18 @@ impl Validator {
                     .help("remove `..`: every file is written under the output folder"),
             );
         }
+    }
+}
+
+/// The caret for a JSONPath error: the offending character inside the quoted string, when
+/// the parser says where (assumes no escapes before it, which holds for JSONPaths in practice).
+fn path_point(span: &Range<usize>, e: &crate::extract::PathError) -> Range<usize> {
+    match e.offset {
+        Some(o) if span.start + 1 + o < span.end => {
+            let at = span.start + 1 + o;
+            at..at + 1
+        }
+        _ => span.clone(),
     }
 }
 

@@ -1,0 +1,229 @@
+//! Exact text of `dap-run check` diagnostics for broken job files (issue 3), and the rule that
+//! an invalid job sends nothing.
+
+mod common;
+
+use common::*;
+
+/// Runs `dap-run check job.toml` on `text` in a fresh folder; returns (exit code, stderr).
+fn check(text: &str) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("job.toml"), text).unwrap();
+    let run = Run::from(
+        bare_cmd(dir.path())
+            .args(["check", "job.toml"])
+            .output()
+            .unwrap(),
+    );
+    (run.code, run.stderr)
+}
+
+macro_rules! diagnostic_snapshot {
+    ($name:ident, $text:expr) => {
+        #[test]
+        fn $name() {
+            let (code, stderr) = check($text);
+            assert_eq!(code, 2, "{stderr}");
+            insta::assert_snapshot!(stringify!($name), stderr);
+        }
+    };
+}
+
+diagnostic_snapshot!(
+    toml_syntax_error,
+    "name = \"broken\"\n[[step]\nid = \"a\"\n"
+);
+
+diagnostic_snapshot!(
+    unknown_keys_all_reported,
+    r#"nmae = "typo"
+
+[[step]]
+id = "tables"
+gett = "/dap/query/canvas/table"
+outputs = { tables = "$.tables" }
+"#
+);
+
+diagnostic_snapshot!(
+    undefined_variable_with_suggestion,
+    r#"[vars]
+namespace = "canvas"
+
+[[step]]
+id = "tables"
+get = "/dap/query/{{ namespce }}/table"
+"#
+);
+
+diagnostic_snapshot!(
+    bad_jsonpath,
+    r#"[[step]]
+id = "tables"
+get = "/dap/query/canvas/table"
+outputs = { tables = "$.tables[" }
+"#
+);
+
+diagnostic_snapshot!(
+    duplicate_step_id,
+    r#"[[step]]
+id = "tables"
+get = "/dap/query/canvas/table"
+
+[[step]]
+id = "tables"
+get = "/dap/query/canvas_logs/table"
+"#
+);
+
+diagnostic_snapshot!(
+    escaping_save_path,
+    r#"[[step]]
+id = "tables"
+get = "/dap/query/canvas/table"
+save = "../../etc/tables.json"
+"#
+);
+
+diagnostic_snapshot!(
+    output_of_a_later_step,
+    r#"[[step]]
+id = "schema"
+get = "/dap/query/canvas/table/{{ tables[0] }}/schema"
+
+[[step]]
+id = "list"
+get = "/dap/query/canvas/table"
+outputs = { tables = "$.tables" }
+"#
+);
+
+diagnostic_snapshot!(
+    several_problems_at_once,
+    r#"[vars]
+namespace = "canvas"
+
+[[step]]
+id = "list"
+get = "/dap/query/{{ namespace }}/table"
+outputs = { tables = "$.tables" }
+check = "'accounts' in tabels"
+
+[[step]]
+id = "schema"
+for_each = "tables"
+as = "table"
+get = "/dap/query/{{ namespace }}/table/{{ table }}/schema"
+save = "/tmp/{{ table }}.json"
+poll = { until = "true", every = "5 parsecs" }
+"#
+);
+
+#[test]
+fn invalid_job_sends_nothing() {
+    let ws = Workspace::default_sandbox();
+    let job = ws.job(
+        "job.toml",
+        "[[step]]\nid = \"a\"\nget = \"/dap/{{ nope }}\"\n",
+    );
+    let run = ws.run(&[job.to_str().unwrap()]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("undefined variable `nope`"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        ws.counters().requests,
+        0,
+        "an invalid job must send nothing"
+    );
+}
+
+#[test]
+fn missing_table_exits_1_naming_it() {
+    let ws = Workspace::new(SandboxConfig {
+        hidden_tables: vec!["submissions".into(), "users".into()],
+        ..Default::default()
+    });
+    let job = ws.example("tables.toml");
+    let run = ws.run(&[job.to_str().unwrap(), "--output-dir", "out"]);
+    run.expect_code(1);
+    assert!(
+        run.stderr
+            .contains("missing from `canvas`: users, submissions"),
+        "{}",
+        run.stderr
+    );
+    // The list is saved before the check fails: CI can archive it.
+    assert!(ws.read("out/tables.json").contains("accounts"));
+    assert_eq!(ws.counters().logins, 1);
+}
+
+#[test]
+fn schemas_example_saves_every_table() {
+    let ws = Workspace::default_sandbox();
+    let job = ws.example("schemas.toml");
+    ws.run(&[job.to_str().unwrap(), "--output-dir", "out"])
+        .expect_code(0);
+    let files = files_under(&ws.path().join("out/schemas"));
+    let tables: usize = 90;
+    assert!(
+        files.len() >= tables - 10,
+        "{} schemas: {files:?}",
+        files.len()
+    );
+    let accounts: serde_json::Value =
+        serde_json::from_str(&ws.read("out/schemas/accounts.json")).unwrap();
+    assert!(accounts.get("schema").is_some());
+    assert_eq!(ws.counters().logins, 1, "one login for the whole run");
+}
+
+#[test]
+fn path_values_stay_one_segment() {
+    let ws = Workspace::default_sandbox();
+    let job = ws.job(
+        "job.toml",
+        r#"[vars]
+table = "a/../../ids/auth/login"
+[[step]]
+id = "schema"
+get = "/dap/query/canvas/table/{{ table }}/schema"
+"#,
+    );
+    let run = ws.run(&[job.to_str().unwrap(), "--output-dir", "out", "-v"]);
+    // The gateway sees one (unknown) table name, never a path that climbs out.
+    run.expect_code(4);
+    assert!(
+        run.stderr.contains("a%2F..%2F..%2Fids%2Fauth%2Flogin"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn var_overrides_parse_json() {
+    let ws = Workspace::default_sandbox();
+    let job = ws.example("tables.toml");
+    let run = ws.run(&[
+        job.to_str().unwrap(),
+        "--output-dir",
+        "out",
+        "--var",
+        r#"required=["accounts","nope"]"#,
+    ]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("missing from `canvas`: nope"),
+        "{}",
+        run.stderr
+    );
+    let bad = ws.run(&[job.to_str().unwrap(), "--var", "namespce=x"]);
+    bad.expect_code(2);
+    assert!(
+        bad.stderr.contains("did you mean `namespace`?"),
+        "{}",
+        bad.stderr
+    );
+}
