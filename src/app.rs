@@ -329,7 +329,11 @@ async fn run_job(job: Job, args: &RunArgs, quiet: bool) -> Result<ExitCode, Erro
     let stats = Arc::new(Stats::default());
     let cache = match &job.gateway.token_cache {
         TokenCache::Off => None,
-        TokenCache::File(p) => Some(p.clone()),
+        // Like every other path in the job file, relative to the job file's folder.
+        TokenCache::File(p) => Some(match job.file.parent() {
+            Some(dir) => dir.join(p),
+            None => p.clone(),
+        }),
         TokenCache::Default => None,
     };
     let mut source = TokenSource::new(

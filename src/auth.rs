@@ -6,9 +6,14 @@
 //! - Renewal before expiry, with a margin of the smaller of five minutes and a tenth of the
 //!   token's lifetime (a 1-hour token renews 5 minutes early, a 2-second one 200 ms early).
 //! - Expiry from the JWT's `exp` (read without verifying the signature), else `expires_in`;
+//!   when both are present the sooner wins, so neither a skewed local clock nor the
+//!   whole-second rounding of `exp` makes us send a token the gateway already considers dead.
 //!   InstAccess tokens are opaque and last one hour from minting.
 //! - [`TokenSource::renew`] after a 401 logs in again only if nobody already replaced the
 //!   rejected token.
+//! - A login that fails for good fails the source for the rest of the run: every later caller
+//!   gets the same error at once, so a loop of 200 items with a wrong secret makes one login
+//!   attempt, not 200 (the same holds after [`TokenSource::give_up`]).
 //! - Optional cache across runs: a still-valid token in a 0600 file keyed by gateway and client.
 
 use std::path::PathBuf;
@@ -57,7 +62,7 @@ pub enum Credentials {
 }
 
 /// Why no token could be had. Always exit 3.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum AuthError {
     /// The login was refused.
     #[error("{0}")]
@@ -89,13 +94,21 @@ struct CacheEntry {
     lifetime: u64,
 }
 
+/// What the source holds between calls, behind its one async mutex.
+#[derive(Default)]
+struct Held {
+    token: Option<Token>,
+    /// Set when getting a token failed for good; returned to every later caller.
+    failed: Option<AuthError>,
+}
+
 /// Gets, caches and renews access tokens.
 pub struct TokenSource {
     creds: Credentials,
     client: reqwest::Client,
     policy: RetryPolicy,
     stats: Arc<Stats>,
-    current: Mutex<Option<Token>>,
+    current: Mutex<Held>,
     cache: Option<PathBuf>,
     logins: AtomicU64,
 }
@@ -114,7 +127,7 @@ impl TokenSource {
             client,
             policy,
             stats,
-            current: Mutex::new(None),
+            current: Mutex::new(Held::default()),
             cache,
             logins: AtomicU64::new(0),
         }
@@ -125,22 +138,36 @@ impl TokenSource {
         self.logins.load(Ordering::Relaxed)
     }
 
-    /// The origin tokens are for: the gateway's.
+    /// Who the tokens are for, as stored in the cache: the gateway and client id, or the
+    /// Canvas URL and a fingerprint of the Canvas token (so another user's token is not reused).
     pub fn cache_key(&self) -> String {
         match &self.creds {
             Credentials::Client {
                 gateway, client_id, ..
             } => format!("{}\n{}", gateway.as_str().trim_end_matches('/'), client_id),
-            Credentials::InstAccess { canvas, .. } => {
-                format!("inst_access\n{}", canvas.as_str().trim_end_matches('/'))
+            Credentials::InstAccess {
+                canvas,
+                canvas_token,
+                ..
+            } => {
+                let digest = sha2::Sha256::digest(canvas_token.expose().as_bytes());
+                let fingerprint: String =
+                    digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+                format!(
+                    "inst_access\n{}\n{fingerprint}",
+                    canvas.as_str().trim_end_matches('/')
+                )
             }
         }
     }
 
     /// A valid token, logging in if there is none or it is about to expire.
     pub async fn token(&self) -> Result<Secret, AuthError> {
-        let mut current = self.current.lock().await;
-        if let Some(t) = current.as_ref() {
+        let mut held = self.current.lock().await;
+        if let Some(e) = &held.failed {
+            return Err(e.clone());
+        }
+        if let Some(t) = held.token.as_ref() {
             if !t.needs_renewal() {
                 return Ok(t.value.clone());
             }
@@ -149,27 +176,51 @@ impl TokenSource {
         {
             tracing::info!("using the cached token");
             let value = t.value.clone();
-            *current = Some(t);
+            held.token = Some(t);
             return Ok(value);
         }
-        let t = self.login().await?;
-        let value = t.value.clone();
-        *current = Some(t);
-        Ok(value)
+        let t = self.login_or_fail(&mut held).await?;
+        Ok(t.value)
     }
 
     /// Replaces a token the gateway rejected, unless another task already did.
     pub async fn renew(&self, rejected: &Secret) -> Result<(), AuthError> {
-        let mut current = self.current.lock().await;
-        if let Some(t) = current.as_ref()
+        let mut held = self.current.lock().await;
+        if let Some(e) = &held.failed {
+            return Err(e.clone());
+        }
+        if let Some(t) = held.token.as_ref()
             && &t.value != rejected
             && !t.needs_renewal()
         {
             return Ok(());
         }
         tracing::info!("the gateway rejected the token; logging in again");
-        *current = Some(self.login().await?);
+        self.login_or_fail(&mut held).await?;
         Ok(())
+    }
+
+    /// Ends the source for this run: the gateway rejected a token fresh from a login, so
+    /// logging in again cannot help. Every later caller gets `message`.
+    pub async fn give_up(&self, message: String) {
+        let mut held = self.current.lock().await;
+        held.token = None;
+        held.failed.get_or_insert(AuthError::Rejected(message));
+    }
+
+    /// Logs in with the lock held; a failure is kept for every later caller.
+    async fn login_or_fail(&self, held: &mut Held) -> Result<Token, AuthError> {
+        match self.login().await {
+            Ok(t) => {
+                held.token = Some(t.clone());
+                Ok(t)
+            }
+            Err(e) => {
+                held.token = None;
+                held.failed = Some(e.clone());
+                Err(e)
+            }
+        }
     }
 
     async fn login(&self) -> Result<Token, AuthError> {
@@ -312,9 +363,12 @@ impl TokenSource {
                     .ok_or_else(|| bad("no `access_token`"))?;
                 let value = Secret::new(token);
                 let expires_in = json.get("expires_in").and_then(|v| v.as_u64());
-                let expires_at = jwt_exp(token)
-                    .or_else(|| expires_in.map(|s| now + Duration::from_secs(s)))
-                    .unwrap_or(now + Duration::from_secs(3600));
+                let from_exp = jwt_exp(token);
+                let from_expires_in = expires_in.map(|s| now + Duration::from_secs(s));
+                let expires_at = match (from_exp, from_expires_in) {
+                    (Some(a), Some(b)) => a.min(b),
+                    (a, b) => a.or(b).unwrap_or(now + Duration::from_secs(3600)),
+                };
                 let lifetime = expires_at
                     .duration_since(now)
                     .unwrap_or(Duration::from_secs(1));
@@ -430,6 +484,39 @@ mod tests {
             Some(UNIX_EPOCH + Duration::from_secs(2_000_000_000))
         );
         assert_eq!(jwt_exp("opaque"), None);
+    }
+
+    #[test]
+    fn the_sooner_of_exp_and_expires_in_wins() {
+        let source = TokenSource::new(
+            Credentials::Client {
+                gateway: reqwest::Url::parse("https://gateway.test").unwrap(),
+                client_id: "id".into(),
+                client_id_from: Provenance("test".into()),
+                client_secret: Secret::new("unit-test-secret"),
+                client_secret_from: Provenance("test".into()),
+            },
+            reqwest::Client::new(),
+            RetryPolicy {
+                attempts: 1,
+                min: Duration::ZERO,
+                max: Duration::ZERO,
+                timeout: Duration::from_secs(1),
+            },
+            Arc::new(Stats::default()),
+            None,
+        );
+        let now = SystemTime::now();
+        let exp = now.duration_since(UNIX_EPOCH).unwrap().as_secs() + 3600;
+        let payload =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(r#"{{"exp":{exp}}}"#));
+        let body = serde_json::json!({
+            "access_token": format!("eyJhbGciOiJIUzI1NiJ9.{payload}.sig"),
+            "expires_in": 60,
+        });
+        let token = source.parse(StatusCode::OK, &body.to_string()).unwrap();
+        assert!(token.expires_at <= now + Duration::from_secs(61));
+        assert!(token.lifetime <= Duration::from_secs(60));
     }
 
     #[test]

@@ -239,10 +239,13 @@ impl Http {
             match result {
                 Ok((status, _, body)) if status == StatusCode::UNAUTHORIZED && gateway => {
                     if replayed {
-                        return Err(HttpError::Auth(format!(
+                        let message = crate::secret::redact(&format!(
                             "{what}: the gateway rejected a fresh token (401 after logging in again){}\n  = help: the credentials work for logging in but not for this service; check that your client is allowed to use DAP",
                             suffix(&gateway_error_message(&String::from_utf8_lossy(&body)))
-                        )));
+                        ));
+                        // Another login would be rejected the same way: stop every other task.
+                        self.auth.give_up(message.clone()).await;
+                        return Err(HttpError::Auth(message));
                     }
                     replayed = true;
                     attempt -= 1;

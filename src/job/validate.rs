@@ -577,6 +577,13 @@ impl Validator {
             .into_iter()
             .flatten()
         {
+            if k.eq_ignore_ascii_case("authorization") || k.eq_ignore_ascii_case("x-instauth") {
+                self.error(
+                    Diagnostic::at(v.span.clone(), format!("header `{k}` is set by dap-run"))
+                        .help("dap-run logs in and attaches the token itself; remove this header"),
+                );
+                continue;
+            }
             if let Some(t) = self.template("defaults.headers", &v.value, &v.span, Escape::None) {
                 let used = self.tb.template_variables(&t);
                 self.check_names(

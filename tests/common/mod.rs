@@ -3,7 +3,7 @@
 //! Every run of the binary starts from a clean environment (no DAP_* or proxy variables, HOME
 //! in the temp dir) so the developer's machine cannot leak into a test.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -88,7 +88,9 @@ pub fn bare_cmd(dir: &Path) -> Command {
             c.env(keep, v);
         }
     }
-    c.env("HOME", dir).env("XDG_CACHE_HOME", dir.join(".cache")).env("TERM", "dumb");
+    c.env("HOME", dir)
+        .env("XDG_CACHE_HOME", dir.join(".cache"))
+        .env("TERM", "dumb");
     c
 }
 
@@ -114,7 +116,11 @@ impl Run {
     /// Asserts the exit code, printing the output when it differs.
     #[track_caller]
     pub fn expect_code(&self, code: i32) -> &Self {
-        assert_eq!(self.code, code, "exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 }
@@ -127,7 +133,8 @@ pub fn gzip_jsonl_lines(path: &Path) -> usize {
     let mut n = 0;
     for line in r.lines() {
         let line = line.unwrap_or_else(|e| panic!("{} is not valid gzip: {e}", path.display()));
-        serde_json::from_str::<serde_json::Value>(&line).unwrap_or_else(|e| panic!("{}: not JSON: {e}: {line}", path.display()));
+        serde_json::from_str::<serde_json::Value>(&line)
+            .unwrap_or_else(|e| panic!("{}: not JSON: {e}: {line}", path.display()));
         n += 1;
     }
     n
