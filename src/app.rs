@@ -49,11 +49,7 @@ pub fn main(cli: Cli) -> i32 {
         Ok(code) => code.code(),
         Err(e) => {
             let text = crate::secret::redact(&e.to_string());
-            if matches!(e, Error::Invalid(_)) {
-                eprintln!("{text}");
-            } else {
-                eprintln!("error: {text}");
-            }
+            crate::progress::print_error(&text, matches!(e, Error::Invalid(_)));
             e.exit_code().code()
         }
     }
@@ -378,9 +374,11 @@ async fn run_job(job: Job, args: &RunArgs, quiet: bool) -> Result<ExitCode, Erro
     }
     crate::report::write_reports(&report, &args.report)?;
     let code = report.exit_code();
-    if !quiet || code != ExitCode::Success {
-        eprintln!("{}", crate::report::summary(&report));
-    }
+    crate::progress::print_summary(
+        &crate::report::summary(&report),
+        code == ExitCode::Success,
+        quiet,
+    );
     drop(sandbox);
     Ok(code)
 }
@@ -420,6 +418,8 @@ fn dry_run(job: &Job, gateway: &reqwest::Url) -> Result<ExitCode, Error> {
                 .templates
                 .eval(&l.over, &ctx)
                 .ok()
+                // An earlier step's results are undefined before the run: nothing to list.
+                .filter(|v| !v.is_undefined())
                 .and_then(|v| v.try_iter().ok().map(|i| i.collect::<Vec<_>>()))
             {
                 Some(list) => list

@@ -41,6 +41,8 @@ struct PlanDoc {
     job: String,
     description: Option<String>,
     gateway: Json,
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    headers: serde_json::Map<String, Json>,
     vars: Json,
     state: Json,
     steps: Vec<Json>,
@@ -94,7 +96,7 @@ fn doc(job: &Job) -> PlanDoc {
                 m.insert("query".into(), Json::Object(s.query.iter().map(|(k, t)| (k.clone(), json!(t.source))).collect()));
             }
             if !s.headers.is_empty() {
-                m.insert("headers".into(), Json::Object(s.headers.iter().map(|(k, t)| (k.clone(), json!(t.source))).collect()));
+                m.insert("headers".into(), Json::Object(headers(&s.headers)));
             }
             match &s.body {
                 Body::None => {}
@@ -182,10 +184,36 @@ fn doc(job: &Job) -> PlanDoc {
         job: job.name.clone(),
         description: job.description.clone(),
         gateway,
+        headers: headers(&job.default_headers),
         vars: serde_json::to_value(&job.vars).unwrap_or_default(),
         state: serde_json::to_value(&job.state_defaults).unwrap_or_default(),
         steps,
     }
+}
+
+/// Header templates as written, except that credentials a job file may hold literally
+/// (`Authorization`, cookies, keys, tokens) are `***`.
+fn headers(h: &[(String, crate::template::Tmpl)]) -> serde_json::Map<String, Json> {
+    let mut out: Vec<(String, Json)> = h
+        .iter()
+        .map(|(k, t)| {
+            let name = k.to_ascii_lowercase();
+            let sensitive = [
+                "authorization",
+                "cookie",
+                "token",
+                "secret",
+                "key",
+                "password",
+            ]
+            .iter()
+            .any(|w| name.contains(w));
+            let shown = if sensitive { "***" } else { t.source.as_str() };
+            (k.clone(), json!(shown))
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.into_iter().collect()
 }
 
 fn per(d: std::time::Duration) -> &'static str {
@@ -210,91 +238,150 @@ pub fn render(job: &Job, format: PlanFormat) -> String {
     crate::secret::redact(&out)
 }
 
+/// The text format: one `key: value` per line, nested by two spaces; multi-line strings as an
+/// indented block under their key; each step headed by its number, id and request.
 fn text(d: &PlanDoc) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "job: {}", d.job);
+    write_kv(&mut out, 0, "job", &Json::String(d.job.clone()));
     if let Some(desc) = &d.description {
-        let _ = writeln!(out, "description: {}", desc.trim());
+        write_kv(
+            &mut out,
+            0,
+            "description",
+            &Json::String(desc.trim().to_owned()),
+        );
     }
+    out.push('\n');
     let _ = writeln!(out, "gateway:");
-    write_fields(&mut out, &d.gateway, 1);
-    if d.vars.as_object().is_some_and(|m| !m.is_empty()) {
-        let _ = writeln!(out, "vars:");
-        write_fields(&mut out, &d.vars, 1);
+    write_map(&mut out, 1, &d.gateway);
+    if !d.headers.is_empty() {
+        out.push('\n');
+        let _ = writeln!(out, "headers (every request):");
+        write_map(&mut out, 1, &Json::Object(d.headers.clone()));
     }
-    if d.state.as_object().is_some_and(|m| !m.is_empty()) {
-        let _ = writeln!(out, "state:");
-        write_fields(&mut out, &d.state, 1);
+    for (title, v) in [
+        ("vars", &d.vars),
+        ("state (values for the first run)", &d.state),
+    ] {
+        if let Some(m) = v.as_object().filter(|m| !m.is_empty()) {
+            out.push('\n');
+            let _ = writeln!(out, "{title}:");
+            for (k, v) in m {
+                // Variables keep their JSON type in the text: `"1"` and `1` differ.
+                write_kv(&mut out, 1, k, &Json::String(inline_json(v)));
+            }
+        }
     }
+    out.push('\n');
     let _ = writeln!(out, "steps:");
     for (i, s) in d.steps.iter().enumerate() {
-        let id = s.get("id").and_then(|v| v.as_str()).unwrap_or_default();
-        let _ = writeln!(out, "  {}. {id}", i + 1);
-        if let Some(m) = s.as_object() {
-            for (k, v) in m.iter().filter(|(k, _)| *k != "id") {
-                write_field(&mut out, k, v, 2);
+        let Some(m) = s.as_object() else { continue };
+        let id = m.get("id").and_then(Json::as_str).unwrap_or_default();
+        let request = m.get("request").and_then(Json::as_str).unwrap_or_default();
+        let _ = writeln!(out, "  {}. {id}: {request}", i + 1);
+        for (k, v) in m
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "id" | "request"))
+        {
+            if k == "json" {
+                // A body is shown as the JSON it becomes, so `"5"` and `5` stay apart.
+                write_kv(&mut out, 2, k, &Json::String(inline_json(v)));
+            } else {
+                write_kv(&mut out, 2, k, v);
             }
         }
     }
     out
 }
 
-fn write_fields(out: &mut String, v: &Json, depth: usize) {
+fn write_map(out: &mut String, depth: usize, v: &Json) {
     if let Some(m) = v.as_object() {
         for (k, v) in m {
-            write_field(out, k, v, depth);
+            write_kv(out, depth, k, v);
         }
     }
 }
 
-fn write_field(out: &mut String, k: &str, v: &Json, depth: usize) {
+fn write_kv(out: &mut String, depth: usize, k: &str, v: &Json) {
     let pad = "  ".repeat(depth);
     match v {
-        Json::Object(m)
-            if !m.is_empty() && m.values().any(|x| x.is_object() || x.is_array()) && depth < 3 =>
-        {
-            let _ = writeln!(out, "{pad}{k}:");
-            write_fields(out, v, depth + 1);
-        }
         Json::Object(m) if !m.is_empty() => {
             let _ = writeln!(out, "{pad}{k}:");
-            for (k2, v2) in m {
-                let _ = writeln!(out, "{pad}  {k2} = {}", scalar(v2));
-            }
+            write_map(out, depth + 1, v);
         }
-        Json::Array(a) if !a.is_empty() && a.iter().all(|x| x.is_object()) => {
+        Json::Array(a) if !a.is_empty() && a.iter().all(|x| x.is_string() || x.is_object()) => {
             let _ = writeln!(out, "{pad}{k}:");
             for x in a {
-                let parts: Vec<String> = x
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                    .map(|(k, v)| format!("{k} = {}", scalar(v)))
-                    .collect();
-                let _ = writeln!(out, "{pad}  - {}", parts.join(", "));
+                write_item(out, depth + 1, x);
             }
         }
-        Json::Array(a)
-            if !a.is_empty() && a.iter().all(|x| x.is_string()) && k == "rate_limits" =>
-        {
+        Json::String(s) if s.contains('\n') => {
             let _ = writeln!(out, "{pad}{k}:");
-            for x in a {
-                let _ = writeln!(out, "{pad}  - {}", x.as_str().unwrap_or_default());
+            for line in s.lines() {
+                if line.trim().is_empty() {
+                    out.push('\n');
+                } else {
+                    let _ = writeln!(out, "{pad}  {}", line.trim_end());
+                }
             }
         }
         _ => {
-            let _ = writeln!(out, "{pad}{k} = {}", scalar(v));
+            let _ = writeln!(out, "{pad}{k}: {}", scalar(v));
         }
     }
 }
 
+/// A list element: `- value`, or `- key: value` with the object's other keys aligned below.
+fn write_item(out: &mut String, depth: usize, v: &Json) {
+    let pad = "  ".repeat(depth);
+    match v.as_object() {
+        Some(m) if !m.is_empty() => {
+            let mut first = true;
+            for (k, v) in m {
+                let mut one = String::new();
+                write_kv(&mut one, depth + 1, k, v);
+                if first {
+                    // Replace the first line's indentation with the bullet.
+                    let _ = write!(out, "{pad}- {}", &one[(depth + 1) * 2..]);
+                    first = false;
+                } else {
+                    out.push_str(&one);
+                }
+            }
+        }
+        _ => {
+            let _ = writeln!(out, "{pad}- {}", scalar(v));
+        }
+    }
+}
+
+/// A value on one line: plain strings as is, everything else as JSON.
 fn scalar(v: &Json) -> String {
     match v {
-        Json::String(s) if k_is_plain(s) => s.clone(),
+        Json::String(s) if is_plain(s) => s.clone(),
+        other => inline_json(other),
+    }
+}
+
+/// JSON on one line, with a space after `,` and `:` for reading.
+fn inline_json(v: &Json) -> String {
+    match v {
+        Json::Array(a) => {
+            let parts: Vec<String> = a.iter().map(inline_json).collect();
+            format!("[{}]", parts.join(", "))
+        }
+        Json::Object(m) => {
+            let parts: Vec<String> = m
+                .iter()
+                .map(|(k, v)| format!("{}: {}", Json::String(k.clone()), inline_json(v)))
+                .collect();
+            format!("{{{}}}", parts.join(", "))
+        }
         other => other.to_string(),
     }
 }
 
-fn k_is_plain(s: &str) -> bool {
-    !s.is_empty() && !s.contains('\n') && !s.starts_with(' ') && !s.ends_with(' ')
+/// A string shown without quotes: non-empty, one line, no edge spaces.
+fn is_plain(s: &str) -> bool {
+    !s.is_empty() && !s.contains('\n') && s.trim() == s
 }

@@ -13,6 +13,9 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 static MULTI: OnceLock<MultiProgress> = OnceLock::new();
 
+/// The log format chosen by [`init_logging`], so closing messages can follow it.
+static FORMAT: OnceLock<LogFormat> = OnceLock::new();
+
 /// Whether stderr is an interactive terminal that can show progress.
 pub fn stderr_is_terminal() -> bool {
     io::stderr().is_terminal()
@@ -129,6 +132,7 @@ pub enum LogFormat {
 
 /// Sets up logging. `verbosity`: -1 quiet, 0 default, 1 `-v`, 2 `-vv`.
 pub fn init_logging(verbosity: i8, format: LogFormat) {
+    let _ = FORMAT.set(format);
     let terminal = stderr_is_terminal();
     let level = match verbosity {
         i8::MIN..=-1 => "error",
@@ -147,4 +151,35 @@ pub fn init_logging(verbosity: i8, format: LogFormat) {
         LogFormat::Text if terminal => builder.without_time().with_ansi(true).try_init(),
         LogFormat::Text => builder.with_ansi(false).try_init(),
     };
+}
+
+/// Whether logs are JSON lines (`--log-format json`).
+fn json_logs() -> bool {
+    FORMAT.get() == Some(&LogFormat::Json)
+}
+
+/// Prints the closing summary of a run on stderr: as is in text mode, as one log event in
+/// JSON mode (so every stderr line is JSON). `-q` shows it only when the run failed.
+pub fn print_summary(text: &str, success: bool, quiet: bool) {
+    if json_logs() {
+        if success {
+            tracing::info!(summary = true, "{text}");
+        } else {
+            tracing::error!(summary = true, "{text}");
+        }
+    } else if !quiet || !success {
+        eprintln!("{text}");
+    }
+}
+
+/// Prints the diagnostic that ends a command: `error: ...` in text mode (or the diagnostics
+/// as they are, `plain`), one error event in JSON mode.
+pub fn print_error(text: &str, plain: bool) {
+    if json_logs() {
+        tracing::error!("{text}");
+    } else if plain {
+        eprintln!("{text}");
+    } else {
+        eprintln!("error: {text}");
+    }
 }

@@ -66,11 +66,11 @@ pub struct RawJob {
     /// How to reach and authenticate with the gateway.
     pub gateway: Option<RawGateway>,
     /// Variables available to every template and expression. `--var NAME=VALUE` overrides them.
-    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
+    #[schemars(with = "Option<BTreeMap<String, serde_json::Value>>")]
     pub vars: Option<BTreeMap<String, Sp<toml::Value>>>,
     /// State carried from one successful run to the next, with its value for the first run.
     /// Templates read it as `state.<key>`; steps update it with `persist`.
-    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
+    #[schemars(with = "Option<BTreeMap<String, serde_json::Value>>")]
     pub state: Option<BTreeMap<String, Sp<toml::Value>>>,
     /// Defaults for every step.
     pub defaults: Option<RawDefaults>,
@@ -97,7 +97,7 @@ pub struct RawGateway {
     /// Canvas API token template, for `auth = "inst_access"`. Default `{{ env.CANVAS_API_TOKEN }}`.
     pub canvas_token: Option<Sp<String>>,
     /// Reuse a still-valid token across runs: `true` (in the user's cache folder) or a file path.
-    #[schemars(with = "TokenCacheSchema")]
+    #[schemars(with = "Option<TokenCacheSchema>")]
     pub token_cache: Option<Sp<toml::Value>>,
     /// Timeout of one request, e.g. `30s`. Default `60s`.
     pub timeout: Option<Sp<String>>,
@@ -154,7 +154,7 @@ pub struct RawStep {
     /// JSON body. Strings are templates; a string that is a lone `{{ expression }}` keeps the
     /// expression's type (a list stays a list), and a key whose lone expression is undefined or
     /// `none` is left out.
-    #[schemars(with = "serde_json::Value")]
+    #[schemars(with = "Option<serde_json::Value>")]
     pub json: Option<Sp<toml::Value>>,
     /// Raw body (a template), sent as is.
     pub body: Option<Sp<String>>,
@@ -168,17 +168,17 @@ pub struct RawStep {
     pub concurrency: Option<Sp<i64>>,
     /// Named JSONPath extractions from the JSON response: `name = "$.path"` or
     /// `name = { path = "$.path", optional = true }`.
-    #[schemars(with = "BTreeMap<String, OutputSchema>")]
+    #[schemars(with = "Option<BTreeMap<String, OutputSchema>>")]
     pub outputs: Option<BTreeMap<String, Sp<toml::Value>>>,
     /// Repeat the request until a condition over its outputs holds.
     pub poll: Option<RawPoll>,
     /// Expressions that must hold after the step: `"expr"`, `{ that = "expr", message = "..." }`,
     /// or a list of them.
-    #[schemars(with = "CheckSchema")]
+    #[schemars(with = "Option<CheckSchema>")]
     pub check: Option<Sp<toml::Value>>,
     /// Save the response body (`"path"`) or an output (`{ to = "path", output = "name" }`), or a
     /// list of them. Paths are templates under the output folder.
-    #[schemars(with = "SaveSchema")]
+    #[schemars(with = "Option<SaveSchema>")]
     pub save: Option<Sp<toml::Value>>,
     /// Download the URLs a JSONPath finds in the response, streamed to files.
     pub download: Option<RawDownload>,
@@ -229,7 +229,7 @@ pub enum TokenCacheSchema {
 
 /// A JSONPath, or a table with the path and whether it may match nothing.
 #[derive(JsonSchema)]
-#[serde(untagged)]
+#[serde(untagged, deny_unknown_fields)]
 #[allow(dead_code)]
 pub enum OutputSchema {
     /// A JSONPath such as `$.tables` (one value) or `$.urls.*.url` (a list).
@@ -256,7 +256,7 @@ pub enum CheckSchema {
 
 /// An expression that must hold, optionally with a message template.
 #[derive(JsonSchema)]
-#[serde(untagged)]
+#[serde(untagged, deny_unknown_fields)]
 #[allow(dead_code)]
 pub enum OneCheckSchema {
     /// The expression alone.
@@ -283,7 +283,7 @@ pub enum SaveSchema {
 
 /// Where to save, and what.
 #[derive(JsonSchema)]
-#[serde(untagged)]
+#[serde(untagged, deny_unknown_fields)]
 #[allow(dead_code)]
 pub enum OneSaveSchema {
     /// Save the response body to this path.

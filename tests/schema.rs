@@ -1,0 +1,186 @@
+//! The JSON Schema of the job file (issue 6): generated from the serde mirror, committed in
+//! `schemas/job.schema.json`, complete with descriptions, and satisfied by every example.
+//!
+//! Regenerate the committed file with `UPDATE_SCHEMA=1 cargo test --test schema`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value as Json;
+
+fn schema_file() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/job.schema.json")
+}
+
+/// The schema as generated from `RawJob`: pretty JSON and a trailing newline. TOML has no
+/// null, so optional keys are simply not required (no `"null"` type).
+fn generated() -> String {
+    let schema = schemars::schema_for!(dap_run::job::raw::RawJob);
+    let mut schema = serde_json::to_value(&schema).expect("schema serializes");
+    drop_null(&mut schema);
+    let mut text = serde_json::to_string_pretty(&schema).expect("schema serializes");
+    text.push('\n');
+    text
+}
+
+/// Removes the `null` alternative schemars adds for `Option` fields.
+fn drop_null(v: &mut Json) {
+    match v {
+        Json::Object(m) => {
+            if let Some(Json::Array(types)) = m.get_mut("type") {
+                types.retain(|t| t != "null");
+                if types.len() == 1 {
+                    let only = types.remove(0);
+                    m.insert("type".into(), only);
+                }
+            }
+            if let Some(Json::Array(any)) = m.get_mut("anyOf") {
+                any.retain(|s| *s != serde_json::json!({ "type": "null" }));
+                if any.len() == 1 {
+                    let Some(Json::Object(only)) = any.pop() else {
+                        unreachable!("anyOf holds schemas")
+                    };
+                    m.remove("anyOf");
+                    m.extend(only);
+                }
+            }
+            m.values_mut().for_each(drop_null);
+        }
+        Json::Array(a) => a.iter_mut().for_each(drop_null),
+        _ => {}
+    }
+}
+
+fn examples() -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(common::examples_dir())
+        .expect("examples/")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    out.sort();
+    assert!(!out.is_empty(), "no examples found");
+    out
+}
+
+#[test]
+fn committed_schema_is_up_to_date() {
+    let want = generated();
+    let path = schema_file();
+    if std::env::var_os("UPDATE_SCHEMA").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &want).unwrap();
+        return;
+    }
+    let have = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        have == want,
+        "{} is stale or missing; regenerate it with `UPDATE_SCHEMA=1 cargo test --test schema` and commit it",
+        path.display()
+    );
+}
+
+/// Walks every property of every object in the schema and returns those without a description.
+fn undocumented(v: &Json, at: &str, out: &mut Vec<String>) {
+    match v {
+        Json::Object(m) => {
+            if let Some(Json::Object(props)) = m.get("properties") {
+                for (k, p) in props {
+                    let has = p
+                        .get("description")
+                        .and_then(Json::as_str)
+                        .is_some_and(|d| !d.trim().is_empty());
+                    if !has {
+                        out.push(format!("{at}.{k}"));
+                    }
+                }
+            }
+            for (k, x) in m {
+                undocumented(x, &format!("{at}/{k}"), out);
+            }
+        }
+        Json::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                undocumented(x, &format!("{at}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn every_key_has_a_description() {
+    let schema: Json = serde_json::from_str(&generated()).unwrap();
+    let mut missing = Vec::new();
+    undocumented(&schema, "#", &mut missing);
+    assert!(
+        missing.is_empty(),
+        "keys without a description: {missing:#?}"
+    );
+    // Every definition documents itself too, so hovering a table in an editor explains it.
+    for (name, def) in schema["$defs"].as_object().expect("$defs") {
+        assert!(
+            def.get("description").is_some(),
+            "definition `{name}` has no description"
+        );
+    }
+}
+
+/// The TOML file as the JSON value a schema-aware editor (Taplo) checks.
+fn toml_as_json(path: &Path) -> Json {
+    let text = std::fs::read_to_string(path).unwrap();
+    let value: toml::Value =
+        toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::to_value(value).unwrap()
+}
+
+fn compile_schema() -> (boon::Schemas, boon::SchemaIndex) {
+    let schema: Json = serde_json::from_str(&generated()).unwrap();
+    let mut schemas = boon::Schemas::new();
+    let mut compiler = boon::Compiler::new();
+    let url = "file:///job.schema.json";
+    compiler.add_resource(url, schema).expect("schema resource");
+    let index = compiler
+        .compile(url, &mut schemas)
+        .expect("the schema compiles");
+    (schemas, index)
+}
+
+#[test]
+fn every_example_is_valid_against_the_schema() {
+    let (schemas, index) = compile_schema();
+    for path in examples() {
+        let first = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            first.starts_with("#:schema ../schemas/job.schema.json\n"),
+            "{} must start with the Taplo directive `#:schema ../schemas/job.schema.json`",
+            path.display()
+        );
+        let job = toml_as_json(&path);
+        if let Err(e) = schemas.validate(&job, index) {
+            panic!("{} does not match the schema:\n{e:#}", path.display());
+        }
+    }
+}
+
+#[test]
+fn schema_rejects_unknown_keys_and_wrong_types() {
+    let (schemas, index) = compile_schema();
+    let bad = [
+        r#"nmae = "typo""#,
+        "[[step]]\nid = \"a\"\nget = \"/x\"\nretries = 3",
+        "[[step]]\nid = \"a\"\nget = \"/x\"\nconcurrency = \"four\"",
+        "[gateway]\ntoken_cache = 5",
+        "[[step]]\nget = \"/x\"",
+        "[[step]]\nid = \"a\"\nget = \"/x\"\noutputs = { a = { path = \"$.a\", opt = true } }",
+    ];
+    for text in bad {
+        let value: toml::Value = toml::from_str(text).unwrap();
+        let job = serde_json::to_value(value).unwrap();
+        assert!(
+            schemas.validate(&job, index).is_err(),
+            "the schema accepts:\n{text}"
+        );
+    }
+}
