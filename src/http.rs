@@ -323,10 +323,15 @@ impl Http {
                     tokio::time::sleep(delay).await;
                     continue;
                 }
-                Ok(r) => {
+                Ok(r) if gateway => {
                     let status = r.status();
                     let body = read_limited(r).await.unwrap_or_default();
                     return Err(status_error(&what, status, &body, attempt));
+                }
+                Ok(r) => {
+                    let status = r.status();
+                    let body = read_limited(r).await.unwrap_or_default();
+                    return Err(store_error(&what, status, &body));
                 }
                 Err((true, msg)) if attempt < self.policy.attempts => {
                     self.stats.retries.fetch_add(1, Ordering::Relaxed);
@@ -462,6 +467,36 @@ fn status_error(what: &str, status: StatusCode, body: &[u8], attempts: u32) -> H
         status,
         message: crate::secret::redact(&format!(
             "{what} answered {status}{attempts}{}\n  = help: {help}",
+            suffix(&detail)
+        )),
+    }
+}
+
+/// A refusal from the object store that serves pre-signed URLs (S3 answers XML).
+fn store_error(what: &str, status: StatusCode, body: &[u8]) -> HttpError {
+    let text = String::from_utf8_lossy(body);
+    let tag = |name: &str| {
+        let open = format!("<{name}>");
+        let start = text.find(&open)? + open.len();
+        let len = text[start..].find(&format!("</{name}>"))?;
+        Some(text[start..start + len].trim().to_owned())
+    };
+    let detail = match (tag("Code"), tag("Message")) {
+        (Some(c), Some(m)) => format!("{c}: {m}"),
+        (Some(c), None) => c,
+        _ => gateway_error_message(&text),
+    };
+    let help = match status.as_u16() {
+        403 => {
+            "the pre-signed URL was refused (expired or invalid); object URLs last about 15 minutes, so run the download step soon after the job completes"
+        }
+        404 => "the object is gone; jobs and their files are deleted 24 hours after the job starts",
+        _ => "the object store did not serve the file; try again later",
+    };
+    HttpError::Status {
+        status,
+        message: crate::secret::redact(&format!(
+            "{what} answered {status}{}\n  = help: {help}",
             suffix(&detail)
         )),
     }
@@ -612,6 +647,52 @@ mod tests {
         assert_eq!(p.delay(1, &h), Duration::from_secs(2));
         let d = p.delay(5, &HeaderMap::new());
         assert!(d >= Duration::from_millis(500) && d <= Duration::from_secs(1));
+    }
+
+    #[test]
+    fn store_errors_are_summarised() {
+        let body = br#"<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"#;
+        let e = store_error("GET http://s/o", StatusCode::FORBIDDEN, body);
+        let text = e.to_string();
+        assert!(
+            text.starts_with("GET http://s/o answered 403 Forbidden: AccessDenied: Request has expired\n  = help: the pre-signed URL was refused"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn pacer_budget_is_shared_by_concurrent_callers() {
+        let pacer = Arc::new(Pacer::new(vec![RateLimit {
+            method: "POST".into(),
+            pattern: "/dap/query/*/table/*/data".into(),
+            limit: Some(2),
+            per: Duration::from_millis(150),
+        }]));
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..6)
+            .map(|i| {
+                let pacer = pacer.clone();
+                tokio::spawn(async move {
+                    pacer
+                        .acquire("POST", &format!("/dap/query/canvas/table/t{i}/data"))
+                        .await;
+                    started.elapsed()
+                })
+            })
+            .collect();
+        let mut times = Vec::new();
+        for t in tasks {
+            times.push(t.await.unwrap());
+        }
+        times.sort();
+        // Two per window: the 3rd and 4th wait one window, the 5th and 6th two.
+        assert!(times[1] < Duration::from_millis(100), "{times:?}");
+        assert!(times[2] >= Duration::from_millis(150), "{times:?}");
+        assert!(times[4] >= Duration::from_millis(300), "{times:?}");
+        // Other routes are not held back.
+        let other = Instant::now();
+        pacer.acquire("GET", "/dap/job/x").await;
+        assert!(other.elapsed() < Duration::from_millis(50));
     }
 
     #[test]

@@ -594,24 +594,27 @@ async fn item_body(
                     spinner.finish_and_clear();
                     break (r, Some(json));
                 }
+                // The last poll lands on the deadline rather than giving up one interval early.
                 let now = Instant::now();
-                if now + interval > deadline {
+                if now >= deadline {
                     spinner.finish_and_clear();
                     let status = json
                         .get("status")
-                        .map(|s| format!(" (last status {s})"))
+                        .map(|s| format!(", last status {s}"))
                         .unwrap_or_default();
                     return Err(StepError::new(
                         ExitCode::Gateway,
                         format!(
-                            "`{}` did not hold within the poll timeout of {}{status}\n  = help: raise `poll.timeout`, or check the gateway job's progress",
+                            "`{}` did not hold within the poll timeout of {} ({} polls{status})\n  = help: raise `poll.timeout`, or check the gateway job's progress",
                             poll.until.source,
-                            humantime::format_duration(poll.timeout)
+                            humantime::format_duration(poll.timeout),
+                            rec.requests
                         ),
                     ));
                 }
-                tracing::debug!(step = %step.id, "polling again in {:?}", interval);
-                tokio::time::sleep(interval).await;
+                let wait = interval.min(deadline - now);
+                tracing::debug!(step = %step.id, "polling again in {:?}", wait);
+                tokio::time::sleep(wait).await;
                 interval = (interval * 2).min(poll.max);
             }
         }
@@ -929,6 +932,12 @@ async fn download_one(
                 if status == reqwest::StatusCode::FORBIDDEN && !refreshed =>
             {
                 refreshed = true;
+                // Parts of one item expire together: the first to notice asks for fresh URLs
+                // while holding the lock; the others then find theirs replaced and just retry.
+                let mut guard = urls.lock().await;
+                if guard[part] != url {
+                    continue;
+                }
                 tracing::warn!(step = %step_id, part, "the object store refused the URL (expired?); asking the gateway for fresh URLs");
                 let r = http.send(request).await?;
                 let json: Json = serde_json::from_slice(&r.body).map_err(|e| {
@@ -938,7 +947,6 @@ async fn download_one(
                     )
                 })?;
                 let fresh = download_urls(d, &json)?;
-                let mut guard = urls.lock().await;
                 if fresh.len() == guard.len() {
                     *guard = fresh;
                 }

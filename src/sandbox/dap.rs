@@ -305,7 +305,14 @@ pub(crate) async fn create_job(
 ) -> Response {
     let recorded = serde_json::from_slice(&body)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
-    shared.lock().counters.job_queries.push(recorded.clone());
+    {
+        let mut state = shared.lock();
+        state.counters.job_queries.push(recorded.clone());
+        state
+            .counters
+            .job_query_tables
+            .push(format!("{namespace}/{table}"));
+    }
     if let Err(response) = check_table(&shared, &namespace, Some(&table)) {
         return response.into_response();
     }

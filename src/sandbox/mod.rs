@@ -119,6 +119,8 @@ pub struct Counters {
     pub rate_limited: u64,
     /// Bodies of `POST .../data` requests, in order.
     pub job_queries: Vec<serde_json::Value>,
+    /// The `{namespace}/{table}` of each entry of `job_queries`, in the same order.
+    pub job_query_tables: Vec<String>,
 }
 
 /// State shared by the three origins.
