@@ -18,6 +18,23 @@ use crate::template::{EnvVars, Tmpl, to_value};
 pub fn main(cli: Cli) -> i32 {
     crate::progress::init_logging(cli.log.verbosity(), cli.log.log_format);
     let quiet = cli.log.quiet;
+    if cli
+        .command
+        .as_ref()
+        .is_some_and(|c| !matches!(c, Command::Run(_)))
+        && !cli.run.is_empty()
+    {
+        eprintln!(
+            "error: a job file or run option comes before the subcommand\n  = help: write `dap-run SUBCOMMAND ...`, or `dap-run run JOB.toml [OPTIONS]`"
+        );
+        return ExitCode::Invalid.code();
+    }
+    if matches!(cli.command, Some(Command::Run(_))) && !cli.run.is_empty() {
+        eprintln!(
+            "error: run options come after `run`\n  = help: write `dap-run run JOB.toml [OPTIONS]`"
+        );
+        return ExitCode::Invalid.code();
+    }
     let result = match cli.command {
         None => run(cli.run, quiet),
         Some(Command::Run(args)) => run(args, quiet),

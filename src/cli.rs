@@ -21,12 +21,7 @@ use crate::report::ReportSpec;
 /// command line (nothing sent); 3 authentication failed; 4 gateway or network failure after
 /// retries; 5 a local file could not be read or written; 75 another run holds the job's lock.
 #[derive(Debug, Parser)]
-#[command(
-    name = "dap-run",
-    version,
-    args_conflicts_with_subcommands = true,
-    subcommand_negates_reqs = true
-)]
+#[command(name = "dap-run", version, subcommand_negates_reqs = true)]
 pub struct Cli {
     /// What to do (default: run the job).
     #[command(subcommand)]
@@ -132,6 +127,20 @@ pub struct RunArgs {
     /// Run against a built-in sandbox gateway started in this process (no credentials needed).
     #[arg(long)]
     pub sandbox: bool,
+}
+
+impl RunArgs {
+    /// Whether no run option was given (they belong to `run`, not to another subcommand).
+    pub fn is_empty(&self) -> bool {
+        self.job.is_none()
+            && self.job_args.vars.is_empty()
+            && self.output_dir.is_none()
+            && self.state_dir.is_none()
+            && self.gateway_url.is_none()
+            && self.report.is_empty()
+            && !self.dry_run
+            && !self.sandbox
+    }
 }
 
 /// `dap-run check`.

@@ -572,3 +572,49 @@ fn completions_and_man_page_are_generated() {
     );
     r.expect_code(2);
 }
+
+/// Regression: `dap-run -q run job.toml` and `dap-run -vv check ...` were rejected by clap
+/// because the logging flags counted as run options conflicting with the subcommand.
+#[test]
+fn logging_flags_work_before_the_subcommand() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        examples_dir().join("tables.toml"),
+        dir.path().join("tables.toml"),
+    )
+    .unwrap();
+    for args in [
+        &["-vv", "check", "tables.toml"][..],
+        &["-q", "check", "tables.toml"],
+        &["check", "-q", "tables.toml"],
+    ] {
+        let run = Run::from(bare_cmd(dir.path()).args(args).output().unwrap());
+        run.expect_code(0);
+    }
+    let run = Run::from(
+        bare_cmd(dir.path())
+            .args(["-q", "run", "tables.toml", "--dry-run"])
+            .output()
+            .unwrap(),
+    );
+    run.expect_code(0);
+    assert!(
+        run.stdout
+            .contains("GET https://api-gateway.instructure.com/dap/query/canvas/table"),
+        "{}",
+        run.stdout
+    );
+    // Run options before another subcommand are an error, not silently ignored.
+    let run = Run::from(
+        bare_cmd(dir.path())
+            .args(["--output-dir", "o", "check", "tables.toml"])
+            .output()
+            .unwrap(),
+    );
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("before the subcommand"),
+        "{}",
+        run.stderr
+    );
+}
