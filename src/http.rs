@@ -232,7 +232,19 @@ impl Http {
                 Ok(resp) => {
                     let status = resp.status();
                     let headers = resp.headers().clone();
-                    read_limited(resp).await.map(|body| (status, headers, body))
+                    match read_limited(resp).await {
+                        Ok(body) => Ok((status, headers, body)),
+                        Err(ReadError::Transport(e)) => Err(e),
+                        Err(ReadError::TooLarge(bytes)) => {
+                            return Err(HttpError::Status {
+                                status,
+                                message: format!(
+                                    "{what} answered {status} with a body larger than the limit of {} MiB ({bytes} bytes or more)\n  = help: use `download` to stream large responses to a file",
+                                    MAX_BODY_BYTES / (1024 * 1024)
+                                ),
+                            });
+                        }
+                    }
                 }
                 Err(e) => Err(e),
             };
@@ -413,16 +425,25 @@ pub fn display_url_str(s: &str) -> String {
     }
 }
 
-async fn read_limited(mut resp: reqwest::Response) -> Result<Bytes, reqwest::Error> {
+/// Why a buffered body could not be had.
+enum ReadError {
+    /// The connection failed while reading.
+    Transport(reqwest::Error),
+    /// The body is larger than [`MAX_BODY_BYTES`]: refused whole rather than cut short, since a
+    /// truncated body saved to a file would look complete.
+    TooLarge(u64),
+}
+
+async fn read_limited(mut resp: reqwest::Response) -> Result<Bytes, ReadError> {
     if let Some(len) = resp.content_length()
-        && len as usize > MAX_BODY_BYTES
+        && len > MAX_BODY_BYTES as u64
     {
-        tracing::warn!(len, "response body larger than the limit; truncating");
+        return Err(ReadError::TooLarge(len));
     }
     let mut buf = bytes::BytesMut::new();
-    while let Some(chunk) = resp.chunk().await? {
+    while let Some(chunk) = resp.chunk().await.map_err(ReadError::Transport)? {
         if buf.len() + chunk.len() > MAX_BODY_BYTES {
-            break;
+            return Err(ReadError::TooLarge((buf.len() + chunk.len()) as u64));
         }
         buf.extend_from_slice(&chunk);
     }

@@ -625,7 +625,9 @@ async fn item_body(
         for o in &step.outputs {
             match extract::apply(o, json) {
                 Ok(v) => {
-                    rec.outputs.insert(o.name.clone(), v);
+                    // A server that echoes the token must not get it into files or reports.
+                    rec.outputs
+                        .insert(o.name.clone(), crate::secret::redact_json(v));
                 }
                 Err(e) => {
                     return Err(StepError::new(

@@ -72,6 +72,21 @@ pub fn redact(text: &str) -> String {
     out
 }
 
+/// [`redact`] on every string (and object key) of a JSON value.
+pub fn redact_json(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => Value::String(redact(&s)),
+        Value::Array(items) => Value::Array(items.into_iter().map(redact_json).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (redact(&k), redact_json(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,5 +102,15 @@ mod tests {
     fn redact_replaces_registered_values() {
         let _s = Secret::new("tok-abcdef-123");
         assert_eq!(redact("bearer tok-abcdef-123!"), "bearer ***!");
+    }
+
+    #[test]
+    fn redact_json_reaches_nested_strings() {
+        let _s = Secret::new("tok-nested-456");
+        let v = serde_json::json!({"a": ["x tok-nested-456"], "tok-nested-456": 1});
+        assert_eq!(
+            redact_json(v),
+            serde_json::json!({"a": ["x ***"], "***": 1})
+        );
     }
 }

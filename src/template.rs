@@ -144,6 +144,29 @@ impl TemplatesBuilder {
             .unwrap_or_default()
     }
 
+    /// The first filter (`| name`) or test (`is name`) a template or expression uses that the
+    /// environment does not have. minijinja looks these up only at render time, so without this
+    /// check a typo in a filter name would pass validation and fail the run midway.
+    pub fn unknown_filter_or_test(&self, source: &str, is_template: bool) -> Option<String> {
+        for block in code_blocks(source, is_template) {
+            for (kind, name) in filter_and_test_names(block) {
+                let probe = match kind {
+                    NameKind::Filter => format!("none | {name}"),
+                    NameKind::Test => format!("none is {name}"),
+                };
+                let Ok(expr) = self.env.compile_expression(&probe) else {
+                    continue;
+                };
+                if let Err(e) = expr.eval(())
+                    && matches!(e.kind(), ErrorKind::UnknownFilter | ErrorKind::UnknownTest)
+                {
+                    return Some(name.to_owned());
+                }
+            }
+        }
+        None
+    }
+
     /// Freezes the environment.
     pub fn finish(self) -> Templates {
         Templates {
@@ -170,6 +193,90 @@ impl Templates {
             .map(|e| e.undeclared_variables(true).into_iter().collect())
             .unwrap_or_default()
     }
+}
+
+enum NameKind {
+    Filter,
+    Test,
+}
+
+/// The code parts of a template (inside `{{ }}` and `{% %}`), or the whole of an expression.
+fn code_blocks(source: &str, is_template: bool) -> Vec<&str> {
+    if !is_template {
+        return vec![source];
+    }
+    let mut out = Vec::new();
+    let mut rest = source;
+    while let Some(start) = rest.find("{{").into_iter().chain(rest.find("{%")).min() {
+        let close = if rest[start..].starts_with("{{") {
+            "}}"
+        } else {
+            "%}"
+        };
+        let body = &rest[start + 2..];
+        match body.find(close) {
+            Some(end) => {
+                out.push(&body[..end]);
+                rest = &body[end + 2..];
+            }
+            None => {
+                out.push(body);
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// Names after `|` (filters) and `is` / `is not` (tests), outside string literals.
+fn filter_and_test_names(code: &str) -> Vec<(NameKind, &str)> {
+    let ident = |s: &str| -> usize {
+        s.char_indices()
+            .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_'))
+            .map_or(s.len(), |(i, _)| i)
+    };
+    let mut out = Vec::new();
+    let mut quote: Option<char> = None;
+    let mut prev_word_end_is = false;
+    let mut chars = code.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if let Some(q) = quote {
+            if c == '\\' {
+                chars.next();
+            } else if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        match c {
+            '"' | '\'' => quote = Some(c),
+            '|' => {
+                let rest = code[i + 1..].trim_start();
+                let n = ident(rest);
+                if n > 0 {
+                    out.push((NameKind::Filter, &rest[..n]));
+                }
+            }
+            c if c.is_ascii_alphabetic() || c == '_' => {
+                let n = ident(&code[i..]);
+                let word = &code[i..i + n];
+                if prev_word_end_is && word != "not" {
+                    out.push((NameKind::Test, word));
+                    prev_word_end_is = false;
+                } else {
+                    prev_word_end_is = word == "is" || (prev_word_end_is && word == "not");
+                }
+                for _ in 1..word.chars().count() {
+                    chars.next();
+                }
+                continue;
+            }
+            c if c.is_whitespace() => continue,
+            _ => {}
+        }
+        prev_word_end_is = false;
+    }
+    out
 }
 
 /// If `s` is a single `{{ expression }}` and nothing else, the expression.
@@ -235,6 +342,13 @@ fn format_value(
         return Err(Error::new(ErrorKind::UndefinedError, "undefined value"));
     }
     let raw = value.to_string();
+    // URL parsers treat `%2E%2E` as `..` (WHATWG URL), so no encoding keeps these one segment.
+    if mode == Escape::UrlPath && !value.is_safe() && (raw == "." || raw == "..") {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("the value `{raw}` cannot be a URL path segment: it would change the path"),
+        ));
+    }
     let text = if value.is_safe() {
         raw
     } else if mode == Escape::UrlPath {
@@ -276,6 +390,35 @@ pub fn to_json(value: &Value) -> serde_json::Value {
 mod tests {
     use super::*;
     use minijinja::context;
+
+    #[test]
+    fn unknown_filters_and_tests_are_found_before_rendering() {
+        let tb = TemplatesBuilder::new();
+        let unknown = |s: &str, t: bool| tb.unknown_filter_or_test(s, t);
+        assert_eq!(unknown("/a/{{ x | nope }}", true), Some("nope".into()));
+        assert_eq!(unknown("x is not nope2", false), Some("nope2".into()));
+        assert_eq!(unknown("/a|b/{{ x | pad(5) | upper }}", true), None);
+        assert_eq!(
+            unknown("{{ 'a | nope' }} {% if x is defined %}{% endif %}", true),
+            None
+        );
+        assert_eq!(
+            unknown("required | reject('in', tables) | list", false),
+            None
+        );
+    }
+
+    #[test]
+    fn dot_segments_cannot_enter_a_url_path() {
+        let mut tb = TemplatesBuilder::new();
+        let t = tb.template("t", "/a/{{ v }}/b", Escape::UrlPath).unwrap();
+        let env = tb.finish();
+        assert!(env.render(&t, &context! { v => ".." }).is_err());
+        assert_eq!(
+            env.render(&t, &context! { v => "../x" }).unwrap(),
+            "/a/..%2Fx/b"
+        );
+    }
 
     #[test]
     fn path_values_are_one_segment() {

@@ -262,7 +262,13 @@ impl Validator {
         escape: Escape,
     ) -> Option<Tmpl> {
         match self.tb.template(hint, source, escape) {
-            Ok(t) => Some(t),
+            Ok(t) => match self.tb.unknown_filter_or_test(source, true) {
+                None => Some(t),
+                Some(name) => {
+                    self.unknown_filter(&name, span);
+                    None
+                }
+            },
             Err(e) => {
                 self.template_error(&e, source, span);
                 None
@@ -270,11 +276,22 @@ impl Validator {
         }
     }
 
+    fn unknown_filter(&mut self, name: &str, span: &Range<usize>) {
+        let at = self.find_in(span, name);
+        self.error(
+            Diagnostic::at(at, format!("unknown filter or test `{name}`"))
+                .help("see the minijinja documentation for the built-in filters and tests; dap-run adds the filter `pad`"),
+        );
+    }
+
     fn template_error(&mut self, e: &minijinja::Error, source: &str, span: &Range<usize>) {
         let detail = e.detail().unwrap_or("syntax error").to_owned();
-        let at = match e.range() {
-            Some(r) if r.start < source.len() => {
-                let piece = &source[r.start..r.end.min(source.len())];
+        // minijinja's range may end inside a multi-byte character: slice with `get`, never `[]`.
+        let piece = e
+            .range()
+            .and_then(|r| source.get(r.start..r.end.min(source.len())));
+        let at = match piece {
+            Some(piece) if !piece.is_empty() => {
                 let found = self.find_in(span, piece);
                 if found == *span { span.clone() } else { found }
             }
@@ -288,7 +305,13 @@ impl Validator {
 
     fn expr(&mut self, sp: &Sp<String>) -> Option<Expr> {
         match self.tb.expr(&sp.value) {
-            Ok(e) => Some(e),
+            Ok(e) => match self.tb.unknown_filter_or_test(&sp.value, false) {
+                None => Some(e),
+                Some(name) => {
+                    self.unknown_filter(&name, &sp.span);
+                    None
+                }
+            },
             Err(e) => {
                 let detail = e.detail().unwrap_or("syntax error").to_owned();
                 self.error(Diagnostic::at(
