@@ -71,6 +71,19 @@ pub fn summary(r: &RunReport) -> String {
             );
         }
     }
+    let skipped: usize = r
+        .steps
+        .iter()
+        .flat_map(|s| s.items.iter())
+        .filter(|i| i.skipped)
+        .count();
+    if skipped > 0 {
+        let _ = write!(
+            out,
+            "\n  = note: {skipped} loop item{} not run after the authentication failure",
+            plural(skipped)
+        );
+    }
     if code == ExitCode::Success && r.state_written {
         out.push_str("\nstate saved for the next run");
     } else if code != ExitCode::Success
@@ -115,6 +128,11 @@ pub fn junit(r: &RunReport) -> String {
                 (true, None, None) => s.id.clone(),
             };
             let status = match &item.error {
+                None if item.skipped => {
+                    let mut st = TestCaseStatus::skipped();
+                    st.set_message("skipped: authentication failed earlier in the run");
+                    st
+                }
                 None => TestCaseStatus::success(),
                 Some(e) => {
                     let kind = if e.check {

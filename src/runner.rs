@@ -90,6 +90,8 @@ pub struct ItemRecord {
     pub duration: Duration,
     /// The failure, if any.
     pub error: Option<StepError>,
+    /// Not run, because authentication had already failed.
+    pub skipped: bool,
     /// The loop record later steps see (successful items only).
     #[serde(skip)]
     record: Json,
@@ -201,6 +203,9 @@ struct Shared {
     job: Arc<Job>,
     http: Arc<Http>,
     progress: crate::progress::Progress,
+    /// Set when authentication failed for good: items not yet started are skipped, so one
+    /// failed login is one error, not one per loop item.
+    auth_failed: std::sync::atomic::AtomicBool,
 }
 
 /// Runs every step of `job`. Files are written; state is returned, not written (the caller
@@ -211,6 +216,7 @@ pub async fn run(job: Arc<Job>, ctx: RunContext) -> (RunReport, serde_json::Map<
         job: job.clone(),
         http: ctx.http.clone(),
         progress: ctx.progress.clone(),
+        auth_failed: Default::default(),
     });
     let mut scope: BTreeMap<String, Value> = BTreeMap::new();
     for (k, v) in &job.vars {
@@ -240,12 +246,18 @@ pub async fn run(job: Arc<Job>, ctx: RunContext) -> (RunReport, serde_json::Map<
         }
         tracing::info!(step = %step.id, "step {}/{} `{}`", i + 1, job.steps.len(), step.id);
         let record = run_step(&shared, i, &scope).await;
+        if shared
+            .auth_failed
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            stop = true;
+        }
         match &step.for_each {
             Some(_) => {
                 let items: Vec<Json> = record
                     .items
                     .iter()
-                    .filter(|i| i.error.is_none())
+                    .filter(|i| i.error.is_none() && !i.skipped)
                     .map(|i| i.record.clone())
                     .collect();
                 scope.insert(step.id.clone(), to_value(&Json::Array(items)));
@@ -266,7 +278,11 @@ pub async fn run(job: Arc<Job>, ctx: RunContext) -> (RunReport, serde_json::Map<
                 }
             }
         }
-        for item in record.items.iter().filter(|i| i.error.is_none()) {
+        for item in record
+            .items
+            .iter()
+            .filter(|i| i.error.is_none() && !i.skipped)
+        {
             persist.extend(item.persist.iter().cloned());
         }
         for e in record.errors() {
@@ -411,11 +427,13 @@ async fn run_step(
                 )),
                 record: Json::Null,
                 persist: vec![],
+                skipped: false,
             })
         })
         .collect()
         .await;
-    bar.finish_and_clear();
+    // Leave the finished bar on screen: it is the step's line in the terminal's history.
+    bar.finish();
     StepRecord {
         id: step.id.clone(),
         looped: true,
@@ -500,6 +518,7 @@ async fn run_item(
         error: None,
         record: Json::Null,
         persist: vec![],
+        skipped: false,
     };
     let mut scope = ItemScope { base, extra };
     let where_ = match &label {
@@ -509,7 +528,19 @@ async fn run_item(
             None => format!("step `{}`", step.id),
         },
     };
+    if shared
+        .auth_failed
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        rec.skipped = true;
+        return rec;
+    }
     if let Err(e) = item_body(&shared, step, &mut scope, &mut rec, &where_).await {
+        if e.code == ExitCode::Auth {
+            shared
+                .auth_failed
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         rec.error = Some(StepError {
             message: crate::secret::redact(&format!("{where_}: {}", e.message)),
             ..e
@@ -1008,7 +1039,10 @@ pub fn build_request(
         }
     }
     let mut headers = Vec::new();
-    for (k, t) in job.default_headers.iter().chain(step.headers.iter()) {
+    // Default headers are for the gateway; absolute URLs elsewhere get only their own.
+    let to_gateway = url.origin() == gateway.origin();
+    let defaults = job.default_headers.iter().filter(|_| to_gateway);
+    for (k, t) in defaults.chain(step.headers.iter()) {
         headers.push((k.clone(), render(t, "header")?));
     }
     let body = match &step.body {
@@ -1071,4 +1105,31 @@ pub fn render_json(job: &Job, t: &JsonTemplate, ctx: &Value) -> Result<Option<Js
             Some(Json::Object(out))
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_headers_go_only_to_the_gateway() {
+        let src = r#"
+[defaults]
+headers = { "X-Team" = "data" }
+[[step]]
+id = "here"
+get = "/dap/query/canvas/table"
+[[step]]
+id = "elsewhere"
+get = "https://objects.example.com/x"
+"#;
+        let job =
+            crate::job::load_str(std::path::Path::new("j.toml"), src, &Default::default()).unwrap();
+        let gateway = reqwest::Url::parse("https://api-gateway.instructure.com").unwrap();
+        let ctx = Value::from(BTreeMap::<String, Value>::new());
+        let here = build_request(&job, &job.steps[0], &ctx, &gateway).unwrap();
+        assert_eq!(here.headers, vec![("X-Team".to_owned(), "data".to_owned())]);
+        let elsewhere = build_request(&job, &job.steps[1], &ctx, &gateway).unwrap();
+        assert!(elsewhere.headers.is_empty());
+    }
 }

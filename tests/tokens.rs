@@ -598,3 +598,41 @@ fn a_job_cannot_send_its_own_authorization_or_x_instauth_issue_4() {
         );
     }
 }
+
+/// Regression: a rejected login in a 40-item loop printed the same error once per item.
+/// Items not yet started when authentication fails are skipped, not failed again.
+#[test]
+fn a_rejected_login_in_a_loop_is_reported_once_not_per_item() {
+    let ws = Workspace::default_sandbox();
+    let tables: Vec<String> = (0..40).map(|i| format!("\"t{i}\"")).collect();
+    let job = ws.job(
+        "loop.toml",
+        &format!(
+            "[vars]\ntables = [{}]\n[[step]]\nid = \"schema\"\nfor_each = \"tables\"\nconcurrency = 4\nget = \"/dap/query/canvas/table/{{{{ item }}}}/schema\"\n",
+            tables.join(", ")
+        ),
+    );
+    let run = Run::from(
+        ws.cmd()
+            .env("DAP_CLIENT_SECRET", "wrong-secret-value")
+            .args([job.to_str().unwrap(), "--report", "junit=junit.xml"])
+            .output()
+            .unwrap(),
+    );
+    run.expect_code(3);
+    let copies = run.stderr.matches("login rejected").count();
+    assert!(
+        copies <= 5,
+        "{copies} copies of the login error:\n{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("not run after the authentication failure"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(ws.counters().login_failures, 1);
+    let junit = ws.read("junit.xml");
+    assert!(junit.contains("<skipped"), "{junit}");
+}
