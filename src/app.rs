@@ -249,7 +249,13 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode, Error> {
 async fn run_job(job: Job, args: &RunArgs, quiet: bool) -> Result<ExitCode, Error> {
     // An in-process sandbox for `--sandbox`: it lives as long as the run.
     let sandbox = if args.sandbox {
-        let config = crate::sandbox::SandboxConfig::default();
+        // A secret of its own for this run: the default `sandbox` would make the redactor mask the
+        // public word "sandbox" (the client id) in every log line.
+        let secret = format!("sandbox-{:016x}", fastrand::u64(..));
+        let config = crate::sandbox::SandboxConfig {
+            client_secret: secret.clone(),
+            ..Default::default()
+        };
         let addr = "127.0.0.1:0"
             .parse()
             .map_err(|_| Error::usage("bad sandbox address"))?;
@@ -261,10 +267,12 @@ async fn run_job(job: Job, args: &RunArgs, quiet: bool) -> Result<ExitCode, Erro
                 source,
             })?;
         tracing::info!(url = %sb.url(), "started the sandbox gateway");
-        Some(sb)
+        Some((sb, secret))
     } else {
         None
     };
+    let sandbox_secret = sandbox.as_ref().map(|(_, secret)| secret.clone());
+    let sandbox = sandbox.map(|(sb, _)| sb);
     let flag_url = match &sandbox {
         Some(sb) => Some(sb.url()),
         None => args.gateway_url.clone(),
@@ -280,7 +288,7 @@ async fn run_job(job: Job, args: &RunArgs, quiet: bool) -> Result<ExitCode, Erro
             gateway: gateway.clone(),
             client_id: "sandbox".into(),
             client_id_from: Provenance("the sandbox".into()),
-            client_secret: Secret::new("sandbox"),
+            client_secret: Secret::new(sandbox_secret.clone().unwrap_or_default()),
             client_secret_from: Provenance("the sandbox".into()),
         },
         (
