@@ -203,6 +203,10 @@ impl Http {
         loop {
             attempt += 1;
             if gateway {
+                // Log in before taking a pacing slot: a slot's time must be the time the request
+                // leaves, or the first requests (which wait for the login) reach the gateway
+                // later than the pacer counts and a request one window later gets a 429.
+                self.auth.token().await?;
                 self.pacer
                     .acquire(req.method.as_str(), req.url.path())
                     .await;
@@ -611,7 +615,9 @@ impl Pacer {
                     w.push_back(now);
                     return;
                 }
-                limit.per - now.duration_since(w[0])
+                // A fiftieth of the window more (1.2 s a minute): requests do not reach the
+                // gateway after equal delays, and one that overtakes the slot it replaces is a 429.
+                limit.per - now.duration_since(w[0]) + limit.per / 50
             };
             tracing::info!(route = %format!("{method} {}", limit.pattern), "pacing: waiting {:?} to stay within {} requests per {:?}", wait, n, limit.per);
             tokio::time::sleep(wait).await;
@@ -714,6 +720,26 @@ mod tests {
         let other = Instant::now();
         pacer.acquire("GET", "/dap/job/x").await;
         assert!(other.elapsed() < Duration::from_millis(50));
+    }
+
+    #[tokio::test]
+    async fn issue_7_pacer_waits_past_the_window() {
+        // One request per 500 ms: the next one waits the window and a fiftieth more, so it
+        // cannot overtake the slot it replaces on its way to the gateway.
+        let pacer = Pacer::new(vec![RateLimit {
+            method: "POST".into(),
+            pattern: "/dap/query/*/table/*/data".into(),
+            limit: Some(1),
+            per: Duration::from_millis(500),
+        }]);
+        let started = Instant::now();
+        pacer.acquire("POST", "/dap/query/c/table/a/data").await;
+        pacer.acquire("POST", "/dap/query/c/table/b/data").await;
+        assert!(
+            started.elapsed() >= Duration::from_millis(510),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[test]

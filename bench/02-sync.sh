@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Benchmark 2: the whole nightly sync (examples/nightly.toml, jobs complete after 2 polls) vs the
+# official Python client (`dap snapshot` per table, one after another, as users script it).
+# A fresh sandbox for every measured run: the gateway returns the existing job for an identical
+# query, which would let a second run skip the polling.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+trap stop_sandboxes EXIT
+
+: "${SYNC_RUNS:=5}"          # dap-run runs per case (median)
+: "${OFFICIAL_RUNS:=1}"      # official client runs at 5 tables (each takes about a minute)
+: "${OFFICIAL_50:=0}"        # 1: also run the official client at 50 tables (about 10 minutes)
+: "${PACE_TABLES:=12}"       # tables of the rate-limited run (create job: 5/min)
+: "${VENV:=$HOME/.cache/dap-run-bench/venv}"
+
+if [[ ! -x $VENV/bin/dap ]]; then
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet instructure-dap-client
+fi
+official_version=$("$VENV/bin/pip" show instructure-dap-client | sed -n 's/^Version: //p')
+
+# nightly.toml with dap-run's own create-job pacing (5/min, the published limit) lifted, for the
+# 50-table run against a sandbox without rate limits.
+work=$(mktemp -d)
+cp "$repo_dir/examples/nightly.toml" "$work/nightly-unpaced.toml"
+cat >>"$work/nightly-unpaced.toml" <<'TOML'
+
+[gateway]
+rate_limits = { "POST /dap/query/*/table/*/data" = "unlimited" }
+TOML
+
+now() { date +%s.%N; }
+
+# time_dap_run JOB TABLES_JSON LOG SANDBOX_ARGS...: seconds of one run on a fresh sandbox.
+time_dap_run() {
+    local job=$1 tables=$2 log=$3 out start end
+    shift 3
+    start_sandbox "$@"
+    out=$(mktemp -d)
+    start=$(now)
+    "$DAP_RUN" run "$job" --gateway-url "$sandbox_url" --state-dir "$out" --output-dir "$out" \
+        --var "tables=$tables" >/dev/null 2>"$log"
+    end=$(now)
+    [[ $(find "$out" -name '*.gz' | wc -l) -gt 0 ]] || { echo "dap-run downloaded nothing" >&2; exit 1; }
+    rm -rf "$out"
+    stop_sandboxes
+    awk -v a="$start" -v b="$end" 'BEGIN {print b - a}'
+}
+
+# time_official TABLES_JSON SANDBOX_ARGS...: seconds of `dap snapshot` for each table in turn.
+time_official() {
+    local tables=$1 out start end t
+    shift
+    start_sandbox "$@"
+    out=$(mktemp -d)
+    start=$(now)
+    for t in $(jq -r '.[]' <<<"$tables"); do
+        DAP_API_URL=$sandbox_url "$VENV/bin/dap" --no-tracking --non-interactive --loglevel warning \
+            snapshot --namespace canvas --table "$t" --format jsonl --output-directory "$out" >/dev/null 2>&1
+    done
+    end=$(now)
+    [[ $(find "$out" -name '*.gz' | wc -l) -gt 0 ]] || { echo "the official client downloaded nothing" >&2; exit 1; }
+    rm -rf "$out"
+    stop_sandboxes
+    awk -v a="$start" -v b="$end" 'BEGIN {print b - a}'
+}
+
+start_sandbox
+t5=$(tables_json 5)
+t50=$(tables_json 50)
+tp=$(tables_json "$PACE_TABLES")
+stop_sandboxes
+[[ $(jq 'unique | length' <<<"$t50") == 50 ]] || { echo "fewer than 50 distinct canvas tables" >&2; exit 1; }
+
+: >"$RESULTS_DIR/02-d5"; : >"$RESULTS_DIR/02-d50"; : >"$RESULTS_DIR/02-o5"
+for _ in $(seq "$SYNC_RUNS"); do
+    time_dap_run "$repo_dir/examples/nightly.toml" "$t5" "$work/d5.log" --polls 2 >>"$RESULTS_DIR/02-d5"
+    time_dap_run "$work/nightly-unpaced.toml" "$t50" "$work/d50.log" --polls 2 >>"$RESULTS_DIR/02-d50"
+done
+for _ in $(seq "$OFFICIAL_RUNS"); do
+    time_official "$t5" --polls 2 >>"$RESULTS_DIR/02-o5"
+done
+d5=$(median "$RESULTS_DIR/02-d5"); d50=$(median "$RESULTS_DIR/02-d50"); o5=$(median "$RESULTS_DIR/02-o5")
+echo "dap-run 5 tables: $(tr '\n' ' ' <"$RESULTS_DIR/02-d5")s; 50 tables: $(tr '\n' ' ' <"$RESULTS_DIR/02-d50")s; official $official_version 5 tables: $(tr '\n' ' ' <"$RESULTS_DIR/02-o5")s" >&2
+tail -n1 "$work/d50.log" >&2
+row "2. nightly sync, 5 tables, 2 polls (vs official \`dap\` $official_version)" "$(ratio "$d5" 1 2) s" "$(ratio "$o5" 1 1) s" "$(ratio "$o5" "$d5" 0)× faster" "≥ 25×" "$(verdict 25 "$(ratio "$o5" "$d5" 4)")"
+if [[ $OFFICIAL_50 == 1 ]]; then
+    o50=$(time_official "$t50" --polls 2)
+    row "2. nightly sync, 50 tables, no rate limits" "$(ratio "$d50" 1 2) s" "$(ratio "$o50" 1 1) s" "$(ratio "$o50" "$d50" 0)× faster" "—" "—"
+else
+    o50=$(awk -v o="$o5" 'BEGIN {print o * 10}')
+    row "2. nightly sync, 50 tables, no rate limits" "$(ratio "$d50" 1 2) s" "≈ $(ratio "$o50" 1 0) s (10 × the 5-table run, not measured)" "≈ $(ratio "$o50" "$d50" 0)× faster" "—" "—"
+fi
+
+# Pacing: the sandbox enforces the published limits (create job 5/min, 429 with Retry-After);
+# dap-run's own pacer should keep it from ever seeing a 429 and finish when the limit allows:
+# ceil(N / 5) - 1 full minutes after the first create, plus one job's time. (dap-run waits a
+# fiftieth of the window more, 1.2 s a minute, for requests that arrive unevenly.)
+dp=$(time_dap_run "$repo_dir/examples/nightly.toml" "$tp" "$work/dp.log" --polls 2 --rate-limits)
+summary=$(grep -E 'nightly: ' "$work/dp.log" | tail -n1)
+retries=$(grep -oE '[0-9]+ retr(y|ies)' <<<"$summary" | grep -oE '^[0-9]+')
+floor=$(awk -v n="$PACE_TABLES" -v d="$d5" 'BEGIN {print (int((n + 4) / 5) - 1) * 60 + d}')
+echo "rate-limited run: $summary" >&2
+row "2. nightly sync, $PACE_TABLES tables, sandbox rate limits on (create job 5/min)" "$(ratio "$dp" 1 1) s, $retries retries$([[ $retries == 0 ]] && echo " (no 429)")" "floor $(ratio "$floor" 1 1) s (limit + one 5-table sync)" "$(ratio "$dp" "$floor")" "0 retries, ≈ floor" "$([[ $retries == 0 ]] && le "$dp" "$(awk -v f="$floor" 'BEGIN {print f + 5}')" && echo met || echo '**missed**')"
+rm -rf "$work"

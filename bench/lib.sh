@@ -1,0 +1,84 @@
+# Shared helpers for the bench/ scripts (sourced, not run).
+# Every script builds nothing itself: run.sh builds dap-run in release and exports DAP_RUN.
+
+bench_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo_dir=$(cd "$bench_dir/.." && pwd)
+: "${CARGO_TARGET_DIR:=$repo_dir/target}"
+: "${DAP_RUN:=$CARGO_TARGET_DIR/release/dap-run}"
+: "${HURL:=$(command -v hurl || echo /opt/hurl/bin/hurl)}"
+: "${RUNS:=10}"          # hyperfine runs per command
+: "${RESULTS_DIR:=$(mktemp -d)}"
+export DAP_RUN HURL RUNS RESULTS_DIR
+
+# The sandbox's credentials, as the official client reads them.
+export DAP_CLIENT_ID=sandbox DAP_CLIENT_SECRET=sandbox DAP_TRACKING=false
+
+sandbox_pids=()
+stop_sandboxes() {
+    local pid
+    for pid in "${sandbox_pids[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    sandbox_pids=()
+}
+
+# start_sandbox ARGS...: starts `dap-run sandbox` with ARGS, sets $sandbox_url and
+# $sandbox_log (its stderr).
+start_sandbox() {
+    local out
+    out=$(mktemp)
+    sandbox_log=$(mktemp)
+    "$DAP_RUN" sandbox --addr 127.0.0.1:0 "$@" >"$out" 2>"$sandbox_log" &
+    sandbox_pids+=($!)
+    for _ in $(seq 200); do
+        [[ -s $out ]] && break
+        sleep 0.05
+    done
+    sandbox_url=$(head -n1 "$out")
+    [[ $sandbox_url == http://* ]] || { echo "sandbox did not start" >&2; cat "$sandbox_log" >&2; exit 1; }
+}
+
+# token: a bearer token from the current sandbox.
+token() {
+    curl -sf -u sandbox:sandbox -d grant_type=client_credentials "$sandbox_url/ids/auth/login" | jq -r .access_token
+}
+
+# tables_json N [NAMESPACE]: a JSON list of N table names, the namespace's tables repeated.
+tables_json() {
+    local n=$1 ns=${2:-canvas}
+    curl -sf -H "Authorization: Bearer $(token)" "$sandbox_url/dap/query/$ns/table" |
+        jq -c --argjson n "$n" '[.tables as $t | range($n) | $t[. % ($t | length)]]'
+}
+
+# median FILE: median of the numbers in FILE, one a line.
+median() {
+    sort -g "$1" | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'
+}
+
+# hyperfine_median JSON INDEX: median seconds of a hyperfine result.
+hyperfine_median() {
+    jq -r ".results[$2].median" "$1"
+}
+
+# row BENCH DAPRUN ALT RATIO TARGET VERDICT: one markdown table row, appended to the results.
+row() {
+    printf '| %s | %s | %s | %s | %s | %s |\n' "$@" | tee -a "$RESULTS_DIR/rows.md"
+}
+
+# ms SECONDS: "123 ms".
+ms() { awk -v s="$1" 'BEGIN {if (s < 0.1) printf "%.1f ms", s * 1000; else printf "%.0f ms", s * 1000}'; }
+# ratio A B [DIGITS]: A / B.
+ratio() { awk -v a="$1" -v b="$2" -v d="${3:-2}" 'BEGIN {printf "%.*f", d, a / b}'; }
+# le A B: whether A <= B.
+le() { awk -v a="$1" -v b="$2" 'BEGIN {exit !(a <= b)}'; }
+verdict() { if le "$1" "$2"; then echo met; else echo "**missed**"; fi; }
+
+# timev OUT CMD...: runs CMD under GNU time -v (report in OUT); prints "WALL_SECONDS MAX_RSS_KIB".
+timev() {
+    local out=$1
+    shift
+    /usr/bin/time -v -o "$out" "$@"
+    awk -F': ' '/Elapsed \(wall clock\)/ {n = split($2, p, ":"); w = 0; for (i = 1; i <= n; i++) w = w * 60 + p[i]}
+        /Maximum resident set size/ {r = $2} END {print w, r}' "$out"
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs every benchmark side by side with its alternative and prints a markdown table (also
+# written to bench/results.md). Not part of CI: it takes several minutes and wants a quiet machine.
+#
+# usage: bench/run.sh [01 02 03 04 05 06]   (default: all)
+# Needs: cargo, curl, jq, hyperfine, GNU time (/usr/bin/time), hurl 8 (HURL=...), python3 (the
+# official client is installed in a venv: VENV=..., default ~/.cache/dap-run-bench/venv).
+# Knobs: RUNS (hyperfine runs, 10), SYNC_RUNS (5), OFFICIAL_RUNS (1), OFFICIAL_50 (0),
+# PACE_TABLES (12), DL_RUNS (3), DL_BYTES (1 GiB).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+cd "$repo_dir"
+echo "building dap-run (release) in $CARGO_TARGET_DIR" >&2
+cargo build --release --locked --bin dap-run >&2
+JSONPATH_BIN=$(cargo build --release --locked --bench jsonpath --message-format=json 2>/dev/null |
+    jq -r 'select(.reason == "compiler-artifact" and .target.name == "jsonpath") | .executable')
+export JSONPATH_BIN
+
+benches=("$@")
+[[ ${#benches[@]} -gt 0 ]] || benches=(01 02 03 04 05 06)
+: >"$RESULTS_DIR/rows.md"
+for b in "${benches[@]}"; do
+    echo "== benchmark $b" >&2
+    "$bench_dir/$b"-*.sh >/dev/null
+done
+
+{
+    echo "Machine: $(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n1)), $(free -g | awk '/^Mem:/ {print $2}') GiB RAM, $(uname -sr); load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
+    echo "dap-run $(git rev-parse --short HEAD), $(rustc --version | cut -d' ' -f1-2), $("$HURL" --version | head -n1 | cut -d' ' -f1-2), $(curl --version | head -n1 | cut -d' ' -f1-2), hyperfine $(hyperfine --version | cut -d' ' -f2). Medians; $(date -u +%Y-%m-%d)."
+    echo
+    echo "| benchmark | dap-run | alternative | ratio | target | |"
+    echo "| --- | --- | --- | --- | --- | --- |"
+    cat "$RESULTS_DIR/rows.md"
+} | tee "$bench_dir/results.md"
