@@ -2,7 +2,7 @@
 # Runs every benchmark side by side with its alternative and prints a markdown table (also
 # written to bench/results.md). Not part of CI: it takes several minutes and wants a quiet machine.
 #
-# usage: bench/run.sh [01 02 03 04 05 06]   (default: all)
+# usage: bench/run.sh [01 02 03 04 05 06]   (default: all, and only then is results.md written)
 # Needs: cargo, curl, jq, hyperfine, GNU time (/usr/bin/time), hurl 8 (HURL=...), python3 (the
 # official client is installed in a venv: VENV=..., default ~/.cache/dap-run-bench/venv).
 # Knobs: RUNS (hyperfine runs, 10), SYNC_RUNS (5), OFFICIAL_RUNS (1), OFFICIAL_50 (0),
@@ -32,4 +32,4 @@ done
     echo "| benchmark | dap-run | alternative | ratio | target | |"
     echo "| --- | --- | --- | --- | --- | --- |"
     cat "$RESULTS_DIR/rows.md"
-} | tee "$bench_dir/results.md"
+} | if [[ $# -eq 0 ]]; then tee "$bench_dir/results.md"; else cat; fi   # a subset leaves results.md alone
