@@ -309,6 +309,7 @@ impl Http {
         url: &Url,
         file: &Path,
         decompress: bool,
+        bar: &indicatif::ProgressBar,
     ) -> Result<u64, HttpError> {
         let what = format!("GET {}", display_url(url));
         let gateway = self.is_gateway(url);
@@ -362,7 +363,9 @@ impl Http {
                     )));
                 }
             };
-            match crate::output::stream_to_file(resp, file, decompress, self.policy.timeout).await {
+            match crate::output::stream_to_file(resp, file, decompress, self.policy.timeout, bar)
+                .await
+            {
                 Ok(n) => {
                     self.stats.downloaded.fetch_add(n, Ordering::Relaxed);
                     return Ok(n);

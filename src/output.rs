@@ -122,8 +122,13 @@ pub async fn stream_to_file(
     path: &Path,
     decompress: bool,
     idle: Duration,
+    bar: &indicatif::ProgressBar,
 ) -> Result<u64, StreamError> {
     let file = File::create(path).map_err(StreamError::Io)?;
+    bar.reset();
+    if let Some(len) = resp.content_length() {
+        bar.set_length(len);
+    }
     let counter = CountingWriter {
         inner: io::BufWriter::with_capacity(256 * 1024, file),
         count: 0,
@@ -140,6 +145,7 @@ pub async fn stream_to_file(
             Ok(Err(e)) => return Err(StreamError::Network(crate::http::error_chain(&e))),
             Err(_) => return Err(StreamError::Network(format!("no data for {idle:?}"))),
         };
+        bar.inc(chunk.len() as u64);
         tokio::task::block_in_place(|| sink.write_all(&chunk)).map_err(|e| {
             if decompress && e.kind() == io::ErrorKind::InvalidInput
                 || e.kind() == io::ErrorKind::InvalidData

@@ -58,6 +58,23 @@ impl Progress {
         bar
     }
 
+    /// A bar for one download: bytes, total when known, and rate. Cleared when done.
+    pub fn download_bar(&self, what: &str) -> ProgressBar {
+        let Some(m) = &self.multi else {
+            return ProgressBar::hidden();
+        };
+        let bar = m.add(ProgressBar::no_length());
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} {msg} {bytes}/{total_bytes} {binary_bytes_per_sec} {elapsed}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_message(what.to_owned());
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar
+    }
+
     /// A spinner for polling, whose message shows the gateway job's status.
     pub fn spinner(&self, what: &str) -> ProgressBar {
         let Some(m) = &self.multi else {
@@ -71,6 +88,15 @@ impl Progress {
         bar.set_message(what.to_owned());
         bar.enable_steady_tick(Duration::from_millis(120));
         bar
+    }
+}
+
+/// A bar that is finished and cleared when it goes out of scope, whatever the exit path.
+pub struct Cleared(pub ProgressBar);
+
+impl Drop for Cleared {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
     }
 }
 

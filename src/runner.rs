@@ -946,11 +946,16 @@ async fn download_one(
             format!("cannot create a file beside `{}`: {e}", path.display()),
         )
     })?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let bar = crate::progress::Cleared(shared.progress.download_bar(&format!("{step_id} {name}")));
     let mut refreshed = false;
     loop {
         let url = urls.lock().await[part].clone();
         tracing::debug!(step = %step_id, part, url = %crate::http::display_url(&url), "downloading");
-        match http.download(&url, tmp.path(), d.decompress).await {
+        match http.download(&url, tmp.path(), d.decompress, &bar.0).await {
             Ok(bytes) => {
                 tmp.persist(&path).map_err(|e| {
                     StepError::new(

@@ -422,6 +422,9 @@ fn terminal_session_shows_progress() {
     let ws = workspace(SandboxConfig {
         polls_to_complete: 3,
         latency: Duration::from_millis(100),
+        // Big enough that a download bar is drawn while bytes arrive.
+        large_object_bytes: 15_000_000,
+        objects_per_job: 1,
         ..Default::default()
     });
     let job = ws.example("nightly.toml");
@@ -445,6 +448,8 @@ fn terminal_session_shows_progress() {
     let tty = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{tty}");
     assert!(tty.contains('\x1b'), "no terminal drawing:\n{tty:?}");
+    // Downloads show bytes and a rate.
+    assert!(tty.contains("/s"), "no download rate:\n{tty:?}");
     for bar in ["query", "wait", "download"] {
         assert!(tty.contains(bar), "no bar for `{bar}`:\n{tty:?}");
     }
