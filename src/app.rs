@@ -216,20 +216,12 @@ fn check_transport(url: &reqwest::Url, what: &str) -> Result<(), Error> {
     }
 }
 
-fn http_client() -> Result<reqwest::Client, Error> {
-    reqwest::Client::builder()
-        .user_agent(concat!("dap-run/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(std::time::Duration::from_secs(30))
-        .pool_idle_timeout(std::time::Duration::from_secs(60))
-        .build()
-        .map_err(|e| Error::Io {
-            action: "set up TLS for",
-            path: "the HTTP client".into(),
-            source: std::io::Error::other(format!(
-                "{}; install the system CA certificates (Debian: `apt-get install ca-certificates`)",
-                crate::http::error_chain(&e)
-            )),
-        })
+fn http_clients() -> Result<crate::http::Clients, Error> {
+    crate::http::Clients::new().map_err(|e| Error::Io {
+        action: "set up",
+        path: "the HTTP client".into(),
+        source: std::io::Error::other(e),
+    })
 }
 
 fn run(args: RunArgs, quiet: bool) -> Result<ExitCode, Error> {
@@ -243,7 +235,17 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode, Error> {
     opts.state_dir = args.state_dir.clone();
     let job = crate::job::load(&path, &opts)?;
     let rt = runtime()?;
-    rt.block_on(run_job(job, &args, quiet))
+    // The job runs as a task on the runtime's workers, not on this thread: hyper's connection
+    // tasks live there, and a request whose future ran here would cross threads twice.
+    rt.block_on(async move {
+        tokio::spawn(async move { run_job(job, &args, quiet).await })
+            .await
+            .unwrap_or_else(|e| {
+                Err(Error::Gateway {
+                    message: format!("internal error (a bug in dap-run): the run task failed: {e}"),
+                })
+            })
+    })
 }
 
 async fn run_job(job: Job, args: &RunArgs, quiet: bool) -> Result<ExitCode, Error> {
@@ -340,7 +342,7 @@ async fn run_job(job: Job, args: &RunArgs, quiet: bool) -> Result<ExitCode, Erro
         state.extend(saved);
     }
 
-    let client = http_client()?;
+    let client = http_clients()?;
     let policy = RetryPolicy {
         attempts: job.gateway.attempts,
         min: job.gateway.backoff.0,

@@ -105,7 +105,7 @@ struct Held {
 /// Gets, caches and renews access tokens.
 pub struct TokenSource {
     creds: Credentials,
-    client: reqwest::Client,
+    clients: crate::http::Clients,
     policy: RetryPolicy,
     stats: Arc<Stats>,
     current: Mutex<Held>,
@@ -117,14 +117,14 @@ impl TokenSource {
     /// A token source; `cache` is the token cache file, if enabled.
     pub fn new(
         creds: Credentials,
-        client: reqwest::Client,
+        clients: crate::http::Clients,
         policy: RetryPolicy,
         stats: Arc<Stats>,
         cache: Option<PathBuf>,
     ) -> Self {
         TokenSource {
             creds,
-            client,
+            clients,
             policy,
             stats,
             current: Mutex::new(Held::default()),
@@ -236,7 +236,9 @@ impl TokenSource {
                 } => {
                     tracing::info!(client_id = %client_id, "logging in");
                     let url = join(gateway, "/ids/auth/login");
-                    self.client
+                    self.clients
+                        .for_url(&url)
+                        .map_err(AuthError::Failed)?
                         .post(url)
                         .basic_auth(client_id, Some(client_secret.expose()))
                         .form(&[("grant_type", "client_credentials")])
@@ -248,7 +250,11 @@ impl TokenSource {
                 } => {
                     tracing::info!("minting an InstAccess token");
                     let url = join(canvas, "/api/v1/inst_access_tokens");
-                    self.client.post(url).bearer_auth(canvas_token.expose())
+                    self.clients
+                        .for_url(&url)
+                        .map_err(AuthError::Failed)?
+                        .post(url)
+                        .bearer_auth(canvas_token.expose())
                 }
             };
             let result = request.timeout(self.policy.timeout).send().await;
@@ -496,7 +502,7 @@ mod tests {
                 client_secret: Secret::new("unit-test-secret"),
                 client_secret_from: Provenance("test".into()),
             },
-            reqwest::Client::new(),
+            crate::http::Clients::new().unwrap(),
             RetryPolicy {
                 attempts: 1,
                 min: Duration::ZERO,

@@ -135,9 +135,59 @@ impl From<AuthError> for HttpError {
     }
 }
 
+/// The run's HTTP clients: one for plain `http://` that reads no certificate store, and one
+/// for `https://` built on first use. Loading the system's CA certificates reads every file
+/// under `/etc/ssl/certs` (a few milliseconds per run) and fails on a host without a CA store;
+/// a run that only talks to a loopback gateway needs neither. Each client keeps its own
+/// connection pool, and a URL's scheme picks the client, so connections are still reused.
+#[derive(Clone)]
+pub struct Clients {
+    plain: reqwest::Client,
+    tls: Arc<std::sync::OnceLock<Result<reqwest::Client, String>>>,
+}
+
+impl Clients {
+    /// The plain client now, the TLS one later.
+    pub fn new() -> Result<Self, String> {
+        let plain = client_builder()
+            .tls_certs_only(Vec::<reqwest::Certificate>::new())
+            .build()
+            .map_err(|e| error_chain(&e))?;
+        Ok(Clients {
+            plain,
+            tls: Default::default(),
+        })
+    }
+
+    /// The client for a URL's scheme.
+    pub fn for_url(&self, url: &Url) -> Result<&reqwest::Client, String> {
+        if url.scheme() != "https" {
+            return Ok(&self.plain);
+        }
+        self.tls
+            .get_or_init(|| {
+                client_builder().build().map_err(|e| {
+                    format!(
+                        "cannot set up TLS: {}\n  = help: install the system CA certificates (Debian: `apt-get install ca-certificates`)",
+                        error_chain(&e)
+                    )
+                })
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
+fn client_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .user_agent(concat!("dap-run/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(30))
+        .pool_idle_timeout(Duration::from_secs(60))
+}
+
 /// One per run.
 pub struct Http {
-    client: reqwest::Client,
+    clients: Clients,
     gateway: Url,
     auth: Arc<TokenSource>,
     policy: RetryPolicy,
@@ -149,7 +199,7 @@ pub struct Http {
 impl Http {
     /// The run's HTTP layer.
     pub fn new(
-        client: reqwest::Client,
+        clients: Clients,
         gateway: Url,
         auth: Arc<TokenSource>,
         policy: RetryPolicy,
@@ -157,7 +207,7 @@ impl Http {
         stats: Arc<Stats>,
     ) -> Self {
         Http {
-            client,
+            clients,
             gateway,
             auth,
             policy,
@@ -217,7 +267,9 @@ impl Http {
                 None
             };
             let mut builder = self
-                .client
+                .clients
+                .for_url(&req.url)
+                .map_err(HttpError::Network)?
                 .request(to_reqwest(req.method), req.url.clone())
                 .timeout(self.policy.timeout);
             for (k, v) in &req.headers {
@@ -322,7 +374,9 @@ impl Http {
                 None
             };
             let builder = self
-                .client
+                .clients
+                .for_url(url)
+                .map_err(HttpError::Network)?
                 .get(url.clone())
                 .timeout(Duration::from_secs(24 * 3600));
             let builder = self.authorize(builder, url, token.as_ref());
@@ -650,6 +704,22 @@ pub fn is_loopback(url: &Url) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn https_gets_the_verifying_client_and_http_the_plain_one() {
+        let clients = Clients::new().unwrap();
+        let plain = clients
+            .for_url(&Url::parse("http://127.0.0.1:1/").unwrap())
+            .unwrap() as *const _;
+        let tls = clients.for_url(&Url::parse("https://example.com/").unwrap());
+        // On a machine with a CA store the TLS client builds; it is built once and kept.
+        let tls = tls.unwrap() as *const _;
+        assert_ne!(plain, tls);
+        let again = clients
+            .for_url(&Url::parse("https://other.example/").unwrap())
+            .unwrap() as *const _;
+        assert_eq!(tls, again);
+    }
 
     #[test]
     fn routes_match_by_segment() {
