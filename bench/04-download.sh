@@ -6,7 +6,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 trap stop_sandboxes EXIT
 
-: "${DL_RUNS:=3}"
+: "${DL_RUNS:=7}"
 : "${DL_BYTES:=1073741824}"
 start_sandbox --polls 0 --large-object-bytes "$DL_BYTES" --objects-per-job 1
 tok=$(token)

@@ -6,7 +6,7 @@
 # Needs: cargo, curl, jq, hyperfine, GNU time (/usr/bin/time), hurl 8 (HURL=...), python3 (the
 # official client is installed in a venv: VENV=..., default ~/.cache/dap-run-bench/venv).
 # Knobs: RUNS (hyperfine runs, 10), SYNC_RUNS (5), OFFICIAL_RUNS (1), OFFICIAL_50 (0),
-# PACE_TABLES (12), DL_RUNS (3), DL_BYTES (1 GiB).
+# PACE_TABLES (12), DL_RUNS (7), DL_BYTES (1 GiB).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
