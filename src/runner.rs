@@ -681,18 +681,7 @@ async fn item_body(
 
     // Files.
     for save in &step.saves {
-        let rel = job.templates.render(&save.to, &ctx).map_err(|e| {
-            StepError::new(
-                ExitCode::CheckFailed,
-                format!(
-                    "cannot render the save path `{}`: {}",
-                    save.to.source,
-                    template_error(&e)
-                ),
-            )
-        })?;
-        let path = output::safe_join(&job.output_dir, &rel)
-            .map_err(|m| StepError::new(ExitCode::CheckFailed, m))?;
+        let (_, path) = file_path(job, &save.to, &ctx, "save")?;
         let bytes: Vec<u8> = match &save.what {
             SaveWhat::Body => {
                 crate::secret::redact(&String::from_utf8_lossy(&response.body)).into_bytes()
@@ -816,18 +805,7 @@ async fn download_all(
     let mut targets = Vec::with_capacity(urls.len());
     for part in 0..urls.len() {
         let ctx = with_var(ctx, "part", Value::from(part));
-        let rel = job.templates.render(&d.to, &ctx).map_err(|e| {
-            StepError::new(
-                ExitCode::CheckFailed,
-                format!(
-                    "cannot render the download path `{}`: {}",
-                    d.to.source,
-                    template_error(&e)
-                ),
-            )
-        })?;
-        let path = output::safe_join(&job.output_dir, &rel)
-            .map_err(|m| StepError::new(ExitCode::CheckFailed, m))?;
+        let (rel, path) = file_path(job, &d.to, &ctx, "download")?;
         if targets.contains(&path) {
             return Err(StepError::new(
                 ExitCode::CheckFailed,
@@ -999,6 +977,28 @@ async fn download_one(
             }
         }
     }
+}
+
+/// Renders a file path template and places it under the output folder (never outside it).
+fn file_path(
+    job: &Job,
+    to: &crate::template::Tmpl,
+    ctx: &Value,
+    what: &str,
+) -> Result<(String, PathBuf), StepError> {
+    let rel = job.templates.render(to, ctx).map_err(|e| {
+        StepError::new(
+            ExitCode::CheckFailed,
+            format!(
+                "cannot render the {what} path `{}`: {}",
+                to.source,
+                template_error(&e)
+            ),
+        )
+    })?;
+    let path = output::safe_join(&job.output_dir, &rel)
+        .map_err(|m| StepError::new(ExitCode::CheckFailed, m))?;
+    Ok((rel, path))
 }
 
 fn with_var(ctx: &Value, name: &str, value: Value) -> Value {
