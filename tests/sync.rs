@@ -337,6 +337,54 @@ fn issue_5_pacing_keeps_within_the_gateways_limits() {
     }
 }
 
+/// With the sandbox counting its limits per second (5 creates a window), 12 tables started at
+/// once need three windows. Paced at the same budget, dap-run gets no 429; the same job with its
+/// pacing lifted does get them, so the first half of the test can fail.
+#[test]
+fn issue_5_pacing_avoids_the_429s_an_unpaced_run_gets() {
+    let twelve = r#"tables = ["accounts", "courses", "enrollments", "users", "submissions", "assignments", "quizzes", "discussion_topics", "groups", "course_sections", "enrollment_terms", "wiki_pages"]"#;
+    let run_with = |budget: &str| {
+        let ws = Workspace::new(SandboxConfig {
+            rate_limits: true,
+            rate_limit_window: std::time::Duration::from_secs(1),
+            ..Default::default()
+        });
+        let rates = format!(
+            "[gateway.rate_limits]\n\"POST /dap/query/*/table/*/data\" = \"{budget}\"\n\n[vars]"
+        );
+        let job = nightly_variant(
+            &ws,
+            &[
+                ("[vars]", rates.as_str()),
+                (
+                    r#"tables = ["accounts", "courses", "enrollments", "users", "submissions"]"#,
+                    twelve,
+                ),
+            ],
+        );
+        let run = run_nightly(&ws, &job);
+        (run, ws)
+    };
+    let (paced, ws) = run_with("5/s");
+    paced.expect_code(0);
+    let c = ws.counters();
+    assert_eq!(
+        c.rate_limited, 0,
+        "paced: no 429 from the gateway\n{}",
+        paced.stderr
+    );
+    assert_eq!(c.job_queries.len(), 12);
+    assert!(paced.stderr.contains("pacing: waiting"), "{}", paced.stderr);
+    assert!(paced.stderr.contains(" 0 retries"), "{}", paced.stderr);
+
+    let (unpaced, ws) = run_with("unlimited");
+    assert!(
+        ws.counters().rate_limited > 0,
+        "without pacing the same run must meet the gateway's limit, or this test proves nothing\n{}",
+        unpaced.stderr
+    );
+}
+
 #[test]
 fn issue_5_retry_after_is_honoured() {
     let ws = Workspace::new(SandboxConfig {

@@ -5,7 +5,7 @@
 //! the gateway's per-endpoint calls per minute, enforced with a sliding one-minute window.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -14,8 +14,6 @@ use axum::response::{IntoResponse, Response};
 
 use super::Shared;
 use super::server::{ConnectionKill, error};
-
-const WINDOW: Duration = Duration::from_secs(60);
 
 /// What an injected fault does to the current request.
 enum Fault {
@@ -118,20 +116,22 @@ pub(crate) async fn rate_limit(
     let Some((bucket, per_minute)) = bucket else {
         return next.run(request).await;
     };
+    // The real gateway counts per minute; tests shorten the window to see pacing in seconds.
+    let window_length = shared.config.rate_limit_window;
     let wait = {
         let now = Instant::now();
         let mut state = shared.lock();
         let window = state.windows.entry(bucket).or_default();
         while window
             .front()
-            .is_some_and(|at| now.duration_since(*at) >= WINDOW)
+            .is_some_and(|at| now.duration_since(*at) >= window_length)
         {
             window.pop_front();
         }
         if window.len() >= per_minute {
             window
                 .front()
-                .map(|oldest| (*oldest + WINDOW).saturating_duration_since(now))
+                .map(|oldest| (*oldest + window_length).saturating_duration_since(now))
         } else {
             window.push_back(now);
             None

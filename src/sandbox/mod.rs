@@ -39,6 +39,8 @@ pub struct SandboxConfig {
     pub latency: Duration,
     /// Enforce the real per-endpoint rate limits (429 with `Retry-After`).
     pub rate_limits: bool,
+    /// The window the rate limits count in: a minute, as the real gateway; shorter in tests.
+    pub rate_limit_window: Duration,
     /// Rows in each (small) object.
     pub object_rows: usize,
     /// If above zero, every object is about this many bytes of gzip data, generated while
@@ -63,6 +65,7 @@ impl Default for SandboxConfig {
             polls_to_complete: 1,
             latency: Duration::ZERO,
             rate_limits: false,
+            rate_limit_window: Duration::from_secs(60),
             object_rows: 20,
             large_object_bytes: 0,
             objects_per_job: 2,
@@ -355,6 +358,9 @@ pub struct SandboxArgs {
     /// Enforce the gateway's per-endpoint rate limits.
     #[arg(long)]
     pub rate_limits: bool,
+    /// The window the rate limits count in (the real gateway's is a minute), e.g. `1s`.
+    #[arg(long, default_value = "1m", value_parser = humantime::parse_duration)]
+    pub rate_limit_window: Duration,
     /// Rows in each object.
     #[arg(long, default_value_t = 20)]
     pub object_rows: usize,
@@ -399,6 +405,7 @@ impl From<SandboxArgs> for SandboxConfig {
             polls_to_complete: args.polls,
             latency: args.latency,
             rate_limits: args.rate_limits,
+            rate_limit_window: args.rate_limit_window,
             object_rows: args.object_rows,
             large_object_bytes: args.large_object_bytes,
             objects_per_job: args.objects_per_job,
