@@ -228,6 +228,15 @@ impl Scope {
     }
 }
 
+/// What a template or expression may use, and what its messages name: the names in scope, the
+/// names later steps define ("runs later" hints) and the step it belongs to.
+#[derive(Clone, Copy)]
+struct Names<'a> {
+    scope: &'a Scope,
+    later: &'a BTreeMap<String, String>,
+    step: Option<&'a str>,
+}
+
 struct Validator {
     src: Source,
     diags: Diagnostics,
@@ -321,6 +330,29 @@ impl Validator {
                 None
             }
         }
+    }
+
+    /// A template whose variables must all be in `names.scope`.
+    fn checked_template(
+        &mut self,
+        hint: &str,
+        source: &str,
+        span: &Range<usize>,
+        escape: Escape,
+        names: Names<'_>,
+    ) -> Option<Tmpl> {
+        let t = self.template(hint, source, span, escape)?;
+        let used = self.tb.template_variables(&t);
+        self.check_names(used, names.scope, names.later, span, names.step);
+        Some(t)
+    }
+
+    /// An expression whose variables must all be in `names.scope`.
+    fn checked_expr(&mut self, sp: &Sp<String>, names: Names<'_>) -> Option<Expr> {
+        let e = self.expr(sp)?;
+        let used = self.tb.expr_variables(&e);
+        self.check_names(used, names.scope, names.later, &sp.span, names.step);
+        Some(e)
     }
 
     fn duration(&mut self, sp: &Sp<String>, what: &str) -> Option<Duration> {
@@ -607,15 +639,14 @@ impl Validator {
                 );
                 continue;
             }
-            if let Some(t) = self.template("defaults.headers", &v.value, &v.span, Escape::None) {
-                let used = self.tb.template_variables(&t);
-                self.check_names(
-                    used,
-                    &scope.with(env_only.names.clone()),
-                    &BTreeMap::new(),
-                    &v.span,
-                    None,
-                );
+            let names = Names {
+                scope: &scope.with(env_only.names.clone()),
+                later: &BTreeMap::new(),
+                step: None,
+            };
+            if let Some(t) =
+                self.checked_template("defaults.headers", &v.value, &v.span, Escape::None, names)
+            {
                 default_headers.push((k.clone(), t));
             }
         }
@@ -921,9 +952,12 @@ impl Validator {
                     .help("choose a name that is not a variable, an output or a step id"),
                 );
             }
-            if let Some(e) = self.expr(fe) {
-                let used = self.tb.expr_variables(&e);
-                self.check_names(used, scope, later, &fe.span, Some(&id));
+            let names = Names {
+                scope,
+                later,
+                step: Some(&id),
+            };
+            if let Some(e) = self.checked_expr(fe, names) {
                 if let Some(Name::Step { fields }) = scope.names.get(fe.value.trim()) {
                     item_fields = Some(fields.clone());
                 }
@@ -962,6 +996,14 @@ impl Validator {
             ));
         }
 
+        // The request sees the scope with the loop variable; what runs after the response
+        // (checks, saves, polling, downloads, persist) also sees the step's own outputs.
+        let request_names = Names {
+            scope: &inner,
+            later,
+            step: Some(&id),
+        };
+
         // Method and target.
         let methods = [
             (Method::Get, &rs.get),
@@ -998,11 +1040,13 @@ impl Validator {
                         .help("paths start with `/` and are joined to the gateway URL"),
                     );
                 }
-                target = self.template(&hint("target"), &sp.value, &sp.span, Escape::UrlPath);
-                if let Some(t) = &target {
-                    let used = self.tb.template_variables(t);
-                    self.check_names(used, &inner, later, &sp.span, Some(&id));
-                }
+                target = self.checked_template(
+                    &hint("target"),
+                    &sp.value,
+                    &sp.span,
+                    Escape::UrlPath,
+                    request_names,
+                );
             }
             [_, (_, second), ..] => {
                 self.error(
@@ -1019,9 +1063,13 @@ impl Validator {
          -> Vec<(String, Tmpl)> {
             let mut out = Vec::new();
             for (k, sp) in map.iter().flatten() {
-                if let Some(t) = v.template(&hint(what), &sp.value, &sp.span, Escape::None) {
-                    let used = v.tb.template_variables(&t);
-                    v.check_names(used, &inner, later, &sp.span, Some(&id));
+                if let Some(t) = v.checked_template(
+                    &hint(what),
+                    &sp.value,
+                    &sp.span,
+                    Escape::None,
+                    request_names,
+                ) {
                     out.push((k.clone(), t));
                 }
             }
@@ -1053,18 +1101,20 @@ impl Validator {
                 Body::None
             }
             (Some(j), None) => {
-                match self.json_template(&hint("json"), &j.value, &j.span, &inner, later, &id) {
+                match self.json_template(&hint("json"), &j.value, &j.span, request_names) {
                     Some(t) => Body::Json(t),
                     None => Body::None,
                 }
             }
             (None, Some(b)) => {
-                match self.template(&hint("body"), &b.value, &b.span, Escape::None) {
-                    Some(t) => {
-                        let used = self.tb.template_variables(&t);
-                        self.check_names(used, &inner, later, &b.span, Some(&id));
-                        Body::Raw(t)
-                    }
+                match self.checked_template(
+                    &hint("body"),
+                    &b.value,
+                    &b.span,
+                    Escape::None,
+                    request_names,
+                ) {
+                    Some(t) => Body::Raw(t),
                     None => Body::None,
                 }
             }
@@ -1171,11 +1221,13 @@ impl Validator {
             }
         }
         let after = inner.with(own.clone());
+        let after_names = Names {
+            scope: &after,
+            ..request_names
+        };
 
         let poll = rs.poll.as_ref().and_then(|p| {
-            let until = self.expr(&p.until)?;
-            let used = self.tb.expr_variables(&until);
-            self.check_names(used, &after, later, &p.until.span, Some(&id));
+            let until = self.checked_expr(&p.until, after_names)?;
             let (min, max) = match &p.every {
                 Some(e) => self.duration_range(e, "poll interval")?,
                 None => (Duration::from_millis(500), Duration::from_secs(30)),
@@ -1193,12 +1245,12 @@ impl Validator {
         });
 
         let checks = match &rs.check {
-            Some(c) => self.checks(c, &after, later, &id),
+            Some(c) => self.checks(c, after_names),
             None => Vec::new(),
         };
 
         let saves = match &rs.save {
-            Some(s) => self.saves(s, &after, later, &id, &outputs),
+            Some(s) => self.saves(s, after_names, &outputs),
             None => Vec::new(),
         };
 
@@ -1217,10 +1269,17 @@ impl Validator {
                 }
             };
             self.check_save_path(&d.to);
-            let to = self.template(&hint("download"), &d.to.value, &d.to.span, Escape::FilePath)?;
-            let used = self.tb.template_variables(&to);
-            let scope = after.with([("part".to_owned(), Name::Builtin)]);
-            self.check_names(used, &scope, later, &d.to.span, Some(&id));
+            let names = Names {
+                scope: &after.with([("part".to_owned(), Name::Builtin)]),
+                ..after_names
+            };
+            let to = self.checked_template(
+                &hint("download"),
+                &d.to.value,
+                &d.to.span,
+                Escape::FilePath,
+                names,
+            )?;
             let concurrency = match &d.concurrency {
                 Some(c) => self.count(c, "download concurrency", 64)?,
                 None => 4,
@@ -1259,9 +1318,13 @@ impl Validator {
             }
             let mut key_tmpls = Vec::new();
             for seg in &segments {
-                if let Some(t) = self.template(&hint("persist"), seg, &key_span, Escape::None) {
-                    let used = self.tb.template_variables(&t);
-                    self.check_names(used, &after, later, &sp.span, Some(&id));
+                if let Some(t) = self.checked_template(
+                    &hint("persist"),
+                    seg,
+                    &key_span,
+                    Escape::None,
+                    after_names,
+                ) {
                     key_tmpls.push(t);
                 }
             }
@@ -1269,9 +1332,7 @@ impl Validator {
                 &hint("persist"),
                 &toml::Value::String(sp.value.clone()),
                 &sp.span,
-                &after,
-                later,
-                &id,
+                after_names,
             );
             if let (Some(value), true) = (value, key_tmpls.len() == segments.len()) {
                 persist.push(Persist {
@@ -1327,26 +1388,22 @@ impl Validator {
         hint: &str,
         value: &toml::Value,
         span: &Range<usize>,
-        scope: &Scope,
-        later: &BTreeMap<String, String>,
-        step: &str,
+        names: Names<'_>,
     ) -> Option<JsonTemplate> {
         Some(match value {
             toml::Value::String(s) => {
                 let at = self.find_in(span, s);
                 if let Some(expr) = lone_expression(s) {
-                    let e = self.expr(&Sp {
-                        value: expr.to_owned(),
-                        span: at.clone(),
-                    })?;
-                    let used = self.tb.expr_variables(&e);
-                    self.check_names(used, scope, later, &at, Some(step));
+                    let e = self.checked_expr(
+                        &Sp {
+                            value: expr.to_owned(),
+                            span: at,
+                        },
+                        names,
+                    )?;
                     JsonTemplate::Expr(e)
                 } else if s.contains("{{") || s.contains("{%") {
-                    let t = self.template(hint, s, &at, Escape::None)?;
-                    let used = self.tb.template_variables(&t);
-                    self.check_names(used, scope, later, &at, Some(step));
-                    JsonTemplate::Text(t)
+                    JsonTemplate::Text(self.checked_template(hint, s, &at, Escape::None, names)?)
                 } else {
                     JsonTemplate::Literal(Json::String(s.clone()))
                 }
@@ -1354,17 +1411,14 @@ impl Validator {
             toml::Value::Array(items) => {
                 let mut out = Vec::new();
                 for item in items {
-                    out.push(self.json_template(hint, item, span, scope, later, step)?);
+                    out.push(self.json_template(hint, item, span, names)?);
                 }
                 JsonTemplate::Array(out)
             }
             toml::Value::Table(t) => {
                 let mut out = Vec::new();
                 for (k, v) in t {
-                    out.push((
-                        k.clone(),
-                        self.json_template(hint, v, span, scope, later, step)?,
-                    ));
+                    out.push((k.clone(), self.json_template(hint, v, span, names)?));
                 }
                 JsonTemplate::Object(out)
             }
@@ -1372,13 +1426,8 @@ impl Validator {
         })
     }
 
-    fn checks(
-        &mut self,
-        c: &Sp<toml::Value>,
-        scope: &Scope,
-        later: &BTreeMap<String, String>,
-        step: &str,
-    ) -> Vec<Check> {
+    fn checks(&mut self, c: &Sp<toml::Value>, names: Names<'_>) -> Vec<Check> {
+        let step = names.step.unwrap_or_default();
         let items: Vec<&toml::Value> = match &c.value {
             toml::Value::Array(a) => a.iter().collect(),
             other => vec![other],
@@ -1423,34 +1472,25 @@ impl Validator {
                 }
             };
             let at = self.find_in(&c.span, &that);
-            let Some(e) = self.expr(&Sp {
-                value: that.clone(),
-                span: at.clone(),
-            }) else {
+            let that = Sp {
+                value: that,
+                span: at,
+            };
+            let Some(e) = self.checked_expr(&that, names) else {
                 continue;
             };
-            let used = self.tb.expr_variables(&e);
-            self.check_names(used, scope, later, &at, Some(step));
             let message = message.and_then(|m| {
                 let at = self.find_in(&c.span, &m);
-                let t = self.template(&format!("step.{step}.check"), &m, &at, Escape::None)?;
-                let used = self.tb.template_variables(&t);
-                self.check_names(used, scope, later, &at, Some(step));
-                Some(t)
+                let hint = format!("step.{step}.check");
+                self.checked_template(&hint, &m, &at, Escape::None, names)
             });
             out.push(Check { that: e, message });
         }
         out
     }
 
-    fn saves(
-        &mut self,
-        s: &Sp<toml::Value>,
-        scope: &Scope,
-        later: &BTreeMap<String, String>,
-        step: &str,
-        outputs: &[Output],
-    ) -> Vec<Save> {
+    fn saves(&mut self, s: &Sp<toml::Value>, names: Names<'_>, outputs: &[Output]) -> Vec<Save> {
+        let step = names.step.unwrap_or_default();
         let items: Vec<&toml::Value> = match &s.value {
             toml::Value::Array(a) => a.iter().collect(),
             other => vec![other],
@@ -1514,10 +1554,8 @@ impl Validator {
                 value: to.clone(),
                 span: at.clone(),
             });
-            if let Some(t) = self.template(&format!("step.{step}.save"), &to, &at, Escape::FilePath)
-            {
-                let used = self.tb.template_variables(&t);
-                self.check_names(used, scope, later, &at, Some(step));
+            let hint = format!("step.{step}.save");
+            if let Some(t) = self.checked_template(&hint, &to, &at, Escape::FilePath, names) {
                 out.push(Save { to: t, what });
             }
         }
