@@ -12,7 +12,7 @@ use crate::http::{Http, RetryPolicy, Stats, is_loopback};
 use crate::job::model::{Auth, Job, TokenCache};
 use crate::job::{LoadOptions, validate};
 use crate::secret::Secret;
-use crate::template::{EnvVars, Tmpl, to_value};
+use crate::template::{EnvVars, Tmpl};
 
 /// Runs the command line; returns the process exit code.
 pub fn main(cli: Cli) -> i32 {
@@ -334,13 +334,7 @@ async fn run_job(job: Job, args: &RunArgs, quiet: bool) -> Result<ExitCode, Erro
 
     let _lock = crate::output::RunLock::acquire(&job.lock_file)?;
     crate::output::clean_temp_files(&job.output_dir);
-    let mut state = serde_json::Map::new();
-    for (k, v) in &job.state_defaults {
-        state.insert(k.clone(), v.clone());
-    }
-    if let Some(saved) = crate::output::read_state(&job.state_file)? {
-        state.extend(saved);
-    }
+    let state = initial_state(&job)?;
 
     let client = http_clients()?;
     let policy = RetryPolicy {
@@ -410,28 +404,23 @@ async fn run_job(job: Job, args: &RunArgs, quiet: bool) -> Result<ExitCode, Erro
     Ok(code)
 }
 
-/// Prints the requests the run would send, up to the first step that needs a response.
-fn dry_run(job: &Job, gateway: &reqwest::Url) -> Result<ExitCode, Error> {
-    let mut scope = std::collections::BTreeMap::new();
-    for (k, v) in &job.vars {
-        scope.insert(k.clone(), to_value(v));
-    }
-    scope.insert("env".to_owned(), Value::from_object(EnvVars));
-    let mut state = serde_json::Map::new();
-    for (k, v) in &job.state_defaults {
-        state.insert(k.clone(), v.clone());
-    }
+/// The state a run starts from: the job's first-run values, overlaid with what the last
+/// successful run saved.
+fn initial_state(job: &Job) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
+    let mut state: serde_json::Map<String, serde_json::Value> = job
+        .state_defaults
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     if let Some(saved) = crate::output::read_state(&job.state_file)? {
         state.extend(saved);
     }
-    scope.insert(
-        "state".to_owned(),
-        to_value(&serde_json::Value::Object(state)),
-    );
-    scope.insert(
-        "job".to_owned(),
-        to_value(&serde_json::json!({ "name": job.name })),
-    );
+    Ok(state)
+}
+
+/// Prints the requests the run would send, up to the first step that needs a response.
+fn dry_run(job: &Job, gateway: &reqwest::Url) -> Result<ExitCode, Error> {
+    let scope = crate::runner::base_scope(job, &initial_state(job)?);
     println!(
         "# dry run of `{}` against {}: nothing is sent",
         job.name,
@@ -440,26 +429,20 @@ fn dry_run(job: &Job, gateway: &reqwest::Url) -> Result<ExitCode, Error> {
     for step in &job.steps {
         let ctx = Value::from(scope.clone());
         let contexts: Vec<Value> = match &step.for_each {
-            None => vec![ctx.clone()],
-            Some(l) => match job
-                .templates
-                .eval(&l.over, &ctx)
-                .ok()
-                // An earlier step's results are undefined before the run: nothing to list.
-                .filter(|v| !v.is_undefined())
-                .and_then(|v| v.try_iter().ok().map(|i| i.collect::<Vec<_>>()))
-            {
-                Some(list) => list
+            None => vec![ctx],
+            // Before the run, an earlier step's results are not there to loop over.
+            Some(l) => match crate::runner::loop_items(job, step, l, &ctx) {
+                Ok(list) => list
                     .into_iter()
                     .enumerate()
                     .map(|(i, item)| {
                         let mut m = scope.clone();
-                        m.insert(l.var.clone(), item.clone());
+                        m.insert(l.var.clone(), item);
                         m.insert("index".into(), Value::from(i));
                         Value::from(m)
                     })
                     .collect(),
-                None => {
+                Err(_) => {
                     println!(
                         "# step `{}` loops over the results of an earlier step: stopping here",
                         step.id

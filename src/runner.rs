@@ -21,7 +21,7 @@ use serde_json::Value as Json;
 use crate::error::ExitCode;
 use crate::extract;
 use crate::http::{Http, HttpError, Request, RequestBody};
-use crate::job::model::{Body, Job, JsonTemplate, SaveWhat, Step};
+use crate::job::model::{Body, Job, JsonTemplate, Loop, SaveWhat, Step};
 use crate::output;
 use crate::template::{EnvVars, to_json, to_value};
 
@@ -218,16 +218,7 @@ pub async fn run(job: Arc<Job>, ctx: RunContext) -> (RunReport, serde_json::Map<
         progress: ctx.progress.clone(),
         auth_failed: Default::default(),
     });
-    let mut scope: BTreeMap<String, Value> = BTreeMap::new();
-    for (k, v) in &job.vars {
-        scope.insert(k.clone(), to_value(v));
-    }
-    scope.insert("env".into(), Value::from_object(EnvVars));
-    scope.insert("state".into(), to_value(&Json::Object(ctx.state.clone())));
-    scope.insert(
-        "job".into(),
-        to_value(&serde_json::json!({ "name": job.name })),
-    );
+    let mut scope = base_scope(&job, &ctx.state);
 
     let mut steps = Vec::new();
     let mut stop = false;
@@ -314,6 +305,44 @@ pub async fn run(job: Arc<Job>, ctx: RunContext) -> (RunReport, serde_json::Map<
     (report, state)
 }
 
+/// What every step sees before any has run: `[vars]`, `env`, `state` and `job`.
+pub fn base_scope(job: &Job, state: &serde_json::Map<String, Json>) -> BTreeMap<String, Value> {
+    let mut scope: BTreeMap<String, Value> = BTreeMap::new();
+    for (k, v) in &job.vars {
+        scope.insert(k.clone(), to_value(v));
+    }
+    scope.insert("env".into(), Value::from_object(EnvVars));
+    scope.insert("state".into(), to_value(&Json::Object(state.clone())));
+    scope.insert(
+        "job".into(),
+        to_value(&serde_json::json!({ "name": job.name })),
+    );
+    scope
+}
+
+/// The elements a loop runs over, or why there are none to have.
+pub fn loop_items(job: &Job, step: &Step, l: &Loop, ctx: &Value) -> Result<Vec<Value>, String> {
+    let list = job.templates.eval(&l.over, ctx).map_err(|e| {
+        format!(
+            "step `{}`: cannot evaluate `for_each = \"{}\"`: {}",
+            step.id,
+            l.over.source,
+            template_error(&e)
+        )
+    })?;
+    match (list.kind(), list.try_iter()) {
+        (minijinja::value::ValueKind::Seq | minijinja::value::ValueKind::Iterable, Ok(iter)) => {
+            Ok(iter.collect())
+        }
+        _ => Err(format!(
+            "step `{}`: `for_each = \"{}\"` is not a list (it is {})",
+            step.id,
+            l.over.source,
+            short_json(&to_json(&list))
+        )),
+    }
+}
+
 fn set_path(map: &mut serde_json::Map<String, Json>, path: &[String], value: Json) {
     let Some((first, rest)) = path.split_first() else {
         return;
@@ -352,48 +381,15 @@ async fn run_step(
         };
     };
     let ctx = Value::from(scope.clone());
-    let list = match shared.job.templates.eval(&l.over, &ctx) {
-        Ok(v) => v,
-        Err(e) => {
-            let error = StepError::new(
-                ExitCode::CheckFailed,
-                format!(
-                    "step `{}`: cannot evaluate `for_each = \"{}\"`: {}",
-                    step.id,
-                    l.over.source,
-                    template_error(&e)
-                ),
-            );
+    let items = match loop_items(&shared.job, step, l, &ctx) {
+        Ok(items) => items,
+        Err(message) => {
             return StepRecord {
                 id: step.id.clone(),
                 looped: true,
                 skipped: false,
                 items: vec![],
-                error: Some(error),
-                duration: started.elapsed(),
-            };
-        }
-    };
-    let items: Vec<Value> = match (list.kind(), list.try_iter()) {
-        (minijinja::value::ValueKind::Seq | minijinja::value::ValueKind::Iterable, Ok(iter)) => {
-            iter.collect()
-        }
-        _ => {
-            let error = StepError::new(
-                ExitCode::CheckFailed,
-                format!(
-                    "step `{}`: `for_each = \"{}\"` is not a list (it is {})",
-                    step.id,
-                    l.over.source,
-                    short_json(&to_json(&list))
-                ),
-            );
-            return StepRecord {
-                id: step.id.clone(),
-                looped: true,
-                skipped: false,
-                items: vec![],
-                error: Some(error),
+                error: Some(StepError::new(ExitCode::CheckFailed, message)),
                 duration: started.elapsed(),
             };
         }
