@@ -75,12 +75,8 @@ fn assert_failed_cleanly(ws: &Workspace) {
 
 #[test]
 fn storm_of_429_without_retry_after_is_retried_and_succeeds() {
-    let faults = Faults {
+    let ws = Workspace::with_faults(Faults {
         fail_429: 2,
-        ..Default::default()
-    };
-    let ws = Workspace::new(SandboxConfig {
-        faults,
         ..Default::default()
     });
     let job = nightly_fast(&ws, "");
@@ -93,13 +89,9 @@ fn storm_of_429_without_retry_after_is_retried_and_succeeds() {
 
 #[test]
 fn retry_after_is_honoured() {
-    let faults = Faults {
+    let ws = Workspace::with_faults(Faults {
         fail_429: 1,
         retry_after: Some(1),
-        ..Default::default()
-    };
-    let ws = Workspace::new(SandboxConfig {
-        faults,
         ..Default::default()
     });
     let job = nightly_fast(&ws, "");
@@ -112,12 +104,8 @@ fn retry_after_is_honoured() {
 
 #[test]
 fn endless_429_fails_with_exit_4_naming_step_table_and_fix() {
-    let faults = Faults {
+    let ws = Workspace::with_faults(Faults {
         fail_429: 10_000,
-        ..Default::default()
-    };
-    let ws = Workspace::new(SandboxConfig {
-        faults,
         ..Default::default()
     });
     let job = nightly_fast(&ws, "");
@@ -143,12 +131,8 @@ fn endless_429_fails_with_exit_4_naming_step_table_and_fix() {
 
 #[test]
 fn storm_of_503_is_retried_and_succeeds() {
-    let faults = Faults {
+    let ws = Workspace::with_faults(Faults {
         fail_503: 2,
-        ..Default::default()
-    };
-    let ws = Workspace::new(SandboxConfig {
-        faults,
         ..Default::default()
     });
     let job = nightly_fast(&ws, "");
@@ -158,12 +142,8 @@ fn storm_of_503_is_retried_and_succeeds() {
 
 #[test]
 fn endless_503_fails_with_exit_4_after_bounded_attempts() {
-    let faults = Faults {
+    let ws = Workspace::with_faults(Faults {
         fail_503: 10_000,
-        ..Default::default()
-    };
-    let ws = Workspace::new(SandboxConfig {
-        faults,
         ..Default::default()
     });
     let job = nightly_fast(&ws, "");
@@ -202,12 +182,8 @@ fn endless_503_fails_with_exit_4_after_bounded_attempts() {
 
 #[test]
 fn dropped_connections_are_retried_and_succeed() {
-    let faults = Faults {
+    let ws = Workspace::with_faults(Faults {
         drop_connections: 2,
-        ..Default::default()
-    };
-    let ws = Workspace::new(SandboxConfig {
-        faults,
         ..Default::default()
     });
     let job = nightly_fast(&ws, "");
@@ -217,12 +193,8 @@ fn dropped_connections_are_retried_and_succeed() {
 
 #[test]
 fn endless_dropped_connections_fail_with_exit_4() {
-    let faults = Faults {
+    let ws = Workspace::with_faults(Faults {
         drop_connections: 10_000,
-        ..Default::default()
-    };
-    let ws = Workspace::new(SandboxConfig {
-        faults,
         ..Default::default()
     });
     let job = nightly_fast(&ws, "");
@@ -284,12 +256,8 @@ fn one_second_tokens_are_renewed_and_the_run_succeeds() {
 
 #[test]
 fn an_expired_object_url_is_refreshed_once() {
-    let faults = Faults {
+    let ws = Workspace::with_faults(Faults {
         expire_object_urls: 1,
-        ..Default::default()
-    };
-    let ws = Workspace::new(SandboxConfig {
-        faults,
         ..Default::default()
     });
     let job = nightly_fast(&ws, "");
@@ -299,12 +267,8 @@ fn an_expired_object_url_is_refreshed_once() {
 
 #[test]
 fn object_urls_that_keep_expiring_fail_with_exit_4() {
-    let faults = Faults {
+    let ws = Workspace::with_faults(Faults {
         expire_object_urls: 10_000,
-        ..Default::default()
-    };
-    let ws = Workspace::new(SandboxConfig {
-        faults,
         ..Default::default()
     });
     let job = nightly_fast(&ws, "");
@@ -361,12 +325,8 @@ fn a_job_running_past_the_poll_deadline_fails_with_exit_4() {
 
 #[test]
 fn a_failed_gateway_job_fails_with_exit_1_naming_the_table() {
-    let faults = Faults {
+    let ws = Workspace::with_faults(Faults {
         fail_tables: vec!["users".into()],
-        ..Default::default()
-    };
-    let ws = Workspace::new(SandboxConfig {
-        faults,
         ..Default::default()
     });
     let job = nightly_fast(&ws, "");

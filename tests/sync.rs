@@ -119,11 +119,8 @@ fn issue_5_nightly_runs_twice_incrementally() {
 
 #[test]
 fn issue_5_failed_job_names_the_table_and_writes_no_state() {
-    let ws = Workspace::new(SandboxConfig {
-        faults: Faults {
-            fail_tables: vec!["users".into()],
-            ..Default::default()
-        },
+    let ws = Workspace::with_faults(Faults {
+        fail_tables: vec!["users".into()],
         ..Default::default()
     });
     let job = ws.example("nightly.toml");
@@ -219,11 +216,8 @@ fn issue_5_failed_download_names_the_table_and_writes_no_state() {
 
 #[test]
 fn issue_5_expired_url_is_refreshed_once() {
-    let ws = Workspace::new(SandboxConfig {
-        faults: Faults {
-            expire_object_urls: 1,
-            ..Default::default()
-        },
+    let ws = Workspace::with_faults(Faults {
+        expire_object_urls: 1,
         ..Default::default()
     });
     let job = ws.example("nightly.toml");
@@ -387,12 +381,9 @@ fn issue_5_pacing_avoids_the_429s_an_unpaced_run_gets() {
 
 #[test]
 fn issue_5_retry_after_is_honoured() {
-    let ws = Workspace::new(SandboxConfig {
-        faults: Faults {
-            fail_429: 2,
-            retry_after: Some(1),
-            ..Default::default()
-        },
+    let ws = Workspace::with_faults(Faults {
+        fail_429: 2,
+        retry_after: Some(1),
         ..Default::default()
     });
     // The retried creates count against the create-job budget too: lift it so the test does

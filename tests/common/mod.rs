@@ -29,6 +29,14 @@ impl Workspace {
         Workspace { dir, sandbox }
     }
 
+    /// A workspace with a sandbox that injects `faults`.
+    pub fn with_faults(faults: Faults) -> Self {
+        Self::new(SandboxConfig {
+            faults,
+            ..Default::default()
+        })
+    }
+
     /// A workspace with a default sandbox.
     pub fn default_sandbox() -> Self {
         Self::new(SandboxConfig::default())
