@@ -25,6 +25,18 @@ fn client() -> reqwest::Client {
         .expect("http client")
 }
 
+/// The whole body of a GET without credentials (an object URL).
+async fn download(url: &str) -> bytes::Bytes {
+    client()
+        .get(url)
+        .send()
+        .await
+        .expect("download")
+        .bytes()
+        .await
+        .expect("body")
+}
+
 fn keys(value: &Value) -> Vec<&str> {
     let mut keys: Vec<&str> = value
         .as_object()
@@ -395,14 +407,7 @@ async fn snapshot_job_objects_and_downloads() {
     let urls = object_urls(&sandbox, &token, &job).await;
     assert!(urls[0].starts_with(&sandbox.object_store_url()));
     assert!(urls[0].contains("X-Amz-Signature="));
-    let bytes = client()
-        .get(&urls[0])
-        .send()
-        .await
-        .expect("download")
-        .bytes()
-        .await
-        .expect("body");
+    let bytes = download(&urls[0]).await;
     let text = gunzip(&bytes);
     let rows: Vec<Value> = text
         .lines()
@@ -411,14 +416,7 @@ async fn snapshot_job_objects_and_downloads() {
     assert_eq!(rows.len(), 20);
     assert_eq!(keys(&rows[0]), ["key", "meta", "value"]);
     assert_eq!(rows[0]["key"]["id"], 1);
-    let again = client()
-        .get(&urls[0])
-        .send()
-        .await
-        .expect("download")
-        .bytes()
-        .await
-        .expect("body");
+    let again = download(&urls[0]).await;
     assert_eq!(gunzip(&again), text, "content is deterministic");
 
     let with_auth = client()
@@ -470,14 +468,7 @@ async fn csv_objects_have_a_header() {
     let job = run_job(&sandbox, &token, "courses", &json!({"format": "csv"})).await;
     let urls = object_urls(&sandbox, &token, &job).await;
     assert!(urls[0].contains(".csv.gz?"));
-    let bytes = client()
-        .get(&urls[1])
-        .send()
-        .await
-        .expect("download")
-        .bytes()
-        .await
-        .expect("body");
+    let bytes = download(&urls[1]).await;
     let text = gunzip(&bytes);
     let mut lines = text.lines();
     assert!(lines.next().expect("header").starts_with("key.id,"));
