@@ -14,6 +14,7 @@ pub mod http;
 pub mod job;
 pub mod output;
 pub mod plan;
+pub mod poll;
 pub mod progress;
 pub mod report;
 pub mod runner;

@@ -577,8 +577,9 @@ async fn item_body(
             (r, json)
         }
         Some(poll) => {
-            let deadline = Instant::now() + poll.timeout;
-            let mut interval = poll.min;
+            let first = Instant::now();
+            let deadline = first + poll.timeout;
+            let schedule = crate::poll::Schedule::new(poll.min, poll.max);
             let spinner = shared.progress.spinner(where_);
             loop {
                 let r = http.send(&request).await?;
@@ -639,10 +640,16 @@ async fn item_body(
                         ),
                     ));
                 }
-                let wait = interval.min(deadline - now);
-                tracing::debug!(step = %step.id, "polling again in {:?}", wait);
+                let elapsed = now - first;
+                let wait = schedule.interval(elapsed).min(deadline - now);
+                tracing::debug!(
+                    step = %step.id,
+                    "poll {} after {} ms; polling again in {} ms",
+                    rec.requests,
+                    elapsed.as_millis(),
+                    wait.as_millis()
+                );
                 tokio::time::sleep(wait).await;
-                interval = (interval * 2).min(poll.max);
             }
         }
     };

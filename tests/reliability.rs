@@ -297,7 +297,7 @@ fn a_job_running_past_the_poll_deadline_fails_with_exit_4() {
     });
     let job = nightly_fast(&ws, "");
     let text = std::fs::read_to_string(&job).unwrap().replace(
-        "every = \"500ms..10s\", timeout = \"2h\"",
+        "every = \"500ms..1m\", timeout = \"2h\"",
         "every = \"100ms..200ms\", timeout = \"1s\"",
     );
     std::fs::write(&job, text).unwrap();

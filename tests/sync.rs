@@ -403,3 +403,45 @@ fn issue_5_retry_after_is_honoured() {
         assert_table_complete(&ws, t);
     }
 }
+
+/// The `poll N after E ms; polling again in W ms` lines of a `-v` run: (elapsed, wait) in ms.
+fn poll_waits(stderr: &str) -> Vec<(u64, u64)> {
+    stderr
+        .lines()
+        .filter_map(|l| {
+            let rest = l.split(" after ").nth(1)?;
+            let (elapsed, rest) = rest.split_once(" ms; polling again in ")?;
+            let wait = rest.split_once(" ms")?.0;
+            Some((elapsed.parse().ok()?, wait.parse().ok()?))
+        })
+        .collect()
+}
+
+#[test]
+fn issue_15_polls_wait_a_tenth_of_the_elapsed_time_within_every() {
+    // Jobs that stay running for 40 polls, so the waits reach both bounds of `every`.
+    let ws = Workspace::new(SandboxConfig {
+        polls_to_complete: 40,
+        ..Default::default()
+    });
+    let job = nightly_variant(&ws, &[("every = \"500ms..1m\"", "every = \"10ms..40ms\"")]);
+    let run = ws.run(&["-v", "run", job.to_str().unwrap(), "--output-dir", "out"]);
+    run.expect_code(0);
+    let waits = poll_waits(&run.stderr);
+    // Every poll but the one that saw `complete` logged its wait.
+    assert_eq!(waits.len(), 40 * TABLES.len(), "{}", run.stderr);
+    let schedule = dap_run::poll::Schedule::new(
+        std::time::Duration::from_millis(10),
+        std::time::Duration::from_millis(40),
+    );
+    for &(elapsed, wait) in &waits {
+        let expected = schedule.interval(std::time::Duration::from_millis(elapsed));
+        assert_eq!(wait, expected.as_millis() as u64, "after {elapsed} ms");
+    }
+    assert!(waits.iter().any(|&(_, w)| w == 10), "{waits:?}");
+    assert!(waits.iter().any(|&(_, w)| w == 40), "{waits:?}");
+    assert!(waits.iter().any(|&(_, w)| w > 10 && w < 40), "{waits:?}");
+    // The sandbox saw exactly those polls, plus the last one of each table.
+    let c = ws.counters();
+    assert_eq!(c.routes["GET /dap/job/{id}"], 41 * TABLES.len() as u64);
+}

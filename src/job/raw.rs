@@ -193,7 +193,8 @@ pub struct RawStep {
 pub struct RawPoll {
     /// Expression over the step's outputs, e.g. `status in ['complete', 'failed']`.
     pub until: Sp<String>,
-    /// Interval: fixed (`"2s"`) or growing (`"500ms..30s"`, doubling up to the second bound).
+    /// Interval: fixed (`"2s"`) or growing (`"500ms..1m"`: a tenth of the time polled so far,
+    /// within the two bounds). Default `500ms..30s`.
     pub every: Option<Sp<String>>,
     /// Give up after this long, e.g. `"2h"`. Default `1h`.
     pub timeout: Option<Sp<String>>,
