@@ -17,6 +17,7 @@ use crate::template::{EnvVars, Tmpl};
 /// Runs the command line; returns the process exit code.
 pub fn main(cli: Cli) -> i32 {
     crate::progress::init_logging(cli.log.verbosity(), cli.log.log_format);
+    install_panic_hook();
     let quiet = cli.log.quiet;
     if cli
         .command
@@ -70,6 +71,24 @@ pub fn main(cli: Cli) -> i32 {
             e.exit_code().code()
         }
     }
+}
+
+/// A panic is a bug: it is logged (redacted, like every log line) as an internal error, and the
+/// task's failure becomes exit 70 where the task is awaited.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown cause".to_owned());
+        let place = info
+            .location()
+            .map(|l| format!(" ({}:{})", l.file(), l.line()))
+            .unwrap_or_default();
+        tracing::error!("internal error (a bug in dap-run): {payload}{place}");
+    }));
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Error> {
@@ -240,9 +259,10 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode, Error> {
     rt.block_on(async move {
         tokio::spawn(async move { run_job(job, &args, quiet).await })
             .await
-            .unwrap_or_else(|e| {
-                Err(Error::Gateway {
-                    message: format!("internal error (a bug in dap-run): the run task failed: {e}"),
+            .unwrap_or_else(|source| {
+                Err(Error::Internal {
+                    what: "the run task",
+                    source,
                 })
             })
     })

@@ -122,6 +122,14 @@ impl TokenSource {
         stats: Arc<Stats>,
         cache: Option<PathBuf>,
     ) -> Self {
+        if let Credentials::Client {
+            client_id,
+            client_secret,
+            ..
+        } = &creds
+        {
+            crate::secret::register_client(client_id, client_secret.expose());
+        }
         TokenSource {
             creds,
             clients,
@@ -370,11 +378,12 @@ impl TokenSource {
                 let value = Secret::new(token);
                 let expires_in = json.get("expires_in").and_then(|v| v.as_u64());
                 let from_exp = jwt_exp(token);
-                let from_expires_in = expires_in.map(|s| now + Duration::from_secs(s));
+                let from_expires_in = expires_in.map(|s| later(now, Duration::from_secs(s)));
                 let expires_at = match (from_exp, from_expires_in) {
                     (Some(a), Some(b)) => a.min(b),
                     (a, b) => a.or(b).unwrap_or(now + Duration::from_secs(3600)),
-                };
+                }
+                .min(later(now, MAX_LIFETIME));
                 let lifetime = expires_at
                     .duration_since(now)
                     .unwrap_or(Duration::from_secs(1));
@@ -415,11 +424,14 @@ impl TokenSource {
         if entry.key != self.cache_key() {
             return None;
         }
-        let expires_at = UNIX_EPOCH + Duration::from_secs(entry.expires_at);
+        // A hand-edited or hostile cache may hold any number: clamp, never overflow.
+        let now = SystemTime::now();
+        let expires_at =
+            later(UNIX_EPOCH, Duration::from_secs(entry.expires_at)).min(later(now, MAX_LIFETIME));
         let token = Token {
             value: Secret::new(entry.access_token),
             expires_at,
-            lifetime: Duration::from_secs(entry.lifetime.max(1)),
+            lifetime: Duration::from_secs(entry.lifetime.max(1)).min(MAX_LIFETIME),
         };
         Some(token)
     }
@@ -473,7 +485,21 @@ pub fn jwt_exp(token: &str) -> Option<SystemTime> {
     if exp <= 0.0 {
         return None;
     }
-    Some(UNIX_EPOCH + Duration::from_secs_f64(exp))
+    // `exp` may be any number (1e30, NaN is not JSON but infinity-sized values are): a value
+    // past what a clock can hold means "far in the future", not a panic.
+    let secs = Duration::try_from_secs_f64(exp).unwrap_or(Duration::MAX);
+    Some(later(UNIX_EPOCH, secs))
+}
+
+/// The longest a token is trusted without renewing, whatever the login answer claims: a
+/// hostile or broken answer of `expires_in = 2^64 - 1` means "a day", not an overflow.
+pub const MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// `from + by`, saturating at the furthest time the clock can hold instead of panicking.
+fn later(from: SystemTime, by: Duration) -> SystemTime {
+    from.checked_add(by)
+        .or_else(|| from.checked_add(MAX_LIFETIME * 365 * 100))
+        .unwrap_or(from)
 }
 
 #[cfg(test)]
@@ -493,8 +519,23 @@ mod tests {
     }
 
     #[test]
-    fn the_sooner_of_exp_and_expires_in_wins() {
-        let source = TokenSource::new(
+    fn issue_11_huge_exp_and_expires_in_do_not_overflow() {
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"exp":1e30}"#);
+        assert!(jwt_exp(&format!("h.{payload}.s")).is_some());
+        let source = test_source();
+        let now = SystemTime::now();
+        for body in [
+            serde_json::json!({"access_token": "tok-a-unit", "expires_in": u64::MAX}),
+            serde_json::json!({"access_token": format!("h.{payload}.s")}),
+        ] {
+            let token = source.parse(StatusCode::OK, &body.to_string()).unwrap();
+            assert!(token.expires_at <= now + MAX_LIFETIME + Duration::from_secs(5));
+            assert!(!token.needs_renewal());
+        }
+    }
+
+    fn test_source() -> TokenSource {
+        TokenSource::new(
             Credentials::Client {
                 gateway: reqwest::Url::parse("https://gateway.test").unwrap(),
                 client_id: "id".into(),
@@ -511,7 +552,12 @@ mod tests {
             },
             Arc::new(Stats::default()),
             None,
-        );
+        )
+    }
+
+    #[test]
+    fn the_sooner_of_exp_and_expires_in_wins() {
+        let source = test_source();
         let now = SystemTime::now();
         let exp = now.duration_since(UNIX_EPOCH).unwrap().as_secs() + 3600;
         let payload =

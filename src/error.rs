@@ -23,6 +23,8 @@ pub enum ExitCode {
     Gateway = 4,
     /// A local file could not be written or read.
     LocalIo = 5,
+    /// A bug in dap-run: an internal invariant broke (a task panicked).
+    Internal = 70,
     /// Another run of the same job holds its lock.
     Locked = 75,
 }
@@ -45,6 +47,7 @@ impl ExitCode {
             ExitCode::Invalid => 4,
             ExitCode::Auth => 5,
             ExitCode::Locked => 6,
+            ExitCode::Internal => 7,
         }
     }
 }
@@ -75,6 +78,15 @@ pub enum Error {
     /// Authentication failed before any step could run.
     #[error("{message}")]
     Auth { message: String },
+    /// A bug: a task of the run panicked or was cancelled.
+    #[error(
+        "internal error (a bug in dap-run): {what} failed: {source}\n  = help: please report it with the log of this run"
+    )]
+    Internal {
+        what: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
     /// The gateway or network failed before any step could run.
     #[error("{message}")]
     Gateway { message: String },
@@ -89,6 +101,7 @@ impl Error {
             Error::Locked { .. } => ExitCode::Locked,
             Error::Auth { .. } => ExitCode::Auth,
             Error::Gateway { .. } => ExitCode::Gateway,
+            Error::Internal { .. } => ExitCode::Internal,
         }
     }
 
@@ -97,5 +110,26 @@ impl Error {
         Error::Usage {
             message: message.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicked_task_is_exit_70() {
+        let joined = tokio::spawn(async { panic!("broken invariant") }).await;
+        let source = joined.expect_err("the task panicked");
+        let e = Error::Internal {
+            what: "a test task",
+            source,
+        };
+        assert_eq!(e.exit_code().code(), 70);
+        assert!(
+            e.to_string()
+                .starts_with("internal error (a bug in dap-run): a test task failed")
+        );
+        assert!(ExitCode::Internal.severity() > ExitCode::Auth.severity());
     }
 }

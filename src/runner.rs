@@ -44,6 +44,15 @@ impl StepError {
             check: false,
         }
     }
+    /// A task that panicked: a bug in dap-run, exit 70.
+    fn internal(what: &str, e: &tokio::task::JoinError) -> Self {
+        StepError::new(
+            ExitCode::Internal,
+            format!(
+                "internal error (a bug in dap-run): {what} failed: {e}\n  = help: please report it with the log of this run"
+            ),
+        )
+    }
     fn check(message: impl Into<String>) -> Self {
         StepError {
             code: ExitCode::CheckFailed,
@@ -417,10 +426,7 @@ async fn run_step(
                 files: vec![],
                 requests: 0,
                 duration: Duration::ZERO,
-                error: Some(StepError::new(
-                    ExitCode::CheckFailed,
-                    format!("internal error (a bug in dap-run): a loop task failed: {e}"),
-                )),
+                error: Some(StepError::internal("a loop task", &e)),
                 record: Json::Null,
                 persist: vec![],
                 skipped: false,
@@ -687,7 +693,7 @@ async fn item_body(
         let (_, path) = file_path(job, &save.to, &ctx, "save")?;
         let bytes: Vec<u8> = match &save.what {
             SaveWhat::Body => {
-                crate::secret::redact(&String::from_utf8_lossy(&response.body)).into_bytes()
+                crate::secret::redact_data(&String::from_utf8_lossy(&response.body)).into_bytes()
             }
             SaveWhat::Output(name) => {
                 let v = rec.outputs.get(name).cloned().unwrap_or(Json::Null);
@@ -833,14 +839,7 @@ async fn download_all(
                 })
             })
             .buffered(d.concurrency)
-            .map(|j| {
-                j.unwrap_or_else(|e| {
-                    Err(StepError::new(
-                        ExitCode::CheckFailed,
-                        format!("internal error (a bug in dap-run): a download task failed: {e}"),
-                    ))
-                })
-            })
+            .map(|j| j.unwrap_or_else(|e| Err(StepError::internal("a download task", &e))))
             .collect()
             .await;
     let mut first_error = None;

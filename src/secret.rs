@@ -4,7 +4,14 @@
 //! an error by accident. Every secret value is also registered with a process-wide redactor:
 //! text that leaves the process through a channel we do not fully control (a gateway error body
 //! that echoes a request, a log line, a report) passes through [`redact`] as a second line of
-//! defence.
+//! defence. That second line also covers the forms in which a secret travels (the base64 of
+//! `id:secret` in a Basic header, percent-encoded values; see [`register_client`]) and the query
+//! and userinfo of every URL in the text: a pre-signed object URL carries its signature there,
+//! and whoever holds it can download the data until it expires.
+//!
+//! Two scrubbers, for two kinds of text: [`redact`] for what people read (logs, errors, plans,
+//! reports), which also strips URL queries; [`redact_data`] for data a step keeps (outputs and
+//! saved bodies), which masks secrets but leaves URLs whole, since a later step may use them.
 
 use std::fmt;
 use std::sync::{LazyLock, RwLock};
@@ -60,8 +67,45 @@ pub fn register(value: &str) {
     }
 }
 
-/// Replaces every registered secret in `text` with `***`.
+/// Registers a client secret in every form dap-run sends it: as is, percent-encoded (a form or
+/// a URL), and inside a Basic `Authorization` header (the base64 of `id:secret`, standard and
+/// URL-safe, with and without padding), so a server that echoes the header cannot get it out.
+pub fn register_client(client_id: &str, secret: &str) {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    register(secret);
+    register(&percent_encode(secret, false));
+    register(&percent_encode(secret, true));
+    let pair = format!("{client_id}:{secret}");
+    for engine in [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD] {
+        register(&engine.encode(&pair));
+    }
+}
+
+/// `value` percent-encoded as a URL component (`form`: spaces as `+`, as in a form body).
+fn percent_encode(value: &str, form: bool) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            b' ' if form => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Replaces every registered secret in `text` with `***`, and the query and userinfo of every
+/// URL with `***`: for text people read (logs, errors, plans, reports).
 pub fn redact(text: &str) -> String {
+    scrub_urls(&redact_data(text))
+}
+
+/// Replaces every registered secret in `text` with `***`; URLs stay whole. For data a step
+/// keeps (outputs, saved bodies), where a later step may need an object URL as it was sent.
+pub fn redact_data(text: &str) -> String {
     let known = KNOWN.read().unwrap_or_else(|e| e.into_inner());
     let mut out = text.to_owned();
     for secret in known.iter() {
@@ -72,15 +116,71 @@ pub fn redact(text: &str) -> String {
     out
 }
 
-/// [`redact`] on every string (and object key) of a JSON value.
+/// Where a URL written in free text ends.
+fn ends_url(c: char) -> bool {
+    c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '<' | '>' | ')' | ']' | '}' | '\\')
+}
+
+/// Replaces the query (and fragment) of every `http://` or `https://` URL in `text` with
+/// `?***`, and its userinfo with `***@`.
+pub fn scrub_urls(text: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    if !lower.contains("http://") && !lower.contains("https://") {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = 0;
+    let mut search = 0;
+    while let Some(found) = lower[search..].find("://") {
+        let sep = search + found;
+        let scheme_start = if lower[..sep].ends_with("https") {
+            sep - 5
+        } else if lower[..sep].ends_with("http") {
+            sep - 4
+        } else {
+            search = sep + 3;
+            continue;
+        };
+        let body_start = sep + 3;
+        let end = text[body_start..]
+            .find(ends_url)
+            .map_or(text.len(), |i| body_start + i);
+        let url = &text[body_start..end];
+        let authority_end = url.find(['/', '?', '#']).unwrap_or(url.len());
+        out.push_str(&text[rest..scheme_start]);
+        out.push_str(&text[scheme_start..body_start]);
+        let (userinfo, host) = match url[..authority_end].rfind('@') {
+            Some(at) => (true, &url[at + 1..authority_end]),
+            None => (false, &url[..authority_end]),
+        };
+        if userinfo {
+            out.push_str("***@");
+        }
+        out.push_str(host);
+        let tail = &url[authority_end..];
+        match tail.find(['?', '#']) {
+            Some(q) => {
+                out.push_str(&tail[..q]);
+                out.push_str("?***");
+            }
+            None => out.push_str(tail),
+        }
+        rest = end;
+        search = end;
+    }
+    out.push_str(&text[rest..]);
+    out
+}
+
+/// [`redact_data`] on every string (and object key) of a JSON value.
 pub fn redact_json(value: serde_json::Value) -> serde_json::Value {
     use serde_json::Value;
     match value {
-        Value::String(s) => Value::String(redact(&s)),
+        Value::String(s) => Value::String(redact_data(&s)),
         Value::Array(items) => Value::Array(items.into_iter().map(redact_json).collect()),
         Value::Object(map) => Value::Object(
             map.into_iter()
-                .map(|(k, v)| (redact(&k), redact_json(v)))
+                .map(|(k, v)| (redact_data(&k), redact_json(v)))
                 .collect(),
         ),
         other => other,
@@ -102,6 +202,43 @@ mod tests {
     fn redact_replaces_registered_values() {
         let _s = Secret::new("tok-abcdef-123");
         assert_eq!(redact("bearer tok-abcdef-123!"), "bearer ***!");
+    }
+
+    #[test]
+    fn url_queries_and_userinfo_are_scrubbed() {
+        let text = "GET https://store.example/o/part-1.gz?X-Amz-Signature=abc&X-Amz-Credential=k failed (for url (http://u:p@h:9/x?sig=1)) `https://a/b#frag`";
+        assert_eq!(
+            scrub_urls(text),
+            "GET https://store.example/o/part-1.gz?*** failed (for url (http://***@h:9/x?***)) `https://a/b?***`"
+        );
+        assert_eq!(scrub_urls("no url here: a?b"), "no url here: a?b");
+        assert_eq!(
+            scrub_urls(r#"{"url":"HTTPS://s/o?X-Amz-Signature=1"}"#),
+            r#"{"url":"HTTPS://s/o?***"}"#
+        );
+        assert_eq!(scrub_urls("http://"), "http://");
+    }
+
+    #[test]
+    fn every_form_of_a_client_secret_is_redacted() {
+        use base64::Engine as _;
+        register_client("id-forms", "s3cr/t+forms value");
+        let basic = base64::engine::general_purpose::STANDARD.encode("id-forms:s3cr/t+forms value");
+        assert_eq!(
+            redact(&format!("Authorization: Basic {basic}")),
+            "Authorization: Basic ***"
+        );
+        assert_eq!(
+            redact("client_secret=s3cr%2Ft%2Bforms+value"),
+            "client_secret=***"
+        );
+        assert_eq!(redact("s3cr%2Ft%2Bforms%20value"), "***");
+    }
+
+    #[test]
+    fn redact_data_keeps_urls_whole() {
+        let url = "https://store.example/o?X-Amz-Signature=abc";
+        assert_eq!(redact_data(url), url);
     }
 
     #[test]

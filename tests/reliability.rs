@@ -671,20 +671,71 @@ mod hostile {
             .into_response()
     }
 
+    /// A JWT-shaped access token whose payload is `claims` (the hostile server signs nothing).
+    pub fn jwt(claims: &str) -> String {
+        use base64::Engine as _;
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        format!(
+            "{}.{}.sig-KNOWN-hostile",
+            b64(r#"{"alg":"HS256"}"#),
+            b64(claims)
+        )
+    }
+
+    /// The login answers, chosen by the gateway URL's first path segment (a "mode"): a test
+    /// points `DAP_API_URL` at `{url}/{mode}` and the server answers its login accordingly.
+    fn login(mode: &str, auth: &str) -> Response {
+        match mode {
+            // Refuses, echoing the Basic header that carries the client secret.
+            "echo-login" => (
+                StatusCode::UNAUTHORIZED,
+                format!("invalid client; request headers: Authorization: {auth}"),
+            )
+                .into_response(),
+            "echo-login-json" => json(
+                StatusCode::BAD_REQUEST,
+                serde_json::json!({"error": {"type": "invalid_client", "message": format!("bad credentials in {auth}")}}),
+            ),
+            "expires-max" => json(
+                StatusCode::OK,
+                serde_json::json!({"access_token": TOKEN, "expires_in": u64::MAX}),
+            ),
+            "exp-huge" => json(
+                StatusCode::OK,
+                serde_json::json!({"access_token": jwt(r#"{"exp":1e30}"#), "token_type": "bearer"}),
+            ),
+            _ => json(
+                StatusCode::OK,
+                serde_json::json!({"access_token": TOKEN, "expires_in": 3600, "token_type": "bearer", "scope": "x"}),
+            ),
+        }
+    }
+
+    /// A pre-signed-looking object URL on a loopback port nobody listens on (port 1): every
+    /// connection is refused.
+    pub const REFUSED_OBJECT: &str = "http://127.0.0.1:1/bucket/part-00000.jsonl.gz?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=CRED-KNOWN-hostile%2F20260101&X-Amz-Signature=SIG-KNOWN-hostile-0123abcd";
+
+    const MODES: [&str; 4] = ["echo-login", "echo-login-json", "expires-max", "exp-huge"];
+
     fn answer(req: Request<Body>, seen: &Mutex<Vec<String>>) -> Response {
-        let path = req.uri().path().to_owned();
-        seen.lock().unwrap().push(path.clone());
+        let full = req.uri().path().to_owned();
+        seen.lock().unwrap().push(full.clone());
         let auth = req
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_owned();
+        let (mode, path) = match full[1..].split_once('/') {
+            Some((m, rest)) if MODES.contains(&m) => (m, format!("/{rest}")),
+            _ => ("", full.clone()),
+        };
         let long = "x".repeat(5000);
         match path.as_str() {
-            "/ids/auth/login" => json(
+            "/ids/auth/login" => login(mode, &auth),
+            "/objects-refused" => json(
                 StatusCode::OK,
-                serde_json::json!({"access_token": TOKEN, "expires_in": 3600, "token_type": "bearer", "scope": "x"}),
+                serde_json::json!({"urls": [{"url": REFUSED_OBJECT}]}),
             ),
             "/notjson" => {
                 (StatusCode::OK, "<html><body>502 Bad Gateway</body></html>").into_response()
@@ -755,13 +806,47 @@ const HOSTILE_SECRET: &str = "cs-KNOWN-hostile-client-secret-5d1e";
 
 /// Runs a job against the hostile server in a fresh temp dir.
 fn run_hostile(h: &hostile::Hostile, steps: &str, extra: &[&str]) -> (tempfile::TempDir, Run) {
+    run_hostile_at(h, "", "token_cache = false", steps, extra)
+}
+
+/// Everything that must never appear in any output of a hostile run: the client secret (as is
+/// and as the base64 of `id:secret` in the Basic header), the access token, and the signature
+/// and credential of a pre-signed URL.
+fn hostile_secrets() -> Vec<String> {
+    use base64::Engine as _;
+    vec![
+        HOSTILE_SECRET.to_owned(),
+        base64::engine::general_purpose::STANDARD
+            .encode(format!("client-KNOWN-id:{HOSTILE_SECRET}")),
+        hostile::TOKEN.to_owned(),
+        "sig-KNOWN-hostile".to_owned(),
+        "SIG-KNOWN-hostile".to_owned(),
+        "CRED-KNOWN-hostile".to_owned(),
+        "X-Amz-".to_owned(),
+    ]
+}
+
+/// [`run_hostile`] against the hostile server's `mode` (the gateway URL's first path segment),
+/// with `token_cache` as the gateway's token cache setting.
+fn run_hostile_at(
+    h: &hostile::Hostile,
+    mode: &str,
+    token_cache: &str,
+    steps: &str,
+    extra: &[&str],
+) -> (tempfile::TempDir, Run) {
     let dir = tempfile::tempdir().unwrap();
-    let gateway = FAST_RETRY.replace("[gateway]\n", "[gateway]\ntoken_cache = false\n");
+    let gateway = FAST_RETRY.replace("[gateway]\n", &format!("[gateway]\n{token_cache}\n"));
     let text = format!("name = \"hostile\"\n{steps}{gateway}");
     std::fs::write(dir.path().join("job.toml"), text).unwrap();
+    let url = if mode.is_empty() {
+        h.url.clone()
+    } else {
+        format!("{}/{mode}", h.url)
+    };
     let run = Run::from(
         bare_cmd(dir.path())
-            .env("DAP_API_URL", &h.url)
+            .env("DAP_API_URL", &url)
             .env("DAP_CLIENT_ID", "client-KNOWN-id")
             .env("DAP_CLIENT_SECRET", HOSTILE_SECRET)
             .args([
@@ -779,8 +864,153 @@ fn run_hostile(h: &hostile::Hostile, steps: &str, extra: &[&str]) -> (tempfile::
             .unwrap(),
     );
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
-    assert_no_secrets(dir.path(), &run, &[HOSTILE_SECRET, hostile::TOKEN]);
+    let secrets = hostile_secrets();
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    assert_no_secrets(dir.path(), &run, &secrets);
+    let files = files_under(dir.path());
+    assert!(
+        !files.iter().any(|f| f.contains(".dap-run-tmp-")),
+        "a partial file was left: {files:?}"
+    );
     (dir, run)
+}
+
+/// Runs a hostile case twice, with text logs and with `--log-format json` (each checked for
+/// secrets, partial files and panics); returns both.
+fn run_hostile_both(
+    h: &hostile::Hostile,
+    mode: &str,
+    token_cache: &str,
+    steps: &str,
+) -> [(tempfile::TempDir, Run); 2] {
+    let text = run_hostile_at(h, mode, token_cache, steps, &[]);
+    let json = run_hostile_at(h, mode, token_cache, steps, &["--log-format", "json"]);
+    for line in json.1.stderr.lines() {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(line).is_ok(),
+            "not a JSON log line: {line}"
+        );
+    }
+    [text, json]
+}
+
+/// Both reports exist and agree with the exit code.
+fn assert_reports(dir: &Path, code: i32) {
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["exit_code"], code, "{report}");
+    let junit = std::fs::read_to_string(dir.join("report.xml")).unwrap();
+    assert!(junit.contains("<testsuite"), "{junit}");
+}
+
+#[test]
+fn issue_11_a_refused_presigned_url_never_prints_its_signature() {
+    let h = hostile::start();
+    let steps = "[[step]]\nid = \"fetch\"\npost = \"/objects-refused\"\ndownload = { urls = \"$.urls.*.url\", to = \"part-{{ part }}.gz\" }\n";
+    for (dir, run) in run_hostile_both(&h, "", "token_cache = false", steps) {
+        run.expect_code(4);
+        assert!(
+            run.stderr
+                .contains("127.0.0.1:1/bucket/part-00000.jsonl.gz"),
+            "the message should still name the object: {}",
+            run.stderr
+        );
+        assert!(!dir.path().join("out/part-0.gz").exists());
+        assert_reports(dir.path(), 4);
+    }
+}
+
+#[test]
+fn issue_11_a_login_refusal_echoing_the_basic_header_prints_no_secret() {
+    let h = hostile::start();
+    let steps = "[[step]]\nid = \"get\"\nget = \"/t/a/schema\"\nsave = \"a.json\"\n";
+    for mode in ["echo-login", "echo-login-json"] {
+        for (dir, run) in run_hostile_both(&h, mode, "token_cache = false", steps) {
+            run.expect_code(3);
+            assert!(run.stderr.contains("login rejected"), "{}", run.stderr);
+            assert!(run.stderr.contains("Basic ***"), "{}", run.stderr);
+            assert!(!dir.path().join("out/a.json").exists());
+            assert_reports(dir.path(), 3);
+        }
+    }
+}
+
+/// Twenty loop items against the gateway at `mode`: one step, each item a request.
+const TWENTY: &str = "[vars]\nt = [\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\",\"i\",\"j\",\"k\",\"l\",\"m\",\"n\",\"o\",\"p\",\"q\",\"r\",\"s\",\"u\"]\n\n[[step]]\nid = \"each\"\nfor_each = \"t\"\nconcurrency = 4\nget = \"/t/{{ item }}/schema\"\nsave = \"{{ item }}.json\"\n";
+
+fn logins(h: &hostile::Hostile) -> usize {
+    h.paths
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|p| p.ends_with("/ids/auth/login"))
+        .count()
+}
+
+#[test]
+fn issue_11_huge_token_lifetimes_do_not_panic() {
+    for mode in ["expires-max", "exp-huge"] {
+        let h = hostile::start();
+        for (dir, run) in run_hostile_both(&h, mode, "token_cache = false", TWENTY) {
+            run.expect_code(0);
+            assert!(run.stderr.contains("20 loop items"), "{}", run.stderr);
+            assert!(run.stderr.contains(", 1 login,"), "{}", run.stderr);
+            assert_eq!(files_under(&dir.path().join("out")).len(), 20);
+            assert_reports(dir.path(), 0);
+        }
+        assert_eq!(logins(&h), 2, "one login per run");
+    }
+}
+
+#[test]
+fn issue_11_a_token_cache_expiring_at_u64_max_does_not_panic() {
+    let h = hostile::start();
+    for extra in [&[][..], &["--log-format", "json"][..]] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(".cache")).unwrap();
+        let cache = serde_json::json!({
+            "key": format!("{}/expires-max\nclient-KNOWN-id", h.url),
+            "access_token": hostile::TOKEN,
+            "expires_at": u64::MAX,
+            "lifetime": u64::MAX,
+        });
+        std::fs::write(dir.path().join(".cache/tok.json"), cache.to_string()).unwrap();
+        let text = format!(
+            "name = \"hostile\"\n{TWENTY}{}",
+            FAST_RETRY.replace(
+                "[gateway]\n",
+                "[gateway]\ntoken_cache = \".cache/tok.json\"\n"
+            )
+        );
+        std::fs::write(dir.path().join("job.toml"), text).unwrap();
+        let run = Run::from(
+            bare_cmd(dir.path())
+                .env("DAP_API_URL", format!("{}/expires-max", h.url))
+                .env("DAP_CLIENT_ID", "client-KNOWN-id")
+                .env("DAP_CLIENT_SECRET", HOSTILE_SECRET)
+                .args([
+                    "job.toml",
+                    "--output-dir",
+                    "out",
+                    "-vv",
+                    "--report",
+                    "json=report.json",
+                    "--report",
+                    "junit=report.xml",
+                ])
+                .args(extra)
+                .output()
+                .unwrap(),
+        );
+        run.expect_code(0);
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+        let secrets = hostile_secrets();
+        let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+        assert_no_secrets(dir.path(), &run, &secrets);
+        assert_eq!(files_under(&dir.path().join("out")).len(), 20);
+        assert_reports(dir.path(), 0);
+    }
+    assert_eq!(logins(&h), 0, "the cached token was used");
 }
 
 #[test]
