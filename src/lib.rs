@@ -16,6 +16,7 @@ pub mod output;
 pub mod plan;
 pub mod poll;
 pub mod progress;
+pub mod query;
 pub mod report;
 pub mod runner;
 pub mod sandbox;

@@ -107,6 +107,9 @@ fn doc(job: &Job) -> PlanDoc {
                     m.insert("body".into(), json!(t.source));
                 }
             }
+            if let Some(e) = &s.incremental {
+                m.insert("incremental".into(), json!(e.source));
+            }
             if !s.outputs.is_empty() {
                 m.insert(
                     "outputs".into(),

@@ -59,6 +59,9 @@ pub fn summary(r: &RunReport) -> String {
         if r.retries == 1 { "y" } else { "ies" },
         r.duration.as_secs_f64()
     );
+    if let Some(line) = queries_line(r) {
+        let _ = write!(out, "\n{line}");
+    }
     let failures: Vec<_> = r.errors().collect();
     if let Some((_, _, first)) = failures.first() {
         let _ = write!(out, "\nerror: {}", first.message);
@@ -94,6 +97,42 @@ pub fn summary(r: &RunReport) -> String {
         out.push_str("\nstate not saved: the next run starts from the same point");
     }
     crate::secret::redact(&out)
+}
+
+/// `queries: 3 incremental, 2 snapshots (canvas.users, canvas.courses)`: every DAP query the
+/// run started, the snapshots by name, so a nightly that fell back to snapshots says so.
+fn queries_line(r: &RunReport) -> Option<String> {
+    let queries: Vec<&crate::query::QueryRecord> = r
+        .steps
+        .iter()
+        .flat_map(|s| s.items.iter())
+        .filter_map(|i| i.query.as_ref())
+        .collect();
+    if queries.is_empty() {
+        return None;
+    }
+    let incremental = queries
+        .iter()
+        .filter(|q| q.kind == crate::query::QueryKind::Incremental)
+        .count();
+    let snapshots: Vec<String> = queries
+        .iter()
+        .filter(|q| q.kind == crate::query::QueryKind::Snapshot)
+        .map(|q| format!("{}.{}", q.namespace, q.table))
+        .collect();
+    let mut line = format!("queries: {incremental} incremental");
+    if !snapshots.is_empty() {
+        let _ = write!(
+            line,
+            ", {} snapshot{} ({})",
+            snapshots.len(),
+            plural(snapshots.len()),
+            snapshots.join(", ")
+        );
+    } else {
+        line.push_str(", 0 snapshots");
+    }
+    Some(line)
 }
 
 fn plural(n: usize) -> &'static str {
@@ -149,6 +188,9 @@ pub fn junit(r: &RunReport) -> String {
             let mut case = TestCase::new(name, status);
             case.set_classname(r.job.clone());
             case.set_time(item.duration);
+            if let Some(q) = &item.query {
+                case.set_system_out(q.describe());
+            }
             suite.add_test_case(case);
         }
     }

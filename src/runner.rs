@@ -101,6 +101,9 @@ pub struct ItemRecord {
     pub error: Option<StepError>,
     /// Not run, because authentication had already failed.
     pub skipped: bool,
+    /// The DAP query the item's request started: snapshot, or incremental since when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query: Option<crate::query::QueryRecord>,
     /// The loop record later steps see (successful items only).
     #[serde(skip)]
     record: Json,
@@ -321,7 +324,10 @@ pub fn base_scope(job: &Job, state: &serde_json::Map<String, Json>) -> BTreeMap<
         scope.insert(k.clone(), to_value(v));
     }
     scope.insert("env".into(), Value::from_object(EnvVars));
-    scope.insert("state".into(), to_value(&Json::Object(state.clone())));
+    scope.insert(
+        "state".into(),
+        crate::template::StateView::root(state, &job.state_levels),
+    );
     scope.insert(
         "job".into(),
         to_value(&serde_json::json!({ "name": job.name })),
@@ -378,7 +384,30 @@ async fn run_step(
 ) -> StepRecord {
     let started = Instant::now();
     let step = &shared.job.steps[index];
+    let refuse = |violations: Vec<String>| StepRecord {
+        id: step.id.clone(),
+        looped: step.for_each.is_some(),
+        skipped: false,
+        items: vec![],
+        error: Some(StepError::new(
+            ExitCode::CheckFailed,
+            format!(
+                "step `{}`: refusing to take snapshots of tables that must run incrementally; nothing was sent\n{}\n  = help: fix the state lookup in the request's `since`; to take new snapshots on purpose, delete the state file",
+                step.id,
+                violations
+                    .iter()
+                    .map(|v| format!("  - {v}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ),
+        )),
+        duration: started.elapsed(),
+    };
     let Some(l) = &step.for_each else {
+        let violations = incremental_violations(shared, step, scope, &[(None, None)]);
+        if !violations.is_empty() {
+            return refuse(violations);
+        }
         let item = run_item(shared.clone(), index, Arc::new(scope.clone()), None, None).await;
         return StepRecord {
             id: step.id.clone(),
@@ -403,6 +432,17 @@ async fn run_step(
             };
         }
     };
+    if step.incremental.is_some() {
+        let all: Vec<(Option<(String, Value)>, Option<usize>)> = items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (Some((l.var.clone(), v.clone())), Some(i)))
+            .collect();
+        let violations = incremental_violations(shared, step, scope, &all);
+        if !violations.is_empty() {
+            return refuse(violations);
+        }
+    }
     let bar = shared.progress.loop_bar(&step.id, items.len() as u64);
     let base = Arc::new(scope.clone());
     let results: Vec<ItemRecord> = futures_util::stream::iter(items.into_iter().enumerate())
@@ -430,6 +470,7 @@ async fn run_step(
                 record: Json::Null,
                 persist: vec![],
                 skipped: false,
+                query: None,
             })
         })
         .collect()
@@ -480,6 +521,71 @@ fn template_error(e: &minijinja::Error) -> String {
     msg
 }
 
+/// What a loop item adds to the scope: its loop variable and `index`.
+fn item_extra(item: Option<&(String, Value)>, pos: Option<usize>) -> BTreeMap<String, Value> {
+    let mut extra = BTreeMap::new();
+    if let Some((var, v)) = item {
+        extra.insert(var.clone(), v.clone());
+        extra.insert("index".to_owned(), Value::from(pos.unwrap_or(0)));
+    }
+    extra
+}
+
+/// A step's `incremental` rule, checked for every item before any of them sends: where the
+/// expression holds, the request must be a DAP query with a `since`. Returns the violations.
+fn incremental_violations(
+    shared: &Shared,
+    step: &Step,
+    scope: &BTreeMap<String, Value>,
+    items: &[(Option<(String, Value)>, Option<usize>)],
+) -> Vec<String> {
+    let Some(rule) = &step.incremental else {
+        return vec![];
+    };
+    let job = &shared.job;
+    let mut out = Vec::new();
+    for (item, pos) in items {
+        let mut m = scope.clone();
+        m.extend(item_extra(item.as_ref(), *pos));
+        let ctx = Value::from(m);
+        let label = item
+            .as_ref()
+            .and_then(|(_, v)| label_of(&to_json(v)))
+            .map(|l| format!("item `{l}`: "))
+            .unwrap_or_default();
+        let required = match job.templates.eval(rule, &ctx) {
+            Ok(v) => v.is_true(),
+            Err(e) => {
+                out.push(format!(
+                    "{label}cannot evaluate `incremental = \"{}\"`: {}",
+                    rule.source,
+                    template_error(&e)
+                ));
+                continue;
+            }
+        };
+        if !required {
+            continue;
+        }
+        // A request that cannot be rendered fails its own item later, with its own message.
+        let Ok(request) = build_request(job, step, &ctx, shared.http.gateway()) else {
+            continue;
+        };
+        match crate::query::detect(&request, shared.http.gateway()) {
+            Some(q) if q.kind == crate::query::QueryKind::Incremental => {}
+            Some(q) => out.push(format!(
+                "{label}`{}` holds, but the request would take a snapshot of {}.{}: its body has no `since`",
+                rule.source, q.namespace, q.table
+            )),
+            None => out.push(format!(
+                "{label}`{}` holds, but the request is not a DAP query (`POST /dap/query/NAMESPACE/table/TABLE/data`)",
+                rule.source
+            )),
+        }
+    }
+    out
+}
+
 /// Everything one item needs to render its templates.
 struct ItemScope {
     base: Arc<BTreeMap<String, Value>>,
@@ -503,12 +609,8 @@ async fn run_item(
 ) -> ItemRecord {
     let started = Instant::now();
     let step = &shared.job.steps[index];
-    let mut extra = BTreeMap::new();
+    let extra = item_extra(item.as_ref(), pos);
     let item_json = item.as_ref().map(|(_, v)| to_json(v));
-    if let Some((var, v)) = &item {
-        extra.insert(var.clone(), v.clone());
-        extra.insert("index".to_owned(), Value::from(pos.unwrap_or(0)));
-    }
     let label = item_json.as_ref().and_then(label_of);
     let mut rec = ItemRecord {
         index: pos,
@@ -521,6 +623,7 @@ async fn run_item(
         record: Json::Null,
         persist: vec![],
         skipped: false,
+        query: None,
     };
     let mut scope = ItemScope { base, extra };
     let where_ = match &label {
@@ -573,6 +676,10 @@ async fn item_body(
     let job = &shared.job;
     let http = &shared.http;
     let request = build_request(job, step, &scope.ctx(), http.gateway())?;
+    if let Some(q) = crate::query::detect(&request, http.gateway()) {
+        tracing::info!(step = %step.id, query = ?q.kind, since = q.since.as_deref().unwrap_or(""), "{where_}: {}", q.describe());
+        rec.query = Some(q);
+    }
 
     // Send (and poll).
     let (response, json) = match &step.poll {

@@ -376,6 +376,61 @@ impl Object for EnvVars {
     }
 }
 
+/// The `state` of templates: what the last successful run saved over the first-run values, in
+/// which every level a `persist` key writes exists. `persist = { "until.{{ ns }}.{{ table }}" = ... }`
+/// writes two levels under `until`, so on a first run `state.until[ns]` is an empty table (and
+/// `state.until[ns][table]` is undefined, which leaves a `since` out) rather than an error.
+#[derive(Debug)]
+pub struct StateView {
+    map: serde_json::Map<String, serde_json::Value>,
+    /// Levels of tables below this one that persist keys write (1: this table's values are leaves).
+    levels: usize,
+}
+
+impl StateView {
+    /// The root `state` value: `levels` gives, per state key, how many levels of tables its
+    /// persist keys write below it.
+    pub fn root(
+        state: &serde_json::Map<String, serde_json::Value>,
+        levels: &std::collections::BTreeMap<String, usize>,
+    ) -> Value {
+        let mut m = std::collections::BTreeMap::new();
+        for (k, v) in state {
+            let depth = levels.get(k).copied().unwrap_or(0);
+            m.insert(k.clone(), Self::node(v, depth));
+        }
+        Value::from(m)
+    }
+
+    fn node(v: &serde_json::Value, levels: usize) -> Value {
+        match v {
+            serde_json::Value::Object(map) if levels > 1 => Value::from_object(StateView {
+                map: map.clone(),
+                levels,
+            }),
+            other => to_value(other),
+        }
+    }
+}
+
+impl Object for StateView {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let key = key.as_str()?;
+        match self.map.get(key) {
+            Some(v) => Some(Self::node(v, self.levels - 1)),
+            None if self.levels > 1 => Some(Self::node(
+                &serde_json::Value::Object(Default::default()),
+                self.levels - 1,
+            )),
+            None => None,
+        }
+    }
+
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        minijinja::value::Enumerator::Values(self.map.keys().map(|k| Value::from(k.as_str())).collect())
+    }
+}
+
 /// Converts a JSON value to a template value.
 pub fn to_value(json: &serde_json::Value) -> Value {
     Value::from(minijinja::value::Serde(json))

@@ -31,6 +31,8 @@ pub struct Job {
     pub vars: BTreeMap<String, Json>,
     /// State keys and their first-run values.
     pub state_defaults: BTreeMap<String, Json>,
+    /// Per state key, the levels of tables its `persist` keys write (`until.{{ ns }}.{{ t }}`: 2).
+    pub state_levels: BTreeMap<String, usize>,
     /// Headers added to every request.
     pub default_headers: Vec<(String, Tmpl)>,
     /// The steps, in order.
@@ -264,6 +266,9 @@ pub struct Step {
     pub headers: Vec<(String, Tmpl)>,
     /// Body.
     pub body: Body,
+    /// Where this holds, the request must be an incremental DAP query (a `since` in its body);
+    /// an item that would take a snapshot fails the step before any of its requests is sent.
+    pub incremental: Option<Expr>,
     /// Loop.
     pub for_each: Option<Loop>,
     /// Outputs.

@@ -158,6 +158,10 @@ pub struct RawStep {
     pub json: Option<Sp<toml::Value>>,
     /// Raw body (a template), sent as is.
     pub body: Option<Sp<String>>,
+    /// An expression, e.g. `table in state.until`: where it holds, the request must be an
+    /// incremental DAP query (its JSON body has a `since`). An item that would take a snapshot
+    /// instead fails the step before any of the step's requests is sent.
+    pub incremental: Option<Sp<String>>,
     /// Run the step once per element of this expression's value (a list): a variable, an
     /// output, or the id of an earlier looped step (its successful items).
     pub for_each: Option<Sp<String>>,

@@ -713,6 +713,12 @@ impl Validator {
         if !self.diags.is_empty() {
             return None;
         }
+        let mut state_levels: BTreeMap<String, usize> = BTreeMap::new();
+        for p in steps.iter().flat_map(|s: &Step| s.persist.iter()) {
+            let first = split_key(&p.key_source)[0].to_owned();
+            let levels = state_levels.entry(first).or_default();
+            *levels = (*levels).max(p.key.len() - 1);
+        }
         Some(Job {
             name,
             description: raw.description,
@@ -723,6 +729,7 @@ impl Validator {
             gateway,
             vars,
             state_defaults,
+            state_levels,
             default_headers,
             steps,
             templates: std::mem::take(&mut self.tb).finish(),
@@ -1121,6 +1128,11 @@ impl Validator {
             (None, None) => Body::None,
         };
 
+        let incremental = rs
+            .incremental
+            .as_ref()
+            .and_then(|e| self.checked_expr(e, request_names));
+
         // Outputs.
         let mut outputs = Vec::new();
         let mut own: Vec<(String, Name)> = Vec::new();
@@ -1373,6 +1385,7 @@ impl Validator {
             query,
             headers,
             body,
+            incremental,
             for_each: loop_,
             outputs,
             poll,

@@ -1,0 +1,136 @@
+//! DAP query requests: whether a step's request starts a snapshot or an incremental query.
+//!
+//! The gateway takes a snapshot of a table when a query (`POST /dap/query/{ns}/table/{t}/data`)
+//! has no `since`, and Instructure asks clients not to take snapshots repeatedly. A mistake in a
+//! state lookup leaves `since` out without any error, so every run says which it was (the log at
+//! INFO, the summary, the reports), and a step's `incremental` expression can require a `since`
+//! where the job has saved state (see [`crate::runner`]).
+
+use serde::Serialize;
+use serde_json::Value as Json;
+
+use crate::http::{Request, RequestBody};
+use crate::job::model::Method;
+
+/// What a DAP query request asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QueryRecord {
+    /// The namespace, e.g. `canvas`.
+    pub namespace: String,
+    /// The table.
+    pub table: String,
+    /// `snapshot` or `incremental`.
+    pub kind: QueryKind,
+    /// For an incremental query, the `since` it sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+}
+
+/// Snapshot or incremental.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueryKind {
+    /// No `since`: the whole table.
+    Snapshot,
+    /// Changes since `since`.
+    Incremental,
+}
+
+impl QueryRecord {
+    /// `snapshot of canvas.users` / `incremental query of canvas.users since 2026-…`.
+    pub fn describe(&self) -> String {
+        match (&self.kind, &self.since) {
+            (QueryKind::Incremental, Some(since)) => format!(
+                "incremental query of {}.{} since {since}",
+                self.namespace, self.table
+            ),
+            _ => format!(
+                "snapshot of {}.{} (the query has no `since`)",
+                self.namespace, self.table
+            ),
+        }
+    }
+}
+
+/// The query a request starts, when it is a DAP query to the gateway; `None` for any other
+/// request.
+pub fn detect(request: &Request, gateway: &reqwest::Url) -> Option<QueryRecord> {
+    if request.method != Method::Post || request.url.origin() != gateway.origin() {
+        return None;
+    }
+    let segments: Vec<String> = request
+        .url
+        .path_segments()?
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect();
+    let [.., dap, query, namespace, table_word, table, data] = segments.as_slice() else {
+        return None;
+    };
+    if (dap.as_str(), query.as_str(), table_word.as_str(), data.as_str())
+        != ("dap", "query", "table", "data")
+    {
+        return None;
+    }
+    let since = match &request.body {
+        Some(RequestBody::Json(Json::Object(body))) => match body.get("since") {
+            None | Some(Json::Null) => None,
+            Some(Json::String(s)) if s.trim().is_empty() => None,
+            Some(Json::String(s)) => Some(s.clone()),
+            Some(other) => Some(other.to_string()),
+        },
+        Some(RequestBody::Raw(raw)) => serde_json::from_str::<Json>(raw)
+            .ok()
+            .and_then(|j| j.get("since").and_then(Json::as_str).map(str::to_owned))
+            .filter(|s| !s.trim().is_empty()),
+        _ => None,
+    };
+    Some(QueryRecord {
+        namespace: namespace.clone(),
+        table: table.clone(),
+        kind: if since.is_some() {
+            QueryKind::Incremental
+        } else {
+            QueryKind::Snapshot
+        },
+        since,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(url: &str, body: Option<Json>) -> Request {
+        Request {
+            method: Method::Post,
+            url: reqwest::Url::parse(url).unwrap(),
+            headers: vec![],
+            body: body.map(RequestBody::Json),
+        }
+    }
+
+    #[test]
+    fn queries_are_told_apart() {
+        let gw = reqwest::Url::parse("https://gw.example.com").unwrap();
+        let url = "https://gw.example.com/dap/query/canvas/table/users/data";
+        let snap = detect(&req(url, Some(serde_json::json!({"format": "jsonl"}))), &gw).unwrap();
+        assert_eq!(snap.kind, QueryKind::Snapshot);
+        assert_eq!((snap.namespace.as_str(), snap.table.as_str()), ("canvas", "users"));
+        let inc = detect(
+            &req(url, Some(serde_json::json!({"since": "2026-01-01T00:00:00Z"}))),
+            &gw,
+        )
+        .unwrap();
+        assert_eq!(inc.kind, QueryKind::Incremental);
+        assert_eq!(inc.since.as_deref(), Some("2026-01-01T00:00:00Z"));
+        let empty = detect(&req(url, Some(serde_json::json!({"since": ""}))), &gw).unwrap();
+        assert_eq!(empty.kind, QueryKind::Snapshot);
+        assert!(detect(&req("https://gw.example.com/dap/object/url", None), &gw).is_none());
+        assert!(detect(&req("https://other.example.com/dap/query/c/table/u/data", None), &gw).is_none());
+    }
+}

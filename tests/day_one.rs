@@ -1,0 +1,195 @@
+//! Day one as a data engineer (issue 13): no silent snapshots, no overwritten files, one
+//! definition of a loop item's record, and a job language that says what it does.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+
+const TABLES: [&str; 5] = ["accounts", "courses", "enrollments", "users", "submissions"];
+
+/// The nightly example with some text replaced (each `from` must occur exactly once).
+fn nightly_variant(ws: &Workspace, edits: &[(&str, &str)]) -> std::path::PathBuf {
+    let mut text = std::fs::read_to_string(examples_dir().join("nightly.toml")).unwrap();
+    for (from, to) in edits {
+        assert_eq!(text.matches(from).count(), 1, "`{from}` in nightly.toml");
+        text = text.replacen(from, to, 1);
+    }
+    ws.job("nightly.toml", &text)
+}
+
+fn run_job(ws: &Workspace, job: &Path, extra: &[&str]) -> Run {
+    let mut args = vec!["run", job.to_str().unwrap(), "--output-dir", "out"];
+    args.extend_from_slice(extra);
+    ws.run(&args)
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The `query` records of the JSON report's step `query`.
+fn report_queries(report: &serde_json::Value) -> Vec<serde_json::Value> {
+    report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "query")
+        .unwrap()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["query"].clone())
+        .collect()
+}
+
+#[test]
+fn issue_13_every_table_says_snapshot_or_incremental_since_when() {
+    let ws = Workspace::default_sandbox();
+    let job = ws.example("nightly.toml");
+
+    let first = run_job(&ws, &job, &["--report", "json=r1.json", "--report", "junit=r1.xml"]);
+    first.expect_code(0);
+    for t in TABLES {
+        assert!(
+            first.stderr.contains(&format!(
+                "INFO step `query` (item `{t}`): snapshot of canvas.{t} (the query has no `since`)"
+            )),
+            "{}",
+            first.stderr
+        );
+    }
+    assert!(
+        first.stderr.contains(
+            "queries: 0 incremental, 5 snapshots (canvas.accounts, canvas.courses, canvas.enrollments, canvas.users, canvas.submissions)"
+        ),
+        "{}",
+        first.stderr
+    );
+    for q in report_queries(&read_json(&ws.path().join("r1.json"))) {
+        assert_eq!(q["kind"], "snapshot", "{q}");
+        assert!(q.get("since").is_none());
+    }
+    assert!(ws.read("r1.xml").contains("<system-out>snapshot of canvas.users"));
+
+    let until = read_json(&ws.path().join("nightly.state.json"))["state"]["until"].clone();
+    let second = run_job(&ws, &job, &["--report", "json=r2.json", "--report", "junit=r2.xml"]);
+    second.expect_code(0);
+    for t in TABLES {
+        let since = until[t].as_str().unwrap();
+        assert!(
+            second.stderr.contains(&format!(
+                "INFO step `query` (item `{t}`): incremental query of canvas.{t} since {since}"
+            )),
+            "{}",
+            second.stderr
+        );
+    }
+    assert!(
+        second.stderr.contains("queries: 5 incremental, 0 snapshots"),
+        "{}",
+        second.stderr
+    );
+    for (q, t) in report_queries(&read_json(&ws.path().join("r2.json")))
+        .iter()
+        .zip(TABLES)
+    {
+        assert_eq!(q["kind"], "incremental", "{q}");
+        assert_eq!(q["table"], t);
+        assert_eq!(q["since"], until[t]);
+    }
+    assert!(
+        ws.read("r2.xml")
+            .contains("<system-out>incremental query of canvas.users since ")
+    );
+}
+
+#[test]
+fn issue_13_a_broken_state_lookup_fails_before_sending_instead_of_taking_snapshots() {
+    let ws = Workspace::default_sandbox();
+    // The typo a user makes: the lookup misses, `since` is left out, every night a snapshot.
+    let job = nightly_variant(
+        &ws,
+        &[(
+            "since = \"{{ state.until[table] }}\"",
+            "since = \"{{ state.until[table ~ 's'] }}\"",
+        )],
+    );
+    run_job(&ws, &job, &[]).expect_code(0);
+    let state_before = ws.read("nightly.state.json");
+    let queries_before = ws.counters().job_queries.len();
+    assert_eq!(queries_before, TABLES.len());
+
+    let second = run_job(&ws, &job, &["--report", "json=r.json"]);
+    second.expect_code(1);
+    assert!(
+        second.stderr.contains(
+            "step `query`: refusing to take snapshots of tables that must run incrementally; nothing was sent"
+        ),
+        "{}",
+        second.stderr
+    );
+    assert!(
+        second.stderr.contains(
+            "item `users`: `table in state.until` holds, but the request would take a snapshot of canvas.users: its body has no `since`"
+        ),
+        "{}",
+        second.stderr
+    );
+    assert!(second.stderr.contains("= help: fix the state lookup"));
+    assert_eq!(
+        ws.counters().job_queries.len(),
+        queries_before,
+        "no query was sent"
+    );
+    assert_eq!(ws.read("nightly.state.json"), state_before, "state untouched");
+    assert_eq!(read_json(&ws.path().join("r.json"))["exit_code"], 1);
+
+    // Without state (deleted on purpose) the same job takes snapshots again.
+    std::fs::remove_file(ws.path().join("nightly.state.json")).unwrap();
+    run_job(&ws, &job, &[]).expect_code(0);
+}
+
+#[test]
+fn issue_13_nested_state_works_on_the_first_run_without_default() {
+    let ws = Workspace::default_sandbox();
+    let job = ws.job(
+        "nested.toml",
+        r#"
+name = "nested"
+[vars]
+namespace = "canvas"
+tables = ["accounts", "users"]
+[state]
+until = {}
+[[step]]
+id = "query"
+for_each = "tables"
+as = "table"
+post = "/dap/query/{{ namespace }}/table/{{ table }}/data"
+json = { format = "jsonl", since = "{{ state.until[namespace][table] }}" }
+incremental = "table in state.until[namespace]"
+outputs = { job_id = "$.id" }
+[[step]]
+id = "wait"
+for_each = "query"
+get = "/dap/job/{{ item.job_id }}"
+poll = { until = "status == 'complete'", every = "50ms..200ms", timeout = "1m" }
+outputs = { status = "$.status", until = { path = "$.until", optional = true }, at = { path = "$.at", optional = true } }
+persist = { "until.{{ namespace }}.{{ item.table }}" = "{{ until or at }}" }
+"#,
+    );
+    let first = run_job(&ws, &job, &[]);
+    first.expect_code(0);
+    assert!(first.stderr.contains("queries: 0 incremental, 2 snapshots"), "{}", first.stderr);
+    let state = read_json(&ws.path().join("nested.state.json"));
+    let saved = &state["state"]["until"]["canvas"];
+    assert!(saved["users"].is_string(), "{state}");
+
+    let second = run_job(&ws, &job, &[]);
+    second.expect_code(0);
+    assert!(second.stderr.contains("queries: 2 incremental, 0 snapshots"), "{}", second.stderr);
+    let c = ws.counters();
+    assert_eq!(c.job_queries[3]["since"], saved["users"], "{:?}", c.job_queries);
+}
