@@ -71,8 +71,12 @@ pub fn detect(request: &Request, gateway: &reqwest::Url) -> Option<QueryRecord> 
     let [.., dap, query, namespace, table_word, table, data] = segments.as_slice() else {
         return None;
     };
-    if (dap.as_str(), query.as_str(), table_word.as_str(), data.as_str())
-        != ("dap", "query", "table", "data")
+    if (
+        dap.as_str(),
+        query.as_str(),
+        table_word.as_str(),
+        data.as_str(),
+    ) != ("dap", "query", "table", "data")
     {
         return None;
     }
@@ -120,9 +124,15 @@ mod tests {
         let url = "https://gw.example.com/dap/query/canvas/table/users/data";
         let snap = detect(&req(url, Some(serde_json::json!({"format": "jsonl"}))), &gw).unwrap();
         assert_eq!(snap.kind, QueryKind::Snapshot);
-        assert_eq!((snap.namespace.as_str(), snap.table.as_str()), ("canvas", "users"));
+        assert_eq!(
+            (snap.namespace.as_str(), snap.table.as_str()),
+            ("canvas", "users")
+        );
         let inc = detect(
-            &req(url, Some(serde_json::json!({"since": "2026-01-01T00:00:00Z"}))),
+            &req(
+                url,
+                Some(serde_json::json!({"since": "2026-01-01T00:00:00Z"})),
+            ),
             &gw,
         )
         .unwrap();
@@ -131,6 +141,12 @@ mod tests {
         let empty = detect(&req(url, Some(serde_json::json!({"since": ""}))), &gw).unwrap();
         assert_eq!(empty.kind, QueryKind::Snapshot);
         assert!(detect(&req("https://gw.example.com/dap/object/url", None), &gw).is_none());
-        assert!(detect(&req("https://other.example.com/dap/query/c/table/u/data", None), &gw).is_none());
+        assert!(
+            detect(
+                &req("https://other.example.com/dap/query/c/table/u/data", None),
+                &gw
+            )
+            .is_none()
+        );
     }
 }

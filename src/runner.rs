@@ -433,7 +433,7 @@ async fn run_step(
         }
     };
     if step.incremental.is_some() {
-        let all: Vec<(Option<(String, Value)>, Option<usize>)> = items
+        let all: Vec<LoopItem> = items
             .iter()
             .enumerate()
             .map(|(i, v)| (Some((l.var.clone(), v.clone())), Some(i)))
@@ -521,6 +521,10 @@ fn template_error(e: &minijinja::Error) -> String {
     msg
 }
 
+/// A loop item (its variable and value) and its position; `(None, None)` for a step that does
+/// not loop.
+type LoopItem = (Option<(String, Value)>, Option<usize>);
+
 /// What a loop item adds to the scope: its loop variable and `index`.
 fn item_extra(item: Option<&(String, Value)>, pos: Option<usize>) -> BTreeMap<String, Value> {
     let mut extra = BTreeMap::new();
@@ -537,7 +541,7 @@ fn incremental_violations(
     shared: &Shared,
     step: &Step,
     scope: &BTreeMap<String, Value>,
-    items: &[(Option<(String, Value)>, Option<usize>)],
+    items: &[LoopItem],
 ) -> Vec<String> {
     let Some(rule) = &step.incremental else {
         return vec![];

@@ -427,7 +427,9 @@ impl Object for StateView {
     }
 
     fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
-        minijinja::value::Enumerator::Values(self.map.keys().map(|k| Value::from(k.as_str())).collect())
+        minijinja::value::Enumerator::Values(
+            self.map.keys().map(|k| Value::from(k.as_str())).collect(),
+        )
     }
 }
 

@@ -49,7 +49,11 @@ fn issue_13_every_table_says_snapshot_or_incremental_since_when() {
     let ws = Workspace::default_sandbox();
     let job = ws.example("nightly.toml");
 
-    let first = run_job(&ws, &job, &["--report", "json=r1.json", "--report", "junit=r1.xml"]);
+    let first = run_job(
+        &ws,
+        &job,
+        &["--report", "json=r1.json", "--report", "junit=r1.xml"],
+    );
     first.expect_code(0);
     for t in TABLES {
         assert!(
@@ -71,10 +75,17 @@ fn issue_13_every_table_says_snapshot_or_incremental_since_when() {
         assert_eq!(q["kind"], "snapshot", "{q}");
         assert!(q.get("since").is_none());
     }
-    assert!(ws.read("r1.xml").contains("<system-out>snapshot of canvas.users"));
+    assert!(
+        ws.read("r1.xml")
+            .contains("<system-out>snapshot of canvas.users")
+    );
 
     let until = read_json(&ws.path().join("nightly.state.json"))["state"]["until"].clone();
-    let second = run_job(&ws, &job, &["--report", "json=r2.json", "--report", "junit=r2.xml"]);
+    let second = run_job(
+        &ws,
+        &job,
+        &["--report", "json=r2.json", "--report", "junit=r2.xml"],
+    );
     second.expect_code(0);
     for t in TABLES {
         let since = until[t].as_str().unwrap();
@@ -87,7 +98,9 @@ fn issue_13_every_table_says_snapshot_or_incremental_since_when() {
         );
     }
     assert!(
-        second.stderr.contains("queries: 5 incremental, 0 snapshots"),
+        second
+            .stderr
+            .contains("queries: 5 incremental, 0 snapshots"),
         "{}",
         second.stderr
     );
@@ -143,7 +156,11 @@ fn issue_13_a_broken_state_lookup_fails_before_sending_instead_of_taking_snapsho
         queries_before,
         "no query was sent"
     );
-    assert_eq!(ws.read("nightly.state.json"), state_before, "state untouched");
+    assert_eq!(
+        ws.read("nightly.state.json"),
+        state_before,
+        "state untouched"
+    );
     assert_eq!(read_json(&ws.path().join("r.json"))["exit_code"], 1);
 
     // Without state (deleted on purpose) the same job takes snapshots again.
@@ -182,14 +199,28 @@ persist = { "until.{{ namespace }}.{{ item.table }}" = "{{ until or at }}" }
     );
     let first = run_job(&ws, &job, &[]);
     first.expect_code(0);
-    assert!(first.stderr.contains("queries: 0 incremental, 2 snapshots"), "{}", first.stderr);
+    assert!(
+        first.stderr.contains("queries: 0 incremental, 2 snapshots"),
+        "{}",
+        first.stderr
+    );
     let state = read_json(&ws.path().join("nested.state.json"));
     let saved = &state["state"]["until"]["canvas"];
     assert!(saved["users"].is_string(), "{state}");
 
     let second = run_job(&ws, &job, &[]);
     second.expect_code(0);
-    assert!(second.stderr.contains("queries: 2 incremental, 0 snapshots"), "{}", second.stderr);
+    assert!(
+        second
+            .stderr
+            .contains("queries: 2 incremental, 0 snapshots"),
+        "{}",
+        second.stderr
+    );
     let c = ws.counters();
-    assert_eq!(c.job_queries[3]["since"], saved["users"], "{:?}", c.job_queries);
+    assert_eq!(
+        c.job_queries[3]["since"], saved["users"],
+        "{:?}",
+        c.job_queries
+    );
 }
