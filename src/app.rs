@@ -440,7 +440,8 @@ fn initial_state(job: &Job) -> Result<serde_json::Map<String, serde_json::Value>
 
 /// Prints the requests the run would send, up to the first step that needs a response.
 fn dry_run(job: &Job, gateway: &reqwest::Url) -> Result<ExitCode, Error> {
-    let scope = crate::runner::base_scope(job, &initial_state(job)?);
+    let scope =
+        crate::runner::base_scope(job, &initial_state(job)?, &crate::template::RunInfo::now());
     println!(
         "# dry run of `{}` against {}: nothing is sent",
         job.name,

@@ -151,6 +151,8 @@ impl StepRecord {
 pub struct RunReport {
     /// Job name.
     pub job: String,
+    /// The run's id and start time (the templates' `run`).
+    pub run: crate::template::RunInfo,
     /// Steps in order.
     pub steps: Vec<StepRecord>,
     /// Logins (or InstAccess mints) made.
@@ -230,7 +232,9 @@ pub async fn run(job: Arc<Job>, ctx: RunContext) -> (RunReport, serde_json::Map<
         progress: ctx.progress.clone(),
         auth_failed: Default::default(),
     });
-    let mut scope = base_scope(&job, &ctx.state);
+    let run_info = crate::template::RunInfo::now();
+    tracing::info!(run = %run_info.id, "run `{}` started", run_info.id);
+    let mut scope = base_scope(&job, &ctx.state, &run_info);
 
     let mut steps = Vec::new();
     let mut stop = false;
@@ -301,6 +305,7 @@ pub async fn run(job: Arc<Job>, ctx: RunContext) -> (RunReport, serde_json::Map<
     let http = &ctx.http;
     let report = RunReport {
         job: job.name.clone(),
+        run: run_info,
         steps,
         logins: http.auth().logins(),
         requests: http
@@ -318,7 +323,11 @@ pub async fn run(job: Arc<Job>, ctx: RunContext) -> (RunReport, serde_json::Map<
 }
 
 /// What every step sees before any has run: `[vars]`, `env`, `state` and `job`.
-pub fn base_scope(job: &Job, state: &serde_json::Map<String, Json>) -> BTreeMap<String, Value> {
+pub fn base_scope(
+    job: &Job,
+    state: &serde_json::Map<String, Json>,
+    run: &crate::template::RunInfo,
+) -> BTreeMap<String, Value> {
     let mut scope: BTreeMap<String, Value> = BTreeMap::new();
     for (k, v) in &job.vars {
         scope.insert(k.clone(), to_value(v));
@@ -331,6 +340,10 @@ pub fn base_scope(job: &Job, state: &serde_json::Map<String, Json>) -> BTreeMap<
     scope.insert(
         "job".into(),
         to_value(&serde_json::json!({ "name": job.name })),
+    );
+    scope.insert(
+        "run".into(),
+        to_value(&serde_json::to_value(run).unwrap_or_default()),
     );
     scope
 }

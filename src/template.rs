@@ -65,6 +65,33 @@ pub struct Expr {
 /// Names the template engine provides itself, never reported as undefined.
 pub const BUILTIN_NAMES: &[&str] = &["range", "dict", "debug", "namespace", "loop", "self"];
 
+/// The `run` of templates: values of this run, the same for every step and item.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunInfo {
+    /// When the run started, RFC 3339 UTC to the second: `2026-11-24T02:15:01Z`.
+    pub started: String,
+    /// Unique per run: the start in basic format and a random suffix, `20261124T021501Z-3fa9c2`.
+    pub id: String,
+}
+
+impl RunInfo {
+    /// The values for a run starting now.
+    pub fn now() -> RunInfo {
+        let now = time::OffsetDateTime::now_utc();
+        let started = now
+            .replace_nanosecond(0)
+            .unwrap_or(now)
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        let id = format!(
+            "{}-{:06x}",
+            stamp(Value::from(started.as_str())),
+            fastrand::u32(..0x100_0000)
+        );
+        RunInfo { started, id }
+    }
+}
+
 /// The job's template environment.
 #[derive(Clone)]
 pub struct Templates {
@@ -105,6 +132,7 @@ impl TemplatesBuilder {
         });
         env.set_formatter(format_value);
         env.add_filter("pad", pad);
+        env.add_filter("stamp", stamp);
         TemplatesBuilder { env, count: 0 }
     }
 
@@ -363,6 +391,16 @@ fn format_value(
 /// `{{ n | pad(5) }}`: zero-pads a number (or string) to a width.
 fn pad(value: Value, width: usize) -> String {
     format!("{:0>width$}", value.to_string())
+}
+
+/// `{{ "2026-01-05T04:00:12Z" | stamp }}` → `20260105T040012Z`: a time in ISO 8601's basic
+/// format, without `-` or `:`, so it is a folder name every tool and file system accepts.
+fn stamp(value: Value) -> String {
+    value
+        .to_string()
+        .chars()
+        .filter(|c| *c != '-' && *c != ':')
+        .collect()
 }
 
 /// The `env` object of templates: environment variables, read when used.

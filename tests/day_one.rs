@@ -224,3 +224,90 @@ persist = { "until.{{ namespace }}.{{ item.table }}" = "{{ until or at }}" }
         c.job_queries
     );
 }
+
+#[test]
+fn issue_13_a_later_run_never_overwrites_an_earlier_runs_files() {
+    let ws = Workspace::default_sandbox();
+    let job = ws.example("nightly.toml");
+    let out = ws.path().join("out");
+    run_job(&ws, &job, &[]).expect_code(0);
+    let snapshot = |out: &Path| -> Vec<(String, Vec<u8>)> {
+        files_under(out)
+            .into_iter()
+            .map(|f| {
+                let bytes = std::fs::read(out.join(&f)).unwrap();
+                (f, bytes)
+            })
+            .collect()
+    };
+    let first = snapshot(&out);
+    assert_eq!(first.len(), 10, "{first:?}");
+    let state1 = read_json(&ws.path().join("nightly.state.json"));
+
+    run_job(&ws, &job, &[]).expect_code(0);
+    let state2 = read_json(&ws.path().join("nightly.state.json"));
+    let second = snapshot(&out);
+    assert_eq!(second.len(), 20, "the second run adds its own files");
+    for (f, bytes) in &first {
+        let now = second.iter().find(|(g, _)| g == f);
+        assert_eq!(
+            now.map(|(_, b)| b),
+            Some(bytes),
+            "{f} kept as the first run wrote it"
+        );
+    }
+    // The layout: <table>/<until of the gateway job, basic format>/part-NNNNN.jsonl.gz.
+    for t in TABLES {
+        let runs = table_runs(&out, t);
+        let stamp = |s: &serde_json::Value| {
+            s["state"]["until"][t]
+                .as_str()
+                .unwrap()
+                .replace(['-', ':'], "")
+        };
+        let folders: Vec<&str> = runs.iter().map(|(d, _)| d.as_str()).collect();
+        let mut expected = vec![stamp(&state1), stamp(&state2)];
+        expected.sort();
+        assert_eq!(folders, expected, "{t}");
+    }
+}
+
+#[test]
+fn issue_13_templates_see_the_runs_id_and_start_time() {
+    let ws = Workspace::default_sandbox();
+    let job = ws.job(
+        "runs.toml",
+        r#"
+[[step]]
+id = "tables"
+get = "/dap/query/canvas/table"
+outputs = { tables = "$.tables" }
+save = [{ to = "{{ run.id }}/tables.json", output = "tables" }, { to = "started-{{ run.started | stamp }}.txt" }]
+check = "run.started < '9999' and (run.started | stamp) in run.id"
+"#,
+    );
+    let r = run_job(&ws, &job, &["--report", "json=r.json"]);
+    r.expect_code(0);
+    let report = read_json(&ws.path().join("r.json"));
+    let id = report["run"]["id"].as_str().unwrap();
+    let started = report["run"]["started"].as_str().unwrap();
+    assert!(ws.path().join("out").join(id).join("tables.json").is_file());
+    assert!(
+        ws.path()
+            .join("out")
+            .join(format!("started-{}.txt", started.replace(['-', ':'], "")))
+            .is_file()
+    );
+    assert!(
+        r.stderr.contains(&format!("run `{id}` started")),
+        "{}",
+        r.stderr
+    );
+    // A second run has its own id, so its files land beside the first run's.
+    run_job(&ws, &job, &[]).expect_code(0);
+    let folders: Vec<String> = files_under(&ws.path().join("out"))
+        .into_iter()
+        .filter(|f| f.ends_with("/tables.json"))
+        .collect();
+    assert_eq!(folders.len(), 2, "{folders:?}");
+}

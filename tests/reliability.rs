@@ -43,8 +43,10 @@ fn assert_all_files_complete(ws: &Workspace) {
     let out = ws.path().join("out");
     let files = files_under(&out);
     for t in TABLES {
+        let runs = table_runs(&out, t);
+        assert_eq!(runs.len(), 1, "{t}: {runs:?}");
         for part in ["part-00000.jsonl.gz", "part-00001.jsonl.gz"] {
-            let f = out.join(t).join(part);
+            let f = out.join(t).join(&runs[0].0).join(part);
             assert!(
                 gzip_jsonl_lines(&f) > 0,
                 "{} is empty; files: {files:?}",
@@ -343,7 +345,13 @@ fn a_failed_gateway_job_fails_with_exit_1_naming_the_table() {
         "state only after success"
     );
     // The other tables still completed, whole.
-    gzip_jsonl_lines(&ws.path().join("out/accounts/part-00000.jsonl.gz"));
+    let runs = table_runs(&ws.path().join("out"), "accounts");
+    gzip_jsonl_lines(
+        &ws.path()
+            .join("out/accounts")
+            .join(&runs[0].0)
+            .join("part-00000.jsonl.gz"),
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

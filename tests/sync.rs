@@ -33,19 +33,24 @@ fn state(ws: &Workspace) -> Option<serde_json::Value> {
         .map(|s| serde_json::from_str(&s).expect("state file is JSON"))
 }
 
-/// Every `part-*.jsonl.gz` of `table` decompresses whole into JSON lines; returns the parts.
+/// Every `part-*.jsonl.gz` of `table` decompresses whole into JSON lines, two parts in each
+/// run's folder; returns the number of run folders.
 fn assert_table_complete(ws: &Workspace, table: &str) -> usize {
-    let dir = ws.path().join("out").join(table);
-    let parts = files_under(&dir);
-    assert_eq!(
-        parts,
-        ["part-00000.jsonl.gz", "part-00001.jsonl.gz"],
-        "{table}"
-    );
-    for p in &parts {
-        assert!(gzip_jsonl_lines(&dir.join(p)) > 0, "{table}/{p} has rows");
+    let out = ws.path().join("out");
+    let runs = table_runs(&out, table);
+    assert!(!runs.is_empty(), "{table} has files");
+    for (folder, parts) in &runs {
+        assert_eq!(
+            parts,
+            &["part-00000.jsonl.gz", "part-00001.jsonl.gz"],
+            "{table}/{folder}"
+        );
+        for p in parts {
+            let f = out.join(table).join(folder).join(p);
+            assert!(gzip_jsonl_lines(&f) > 0, "{} has rows", f.display());
+        }
     }
-    parts.len()
+    runs.len()
 }
 
 fn assert_no_temp_files(ws: &Workspace) {
@@ -111,7 +116,7 @@ fn issue_5_nightly_runs_twice_incrementally() {
     expected.sort();
     assert_eq!(seen, expected);
     for t in TABLES {
-        assert_table_complete(&ws, t);
+        assert_eq!(assert_table_complete(&ws, t), 2, "one folder per run");
     }
     let next = state(&ws).expect("state");
     assert_ne!(next, saved, "the second run moves `until` on");
@@ -177,8 +182,8 @@ fn issue_5_failed_download_names_the_table_and_writes_no_state() {
                 "concurrency = 1\npost = \"/dap/object/url\"",
             ),
             (
-                "to = \"{{ item.table }}/part-{{ part | pad(5) }}.jsonl.gz\" }",
-                "to = \"{{ item.table }}/part-{{ part | pad(5) }}.jsonl.gz\", concurrency = 1 }",
+                "to = \"{{ item.table }}/{{ (item.until or item.at) | stamp }}/part-{{ part | pad(5) }}.jsonl.gz\" }",
+                "to = \"{{ item.table }}/{{ (item.until or item.at) | stamp }}/part-{{ part | pad(5) }}.jsonl.gz\", concurrency = 1 }",
             ),
         ],
     );
@@ -204,7 +209,12 @@ fn issue_5_failed_download_names_the_table_and_writes_no_state() {
         "{}",
         run.stderr
     );
-    assert!(!ws.path().join("out/accounts/part-00000.jsonl.gz").exists());
+    assert!(
+        files_under(&ws.path().join("out/accounts"))
+            .iter()
+            .all(|f| !f.ends_with("part-00000.jsonl.gz")),
+        "the refused part is absent"
+    );
     for t in TABLES.iter().filter(|t| **t != "accounts") {
         assert_table_complete(&ws, t);
     }
@@ -244,14 +254,16 @@ fn issue_5_decompress_writes_plain_jsonl() {
     let job = nightly_variant(
         &ws,
         &[(
-            "to = \"{{ item.table }}/part-{{ part | pad(5) }}.jsonl.gz\" }",
-            "to = \"{{ item.table }}/part-{{ part | pad(5) }}.jsonl\", decompress = true }",
+            "to = \"{{ item.table }}/{{ (item.until or item.at) | stamp }}/part-{{ part | pad(5) }}.jsonl.gz\" }",
+            "to = \"{{ item.table }}/{{ (item.until or item.at) | stamp }}/part-{{ part | pad(5) }}.jsonl\", decompress = true }",
         )],
     );
     run_nightly(&ws, &job).expect_code(0);
     for t in TABLES {
-        let dir = ws.path().join("out").join(t);
-        assert_eq!(files_under(&dir), ["part-00000.jsonl", "part-00001.jsonl"]);
+        let runs = table_runs(&ws.path().join("out"), t);
+        assert_eq!(runs.len(), 1, "{t}: {runs:?}");
+        let dir = ws.path().join("out").join(t).join(&runs[0].0);
+        assert_eq!(runs[0].1, ["part-00000.jsonl", "part-00001.jsonl"]);
         for p in ["part-00000.jsonl", "part-00001.jsonl"] {
             let text = std::fs::read_to_string(dir.join(p)).expect("plain UTF-8 text");
             let lines: Vec<&str> = text.lines().collect();

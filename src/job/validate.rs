@@ -587,7 +587,7 @@ impl Validator {
         }
 
         let mut scope = Scope::default();
-        for reserved in ["env", "job"] {
+        for reserved in ["env", "job", "run"] {
             scope.names.insert(reserved.into(), Name::Builtin);
         }
         scope.names.insert(
@@ -599,7 +599,7 @@ impl Validator {
         for k in vars.keys() {
             if matches!(
                 k.as_str(),
-                "env" | "state" | "job" | "item" | "index" | "part"
+                "env" | "state" | "job" | "run" | "item" | "index" | "part"
             ) {
                 let span = raw
                     .vars

@@ -165,3 +165,24 @@ pub fn files_under(dir: &Path) -> Vec<String> {
     out.sort();
     out
 }
+
+/// The parts of `table` under `out` in the nightly layout, `<table>/<until>/part-NNNNN.<ext>`:
+/// per run folder (sorted), the file names in it (sorted). Panics on any other file.
+pub fn table_runs(out: &Path, table: &str) -> Vec<(String, Vec<String>)> {
+    let mut runs: Vec<(String, Vec<String>)> = Vec::new();
+    for f in files_under(&out.join(table)) {
+        let (folder, name) = f
+            .split_once('/')
+            .unwrap_or_else(|| panic!("{table}/{f} is not in a run folder"));
+        assert!(
+            folder.len() == 16 && folder.ends_with('Z') && folder.as_bytes()[8] == b'T',
+            "{table}/{f}: the folder is not an `until` stamp like 20260105T040012Z"
+        );
+        match runs.iter_mut().find(|(d, _)| d == folder) {
+            Some((_, names)) => names.push(name.to_owned()),
+            None => runs.push((folder.to_owned(), vec![name.to_owned()])),
+        }
+    }
+    runs.sort();
+    runs
+}
