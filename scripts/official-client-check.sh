@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Runs Instructure's official DAP client (`instructure-dap-client`, CLI `dap`), unmodified,
 # against `dap-run sandbox`: list, schema, snapshot and incremental must all succeed and the
-# downloaded files must be valid gzip JSON Lines.
+# downloaded files must be valid gzip JSON Lines. Then `dap initdb` and `dap syncdb` replicate
+# a few tables into a scratch PostgreSQL database (created and dropped here), and every table
+# must hold exactly the sandbox's rows at the client's recorded `timestamp`: same count, same
+# keys, same `updated_at` per key. PostgreSQL comes from DAP_RUN_TEST_POSTGRES (default
+# postgresql://postgres@127.0.0.1:5432/test); when it is unreachable that part is skipped with
+# a message, except under CI=true, where it fails.
 #
 # usage: scripts/official-client-check.sh path/to/dap-run [venv-dir]
 set -euo pipefail
@@ -10,11 +15,16 @@ bin=${1:?usage: official-client-check.sh path/to/dap-run [venv-dir]}
 work=$(mktemp -d)
 venv=${2:-$work/venv}
 sandbox_pid=
+pg_admin=${DAP_RUN_TEST_POSTGRES:-postgresql://postgres@127.0.0.1:5432/test}
+scratch_db=
 
 cleanup() {
     if [[ -n $sandbox_pid ]]; then
         kill "$sandbox_pid" 2>/dev/null || true
         wait "$sandbox_pid" 2>/dev/null || true
+    fi
+    if [[ -n $scratch_db ]]; then
+        psql -q -d "$pg_admin" -c "DROP DATABASE IF EXISTS $scratch_db" >/dev/null 2>&1 || true
     fi
     rm -rf "$work"
 }
@@ -22,7 +32,7 @@ trap cleanup EXIT
 
 if [[ ! -x $venv/bin/dap ]]; then
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet instructure-dap-client
+    "$venv/bin/pip" install --quiet 'instructure-dap-client[postgresql]'
 fi
 echo "official client: $("$venv/bin/pip" show instructure-dap-client | grep '^Version')"
 
@@ -77,5 +87,62 @@ echo "snapshot at: $since"
 echo "== dap incremental"
 dap incremental --namespace canvas --table accounts --format jsonl --since "$since" --output-directory incremental 2>&1 | tee incremental.log
 check_jsonl_gz incremental
+
+echo "== dap initdb + dap syncdb into PostgreSQL"
+if ! command -v psql >/dev/null 2>&1 || ! psql -q -d "$pg_admin" -c 'SELECT 1' >/dev/null 2>&1; then
+    if [[ ${CI:-} == true ]]; then
+        echo "PostgreSQL at $pg_admin is unreachable (or psql is missing); under CI=true this fails" >&2
+        exit 1
+    fi
+    echo "skipped: PostgreSQL at $pg_admin is unreachable (or psql is missing); initdb/syncdb not checked"
+    echo "official client check: ok (without the database part)"
+    exit 0
+fi
+if ! "$venv/bin/python" -c 'import asyncpg' 2>/dev/null; then
+    "$venv/bin/pip" install --quiet 'instructure-dap-client[postgresql]'
+fi
+scratch_db="dap_run_official_$$_$RANDOM"
+psql -q -d "$pg_admin" -c "CREATE DATABASE $scratch_db" >/dev/null
+db_url="${pg_admin%/*}/$scratch_db"
+echo "scratch database: $scratch_db ($(psql -At -d "$db_url" -c 'SHOW server_version'))"
+export DAP_CONNECTION_STRING=$db_url
+canvas_tables=accounts,users,courses,enrollments,submissions
+dap initdb --namespace canvas --table "$canvas_tables"
+dap initdb --namespace canvas_logs --table web_logs
+# The sandbox's data changes every second (a key in four each second), and the client waits at
+# least 5 s for each job: the incrementals carry updates, inserts and deletes.
+dap syncdb --namespace canvas --table "$canvas_tables"
+dap syncdb --namespace canvas_logs --table web_logs
+
+"$venv/bin/python" - "$url" "$db_url" <<'PY'
+import json, subprocess, sys, urllib.request
+url, db = sys.argv[1], sys.argv[2]
+def psql(sql):
+    out = subprocess.run(["psql", "-At", "-F", "\t", "-d", db, "-c", sql],
+                         check=True, capture_output=True, text=True).stdout
+    return [line.split("\t") for line in out.splitlines() if line]
+synced = psql("SELECT source_namespace, source_table, "
+              "to_char(timestamp, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), target_schema, target_table "
+              "FROM instructure_dap.table_sync ORDER BY 1, 2")
+assert len(synced) == 6, f"table_sync has {len(synced)} rows, expected 6: {synced}"
+failed = False
+for namespace, table, at, schema, target in synced:
+    with urllib.request.urlopen(f"{url}/sandbox/rows/{namespace}/{table}?at={at}") as response:
+        expected = [json.loads(line) for line in response.read().decode().splitlines()]
+    column = "timestamp" if table == "web_logs" else "updated_at"
+    want = {str(row["key"]["id"]): row["value"][column].rstrip("Z") for row in expected}
+    got = {key: ts.replace(" ", "T") for key, ts in psql(
+        f'SELECT id, {column} FROM "{schema}"."{target}"')}
+    ok = got == want
+    failed |= not ok
+    print(f"  {namespace}.{table} at {at}: {len(got)} rows in PostgreSQL, "
+          f"{len(want)} in the sandbox: {'same keys and versions' if ok else 'DIFFERENT'}")
+    if not ok:
+        missing = sorted(set(want) - set(got))[:5]
+        extra = sorted(set(got) - set(want))[:5]
+        stale = [k for k in want if k in got and got[k] != want[k]][:5]
+        print(f"    missing {missing}, extra {extra}, stale {stale}")
+sys.exit(1 if failed else 0)
+PY
 
 echo "official client check: ok"

@@ -41,7 +41,7 @@ pub fn main(cli: Cli) -> i32 {
         Some(Command::Run(args)) => run(args, quiet),
         Some(Command::Check(args)) => check(&args),
         Some(Command::Plan(args)) => plan(&args),
-        Some(Command::Sandbox(args)) => sandbox(args),
+        Some(Command::Sandbox(args)) => sandbox(*args),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(
                 shell,

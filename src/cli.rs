@@ -73,7 +73,7 @@ pub enum Command {
     /// Print what a job will do: deterministic, secrets shown as `***`.
     Plan(PlanArgs),
     /// Serve the built-in gateway emulator on loopback (prints its URL first on stdout).
-    Sandbox(crate::sandbox::SandboxArgs),
+    Sandbox(Box<crate::sandbox::SandboxArgs>),
     /// Print a shell completion script.
     Completions {
         /// The shell.

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use dap_run::sandbox::data::{self, Action, Cell};
 use dap_run::sandbox::{Faults, Sandbox, SandboxConfig};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -413,9 +414,19 @@ async fn snapshot_job_objects_and_downloads() {
         .lines()
         .map(|line| serde_json::from_str(line).expect("json line"))
         .collect();
-    assert_eq!(rows.len(), 20);
+    // The first object holds keys 1..=20 of the table at `at`, as the data model says.
+    let at = data::parse_timestamp(at).expect("at");
+    let model = sandbox.data();
+    let layout = model.table("canvas", "accounts", at).expect("table");
+    let expected: Vec<Value> = model
+        .snapshot_rows("canvas", "accounts", at)
+        .iter()
+        .filter(|row| matches!(row.key, Cell::Int(1..=20)))
+        .map(|row| row.to_json(&layout))
+        .collect();
+    assert!(expected.len() >= 12, "{} rows", expected.len());
+    assert_eq!(rows, expected);
     assert_eq!(keys(&rows[0]), ["key", "meta", "value"]);
-    assert_eq!(rows[0]["key"]["id"], 1);
     let again = download(&urls[0]).await;
     assert_eq!(gunzip(&again), text, "content is deterministic");
 
@@ -472,7 +483,22 @@ async fn csv_objects_have_a_header() {
     let text = gunzip(&bytes);
     let mut lines = text.lines();
     assert!(lines.next().expect("header").starts_with("key.id,"));
-    assert_eq!(lines.count(), 20);
+    // Quoted values may hold line breaks: count the lines that start a record (`<key>,`).
+    let records = lines
+        .filter(|line| {
+            line.split_once(',').is_some_and(|(key, _)| {
+                key.parse::<u64>().is_ok_and(|key| (21..=40).contains(&key))
+            })
+        })
+        .count();
+    let at = data::parse_timestamp(job["at"].as_str().expect("at")).expect("at");
+    let expected = sandbox
+        .data()
+        .snapshot_rows("canvas", "courses", at)
+        .iter()
+        .filter(|row| matches!(row.key, Cell::Int(21..=40)))
+        .count();
+    assert_eq!(records, expected);
 }
 
 #[tokio::test]
@@ -825,4 +851,359 @@ fn start_runs_on_its_own_runtime_and_stops() {
     sandbox.stop();
     let refused = runtime.block_on(client().get(format!("{url}/dap/query/canvas/table")).send());
     assert!(refused.is_err(), "stopped sandbox no longer listens");
+}
+
+/// The fields of a record as a TSV object should carry them (`None`: NULL).
+fn tsv_cells(record: &data::Record) -> Vec<Option<String>> {
+    std::iter::once(&record.key)
+        .chain(&record.values)
+        .map(|cell| match cell {
+            Cell::Null => None,
+            Cell::Int(value) => Some(value.to_string()),
+            Cell::Float(value) => Some(value.to_string()),
+            Cell::Bool(value) => Some(value.to_string()),
+            Cell::Text(text) => Some(text.clone()),
+            Cell::Time(unix) => Some(data::timestamp(*unix)),
+            Cell::Json(value) => Some(value.to_string()),
+        })
+        .collect()
+}
+
+/// One field of PostgreSQL's COPY text format.
+fn unescape_copy(field: &str) -> Option<String> {
+    if field == "\\N" {
+        return None;
+    }
+    let mut out = String::new();
+    let mut chars = field.chars();
+    while let Some(character) = chars.next() {
+        if character != '\\' {
+            out.push(character);
+            continue;
+        }
+        out.push(match chars.next() {
+            Some('t') => '\t',
+            Some('n') => '\n',
+            Some('r') => '\r',
+            Some('\\') => '\\',
+            other => panic!("unexpected escape {other:?} in {field:?}"),
+        });
+    }
+    Some(out)
+}
+
+/// Every object of a TSV job: the header and the unescaped fields of each line.
+async fn tsv_rows(
+    sandbox: &Sandbox,
+    token: &str,
+    job: &Value,
+) -> (Vec<String>, Vec<Vec<Option<String>>>) {
+    let mut header = Vec::new();
+    let mut rows = Vec::new();
+    for url in object_urls(sandbox, token, job).await {
+        let text = gunzip(&download(&url).await);
+        assert!(text.ends_with('\n'), "every line ends with a newline");
+        let mut lines = text.lines();
+        header = lines
+            .next()
+            .expect("header")
+            .split('\t')
+            .map(str::to_owned)
+            .collect();
+        for line in lines {
+            assert!(
+                !line.is_empty(),
+                "no empty line (the official client stops at one)"
+            );
+            let row: Vec<Option<String>> = line.split('\t').map(unescape_copy).collect();
+            assert_eq!(row.len(), header.len(), "{line}");
+            rows.push(row);
+        }
+    }
+    (header, rows)
+}
+
+#[tokio::test]
+async fn a_tsv_snapshot_plus_its_incrementals_is_the_later_snapshot() {
+    let sandbox = start(SandboxConfig {
+        polls_to_complete: 0,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let token = login(&sandbox).await;
+    let snapshot = json!({"format": "tsv", "mode": "condensed"});
+    let job = run_job(&sandbox, &token, "users", &snapshot).await;
+    let (header, rows) = tsv_rows(&sandbox, &token, &job).await;
+    assert_eq!(header[0], "key.id");
+    assert_eq!(header.last().map(String::as_str), Some("meta.ts"));
+    assert!(
+        header.contains(&"value.preferences".to_owned()),
+        "{header:?}"
+    );
+    assert!(
+        !header.contains(&"meta.action".to_owned()),
+        "snapshots have no action column"
+    );
+    let mut replica: std::collections::BTreeMap<String, Vec<Option<String>>> = rows
+        .into_iter()
+        .map(|mut row| {
+            row.pop(); // meta.ts
+            (row[0].clone().expect("key"), row)
+        })
+        .collect();
+    let model = sandbox.data();
+    let expected_at = |until: &str| -> std::collections::BTreeMap<_, _> {
+        let at = data::parse_timestamp(until).expect("time");
+        model
+            .snapshot_rows("canvas", "users", at)
+            .iter()
+            .map(|row| {
+                let cells = tsv_cells(row);
+                (cells[0].clone().expect("key"), cells)
+            })
+            .collect()
+    };
+    let mut since = job["at"].as_str().expect("at").to_owned();
+    assert_eq!(replica, expected_at(&since), "the snapshot is the model's");
+    let (mut upserts, mut deletes) = (0, 0);
+    for step in [1, 3, 2, 10] {
+        sandbox.advance_clock(Duration::from_secs(step));
+        let query = json!({"format": "tsv", "mode": "condensed", "since": since});
+        let job = run_job(&sandbox, &token, "users", &query).await;
+        let (header, rows) = tsv_rows(&sandbox, &token, &job).await;
+        let action = header
+            .iter()
+            .position(|name| name == "meta.action")
+            .expect("meta.action");
+        for mut row in rows {
+            row.pop(); // meta.ts
+            let kind = row.remove(action).expect("action");
+            let key = row[0].clone().expect("key");
+            match kind.as_str() {
+                "U" => {
+                    upserts += 1;
+                    replica.insert(key, row);
+                }
+                "D" => {
+                    deletes += 1;
+                    assert!(row[1..].iter().all(Option::is_none), "a delete is its key");
+                    assert!(replica.remove(&key).is_some(), "delete of absent {key}");
+                }
+                other => panic!("action {other}"),
+            }
+        }
+        let until = job["until"].as_str().expect("until").to_owned();
+        assert_eq!(replica, expected_at(&until), "at {until}");
+        since = until;
+    }
+    assert!(upserts > 20 && deletes > 0, "{upserts} U, {deletes} D");
+    let stored = sandbox
+        .data()
+        .incremental_rows("canvas", "users", 0, sandbox.now());
+    assert!(stored.iter().any(|row| row.action == Action::Delete));
+}
+
+#[tokio::test]
+async fn incrementals_too_old_or_needing_a_snapshot_are_refused() {
+    let sandbox = start(SandboxConfig {
+        faults: Faults {
+            snapshot_required: vec!["courses".to_owned()],
+            out_of_range: vec!["users".to_owned()],
+            ..Faults::default()
+        },
+        ..SandboxConfig::default()
+    })
+    .await;
+    let token = login(&sandbox).await;
+    let web_logs = "/dap/query/canvas_logs/table/web_logs/data";
+    let old = data::timestamp(sandbox.now() - 31 * 86_400);
+    let (status, body) = post(
+        &sandbox,
+        &token,
+        web_logs,
+        &json!({"format": "tsv", "since": old}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["type"], "OutOfRangeError");
+    assert_eq!(
+        keys(&body["error"]),
+        ["message", "since", "type", "until", "uuid"]
+    );
+    let earliest = data::parse_timestamp(body["error"]["since"].as_str().expect("since"));
+    assert!(earliest.expect("since") > data::parse_timestamp(&old).expect("old"));
+    let recent = data::timestamp(sandbox.now() - 29 * 86_400);
+    let (status, _) = post(
+        &sandbox,
+        &token,
+        web_logs,
+        &json!({"format": "tsv", "since": recent}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "29 days back is kept");
+
+    let since = data::timestamp(sandbox.now() - 60);
+    for (table, kind) in [
+        ("courses", "SnapshotRequiredError"),
+        ("users", "OutOfRangeError"),
+    ] {
+        let path = format!("/dap/query/canvas/table/{table}/data");
+        let (status, body) = post(
+            &sandbox,
+            &token,
+            &path,
+            &json!({"format": "jsonl", "since": since}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{table}");
+        assert_eq!(body["error"]["type"], kind);
+        let (status, _) = post(&sandbox, &token, &path, &json!({"format": "jsonl"})).await;
+        assert_eq!(
+            status,
+            StatusCode::ACCEPTED,
+            "a snapshot of {table} is served"
+        );
+    }
+    let (status, body) = post(
+        &sandbox,
+        &token,
+        "/dap/query/canvas/table/accounts/data",
+        &json!({"format": "jsonl", "since": since}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+}
+
+#[tokio::test]
+async fn parquet_is_refused_not_faked() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let token = login(&sandbox).await;
+    let (status, body) = post(
+        &sandbox,
+        &token,
+        ACCOUNTS_DATA,
+        &json!({"format": "parquet"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["type"], "ValidationError");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("parquet"),
+        "{body}"
+    );
+    assert_eq!(body["error"]["location"]["line"], 1);
+}
+
+#[tokio::test]
+async fn a_schema_change_adds_a_version_and_a_nullable_column() {
+    let sandbox = start(SandboxConfig {
+        polls_to_complete: 0,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let token = login(&sandbox).await;
+    let schema = "/dap/query/canvas/table/users/schema";
+    let (_, before) = get(&sandbox, &token, schema).await;
+    assert_eq!(
+        before["schema"]["$schema"],
+        "http://json-schema.org/draft-07/schema#"
+    );
+    let query = json!({"format": "tsv", "mode": "condensed"});
+    let snapshot = run_job(&sandbox, &token, "users", &query).await;
+    assert_eq!(snapshot["schema_version"], before["version"]);
+    sandbox.advance_clock(Duration::from_secs(1));
+    sandbox.change_schema("canvas", "users");
+    let (_, after) = get(&sandbox, &token, schema).await;
+    let version = before["version"].as_u64().expect("version");
+    assert_eq!(after["version"], version + 1);
+    let value = &after["schema"]["properties"]["value"];
+    assert_eq!(
+        value["properties"]["sandbox_added_note"]["type"], "string",
+        "{value}"
+    );
+    assert!(
+        !value["required"]
+            .as_array()
+            .expect("required")
+            .contains(&json!("sandbox_added_note"))
+    );
+    sandbox.advance_clock(Duration::from_secs(5));
+    let since = snapshot["at"].as_str().expect("at");
+    let query = json!({"format": "tsv", "mode": "condensed", "since": since});
+    let job = run_job(&sandbox, &token, "users", &query).await;
+    assert_eq!(job["schema_version"], version + 1);
+    let (header, rows) = tsv_rows(&sandbox, &token, &job).await;
+    let note = header
+        .iter()
+        .position(|name| name == "value.sandbox_added_note")
+        .expect("the new column");
+    assert!(
+        rows.iter().any(|row| row[note].is_some()),
+        "rows changed after the change carry the new column"
+    );
+}
+
+#[tokio::test]
+async fn jobs_complete_by_time_when_a_job_time_is_set() {
+    let job_time = Duration::from_millis(1_500);
+    let sandbox = start(SandboxConfig {
+        polls_to_complete: 0,
+        job_time: Some(job_time),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let token = login(&sandbox).await;
+    let started = Instant::now();
+    let (status, job) = post(&sandbox, &token, ACCOUNTS_DATA, &json!({"format": "jsonl"})).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let path = format!("/dap/job/{}", job["id"].as_str().expect("id"));
+    let mut polls = 0;
+    while started.elapsed() < job_time / 2 {
+        let (status, body) = get(&sandbox, &token, &path).await;
+        // Polls do not hurry a time-based job (when the machine was slow, stop checking).
+        if started.elapsed() < job_time {
+            assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        }
+        polls += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(polls >= 1);
+    tokio::time::sleep(job_time.saturating_sub(started.elapsed())).await;
+    let (status, body) = get(&sandbox, &token, &path).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "complete");
+}
+
+#[tokio::test]
+async fn the_rows_endpoint_serves_the_model() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let at = sandbox.now();
+    let url = format!(
+        "{}/sandbox/rows/canvas/enrollments?at={}",
+        sandbox.url(),
+        data::timestamp(at)
+    );
+    let text = client()
+        .get(url)
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("body");
+    let model = sandbox.data();
+    let layout = model.table("canvas", "enrollments", at).expect("table");
+    let expected: Vec<Value> = model
+        .snapshot_rows("canvas", "enrollments", at)
+        .iter()
+        .map(|row| row.to_json(&layout))
+        .collect();
+    let got: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("json"))
+        .collect();
+    assert_eq!(got, expected);
 }

@@ -1,11 +1,16 @@
 //! The DAP query API: tables, schemas, query jobs and object URLs.
 //!
 //! Jobs live in memory. A job is created `waiting`, answers `running` while it has polls left
-//! and then completes at the sandbox's current time (second precision), which becomes the
-//! snapshot's `at` or the incremental job's `until`. Response bodies carry exactly the fields of
+//! (or, with a job time, until that much time has passed since it was created) and then
+//! completes at the sandbox's current time (second precision), which becomes the snapshot's
+//! `at` or the incremental job's `until`; its objects then hold the data of that window.
+//! Incrementals the gateway cannot serve are refused like the real one does:
+//! `OutOfRangeError` for a `since` older than the namespace keeps (`canvas_logs`: 30 days) and,
+//! on a fault knob, `OutOfRangeError` or `SnapshotRequiredError` for a table. Response bodies carry exactly the fields of
 //! the OpenAPI specification, because the official client's parsers reject anything else.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
@@ -14,7 +19,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::Shared;
-use super::data::{self, Format};
+use super::data::{self, Window};
+use super::formats::Format;
 use super::objects::{self, ObjectSpec};
 use super::server::{error, hex, parse_rfc3339, random_bytes, rfc3339, unix_now, uuid};
 
@@ -28,11 +34,16 @@ pub(crate) struct Job {
     since: Option<i64>,
     until: Option<i64>,
     polls_left: u32,
+    /// Time-based completion: the job completes this long after `created`.
+    ready_after: Option<Duration>,
+    created: Instant,
     failed: bool,
     expires_at: i64,
     objects: Vec<String>,
     /// When the job completed: the snapshot's `at` or the incremental `until`.
     completed_at: Option<i64>,
+    /// Schema version of the data, fixed when the job completes.
+    schema_version: u64,
 }
 
 impl Job {
@@ -51,22 +62,21 @@ impl Job {
             });
         }
         let Some(completed_at) = self.completed_at else {
-            let status = if self.polls_left < shared.config.polls_to_complete {
-                "running"
-            } else {
-                "waiting"
+            let started = match self.ready_after {
+                Some(ready) => self.created.elapsed() >= ready / 10,
+                None => self.polls_left < shared.config.polls_to_complete,
             };
+            let status = if started { "running" } else { "waiting" };
             return json!({"id": self.id, "status": status, "expires_at": expires_at});
         };
         let objects: Vec<Value> = self.objects.iter().map(|id| json!({"id": id})).collect();
-        let schema_version = data::schema_version(&self.table);
         match self.since {
             None => json!({
                 "id": self.id,
                 "status": "complete",
                 "expires_at": expires_at,
                 "objects": objects,
-                "schema_version": schema_version,
+                "schema_version": self.schema_version,
                 "at": rfc3339(completed_at),
             }),
             Some(since) => json!({
@@ -74,7 +84,7 @@ impl Job {
                 "status": "complete",
                 "expires_at": expires_at,
                 "objects": objects,
-                "schema_version": schema_version,
+                "schema_version": self.schema_version,
                 "since": rfc3339(since),
                 "until": rfc3339(completed_at),
             }),
@@ -85,22 +95,41 @@ impl Job {
         self.failed || self.completed_at.is_some()
     }
 
-    /// Advances the job by one poll.
-    fn poll(&mut self) {
+    /// Advances the job by one poll at sandbox time `now`; returns its window when this poll
+    /// completed it.
+    fn poll(&mut self, now: i64) -> Option<Window> {
         if self.is_terminal() {
-            return;
+            return None;
         }
-        if self.polls_left > 0 {
-            self.polls_left -= 1;
-            return;
+        match self.ready_after {
+            Some(ready) if self.created.elapsed() < ready => return None,
+            Some(_) => {}
+            None if self.polls_left > 0 => {
+                self.polls_left -= 1;
+                return None;
+            }
+            None => {}
         }
-        let now = unix_now() as i64;
-        self.completed_at = Some(match (self.since, self.until) {
+        let end = match (self.since, self.until) {
             (_, Some(until)) => until,
             (Some(since), None) => now.max(since + 1),
             (None, None) => now,
-        });
+        };
+        self.completed_at = Some(end);
+        Some(match self.since {
+            Some(since) => Window::Changes(since, end),
+            None => Window::Snapshot(end),
+        })
     }
+}
+
+/// How long a job for `table` runs with a job time: `base` plus a share of `spread` that is
+/// fixed per table, so tables finish at different moments.
+pub(crate) fn job_duration(base: Duration, spread: Duration, table: &str) -> Duration {
+    let hash = table.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    base + spread.mul_f64((hash % 1_000) as f64 / 999.0)
 }
 
 /// A gateway error not yet turned into a response (small, so it fits in a `Result`).
@@ -163,9 +192,13 @@ pub(crate) async fn get_schema(
     if let Err(response) = check_table(&shared, &namespace, Some(&table)) {
         return response.into_response();
     }
+    let now = shared.now();
+    let Some(layout) = shared.lock().model.table(&namespace, &table, now) else {
+        return not_found("table", &table).into_response();
+    };
     axum::Json(json!({
-        "schema": data::schema(&namespace, &table),
-        "version": data::schema_version(&table),
+        "schema": layout.schema(),
+        "version": layout.version,
     }))
     .into_response()
 }
@@ -173,6 +206,7 @@ pub(crate) async fn get_schema(
 /// A validated query body.
 struct Query {
     format: Format,
+    condensed: bool,
     since: Option<i64>,
     until: Option<i64>,
 }
@@ -238,6 +272,15 @@ fn parse_query(body: &[u8]) -> Result<Query, ApiError> {
                 "missing required field `format`".to_owned(),
             ));
         }
+        // The real gateway also writes Parquet; the sandbox cannot, and says so rather than
+        // serving something else under that name.
+        Some(format) if format.as_str() == Some("parquet") => {
+            return Err(validation_error(
+                body,
+                Some("format"),
+                "`format` `parquet` is not supported by the sandbox gateway; use `jsonl`, `csv` or `tsv`".to_owned(),
+            ));
+        }
         Some(format) => format.as_str().and_then(Format::parse).ok_or_else(|| {
             validation_error(
                 body,
@@ -290,11 +333,57 @@ fn parse_query(body: &[u8]) -> Result<Query, ApiError> {
         }
         _ => {}
     }
+    let condensed = fields.get("mode").and_then(Value::as_str) == Some("condensed");
     Ok(Query {
         format,
+        condensed,
         since,
         until,
     })
+}
+
+/// Refuses an incremental query the gateway cannot serve from `since`.
+fn check_range(shared: &Shared, namespace: &str, table: &str, since: i64) -> Result<(), ApiError> {
+    let now = shared.now();
+    let refusal = |kind: &'static str, earliest: i64, message: String| ApiError {
+        status: StatusCode::BAD_REQUEST,
+        kind,
+        message,
+        extra: json!({"since": rfc3339(earliest), "until": rfc3339(now)}),
+    };
+    let faults = shared.lock().faults.clone();
+    if faults.snapshot_required.iter().any(|name| name == table) {
+        return Err(refusal(
+            "SnapshotRequiredError",
+            now,
+            format!(
+                "table `{namespace}.{table}` was reloaded; a new snapshot is required (sandbox fault)"
+            ),
+        ));
+    }
+    if faults.out_of_range.iter().any(|name| name == table) {
+        return Err(refusal(
+            "OutOfRangeError",
+            now,
+            format!(
+                "`since` is outside the range of data kept for `{namespace}.{table}` (sandbox fault)"
+            ),
+        ));
+    }
+    if let Some(keep) = data::retention_seconds(namespace)
+        && since < now - keep
+    {
+        return Err(refusal(
+            "OutOfRangeError",
+            now - keep,
+            format!(
+                "`since` {} is older than the {} days of changes kept for namespace `{namespace}`",
+                rfc3339(since),
+                keep / 86_400
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// `POST /dap/query/{namespace}/table/{table}/data`.
@@ -320,6 +409,11 @@ pub(crate) async fn create_job(
         Ok(query) => query,
         Err(response) => return response.into_response(),
     };
+    if let Some(since) = query.since
+        && let Err(refusal) = check_range(&shared, &namespace, &table, since)
+    {
+        return refusal.into_response();
+    }
     let fingerprint = format!("{namespace}\n{table}\n{recorded}");
     let mut state = shared.lock();
     if let Some(job) = state
@@ -347,23 +441,34 @@ pub(crate) async fn create_job(
         state.objects.insert(
             object_id.clone(),
             ObjectSpec {
+                namespace: namespace.clone(),
                 table: table.clone(),
                 part: part as u64,
+                parts: count as u64,
                 format: query.format,
+                condensed: query.condensed,
+                window: None,
             },
         );
         object_ids.push(object_id);
     }
+    let ready_after = shared
+        .config
+        .job_time
+        .map(|base| job_duration(base, shared.config.job_time_spread, &table));
     let job = Job {
         id: id.clone(),
         table,
         since: query.since,
         until: query.until,
         polls_left: shared.config.polls_to_complete,
+        ready_after,
+        created: Instant::now(),
         failed,
         expires_at: unix_now() as i64 + JOB_LIFETIME_SECONDS,
         objects: object_ids,
         completed_at: None,
+        schema_version: 0,
     };
     let mut body = job.body(&shared);
     if let Some(fields) = body.as_object_mut() {
@@ -376,11 +481,27 @@ pub(crate) async fn create_job(
 
 /// `GET /dap/job/{id}`.
 pub(crate) async fn get_job(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    let now = shared.now();
     let mut state = shared.lock();
-    let Some(job) = state.jobs.get_mut(&id) else {
+    let super::State {
+        jobs,
+        objects,
+        model,
+        ..
+    } = &mut *state;
+    let Some(job) = jobs.get_mut(&id) else {
         return not_found("job", &id).into_response();
     };
-    job.poll();
+    if let Some(window) = job.poll(now) {
+        for object in &job.objects {
+            if let Some(spec) = objects.get_mut(object) {
+                spec.window = Some(window);
+                job.schema_version = model
+                    .table(&spec.namespace, &spec.table, window.end())
+                    .map_or(0, |layout| layout.version);
+            }
+        }
+    }
     let status = if job.is_terminal() {
         StatusCode::OK
     } else {
@@ -451,4 +572,81 @@ pub(crate) async fn object_urls(State(shared): State<Arc<Shared>>, body: Bytes) 
 pub(crate) async fn not_found_route(request: Request) -> Response {
     let path = request.uri().path().to_owned();
     not_found("route", &path).into_response()
+}
+
+/// `GET /sandbox/rows/{namespace}/{table}?at=T` or `?since=S&until=U` (sandbox only, no
+/// token): the rows of a snapshot at `T`, or the changes in `[S, U)`, as JSON Lines, straight
+/// from the data model. Scripts compare a client's result with it; streamed, so a million
+/// rows cost no memory.
+pub(crate) async fn oracle_rows(
+    State(shared): State<Arc<Shared>>,
+    Path((namespace, table)): Path<(String, String)>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Response {
+    let query = query.unwrap_or_default();
+    let param = |name: &str| {
+        query.split('&').find_map(|pair| {
+            let (key, value) = pair.split_once('=')?;
+            (key == name).then(|| value.replace("%3A", ":").replace("%2B", "+"))
+        })
+    };
+    let time = |name: &str| param(name).and_then(|value| parse_rfc3339(&value));
+    let window = match (time("at"), time("since"), time("until")) {
+        (Some(at), None, None) => Window::Snapshot(at),
+        (None, Some(since), Some(until)) => Window::Changes(since, until),
+        _ => {
+            return location_error(
+                "give `at`, or `since` and `until` (RFC 3339)".to_owned(),
+                1,
+                1,
+                1,
+            )
+            .into_response();
+        }
+    };
+    let model = shared.lock().model.clone();
+    let Some(layout) = model.table(&namespace, &table, window.end()) else {
+        return not_found("table", &table).into_response();
+    };
+    let stream = futures_util::stream::unfold(1u64, move |first| {
+        let model = model.clone();
+        let layout = layout.clone();
+        async move {
+            if first > model.rows {
+                return None;
+            }
+            let end = (first + 10_000).min(model.rows + 1);
+            let mut text = String::new();
+            for key in first..end {
+                if let Some(record) = model.record(&layout, key, window) {
+                    text.push_str(&record.to_json(&layout).to_string());
+                    text.push('\n');
+                }
+            }
+            Some((Ok::<Bytes, std::io::Error>(Bytes::from(text)), end))
+        }
+    });
+    axum::body::Body::from_stream(stream).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_times_spread_per_table_within_bounds() {
+        let base = Duration::from_secs(2);
+        let spread = Duration::from_secs(4);
+        let times: Vec<Duration> = ["users", "courses", "accounts", "enrollments", "submissions"]
+            .iter()
+            .map(|table| job_duration(base, spread, table))
+            .collect();
+        assert!(
+            times
+                .iter()
+                .all(|time| *time >= base && *time <= base + spread)
+        );
+        assert!(times.windows(2).any(|pair| pair[0] != pair[1]), "{times:?}");
+        assert_eq!(job_duration(base, Duration::ZERO, "users"), base);
+    }
 }

@@ -12,13 +12,15 @@
 
 mod auth;
 mod dap;
-mod data;
+pub mod data;
 mod faults;
+mod formats;
 mod objects;
 mod server;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -33,15 +35,36 @@ pub struct SandboxConfig {
     pub client_secret: String,
     /// Lifetime of the JWTs the login issues (and the upper bound for InstAccess tokens).
     pub token_ttl: Duration,
-    /// `GET /dap/job/{id}` answers `waiting`/`running` this many times, then `complete`.
+    /// `GET /dap/job/{id}` answers `waiting`/`running` this many times, then `complete`
+    /// (when `job_time` is `None`).
     pub polls_to_complete: u32,
+    /// Jobs complete this long after they were created, as the real gateway's do (the first
+    /// poll after that sees `complete`); `None`: after `polls_to_complete` polls.
+    pub job_time: Option<Duration>,
+    /// Adds up to this much to `job_time`, a fixed share per table, so tables finish at
+    /// different moments.
+    pub job_time_spread: Duration,
+    /// Seed of the data: the same seed serves the same rows.
+    pub seed: u64,
+    /// Keys per table; `None`: `object_rows * objects_per_job`.
+    pub table_rows: Option<u64>,
+    /// Seconds per data tick: the data changes once a tick.
+    pub change_tick: Duration,
+    /// Ticks between two changes of the same key (each tick changes one key in this many).
+    pub change_period: u64,
+    /// Schema changes: from its `at` on, a table has one more version with one more nullable
+    /// column.
+    pub schema_changes: Vec<data::SchemaChange>,
+    /// Starts the sandbox clock (data times, `at`, `until`) this far ahead of the real clock.
+    pub clock_offset: Duration,
     /// Added to every gateway response.
     pub latency: Duration,
     /// Enforce the real per-endpoint rate limits (429 with `Retry-After`).
     pub rate_limits: bool,
     /// The window the rate limits count in: a minute, as the real gateway; shorter in tests.
     pub rate_limit_window: Duration,
-    /// Rows in each (small) object.
+    /// Rows in each (small) object of a snapshot: the table has `object_rows * objects_per_job`
+    /// keys unless `table_rows` says otherwise (a few are deleted at any time).
     pub object_rows: usize,
     /// If above zero, every object is about this many bytes of gzip data, generated while
     /// streaming and never held in memory.
@@ -63,6 +86,14 @@ impl Default for SandboxConfig {
             client_secret: "sandbox".to_owned(),
             token_ttl: Duration::from_secs(3600),
             polls_to_complete: 1,
+            job_time: None,
+            job_time_spread: Duration::ZERO,
+            seed: 0,
+            table_rows: None,
+            change_tick: Duration::from_secs(1),
+            change_period: 4,
+            schema_changes: Vec::new(),
+            clock_offset: Duration::ZERO,
             latency: Duration::ZERO,
             rate_limits: false,
             rate_limit_window: Duration::from_secs(60),
@@ -95,6 +126,10 @@ pub struct Faults {
     pub expire_object_urls: u32,
     /// After this many further `/dap` requests, every token issued so far is revoked.
     pub revoke_after: Option<u32>,
+    /// Incremental queries for these tables are refused with `SnapshotRequiredError`.
+    pub snapshot_required: Vec<String>,
+    /// Incremental queries for these tables are refused with `OutOfRangeError`.
+    pub out_of_range: Vec<String>,
 }
 
 /// A snapshot of what the sandbox has seen.
@@ -129,6 +164,8 @@ pub struct Counters {
 /// State shared by the three origins.
 pub(crate) struct Shared {
     pub(crate) config: SandboxConfig,
+    /// Seconds the sandbox clock is ahead of the real one.
+    pub(crate) clock_offset: AtomicI64,
     pub(crate) key: [u8; 32],
     pub(crate) object_store_url: String,
     pub(crate) state: Mutex<State>,
@@ -148,11 +185,18 @@ pub(crate) struct State {
     /// Query fingerprint to job id, so an identical query returns the existing job.
     pub(crate) job_index: HashMap<String, String>,
     pub(crate) objects: HashMap<String, objects::ObjectSpec>,
+    /// The data every table serves (schema changes can be added while running).
+    pub(crate) model: data::Model,
     /// Per-endpoint request times inside the current rate-limit window.
     pub(crate) windows: HashMap<&'static str, VecDeque<Instant>>,
 }
 
 impl Shared {
+    /// The sandbox clock, Unix seconds: real time plus the offset.
+    pub(crate) fn now(&self) -> i64 {
+        server::unix_now() as i64 + self.clock_offset.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves plain data behind; keep serving.
         self.state
@@ -238,12 +282,23 @@ impl Sandbox {
         let mut key = [0u8; 32];
         key.iter_mut().for_each(|byte| *byte = fastrand::u8(..));
         let faults = config.faults.clone();
+        let model = data::Model {
+            seed: config.seed,
+            rows: config
+                .table_rows
+                .unwrap_or((config.object_rows * config.objects_per_job) as u64),
+            tick: config.change_tick.as_secs().max(1) as i64,
+            period: config.change_period.max(1),
+            schema_changes: config.schema_changes.clone(),
+        };
         let shared = Arc::new(Shared {
+            clock_offset: AtomicI64::new(config.clock_offset.as_secs() as i64),
             config,
             key,
             object_store_url: format!("http://{object_store}"),
             state: Mutex::new(State {
                 faults,
+                model,
                 ..State::default()
             }),
         });
@@ -299,6 +354,39 @@ impl Sandbox {
         self.shared.lock().faults = faults;
     }
 
+    /// The data model the sandbox serves: the tests' oracle
+    /// ([`data::Model::snapshot_rows`], [`data::Model::incremental_rows`]).
+    pub fn data(&self) -> data::Model {
+        self.shared.lock().model.clone()
+    }
+
+    /// The sandbox clock in Unix seconds (what a job completing now reports as `at`/`until`).
+    pub fn now(&self) -> i64 {
+        self.shared.now()
+    }
+
+    /// Moves the sandbox clock forward, so the data changes without waiting.
+    pub fn advance_clock(&self, by: Duration) {
+        self.shared
+            .clock_offset
+            .fetch_add(by.as_secs() as i64, Ordering::Relaxed);
+    }
+
+    /// From now on (sandbox clock), `namespace.table` has a new schema version with one more
+    /// nullable column, `sandbox_added_note`.
+    pub fn change_schema(&self, namespace: &str, table: &str) {
+        let at = self.now();
+        self.shared
+            .lock()
+            .model
+            .schema_changes
+            .push(data::SchemaChange {
+                namespace: namespace.to_owned(),
+                table: table.to_owned(),
+                at,
+            });
+    }
+
     /// Revokes every token issued so far: they now get 401.
     pub fn revoke_tokens(&self) {
         self.shared.lock().revoke_all();
@@ -349,9 +437,34 @@ pub struct SandboxArgs {
     /// Lifetime of issued tokens, e.g. `1h` or `30s`.
     #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
     pub token_ttl: Duration,
-    /// Job polls answered `waiting`/`running` before a job completes.
+    /// Job polls answered `waiting`/`running` before a job completes (without `--job-time`).
     #[arg(long, default_value_t = 1)]
     pub polls: u32,
+    /// Jobs complete this long after they were created, as the real gateway's do, e.g. `10s`.
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub job_time: Option<Duration>,
+    /// Adds up to this much to `--job-time`, a fixed share per table, e.g. `5s`.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub job_time_spread: Duration,
+    /// Seed of the data: the same seed serves the same rows.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Keys per table (default: `--object-rows` times `--objects-per-job`), e.g. 1000000.
+    #[arg(long, value_name = "N")]
+    pub rows: Option<u64>,
+    /// The data changes once every this long (whole seconds).
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub change_every: Duration,
+    /// Changes between two changes of the same key: each change touches one key in N.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub change_period: u64,
+    /// `NAMESPACE.TABLE@DURATION`: that long after start, the table gets a new schema version
+    /// with one more nullable column (repeatable), e.g. `canvas.users@30s`.
+    #[arg(long = "schema-change", value_name = "NS.TABLE@DURATION", value_parser = parse_schema_change)]
+    pub schema_changes: Vec<(String, String, Duration)>,
+    /// Runs the sandbox clock (data times, `at`, `until`) this far ahead of the real one.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub clock_offset: Duration,
     /// Delay added to every gateway response, e.g. `200ms`.
     #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
     pub latency: Duration,
@@ -394,11 +507,46 @@ pub struct SandboxArgs {
     /// Answer the next N object downloads with 403 (expired URL).
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub expire_object_urls: u32,
+    /// Refuse incremental queries for this table with `SnapshotRequiredError` (repeatable).
+    #[arg(long = "snapshot-required", value_name = "TABLE")]
+    pub snapshot_required: Vec<String>,
+    /// Refuse incremental queries for this table with `OutOfRangeError` (repeatable).
+    #[arg(long = "out-of-range", value_name = "TABLE")]
+    pub out_of_range: Vec<String>,
+}
+
+fn parse_schema_change(text: &str) -> Result<(String, String, Duration), String> {
+    let (table, after) = text
+        .split_once('@')
+        .ok_or_else(|| format!("expected NAMESPACE.TABLE@DURATION, got `{text}`"))?;
+    let (namespace, table) = table
+        .split_once('.')
+        .ok_or_else(|| format!("expected NAMESPACE.TABLE before `@`, got `{table}`"))?;
+    let after = humantime::parse_duration(after).map_err(|error| error.to_string())?;
+    Ok((namespace.to_owned(), table.to_owned(), after))
 }
 
 impl From<SandboxArgs> for SandboxConfig {
     fn from(args: SandboxArgs) -> Self {
+        let start = server::unix_now() as i64 + args.clock_offset.as_secs() as i64;
+        let schema_changes = args
+            .schema_changes
+            .into_iter()
+            .map(|(namespace, table, after)| data::SchemaChange {
+                namespace,
+                table,
+                at: start + after.as_secs() as i64,
+            })
+            .collect();
         SandboxConfig {
+            job_time: args.job_time,
+            job_time_spread: args.job_time_spread,
+            seed: args.seed,
+            table_rows: args.rows,
+            change_tick: args.change_every,
+            change_period: args.change_period,
+            schema_changes,
+            clock_offset: args.clock_offset,
             client_id: args.client_id,
             client_secret: args.client_secret,
             token_ttl: args.token_ttl,
@@ -419,6 +567,8 @@ impl From<SandboxArgs> for SandboxConfig {
                 fail_tables: args.fail_tables,
                 expire_object_urls: args.expire_object_urls,
                 revoke_after: None,
+                snapshot_required: args.snapshot_required,
+                out_of_range: args.out_of_range,
             },
         }
     }

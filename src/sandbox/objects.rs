@@ -19,7 +19,8 @@ use flate2::write::GzEncoder;
 
 use super::Shared;
 use super::auth::mac;
-use super::data::{self, Format};
+use super::data::{Model, Table, Window};
+use super::formats::{Encoder, Format};
 use super::server::{hex, unix_now, uuid};
 
 /// Pre-signed URLs are valid this long, like DAP's.
@@ -31,9 +32,14 @@ const CHUNK_BYTES: usize = 64 * 1024;
 /// What an object holds.
 #[derive(Clone, Debug)]
 pub(crate) struct ObjectSpec {
+    pub(crate) namespace: String,
     pub(crate) table: String,
     pub(crate) part: u64,
+    pub(crate) parts: u64,
     pub(crate) format: Format,
+    pub(crate) condensed: bool,
+    /// Set when the job completes: the snapshot's `at` or the incremental's window.
+    pub(crate) window: Option<Window>,
 }
 
 fn signature(shared: &Shared, key: &str, date: i64, expires: i64) -> String {
@@ -137,11 +143,14 @@ async fn download(
             "The specified key does not exist.",
         );
     };
-    let generator = Generator::new(
-        spec,
-        shared.config.object_rows as u64,
-        shared.config.large_object_bytes,
-    );
+    let model = shared.lock().model.clone();
+    let Some(generator) = Generator::new(&spec, &model, shared.config.large_object_bytes) else {
+        return s3_error(
+            StatusCode::NOT_FOUND,
+            "NoSuchKey",
+            "The specified key does not exist.",
+        );
+    };
     let stream = futures_util::stream::unfold(generator, |mut generator| async move {
         let chunk = generator.next_chunk()?;
         Some((Ok::<Bytes, std::io::Error>(chunk), generator))
@@ -156,11 +165,14 @@ async fn download(
 
 /// Produces an object's gzip bytes a chunk at a time.
 pub(crate) struct Generator {
-    spec: ObjectSpec,
-    encoder: Option<GzEncoder<Vec<u8>>>,
-    next_id: u64,
-    /// Last row id for a small object; `None` for a large one.
-    last_id: Option<u64>,
+    model: Model,
+    table: Table,
+    window: Window,
+    encoder: Encoder,
+    gzip: Option<GzEncoder<Vec<u8>>>,
+    next_key: u64,
+    /// End of the part's keys (exclusive); `None` for a large object.
+    end_key: Option<u64>,
     /// Uncompressed bytes to write for a large object.
     target: u64,
     written: u64,
@@ -168,57 +180,72 @@ pub(crate) struct Generator {
 }
 
 impl Generator {
-    /// A generator for `rows` rows, or for about `large_bytes` bytes when that is above zero.
-    pub(crate) fn new(spec: ObjectSpec, rows: u64, large_bytes: u64) -> Generator {
+    /// A generator for the part's rows, or for about `large_bytes` bytes of rows (consistent
+    /// in content, not in count) when that is above zero; `None` before the job completed or
+    /// for an unknown table.
+    pub(crate) fn new(spec: &ObjectSpec, model: &Model, large_bytes: u64) -> Option<Generator> {
+        let window = spec.window?;
+        let table = model.table(&spec.namespace, &spec.table, window.end())?;
+        let incremental = matches!(window, Window::Changes(..));
+        let encoder = Encoder::new(spec.format, spec.condensed, incremental, table.clone());
         // Large objects are stored uncompressed inside gzip so their size is what was asked
-        // for and generating them stays cheap.
+        // for and generating them stays cheap; the others use the fastest level.
         let level = if large_bytes > 0 {
             Compression::none()
         } else {
-            Compression::default()
+            Compression::fast()
         };
-        let mut encoder = GzEncoder::new(Vec::with_capacity(CHUNK_BYTES * 2), level);
-        if let Some(header) = spec.format.header() {
-            let _ = encoder.write_all(header.as_bytes());
+        let mut gzip = GzEncoder::new(Vec::with_capacity(CHUNK_BYTES * 2), level);
+        if let Some(header) = encoder.header() {
+            let _ = gzip.write_all(header.as_bytes());
         }
-        let first = spec.part * rows.max(1) + 1;
-        Generator {
-            last_id: (large_bytes == 0).then(|| first + rows - 1),
-            next_id: first,
-            spec,
-            encoder: Some(encoder),
+        let (first, end) = model.part_keys(spec.part, spec.parts);
+        Some(Generator {
+            model: model.clone(),
+            table,
+            window,
+            encoder,
+            gzip: Some(gzip),
+            next_key: first,
+            end_key: (large_bytes == 0).then_some(end),
             target: large_bytes,
             written: 0,
-            line: String::with_capacity(256),
-        }
+            line: String::with_capacity(512),
+        })
     }
 
     /// The next chunk of gzip bytes, or `None` at the end.
     pub(crate) fn next_chunk(&mut self) -> Option<Bytes> {
-        let mut encoder = self.encoder.take()?;
+        let mut gzip = self.gzip.take()?;
         loop {
-            let finished = match self.last_id {
-                Some(last) => self.next_id > last,
+            let finished = match self.end_key {
+                Some(end) => self.next_key >= end,
                 None => self.written >= self.target,
             };
             if finished {
-                let rest = encoder.finish().unwrap_or_default();
+                let rest = gzip.finish().unwrap_or_default();
                 return Some(Bytes::from(rest));
             }
+            let key = self.next_key;
+            self.next_key += 1;
+            let record = match self.end_key {
+                Some(_) => self.model.record(&self.table, key, self.window),
+                None => {
+                    let version = self.model.version_at(key, self.window.end());
+                    Some(self.model.row(&self.table, key, version))
+                }
+            };
+            let Some(record) = record else {
+                continue;
+            };
             self.line.clear();
-            data::row(
-                &self.spec.table,
-                self.next_id,
-                self.spec.format,
-                &mut self.line,
-            );
-            self.next_id += 1;
+            self.encoder.write(&record, &mut self.line);
             self.written += self.line.len() as u64;
             // Writing into a Vec cannot fail.
-            let _ = encoder.write_all(self.line.as_bytes());
-            if encoder.get_ref().len() >= CHUNK_BYTES {
-                let chunk = std::mem::take(encoder.get_mut());
-                self.encoder = Some(encoder);
+            let _ = gzip.write_all(self.line.as_bytes());
+            if gzip.get_ref().len() >= CHUNK_BYTES {
+                let chunk = std::mem::take(gzip.get_mut());
+                self.gzip = Some(gzip);
                 return Some(Bytes::from(chunk));
             }
         }
@@ -245,39 +272,73 @@ mod tests {
         (chunks, text)
     }
 
-    fn spec(format: Format, part: u64) -> ObjectSpec {
+    const AT: i64 = 1_790_000_000;
+
+    fn spec(format: Format, part: u64, window: Window) -> ObjectSpec {
         ObjectSpec {
+            namespace: "canvas".to_owned(),
             table: "accounts".to_owned(),
             part,
+            parts: 2,
             format,
+            condensed: true,
+            window: Some(window),
         }
     }
 
+    fn generator(spec: ObjectSpec, large: u64) -> Generator {
+        Generator::new(&spec, &Model::default(), large).expect("generator")
+    }
+
     #[test]
-    fn small_objects_hold_the_rows_of_their_part() {
-        let (_, text) = drain(Generator::new(spec(Format::Jsonl, 1), 3, 0));
-        let ids: Vec<u64> = text
-            .lines()
-            .map(|line| {
-                let row: serde_json::Value = serde_json::from_str(line).expect("json");
-                row["key"]["id"].as_u64().expect("id")
-            })
+    fn objects_hold_the_oracle_s_rows_of_their_part() {
+        let model = Model::default();
+        let window = Window::Snapshot(AT);
+        let (_, text) = drain(generator(spec(Format::Jsonl, 1, window), 0));
+        let table = model.table("canvas", "accounts", AT).expect("table");
+        let expected: Vec<serde_json::Value> = model
+            .snapshot_rows("canvas", "accounts", AT)
+            .iter()
+            .filter(|row| matches!(row.key, super::super::data::Cell::Int(21..)))
+            .map(|row| row.to_json(&table))
             .collect();
-        assert_eq!(ids, [4, 5, 6]);
+        let rows: Vec<serde_json::Value> = text
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("json"))
+            .collect();
+        assert!(rows.len() > 10, "{}", rows.len());
+        assert_eq!(rows, expected);
     }
 
     #[test]
     fn tsv_objects_start_with_a_header() {
-        let (_, text) = drain(Generator::new(spec(Format::Tsv, 0), 2, 0));
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 3);
-        assert!(lines[0].starts_with("key.id\tvalue.name"));
-        assert!(lines[1].starts_with("1\taccounts 1\t"));
+        let (_, text) = drain(generator(
+            spec(Format::Tsv, 0, Window::Changes(AT, AT + 3)),
+            0,
+        ));
+        let mut lines = text.lines();
+        let header = lines.next().expect("header");
+        assert!(header.starts_with("key.id\tvalue.name\t"), "{header}");
+        assert!(header.ends_with("\tmeta.action\tmeta.ts"), "{header}");
+        let actions: Vec<&str> = lines
+            .map(|line| line.split('\t').rev().nth(1).expect("action"))
+            .collect();
+        assert!(actions.contains(&"U"), "{actions:?}");
+    }
+
+    #[test]
+    fn no_object_before_its_job_completes() {
+        let mut pending = spec(Format::Csv, 0, Window::Snapshot(AT));
+        pending.window = None;
+        assert!(Generator::new(&pending, &Model::default(), 0).is_none());
     }
 
     #[test]
     fn large_objects_come_in_many_chunks() {
-        let (chunks, text) = drain(Generator::new(spec(Format::Csv, 0), 20, 1 << 20));
+        let (chunks, text) = drain(generator(
+            spec(Format::Csv, 0, Window::Snapshot(AT)),
+            1 << 20,
+        ));
         assert!(chunks > 4, "{chunks} chunks");
         assert!(text.len() >= 1 << 20);
         assert!(text.ends_with('\n'));
