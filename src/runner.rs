@@ -21,7 +21,7 @@ use serde_json::Value as Json;
 use crate::error::ExitCode;
 use crate::extract;
 use crate::http::{Http, HttpError, Request, RequestBody};
-use crate::job::model::{Body, Job, JsonTemplate, Loop, SaveWhat, Step};
+use crate::job::model::{Body, Job, JsonTemplate, Loop, LoopRecord, SaveWhat, Step};
 use crate::output;
 use crate::template::{EnvVars, to_json, to_value};
 
@@ -668,10 +668,12 @@ async fn run_item(
             ..e
         });
     }
-    // The record later loops see: the item's fields (or the item under its name), then outputs.
-    let mut record = match (&item, &item_json) {
-        (_, Some(Json::Object(m))) => m.clone(),
-        (Some((var, _)), Some(v)) => [(var.clone(), v.clone())].into_iter().collect(),
+    // The record later loops see (`LoopRecord`, decided by validation): the item's own fields
+    // or the item under its name, then `index`, then the outputs.
+    let shape = step.for_each.as_ref().map(|l| l.record);
+    let mut record = match (&item, &item_json, shape) {
+        (_, Some(Json::Object(m)), Some(LoopRecord::Fields)) => m.clone(),
+        (Some((var, _)), Some(v), _) => [(var.clone(), v.clone())].into_iter().collect(),
         _ => Default::default(),
     };
     if let Some(p) = pos {

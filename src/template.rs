@@ -156,18 +156,26 @@ impl TemplatesBuilder {
         })
     }
 
-    /// Variables (dotted paths) a template uses that it does not define itself.
+    /// Variables (dotted paths) a template uses that it does not define itself. A subscript
+    /// with a literal name counts as a field (`item['table']` is `item.table`), so it is
+    /// checked like one rather than escaping validation.
     pub fn template_variables(&self, t: &Tmpl) -> HashSet<String> {
+        let dotted = literal_subscripts_as_fields(&t.source);
+        if let Ok(t) = self.env.template_from_str(&dotted) {
+            return t.undeclared_variables(true);
+        }
         self.env
             .get_template(&t.name)
             .map(|t| t.undeclared_variables(true))
             .unwrap_or_default()
     }
 
-    /// Variables (dotted paths) an expression uses.
+    /// Variables (dotted paths) an expression uses; literal subscripts count as fields.
     pub fn expr_variables(&self, e: &Expr) -> HashSet<String> {
+        let dotted = literal_subscripts_as_fields(&e.source);
         self.env
-            .compile_expression(&e.source)
+            .compile_expression(&dotted)
+            .or_else(|_| self.env.compile_expression(&e.source))
             .map(|e| e.undeclared_variables(true))
             .unwrap_or_default()
     }
@@ -304,6 +312,57 @@ fn filter_and_test_names(code: &str) -> Vec<(NameKind, &str)> {
         }
         prev_word_end_is = false;
     }
+    out
+}
+
+/// `a['b']` and `a["b"]` → `a.b` when `b` is a name, outside string literals: for the analysis
+/// of which fields a template uses (never for rendering).
+fn literal_subscripts_as_fields(source: &str) -> String {
+    let b = source.as_bytes();
+    let mut out = String::with_capacity(source.len());
+    let mut i = 0;
+    let mut quote: Option<u8> = None;
+    let mut last = 0;
+    while i < b.len() {
+        let c = b[i];
+        if let Some(q) = quote {
+            if c == b'\\' {
+                i += 2;
+                continue;
+            }
+            if c == q {
+                quote = None;
+            }
+            i += 1;
+            continue;
+        }
+        if c == b'\'' || c == b'"' {
+            quote = Some(c);
+            i += 1;
+            continue;
+        }
+        let after_value =
+            i > 0 && (b[i - 1].is_ascii_alphanumeric() || matches!(b[i - 1], b'_' | b']' | b')'));
+        if c == b'[' && after_value && i + 3 < b.len() && (b[i + 1] == b'\'' || b[i + 1] == b'"') {
+            let q = b[i + 1];
+            let start = i + 2;
+            let mut j = start;
+            while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_') {
+                j += 1;
+            }
+            let is_name = j > start && !b[start].is_ascii_digit();
+            if is_name && j + 1 < b.len() && b[j] == q && b[j + 1] == b']' {
+                out.push_str(&source[last..i]);
+                out.push('.');
+                out.push_str(&source[start..j]);
+                i = j + 2;
+                last = i;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    out.push_str(&source[last..]);
     out
 }
 
@@ -557,6 +616,20 @@ mod tests {
         let ts = b.finish();
         assert!(ts.render(&t, &context! {}).is_err());
         assert!(ts.render(&u, &context! {}).is_err());
+    }
+
+    #[test]
+    fn literal_subscripts_are_fields_for_the_analysis() {
+        assert_eq!(literal_subscripts_as_fields("item['table']"), "item.table");
+        assert_eq!(
+            literal_subscripts_as_fields("a[\"b\"]['c'] ~ x[y]"),
+            "a.b.c ~ x[y]"
+        );
+        assert_eq!(
+            literal_subscripts_as_fields("'a[\\'b\\']' ~ l['1x']"),
+            "'a[\\'b\\']' ~ l['1x']"
+        );
+        assert_eq!(literal_subscripts_as_fields("['a']"), "['a']");
     }
 
     #[test]

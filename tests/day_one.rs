@@ -311,3 +311,162 @@ check = "run.started < '9999' and (run.started | stamp) in run.id"
         .collect();
     assert_eq!(folders.len(), 2, "{folders:?}");
 }
+
+/// The issue's example: TOML-table loop items read as `item.table` pass `check` and run; the
+/// field `check` used to suggest (`item.t.table`) is refused with the real fields named.
+#[test]
+fn issue_13_table_items_are_read_the_same_by_check_and_the_run() {
+    let ws = Workspace::default_sandbox();
+    let job = |body: &str| {
+        format!(
+            r#"
+[vars]
+tables = [{{ namespace = "canvas", table = "users" }}, {{ namespace = "canvas", table = "courses" }}]
+[[step]]
+id = "t"
+for_each = "tables"
+get = "/dap/query/{{{{ item.namespace }}}}/table/{{{{ item.table }}}}/schema"
+outputs = {{ version = "$.version" }}
+[[step]]
+id = "again"
+for_each = "t"
+{body}
+"#
+        )
+    };
+    let good = ws.job(
+        "good.toml",
+        &job("get = \"/dap/query/{{ item.namespace }}/table/{{ item['table'] }}/schema\"\nsave = \"{{ item.table }}-{{ item.version }}-{{ index }}.json\""),
+    );
+    ws.run(&["check", good.to_str().unwrap()]).expect_code(0);
+    let r = run_job(&ws, &good, &[]);
+    r.expect_code(0);
+    let files = files_under(&ws.path().join("out"));
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(
+        files[0].starts_with("courses-") && files[0].ends_with("-1.json"),
+        "{files:?}"
+    );
+    assert!(
+        files[1].starts_with("users-") && files[1].ends_with("-0.json"),
+        "{files:?}"
+    );
+
+    let bad = ws.job(
+        "bad.toml",
+        &job("get = \"/dap/query/canvas/table/{{ item.t.table }}/schema\""),
+    );
+    let r = ws.run(&["check", bad.to_str().unwrap()]);
+    r.expect_code(2);
+    assert!(
+        r.stderr
+            .contains("error: `item` has no field `t` in step `again`"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("its fields are `index`, `namespace`, `table`, `version`"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// Every job of a small generated language that passes `check` renders all its templates
+/// when it runs against the sandbox, and the ones that cannot are refused by `check`: loops over
+/// plain lists and lists of tables (fields every item has, or not), with and without `as`, and
+/// a second loop over the first one's records, read by field, by subscript and nested.
+#[test]
+fn issue_13_every_generated_job_that_passes_check_renders_at_run_time() {
+    let ws = Workspace::default_sandbox();
+    let lists = [
+        r#"names = ["accounts", "users"]"#,
+        r#"names = [{ namespace = "canvas", table = "accounts", extra = 1 }, { namespace = "canvas", table = "users" }]"#,
+    ];
+    let first_reads = [
+        "{{ V }}",
+        "{{ V.table }}",
+        "{{ V['table'] }}",
+        "{{ V.extra }}",
+        "{{ V.namespace ~ index }}",
+        "{{ V.t.table }}",
+        "{{ V.item }}",
+    ];
+    let second_reads = [
+        "{{ r.table }}",
+        "{{ r['namespace'] }}",
+        "{{ r.item }}",
+        "{{ r.t }}",
+        "{{ r.first }}",
+        "{{ r.index }}",
+        "{{ r.extra }}",
+        "{{ r.item.table }}",
+        "{{ r.t.table }}",
+        "{{ r.table.x }}",
+    ];
+    let (mut passed, mut refused) = (0, 0);
+    for list in lists {
+        for var in ["item", "t"] {
+            for a in first_reads {
+                for b in second_reads {
+                    let a = a.replace('V', var);
+                    let as_ = if var == "item" {
+                        String::new()
+                    } else {
+                        format!("as = \"{var}\"\n")
+                    };
+                    let text = format!(
+                        "[vars]\n{list}\n[[step]]\nid = \"a\"\nfor_each = \"names\"\n{as_}get = \"/dap/query/canvas/table\"\nquery = {{ p = \"{a}\" }}\noutputs = {{ first = \"$.tables[0]\" }}\nsave = \"a-{{{{ index }}}}-{a}.json\"\n[[step]]\nid = \"b\"\nfor_each = \"a\"\nas = \"r\"\nget = \"/dap/query/canvas/table\"\nquery = {{ p = \"{b}\" }}\n"
+                    );
+                    let checked =
+                        dap_run::job::load_str(Path::new("gen.toml"), &text, &Default::default());
+                    if checked.is_err() {
+                        refused += 1;
+                        continue;
+                    }
+                    passed += 1;
+                    let path = ws.job("gen.toml", &text);
+                    let out = format!("out-{passed}");
+                    let r = ws.run(&["run", path.to_str().unwrap(), "--output-dir", &out]);
+                    assert_eq!(
+                        r.code, 0,
+                        "passed check but failed at run time:\n{text}\n{}",
+                        r.stderr
+                    );
+                }
+            }
+        }
+    }
+    // Neither side is vacuous: many jobs run, and the mistakes are refused.
+    eprintln!("{passed} generated jobs passed check and ran; {refused} were refused");
+    assert!(passed >= 30, "{passed}");
+    assert!(refused >= 200, "{refused}");
+}
+
+/// Every example passes `check` and renders all its templates against the sandbox.
+#[test]
+fn issue_13_every_example_that_passes_check_runs_against_the_sandbox() {
+    let ws = Workspace::default_sandbox();
+    let mut names: Vec<String> = std::fs::read_dir(examples_dir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".toml"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 3, "{names:?}");
+    for name in names {
+        let job = ws.example(&name);
+        ws.run(&["check", job.to_str().unwrap()]).expect_code(0);
+        let r = ws.run(&[
+            "run",
+            job.to_str().unwrap(),
+            "--output-dir",
+            &format!("out-{name}"),
+        ]);
+        assert_eq!(r.code, 0, "{name}:\n{}", r.stderr);
+        for bad in ["cannot render", "cannot evaluate", "missing at run time"] {
+            assert!(!r.stderr.contains(bad), "{name}: {}", r.stderr);
+        }
+    }
+}

@@ -166,6 +166,20 @@ pub struct Loop {
     pub var: String,
     /// Items at once.
     pub concurrency: usize,
+    /// What the record of each item (what later steps loop over) is made of.
+    pub record: LoopRecord,
+}
+
+/// The one definition of a loop item's record, decided at validation and followed by the run:
+/// `check` accepts exactly the fields the run will have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoopRecord {
+    /// Items are tables (a list of TOML tables in `[vars]`, or the records of an earlier looped
+    /// step): the record is the item's own fields, then `index` and the outputs.
+    Fields,
+    /// Anything else: the record holds the item under the loop variable's name, then `index`
+    /// and the outputs.
+    Nested,
 }
 
 /// A named JSONPath extraction.

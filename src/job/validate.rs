@@ -98,6 +98,7 @@ pub fn load_str(path: &Path, text: &str, opts: &LoadOptions) -> Result<Job, Erro
         src: source,
         diags: Diagnostics::default(),
         tb: TemplatesBuilder::new(),
+        vars: BTreeMap::new(),
     };
     let job = v.job(path, raw, opts);
     match job {
@@ -209,10 +210,56 @@ fn is_identifier(s: &str) -> bool {
 enum Name {
     Builtin,
     Var,
-    Output { step: String },
-    Step { fields: BTreeSet<String> },
-    Item { fields: Option<BTreeSet<String>> },
-    State { keys: BTreeSet<String> },
+    Output {
+        step: String,
+    },
+    /// A looped step's id: the list of its records, each a table of these fields.
+    Step {
+        fields: BTreeMap<String, Shape>,
+    },
+    /// A loop variable.
+    Item {
+        shape: Shape,
+    },
+    State {
+        keys: BTreeSet<String>,
+    },
+}
+
+/// What validation knows of a value's shape, to check the fields a template reads from it.
+#[derive(Clone, Debug, PartialEq)]
+enum Shape {
+    /// Not known before the run (an output, an expression): any field passes.
+    Unknown,
+    /// A plain value (string, number, boolean): it has no fields.
+    Scalar,
+    /// A table with these fields.
+    Table(BTreeMap<String, Shape>),
+}
+
+impl Shape {
+    fn of(v: &Json) -> Shape {
+        match v {
+            Json::Object(m) => {
+                Shape::Table(m.iter().map(|(k, v)| (k.clone(), Shape::of(v))).collect())
+            }
+            Json::Array(_) | Json::Null => Shape::Unknown,
+            _ => Shape::Scalar,
+        }
+    }
+
+    /// What two values surely share: the fields both have.
+    fn common(self, other: Shape) -> Shape {
+        match (self, other) {
+            (Shape::Table(a), Shape::Table(mut b)) => Shape::Table(
+                a.into_iter()
+                    .filter_map(|(k, v)| b.remove(&k).map(|w| (k, v.common(w))))
+                    .collect(),
+            ),
+            (Shape::Scalar, Shape::Scalar) => Shape::Scalar,
+            _ => Shape::Unknown,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -241,6 +288,8 @@ struct Validator {
     src: Source,
     diags: Diagnostics,
     tb: TemplatesBuilder,
+    /// The job's variables (after `--var`), to know the shape of the lists loops go over.
+    vars: BTreeMap<String, Json>,
 }
 
 impl Validator {
@@ -471,36 +520,52 @@ impl Validator {
                     }
                     self.error(d);
                 }
-                Some(Name::Item {
-                    fields: Some(fields),
-                })
-                | Some(Name::Step { fields })
-                    if second.is_some() =>
-                {
-                    let field = second.unwrap_or_default();
-                    let is_item = matches!(scope.names.get(&first), Some(Name::Item { .. }));
-                    // A step's list is indexed or filtered, not read by field; only items are.
-                    if !is_item || fields.contains(field) || field.parse::<usize>().is_ok() {
-                        continue;
+                Some(Name::Item { shape }) if second.is_some() => {
+                    // Walk the path through what is known of the item.
+                    let mut shape = shape;
+                    let mut at_path = first.clone();
+                    for field in path.split('.').skip(1) {
+                        let fields = match shape {
+                            Shape::Unknown => break,
+                            Shape::Scalar => None,
+                            Shape::Table(f) => Some(f),
+                        };
+                        if let Some(next) = fields.and_then(|f| f.get(field)) {
+                            shape = next;
+                            at_path = format!("{at_path}.{field}");
+                            continue;
+                        }
+                        if field.parse::<usize>().is_ok()
+                            || !reported.insert(format!("{at_path}.{field}"))
+                        {
+                            break;
+                        }
+                        let at = self.find_word(span, field);
+                        let mut d = Diagnostic::at(
+                            at,
+                            format!("`{at_path}` has no field `{field}`{where_}"),
+                        );
+                        d = match fields {
+                            None => d.help(format!(
+                                "`{at_path}` is a plain value (a string or number), not a table"
+                            )),
+                            Some(f) => match suggest(field, f.keys().map(String::as_str)) {
+                                Some(s) => d.label(format!("did you mean `{s}`?")),
+                                None if f.is_empty() => {
+                                    d.help(format!("`{at_path}` has no fields"))
+                                }
+                                None => d.help(format!(
+                                    "its fields are {}",
+                                    f.keys()
+                                        .map(|f| format!("`{f}`"))
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                )),
+                            },
+                        };
+                        self.error(d);
+                        break;
                     }
-                    if !reported.insert(path.clone()) {
-                        continue;
-                    }
-                    let at = self.find_word(span, field);
-                    let mut d =
-                        Diagnostic::at(at, format!("`{first}` has no field `{field}`{where_}"));
-                    d = match suggest(field, fields.iter().map(String::as_str)) {
-                        Some(s) => d.label(format!("did you mean `{s}`?")),
-                        None => d.help(format!(
-                            "its fields are {}",
-                            fields
-                                .iter()
-                                .map(|f| format!("`{f}`"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )),
-                    };
-                    self.error(d);
                 }
                 Some(Name::State { keys }) if second.is_some() => {
                     let key = second.unwrap_or_default();
@@ -575,6 +640,7 @@ impl Validator {
             }
             vars.insert(k.clone(), v.clone());
         }
+        self.vars = vars.clone();
         let mut state_defaults = BTreeMap::new();
         for (k, v) in raw.state.iter().flatten() {
             if !is_identifier(k) {
@@ -916,10 +982,35 @@ impl Validator {
         })
     }
 
+    /// The record of a loop's items, and what is known of the loop variable.
+    fn loop_record(&self, scope: &Scope, over: &str) -> (LoopRecord, Shape) {
+        match scope.names.get(over) {
+            Some(Name::Step { fields }) => (LoopRecord::Fields, Shape::Table(fields.clone())),
+            Some(Name::Var) => match self.vars.get(over) {
+                Some(Json::Array(items)) if !items.is_empty() => {
+                    // What every item has: a check-passing template never meets a missing field.
+                    let shape = items
+                        .iter()
+                        .map(Shape::of)
+                        .reduce(Shape::common)
+                        .unwrap_or(Shape::Unknown);
+                    match shape {
+                        Shape::Table(_) if items.iter().all(Json::is_object) => {
+                            (LoopRecord::Fields, shape)
+                        }
+                        shape => (LoopRecord::Nested, shape),
+                    }
+                }
+                _ => (LoopRecord::Nested, Shape::Unknown),
+            },
+            _ => (LoopRecord::Nested, Shape::Unknown),
+        }
+    }
+
     /// Validates one step and adds what it defines to `scope`.
     fn step(
         &mut self,
-        index: usize,
+        _index: usize,
         rs: RawStep,
         scope: &mut Scope,
         later: &BTreeMap<String, String>,
@@ -940,7 +1031,7 @@ impl Validator {
         let hint = |what: &str| format!("step.{id}.{what}");
 
         // Loop.
-        let mut item_fields: Option<BTreeSet<String>> = None;
+        let mut item_shape = Shape::Unknown;
         let mut loop_ = None;
         let mut inner = scope.clone();
         if let Some(fe) = &rs.for_each {
@@ -965,13 +1056,8 @@ impl Validator {
                 step: Some(&id),
             };
             if let Some(e) = self.checked_expr(fe, names) {
-                if let Some(Name::Step { fields }) = scope.names.get(fe.value.trim()) {
-                    item_fields = Some(fields.clone());
-                }
-                if let Some(Name::Var) = scope.names.get(fe.value.trim()) {
-                    // A literal list variable: check its type now.
-                    let _ = index;
-                }
+                let (record, shape) = self.loop_record(scope, fe.value.trim());
+                item_shape = shape;
                 let concurrency = match &rs.concurrency {
                     Some(c) => self.count(c, "concurrency", 256),
                     None => Some(default_concurrency),
@@ -980,6 +1066,7 @@ impl Validator {
                     over: e,
                     var: var.clone(),
                     concurrency: concurrency.unwrap_or(1),
+                    record,
                 });
             } else {
                 ok = false;
@@ -987,7 +1074,7 @@ impl Validator {
             inner.names.insert(
                 var.clone(),
                 Name::Item {
-                    fields: item_fields.clone(),
+                    shape: item_shape.clone(),
                 },
             );
             inner.names.insert("index".into(), Name::Builtin);
@@ -1357,12 +1444,14 @@ impl Validator {
 
         // What later steps see.
         if let Some(l) = &loop_ {
-            let mut fields: BTreeSet<String> = match &item_fields {
-                Some(f) => f.clone(),
-                None => [l.var.clone()].into_iter().collect(),
+            // The same record the run builds (runner::run_item): the item's fields or the item
+            // under its name, `index` unless the item has one, then the outputs.
+            let mut fields: BTreeMap<String, Shape> = match (l.record, &item_shape) {
+                (LoopRecord::Fields, Shape::Table(f)) => f.clone(),
+                _ => [(l.var.clone(), item_shape.clone())].into_iter().collect(),
             };
-            fields.extend(outputs.iter().map(|o| o.name.clone()));
-            fields.insert("index".into());
+            fields.entry("index".into()).or_insert(Shape::Scalar);
+            fields.extend(outputs.iter().map(|o| (o.name.clone(), Shape::Unknown)));
             if scope.names.contains_key(&id) {
                 self.error(Diagnostic::at(
                     rs.id.span.clone(),
