@@ -448,6 +448,10 @@ fn dry_run(job: &Job, gateway: &reqwest::Url) -> Result<ExitCode, Error> {
         crate::http::display_url(gateway)
     );
     for step in &job.steps {
+        if step.request.is_none() {
+            println!("# step `{}` sends no request (it computes values)", step.id);
+            continue;
+        }
         let ctx = Value::from(scope.clone());
         let contexts: Vec<Value> = match &step.for_each {
             None => vec![ctx],

@@ -88,7 +88,17 @@ fn doc(job: &Job) -> PlanDoc {
             if let Some(d) = &s.description {
                 m.insert("description".into(), json!(d));
             }
-            m.insert("request".into(), json!(format!("{} {}", s.method.as_str(), s.target.source)));
+            let request = match &s.request {
+                Some((method, target)) => format!("{} {}", method.as_str(), target.source),
+                None => "no request (computes values)".to_owned(),
+            };
+            m.insert("request".into(), json!(request));
+            if let Some(w) = &s.when {
+                m.insert("when".into(), json!(w.source));
+            }
+            if !s.lets.is_empty() {
+                m.insert("let".into(), Json::Object(s.lets.iter().map(|(k, t)| (k.clone(), json_template(t))).collect()));
+            }
             if let Some(l) = &s.for_each {
                 m.insert("for_each".into(), json!({ "over": l.over.source, "as": l.var, "concurrency": l.concurrency }));
             }

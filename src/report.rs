@@ -167,6 +167,11 @@ pub fn junit(r: &RunReport) -> String {
                 (true, None, None) => s.id.clone(),
             };
             let status = match &item.error {
+                None if item.when_false => {
+                    let mut st = TestCaseStatus::skipped();
+                    st.set_message("skipped: `when` does not hold");
+                    st
+                }
                 None if item.skipped => {
                     let mut st = TestCaseStatus::skipped();
                     st.set_message("skipped: authentication failed earlier in the run");

@@ -101,6 +101,9 @@ pub struct ItemRecord {
     pub error: Option<StepError>,
     /// Not run, because authentication had already failed.
     pub skipped: bool,
+    /// Not run, because the step's `when` did not hold for it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub when_false: bool,
     /// The DAP query the item's request started: snapshot, or incremental since when.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub query: Option<crate::query::QueryRecord>,
@@ -264,7 +267,7 @@ pub async fn run(job: Arc<Job>, ctx: RunContext) -> (RunReport, serde_json::Map<
                 let items: Vec<Json> = record
                     .items
                     .iter()
-                    .filter(|i| i.error.is_none() && !i.skipped)
+                    .filter(|i| i.error.is_none() && !i.skipped && !i.when_false)
                     .map(|i| i.record.clone())
                     .collect();
                 scope.insert(step.id.clone(), to_value(&Json::Array(items)));
@@ -288,7 +291,7 @@ pub async fn run(job: Arc<Job>, ctx: RunContext) -> (RunReport, serde_json::Map<
         for item in record
             .items
             .iter()
-            .filter(|i| i.error.is_none() && !i.skipped)
+            .filter(|i| i.error.is_none() && !i.skipped && !i.when_false)
         {
             persist.extend(item.persist.iter().cloned());
         }
@@ -483,6 +486,7 @@ async fn run_step(
                 record: Json::Null,
                 persist: vec![],
                 skipped: false,
+                when_false: false,
                 query: None,
             })
         })
@@ -570,6 +574,11 @@ fn incremental_violations(
             .and_then(|(_, v)| label_of(&to_json(v)))
             .map(|l| format!("item `{l}`: "))
             .unwrap_or_default();
+        if let Some(w) = &step.when
+            && !job.templates.eval(w, &ctx).is_ok_and(|v| v.is_true())
+        {
+            continue;
+        }
         let required = match job.templates.eval(rule, &ctx) {
             Ok(v) => v.is_true(),
             Err(e) => {
@@ -640,6 +649,7 @@ async fn run_item(
         record: Json::Null,
         persist: vec![],
         skipped: false,
+        when_false: false,
         query: None,
     };
     let mut scope = ItemScope { base, extra };
@@ -656,6 +666,47 @@ async fn run_item(
     {
         rec.skipped = true;
         return rec;
+    }
+    let run_it = match &step.when {
+        None => Ok(true),
+        Some(w) => shared
+            .job
+            .templates
+            .eval(w, &scope.ctx())
+            .map(|v| v.is_true())
+            .map_err(|e| {
+                StepError::new(
+                    ExitCode::CheckFailed,
+                    format!(
+                        "{where_}: cannot evaluate `when = \"{}\"`: {}",
+                        w.source,
+                        template_error(&e)
+                    ),
+                )
+            }),
+    };
+    match run_it {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::info!(step = %step.id, "{where_}: skipped: `when` does not hold");
+            rec.when_false = true;
+            // A step that does not loop still defines its outputs for later steps: as none.
+            for name in step
+                .outputs
+                .iter()
+                .map(|o| &o.name)
+                .chain(step.lets.iter().map(|(n, _)| n))
+            {
+                rec.outputs.insert(name.clone(), Json::Null);
+            }
+            rec.duration = started.elapsed();
+            return rec;
+        }
+        Err(e) => {
+            rec.error = Some(e);
+            rec.duration = started.elapsed();
+            return rec;
+        }
     }
     if let Err(e) = item_body(&shared, step, &mut scope, &mut rec, &where_).await {
         if e.code == ExitCode::Auth {
@@ -685,13 +736,15 @@ async fn run_item(
     rec
 }
 
-async fn item_body(
+/// Sends the step's request (polling it when the step polls) and parses what the outputs and
+/// downloads need.
+async fn send_and_poll(
     shared: &Arc<Shared>,
     step: &Step,
-    scope: &mut ItemScope,
+    scope: &ItemScope,
     rec: &mut ItemRecord,
     where_: &str,
-) -> Result<(), StepError> {
+) -> Result<(Request, crate::http::Response, Option<Json>), StepError> {
     let job = &shared.job;
     let http = &shared.http;
     let request = build_request(job, step, &scope.ctx(), http.gateway())?;
@@ -785,9 +838,26 @@ async fn item_body(
             }
         }
     };
+    Ok((request, response, json))
+}
+
+async fn item_body(
+    shared: &Arc<Shared>,
+    step: &Step,
+    scope: &mut ItemScope,
+    rec: &mut ItemRecord,
+    where_: &str,
+) -> Result<(), StepError> {
+    let job = &shared.job;
+    // Send (and poll), unless the step only computes values.
+    let sent = match &step.request {
+        Some(_) => Some(send_and_poll(shared, step, scope, rec, where_).await?),
+        None => None,
+    };
+    let json = sent.as_ref().and_then(|(_, _, j)| j.as_ref());
 
     // Outputs.
-    if let Some(json) = &json {
+    if let Some(json) = json {
         for o in &step.outputs {
             match extract::apply(o, json) {
                 Ok(v) => {
@@ -812,6 +882,20 @@ async fn item_body(
     for (k, v) in &rec.outputs {
         scope.extra.insert(k.clone(), to_value(v));
     }
+    // `let` values see the outputs; they join them (records, reports, later steps).
+    if !step.lets.is_empty() {
+        let ctx = scope.ctx();
+        let mut values = Vec::new();
+        for (name, t) in &step.lets {
+            let v = render_json(job, t, &ctx)?.unwrap_or(Json::Null);
+            values.push((name.clone(), crate::secret::redact_json(v)));
+        }
+        for (name, v) in values {
+            tracing::debug!(step = %step.id, "{where_}: let {name} = {}", short_json(&v));
+            scope.extra.insert(name.clone(), to_value(&v));
+            rec.outputs.insert(name, v);
+        }
+    }
     let ctx = scope.ctx();
 
     // Files.
@@ -819,7 +903,8 @@ async fn item_body(
         let (_, path) = file_path(job, &save.to, &ctx, "save")?;
         let bytes: Vec<u8> = match &save.what {
             SaveWhat::Body => {
-                crate::secret::redact_data(&String::from_utf8_lossy(&response.body)).into_bytes()
+                let body = sent.as_ref().map_or(&[][..], |(_, r, _)| &r.body[..]);
+                crate::secret::redact_data(&String::from_utf8_lossy(body)).into_bytes()
             }
             SaveWhat::Output(name) => {
                 let v = rec.outputs.get(name).cloned().unwrap_or(Json::Null);
@@ -841,8 +926,8 @@ async fn item_body(
         });
     }
 
-    if let (Some(d), Some(json)) = (&step.download, &json) {
-        download_all(shared, step, d, json, &request, &ctx, rec).await?;
+    if let (Some(d), Some((request, _, Some(json)))) = (&step.download, &sent) {
+        download_all(shared, step, d, json, request, &ctx, rec).await?;
     }
 
     // Checks.
@@ -1161,7 +1246,13 @@ pub fn build_request(
             )
         })
     };
-    let target = render(&step.target, "the request path")?;
+    let Some((method, target)) = &step.request else {
+        return Err(StepError::new(
+            ExitCode::CheckFailed,
+            format!("step `{}` sends no request", step.id),
+        ));
+    };
+    let target = render(target, "the request path")?;
     let mut url = crate::http::resolve(gateway, &target)
         .map_err(|m| StepError::new(ExitCode::CheckFailed, m))?;
     if !step.query.is_empty() {
@@ -1186,7 +1277,7 @@ pub fn build_request(
         )),
     };
     Ok(Request {
-        method: step.method,
+        method: *method,
         url,
         headers,
         body,

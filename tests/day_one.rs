@@ -470,3 +470,98 @@ fn issue_13_every_example_that_passes_check_runs_against_the_sandbox() {
         }
     }
 }
+
+/// `when` skips a step or a loop item; a step with `let` and no request computes values and
+/// saves them, sending nothing.
+#[test]
+fn issue_13_when_and_steps_without_a_request() {
+    let ws = Workspace::default_sandbox();
+    let job = ws.job(
+        "manifest.toml",
+        r#"
+[vars]
+tables = ["accounts", "users", "courses"]
+skip = ["users"]
+[[step]]
+id = "schema"
+for_each = "tables"
+as = "table"
+when = "table not in skip"
+get = "/dap/query/canvas/table/{{ table }}/schema"
+outputs = { version = "$.version" }
+[[step]]
+id = "listing"
+when = "skip | length == 0"
+get = "/dap/query/canvas/table"
+outputs = { listed = "$.tables" }
+[[step]]
+id = "manifest"
+let = { manifest = "{{ {'run': run.id, 'tables': schema | map(attribute='table') | list, 'listed': listed} }}", count = "{{ schema | length }}" }
+save = { to = "manifest.json", output = "manifest" }
+check = "count == 2 and listed is none"
+"#,
+    );
+    let r = run_job(
+        &ws,
+        &job,
+        &["--report", "json=r.json", "--report", "junit=r.xml"],
+    );
+    r.expect_code(0);
+    assert!(
+        r.stderr
+            .contains("step `schema` (item `users`): skipped: `when` does not hold"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("step `listing`: skipped: `when` does not hold"),
+        "{}",
+        r.stderr
+    );
+    let manifest = read_json(&ws.path().join("out/manifest.json"));
+    assert_eq!(
+        manifest["tables"],
+        serde_json::json!(["accounts", "courses"])
+    );
+    assert_eq!(manifest["listed"], serde_json::Value::Null);
+    let report = read_json(&ws.path().join("r.json"));
+    assert_eq!(report["run"]["id"], manifest["run"]);
+    assert_eq!(report["steps"][0]["items"][1]["when_false"], true);
+    assert_eq!(report["steps"][2]["items"][0]["outputs"]["count"], 2);
+    let junit = ws.read("r.xml");
+    assert!(junit.contains("skipped: `when` does not hold"), "{junit}");
+    let c = ws.counters();
+    assert_eq!(
+        c.routes["GET /dap/query/{namespace}/table/{table}/schema"],
+        2
+    );
+    assert!(
+        !c.routes.contains_key("GET /dap/query/{namespace}/table"),
+        "{:?}",
+        c.routes
+    );
+    // Logins and requests only for the two schemas.
+    assert_eq!(c.logins, 1);
+
+    // A step without a request cannot have request parts, nor save a body.
+    let bad = ws.job(
+        "bad.toml",
+        "[[step]]\nid = \"a\"\nlet = { x = \"{{ 1 + 1 }}\" }\nquery = { q = \"1\" }\nsave = \"x.json\"\n[[step]]\nid = \"b\"\n",
+    );
+    let r = ws.run(&["check", bad.to_str().unwrap()]);
+    r.expect_code(2);
+    assert!(
+        r.stderr
+            .contains("step `a` sends no request, so it cannot have `query`"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("step `a` sends no request, so it has no response body to save"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("step `b` has no request"), "{}", r.stderr);
+}

@@ -270,10 +270,13 @@ pub struct Step {
     pub id: String,
     /// What it does.
     pub description: Option<String>,
-    /// Method.
-    pub method: Method,
-    /// Path under the gateway, or absolute URL.
-    pub target: Tmpl,
+    /// The request: method, and path under the gateway or absolute URL. `None` for a step that
+    /// only computes values (`let`).
+    pub request: Option<(Method, Tmpl)>,
+    /// Runs (the step, or each loop item) only when this holds.
+    pub when: Option<Expr>,
+    /// Values computed after the response (or without one), seen like outputs.
+    pub lets: Vec<(String, JsonTemplate)>,
     /// Query parameters.
     pub query: Vec<(String, Tmpl)>,
     /// Headers.

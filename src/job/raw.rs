@@ -162,6 +162,16 @@ pub struct RawStep {
     /// incremental DAP query (its JSON body has a `since`). An item that would take a snapshot
     /// instead fails the step before any of the step's requests is sent.
     pub incremental: Option<Sp<String>>,
+    /// Run the step (or, in a loop, the item) only when this expression holds; otherwise it is
+    /// skipped: no request, no files, no state, and for a step that does not loop its outputs
+    /// are `none`. Looped items that are skipped are left out of the step's list.
+    pub when: Option<Sp<String>>,
+    /// Values computed from what the step sees (a template, or a lone `{{ expression }}` that
+    /// keeps its type), available like outputs: to checks, saves, persist and later steps. A
+    /// step with `let` and no request sends nothing.
+    #[serde(rename = "let")]
+    #[schemars(with = "Option<BTreeMap<String, serde_json::Value>>")]
+    pub let_: Option<BTreeMap<String, Sp<toml::Value>>>,
     /// Run the step once per element of this expression's value (a list): a variable, an
     /// output, or the id of an earlier looped step (its successful items).
     pub for_each: Option<Sp<String>>,

@@ -731,7 +731,13 @@ impl Validator {
                     .entry(s.id.value.clone())
                     .or_insert_with(|| s.id.value.clone());
             } else {
-                for k in s.outputs.iter().flatten().map(|(k, _)| k) {
+                for k in s
+                    .outputs
+                    .iter()
+                    .flatten()
+                    .map(|(k, _)| k)
+                    .chain(s.let_.iter().flatten().map(|(k, _)| k))
+                {
                     later.entry(k.clone()).or_insert_with(|| s.id.value.clone());
                 }
             }
@@ -1113,10 +1119,51 @@ impl Validator {
         let mut target = None;
         let mut method = Method::Get;
         match given.as_slice() {
+            [] if rs.let_.is_some() => {
+                // A step that only computes values: nothing of a request may be there.
+                let request_keys = [
+                    (
+                        "query",
+                        rs.query
+                            .as_ref()
+                            .map(|q| q.values().next().map(|v| v.span.clone())),
+                    ),
+                    (
+                        "headers",
+                        rs.headers
+                            .as_ref()
+                            .map(|q| q.values().next().map(|v| v.span.clone())),
+                    ),
+                    ("json", rs.json.as_ref().map(|j| Some(j.span.clone()))),
+                    ("body", rs.body.as_ref().map(|b| Some(b.span.clone()))),
+                    (
+                        "outputs",
+                        rs.outputs
+                            .as_ref()
+                            .map(|o| o.values().next().map(|v| v.span.clone())),
+                    ),
+                    ("poll", rs.poll.as_ref().map(|p| Some(p.until.span.clone()))),
+                    (
+                        "download",
+                        rs.download.as_ref().map(|d| Some(d.urls.span.clone())),
+                    ),
+                ];
+                for (key, span) in request_keys {
+                    if let Some(span) = span {
+                        self.error(
+                            Diagnostic::at(
+                                span.unwrap_or(rs.id.span.clone()),
+                                format!("step `{id}` sends no request, so it cannot have `{key}`"),
+                            )
+                            .help("add `get = \"/path\"` (or `post`, ...), or compute the value in `let`"),
+                        );
+                    }
+                }
+            }
             [] => {
                 self.error(
                     Diagnostic::at(rs.id.span.clone(), format!("step `{id}` has no request"))
-                        .help("add `get = \"/path\"` (or `post`, `put`, `patch`, `delete`)"),
+                        .help("add `get = \"/path\"` (or `post`, `put`, `patch`, `delete`), or `let = { name = \"{{ expression }}\" }` for a step that only computes values"),
                 );
                 ok = false;
             }
@@ -1219,6 +1266,10 @@ impl Validator {
             .incremental
             .as_ref()
             .and_then(|e| self.checked_expr(e, request_names));
+        let when = rs
+            .when
+            .as_ref()
+            .and_then(|e| self.checked_expr(e, request_names));
 
         // Outputs.
         let mut outputs = Vec::new();
@@ -1319,6 +1370,33 @@ impl Validator {
                 ),
             }
         }
+        // `let`: computed from what the request saw plus the step's outputs.
+        let mut lets = Vec::new();
+        {
+            let with_outputs = inner.with(own.clone());
+            let let_names = Names {
+                scope: &with_outputs,
+                ..request_names
+            };
+            let mut let_own = Vec::new();
+            for (name, sp) in rs.let_.iter().flatten() {
+                if !is_identifier(name) || with_outputs.names.contains_key(name) {
+                    self.error(
+                        Diagnostic::at(
+                            sp.span.clone(),
+                            format!("`let` name `{name}` of step `{id}` is not a free identifier"),
+                        )
+                        .help("use letters, digits and `_`, and a name that is not a variable, an output or a step id"),
+                    );
+                    continue;
+                }
+                if let Some(t) = self.json_template(&hint("let"), &sp.value, &sp.span, let_names) {
+                    lets.push((name.clone(), t));
+                    let_own.push((name.clone(), Name::Output { step: id.clone() }));
+                }
+            }
+            own.extend(let_own);
+        }
         let after = inner.with(own.clone());
         let after_names = Names {
             scope: &after,
@@ -1349,9 +1427,21 @@ impl Validator {
         };
 
         let saves = match &rs.save {
-            Some(s) => self.saves(s, after_names, &outputs),
+            Some(s) => self.saves(s, after_names, &outputs, &lets),
             None => Vec::new(),
         };
+        if given.is_empty()
+            && let Some(sp) = &rs.save
+            && saves.iter().any(|s| matches!(s.what, SaveWhat::Body))
+        {
+            self.error(
+                Diagnostic::at(
+                    sp.span.clone(),
+                    format!("step `{id}` sends no request, so it has no response body to save"),
+                )
+                .help("save a value: `save = { to = \"path\", output = \"name\" }`"),
+            );
+        }
 
         let download = rs.download.as_ref().and_then(|d| {
             let query = match crate::extract::compile(&d.urls.value) {
@@ -1452,6 +1542,7 @@ impl Validator {
             };
             fields.entry("index".into()).or_insert(Shape::Scalar);
             fields.extend(outputs.iter().map(|o| (o.name.clone(), Shape::Unknown)));
+            fields.extend(lets.iter().map(|(n, _)| (n.clone(), Shape::Unknown)));
             if scope.names.contains_key(&id) {
                 self.error(Diagnostic::at(
                     rs.id.span.clone(),
@@ -1466,11 +1557,17 @@ impl Validator {
         if !ok {
             return None;
         }
+        let request = match (given.is_empty(), target) {
+            (true, _) => None,
+            (false, Some(t)) => Some((method, t)),
+            (false, None) => return None,
+        };
         Some(Step {
             id,
             description: rs.description,
-            method,
-            target: target?,
+            request,
+            when,
+            lets,
             query,
             headers,
             body,
@@ -1591,7 +1688,13 @@ impl Validator {
         out
     }
 
-    fn saves(&mut self, s: &Sp<toml::Value>, names: Names<'_>, outputs: &[Output]) -> Vec<Save> {
+    fn saves(
+        &mut self,
+        s: &Sp<toml::Value>,
+        names: Names<'_>,
+        outputs: &[Output],
+        lets: &[(String, JsonTemplate)],
+    ) -> Vec<Save> {
         let step = names.step.unwrap_or_default();
         let items: Vec<&toml::Value> = match &s.value {
             toml::Value::Array(a) => a.iter().collect(),
@@ -1618,7 +1721,9 @@ impl Validator {
                     let what = match t.get("output") {
                         None => SaveWhat::Body,
                         Some(toml::Value::String(o)) => {
-                            if !outputs.iter().any(|x| &x.name == o) {
+                            if !outputs.iter().any(|x| &x.name == o)
+                                && !lets.iter().any(|(n, _)| n == o)
+                            {
                                 let at = self.find_in(&s.span, o);
                                 let mut d = Diagnostic::at(
                                     at,
