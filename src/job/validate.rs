@@ -12,6 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -206,7 +207,7 @@ fn is_identifier(s: &str) -> bool {
 }
 
 /// What a name in scope stands for (for messages and field checks).
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 enum Name {
     Builtin,
     Var,
@@ -217,13 +218,34 @@ enum Name {
     Step {
         fields: BTreeMap<String, Shape>,
     },
-    /// A loop variable.
+    /// A loop variable (shared: the step's own names copy it a few times).
     Item {
-        shape: Shape,
+        shape: Rc<Shape>,
     },
     State {
         keys: BTreeSet<String>,
     },
+}
+
+/// Written out so the tests can count copies: validation must copy a bounded number of names
+/// per step, whatever the number of steps.
+impl Clone for Name {
+    fn clone(&self) -> Self {
+        #[cfg(test)]
+        tests::NAMES_COPIED.with(|n| n.set(n.get() + 1));
+        match self {
+            Name::Builtin => Name::Builtin,
+            Name::Var => Name::Var,
+            Name::Output { step } => Name::Output { step: step.clone() },
+            Name::Step { fields } => Name::Step {
+                fields: fields.clone(),
+            },
+            Name::Item { shape } => Name::Item {
+                shape: shape.clone(),
+            },
+            Name::State { keys } => Name::State { keys: keys.clone() },
+        }
+    }
 }
 
 /// What validation knows of a value's shape, to check the fields a template reads from it.
@@ -262,26 +284,53 @@ impl Shape {
     }
 }
 
-#[derive(Clone, Debug, Default)]
+/// The names every step sees: builtins, `[vars]`, `state`, and what earlier steps defined.
+/// It grows by one step's names at a time and is never copied, so validation stays linear in
+/// the number of steps (issue 12, defect 8).
+#[derive(Debug, Default)]
 struct Scope {
     names: BTreeMap<String, Name>,
 }
 
-impl Scope {
-    fn with(&self, extra: impl IntoIterator<Item = (String, Name)>) -> Scope {
-        let mut s = self.clone();
-        s.names.extend(extra);
-        s
-    }
-}
+/// Each name a step defines, with the position of the first step that defines it: at step `i`
+/// the names first defined after `i` "run later".
+type Later = BTreeMap<String, (usize, String)>;
 
-/// What a template or expression may use, and what its messages name: the names in scope, the
-/// names later steps define ("runs later" hints) and the step it belongs to.
+/// What a template or expression may use, and what its messages name: the shared scope, the
+/// few names of the step itself on top of it (loop variable, `index`, own outputs, `part`),
+/// the names later steps define ("runs later" hints) and the step it belongs to.
 #[derive(Clone, Copy)]
 struct Names<'a> {
     scope: &'a Scope,
-    later: &'a BTreeMap<String, String>,
+    local: &'a [(String, Name)],
+    later: &'a Later,
+    /// The position of the step these names are for.
+    at: usize,
     step: Option<&'a str>,
+}
+
+impl<'a> Names<'a> {
+    /// What `name` stands for here: the step's own names first, then the shared scope.
+    fn get(&self, name: &str) -> Option<&'a Name> {
+        match self.local.iter().rev().find(|(k, _)| k == name) {
+            Some((_, n)) => Some(n),
+            None => self.scope.names.get(name),
+        }
+    }
+
+    /// Every name in scope, for "did you mean" suggestions.
+    fn all(&self) -> impl Iterator<Item = &'a str> {
+        let local = self.local.iter().map(|(k, _)| k.as_str());
+        local.chain(self.scope.names.keys().map(String::as_str))
+    }
+
+    /// The step that defines `name`, if it runs after this one.
+    fn later(&self, name: &str) -> Option<&'a str> {
+        self.later
+            .get(name)
+            .filter(|(i, _)| *i > self.at)
+            .map(|(_, step)| step.as_str())
+    }
 }
 
 struct Validator {
@@ -392,7 +441,7 @@ impl Validator {
     ) -> Option<Tmpl> {
         let t = self.template(hint, source, span, escape)?;
         let used = self.tb.template_variables(&t);
-        self.check_names(used, names.scope, names.later, span, names.step);
+        self.check_names(used, names, span);
         Some(t)
     }
 
@@ -400,7 +449,7 @@ impl Validator {
     fn checked_expr(&mut self, sp: &Sp<String>, names: Names<'_>) -> Option<Expr> {
         let e = self.expr(sp)?;
         let used = self.tb.expr_variables(&e);
-        self.check_names(used, names.scope, names.later, &sp.span, names.step);
+        self.check_names(used, names, &sp.span);
         Some(e)
     }
 
@@ -480,14 +529,8 @@ impl Validator {
     }
 
     /// Reports every variable a template or expression uses that its scope does not define.
-    fn check_names(
-        &mut self,
-        used: HashSet<String>,
-        scope: &Scope,
-        later: &BTreeMap<String, String>,
-        span: &Range<usize>,
-        step: Option<&str>,
-    ) {
+    fn check_names(&mut self, used: HashSet<String>, names: Names<'_>, span: &Range<usize>) {
+        let step = names.step;
         let mut used: Vec<String> = used.into_iter().collect();
         used.sort();
         let mut reported = BTreeSet::new();
@@ -499,21 +542,20 @@ impl Validator {
                 continue;
             }
             let where_ = step.map(|s| format!(" in step `{s}`")).unwrap_or_default();
-            match scope.names.get(&first) {
+            match names.get(&first) {
                 None => {
                     if !reported.insert(first.clone()) {
                         continue;
                     }
                     let at = self.find_word(span, &first);
                     let mut d = Diagnostic::at(at, format!("undefined variable `{first}`{where_}"));
-                    if let Some(later_step) = later.get(&first) {
+                    if let Some(later_step) = names.later(&first) {
                         d = d
                             .label(format!(
                                 "`{first}` comes from step `{later_step}`, which runs later"
                             ))
                             .help("a step can only use the outputs of steps before it");
-                    } else if let Some(s) = suggest(&first, scope.names.keys().map(String::as_str))
-                    {
+                    } else if let Some(s) = suggest(&first, names.all()) {
                         d = d.label(format!("did you mean `{s}`?"));
                     } else {
                         d = d.help("define it in [vars], or as an output of an earlier step");
@@ -522,7 +564,7 @@ impl Validator {
                 }
                 Some(Name::Item { shape }) if second.is_some() => {
                     // Walk the path through what is known of the item.
-                    let mut shape = shape;
+                    let mut shape: &Shape = shape;
                     let mut at_path = first.clone();
                     for field in path.split('.').skip(1) {
                         let fields = match shape {
@@ -680,11 +722,7 @@ impl Validator {
         }
 
         let gateway = self.gateway(raw.gateway.unwrap_or_default(), &scope);
-        let env_only = {
-            let mut s = Scope::default();
-            s.names.insert("env".into(), Name::Builtin);
-            s
-        };
+        let env_only = [("env".to_owned(), Name::Builtin)];
         let defaults = raw.defaults;
         let default_concurrency = defaults
             .as_ref()
@@ -706,8 +744,10 @@ impl Validator {
                 continue;
             }
             let names = Names {
-                scope: &scope.with(env_only.names.clone()),
-                later: &BTreeMap::new(),
+                scope: &scope,
+                local: &env_only,
+                later: &Later::new(),
+                at: 0,
                 step: None,
             };
             if let Some(t) =
@@ -724,12 +764,11 @@ impl Validator {
                 Diagnostic::nowhere("the job has no steps").help("add at least one [[step]] table"),
             );
         }
-        let mut later: BTreeMap<String, String> = BTreeMap::new();
-        for s in &raw_steps {
+        let mut later = Later::new();
+        for (i, s) in raw_steps.iter().enumerate() {
+            let id = &s.id.value;
             if s.for_each.is_some() {
-                later
-                    .entry(s.id.value.clone())
-                    .or_insert_with(|| s.id.value.clone());
+                later.entry(id.clone()).or_insert_with(|| (i, id.clone()));
             } else {
                 for k in s
                     .outputs
@@ -738,7 +777,7 @@ impl Validator {
                     .map(|(k, _)| k)
                     .chain(s.let_.iter().flatten().map(|(k, _)| k))
                 {
-                    later.entry(k.clone()).or_insert_with(|| s.id.value.clone());
+                    later.entry(k.clone()).or_insert_with(|| (i, id.clone()));
                 }
             }
         }
@@ -746,8 +785,6 @@ impl Validator {
         let mut steps = Vec::new();
         let mut seen_ids: BTreeMap<String, Range<usize>> = BTreeMap::new();
         for (i, rs) in raw_steps.into_iter().enumerate() {
-            // What this step and the ones after it define is no longer "later".
-            later.retain(|_, step| *step != rs.id.value);
             if let Some(first) = seen_ids.get(&rs.id.value) {
                 let (line, _) = crate::diagnostic::line_col(&self.src.text, first.start);
                 self.error(
@@ -809,9 +846,16 @@ impl Validator {
     }
 
     fn gateway(&mut self, g: RawGateway, _scope: &Scope) -> Option<Gateway> {
-        let mut env_scope = Scope::default();
-        env_scope.names.insert("env".into(), Name::Builtin);
-        let none = BTreeMap::new();
+        let env_scope = Scope::default();
+        let env_only = [("env".to_owned(), Name::Builtin)];
+        let none = Later::new();
+        let names = Names {
+            scope: &env_scope,
+            local: &env_only,
+            later: &none,
+            at: 0,
+            step: None,
+        };
         let tmpl =
             |v: &mut Self, key: &str, sp: Option<&Sp<String>>, default: &str| -> Option<Tmpl> {
                 let (src, span) = match sp {
@@ -821,7 +865,7 @@ impl Validator {
                 let t = v.template(&format!("gateway.{key}"), &src, &span, Escape::None)?;
                 let used = v.tb.template_variables(&t);
                 if sp.is_some() {
-                    v.check_names(used, &env_scope, &none, &span, None);
+                    v.check_names(used, names, &span);
                 }
                 Some(t)
             };
@@ -1016,10 +1060,10 @@ impl Validator {
     /// Validates one step and adds what it defines to `scope`.
     fn step(
         &mut self,
-        _index: usize,
+        index: usize,
         rs: RawStep,
         scope: &mut Scope,
-        later: &BTreeMap<String, String>,
+        later: &Later,
         default_concurrency: usize,
     ) -> Option<Step> {
         let id = rs.id.value.clone();
@@ -1039,7 +1083,9 @@ impl Validator {
         // Loop.
         let mut item_shape = Shape::Unknown;
         let mut loop_ = None;
-        let mut inner = scope.clone();
+        // The step's own names, on top of the shared scope: loop variable and `index`, then its
+        // outputs.
+        let mut local: Vec<(String, Name)> = Vec::new();
         if let Some(fe) = &rs.for_each {
             let var = rs
                 .as_
@@ -1058,7 +1104,9 @@ impl Validator {
             }
             let names = Names {
                 scope,
+                local: &[],
                 later,
+                at: index,
                 step: Some(&id),
             };
             if let Some(e) = self.checked_expr(fe, names) {
@@ -1077,13 +1125,13 @@ impl Validator {
             } else {
                 ok = false;
             }
-            inner.names.insert(
+            local.push((
                 var.clone(),
                 Name::Item {
-                    shape: item_shape.clone(),
+                    shape: Rc::new(item_shape.clone()),
                 },
-            );
-            inner.names.insert("index".into(), Name::Builtin);
+            ));
+            local.push(("index".into(), Name::Builtin));
         } else if let Some(a) = &rs.as_ {
             self.error(Diagnostic::at(
                 a.span.clone(),
@@ -1099,8 +1147,10 @@ impl Validator {
         // The request sees the scope with the loop variable; what runs after the response
         // (checks, saves, polling, downloads, persist) also sees the step's own outputs.
         let request_names = Names {
-            scope: &inner,
+            scope,
+            local: &local,
             later,
+            at: index,
             step: Some(&id),
         };
 
@@ -1282,10 +1332,10 @@ impl Validator {
                 ));
                 continue;
             }
-            if inner.names.contains_key(name)
-                && !matches!(inner.names.get(name), Some(Name::Item { .. }))
+            if request_names.get(name).is_some()
+                && !matches!(request_names.get(name), Some(Name::Item { .. }))
             {
-                let what = match inner.names.get(name) {
+                let what = match request_names.get(name) {
                     Some(Name::Var) => "a variable".to_owned(),
                     Some(Name::Output { step }) => format!("an output of step `{step}`"),
                     Some(Name::Step { .. }) => "a step id".to_owned(),
@@ -1373,14 +1423,15 @@ impl Validator {
         // `let`: computed from what the request saw plus the step's outputs.
         let mut lets = Vec::new();
         {
-            let with_outputs = inner.with(own.clone());
+            let with_outputs: Vec<(String, Name)> =
+                local.iter().cloned().chain(own.clone()).collect();
             let let_names = Names {
-                scope: &with_outputs,
+                local: &with_outputs,
                 ..request_names
             };
             let mut let_own = Vec::new();
             for (name, sp) in rs.let_.iter().flatten() {
-                if !is_identifier(name) || with_outputs.names.contains_key(name) {
+                if !is_identifier(name) || let_names.get(name).is_some() {
                     self.error(
                         Diagnostic::at(
                             sp.span.clone(),
@@ -1397,9 +1448,9 @@ impl Validator {
             }
             own.extend(let_own);
         }
-        let after = inner.with(own.clone());
+        let after: Vec<(String, Name)> = local.iter().cloned().chain(own.clone()).collect();
         let after_names = Names {
-            scope: &after,
+            local: &after,
             ..request_names
         };
 
@@ -1458,8 +1509,13 @@ impl Validator {
                 }
             };
             self.check_save_path(&d.to);
+            let with_part: Vec<(String, Name)> = after
+                .iter()
+                .cloned()
+                .chain([("part".to_owned(), Name::Builtin)])
+                .collect();
             let names = Names {
-                scope: &after.with([("part".to_owned(), Name::Builtin)]),
+                local: &with_part,
                 ..after_names
             };
             let to = self.checked_template(
@@ -1487,9 +1543,10 @@ impl Validator {
             let key_span = self.find_in(&sp.span, key);
             let segments = split_key(key);
             let first = segments[0];
+            let no_keys = BTreeSet::new();
             let state_keys = match scope.names.get("state") {
-                Some(Name::State { keys }) => keys.clone(),
-                _ => BTreeSet::new(),
+                Some(Name::State { keys }) => keys,
+                _ => &no_keys,
             };
             if !state_keys.contains(first) {
                 let mut d = Diagnostic::at(
@@ -1852,6 +1909,62 @@ pub fn toml_to_json(v: &toml::Value) -> Json {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    thread_local! {
+        pub(super) static NAMES_COPIED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    /// Names copied while validating a generated job of `n` steps.
+    fn names_copied(n: usize, step: impl Fn(usize) -> String) -> usize {
+        let mut src = String::from("[vars]\nx = 1\n");
+        for i in 0..n {
+            src.push_str(&step(i));
+        }
+        NAMES_COPIED.with(|c| c.set(0));
+        let job = load_str(Path::new("job.toml"), &src, &LoadOptions::default());
+        if let Err(e) = job {
+            let text = e.to_string();
+            panic!("{}", &text[..text.len().min(2000)]);
+        }
+        NAMES_COPIED.with(|c| c.get())
+    }
+
+    /// Issue 12, defect 8: `check` took 32 s for 10,000 steps because every step copied the
+    /// names of all steps before it. Doubling the steps must at most double the copies, for
+    /// independent steps and for steps that each use the one before.
+    #[test]
+    fn issue_12_check_is_linear_in_the_number_of_steps() {
+        let independent = |i: usize| {
+            format!("[[step]]\nid = \"s{i}\"\nget = \"/x\"\noutputs = {{ o{i} = \"$.x\" }}\n")
+        };
+        let chained = |i: usize| {
+            let prev = if i == 0 {
+                "x".to_owned()
+            } else {
+                format!("o{}", i - 1)
+            };
+            format!(
+                "[[step]]\nid = \"s{i}\"\nget = \"/x/{{{{ {prev} }}}}\"\noutputs = {{ o{i} = \"$.x\" }}\ncheck = \"o{i} != {prev}\"\nsave = \"{{{{ {prev} }}}}.json\"\n"
+            )
+        };
+        for (what, small, large) in [
+            (
+                "independent",
+                names_copied(300, independent),
+                names_copied(600, independent),
+            ),
+            (
+                "chained",
+                names_copied(300, chained),
+                names_copied(600, chained),
+            ),
+        ] {
+            assert!(
+                large <= 2 * small + 10,
+                "{what} steps: {small} names copied for 300 steps, {large} for 600"
+            );
+        }
+    }
 
     fn check(src: &str) -> Vec<String> {
         match load_str(Path::new("job.toml"), src, &LoadOptions::default()) {
