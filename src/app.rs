@@ -8,9 +8,9 @@ use minijinja::Value;
 use crate::auth::{Credentials, Provenance, TokenSource};
 use crate::cli::{CheckArgs, Cli, Command, JobArgs, PlanArgs, RunArgs};
 use crate::error::{Error, ExitCode};
-use crate::http::{Http, RetryPolicy, Stats, is_loopback};
 use crate::job::model::{Auth, Job, TokenCache};
 use crate::job::{LoadOptions, validate};
+use crate::net::{Http, RetryPolicy, Stats, Transport, is_loopback};
 use crate::secret::Secret;
 use crate::template::{EnvVars, Tmpl};
 
@@ -227,7 +227,7 @@ fn check_transport(url: &reqwest::Url, what: &str) -> Result<(), Error> {
         "http" if is_loopback(url) => Ok(()),
         "http" => Err(Error::usage(format!(
             "refusing to send credentials to the {what} `{}` over plain http\n  = help: use https:// (plain http is allowed only for loopback addresses such as 127.0.0.1)",
-            crate::http::display_url(url)
+            crate::net::display_url(url)
         ))),
         other => Err(Error::usage(format!(
             "the {what} URL must be https://, not `{other}://`"
@@ -235,8 +235,8 @@ fn check_transport(url: &reqwest::Url, what: &str) -> Result<(), Error> {
     }
 }
 
-fn http_clients() -> Result<crate::http::Clients, Error> {
-    crate::http::Clients::new().map_err(|e| Error::Io {
+fn http_clients() -> Result<crate::net::Clients, Error> {
+    crate::net::Clients::new().map_err(|e| Error::Io {
         action: "set up",
         path: "the HTTP client".into(),
         source: std::io::Error::other(e),
@@ -352,8 +352,8 @@ async fn run_job(job: Job, args: &RunArgs, quiet: bool) -> Result<ExitCode, Erro
         }
     };
 
-    let _lock = crate::output::RunLock::acquire(&job.lock_file)?;
-    crate::output::clean_temp_files(&job.output_dir);
+    let _lock = crate::state::lock(&job.lock_file)?;
+    crate::fsio::clean_temp_files(&job.output_dir);
     let state = initial_state(&job)?;
 
     let client = http_clients()?;
@@ -364,6 +364,7 @@ async fn run_job(job: Job, args: &RunArgs, quiet: bool) -> Result<ExitCode, Erro
         timeout: job.gateway.timeout,
     };
     let stats = Arc::new(Stats::default());
+    let transport = Transport::new(client, policy, stats);
     let cache = match &job.gateway.token_cache {
         TokenCache::Off => None,
         // Like every other path in the job file, relative to the job file's folder.
@@ -373,13 +374,7 @@ async fn run_job(job: Job, args: &RunArgs, quiet: bool) -> Result<ExitCode, Erro
         }),
         TokenCache::Default => None,
     };
-    let mut source = TokenSource::new(
-        creds.clone(),
-        client.clone(),
-        policy.clone(),
-        stats.clone(),
-        cache,
-    );
+    let mut source = TokenSource::new(creds.clone(), transport.clone(), cache);
     if job.gateway.token_cache == TokenCache::Default {
         let file = crate::auth::default_cache_file(&source.cache_key());
         if file.is_none() {
@@ -387,15 +382,13 @@ async fn run_job(job: Job, args: &RunArgs, quiet: bool) -> Result<ExitCode, Erro
                 "no cache folder (neither XDG_CACHE_HOME nor HOME is set); the token cache is off"
             );
         }
-        source = TokenSource::new(creds, client.clone(), policy.clone(), stats.clone(), file);
+        source = TokenSource::new(creds, transport.clone(), file);
     }
     let http = Arc::new(Http::new(
-        client,
+        transport,
         gateway,
         Arc::new(source),
-        policy,
         job.gateway.rate_limits.clone(),
-        stats,
     ));
     let progress = crate::progress::Progress::new(!quiet && crate::progress::stderr_is_terminal());
     let job = Arc::new(job);
@@ -410,7 +403,7 @@ async fn run_job(job: Job, args: &RunArgs, quiet: bool) -> Result<ExitCode, Erro
     .await;
 
     if report.exit_code() == ExitCode::Success && !job.state_defaults.is_empty() {
-        crate::output::write_state(&job.state_file, &job.name, &state)?;
+        crate::state::write_state(&job.state_file, &job.name, &state)?;
         report.state_written = true;
     }
     crate::report::write_reports(&report, &args.report)?;
@@ -432,7 +425,7 @@ fn initial_state(job: &Job) -> Result<serde_json::Map<String, serde_json::Value>
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    if let Some(saved) = crate::output::read_state(&job.state_file)? {
+    if let Some(saved) = crate::state::read_state(&job.state_file)? {
         state.extend(saved);
     }
     Ok(state)
@@ -445,7 +438,7 @@ fn dry_run(job: &Job, gateway: &reqwest::Url) -> Result<ExitCode, Error> {
     println!(
         "# dry run of `{}` against {}: nothing is sent",
         job.name,
-        crate::http::display_url(gateway)
+        crate::net::display_url(gateway)
     );
     for step in &job.steps {
         if step.request.is_none() {
@@ -480,8 +473,9 @@ fn dry_run(job: &Job, gateway: &reqwest::Url) -> Result<ExitCode, Error> {
             match crate::runner::build_request(job, step, ctx, gateway) {
                 Ok(req) => {
                     let body = match &req.body {
-                        Some(crate::http::RequestBody::Json(j)) => format!(" {j}"),
-                        Some(crate::http::RequestBody::Raw(s)) => format!(" {s}"),
+                        Some(crate::net::RequestBody::Json(j)) => format!(" {j}"),
+                        Some(crate::net::RequestBody::Raw(s)) => format!(" {s}"),
+                        Some(crate::net::RequestBody::Form(pairs)) => format!(" {pairs:?}"),
                         None => String::new(),
                     };
                     println!(

@@ -1,8 +1,8 @@
 //! dap-run: declarative jobs for the Instructure API gateway.
 //!
 //! The pipeline, one module per stage:
-//! `job` (load → validate) → `plan` → `runner` (with `http`, `auth`, `extract`, `template`,
-//! `output`) → `report`. The binary (`main.rs`) only parses flags and calls [`app::main`].
+//! `job` (load → validate) → `plan` → `runner` (with `net`, `auth`, `extract`, `template`,
+//! `fsio`, `state`) → `report`. The binary (`main.rs`) only parses flags and calls [`app::main`].
 
 pub mod app;
 pub mod auth;
@@ -10,9 +10,9 @@ pub mod cli;
 pub mod diagnostic;
 pub mod error;
 pub mod extract;
-pub mod http;
+pub mod fsio;
 pub mod job;
-pub mod output;
+pub mod net;
 pub mod plan;
 pub mod poll;
 pub mod progress;
@@ -21,4 +21,5 @@ pub mod report;
 pub mod runner;
 pub mod sandbox;
 pub mod secret;
+pub mod state;
 pub mod template;

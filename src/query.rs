@@ -9,8 +9,8 @@
 use serde::Serialize;
 use serde_json::Value as Json;
 
-use crate::http::{Request, RequestBody};
 use crate::job::model::Method;
+use crate::net::{Request, RequestBody};
 
 /// What a DAP query request asked for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

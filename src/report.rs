@@ -245,7 +245,7 @@ pub fn write_reports(r: &RunReport, specs: &[ReportSpec]) -> Result<(), crate::e
             ReportSpec::Junit(p) => (p, junit(r)),
             ReportSpec::Json(p) => (p, json(r)),
         };
-        crate::output::write_atomic(path, text.as_bytes()).map_err(|source| {
+        crate::fsio::write_atomic(path, text.as_bytes()).map_err(|source| {
             crate::error::Error::Io {
                 action: "write the report",
                 path: path.to_path_buf(),

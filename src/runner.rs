@@ -20,9 +20,9 @@ use serde_json::Value as Json;
 
 use crate::error::ExitCode;
 use crate::extract;
-use crate::http::{Http, HttpError, Request, RequestBody};
+use crate::fsio;
 use crate::job::model::{Body, Job, JsonTemplate, Loop, LoopRecord, SaveWhat, Step};
-use crate::output;
+use crate::net::{FileOptions, Http, HttpError, Request, RequestBody};
 use crate::template::{EnvVars, to_json, to_value};
 
 /// What went wrong in a step or item.
@@ -34,6 +34,9 @@ pub struct StepError {
     pub message: String,
     /// Whether it is a failed check (as opposed to an error).
     pub check: bool,
+    /// Whether no token could be had: items not yet started are skipped.
+    #[serde(skip)]
+    pub token: bool,
 }
 
 impl StepError {
@@ -42,6 +45,7 @@ impl StepError {
             code,
             message: crate::secret::redact(&message.into()),
             check: false,
+            token: false,
         }
     }
     /// A task that panicked: a bug in dap-run, exit 70.
@@ -58,17 +62,17 @@ impl StepError {
             code: ExitCode::CheckFailed,
             message: crate::secret::redact(&message.into()),
             check: true,
+            token: false,
         }
     }
 }
 
 impl From<HttpError> for StepError {
     fn from(e: HttpError) -> Self {
-        let code = match &e {
-            HttpError::Auth(_) => ExitCode::Auth,
-            HttpError::Status { .. } | HttpError::Network(_) => ExitCode::Gateway,
-        };
-        StepError::new(code, e.to_string())
+        StepError {
+            token: matches!(e, HttpError::Token { .. } | HttpError::Unauthorized { .. }),
+            ..StepError::new(e.exit_code(), e.to_string())
+        }
     }
 }
 
@@ -310,13 +314,13 @@ pub async fn run(job: Arc<Job>, ctx: RunContext) -> (RunReport, serde_json::Map<
         job: job.name.clone(),
         run: run_info,
         steps,
-        logins: http.auth().logins(),
+        logins: http.tokens().logins(),
         requests: http
-            .stats
+            .stats()
             .requests
             .load(std::sync::atomic::Ordering::Relaxed),
         retries: http
-            .stats
+            .stats()
             .retries
             .load(std::sync::atomic::Ordering::Relaxed),
         state_written: false,
@@ -709,7 +713,7 @@ async fn run_item(
         }
     }
     if let Err(e) = item_body(&shared, step, &mut scope, &mut rec, &where_).await {
-        if e.code == ExitCode::Auth {
+        if e.code == ExitCode::Auth || e.token {
             shared
                 .auth_failed
                 .store(true, std::sync::atomic::Ordering::Relaxed);
@@ -744,7 +748,7 @@ async fn send_and_poll(
     scope: &ItemScope,
     rec: &mut ItemRecord,
     where_: &str,
-) -> Result<(Request, crate::http::Response, Option<Json>), StepError> {
+) -> Result<(Request, crate::net::Response, Option<Json>), StepError> {
     let job = &shared.job;
     let http = &shared.http;
     let request = build_request(job, step, &scope.ctx(), http.gateway())?;
@@ -775,7 +779,7 @@ async fn send_and_poll(
                         format!(
                             "the answer to {} {} is not JSON: {e}",
                             request.method.as_str(),
-                            crate::http::display_url(&request.url)
+                            crate::net::display_url(&request.url)
                         ),
                     )
                 })?;
@@ -913,7 +917,7 @@ async fn item_body(
                 s.into_bytes()
             }
         };
-        output::write_atomic(&path, &bytes).map_err(|e| {
+        fsio::write_atomic(&path, &bytes).map_err(|e| {
             StepError::new(
                 ExitCode::LocalIo,
                 format!("cannot write `{}`: {e}", path.display()),
@@ -1101,7 +1105,7 @@ fn download_urls(
                     ExitCode::Gateway,
                     format!(
                         "download: `{}` is not a URL: {e}",
-                        crate::http::display_url_str(s)
+                        crate::net::display_url_str(s)
                     ),
                 )
             })?;
@@ -1110,7 +1114,7 @@ fn download_urls(
                     ExitCode::Gateway,
                     format!(
                         "download: `{}` is not an http(s) URL",
-                        crate::http::display_url(&url)
+                        crate::net::display_url(&url)
                     ),
                 ));
             }
@@ -1131,7 +1135,7 @@ async fn download_one(
     path: PathBuf,
 ) -> Result<FileRecord, StepError> {
     let http = &shared.http;
-    let tmp = output::temp_beside(&path).map_err(|e| {
+    let tmp = fsio::temp_beside(&path).map_err(|e| {
         StepError::new(
             ExitCode::LocalIo,
             format!("cannot create a file beside `{}`: {e}", path.display()),
@@ -1145,8 +1149,12 @@ async fn download_one(
     let mut refreshed = false;
     loop {
         let url = urls.lock().await[part].clone();
-        tracing::debug!(step = %step_id, part, url = %crate::http::display_url(&url), "downloading");
-        match http.download(&url, tmp.path(), d.decompress, &bar.0).await {
+        tracing::debug!(step = %step_id, part, url = %crate::net::display_url(&url), "downloading");
+        let options = FileOptions {
+            decompress: d.decompress,
+            ..FileOptions::default()
+        };
+        match http.download(&url, tmp.path(), options, &bar.0).await {
             Ok(bytes) => {
                 tmp.persist(&path).map_err(|e| {
                     StepError::new(
@@ -1157,9 +1165,7 @@ async fn download_one(
                 tracing::info!(step = %step_id, path = %path.display(), bytes, "downloaded");
                 return Ok(FileRecord { path, bytes });
             }
-            Err(HttpError::Status { status, .. })
-                if status == reqwest::StatusCode::FORBIDDEN && !refreshed =>
-            {
+            Err(e) if e.refused_status() == Some(reqwest::StatusCode::FORBIDDEN) && !refreshed => {
                 refreshed = true;
                 // Parts of one item expire together: the first to notice asks for fresh URLs
                 // while holding the lock; the others then find theirs replaced and just retry.
@@ -1209,8 +1215,8 @@ fn file_path(
             ),
         )
     })?;
-    let path = output::safe_join(&job.output_dir, &rel)
-        .map_err(|m| StepError::new(ExitCode::CheckFailed, m))?;
+    let path = fsio::safe_join(&job.output_dir, &rel)
+        .map_err(|e| StepError::new(ExitCode::CheckFailed, e.to_string()))?;
     Ok((rel, path))
 }
 
@@ -1253,8 +1259,8 @@ pub fn build_request(
         ));
     };
     let target = render(target, "the request path")?;
-    let mut url = crate::http::resolve(gateway, &target)
-        .map_err(|m| StepError::new(ExitCode::CheckFailed, m))?;
+    let mut url = crate::net::resolve(gateway, &target)
+        .map_err(|e| StepError::new(ExitCode::CheckFailed, e.to_string()))?;
     if !step.query.is_empty() {
         let mut pairs = url.query_pairs_mut();
         for (k, t) in &step.query {

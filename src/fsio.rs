@@ -1,25 +1,23 @@
-//! Files: atomic writes, streamed downloads, state between runs, and the run lock.
+//! Local files: atomic writes, private files, the sink a download streams into, and the run
+//! lock. Knows nothing of HTTP and returns only `io::Error`s, so a full disk is always told
+//! apart from a network failure (exit 5, not 4).
 //!
 //! Every file is written to a temporary name (`.dap-run-tmp-*`) in its target's folder and
 //! renamed over the target only when complete and synced, so a killed run leaves either the
 //! previous file or the new one, never a partial one. Temporary files a killed run left behind
-//! are removed by the next run, which holds the lock. Downloads stream chunk by chunk: memory
-//! does not grow with the file.
+//! are removed by the next run, which holds the lock. Downloads stream chunk by chunk through a
+//! [`FileSink`]: memory does not grow with the file.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Component, Path, PathBuf};
-use std::time::Duration;
-
-use serde_json::Value as Json;
-
-use crate::error::Error;
 
 /// Prefix of temporary files.
 pub const TEMP_PREFIX: &str = ".dap-run-tmp-";
 
-/// Joins a rendered relative path under `root`, refusing anything that would leave it.
-pub fn safe_join(root: &Path, rel: &str) -> Result<PathBuf, String> {
+/// Joins a rendered relative path under `root`, refusing anything that would leave it
+/// (`InvalidInput`, with the reason as the message).
+pub fn safe_join(root: &Path, rel: &str) -> io::Result<PathBuf> {
     let rel_path = Path::new(rel);
     let mut out = root.to_path_buf();
     let mut depth = 0usize;
@@ -31,12 +29,18 @@ pub fn safe_join(root: &Path, rel: &str) -> Result<PathBuf, String> {
             }
             Component::CurDir => {}
             Component::ParentDir | Component::RootDir | Component::Prefix(_) => {
-                return Err(format!("file path `{rel}` leaves the output folder"));
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("file path `{rel}` leaves the output folder"),
+                ));
             }
         }
     }
     if depth == 0 {
-        return Err(format!("file path `{rel}` names no file"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("file path `{rel}` names no file"),
+        ));
     }
     Ok(out)
 }
@@ -105,63 +109,43 @@ pub fn clean_temp_files(dir: &Path) {
     }
 }
 
-/// Why streaming a body failed.
-#[derive(Debug)]
-pub enum StreamError {
-    /// The connection broke or stalled (worth another attempt).
-    Network(String),
-    /// The data was not what was expected (e.g. not gzip).
-    Data(String),
-    /// The local file could not be written.
-    Io(io::Error),
+/// Where a download streams: a file, through a gzip decoder if asked. Counts the bytes that
+/// reach the file, so the caller can bound a decompression's expansion.
+pub struct FileSink {
+    inner: Box<dyn Sink>,
 }
 
-/// Streams a response body into the file at `path`, gunzipping if asked; returns bytes written.
-pub async fn stream_to_file(
-    mut resp: reqwest::Response,
-    path: &Path,
-    decompress: bool,
-    idle: Duration,
-    bar: &indicatif::ProgressBar,
-) -> Result<u64, StreamError> {
-    let file = File::create(path).map_err(StreamError::Io)?;
-    bar.reset();
-    if let Some(len) = resp.content_length() {
-        bar.set_length(len);
-    }
-    let counter = CountingWriter {
-        inner: io::BufWriter::with_capacity(256 * 1024, file),
-        count: 0,
-    };
-    let mut sink: Box<dyn Sink> = if decompress {
-        Box::new(flate2::write::MultiGzDecoder::new(counter))
-    } else {
-        Box::new(counter)
-    };
-    loop {
-        let chunk = match tokio::time::timeout(idle, resp.chunk()).await {
-            Ok(Ok(Some(c))) => c,
-            Ok(Ok(None)) => break,
-            Ok(Err(e)) => return Err(StreamError::Network(crate::http::error_chain(&e))),
-            Err(_) => return Err(StreamError::Network(format!("no data for {idle:?}"))),
+impl FileSink {
+    /// Creates (or truncates) the file at `path`.
+    pub fn create(path: &Path, decompress: bool) -> io::Result<Self> {
+        let file = File::create(path)?;
+        let counter = CountingWriter {
+            inner: io::BufWriter::with_capacity(256 * 1024, file),
+            count: 0,
         };
-        bar.inc(chunk.len() as u64);
-        tokio::task::block_in_place(|| sink.write_all(&chunk)).map_err(|e| {
-            if decompress && e.kind() == io::ErrorKind::InvalidInput
-                || e.kind() == io::ErrorKind::InvalidData
-            {
-                StreamError::Data(format!("the object is not valid gzip ({e})"))
-            } else {
-                StreamError::Io(e)
-            }
-        })?;
+        let inner: Box<dyn Sink> = if decompress {
+            Box::new(flate2::write::MultiGzDecoder::new(counter))
+        } else {
+            Box::new(counter)
+        };
+        Ok(FileSink { inner })
     }
-    tokio::task::block_in_place(|| sink.finish_sync()).map_err(|e| match e.kind() {
-        io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof => {
-            StreamError::Data(format!("the object is not valid gzip ({e})"))
-        }
-        _ => StreamError::Io(e),
-    })
+
+    /// Writes a chunk (decoded if the sink decompresses). A decoder's complaint about the data
+    /// is `InvalidData` or `InvalidInput`; anything else is the disk.
+    pub fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
+        self.inner.write_all(chunk)
+    }
+
+    /// Bytes that reached the file so far (decoded bytes when decompressing).
+    pub fn written(&self) -> u64 {
+        self.inner.written()
+    }
+
+    /// Flushes and syncs; returns the bytes in the file.
+    pub fn finish(self) -> io::Result<u64> {
+        self.inner.finish_sync()
+    }
 }
 
 struct CountingWriter {
@@ -181,10 +165,14 @@ impl Write for CountingWriter {
 }
 
 trait Sink: Write + Send {
+    fn written(&self) -> u64;
     fn finish_sync(self: Box<Self>) -> io::Result<u64>;
 }
 
 impl Sink for CountingWriter {
+    fn written(&self) -> u64 {
+        self.count
+    }
     fn finish_sync(mut self: Box<Self>) -> io::Result<u64> {
         self.inner.flush()?;
         self.inner.get_ref().sync_all()?;
@@ -193,50 +181,25 @@ impl Sink for CountingWriter {
 }
 
 impl Sink for flate2::write::MultiGzDecoder<CountingWriter> {
+    fn written(&self) -> u64 {
+        self.get_ref().count
+    }
     fn finish_sync(self: Box<Self>) -> io::Result<u64> {
         let inner = (*self).finish()?;
         Box::new(inner).finish_sync()
     }
 }
 
-/// Reads the state file; `None` before the first successful run.
-pub fn read_state(path: &Path) -> Result<Option<serde_json::Map<String, Json>>, Error> {
-    let text = match fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(Error::Io {
-                action: "read the state file",
-                path: path.to_path_buf(),
-                source,
-            });
-        }
-    };
-    let json: Json = serde_json::from_str(&text).map_err(|e| Error::Io {
-        action: "read the state file",
-        path: path.to_path_buf(),
-        source: io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{e}; delete the file to start again from snapshots"),
-        ),
-    })?;
-    Ok(json.get("state").and_then(|s| s.as_object()).cloned())
-}
-
-/// Writes the state file atomically.
-pub fn write_state(
-    path: &Path,
-    job: &str,
-    state: &serde_json::Map<String, Json>,
-) -> Result<(), Error> {
-    let doc = serde_json::json!({ "job": job, "state": state });
-    let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
-    text.push('\n');
-    write_atomic(path, text.as_bytes()).map_err(|source| Error::Io {
-        action: "write the state file",
-        path: path.to_path_buf(),
-        source,
-    })
+/// What [`RunLock::acquire`] found.
+#[derive(Debug)]
+pub enum Locking {
+    /// The lock is ours until the value is dropped.
+    Taken(RunLock),
+    /// Another process holds it; what it wrote in the file.
+    Held {
+        /// `pid N since TIME`, or empty.
+        holder: String,
+    },
 }
 
 /// An exclusive advisory lock on a job's lock file, released when dropped or when the process
@@ -247,55 +210,34 @@ pub struct RunLock {
 }
 
 impl RunLock {
-    /// Takes the lock, or fails at once naming the holder.
-    pub fn acquire(path: &Path) -> Result<RunLock, Error> {
+    /// Takes the lock, or says at once who holds it.
+    pub fn acquire(path: &Path) -> io::Result<Locking> {
         if let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
         {
-            fs::create_dir_all(dir).map_err(|source| Error::Io {
-                action: "create the folder of",
-                path: path.to_path_buf(),
-                source,
-            })?;
+            fs::create_dir_all(dir)?;
         }
         let mut file = fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
-            .open(path)
-            .map_err(|source| Error::Io {
-                action: "open the lock file",
-                path: path.to_path_buf(),
-                source,
-            })?;
+            .open(path)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {
                 let holder = fs::read_to_string(path).unwrap_or_default();
-                let holder = holder.trim();
-                return Err(Error::Locked {
-                    path: path.to_path_buf(),
-                    holder: if holder.is_empty() {
-                        "holder unknown".into()
-                    } else {
-                        holder.to_owned()
-                    },
+                return Ok(Locking::Held {
+                    holder: holder.trim().to_owned(),
                 });
             }
-            Err(fs::TryLockError::Error(source)) => {
-                return Err(Error::Io {
-                    action: "lock",
-                    path: path.to_path_buf(),
-                    source,
-                });
-            }
+            Err(fs::TryLockError::Error(source)) => return Err(source),
         }
         let started = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
         let _ = file.set_len(0);
         let _ = writeln!(file, "pid {} since {started}", std::process::id());
         let _ = file.flush();
-        Ok(RunLock { _file: file })
+        Ok(Locking::Taken(RunLock { _file: file }))
     }
 }
 
@@ -334,9 +276,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("job.lock");
         let first = RunLock::acquire(&path).unwrap();
-        let second = RunLock::acquire(&path);
-        assert!(matches!(second, Err(Error::Locked { .. })));
+        assert!(matches!(first, Locking::Taken(_)));
+        let second = RunLock::acquire(&path).unwrap();
+        assert!(matches!(second, Locking::Held { ref holder } if holder.starts_with("pid ")));
         drop(first);
-        RunLock::acquire(&path).unwrap();
+        assert!(matches!(
+            RunLock::acquire(&path).unwrap(),
+            Locking::Taken(_)
+        ));
     }
 }
