@@ -104,21 +104,24 @@ impl Transport {
         let mut hops = 0u32;
         loop {
             attempt += 1;
-            let token = match &door {
+            let (token, slot) = match &door {
                 Door::Gateway { tokens, pacer } => {
                     // Log in before taking a pacing slot: a slot's time must be the time the
                     // request leaves, or requests waiting for the login reach the gateway later
                     // than the pacer counts and one a window later gets a 429.
                     tokens.ready().await?;
-                    pacer.acquire(req.method.as_str(), url.path()).await;
-                    Some(tokens.token().await?)
+                    let slot = pacer.acquire(req.method.as_str(), url.path()).await;
+                    (Some(tokens.token().await?), Some(slot))
                 }
-                _ => None,
+                _ => (None, None),
             };
             let builder = self.build(req, &url, &door, token.as_ref())?;
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(request = %what, attempt, "sending");
-            let failure = match tokio::time::timeout(self.policy.timeout, builder.send()).await {
+            let sent = tokio::time::timeout(self.policy.timeout, builder.send()).await;
+            // The gateway has the request by now: its slot counts from here.
+            drop(slot);
+            let failure = match sent {
                 Err(_) => Transient::Cause(Cause::HeaderTimeout(self.policy.timeout)),
                 Ok(Err(e)) if RetryPolicy::is_transient_error(&e) => {
                     Transient::Cause(Cause::transport(e))

@@ -2,11 +2,15 @@
 //!
 //! Route patterns (`POST /dap/query/*/table/*/data`, `*` one segment) are parsed once when the
 //! run starts, not split as strings on every request.
+//!
+//! A slot is counted from when it is taken until the response arrives, then from the response's
+//! time: the gateway counts a request when it receives it, somewhere in between, and a request
+//! slowed on its way (a new connection on a busy machine) would otherwise still be inside the
+//! gateway's window when the pacer thinks it has left.
 
-use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-
-use tokio::sync::Mutex;
 
 use crate::job::model::RateLimit;
 
@@ -49,9 +53,30 @@ impl Route {
     }
 }
 
+/// A route's slots in its current window: (slot id, time it counts from).
+type Window = Mutex<Vec<(u64, Instant)>>;
+
 /// Per-route request budgets: at most `limit` requests in any window of `per`.
 pub struct Pacer {
-    routes: Vec<(Route, RateLimit, Mutex<VecDeque<Instant>>)>,
+    routes: Vec<(Route, RateLimit, Window)>,
+    ids: AtomicU64,
+}
+
+/// A taken slot: when dropped (the response arrived, or the attempt failed) its time becomes
+/// the drop's time.
+pub struct Slot<'a> {
+    taken: Option<(&'a Window, u64)>,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        if let Some((window, id)) = self.taken {
+            let mut w = window.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(entry) = w.iter_mut().find(|(i, _)| *i == id) {
+                entry.1 = Instant::now();
+            }
+        }
+    }
 }
 
 impl Pacer {
@@ -61,41 +86,36 @@ impl Pacer {
             routes: limits
                 .into_iter()
                 .filter(|l| l.limit.is_some())
-                .map(|l| {
-                    (
-                        Route::new(&l.method, &l.pattern),
-                        l,
-                        Mutex::new(VecDeque::new()),
-                    )
-                })
+                .map(|l| (Route::new(&l.method, &l.pattern), l, Mutex::new(Vec::new())))
                 .collect(),
+            ids: AtomicU64::new(0),
         }
     }
 
-    /// Waits for a slot on the request's route (at once when it has no budget).
-    pub async fn acquire(&self, method: &str, path: &str) {
+    /// Waits for a slot on the request's route (at once when it has no budget). Keep the slot
+    /// until the response arrives.
+    pub async fn acquire(&self, method: &str, path: &str) -> Slot<'_> {
         let Some((_, limit, window)) = self.routes.iter().find(|(r, _, _)| r.matches(method, path))
         else {
-            return;
+            return Slot { taken: None };
         };
         let n = limit.limit.unwrap_or(u32::MAX) as usize;
         loop {
             let wait: Duration = {
-                let mut w = window.lock().await;
+                let mut w = window.lock().unwrap_or_else(|e| e.into_inner());
                 let now = Instant::now();
-                while w
-                    .front()
-                    .is_some_and(|t| now.duration_since(*t) >= limit.per)
-                {
-                    w.pop_front();
-                }
+                w.retain(|(_, t)| now.duration_since(*t) < limit.per);
                 if w.len() < n {
-                    w.push_back(now);
-                    return;
+                    let id = self.ids.fetch_add(1, Ordering::Relaxed);
+                    w.push((id, now));
+                    return Slot {
+                        taken: Some((window, id)),
+                    };
                 }
+                let oldest = w.iter().map(|(_, t)| *t).min().unwrap_or(now);
                 // A fiftieth of the window more (1.2 s a minute): requests do not reach the
                 // gateway after equal delays, and one that overtakes the slot it replaces is a 429.
-                limit.per - now.duration_since(w[0]) + limit.per / 50
+                limit.per.saturating_sub(now.duration_since(oldest)) + limit.per / 50
             };
             tracing::info!(route = %format!("{method} {}", limit.pattern), "pacing: waiting {:?} to stay within {} requests per {:?}", wait, n, limit.per);
             tokio::time::sleep(wait).await;
@@ -132,7 +152,7 @@ mod tests {
             .map(|i| {
                 let pacer = pacer.clone();
                 tokio::spawn(async move {
-                    pacer
+                    let _slot = pacer
                         .acquire("POST", &format!("/dap/query/canvas/table/t{i}/data"))
                         .await;
                     started.elapsed()
@@ -150,8 +170,29 @@ mod tests {
         assert!(times[4] >= Duration::from_millis(300), "{times:?}");
         // Other routes are not held back.
         let other = Instant::now();
-        pacer.acquire("GET", "/dap/job/x").await;
+        let _slot = pacer.acquire("GET", "/dap/job/x").await;
         assert!(other.elapsed() < Duration::from_millis(50));
+    }
+
+    #[tokio::test]
+    async fn a_slot_counts_from_its_response() {
+        let pacer = Pacer::new(vec![RateLimit {
+            method: "GET".into(),
+            pattern: "/r".into(),
+            limit: Some(1),
+            per: Duration::from_millis(200),
+        }]);
+        let slot = pacer.acquire("GET", "/r").await;
+        // The response takes 150 ms: the next slot is a window after it, not after the send.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let answered = Instant::now();
+        drop(slot);
+        let _next = pacer.acquire("GET", "/r").await;
+        assert!(
+            answered.elapsed() >= Duration::from_millis(200),
+            "{:?}",
+            answered.elapsed()
+        );
     }
 
     #[tokio::test]
@@ -165,8 +206,8 @@ mod tests {
             per: Duration::from_millis(500),
         }]);
         let started = Instant::now();
-        pacer.acquire("POST", "/dap/query/c/table/a/data").await;
-        pacer.acquire("POST", "/dap/query/c/table/b/data").await;
+        drop(pacer.acquire("POST", "/dap/query/c/table/a/data").await);
+        drop(pacer.acquire("POST", "/dap/query/c/table/b/data").await);
         assert!(
             started.elapsed() >= Duration::from_millis(510),
             "{:?}",
