@@ -181,7 +181,13 @@ fn doc(job: &Job) -> PlanDoc {
             if let Some(d) = &s.download {
                 m.insert(
                     "download".into(),
-                    json!({ "urls": d.urls, "to": d.to.source, "decompress": d.decompress, "concurrency": d.concurrency }),
+                    {
+                        let mut v = json!({ "urls": d.urls, "to": d.to.source, "decompress": d.decompress, "concurrency": d.concurrency });
+                        if d.max_ratio != crate::net::DEFAULT_MAX_RATIO {
+                            v["max_ratio"] = json!(d.max_ratio);
+                        }
+                        v
+                    },
                 );
             }
             if !s.persist.is_empty() {

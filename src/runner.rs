@@ -1152,7 +1152,7 @@ async fn download_one(
         tracing::debug!(step = %step_id, part, url = %crate::net::display_url(&url), "downloading");
         let options = FileOptions {
             decompress: d.decompress,
-            ..FileOptions::default()
+            max_ratio: d.max_ratio,
         };
         match http.download(&url, tmp.path(), options, &bar.0).await {
             Ok(bytes) => {

@@ -623,6 +623,212 @@ mod properties {
     }
 }
 
+/// The token source fed arbitrary login answers (status, headers, `expires_in`, JWT `exp`,
+/// body): it never panics, and its logins stay bounded (one run of attempts, then the source
+/// either holds a token it uses or has failed for good).
+mod login_properties {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex, OnceLock};
+    use std::time::Duration;
+
+    use axum::body::Body;
+    use axum::http::{HeaderName, HeaderValue, Response, StatusCode};
+    use dap_run::auth::{Credentials, Provenance, TokenSource};
+    use dap_run::net::{Clients, RetryPolicy, Stats, Transport};
+    use dap_run::secret::Secret;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    struct Answer {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: String,
+    }
+
+    struct Server {
+        url: String,
+        answer: Arc<Mutex<Option<Answer>>>,
+        hits: Arc<AtomicUsize>,
+    }
+
+    fn server() -> &'static Server {
+        static SERVER: OnceLock<Server> = OnceLock::new();
+        SERVER.get_or_init(|| {
+            let answer: Arc<Mutex<Option<Answer>>> = Default::default();
+            let hits = Arc::new(AtomicUsize::new(0));
+            let (a, h) = (answer.clone(), hits.clone());
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async move {
+                    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                    tx.send(listener.local_addr().unwrap()).unwrap();
+                    let app = axum::Router::new().fallback(move || {
+                        let (a, h) = (a.clone(), h.clone());
+                        async move {
+                            h.fetch_add(1, Ordering::SeqCst);
+                            let answer = a.lock().unwrap().clone().unwrap();
+                            let mut r = Response::new(Body::from(answer.body));
+                            *r.status_mut() = StatusCode::from_u16(answer.status).unwrap();
+                            for (k, v) in answer.headers {
+                                if let (Ok(k), Ok(v)) = (
+                                    HeaderName::from_bytes(k.as_bytes()),
+                                    HeaderValue::from_str(&v),
+                                ) {
+                                    r.headers_mut().insert(k, v);
+                                }
+                            }
+                            r
+                        }
+                    });
+                    axum::serve(listener, app).await.unwrap();
+                });
+            });
+            Server {
+                url: format!("http://{}", rx.recv().unwrap()),
+                answer,
+                hits,
+            }
+        })
+    }
+
+    fn jwt(claims: &str) -> String {
+        use base64::Engine as _;
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        format!("{}.{}.sig", b64(r#"{"alg":"HS256"}"#), b64(claims))
+    }
+
+    fn number() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<u64>().prop_map(|n| n.to_string()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(|f| format!("{f:e}")),
+            Just("0".to_owned()),
+            Just("18446744073709551615".to_owned()),
+            Just("1e30".to_owned()),
+            Just("\"3600\"".to_owned()),
+            Just("null".to_owned()),
+        ]
+    }
+
+    fn body() -> impl Strategy<Value = String> {
+        prop_oneof![
+            (number(), number(), any::<bool>()).prop_map(|(expires_in, exp, as_jwt)| {
+                let token = if as_jwt {
+                    jwt(&format!("{{\"exp\":{exp}}}"))
+                } else {
+                    "tok-prop-opaque-token".to_owned()
+                };
+                format!("{{\"access_token\":\"{token}\",\"expires_in\":{expires_in},\"token\":\"{token}\"}}")
+            }),
+            "\\PC{0,200}",
+            Just(String::new()),
+            Just("{\"access_token\":\"\"}".to_owned()),
+            Just("{\"access_token\":7}".to_owned()),
+        ]
+    }
+
+    fn headers() -> impl Strategy<Value = Vec<(String, String)>> {
+        proptest::collection::vec(
+            prop_oneof![
+                "[a-zA-Z0-9:/._?=-]{0,40}".prop_map(|v| ("location".to_owned(), v)),
+                Just(("retry-after".to_owned(), "0".to_owned())),
+                Just(("retry-after".to_owned(), "nonsense".to_owned())),
+                Just(("content-type".to_owned(), "application/json".to_owned())),
+                Just(("content-length".to_owned(), "99999999999".to_owned())),
+            ],
+            0..3,
+        )
+    }
+
+    fn status() -> impl Strategy<Value = u16> {
+        prop_oneof![
+            Just(200u16),
+            Just(201),
+            Just(204),
+            Just(301),
+            Just(302),
+            Just(307),
+            Just(400),
+            Just(401),
+            Just(403),
+            Just(429),
+            Just(500),
+            Just(502),
+            Just(503),
+            Just(504),
+            200u16..600,
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 96, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn the_token_source_never_panics_and_logs_in_a_bounded_number_of_times(
+            status in status(),
+            headers in headers(),
+            body in body(),
+            inst_access in any::<bool>(),
+        ) {
+            let s = server();
+            *s.answer.lock().unwrap() = Some(Answer { status, headers, body });
+            let before = s.hits.load(Ordering::SeqCst);
+            let url = reqwest::Url::parse(&s.url).unwrap();
+            let creds = if inst_access {
+                Credentials::InstAccess {
+                    canvas: url,
+                    canvas_token: Secret::new("canvas-prop-token"),
+                    canvas_token_from: Provenance("test".into()),
+                }
+            } else {
+                Credentials::Client {
+                    gateway: url,
+                    client_id: "client-prop".into(),
+                    client_id_from: Provenance("test".into()),
+                    client_secret: Secret::new("secret-prop-value"),
+                    client_secret_from: Provenance("test".into()),
+                }
+            };
+            let transport = Transport::new(
+                Clients::new().unwrap(),
+                RetryPolicy {
+                    attempts: 3,
+                    min: Duration::from_millis(1),
+                    max: Duration::from_millis(5),
+                    timeout: Duration::from_secs(2),
+                },
+                Arc::new(Stats::default()),
+            );
+            let source = TokenSource::new(creds, transport, None);
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap();
+            let results: Vec<bool> = rt.block_on(async {
+                let mut out = Vec::new();
+                for _ in 0..4 {
+                    out.push(source.current().await.is_ok());
+                }
+                out
+            });
+            let hits = s.hits.load(Ordering::SeqCst) - before;
+            // One login's attempts at most: a token fresh from a login is used, a failure is
+            // kept for every later caller.
+            prop_assert!(hits <= 3, "{hits} login requests for 4 calls");
+            prop_assert!(dap_run::net::TokenProvider::logins(&source) <= 1);
+            // The same answer gives the same verdict to every caller.
+            prop_assert!(results.iter().all(|r| *r == results[0]), "{results:?}");
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Hostile responses: a tiny server that logs anyone in and answers other routes badly.
 
@@ -712,6 +918,31 @@ mod hostile {
                 StatusCode::OK,
                 serde_json::json!({"access_token": jwt(r#"{"exp":1e30}"#), "token_type": "bearer"}),
             ),
+            "expires-zero" => json(
+                StatusCode::OK,
+                serde_json::json!({"access_token": TOKEN, "expires_in": 0}),
+            ),
+            "exp-past" => json(
+                StatusCode::OK,
+                serde_json::json!({"access_token": jwt(r#"{"exp":1000000000}"#), "expires_in": 3600}),
+            ),
+            "login-503" => (StatusCode::SERVICE_UNAVAILABLE, "try later").into_response(),
+            "login-429" => (StatusCode::TOO_MANY_REQUESTS, "slow down").into_response(),
+            // An endless login answer: the client must stop reading, not grow until it aborts.
+            "login-huge" => {
+                let chunk = bytes::Bytes::from(vec![b' '; 64 * 1024]);
+                let chunks = std::iter::repeat_with(move || Ok::<_, std::io::Error>(chunk.clone()));
+                let mut r = Response::new(Body::from_stream(futures_util::stream::iter(chunks)));
+                r.headers_mut()
+                    .insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+                r
+            }
+            // Redirects the login to another origin (which would hand out its own token).
+            "login-redirect" => (
+                StatusCode::TEMPORARY_REDIRECT,
+                [(header::LOCATION, "http://127.0.0.2:1/ids/auth/login")],
+            )
+                .into_response(),
             _ => json(
                 StatusCode::OK,
                 serde_json::json!({"access_token": TOKEN, "expires_in": 3600, "token_type": "bearer", "scope": "x"}),
@@ -723,7 +954,40 @@ mod hostile {
     /// connection is refused.
     pub const REFUSED_OBJECT: &str = "http://127.0.0.1:1/bucket/part-00000.jsonl.gz?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=CRED-KNOWN-hostile%2F20260101&X-Amz-Signature=SIG-KNOWN-hostile-0123abcd";
 
-    const MODES: [&str; 4] = ["echo-login", "echo-login-json", "expires-max", "exp-huge"];
+    const MODES: [&str; 11] = [
+        "echo-login",
+        "echo-login-json",
+        "expires-max",
+        "exp-huge",
+        "expires-zero",
+        "exp-past",
+        "login-503",
+        "login-429",
+        "login-huge",
+        "login-redirect",
+        "plain",
+    ];
+
+    /// gzip of `n` zero bytes, made once per size.
+    fn zeros_gz(n: usize) -> bytes::Bytes {
+        use std::io::Write as _;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let block = vec![0u8; 1024 * 1024];
+        for _ in 0..n / block.len() {
+            enc.write_all(&block).unwrap();
+        }
+        bytes::Bytes::from(enc.finish().unwrap())
+    }
+
+    /// A body that sends one byte every 100 ms, forever.
+    fn trickle() -> Response {
+        use futures_util::StreamExt as _;
+        let stream = futures_util::stream::repeat(()).then(|_| async {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"x"))
+        });
+        Response::new(Body::from_stream(stream))
+    }
 
     fn answer(req: Request<Body>, seen: &Mutex<Vec<String>>) -> Response {
         let full = req.uri().path().to_owned();
@@ -745,6 +1009,50 @@ mod hostile {
                 StatusCode::OK,
                 serde_json::json!({"urls": [{"url": REFUSED_OBJECT}]}),
             ),
+            // Object URLs on this same server (another origin than the gateway's when the
+            // gateway is reached as `localhost`): `/obj/...` routes below.
+            p if p.starts_with("/objects/") => {
+                let port = req
+                    .headers()
+                    .get(header::HOST)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|h| h.rsplit(':').next())
+                    .unwrap_or("")
+                    .to_owned();
+                let what = &p["/objects/".len()..];
+                json(
+                    StatusCode::OK,
+                    serde_json::json!({"urls": [{"url": format!("http://localhost:{port}/obj/{what}?X-Amz-Signature=SIG-KNOWN-hostile-obj")}]}),
+                )
+            }
+            "/obj/big" => Response::new(Body::from(vec![b'x'; 4 * 1024 * 1024])),
+            "/obj/bomb" => Response::new(Body::from(zeros_gz(24 * 1024 * 1024))),
+            "/obj/small-gz" => Response::new(Body::from(zeros_gz(2 * 1024 * 1024))),
+            "/obj/trickle" => trickle(),
+            "/obj/redirect-loopback" => (
+                StatusCode::FOUND,
+                [(
+                    header::LOCATION,
+                    "/obj/small-gz?X-Amz-Signature=SIG-KNOWN-hostile-obj",
+                )],
+            )
+                .into_response(),
+            "/obj/redirect-remote-http" => (
+                StatusCode::FOUND,
+                [(
+                    header::LOCATION,
+                    "http://198.51.100.7/obj/x?X-Amz-Signature=SIG-KNOWN-hostile-obj",
+                )],
+            )
+                .into_response(),
+            "/redirect" => (
+                StatusCode::FOUND,
+                [(
+                    header::LOCATION,
+                    "http://127.0.0.2:1/elsewhere?X-Amz-Signature=SIG-KNOWN-hostile-r",
+                )],
+            )
+                .into_response(),
             "/notjson" => {
                 (StatusCode::OK, "<html><body>502 Bad Gateway</body></html>").into_response()
             }
@@ -830,6 +1138,7 @@ fn hostile_secrets() -> Vec<String> {
         "sig-KNOWN-hostile".to_owned(),
         "SIG-KNOWN-hostile".to_owned(),
         "CRED-KNOWN-hostile".to_owned(),
+        "SIG-KNOWN-hostile-obj".to_owned(),
         "X-Amz-".to_owned(),
     ]
 }
@@ -967,6 +1276,268 @@ fn issue_11_huge_token_lifetimes_do_not_panic() {
             assert_reports(dir.path(), 0);
         }
         assert_eq!(logins(&h), 2, "one login per run");
+    }
+}
+
+/// Logins the hostile server answered for `mode` since `before`.
+fn logins_since(h: &hostile::Hostile, before: usize) -> usize {
+    logins(h) - before
+}
+
+#[test]
+fn issue_11_a_login_answering_503_or_429_every_time_is_exit_4_not_3() {
+    let h = hostile::start();
+    let steps = "[[step]]\nid = \"get\"\nget = \"/t/a/schema\"\nsave = \"a.json\"\n";
+    for mode in ["login-503", "login-429"] {
+        let before = logins(&h);
+        for (dir, run) in run_hostile_both(&h, mode, "token_cache = false", steps) {
+            run.expect_code(4);
+            assert!(
+                run.stderr.contains("cannot log in at the gateway"),
+                "{}",
+                run.stderr
+            );
+            assert!(run.stderr.contains("after 3 attempts"), "{}", run.stderr);
+            assert!(!dir.path().join("out/a.json").exists());
+            assert_reports(dir.path(), 4);
+        }
+        // Two runs of 3 attempts: retried, and bounded.
+        assert_eq!(logins_since(&h, before), 6);
+    }
+}
+
+#[test]
+fn issue_11_an_endless_login_answer_is_cut_at_the_limit() {
+    let h = hostile::start();
+    let steps = "[[step]]\nid = \"get\"\nget = \"/t/a/schema\"\n";
+    for (dir, run) in run_hostile_both(&h, "login-huge", "token_cache = false", steps) {
+        run.expect_code(4);
+        assert!(
+            run.stderr.contains("larger than the limit of"),
+            "{}",
+            run.stderr
+        );
+        assert_reports(dir.path(), 4);
+    }
+}
+
+#[test]
+fn issue_11_redirects_on_the_gateway_and_the_login_are_refused() {
+    let h = hostile::start();
+    let steps = "[[step]]\nid = \"get\"\nget = \"/redirect\"\nsave = \"r.json\"\n";
+    for (dir, run) in run_hostile_both(&h, "", "token_cache = false", steps) {
+        run.expect_code(4);
+        assert!(
+            run.stderr.contains("the gateway does not redirect"),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("127.0.0.2:1/elsewhere"),
+            "{}",
+            run.stderr
+        );
+        assert!(!dir.path().join("out/r.json").exists());
+        assert_reports(dir.path(), 4);
+    }
+    let steps = "[[step]]\nid = \"get\"\nget = \"/t/a/schema\"\n";
+    for (dir, run) in run_hostile_both(&h, "login-redirect", "token_cache = false", steps) {
+        run.expect_code(4);
+        assert!(run.stderr.contains("cannot log in"), "{}", run.stderr);
+        assert!(
+            run.stderr.contains("the gateway does not redirect"),
+            "{}",
+            run.stderr
+        );
+        assert_reports(dir.path(), 4);
+    }
+    // The schema request was never sent: no token from elsewhere was used.
+    assert!(
+        !h.paths
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|p| p.ends_with("/t/a/schema"))
+    );
+}
+
+/// A download step of the object `what` served by the hostile server.
+fn object_step(what: &str, decompress: bool) -> String {
+    format!(
+        "[[step]]\nid = \"fetch\"\npost = \"/objects/{what}\"\ndownload = {{ urls = \"$.urls.*.url\", to = \"part-{{{{ part }}}}.bin\", decompress = {decompress} }}\n"
+    )
+}
+
+#[test]
+fn issue_11_object_redirects_are_followed_only_to_https_or_between_loopbacks() {
+    let h = hostile::start();
+    for (dir, run) in run_hostile_both(
+        &h,
+        "",
+        "token_cache = false",
+        &object_step("redirect-loopback", true),
+    ) {
+        run.expect_code(0);
+        let bytes = std::fs::metadata(dir.path().join("out/part-0.bin"))
+            .unwrap()
+            .len();
+        assert_eq!(bytes, 2 * 1024 * 1024);
+    }
+    for (dir, run) in run_hostile_both(
+        &h,
+        "",
+        "token_cache = false",
+        &object_step("redirect-remote-http", false),
+    ) {
+        run.expect_code(4);
+        assert!(
+            run.stderr
+                .contains("object URLs may redirect only to https"),
+            "{}",
+            run.stderr
+        );
+        assert!(!dir.path().join("out/part-0.bin").exists());
+        assert_reports(dir.path(), 4);
+    }
+}
+
+#[test]
+fn issue_11_a_decompression_bomb_fails_the_part() {
+    let h = hostile::start();
+    for (dir, run) in run_hostile_both(&h, "", "token_cache = false", &object_step("bomb", true)) {
+        run.expect_code(4);
+        assert!(
+            run.stderr.contains("expands more than 200×"),
+            "{}",
+            run.stderr
+        );
+        assert!(!dir.path().join("out/part-0.bin").exists());
+        assert_reports(dir.path(), 4);
+    }
+}
+
+#[test]
+fn issue_11_a_download_trickling_one_byte_at_a_time_fails_in_bounded_time() {
+    let h = hostile::start();
+    let steps = object_step("trickle", false);
+    let started = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = FAST_RETRY.replace(
+        "timeout = \"2s\"",
+        "timeout = \"300ms\"\ntoken_cache = false",
+    );
+    std::fs::write(
+        dir.path().join("job.toml"),
+        format!("name = \"hostile\"\n{steps}{gateway}"),
+    )
+    .unwrap();
+    for extra in [&[][..], &["--log-format", "json"][..]] {
+        let run = Run::from(
+            bare_cmd(dir.path())
+                .env("DAP_API_URL", &h.url)
+                .env("DAP_CLIENT_ID", "client-KNOWN-id")
+                .env("DAP_CLIENT_SECRET", HOSTILE_SECRET)
+                .args([
+                    "job.toml",
+                    "--output-dir",
+                    "out",
+                    "-vv",
+                    "--report",
+                    "json=report.json",
+                    "--report",
+                    "junit=report.xml",
+                ])
+                .args(extra)
+                .output()
+                .unwrap(),
+        );
+        run.expect_code(4);
+        assert!(
+            run.stderr.contains("the download took longer than"),
+            "{}",
+            run.stderr
+        );
+        let secrets = hostile_secrets();
+        let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+        assert_no_secrets(dir.path(), &run, &secrets);
+        assert!(
+            files_under(&dir.path().join("out")).is_empty(),
+            "{:?}",
+            files_under(dir.path())
+        );
+        assert_reports(dir.path(), 4);
+    }
+    // Each attempt stops at 2 × 300 ms: the two runs end in seconds, not hours.
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn issue_11_a_full_disk_during_a_download_is_exit_5() {
+    let h = hostile::start();
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "name = \"hostile\"\n{}{}",
+        object_step("big", false),
+        FAST_RETRY.replace("[gateway]\n", "[gateway]\ntoken_cache = false\n")
+    );
+    std::fs::write(dir.path().join("job.toml"), text).unwrap();
+    let bin = assert_cmd::cargo::cargo_bin!("dap-run");
+    for format in ["text", "json"] {
+        // A file size limit of 1 MiB stands in for a full disk: with SIGXFSZ ignored, a write
+        // past it fails with EFBIG, as a write to a full disk fails with ENOSPC.
+        let script = format!(
+            "ulimit -f 2048; trap '' XFSZ; exec '{}' job.toml --output-dir out -vv --log-format {format} --report json=report.json --report junit=report.xml",
+            bin.display()
+        );
+        let run = Run::from(
+            std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&script)
+                .current_dir(dir.path())
+                .env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default())
+                .env("HOME", dir.path())
+                .env("XDG_CACHE_HOME", dir.path().join(".cache"))
+                .env("TERM", "dumb")
+                .env("DAP_API_URL", &h.url)
+                .env("DAP_CLIENT_ID", "client-KNOWN-id")
+                .env("DAP_CLIENT_SECRET", HOSTILE_SECRET)
+                .output()
+                .unwrap(),
+        );
+        run.expect_code(5);
+        assert!(run.stderr.contains("cannot write"), "{}", run.stderr);
+        let secrets = hostile_secrets();
+        let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+        assert_no_secrets(dir.path(), &run, &secrets);
+        assert!(
+            files_under(&dir.path().join("out")).is_empty(),
+            "{:?}",
+            files_under(dir.path())
+        );
+        assert_reports(dir.path(), 5);
+    }
+}
+
+#[test]
+fn issue_11_tokens_that_arrive_expired_cause_no_login_storm() {
+    for mode in ["expires-zero", "exp-past"] {
+        let h = hostile::start();
+        let started = Instant::now();
+        for (dir, run) in run_hostile_both(&h, mode, "token_cache = false", TWENTY) {
+            run.expect_code(0);
+            assert_eq!(files_under(&dir.path().join("out")).len(), 20);
+            assert_reports(dir.path(), 0);
+        }
+        // A token fresh from a login is used for at least a second: one login per run and
+        // per second at most, never one per request (40 before the fix).
+        let bound = 2 * (2 + started.elapsed().as_secs() as usize);
+        let n = logins(&h);
+        assert!(n <= bound && n < 20, "{n} logins for 2 runs of 20 requests");
     }
 }
 

@@ -248,6 +248,8 @@ pub struct Download {
     pub to: Tmpl,
     /// Gunzip while streaming.
     pub decompress: bool,
+    /// Largest expansion when decompressing.
+    pub max_ratio: u32,
     /// Downloads at once.
     pub concurrency: usize,
 }

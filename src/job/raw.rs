@@ -225,6 +225,9 @@ pub struct RawDownload {
     pub to: Sp<String>,
     /// Decompress gzip while streaming (write `.jsonl` rather than `.jsonl.gz`). Default false.
     pub decompress: Option<bool>,
+    /// With `decompress`: the most times larger the decompressed file may be than its gzip
+    /// (checked past the first 16 MiB); a part that expands more fails. Default 200.
+    pub max_ratio: Option<Sp<i64>>,
     /// Downloads at once for one item. Default 4.
     pub concurrency: Option<Sp<i64>>,
 }

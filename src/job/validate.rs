@@ -1529,11 +1529,16 @@ impl Validator {
                 Some(c) => self.count(c, "download concurrency", 64)?,
                 None => 4,
             };
+            let max_ratio = match &d.max_ratio {
+                Some(r) => self.count(r, "download max_ratio", 1_000_000)? as u32,
+                None => crate::net::DEFAULT_MAX_RATIO,
+            };
             Some(Download {
                 urls: d.urls.value.clone(),
                 query,
                 to,
                 decompress: d.decompress.unwrap_or(false),
+                max_ratio,
                 concurrency,
             })
         });

@@ -62,7 +62,7 @@ pub enum DataProblem {
     NotGzip(#[source] std::io::Error),
     /// The gzip expands past the ratio limit: a decompression bomb, or a limit set too low.
     #[error(
-        "the object expands more than {ratio}× when decompressed ({compressed} bytes became more than {expanded}); stopped\n  = help: if the data is really that repetitive, raise `max_ratio` in the step's `download`"
+        "the object expands more than {ratio}× when decompressed ({compressed} bytes became more than {expanded}); stopped\n  = help: if the data is really that repetitive, raise `max_ratio` in the step's `download` (default 200)"
     )]
     Expansion {
         /// The limit.
