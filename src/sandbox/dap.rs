@@ -22,7 +22,7 @@ use super::Shared;
 use super::data::{self, Window};
 use super::formats::Format;
 use super::objects::{self, ObjectSpec};
-use super::server::{error, hex, parse_rfc3339, random_bytes, rfc3339, unix_now, uuid};
+use super::server::{error, hex, parse_rfc3339, random_bytes, rfc3339, uuid};
 
 /// Jobs and their files are deleted 24 hours after the job starts.
 const JOB_LIFETIME_SECONDS: i64 = 24 * 3600;
@@ -465,7 +465,7 @@ pub(crate) async fn create_job(
         ready_after,
         created: Instant::now(),
         failed,
-        expires_at: unix_now() as i64 + JOB_LIFETIME_SECONDS,
+        expires_at: shared.now() + JOB_LIFETIME_SECONDS,
         objects: object_ids,
         completed_at: None,
         schema_version: 0,
