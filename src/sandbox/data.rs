@@ -13,8 +13,6 @@
 //! snapshot at `Tn`, which is what the tests use as their oracle
 //! ([`Model::snapshot_rows`], [`Model::incremental_rows`]).
 
-use std::fmt::Write as _;
-
 /// Time zero of the sandbox's data: 2025-01-01T00:00:00Z. Rows have a version for every tick
 /// after it.
 pub const EPOCH: i64 = 1_735_689_600;
@@ -1248,7 +1246,11 @@ fn cell(table: &Table, name: &str, kind: Kind, key: u64, h: u64) -> Cell {
                 }
                 _ => format!("{} {} – {}", table.name, key, pick(TEXTS, h)),
             };
-            Cell::Text(text.chars().take(max as usize).collect())
+            if text.len() <= max as usize {
+                Cell::Text(text)
+            } else {
+                Cell::Text(text.chars().take(max as usize).collect())
+            }
         }
         Kind::Object(fields) => {
             let mut object = serde_json::Map::new();
@@ -1297,13 +1299,22 @@ pub(crate) fn write_timestamp(out: &mut String, unix: i64) {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    let _ = write!(
-        out,
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        seconds / 3_600,
-        seconds / 60 % 60,
-        seconds % 60
-    );
+    let mut text = *b"0000-00-00T00:00:00Z";
+    let mut put = |at: usize, value: i64, digits: usize| {
+        let mut value = value.unsigned_abs();
+        for index in (at..at + digits).rev() {
+            text[index] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    };
+    put(0, year, 4);
+    put(5, month, 2);
+    put(8, day, 2);
+    put(11, seconds / 3_600, 2);
+    put(14, seconds / 60 % 60, 2);
+    put(17, seconds % 60, 2);
+    // Only ASCII digits and separators were written.
+    out.push_str(std::str::from_utf8(&text).unwrap_or_default());
 }
 
 /// Unix seconds of an RFC 3339 time with a zone (what jobs report as `at`, `since`, `until`).

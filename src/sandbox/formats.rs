@@ -195,7 +195,9 @@ fn write_cell(cell: &Cell, tsv: bool, out: &mut String) {
 }
 
 fn write_text(text: &str, tsv: bool, out: &mut String) {
-    if tsv {
+    if tsv && !text.contains(['\\', '\t', '\n', '\r']) {
+        out.push_str(text);
+    } else if tsv {
         for character in text.chars() {
             match character {
                 '\\' => out.push_str("\\\\"),
