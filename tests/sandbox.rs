@@ -1171,10 +1171,20 @@ async fn jobs_complete_by_time_when_a_job_time_is_set() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(polls >= 1);
-    tokio::time::sleep(job_time.saturating_sub(started.elapsed())).await;
-    let (status, body) = get(&sandbox, &token, &path).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["status"], "complete");
+    // `started` is before the job was created: completion means at least `job_time` passed.
+    loop {
+        let (status, body) = get(&sandbox, &token, &path).await;
+        if status == StatusCode::OK {
+            assert_eq!(body["status"], "complete");
+            assert!(started.elapsed() >= job_time);
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never completed: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test]
