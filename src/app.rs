@@ -151,9 +151,7 @@ fn plan(args: &PlanArgs) -> Result<ExitCode, Error> {
 fn sandbox(args: crate::sandbox::SandboxArgs) -> Result<ExitCode, Error> {
     runtime()?
         .block_on(crate::sandbox::serve(args))
-        .map_err(|e| Error::Gateway {
-            message: format!("the sandbox stopped: {e:#}"),
-        })?;
+        .map_err(|cause| Error::Sandbox { cause })?;
     Ok(ExitCode::Success)
 }
 

@@ -75,9 +75,6 @@ pub enum Error {
         path.display()
     )]
     Locked { path: PathBuf, holder: String },
-    /// Authentication failed before any step could run.
-    #[error("{message}")]
-    Auth { message: String },
     /// A bug: a task of the run panicked or was cancelled.
     #[error(
         "internal error (a bug in dap-run): {what} failed: {source}\n  = help: please report it with the log of this run"
@@ -87,9 +84,9 @@ pub enum Error {
         #[source]
         source: tokio::task::JoinError,
     },
-    /// The gateway or network failed before any step could run.
-    #[error("{message}")]
-    Gateway { message: String },
+    /// The sandbox server stopped (`dap-run sandbox`).
+    #[error("the sandbox stopped: {cause:#}")]
+    Sandbox { cause: anyhow::Error },
 }
 
 impl Error {
@@ -99,8 +96,7 @@ impl Error {
             Error::Invalid(_) | Error::Usage { .. } => ExitCode::Invalid,
             Error::Io { .. } => ExitCode::LocalIo,
             Error::Locked { .. } => ExitCode::Locked,
-            Error::Auth { .. } => ExitCode::Auth,
-            Error::Gateway { .. } => ExitCode::Gateway,
+            Error::Sandbox { .. } => ExitCode::Gateway,
             Error::Internal { .. } => ExitCode::Internal,
         }
     }

@@ -1025,6 +1025,36 @@ mod hostile {
                     serde_json::json!({"urls": [{"url": format!("http://localhost:{port}/obj/{what}?X-Amz-Signature=SIG-KNOWN-hostile-obj")}]}),
                 )
             }
+            "/objects-gateway" => {
+                let host = req
+                    .headers()
+                    .get(header::HOST)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_owned();
+                json(
+                    StatusCode::OK,
+                    serde_json::json!({"urls": [{"url": format!("http://{host}/dl401")}]}),
+                )
+            }
+            // A download on the gateway's origin: needs the token, and rejects every other
+            // request's token once (as after a revocation), so the client must renew and replay.
+            "/dl401" => {
+                let n = seen
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .filter(|p| *p == "/dl401")
+                    .count();
+                if auth != format!("Bearer {TOKEN}") || n % 2 == 1 {
+                    json(
+                        StatusCode::UNAUTHORIZED,
+                        serde_json::json!({"error": {"type": "AuthenticationError", "message": "revoked"}}),
+                    )
+                } else {
+                    (StatusCode::OK, "gateway-file-contents").into_response()
+                }
+            }
             "/obj/big" => Response::new(Body::from(vec![b'x'; 4 * 1024 * 1024])),
             "/obj/bomb" => Response::new(Body::from(zeros_gz(24 * 1024 * 1024))),
             "/obj/small-gz" => Response::new(Body::from(zeros_gz(2 * 1024 * 1024))),
@@ -1399,6 +1429,70 @@ fn issue_11_object_redirects_are_followed_only_to_https_or_between_loopbacks() {
         assert!(!dir.path().join("out/part-0.bin").exists());
         assert_reports(dir.path(), 4);
     }
+}
+
+#[test]
+fn issue_11_a_download_on_the_gateway_origin_renews_and_replays_on_401() {
+    let h = hostile::start();
+    let steps = "[[step]]\nid = \"fetch\"\npost = \"/objects-gateway\"\ndownload = { urls = \"$.urls.*.url\", to = \"g.txt\" }\n";
+    for (dir, run) in run_hostile_both(&h, "", "token_cache = false", steps) {
+        run.expect_code(0);
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("out/g.txt")).unwrap(),
+            "gateway-file-contents"
+        );
+        assert!(run.stderr.contains(", 2 logins,"), "{}", run.stderr);
+        assert_reports(dir.path(), 0);
+    }
+    assert_eq!(logins(&h), 4, "one login and one renewal per run");
+}
+
+/// The transport with a fixed token (no login): the token goes to the gateway's origin only,
+/// read once per request.
+#[test]
+fn issue_11_the_transport_works_with_a_fixed_token_and_no_login() {
+    use dap_run::net::{Clients, FixedToken, Http, Request, RetryPolicy, Stats, Transport};
+    let h = hostile::start();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let transport = Transport::new(
+        Clients::new().unwrap(),
+        RetryPolicy {
+            attempts: 2,
+            min: Duration::from_millis(1),
+            max: Duration::from_millis(5),
+            timeout: Duration::from_secs(5),
+        },
+        std::sync::Arc::new(Stats::default()),
+    );
+    let gateway = reqwest::Url::parse(&h.url).unwrap();
+    let http = Http::new(
+        transport,
+        gateway.clone(),
+        std::sync::Arc::new(FixedToken(dap_run::secret::Secret::new(
+            "fixed-KNOWN-token",
+        ))),
+        vec![],
+    );
+    let response = rt
+        .block_on(http.send(&Request::get(gateway.join("/echo200").unwrap())))
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(body["echo"], "Bearer fixed-KNOWN-token");
+    // Another origin (localhost is not 127.0.0.1) gets no token.
+    let other = reqwest::Url::parse(&h.url.replace("127.0.0.1", "localhost"))
+        .unwrap()
+        .join("/echo200")
+        .unwrap();
+    let response = rt.block_on(http.send(&Request::get(other))).unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(body["echo"], "");
+    assert_eq!(logins(&h), 0);
+    assert_eq!(
+        http.stats()
+            .requests
+            .load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
 }
 
 #[test]
