@@ -43,25 +43,16 @@ pub fn main(cli: Cli) -> i32 {
         Some(Command::Plan(args)) => plan(&args),
         Some(Command::Sandbox(args)) => sandbox(*args),
         Some(Command::Completions { shell }) => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "dap-run",
-                &mut std::io::stdout(),
-            );
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "dap-run", &mut script);
+            let mut script = String::from_utf8_lossy(&script).into_owned();
+            if shell == clap_complete::Shell::Bash {
+                script = fix_bash_completion(&script);
+            }
+            print!("{script}");
             Ok(ExitCode::Success)
         }
-        Some(Command::Man) => {
-            let mut out = std::io::stdout();
-            match clap_mangen::Man::new(Cli::command()).render(&mut out) {
-                Ok(()) => Ok(ExitCode::Success),
-                Err(source) => Err(Error::Io {
-                    action: "write",
-                    path: "<stdout>".into(),
-                    source,
-                }),
-            }
-        }
+        Some(Command::Man { page, dir }) => man(page.as_deref(), dir.as_deref()),
     };
     match result {
         Ok(code) => code.code(),
@@ -89,6 +80,42 @@ fn install_panic_hook() {
             .unwrap_or_default();
         tracing::error!("internal error (a bug in dap-run): {payload}{place}");
     }));
+}
+
+fn man(page: Option<&str>, dir: Option<&std::path::Path>) -> Result<ExitCode, Error> {
+    if let Some(dir) = dir {
+        let files = crate::man::write_all(dir).map_err(|source| Error::Io {
+            action: "write the man pages into",
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        for f in files {
+            println!("{}", f.display());
+        }
+        return Ok(ExitCode::Success);
+    }
+    let mut text = Vec::new();
+    crate::man::render(page, &mut text).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::usage(e.to_string()),
+        _ => Error::Io {
+            action: "render",
+            path: "the man page".into(),
+            source: e,
+        },
+    })?;
+    std::io::Write::write_all(&mut std::io::stdout(), &text).map_err(|source| Error::Io {
+        action: "write",
+        path: "<stdout>".into(),
+        source,
+    })?;
+    Ok(ExitCode::Success)
+}
+
+/// clap_complete's bash script names a subcommand's case `dap__subcmd__run__subcmd__check` but
+/// sets `cmd` to `dap__run__subcmd__check` for a binary whose name has a `-`, so no
+/// subcommand's options complete. One name for both fixes it.
+fn fix_bash_completion(script: &str) -> String {
+    script.replace("dap__subcmd__run", "dap__run")
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Error> {

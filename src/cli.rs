@@ -80,8 +80,16 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff).
-    Man,
+    /// Print a man page (roff): dap-run(1), or a subcommand's (`dap-run man run`); `--dir`
+    /// writes them all.
+    Man {
+        /// The subcommand whose page to print (run, check, plan, sandbox, completions, man).
+        #[arg(value_name = "SUBCOMMAND")]
+        page: Option<String>,
+        /// Write every page (dap-run.1, dap-run-run.1, ...) into this folder instead.
+        #[arg(long, value_name = "DIR", conflicts_with = "page")]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// Options shared by `run`, `check` and `plan` that change how a job is read.

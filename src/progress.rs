@@ -47,9 +47,11 @@ impl Progress {
         };
         let bar = m.add(ProgressBar::new(len));
         bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} {prefix:.bold} [{bar:30}] {pos}/{len} {elapsed}",
-            )
+            ProgressStyle::with_template(if colors() {
+                "{spinner} {prefix:.bold} [{bar:30}] {pos}/{len} {elapsed}"
+            } else {
+                "{spinner} {prefix} [{bar:30}] {pos}/{len} {elapsed}"
+            })
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
         );
@@ -156,6 +158,11 @@ pub enum LogFormat {
     Json,
 }
 
+/// Colours on a terminal unless `NO_COLOR` is set to a non-empty value (no-color.org).
+pub fn colors() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 /// Sets up logging. `verbosity`: -1 quiet, 0 default, 1 `-v`, 2 `-vv`.
 pub fn init_logging(verbosity: i8, format: LogFormat) {
     let _ = FORMAT.set(format);
@@ -174,7 +181,7 @@ pub fn init_logging(verbosity: i8, format: LogFormat) {
         .with_target(false);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text if terminal => builder.without_time().with_ansi(true).try_init(),
+        LogFormat::Text if terminal => builder.without_time().with_ansi(colors()).try_init(),
         LogFormat::Text => builder.with_ansi(false).try_init(),
     };
 }

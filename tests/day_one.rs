@@ -565,3 +565,211 @@ check = "count == 2 and listed is none"
     );
     assert!(r.stderr.contains("step `b` has no request"), "{}", r.stderr);
 }
+
+/// What bash completes for the words of a command line, with the script `dap-run completions
+/// bash` prints loaded as a user's shell would.
+fn bash_complete(script: &Path, words: &[&str]) -> Vec<String> {
+    let line = words.join(" ");
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let quoted = quoted.join(" ");
+    let program = format!(
+        r#"source '{}'
+COMP_WORDS=({quoted}); COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 )); COMP_LINE='{line}'; COMP_POINT=${{#COMP_LINE}}
+complete -p dap-run >/dev/null || exit 3
+fn=$(complete -p dap-run | sed -E 's/.*-F ([^ ]+).*/\1/')
+"$fn" dap-run "${{COMP_WORDS[COMP_CWORD]}}" "${{COMP_WORDS[COMP_CWORD-1]}}"
+printf '%s\n' "${{COMPREPLY[@]}}""#,
+        script.display()
+    );
+    let out = std::process::Command::new("bash")
+        .arg("--norc")
+        .arg("-c")
+        .arg(program)
+        .output()
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn issue_13_bash_completes_subcommand_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Run::from(
+        bare_cmd(dir.path())
+            .args(["completions", "bash"])
+            .output()
+            .unwrap(),
+    );
+    r.expect_code(0);
+    let script = dir.path().join("dap-run.bash");
+    std::fs::write(&script, &r.stdout).unwrap();
+    assert_eq!(
+        bash_complete(&script, &["dap-run", "run", "--re"]),
+        ["--report"]
+    );
+    assert_eq!(
+        bash_complete(&script, &["dap-run", "check", "--v"]),
+        ["--var", "--verbose"]
+    );
+    assert_eq!(
+        bash_complete(&script, &["dap-run", "plan", "--fo"]),
+        ["--format"]
+    );
+    assert_eq!(
+        bash_complete(&script, &["dap-run", "plan", "--format", ""]),
+        ["text", "json"]
+    );
+    assert_eq!(bash_complete(&script, &["dap-run", "--dry"]), ["--dry-run"]);
+    assert_eq!(bash_complete(&script, &["dap-run", "pl"]), ["plan"]);
+}
+
+#[test]
+fn issue_13_man_pages_for_every_subcommand_with_job_file_environment_and_exit_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let top = Run::from(bare_cmd(dir.path()).arg("man").output().unwrap());
+    top.expect_code(0);
+    for section in [
+        ".SH \"JOB FILE\"",
+        ".SH ENVIRONMENT",
+        ".SH \"EXIT STATUS\"",
+        ".SH \"SEE ALSO\"",
+    ] {
+        assert!(top.stdout.contains(section), "{section}");
+    }
+    for (code, _) in dap_run::man::EXIT_STATUS {
+        assert!(
+            top.stdout.contains(&format!(".TP\n\\fB{code}\\fR\n")),
+            "exit {code}"
+        );
+    }
+    for var in [
+        "DAP_CLIENT_ID",
+        "DAP_API_URL",
+        "CANVAS_API_TOKEN",
+        "NO_COLOR",
+    ] {
+        assert!(top.stdout.contains(var), "{var}");
+    }
+    let run = Run::from(bare_cmd(dir.path()).args(["man", "run"]).output().unwrap());
+    run.expect_code(0);
+    assert!(run.stdout.contains(".TH dap-run-run 1"), "{}", run.stdout);
+    assert!(run.stdout.contains("\\-\\-report"));
+    let bad = Run::from(bare_cmd(dir.path()).args(["man", "nope"]).output().unwrap());
+    bad.expect_code(2);
+    assert!(
+        bad.stderr
+            .contains("no man page `nope`; the pages are: run, check, plan"),
+        "{}",
+        bad.stderr
+    );
+
+    // Every page the top page points at exists, and renders without a roff warning.
+    let pages = dir.path().join("man");
+    let r = Run::from(
+        bare_cmd(dir.path())
+            .args(["man", "--dir", pages.to_str().unwrap()])
+            .output()
+            .unwrap(),
+    );
+    r.expect_code(0);
+    let mut names: Vec<String> = files_under(&pages);
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "dap-run-check.1",
+            "dap-run-completions.1",
+            "dap-run-man.1",
+            "dap-run-plan.1",
+            "dap-run-run.1",
+            "dap-run-sandbox.1",
+            "dap-run.1"
+        ]
+    );
+    for see in top
+        .stdout
+        .split("\\fB")
+        .filter_map(|s| s.split_once("\\fR(1)"))
+        .map(|(p, _)| p.replace("\\-", "-"))
+    {
+        assert!(
+            pages.join(format!("{see}.1")).is_file(),
+            "SEE ALSO {see}(1) has no page"
+        );
+    }
+    let Ok(groff) = std::process::Command::new("groff")
+        .arg("--version")
+        .output()
+    else {
+        eprintln!("skipped: groff is not installed, the pages were not rendered");
+        return;
+    };
+    assert!(groff.status.success());
+    for name in &names {
+        let out = std::process::Command::new("groff")
+            .args(["-man", "-Tutf8", "-ww", "-z"])
+            .arg(pages.join(name))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// On a terminal (a pty from `script`), log lines are coloured unless NO_COLOR is set.
+#[test]
+fn issue_13_no_color_is_honoured_on_a_terminal() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: `script` (util-linux) is not installed, no pty to test with");
+        return;
+    }
+    let ws = Workspace::default_sandbox();
+    let job = ws.example("tables.toml");
+    let bin = assert_cmd::cargo::cargo_bin!("dap-run");
+    let on_a_terminal = |no_color: Option<&str>| {
+        let mut c = ws.cmd();
+        c.env("TERM", "xterm");
+        if let Some(v) = no_color {
+            c.env("NO_COLOR", v);
+        }
+        let line = format!(
+            "{} -v run {} --output-dir out",
+            bin.display(),
+            job.display()
+        );
+        let mut script = std::process::Command::new("script");
+        script
+            .args(["-qec", &line, "/dev/null"])
+            .current_dir(ws.path());
+        script.env_clear();
+        for (k, v) in c.get_envs() {
+            if let Some(v) = v {
+                script.env(k, v);
+            }
+        }
+        String::from_utf8_lossy(&script.output().unwrap().stdout).into_owned()
+    };
+    let coloured = on_a_terminal(None);
+    assert!(
+        coloured.contains("\u{1b}["),
+        "a terminal gets colours: {coloured}"
+    );
+    let plain = on_a_terminal(Some("1"));
+    assert!(plain.contains("INFO step 1/1 `tables`"), "{plain}");
+    assert!(!plain.contains("\u{1b}["), "NO_COLOR: {plain:?}");
+}
