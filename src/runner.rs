@@ -139,6 +139,10 @@ pub struct StepRecord {
     pub items: Vec<ItemRecord>,
     /// The step's own failure (e.g. its loop list could not be evaluated).
     pub error: Option<StepError>,
+    /// Labels of the items this loop did not run because they failed (or were dropped) in the
+    /// earlier looped step it goes over.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<String>,
     /// Duration.
     #[serde(serialize_with = "ser_duration")]
     pub duration: Duration,
@@ -254,12 +258,31 @@ pub async fn run(job: Arc<Job>, ctx: RunContext) -> (RunReport, serde_json::Map<
                 skipped: true,
                 items: vec![],
                 error: None,
+                dropped: vec![],
                 duration: Duration::ZERO,
             });
             continue;
         }
         tracing::info!(step = %step.id, "step {}/{} `{}`", i + 1, job.steps.len(), step.id);
-        let record = run_step(&shared, i, &scope).await;
+        let mut record = run_step(&shared, i, &scope).await;
+        if let Some(source) = step.for_each.as_ref().and_then(|l| {
+            steps
+                .iter()
+                .find(|s: &&StepRecord| s.looped && s.id == l.over.source.trim())
+        }) {
+            record.dropped = source
+                .items
+                .iter()
+                .filter(|i| i.error.is_some() || i.skipped)
+                .map(|i| {
+                    i.label
+                        .clone()
+                        .or(i.index.map(|n| n.to_string()))
+                        .unwrap_or_default()
+                })
+                .chain(source.dropped.iter().cloned())
+                .collect();
+        }
         if shared
             .auth_failed
             .load(std::sync::atomic::Ordering::Relaxed)
@@ -421,6 +444,7 @@ async fn run_step(
                     .join("\n")
             ),
         )),
+        dropped: vec![],
         duration: started.elapsed(),
     };
     let Some(l) = &step.for_each else {
@@ -435,6 +459,7 @@ async fn run_step(
             skipped: false,
             items: vec![item],
             error: None,
+            dropped: vec![],
             duration: started.elapsed(),
         };
     };
@@ -448,6 +473,7 @@ async fn run_step(
                 skipped: false,
                 items: vec![],
                 error: Some(StepError::new(ExitCode::CheckFailed, message)),
+                dropped: vec![],
                 duration: started.elapsed(),
             };
         }
@@ -504,6 +530,7 @@ async fn run_step(
         skipped: false,
         items: results,
         error: None,
+        dropped: vec![],
         duration: started.elapsed(),
     }
 }

@@ -773,3 +773,163 @@ fn issue_13_no_color_is_honoured_on_a_terminal() {
     assert!(plain.contains("INFO step 1/1 `tables`"), "{plain}");
     assert!(!plain.contains("\u{1b}["), "NO_COLOR: {plain:?}");
 }
+
+/// Checks a JUnit document against the rules of `junit-10.xsd` (the schema pytest and Jenkins'
+/// xunit plugin use), element by element: which elements may appear where, which attributes
+/// each may have, which are required, and that `system-out`/`system-err` hold text only.
+fn assert_junit_10(xml: &str) {
+    let doc = roxmltree::Document::parse(xml).expect("well-formed XML");
+    let root = doc.root_element();
+    assert!(
+        matches!(root.tag_name().name(), "testsuites" | "testsuite"),
+        "root element `{}`",
+        root.tag_name().name()
+    );
+    fn rules(
+        name: &str,
+    ) -> Option<(
+        &'static [&'static str],
+        &'static [&'static str],
+        &'static [&'static str],
+    )> {
+        // (allowed attributes, required attributes, allowed child elements)
+        Some(match name {
+            "testsuites" => (
+                &["name", "time", "tests", "failures", "disabled", "errors"],
+                &[],
+                &["testsuite"],
+            ),
+            "testsuite" => (
+                &[
+                    "name",
+                    "tests",
+                    "failures",
+                    "errors",
+                    "time",
+                    "disabled",
+                    "skipped",
+                    "skips",
+                    "timestamp",
+                    "hostname",
+                    "id",
+                    "package",
+                    "assertions",
+                    "file",
+                    "skip",
+                    "log",
+                    "url",
+                ],
+                &["tests"],
+                &[
+                    "testsuite",
+                    "properties",
+                    "testcase",
+                    "system-out",
+                    "system-err",
+                ],
+            ),
+            "testcase" => (
+                &[
+                    "name",
+                    "assertions",
+                    "time",
+                    "timestamp",
+                    "classname",
+                    "status",
+                    "class",
+                    "file",
+                    "line",
+                    "log",
+                    "group",
+                    "url",
+                ],
+                &["name"],
+                &["skipped", "error", "failure", "system-out", "system-err"],
+            ),
+            "failure" | "error" | "skipped" => (&["type", "message"], &[], &[]),
+            "properties" => (&[], &[], &["property"]),
+            "property" => (&["name", "value"], &["name", "value"], &[]),
+            "system-out" | "system-err" => (&[], &[], &[]),
+            _ => return None,
+        })
+    }
+    for node in root.descendants().filter(|n| n.is_element()) {
+        let name = node.tag_name().name();
+        let (allowed, required, children) =
+            rules(name).unwrap_or_else(|| panic!("element `{name}` is not in junit-10.xsd"));
+        for a in node.attributes() {
+            assert!(
+                allowed.contains(&a.name()),
+                "attribute `{}` on <{name}> is not in junit-10.xsd",
+                a.name()
+            );
+        }
+        for r in required {
+            assert!(
+                node.attribute(*r).is_some(),
+                "<{name}> lacks the required `{r}`"
+            );
+        }
+        for child in node.children().filter(|c| c.is_element()) {
+            assert!(
+                children.contains(&child.tag_name().name()),
+                "<{}> inside <{name}> is not allowed by junit-10.xsd",
+                child.tag_name().name()
+            );
+        }
+    }
+}
+
+#[test]
+fn issue_13_junit_is_valid_junit_10_and_shows_dropped_items_as_skipped() {
+    // The checker itself refuses what the issue found: `skipped` on <testsuites>.
+    let bad = std::panic::catch_unwind(|| {
+        assert_junit_10(
+            r#"<testsuites tests="1" skipped="0"><testsuite tests="1" name="x"/></testsuites>"#,
+        )
+    });
+    assert!(
+        bad.is_err(),
+        "the checker must refuse `skipped` on <testsuites>"
+    );
+
+    let ws = Workspace::with_faults(Faults {
+        fail_tables: vec!["users".into()],
+        ..Default::default()
+    });
+    let job = ws.example("nightly.toml");
+    run_job(&ws, &job, &["--report", "junit=r.xml"]).expect_code(1);
+    let xml = ws.read("r.xml");
+    assert_junit_10(&xml);
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let case = |name: &str| {
+        doc.descendants()
+            .find(|n| n.has_tag_name("testcase") && n.attribute("name") == Some(name))
+            .unwrap_or_else(|| panic!("no test case `{name}` in {xml}"))
+    };
+    assert!(
+        case("wait[users]")
+            .children()
+            .any(|c| c.has_tag_name("failure"))
+    );
+    let dropped = case("download[users]");
+    let skipped = dropped
+        .children()
+        .find(|c| c.has_tag_name("skipped"))
+        .expect("skipped");
+    assert_eq!(
+        skipped.attribute("message"),
+        Some("skipped: this item failed in an earlier step")
+    );
+    assert!(
+        case("download[accounts]")
+            .children()
+            .all(|c| !c.has_tag_name("skipped"))
+    );
+
+    // A passing run's report is valid too.
+    let ok = Workspace::default_sandbox();
+    let job = ok.example("nightly.toml");
+    run_job(&ok, &job, &["--report", "junit=r.xml"]).expect_code(0);
+    assert_junit_10(&ok.read("r.xml"));
+}
