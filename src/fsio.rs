@@ -45,13 +45,22 @@ pub fn safe_join(root: &Path, rel: &str) -> io::Result<PathBuf> {
     Ok(out)
 }
 
-/// Creates a temporary file beside `target` (creating folders as needed).
+/// Creates a temporary file beside `target` (creating folders as needed). Its mode follows
+/// the umask, like any file a program creates (0644 under the usual 022), so shared landing
+/// folders and loaders running as another user can read outputs; private files (state, token
+/// cache) go through [`write_private`].
 pub fn temp_beside(target: &Path) -> io::Result<tempfile::NamedTempFile> {
     let dir = target.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
-    tempfile::Builder::new()
-        .prefix(TEMP_PREFIX)
-        .tempfile_in(dir)
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(TEMP_PREFIX);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // The mode given to open(2), which the umask then narrows.
+        builder.permissions(fs::Permissions::from_mode(0o666));
+    }
+    builder.tempfile_in(dir)
 }
 
 /// Writes a file atomically: temporary file, sync, rename.
@@ -75,7 +84,7 @@ pub fn write_private(target: &Path, bytes: &[u8]) -> io::Result<()> {
             fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
         }
     }
-    // NamedTempFile is created 0600 on Unix.
+    // Narrowed to 0600 before anything is written, whatever the umask.
     let mut tmp = temp_beside(target)?;
     #[cfg(unix)]
     {

@@ -8,7 +8,7 @@ use std::path::Path;
 use serde_json::Value as Json;
 
 use crate::error::Error;
-use crate::fsio::{Locking, RunLock, write_atomic};
+use crate::fsio::{Locking, RunLock, write_private};
 
 /// Takes the job's lock, or fails at once naming the holder.
 pub fn lock(path: &Path) -> Result<RunLock, Error> {
@@ -54,7 +54,7 @@ pub fn read_state(path: &Path) -> Result<Option<serde_json::Map<String, Json>>, 
     Ok(json.get("state").and_then(|s| s.as_object()).cloned())
 }
 
-/// Writes the state file atomically.
+/// Writes the state file atomically, mode 0600: it is the job's, not the landing folder's.
 pub fn write_state(
     path: &Path,
     job: &str,
@@ -63,7 +63,7 @@ pub fn write_state(
     let doc = serde_json::json!({ "job": job, "state": state });
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
     text.push('\n');
-    write_atomic(path, text.as_bytes()).map_err(|source| Error::Io {
+    write_private(path, text.as_bytes()).map_err(|source| Error::Io {
         action: "write the state file",
         path: path.to_path_buf(),
         source,

@@ -933,3 +933,115 @@ fn issue_13_junit_is_valid_junit_10_and_shows_dropped_items_as_skipped() {
     run_job(&ok, &job, &["--report", "junit=r.xml"]).expect_code(0);
     assert_junit_10(&ok.read("r.xml"));
 }
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// Saved files, downloads and reports follow the umask; the state file and the token cache
+/// stay 0600 whatever the umask.
+#[cfg(unix)]
+#[test]
+fn issue_13_outputs_follow_the_umask_and_state_and_token_cache_stay_private() {
+    for (umask, expected) in [("022", 0o644), ("002", 0o664), ("077", 0o600)] {
+        let ws = Workspace::default_sandbox();
+        let job = nightly_variant(
+            &ws,
+            &[(
+                "[vars]",
+                "[gateway]\ntoken_cache = \"token.json\"\n\n[vars]",
+            )],
+        );
+        let c = ws.cmd();
+        let args = [
+            "run",
+            job.to_str().unwrap(),
+            "--output-dir",
+            "out",
+            "--report",
+            "json=reports/r.json",
+            "--report",
+            "junit=r.xml",
+        ];
+        let mut sh = std::process::Command::new("sh");
+        sh.arg("-c")
+            .arg(format!("umask {umask}; exec \"$0\" \"$@\""))
+            .arg(assert_cmd::cargo::cargo_bin!("dap-run"))
+            .args(args)
+            .current_dir(ws.path())
+            .env_clear();
+        for (k, v) in c.get_envs() {
+            if let Some(v) = v {
+                sh.env(k, v);
+            }
+        }
+        Run::from(sh.output().unwrap()).expect_code(0);
+        let out = ws.path().join("out");
+        let files = files_under(&out);
+        assert_eq!(files.len(), 10, "{files:?}");
+        for f in &files {
+            assert_eq!(mode(&out.join(f)), expected, "umask {umask}: {f}");
+        }
+        assert_eq!(
+            mode(&ws.path().join("reports/r.json")),
+            expected,
+            "umask {umask}: report"
+        );
+        assert_eq!(
+            mode(&ws.path().join("r.xml")),
+            expected,
+            "umask {umask}: report"
+        );
+        assert_eq!(
+            mode(&ws.path().join("nightly.state.json")),
+            0o600,
+            "umask {umask}: state"
+        );
+        assert_eq!(
+            mode(&ws.path().join("token.json")),
+            0o600,
+            "umask {umask}: token cache"
+        );
+    }
+}
+
+/// A value of the wrong type is reported with the file's other problems, not instead of them.
+#[test]
+fn issue_13_a_toml_type_error_does_not_hide_other_problems() {
+    let ws = Workspace::default_sandbox();
+    let job = ws.job(
+        "typed.toml",
+        r#"[defaults]
+concurrency = "eight"
+
+[vars]
+namespace = "canvas"
+
+[[step]]
+id = "tables"
+get = "/dap/query/{{ namespce }}/table"
+retries = 3
+poll = { until = "true", every = 5 }
+"#,
+    );
+    let r = ws.run(&["check", job.to_str().unwrap()]);
+    r.expect_code(2);
+    for expected in [
+        "typed.toml:2:15",
+        "invalid type: string \"eight\", expected i64",
+        "unknown key `retries`",
+        "typed.toml:11:",
+        "undefined variable `namespce` in step `tables`",
+        "did you mean `namespace`?",
+        "4 problems found",
+    ] {
+        assert!(r.stderr.contains(expected), "`{expected}` in\n{}", r.stderr);
+    }
+    assert_eq!(ws.counters().requests, 0);
+}

@@ -94,10 +94,13 @@ pub fn load_str(path: &Path, text: &str, opts: &LoadOptions) -> Result<Job, Erro
         name: path.display().to_string(),
         text: Arc::from(text),
     };
-    let raw = parse_raw(&source).map_err(Error::Invalid)?;
+    let (raw, diags) = parse_raw(&source);
+    let Some(raw) = raw else {
+        return Err(Error::Invalid(diags));
+    };
     let mut v = Validator {
         src: source,
-        diags: Diagnostics::default(),
+        diags,
         tb: TemplatesBuilder::new(),
         vars: BTreeMap::new(),
     };
@@ -108,27 +111,48 @@ pub fn load_str(path: &Path, text: &str, opts: &LoadOptions) -> Result<Job, Erro
     }
 }
 
-/// TOML → RawJob, collecting every unknown key rather than stopping at the first.
-fn parse_raw(source: &Source) -> Result<RawJob, Diagnostics> {
+/// TOML → RawJob, collecting every unknown key and every value of the wrong type rather than
+/// stopping at the first: each is reported, its entry blanked, and parsing goes on. The job
+/// that remains (`None` if the TOML itself is broken) is still validated, so a type error
+/// does not hide the file's other problems.
+fn parse_raw(source: &Source) -> (Option<RawJob>, Diagnostics) {
     let mut diags = Diagnostics::default();
     let mut text = source.text.to_string();
     for _ in 0..64 {
         match toml::from_str::<RawJob>(&text) {
-            Ok(raw) if diags.is_empty() => return Ok(raw),
-            Ok(_) => return Err(diags),
+            Ok(raw) => return (Some(raw), diags),
             Err(e) => {
-                let unknown = e.message().starts_with("unknown field");
-                if !(unknown && !diags.is_empty() && e.span().is_none()) {
-                    diags.push(source, toml_diagnostic(&e, &source.text));
+                let message = e.message();
+                let unknown = message.starts_with("unknown field");
+                let wrong_type = ["invalid type", "invalid value", "invalid length"]
+                    .iter()
+                    .any(|p| message.starts_with(p));
+                let recovered = !diags.is_empty();
+                if !((unknown || wrong_type) && e.span().is_some()) {
+                    // After a blanked entry, a structural error is one the blanking made
+                    // (a table left without a required key): the real ones are reported.
+                    if !recovered || message.starts_with("missing field") {
+                        diags.push(source, toml_diagnostic(&e, &source.text));
+                    }
+                    return (None, diags);
                 }
-                match (unknown, e.span()) {
-                    (true, Some(span)) => blank_entry(&mut text, span),
-                    _ => return Err(diags),
+                diags.push(source, toml_diagnostic(&e, &source.text));
+                let Some(span) = e.span() else {
+                    return (None, diags);
+                };
+                if unknown {
+                    blank_entry(&mut text, span);
+                } else {
+                    // The span is the value: blank its whole line, key included.
+                    let line_start = text[..span.start.min(text.len())]
+                        .rfind('\n')
+                        .map_or(0, |i| i + 1);
+                    blank_entry(&mut text, line_start..span.end);
                 }
             }
         }
     }
-    Err(diags)
+    (None, diags)
 }
 
 /// Replaces a `key = value` entry on one line with spaces, so parsing can go on past it.
