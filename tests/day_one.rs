@@ -1026,7 +1026,6 @@ namespace = "canvas"
 [[step]]
 id = "tables"
 get = "/dap/query/{{ namespce }}/table"
-retries = 3
 poll = { until = "true", every = 5 }
 "#,
     );
@@ -1035,11 +1034,11 @@ poll = { until = "true", every = 5 }
     for expected in [
         "typed.toml:2:15",
         "invalid type: string \"eight\", expected i64",
-        "unknown key `retries`",
-        "typed.toml:11:",
+        "typed.toml:10:",
+        "invalid type: integer `5`, expected a string",
         "undefined variable `namespce` in step `tables`",
         "did you mean `namespace`?",
-        "4 problems found",
+        "3 problems found",
     ] {
         assert!(r.stderr.contains(expected), "`{expected}` in\n{}", r.stderr);
     }

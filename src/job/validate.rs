@@ -113,13 +113,17 @@ pub fn load_str(path: &Path, text: &str, opts: &LoadOptions) -> Result<Job, Erro
 
 /// TOML → RawJob, collecting every unknown key and every value of the wrong type rather than
 /// stopping at the first: each is reported, its entry blanked, and parsing goes on. The job
-/// that remains (`None` if the TOML itself is broken) is still validated, so a type error
-/// does not hide the file's other problems.
+/// that remains after wrong types (`None` if the TOML itself is broken, or a key is unknown) is
+/// still validated, so a type error does not hide the file's other problems.
 fn parse_raw(source: &Source) -> (Option<RawJob>, Diagnostics) {
     let mut diags = Diagnostics::default();
     let mut text = source.text.to_string();
+    let mut unknown_seen = false;
     for _ in 0..64 {
         match toml::from_str::<RawJob>(&text) {
+            // Unknown keys are typos of keys the rest of the job misses (`gett`): validating on
+            // would add "has no request" noise, so only wrong types are validated past.
+            Ok(_) if unknown_seen => return (None, diags),
             Ok(raw) => return (Some(raw), diags),
             Err(e) => {
                 let message = e.message();
@@ -141,6 +145,7 @@ fn parse_raw(source: &Source) -> (Option<RawJob>, Diagnostics) {
                     return (None, diags);
                 };
                 if unknown {
+                    unknown_seen = true;
                     blank_entry(&mut text, span);
                 } else {
                     // The span is the value: blank its whole line, key included.
