@@ -447,9 +447,54 @@ fn format_value(
         .map_err(|_| Error::new(ErrorKind::WriteFailure, "cannot write template output"))
 }
 
-/// `{{ n | pad(5) }}`: zero-pads a number (or string) to a width.
-fn pad(value: Value, width: usize) -> String {
-    format!("{:0>width$}", value.to_string())
+/// The widest `pad`: a file name has at most 255 bytes on common file systems.
+pub const MAX_PAD: usize = 255;
+
+/// `{{ n | pad(5) }}`: zero-pads a number (or string) to a width, at most [`MAX_PAD`] (a huge
+/// width would try to allocate that many bytes and abort).
+fn pad(value: Value, width: usize) -> Result<String, Error> {
+    if width > MAX_PAD {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("pad({width}) is wider than {MAX_PAD}"),
+        ));
+    }
+    Ok(format!("{:0>width$}", value.to_string()))
+}
+
+/// The first `pad(N)` in a template or expression whose literal width is above [`MAX_PAD`],
+/// as written (`pad(99999999999)`), so `check` refuses what the run would.
+pub fn pad_too_wide(source: &str, is_template: bool) -> Option<String> {
+    for block in code_blocks(source, is_template) {
+        let mut from = 0;
+        while let Some(i) = block[from..].find("pad") {
+            let start = from + i;
+            from = start + 3;
+            let before = block[..start].trim_end();
+            if !before.ends_with('|') {
+                continue;
+            }
+            let rest = block[start + 3..].trim_start();
+            let Some(args) = rest.strip_prefix('(') else {
+                continue;
+            };
+            let digits: String = args
+                .trim_start()
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            if digits.is_empty() {
+                continue;
+            }
+            let too_wide = digits
+                .parse::<usize>()
+                .map_or(true, |width| width > MAX_PAD);
+            if too_wide {
+                return Some(format!("pad({digits})"));
+            }
+        }
+    }
+    None
 }
 
 /// `{{ "2026-01-05T04:00:12Z" | stamp }}` → `20260105T040012Z`: a time in ISO 8601's basic

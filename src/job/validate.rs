@@ -399,7 +399,8 @@ impl Validator {
     ) -> Option<Tmpl> {
         match self.tb.template(hint, source, escape) {
             Ok(t) => match self.tb.unknown_filter_or_test(source, true) {
-                None => Some(t),
+                None if self.pad_width(source, true, span) => Some(t),
+                None => None,
                 Some(name) => {
                     self.unknown_filter(&name, span);
                     None
@@ -410,6 +411,22 @@ impl Validator {
                 None
             }
         }
+    }
+
+    /// Whether every literal `pad(N)` is at most [`crate::template::MAX_PAD`] wide; reports the
+    /// first that is not.
+    fn pad_width(&mut self, source: &str, is_template: bool, span: &Range<usize>) -> bool {
+        let Some(call) = crate::template::pad_too_wide(source, is_template) else {
+            return true;
+        };
+        let at = self.find_in(span, &call);
+        self.error(
+            Diagnostic::at(at, format!("`{call}` is wider than a file name can be")).help(format!(
+                "pad to at most {} characters",
+                crate::template::MAX_PAD
+            )),
+        );
+        false
     }
 
     fn unknown_filter(&mut self, name: &str, span: &Range<usize>) {
@@ -442,7 +459,8 @@ impl Validator {
     fn expr(&mut self, sp: &Sp<String>) -> Option<Expr> {
         match self.tb.expr(&sp.value) {
             Ok(e) => match self.tb.unknown_filter_or_test(&sp.value, false) {
-                None => Some(e),
+                None if self.pad_width(&sp.value, false, &sp.span) => Some(e),
+                None => None,
                 Some(name) => {
                     self.unknown_filter(&name, &sp.span);
                     None
@@ -555,6 +573,52 @@ impl Validator {
             return None;
         }
         Some(sp.value as usize)
+    }
+
+    /// A header name the HTTP layer would refuse (CR, LF, spaces, `:`...) is refused here, so
+    /// `check` passes nothing the run then refuses.
+    fn header_name(&mut self, name: &str, value_span: &Range<usize>) {
+        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            let shown = name.escape_debug();
+            self.error(
+                Diagnostic::at(
+                    value_span.clone(),
+                    format!("`{shown}` is not a valid header name"),
+                )
+                .help("header names are letters, digits and `-` (no spaces, `:`, CR or LF)"),
+            );
+        }
+    }
+
+    /// A gateway or Canvas URL written in the job file (not a template) gets the run's
+    /// transport rule at check time: https, or plain http to a loopback address only.
+    fn credentials_url(&mut self, sp: &Sp<String>, what: &str) {
+        let text = sp.value.trim();
+        if text.contains("{{") || text.contains("{%") {
+            return;
+        }
+        let problem = match reqwest::Url::parse(text) {
+            Err(e) => Some((format!("invalid {what} URL `{text}`: {e}"), None)),
+            Ok(u) if u.scheme() == "https" => None,
+            Ok(u) if u.scheme() == "http" && crate::http::is_loopback(&u) => None,
+            Ok(u) if u.scheme() == "http" => Some((
+                format!("refusing to send credentials to the {what} `{text}` over plain http"),
+                Some(
+                    "use https:// (plain http is allowed only for loopback addresses such as 127.0.0.1)",
+                ),
+            )),
+            Ok(u) => Some((
+                format!("the {what} URL must be https://, not `{}://`", u.scheme()),
+                None,
+            )),
+        };
+        if let Some((message, help)) = problem {
+            let mut d = Diagnostic::at(sp.span.clone(), message);
+            if let Some(h) = help {
+                d = d.help(h);
+            }
+            self.error(d);
+        }
     }
 
     /// Reports every variable a template or expression uses that its scope does not define.
@@ -772,6 +836,7 @@ impl Validator {
                 );
                 continue;
             }
+            self.header_name(k, &v.span);
             let names = Names {
                 scope: &scope,
                 local: &env_only,
@@ -899,6 +964,12 @@ impl Validator {
                 Some(t)
             };
         let url = tmpl(self, "url", g.url.as_ref(), DEFAULT_GATEWAY);
+        if let Some(sp) = &g.url {
+            self.credentials_url(sp, "gateway");
+        }
+        if let Some(sp) = &g.canvas_url {
+            self.credentials_url(sp, "Canvas");
+        }
         let auth_kind = g
             .auth
             .as_ref()
@@ -1297,6 +1368,9 @@ impl Validator {
         };
         let query = pairs(self, "query", &rs.query);
         let headers = pairs(self, "headers", &rs.headers);
+        for (k, sp) in rs.headers.iter().flatten() {
+            self.header_name(k, &sp.span);
+        }
         for (k, _) in &headers {
             if k.eq_ignore_ascii_case("authorization") || k.eq_ignore_ascii_case("x-instauth") {
                 let span = rs
