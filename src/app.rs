@@ -428,8 +428,17 @@ async fn run_job(job: Job, args: &RunArgs, quiet: bool) -> Result<ExitCode, Erro
     .await;
 
     if report.exit_code() == ExitCode::Success && !job.state_defaults.is_empty() {
-        crate::state::write_state(&job.state_file, &job.name, &state)?;
-        report.state_written = true;
+        match crate::state::write_state(&job.state_file, &job.name, &state) {
+            Ok(()) => report.state_written = true,
+            Err(e) => {
+                let message = format!(
+                    "{e}\n  = help: the files of this run are complete; fix the folder's permissions or space, and the next run fetches the same changes again"
+                );
+                tracing::error!("{message}");
+                report.state_error =
+                    Some(crate::runner::StepError::new(ExitCode::LocalIo, message));
+            }
+        }
     }
     crate::report::write_reports(&report, &args.report)?;
     let code = report.exit_code();

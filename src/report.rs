@@ -87,7 +87,10 @@ pub fn summary(r: &RunReport) -> String {
             plural(skipped)
         );
     }
-    if code == ExitCode::Success && r.state_written {
+    if let Some(e) = &r.state_error {
+        let _ = write!(out, "\nerror: {}", e.message);
+        out.push_str("\nstate not saved: the next run starts from the same point");
+    } else if code == ExitCode::Success && r.state_written {
         out.push_str("\nstate saved for the next run");
     } else if code != ExitCode::Success
         && r.steps

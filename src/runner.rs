@@ -40,7 +40,7 @@ pub struct StepError {
 }
 
 impl StepError {
-    fn new(code: ExitCode, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: ExitCode, message: impl Into<String>) -> Self {
         StepError {
             code,
             message: crate::secret::redact(&message.into()),
@@ -174,6 +174,10 @@ pub struct RunReport {
     pub retries: u64,
     /// Whether the state file was written.
     pub state_written: bool,
+    /// Why the state file could not be written after a successful run (exit 5; the summary
+    /// and reports are written all the same).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_error: Option<StepError>,
     /// Duration.
     #[serde(serialize_with = "ser_duration")]
     pub duration: Duration,
@@ -199,6 +203,7 @@ impl RunReport {
     pub fn exit_code(&self) -> ExitCode {
         self.errors()
             .map(|(_, _, e)| e.code)
+            .chain(self.state_error.as_ref().map(|e| e.code))
             .max_by_key(|c| c.severity())
             .unwrap_or(ExitCode::Success)
     }
@@ -347,6 +352,7 @@ pub async fn run(job: Arc<Job>, ctx: RunContext) -> (RunReport, serde_json::Map<
             .retries
             .load(std::sync::atomic::Ordering::Relaxed),
         state_written: false,
+        state_error: None,
         duration: started.elapsed(),
     };
     (report, state)

@@ -67,3 +67,69 @@ save = "tables-{{ 1 | pad(width) }}.json"
         run.stderr
     );
 }
+
+/// Issue 12, defect 6: when the state file cannot be written, the summary and the reports were
+/// skipped. They are written; the exit code is 5 and the message says what happened.
+#[test]
+fn issue_12_a_state_file_that_cannot_be_written_still_gets_summary_and_reports() {
+    let ws = Workspace::new(SandboxConfig {
+        latency: std::time::Duration::from_millis(400),
+        ..Default::default()
+    });
+    let job = ws.job(
+        "tables.toml",
+        r#"
+[state]
+seen = {}
+
+[[step]]
+id = "list"
+get = "/dap/query/canvas/table"
+outputs = { tables = "$.tables" }
+save = "tables.json"
+persist = { "seen.tables" = "{{ tables | length }}" }
+"#,
+    );
+    std::fs::create_dir(ws.path().join("st")).unwrap();
+    let mut child = ws
+        .cmd()
+        .args([
+            job.to_str().unwrap(),
+            "--output-dir",
+            "out",
+            "--state-dir",
+            "st",
+            "--report",
+            "json=report.json",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the gateway sees the login, the run has read its state; then the state folder
+    // becomes a file, so the state cannot be written at the end.
+    let waited = std::time::Instant::now();
+    while ws.counters().requests == 0 {
+        assert!(waited.elapsed().as_secs() < 30, "the run sent nothing");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::fs::rename(ws.path().join("st"), ws.path().join("st-moved")).unwrap();
+    std::fs::write(ws.path().join("st"), "not a folder").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("cannot write the state file"), "{stderr}");
+    assert!(
+        stderr.contains("state not saved: the next run starts from the same point"),
+        "the summary is printed: {stderr}"
+    );
+    assert!(ws.path().join("out/tables.json").exists());
+    let report: serde_json::Value =
+        serde_json::from_str(&ws.read("report.json")).expect("the JSON report is written");
+    assert_eq!(report["state_written"], false);
+    assert!(
+        report["state_error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("cannot write the state file")),
+        "{report}"
+    );
+}

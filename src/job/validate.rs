@@ -600,7 +600,7 @@ impl Validator {
         let problem = match reqwest::Url::parse(text) {
             Err(e) => Some((format!("invalid {what} URL `{text}`: {e}"), None)),
             Ok(u) if u.scheme() == "https" => None,
-            Ok(u) if u.scheme() == "http" && crate::http::is_loopback(&u) => None,
+            Ok(u) if u.scheme() == "http" && crate::net::is_loopback(&u) => None,
             Ok(u) if u.scheme() == "http" => Some((
                 format!("refusing to send credentials to the {what} `{text}` over plain http"),
                 Some(
