@@ -23,7 +23,7 @@ fn issue_12_check_refuses_what_the_run_would_refuse() {
         ),
         (
             "plain_http_gateway.toml",
-            "refusing to send credentials to the gateway `http://api-gateway.example.com` over plain http",
+            "refusing to send credentials to the gateway `http://api-gateway.example.com/` over plain http",
             "plain_http_gateway.toml:4:",
         ),
     ];
@@ -91,7 +91,7 @@ persist = { "seen.tables" = "{{ tables | length }}" }
 "#,
     );
     std::fs::create_dir(ws.path().join("st")).unwrap();
-    let mut child = ws
+    let child = ws
         .cmd()
         .args([
             job.to_str().unwrap(),

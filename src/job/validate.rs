@@ -602,7 +602,10 @@ impl Validator {
             Ok(u) if u.scheme() == "https" => None,
             Ok(u) if u.scheme() == "http" && crate::net::is_loopback(&u) => None,
             Ok(u) if u.scheme() == "http" => Some((
-                format!("refusing to send credentials to the {what} `{text}` over plain http"),
+                format!(
+                    "refusing to send credentials to the {what} `{}` over plain http",
+                    crate::net::display_url(&u)
+                ),
                 Some(
                     "use https:// (plain http is allowed only for loopback addresses such as 127.0.0.1)",
                 ),
