@@ -12,6 +12,8 @@
 set -euo pipefail
 
 bin=${1:?usage: official-client-check.sh path/to/dap-run [venv-dir]}
+bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 work=$(mktemp -d)
 venv=${2:-$work/venv}
 sandbox_pid=
@@ -144,5 +146,69 @@ for namespace, table, at, schema, target in synced:
         print(f"    missing {missing}, extra {extra}, stale {stale}")
 sys.exit(1 if failed else 0)
 PY
+
+# dap-run (issue 14): it continues the official client's replica incrementally (no snapshot),
+# and a replica it makes from scratch has the official client's tables, columns and types;
+# the official client's `syncdb` then continues dap-run's replica.
+cp "$repo/examples/replicate.toml" "$work/replicate.toml"
+tables_json='["accounts","users","courses","enrollments","submissions"]'
+replicate() {
+    "$bin" run "$work/replicate.toml" --output-dir "$work/replica-out" "$@"
+}
+echo "== dap-run continues the official client's replica"
+replicate --var "tables=$tables_json" 2>&1 | tee takeover.log
+replicate --var namespace=canvas_logs --var 'tables=["web_logs"]' 2>&1 | tee -a takeover.log
+if grep -q 'snapshot (' takeover.log; then
+    echo "dap-run took a snapshot of an official-client table instead of continuing it" >&2
+    exit 1
+fi
+[[ $(grep -c 'incremental since' takeover.log) -ge 12 ]] || { echo "expected 6 incremental loads" >&2; exit 1; }
+
+ours_db="dap_run_ours_$$_$RANDOM"
+psql -q -d "$pg_admin" -c "CREATE DATABASE $ours_db" >/dev/null
+ours_url="${pg_admin%/*}/$ours_db"
+trap 'psql -q -d "$pg_admin" -c "DROP DATABASE IF EXISTS $ours_db" >/dev/null 2>&1 || true; cleanup' EXIT
+echo "== dap-run from scratch into $ours_db"
+replicate --database "$ours_url" --var "tables=$tables_json"
+replicate --database "$ours_url" --var namespace=canvas_logs --var 'tables=["web_logs"]'
+layout_sql="SELECT table_schema, table_name, column_name, data_type, udt_schema || '.' || udt_name,
+  coalesce(character_maximum_length, 0), is_nullable, ordinal_position
+  FROM information_schema.columns WHERE table_schema IN ('canvas', 'canvas_logs') ORDER BY 1, 2, 8"
+diff <(psql -At -d "$db_url" -c "$layout_sql") <(psql -At -d "$ours_url" -c "$layout_sql") \
+    || { echo "dap-run's tables differ from the official client's (above: < official, > dap-run)" >&2; exit 1; }
+echo "  same tables, columns, types and nullability as the official client's"
+pk_sql="SELECT conrelid::regclass::text, conname FROM pg_constraint WHERE contype = 'p'
+  AND connamespace::regnamespace::text IN ('canvas', 'canvas_logs') ORDER BY 1"
+diff <(psql -At -d "$db_url" -c "$pk_sql") <(psql -At -d "$ours_url" -c "$pk_sql") \
+    || { echo "primary keys differ" >&2; exit 1; }
+echo "== dap syncdb continues dap-run's replica"
+DAP_CONNECTION_STRING=$ours_url dap syncdb --namespace canvas --table "$canvas_tables"
+DAP_CONNECTION_STRING=$ours_url dap syncdb --namespace canvas_logs --table web_logs
+# Both replicas hold the sandbox's rows at their recorded points.
+for db in "$db_url" "$ours_url"; do
+"$venv/bin/python" - "$url" "$db" <<'PY'
+import json, subprocess, sys, urllib.request
+url, db = sys.argv[1], sys.argv[2]
+def psql(sql):
+    out = subprocess.run(["psql", "-At", "-F", "\t", "-d", db, "-c", sql],
+                         check=True, capture_output=True, text=True).stdout
+    return [line.split("\t") for line in out.splitlines() if line]
+failed = False
+for namespace, table, at, schema, target in psql(
+        "SELECT source_namespace, source_table, "
+        "to_char(timestamp, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), target_schema, target_table "
+        "FROM instructure_dap.table_sync ORDER BY 1, 2"):
+    with urllib.request.urlopen(f"{url}/sandbox/rows/{namespace}/{table}?at={at}") as response:
+        expected = [json.loads(line) for line in response.read().decode().splitlines()]
+    column = "timestamp" if table == "web_logs" else "updated_at"
+    want = {str(row["key"]["id"]): row["value"][column].rstrip("Z") for row in expected}
+    got = {key: ts.replace(" ", "T") for key, ts in psql(
+        f'SELECT id, {column} FROM "{schema}"."{target}"')}
+    failed |= got != want
+    print(f"  {db.rsplit('/', 1)[-1]}: {namespace}.{table} at {at}: "
+          f"{'same rows as the sandbox' if got == want else 'DIFFERENT'} ({len(got)})")
+sys.exit(1 if failed else 0)
+PY
+done
 
 echo "official client check: ok"

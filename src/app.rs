@@ -41,6 +41,7 @@ pub fn main(cli: Cli) -> i32 {
         Some(Command::Run(args)) => run(args, quiet),
         Some(Command::Check(args)) => check(&args),
         Some(Command::Plan(args)) => plan(&args),
+        Some(Command::Replica(args)) => replica(&args),
         Some(Command::Sandbox(args)) => sandbox(*args),
         Some(Command::Completions { shell }) => {
             let mut script = Vec::new();
@@ -380,6 +381,7 @@ async fn run_job(job: Job, args: &RunArgs, quiet: bool) -> Result<ExitCode, Erro
     let _lock = crate::state::lock(&job.lock_file)?;
     crate::fsio::clean_temp_files(&job.output_dir);
     let state = initial_state(&job)?;
+    let database = database_target(&job, &state, args.database.as_deref())?;
 
     let client = http_clients()?;
     let policy = RetryPolicy {
@@ -423,6 +425,7 @@ async fn run_job(job: Job, args: &RunArgs, quiet: bool) -> Result<ExitCode, Erro
             http,
             state,
             progress,
+            database,
         },
     )
     .await;
@@ -449,6 +452,73 @@ async fn run_job(job: Job, args: &RunArgs, quiet: bool) -> Result<ExitCode, Erro
     );
     drop(sandbox);
     Ok(code)
+}
+
+/// `dap-run replica`: where each table of the job's replica stands.
+fn replica(args: &crate::cli::ReplicaArgs) -> Result<ExitCode, Error> {
+    let mut opts = load_options(&args.job_args)?;
+    opts.output_dir = args.output_dir.clone();
+    let job = crate::job::load(&args.job, &opts)?;
+    if !job.steps.iter().any(|s| s.load.is_some()) {
+        return Err(Error::usage(format!(
+            "`{}` has no `load` step, so it has no replica",
+            args.job.display()
+        )));
+    }
+    let state = initial_state(&job)?;
+    let Some(target) = database_target(&job, &state, args.database.as_deref())? else {
+        return Ok(ExitCode::Success);
+    };
+    let tables = runtime()?
+        .block_on(crate::load::status(&target))
+        .map_err(|e| Error::Database {
+            message: format!("database {}: {}", target.display(), e.message),
+        })?;
+    match args.format {
+        crate::plan::PlanFormat::Json => {
+            let doc = serde_json::json!({ "database": target.display(), "tables": tables });
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        }
+        crate::plan::PlanFormat::Text => {
+            print!("{}", crate::load::status_text(&target, &tables));
+        }
+    }
+    Ok(ExitCode::Success)
+}
+
+/// The replica of the job's `load` steps (none when it has none): `--database`, then
+/// `DAP_CONNECTION_STRING`, then `[database] url`, else `replica.db` under the output folder.
+fn database_target(
+    job: &Job,
+    state: &serde_json::Map<String, serde_json::Value>,
+    flag: Option<&str>,
+) -> Result<Option<crate::load::Target>, Error> {
+    if !job.steps.iter().any(|s| s.load.is_some()) {
+        return Ok(None);
+    }
+    let job_url = match &job.database {
+        Some(t) => {
+            let scope = crate::runner::base_scope(job, state, &crate::template::RunInfo::now());
+            Some(
+                job.templates
+                    .render(t, &Value::from(scope))
+                    .map_err(|e| Error::usage(format!("cannot render `[database] url`: {e}")))?,
+            )
+        }
+        None => None,
+    };
+    let env = std::env::var("DAP_CONNECTION_STRING").ok();
+    let dir = job.file.parent().unwrap_or(std::path::Path::new("."));
+    let target = crate::load::replicate::resolve_target(
+        flag,
+        env.as_deref(),
+        job_url.as_deref(),
+        dir,
+        &job.output_dir,
+    )
+    .map_err(Error::usage)?;
+    tracing::info!(database = %target.display(), "replica database");
+    Ok(Some(target))
 }
 
 /// The state a run starts from: the job's first-run values, overlaid with what the last

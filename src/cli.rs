@@ -19,7 +19,8 @@ use crate::report::ReportSpec;
 ///
 /// Exit codes: 0 success; 1 a check failed or a gateway job failed; 2 invalid job file or
 /// command line (nothing sent); 3 authentication failed; 4 gateway or network failure after
-/// retries; 5 a local file could not be read or written; 75 another run holds the job's lock.
+/// retries; 5 a local file could not be read or written; 6 the replica database failed;
+/// 75 another run holds the job's lock.
 #[derive(Debug, Parser)]
 #[command(name = "dap-run", version, subcommand_negates_reqs = true)]
 pub struct Cli {
@@ -72,6 +73,9 @@ pub enum Command {
     Check(CheckArgs),
     /// Print what a job will do: deterministic, secrets shown as `***`.
     Plan(PlanArgs),
+    /// Show each table of a job's replica database: synced until, schema version, rows and
+    /// the last load's kind, counts and duration.
+    Replica(ReplicaArgs),
     /// Serve the built-in gateway emulator on loopback (prints its URL first on stdout).
     Sandbox(Box<crate::sandbox::SandboxArgs>),
     /// Print a shell completion script.
@@ -135,6 +139,11 @@ pub struct RunArgs {
     /// Run against a built-in sandbox gateway started in this process (no credentials needed).
     #[arg(long)]
     pub sandbox: bool,
+
+    /// Replica database of `load` steps: `postgresql://…` or `sqlite:PATH` (overrides
+    /// DAP_CONNECTION_STRING and the job's `[database] url`).
+    #[arg(long, value_name = "URL")]
+    pub database: Option<String>,
 }
 
 impl RunArgs {
@@ -148,6 +157,7 @@ impl RunArgs {
             && self.report.is_empty()
             && !self.dry_run
             && !self.sandbox
+            && self.database.is_none()
     }
 }
 
@@ -173,6 +183,30 @@ pub struct PlanArgs {
     /// Variables.
     #[command(flatten)]
     pub job_args: JobArgs,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+}
+
+/// `dap-run replica`.
+#[derive(Debug, Args, Clone)]
+pub struct ReplicaArgs {
+    /// The job file (its `[database]` and output folder say where the replica is).
+    #[arg(value_name = "JOB")]
+    pub job: PathBuf,
+
+    /// Variables.
+    #[command(flatten)]
+    pub job_args: JobArgs,
+
+    /// The replica database (overrides DAP_CONNECTION_STRING and the job's `[database] url`).
+    #[arg(long, value_name = "URL")]
+    pub database: Option<String>,
+
+    /// The job's output folder, if the run used `--output-dir` (for the default SQLite file).
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]

@@ -23,6 +23,8 @@ pub enum ExitCode {
     Gateway = 4,
     /// A local file could not be written or read.
     LocalIo = 5,
+    /// The database of a `load` step failed (after retries); the table stays at its old point.
+    Database = 6,
     /// A bug in dap-run: an internal invariant broke (a task panicked).
     Internal = 70,
     /// Another run of the same job holds its lock.
@@ -37,17 +39,18 @@ impl ExitCode {
 
     /// How serious a failure is when a run has several: the worst one decides the exit code.
     /// Authentication problems come first (nothing else can work), then local I/O, then the
-    /// gateway, then failed checks.
+    /// database, then the gateway, then failed checks.
     pub fn severity(self) -> u8 {
         match self {
             ExitCode::Success => 0,
             ExitCode::CheckFailed => 1,
             ExitCode::Gateway => 2,
-            ExitCode::LocalIo => 3,
-            ExitCode::Invalid => 4,
-            ExitCode::Auth => 5,
-            ExitCode::Locked => 6,
-            ExitCode::Internal => 7,
+            ExitCode::Database => 3,
+            ExitCode::LocalIo => 4,
+            ExitCode::Invalid => 5,
+            ExitCode::Auth => 6,
+            ExitCode::Locked => 7,
+            ExitCode::Internal => 8,
         }
     }
 }
@@ -87,6 +90,9 @@ pub enum Error {
     /// The sandbox server stopped (`dap-run sandbox`).
     #[error("the sandbox stopped: {cause:#}")]
     Sandbox { cause: anyhow::Error },
+    /// The replica database failed.
+    #[error("{message}")]
+    Database { message: String },
 }
 
 impl Error {
@@ -98,6 +104,7 @@ impl Error {
             Error::Locked { .. } => ExitCode::Locked,
             Error::Sandbox { .. } => ExitCode::Gateway,
             Error::Internal { .. } => ExitCode::Internal,
+            Error::Database { .. } => ExitCode::Database,
         }
     }
 

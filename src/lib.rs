@@ -12,6 +12,7 @@ pub mod error;
 pub mod extract;
 pub mod fsio;
 pub mod job;
+pub mod load;
 pub mod man;
 pub mod net;
 pub mod plan;

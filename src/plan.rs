@@ -43,6 +43,8 @@ struct PlanDoc {
     gateway: Json,
     #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
     headers: serde_json::Map<String, Json>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database: Option<Json>,
     vars: Json,
     state: Json,
     steps: Vec<Json>,
@@ -88,11 +90,24 @@ fn doc(job: &Job) -> PlanDoc {
             if let Some(d) = &s.description {
                 m.insert("description".into(), json!(d));
             }
-            let request = match &s.request {
-                Some((method, target)) => format!("{} {}", method.as_str(), target.source),
-                None => "no request (computes values)".to_owned(),
+            let request = match (&s.request, &s.load) {
+                (_, Some(l)) => format!("load {}.{}", l.namespace.source, l.table.source),
+                (Some((method, target)), None) => format!("{} {}", method.as_str(), target.source),
+                (None, None) => "no request (computes values)".to_owned(),
             };
             m.insert("request".into(), json!(request));
+            if let Some(l) = &s.load {
+                m.insert(
+                    "load".into(),
+                    json!({
+                        "namespace": l.namespace.source,
+                        "table": l.table.source,
+                        "query": "format tsv, mode condensed",
+                        "mode": "snapshot when the table is new, a column changed type or the gateway refuses the incremental; else incremental since the table's until",
+                        "files": "<output>/<namespace>/<table>/<job id>/part-NNNNN.tsv.gz",
+                    }),
+                );
+            }
             if let Some(w) = &s.when {
                 m.insert("when".into(), json!(w.source));
             }
@@ -204,6 +219,13 @@ fn doc(job: &Job) -> PlanDoc {
         description: job.description.clone(),
         gateway,
         headers: headers(&job.default_headers),
+        database: job.steps.iter().any(|s| s.load.is_some()).then(|| {
+            json!({
+                "url": job.database.as_ref().map_or("(none)".to_owned(), |t| crate::load::mask_template(&t.source)),
+                "overridden_by": "--database, DAP_CONNECTION_STRING",
+                "default": "sqlite:<output>/replica.db",
+            })
+        }),
         vars: serde_json::to_value(&job.vars).unwrap_or_default(),
         state: serde_json::to_value(&job.state_defaults).unwrap_or_default(),
         steps,
@@ -277,6 +299,11 @@ fn text(d: &PlanDoc) -> String {
         out.push('\n');
         let _ = writeln!(out, "headers (every request):");
         write_map(&mut out, 1, &Json::Object(d.headers.clone()));
+    }
+    if let Some(db) = &d.database {
+        out.push('\n');
+        let _ = writeln!(out, "database:");
+        write_map(&mut out, 1, db);
     }
     for (title, v) in [
         ("vars", &d.vars),

@@ -62,6 +62,40 @@ pub fn summary(r: &RunReport) -> String {
     if let Some(line) = queries_line(r) {
         let _ = write!(out, "\n{line}");
     }
+    // What each `load` step did to its table.
+    for item in r.steps.iter().flat_map(|s| s.items.iter()) {
+        let o = &item.outputs;
+        let (Some(mode), Some(until)) = (
+            o.get("mode").and_then(|v| v.as_str()),
+            o.get("until").and_then(|v| v.as_str()),
+        ) else {
+            continue;
+        };
+        if !o.contains_key("upserted") {
+            continue;
+        }
+        let name = format!(
+            "{}.{}",
+            o.get("namespace").and_then(|v| v.as_str()).unwrap_or(""),
+            o.get("table").and_then(|v| v.as_str()).unwrap_or("")
+        );
+        let how = match (
+            o.get("since").and_then(|v| v.as_str()),
+            o.get("reason").and_then(|v| v.as_str()),
+        ) {
+            (Some(since), _) => format!("{mode} since {since}"),
+            (None, Some(reason)) => format!("{mode} ({reason})"),
+            (None, None) => mode.to_owned(),
+        };
+        let n = |k: &str| o.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
+        let _ = write!(
+            out,
+            "\n  {name}: {how} until {until}: {} upserted, {} deleted, {} rows",
+            n("upserted"),
+            n("deleted"),
+            n("rows")
+        );
+    }
     let failures: Vec<_> = r.errors().collect();
     if let Some((_, _, first)) = failures.first() {
         let _ = write!(out, "\nerror: {}", first.message);

@@ -227,12 +227,15 @@ pub struct RunContext {
     pub state: serde_json::Map<String, Json>,
     /// Progress display.
     pub progress: crate::progress::Progress,
+    /// The replica database of `load` steps, resolved before the run.
+    pub database: Option<crate::load::Target>,
 }
 
 struct Shared {
     job: Arc<Job>,
     http: Arc<Http>,
     progress: crate::progress::Progress,
+    database: Option<crate::load::Target>,
     /// Set when authentication failed for good: items not yet started are skipped, so one
     /// failed login is one error, not one per loop item.
     auth_failed: std::sync::atomic::AtomicBool,
@@ -246,6 +249,7 @@ pub async fn run(job: Arc<Job>, ctx: RunContext) -> (RunReport, serde_json::Map<
         job: job.clone(),
         http: ctx.http.clone(),
         progress: ctx.progress.clone(),
+        database: ctx.database.clone(),
         auth_failed: Default::default(),
     });
     let run_info = crate::template::RunInfo::now();
@@ -887,9 +891,14 @@ async fn item_body(
 ) -> Result<(), StepError> {
     let job = &shared.job;
     // Send (and poll), unless the step only computes values.
-    let sent = match &step.request {
-        Some(_) => Some(send_and_poll(shared, step, scope, rec, where_).await?),
-        None => None,
+    // A `load` step makes its own requests; its outputs are what the load did.
+    let sent = match (&step.request, &step.load) {
+        (_, Some(_)) => {
+            load_item(shared, step, &scope.ctx(), rec).await?;
+            None
+        }
+        (Some(_), None) => Some(send_and_poll(shared, step, scope, rec, where_).await?),
+        (None, None) => None,
     };
     let json = sent.as_ref().and_then(|(_, _, j)| j.as_ref());
 
@@ -1026,6 +1035,71 @@ async fn item_body(
         rec.persist.push((key, value));
     }
     Ok(())
+}
+
+/// A `load` step's item: one table into the replica (see [`crate::load::replicate`]).
+async fn load_item(
+    shared: &Arc<Shared>,
+    step: &Step,
+    ctx: &Value,
+    rec: &mut ItemRecord,
+) -> Result<Json, StepError> {
+    let job = &shared.job;
+    let Some(l) = &step.load else {
+        return Ok(Json::Null);
+    };
+    let render = |t: &crate::template::Tmpl, what: &str| {
+        job.templates.render(t, ctx).map_err(|e| {
+            StepError::new(
+                ExitCode::CheckFailed,
+                format!(
+                    "cannot render `load.{what}` `{}`: {}",
+                    t.source,
+                    template_error(&e)
+                ),
+            )
+        })
+    };
+    let namespace = render(&l.namespace, "namespace")?;
+    let table = render(&l.table, "table")?;
+    let Some(target) = &shared.database else {
+        return Err(StepError::new(
+            ExitCode::CheckFailed,
+            "internal error (a bug in dap-run): no database for a load step",
+        ));
+    };
+    let loaded = crate::load::replicate::run(crate::load::replicate::Table {
+        http: &shared.http,
+        target,
+        output_dir: &job.output_dir,
+        namespace,
+        table,
+        step_id: &step.id,
+    })
+    .await?;
+    rec.requests += loaded.requests;
+    rec.query = Some(crate::query::QueryRecord {
+        namespace: loaded.namespace.clone(),
+        table: loaded.table.clone(),
+        kind: if loaded.since.is_some() {
+            crate::query::QueryKind::Incremental
+        } else {
+            crate::query::QueryKind::Snapshot
+        },
+        since: loaded.since.clone(),
+    });
+    for f in &loaded.files {
+        let bytes = std::fs::metadata(f).map(|m| m.len()).unwrap_or(0);
+        rec.files.push(FileRecord {
+            path: f.clone(),
+            bytes,
+        });
+    }
+    let json = serde_json::to_value(&loaded).unwrap_or(Json::Null);
+    if let Json::Object(m) = &json {
+        rec.outputs.extend(m.clone());
+    }
+    Ok(json)
 }
 
 fn parse_json_if_needed(step: &Step, body: &[u8]) -> Result<Option<Json>, StepError> {

@@ -35,6 +35,8 @@ pub struct Job {
     pub state_levels: BTreeMap<String, usize>,
     /// Headers added to every request.
     pub default_headers: Vec<(String, Tmpl)>,
+    /// The replica database's connection string template (`[database] url`).
+    pub database: Option<Tmpl>,
     /// The steps, in order.
     pub steps: Vec<Step>,
     /// The compiled templates.
@@ -302,4 +304,32 @@ pub struct Step {
     pub download: Option<Download>,
     /// State updates.
     pub persist: Vec<Persist>,
+    /// A table to load into the replica database (the step then makes its own requests).
+    pub load: Option<Load>,
 }
+
+/// A `load` step's table.
+#[derive(Debug, Clone)]
+pub struct Load {
+    /// Namespace template.
+    pub namespace: Tmpl,
+    /// Table template.
+    pub table: Tmpl,
+}
+
+/// The outputs of a `load` step's items, which later steps and checks can read.
+pub const LOAD_OUTPUTS: &[&str] = &[
+    "namespace",
+    "table",
+    "mode",
+    "since",
+    "until",
+    "reason",
+    "schema_version",
+    "read",
+    "upserted",
+    "deleted",
+    "rows",
+    "load_s",
+    "files",
+];

@@ -72,6 +72,8 @@ pub struct RawJob {
     /// Templates read it as `state.<key>`; steps update it with `persist`.
     #[schemars(with = "Option<BTreeMap<String, serde_json::Value>>")]
     pub state: Option<BTreeMap<String, Sp<toml::Value>>>,
+    /// The replica database that `load` steps write to.
+    pub database: Option<RawDatabase>,
     /// Defaults for every step.
     pub defaults: Option<RawDefaults>,
     /// The steps, run in order.
@@ -117,6 +119,16 @@ pub struct RawRetry {
     /// Backoff between attempts, growing from the first to the second bound with jitter,
     /// e.g. `"500ms..30s"`. `Retry-After` is honoured when the gateway sends it.
     pub backoff: Option<Sp<String>>,
+}
+
+/// The replica database.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawDatabase {
+    /// Connection string template: `postgresql://user:password@host:port/database?sslmode=…`
+    /// or `sqlite:PATH` (relative to the job file). `DAP_CONNECTION_STRING` and `--database`
+    /// override it. Default: the SQLite file `replica.db` under the output folder.
+    pub url: Option<Sp<String>>,
 }
 
 /// Settings every step inherits unless it sets its own.
@@ -199,6 +211,19 @@ pub struct RawStep {
     /// Values to remember for the next run, saved only when the whole run succeeds:
     /// `"key.{{ subkey }}" = "{{ value }}"`.
     pub persist: Option<BTreeMap<String, Sp<String>>>,
+    /// Load a DAP table into the replica database: the step makes its own requests (schema,
+    /// query job, objects) and takes a snapshot or the changes since the table's last load.
+    pub load: Option<RawLoad>,
+}
+
+/// A table to load into the replica database.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawLoad {
+    /// Namespace (a template), e.g. `canvas`.
+    pub namespace: Sp<String>,
+    /// Table (a template), e.g. `{{ table }}`.
+    pub table: Sp<String>,
 }
 
 /// Polling: the request is repeated until `until` holds.

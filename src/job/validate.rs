@@ -819,6 +819,20 @@ impl Validator {
 
         let gateway = self.gateway(raw.gateway.unwrap_or_default(), &scope);
         let env_only = [("env".to_owned(), Name::Builtin)];
+        let database = raw
+            .database
+            .as_ref()
+            .and_then(|d| d.url.as_ref())
+            .and_then(|u| {
+                let names = Names {
+                    scope: &scope,
+                    local: &env_only,
+                    later: &Later::new(),
+                    at: 0,
+                    step: None,
+                };
+                self.checked_template("database.url", &u.value, &u.span, Escape::None, names)
+            });
         let defaults = raw.defaults;
         let default_concurrency = defaults
             .as_ref()
@@ -937,6 +951,7 @@ impl Validator {
             state_defaults,
             state_levels,
             default_headers,
+            database,
             steps,
             templates: std::mem::take(&mut self.tb).finish(),
         })
@@ -1272,6 +1287,7 @@ impl Validator {
         let mut target = None;
         let mut method = Method::Get;
         match given.as_slice() {
+            [] if rs.load.is_some() => {}
             [] if rs.let_.is_some() => {
                 // A step that only computes values: nothing of a request may be there.
                 let request_keys = [
@@ -1350,6 +1366,15 @@ impl Validator {
                 ok = false;
             }
         }
+
+        let load = match &rs.load {
+            Some(l) => {
+                let load = self.load_step(&rs, l, &id, request_names);
+                ok &= load.is_some();
+                load
+            }
+            None => None,
+        };
 
         let pairs = |v: &mut Self,
                      what: &str,
@@ -1554,6 +1579,13 @@ impl Validator {
             }
             own.extend(let_own);
         }
+        if load.is_some() {
+            own.extend(
+                crate::job::model::LOAD_OUTPUTS
+                    .iter()
+                    .map(|n| (n.to_string(), Name::Output { step: id.clone() })),
+            );
+        }
         let after: Vec<(String, Name)> = local.iter().cloned().chain(own.clone()).collect();
         let after_names = Names {
             local: &after,
@@ -1711,6 +1743,13 @@ impl Validator {
             fields.entry("index".into()).or_insert(Shape::Scalar);
             fields.extend(outputs.iter().map(|o| (o.name.clone(), Shape::Unknown)));
             fields.extend(lets.iter().map(|(n, _)| (n.clone(), Shape::Unknown)));
+            if load.is_some() {
+                fields.extend(
+                    crate::job::model::LOAD_OUTPUTS
+                        .iter()
+                        .map(|n| (n.to_string(), Shape::Unknown)),
+                );
+            }
             if scope.names.contains_key(&id) {
                 self.error(Diagnostic::at(
                     rs.id.span.clone(),
@@ -1747,7 +1786,72 @@ impl Validator {
             saves,
             download,
             persist,
+            load,
         })
+    }
+
+    /// A `load` step: its table templates. It sends no request of its own (`request` is
+    /// `None`): the loader makes its requests.
+    fn load_step(
+        &mut self,
+        rs: &RawStep,
+        l: &crate::job::raw::RawLoad,
+        id: &str,
+        names: Names<'_>,
+    ) -> Option<crate::job::model::Load> {
+        let own_requests = [
+            ("get", rs.get.as_ref().map(|s| s.span.clone())),
+            ("post", rs.post.as_ref().map(|s| s.span.clone())),
+            ("put", rs.put.as_ref().map(|s| s.span.clone())),
+            ("patch", rs.patch.as_ref().map(|s| s.span.clone())),
+            ("delete", rs.delete.as_ref().map(|s| s.span.clone())),
+            ("json", rs.json.as_ref().map(|s| s.span.clone())),
+            ("body", rs.body.as_ref().map(|s| s.span.clone())),
+            ("poll", rs.poll.as_ref().map(|p| p.until.span.clone())),
+            (
+                "download",
+                rs.download.as_ref().map(|d| d.urls.span.clone()),
+            ),
+            (
+                "outputs",
+                rs.outputs
+                    .as_ref()
+                    .and_then(|o| o.values().next().map(|v| v.span.clone())),
+            ),
+            (
+                "query",
+                rs.query
+                    .as_ref()
+                    .and_then(|o| o.values().next().map(|v| v.span.clone())),
+            ),
+        ];
+        for (key, span) in own_requests {
+            if let Some(span) = span {
+                self.error(
+                    Diagnostic::at(span, format!("step `{id}` has both `load` and `{key}`"))
+                        .help("a `load` step makes its own requests (schema, query job, objects); move the request to a step of its own"),
+                );
+            }
+        }
+        let hint = |what: &str| format!("step.{id}.{what}");
+        let ns = self.checked_template(
+            &hint("load.namespace"),
+            &l.namespace.value,
+            &l.namespace.span,
+            Escape::UrlPath,
+            names,
+        );
+        let table = self.checked_template(
+            &hint("load.table"),
+            &l.table.value,
+            &l.table.span,
+            Escape::UrlPath,
+            names,
+        );
+        match (ns, table) {
+            (Some(namespace), Some(table)) => Some(crate::job::model::Load { namespace, table }),
+            _ => None,
+        }
     }
 
     fn json_template(

@@ -1,0 +1,419 @@
+//! The table layout of a DAP table, derived from its JSON schema as the official client does.
+//!
+//! `meta` is dropped; `key` and `value` are flattened one level (a property of `value` that is an
+//! object becomes one JSON column); the `key` properties are the primary key. Types follow the
+//! official client's `pysqlsync` mapping (see the README's type table): integers by `format`
+//! (`int16`/`int32`/`int64`, else by range, else `bigint`), floats by `format`, strings with a
+//! `format` of `date-time` as naive UTC timestamps, enums as their own type, other strings as
+//! `varchar(n)` when they have a `maxLength` and `text` otherwise, nested objects and arrays as
+//! JSON. A property not in its object's `required` list is nullable.
+
+use serde_json::Value as Json;
+
+/// A column's type, independent of the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ColType {
+    /// 16-bit integer.
+    Int16,
+    /// 32-bit integer.
+    Int32,
+    /// 64-bit integer.
+    Int64,
+    /// 32-bit float.
+    Float32,
+    /// 64-bit float.
+    Float64,
+    /// Exact decimal (precision, scale).
+    Decimal(u32, u32),
+    /// Boolean.
+    Bool,
+    /// String with a maximum length.
+    Varchar(u64),
+    /// String.
+    Text,
+    /// Timestamp, naive UTC.
+    Timestamp,
+    /// Date.
+    Date,
+    /// Time of day.
+    Time,
+    /// UUID.
+    Uuid,
+    /// An enumeration: the type's name (without schema) and its values.
+    Enum(String, Vec<String>),
+    /// A nested value kept as JSON.
+    Json,
+}
+
+/// One column of a table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    /// Column name (the property name).
+    pub name: String,
+    /// `key.<name>` or `value.<name>`: the label in TSV headers.
+    pub label: String,
+    /// Type.
+    pub ty: ColType,
+    /// Whether NULL is allowed.
+    pub nullable: bool,
+    /// Part of the primary key.
+    pub key: bool,
+}
+
+/// The table a DAP schema describes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// Namespace (the PostgreSQL schema).
+    pub namespace: String,
+    /// Table name.
+    pub table: String,
+    /// Columns: key columns first, in schema order.
+    pub columns: Vec<Column>,
+}
+
+impl Layout {
+    /// Reads a DAP table schema (the `schema` member of the gateway's answer, or the whole
+    /// answer). Errors name what is wrong.
+    pub fn from_schema(namespace: &str, table: &str, schema: &Json) -> Result<Layout, String> {
+        let schema = match schema.get("schema") {
+            Some(inner) if inner.get("properties").is_some() => inner,
+            _ => schema,
+        };
+        let definitions = schema
+            .get("definitions")
+            .or_else(|| schema.get("$defs"))
+            .cloned()
+            .unwrap_or(Json::Null);
+        let props = schema
+            .get("properties")
+            .and_then(Json::as_object)
+            .ok_or("the table schema has no `properties`")?;
+        let mut columns = Vec::new();
+        for part in ["key", "value"] {
+            let Some(obj) = props.get(part) else {
+                if part == "key" {
+                    return Err("the table schema has no `key` property".into());
+                }
+                continue;
+            };
+            let obj = resolve(obj, &definitions);
+            let required: Vec<&str> = obj
+                .get("required")
+                .and_then(Json::as_array)
+                .map(|a| a.iter().filter_map(Json::as_str).collect())
+                .unwrap_or_default();
+            let Some(fields) = obj.get("properties").and_then(Json::as_object) else {
+                continue;
+            };
+            for (name, node) in fields {
+                let ty = col_type(table, name, node, &definitions)?;
+                columns.push(Column {
+                    name: name.clone(),
+                    label: format!("{part}.{name}"),
+                    ty,
+                    nullable: part == "value" && !required.contains(&name.as_str()),
+                    key: part == "key",
+                });
+            }
+        }
+        if !columns.iter().any(|c| c.key) {
+            return Err("the table schema's `key` has no properties".into());
+        }
+        Ok(Layout {
+            namespace: namespace.to_owned(),
+            table: table.to_owned(),
+            columns,
+        })
+    }
+
+    /// The key columns.
+    pub fn keys(&self) -> impl Iterator<Item = &Column> {
+        self.columns.iter().filter(|c| c.key)
+    }
+
+    /// The column with this name.
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+fn resolve<'a>(node: &'a Json, definitions: &'a Json) -> &'a Json {
+    if let Some(r) = node.get("$ref").and_then(Json::as_str) {
+        let name = r.rsplit('/').next().unwrap_or(r);
+        if let Some(def) = definitions.get(name) {
+            return def;
+        }
+    }
+    node
+}
+
+fn col_type(table: &str, name: &str, node: &Json, definitions: &Json) -> Result<ColType, String> {
+    // A `$ref` to a definition: an enum takes the definition's name, as the official client's.
+    let mut enum_name = format!("{table}__{name}");
+    let node = match node.get("$ref").and_then(Json::as_str) {
+        Some(r) => {
+            let def = r.rsplit('/').next().unwrap_or(r);
+            enum_name = def.to_owned();
+            resolve(node, definitions)
+        }
+        None => node,
+    };
+    if node.get("oneOf").is_some() || node.get("anyOf").is_some() {
+        return Ok(ColType::Json);
+    }
+    let ty = match node.get("type") {
+        Some(Json::String(s)) => s.as_str(),
+        // `["string", "null"]`: the non-null member.
+        Some(Json::Array(a)) => a
+            .iter()
+            .filter_map(Json::as_str)
+            .find(|t| *t != "null")
+            .unwrap_or("string"),
+        _ => return Ok(ColType::Json),
+    };
+    let format = node.get("format").and_then(Json::as_str);
+    let num = |k: &str| node.get(k).and_then(Json::as_f64);
+    Ok(match ty {
+        "integer" => match format {
+            Some("int16") => ColType::Int16,
+            Some("int32") => ColType::Int32,
+            Some("int64") => ColType::Int64,
+            _ => {
+                let range = match node.get("enum").and_then(Json::as_array) {
+                    Some(vals) => {
+                        let v: Vec<f64> = vals.iter().filter_map(Json::as_f64).collect();
+                        v.iter()
+                            .cloned()
+                            .reduce(f64::min)
+                            .zip(v.iter().cloned().reduce(f64::max))
+                    }
+                    None => num("minimum").zip(num("maximum")),
+                };
+                match range {
+                    Some((lo, hi)) if lo >= -32768.0 && hi < 32768.0 => ColType::Int16,
+                    Some((lo, hi)) if lo >= -2147483648.0 && hi < 2147483648.0 => ColType::Int32,
+                    _ => ColType::Int64,
+                }
+            }
+        },
+        "number" => match format {
+            Some("float32") => ColType::Float32,
+            Some("float64") => ColType::Float64,
+            _ => match (num("exclusiveMaximum"), num("multipleOf")) {
+                (Some(max), Some(step)) if num("exclusiveMinimum") == Some(-max) => {
+                    let int_digits = max.log10().round() as i64;
+                    let dec_digits = -(step.log10().round() as i64);
+                    if int_digits >= 0 && dec_digits >= 0 {
+                        ColType::Decimal((int_digits + dec_digits) as u32, dec_digits as u32)
+                    } else {
+                        ColType::Float64
+                    }
+                }
+                _ => ColType::Float64,
+            },
+        },
+        "boolean" => ColType::Bool,
+        "string" => match format {
+            Some("date-time") => ColType::Timestamp,
+            Some("date") => ColType::Date,
+            Some("time") => ColType::Time,
+            Some("uuid") => ColType::Uuid,
+            _ => {
+                if let Some(vals) = node.get("enum").and_then(Json::as_array) {
+                    let vals = vals
+                        .iter()
+                        .map(|v| v.as_str().map(str::to_owned).ok_or(()))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|_| format!("column `{name}`: enum values must be strings"))?;
+                    ColType::Enum(enum_name, vals)
+                } else if let Some(n) = node.get("maxLength").and_then(Json::as_u64) {
+                    ColType::Varchar(n)
+                } else {
+                    ColType::Text
+                }
+            }
+        },
+        _ => ColType::Json,
+    })
+}
+
+/// PostgreSQL's name for a type (as `format_type` prints it, enums schema-qualified).
+pub fn pg_type(ns: &str, ty: &ColType) -> String {
+    match ty {
+        ColType::Int16 => "smallint".into(),
+        ColType::Int32 => "integer".into(),
+        ColType::Int64 => "bigint".into(),
+        ColType::Float32 => "real".into(),
+        ColType::Float64 => "double precision".into(),
+        ColType::Decimal(p, s) => format!("numeric({p},{s})"),
+        ColType::Bool => "boolean".into(),
+        ColType::Varchar(n) => format!("character varying({n})"),
+        ColType::Text => "text".into(),
+        ColType::Timestamp => "timestamp without time zone".into(),
+        ColType::Date => "date".into(),
+        ColType::Time => "time without time zone".into(),
+        ColType::Uuid => "uuid".into(),
+        ColType::Enum(name, _) => format!("{}.{}", quote_ident(ns), quote_ident(name)),
+        ColType::Json => "jsonb".into(),
+    }
+}
+
+/// SQLite's declared type for a column type.
+pub fn sqlite_type(ty: &ColType) -> String {
+    match ty {
+        ColType::Int16 | ColType::Int32 | ColType::Int64 | ColType::Bool => "INTEGER".into(),
+        ColType::Float32 | ColType::Float64 => "REAL".into(),
+        ColType::Decimal(p, s) => format!("NUMERIC({p},{s})"),
+        ColType::Varchar(n) => format!("VARCHAR({n})"),
+        ColType::Timestamp => "TIMESTAMP".into(),
+        ColType::Date => "DATE".into(),
+        ColType::Time => "TIME".into(),
+        ColType::Json => "JSON".into(),
+        ColType::Text | ColType::Uuid | ColType::Enum(..) => "TEXT".into(),
+    }
+}
+
+/// Quotes an identifier for PostgreSQL and SQLite (`"` doubled).
+pub fn quote_ident(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+        && !RESERVED.contains(&s)
+    {
+        s.to_owned()
+    } else {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    }
+}
+
+/// Words that must be quoted as identifiers (the ones likely in DAP schemas).
+const RESERVED: &[&str] = &[
+    "all",
+    "and",
+    "any",
+    "array",
+    "as",
+    "asc",
+    "both",
+    "case",
+    "cast",
+    "check",
+    "collate",
+    "column",
+    "constraint",
+    "create",
+    "default",
+    "desc",
+    "distinct",
+    "do",
+    "else",
+    "end",
+    "except",
+    "false",
+    "for",
+    "foreign",
+    "from",
+    "grant",
+    "group",
+    "having",
+    "in",
+    "into",
+    "is",
+    "join",
+    "key",
+    "leading",
+    "limit",
+    "not",
+    "null",
+    "offset",
+    "on",
+    "only",
+    "or",
+    "order",
+    "primary",
+    "references",
+    "select",
+    "table",
+    "then",
+    "to",
+    "trailing",
+    "true",
+    "union",
+    "unique",
+    "user",
+    "using",
+    "when",
+    "where",
+    "window",
+    "with",
+    "action",
+    "timestamp",
+    "position",
+    "value",
+];
+
+/// Quotes a string literal for SQL.
+pub fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn flattens_key_and_value_and_maps_types() {
+        let schema = json!({"version": 3, "schema": {
+            "$schema": "http://json-schema.org/draft-07/schema#",
+            "type": "object",
+            "properties": {
+                "key": {"type": "object", "properties": {"id": {"type": "integer", "format": "int64"}}, "required": ["id"], "additionalProperties": false},
+                "value": {"type": "object", "properties": {
+                    "name": {"type": "string", "maxLength": 255},
+                    "bio": {"type": "string"},
+                    "workflow_state": {"type": "string", "enum": ["active", "deleted"]},
+                    "created_at": {"type": "string", "format": "date-time"},
+                    "score": {"type": "number", "format": "float64"},
+                    "n": {"type": "integer", "format": "int32"},
+                    "prefs": {"type": "object"},
+                    "tags": {"type": "array", "items": {"type": "string"}}
+                }, "required": ["name", "workflow_state"], "additionalProperties": false},
+                "meta": {"type": "object", "properties": {"ts": {"type": "string", "format": "date-time"}}}
+            }
+        }});
+        let l = Layout::from_schema("canvas", "users", &schema).unwrap();
+        let got: Vec<(String, String, bool)> = l
+            .columns
+            .iter()
+            .map(|c| (c.name.clone(), pg_type("canvas", &c.ty), c.nullable))
+            .collect();
+        let want = [
+            ("id", "bigint", false),
+            ("name", "character varying(255)", false),
+            ("bio", "text", true),
+            ("workflow_state", "canvas.users__workflow_state", false),
+            ("created_at", "timestamp without time zone", true),
+            ("score", "double precision", true),
+            ("n", "integer", true),
+            ("prefs", "jsonb", true),
+            ("tags", "jsonb", true),
+        ];
+        let want: Vec<(String, String, bool)> = want
+            .iter()
+            .map(|(a, b, c)| (a.to_string(), b.to_string(), *c))
+            .collect();
+        assert_eq!(got, want);
+        assert!(l.columns[0].key && !l.columns[1].key);
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote_ident("users"), "users");
+        assert_eq!(quote_ident("user"), "\"user\"");
+        assert_eq!(quote_ident("Mixed"), "\"Mixed\"");
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(quote_literal("it's"), "'it''s'");
+    }
+}

@@ -1,0 +1,523 @@
+//! Loading DAP tables into a database (issue 14): the replica's layout, its bookkeeping and the
+//! one-transaction-per-table loads, for PostgreSQL and SQLite.
+//!
+//! - [`layout`] turns a DAP table schema into columns, as the official client does.
+//! - [`tsv`] reads the condensed TSV objects line by line.
+//! - [`pg`] and [`sqlite`] create tables, load snapshots (a new table swapped in) and apply
+//!   incrementals (upserts and deletes), each load one transaction that also records the
+//!   table's new `until`, schema version and counts in the same database.
+//! - [`replicate`] is the `load` step: schema, query job, download, then the load, with the
+//!   fallbacks (snapshot when the gateway refuses an incremental, or the type of a column
+//!   changed).
+//!
+//! The database is the source of truth for where a table stands: a killed run leaves every
+//! table at its old or its new point, and the next run starts from what was committed.
+
+pub mod layout;
+pub mod pg;
+pub mod replicate;
+pub mod sqlite;
+pub mod tsv;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value as Json;
+
+use layout::Layout;
+
+/// Where the replica lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A PostgreSQL connection string (`postgresql://…`).
+    Postgres(String),
+    /// An SQLite database file.
+    Sqlite(PathBuf),
+}
+
+impl Target {
+    /// Reads a connection string: `postgresql://…`/`postgres://…`, `sqlite:PATH` or
+    /// `sqlite://PATH`. Relative SQLite paths are under `base`.
+    pub fn parse(url: &str, base: &Path) -> Result<Target, String> {
+        let url = url.trim();
+        if url.starts_with("postgresql://") || url.starts_with("postgres://") {
+            return Ok(Target::Postgres(url.to_owned()));
+        }
+        if let Some(rest) = url.strip_prefix("sqlite:") {
+            let path = rest.strip_prefix("//").unwrap_or(rest);
+            if path.is_empty() {
+                return Err("`sqlite:` needs a file path, e.g. `sqlite:replica.db`".into());
+            }
+            let p = Path::new(path);
+            return Ok(Target::Sqlite(if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }));
+        }
+        let scheme = url.split(':').next().unwrap_or("");
+        Err(format!(
+            "unsupported database `{}`: dap-run loads into `postgresql://…` and `sqlite:PATH`{}",
+            mask(url),
+            if matches!(scheme, "mysql" | "mssql") {
+                " (MySQL and SQL Server are not supported yet)"
+            } else {
+                ""
+            }
+        ))
+    }
+
+    /// The target with any password masked, for logs and reports.
+    pub fn display(&self) -> String {
+        match self {
+            Target::Postgres(u) => mask(u),
+            Target::Sqlite(p) => format!("sqlite:{}", p.display()),
+        }
+    }
+}
+
+/// A connection string with its password replaced by `***`.
+pub fn mask(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            let pairs: Vec<(String, String)> = u
+                .query_pairs()
+                .map(|(k, v)| {
+                    if k.eq_ignore_ascii_case("password") {
+                        (k.into_owned(), "***".to_owned())
+                    } else {
+                        (k.into_owned(), v.into_owned())
+                    }
+                })
+                .collect();
+            if !pairs.is_empty() {
+                u.query_pairs_mut().clear().extend_pairs(pairs);
+            }
+            u.to_string()
+        }
+        Err(_) => "(a connection string that does not parse)".to_owned(),
+    }
+}
+
+/// A connection string template as the plan shows it: a literal password is `***`.
+pub fn mask_template(source: &str) -> String {
+    match source.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((userinfo, host)) => match userinfo.split_once(':') {
+                Some((user, pw)) if !pw.trim_start().starts_with("{{") => {
+                    format!("{scheme}://{user}:***@{host}")
+                }
+                _ => source.to_owned(),
+            },
+            None => source.to_owned(),
+        },
+        None => source.to_owned(),
+    }
+}
+
+/// A database failure: what happened and what to do.
+#[derive(Debug, Clone)]
+pub struct DbError {
+    /// The message.
+    pub message: String,
+    /// Whether trying again may work (the connection dropped, the server restarted).
+    pub transient: bool,
+}
+
+impl DbError {
+    /// A failure that will not go away by itself.
+    pub fn new(message: impl Into<String>) -> Self {
+        DbError {
+            message: message.into(),
+            transient: false,
+        }
+    }
+}
+
+impl std::fmt::Display for DbError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Where a table of the replica stands.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TableState {
+    /// Namespace.
+    pub namespace: String,
+    /// Table.
+    pub table: String,
+    /// The `until` (or snapshot `at`) the table is synced to.
+    pub until: String,
+    /// Schema version of the last load.
+    pub schema_version: i64,
+    /// Kind of the last load: `snapshot` or `incremental` (`official client` when only its
+    /// bookkeeping exists).
+    pub last_load: String,
+    /// Why the last load was a snapshot, if it was.
+    pub reason: Option<String>,
+    /// Rows in the table (counted now; `status` only).
+    pub rows: Option<i64>,
+    /// Rows inserted or updated by the last load.
+    pub upserted: Option<i64>,
+    /// Rows deleted by the last load.
+    pub deleted: Option<i64>,
+    /// Duration of the last load, in seconds.
+    pub duration_s: Option<f64>,
+    /// When the last load committed (UTC).
+    pub loaded_at: Option<String>,
+    /// The stored schema of the last load (JSON), for detecting changes.
+    #[serde(skip)]
+    pub schema: Option<String>,
+}
+
+/// A column as it exists in the database.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DbColumn {
+    /// Name.
+    pub name: String,
+    /// Declared type, as the database prints it.
+    pub ty: String,
+    /// Whether NULL is allowed.
+    pub nullable: bool,
+}
+
+/// What a load does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mode {
+    /// Load everything into a new table and swap it in.
+    Snapshot {
+        /// Why (first load, type change, the gateway's refusal…).
+        reason: String,
+    },
+    /// Apply the changes since this point.
+    Incremental {
+        /// The table's `until`.
+        since: String,
+    },
+}
+
+/// One load.
+#[derive(Debug, Clone)]
+pub struct LoadRequest {
+    /// The table.
+    pub layout: Layout,
+    /// The table schema as the gateway sent it (stored for change detection and for the
+    /// official client's `table_sync`).
+    pub schema: Json,
+    /// Its version.
+    pub schema_version: i64,
+    /// Snapshot or incremental.
+    pub mode: Mode,
+    /// The result's `until` (or snapshot `at`).
+    pub until: String,
+    /// The downloaded objects (`.tsv.gz`).
+    pub files: Vec<PathBuf>,
+    /// The gateway job the objects came from (recorded in the load history).
+    pub job_id: String,
+}
+
+/// What a load did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LoadOutcome {
+    /// Rows read from the files.
+    pub read: u64,
+    /// Rows inserted or updated.
+    pub upserted: u64,
+    /// Rows deleted.
+    pub deleted: u64,
+    /// Rows in the table after the load.
+    pub rows: u64,
+    /// Duration of the database work.
+    #[serde(skip)]
+    pub duration: Duration,
+}
+
+/// Schema changes an incremental load applies before its data.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Changes {
+    /// Columns to add (nullable).
+    pub add: Vec<layout::Column>,
+    /// Columns whose NOT NULL is dropped.
+    pub drop_not_null: Vec<String>,
+    /// Enum types with new values: (type name, new values).
+    pub enum_values: Vec<(String, Vec<String>)>,
+}
+
+impl Changes {
+    /// Whether there is nothing to change.
+    pub fn is_empty(&self) -> bool {
+        self.add.is_empty() && self.drop_not_null.is_empty() && self.enum_values.is_empty()
+    }
+
+    /// One line for the log.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.add.is_empty() {
+            let names: Vec<&str> = self.add.iter().map(|c| c.name.as_str()).collect();
+            parts.push(format!("new columns {}", names.join(", ")));
+        }
+        if !self.drop_not_null.is_empty() {
+            parts.push(format!("now nullable {}", self.drop_not_null.join(", ")));
+        }
+        for (t, v) in &self.enum_values {
+            parts.push(format!("new values of {t}: {}", v.join(", ")));
+        }
+        parts.join("; ")
+    }
+}
+
+/// Compares the table in the database with the schema's layout: `Ok(changes)` when the
+/// layout can be reached by additive changes, `Err(reason)` when a column changed type.
+/// Columns that left the schema are kept (and ignored).
+pub fn diff(
+    layout: &Layout,
+    existing: &[DbColumn],
+    type_name: impl Fn(&layout::ColType) -> String,
+    enum_values: impl Fn(&str) -> Option<Vec<String>>,
+) -> Result<Changes, String> {
+    let mut changes = Changes::default();
+    for c in &layout.columns {
+        match existing.iter().find(|e| e.name == c.name) {
+            None if c.key => {
+                return Err(format!("the key column `{}` is new", c.name));
+            }
+            None => changes.add.push(c.clone()),
+            Some(e) => {
+                let want = type_name(&c.ty);
+                if !e.ty.eq_ignore_ascii_case(&want) {
+                    return Err(format!(
+                        "column `{}` changed type from {} to {}",
+                        c.name, e.ty, want
+                    ));
+                }
+                if c.nullable && !e.nullable && !c.key {
+                    changes.drop_not_null.push(c.name.clone());
+                }
+                if let layout::ColType::Enum(name, values) = &c.ty
+                    && let Some(have) = enum_values(name)
+                {
+                    let new: Vec<String> = values
+                        .iter()
+                        .filter(|v| !have.contains(v))
+                        .cloned()
+                        .collect();
+                    if !new.is_empty() {
+                        changes.enum_values.push((name.clone(), new));
+                    }
+                }
+            }
+        }
+    }
+    Ok(changes)
+}
+
+/// Normalises an RFC 3339 timestamp to what the database stores for a naive UTC timestamp:
+/// `2025-01-02T03:04:05Z` → `2025-01-02 03:04:05`.
+pub fn naive_utc(s: &str) -> String {
+    match time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339) {
+        Ok(t) => {
+            let t = t.to_offset(time::UtcOffset::UTC);
+            let base = format!(
+                "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            );
+            if t.microsecond() == 0 {
+                base
+            } else {
+                let frac = format!("{:06}", t.microsecond());
+                format!("{base}.{}", frac.trim_end_matches('0'))
+            }
+        }
+        Err(_) => s.to_owned(),
+    }
+}
+
+/// The reverse of [`naive_utc`]: a stored naive UTC timestamp as RFC 3339 (`…Z`).
+pub fn rfc3339_from_naive(s: &str) -> String {
+    let s = s.trim();
+    if s.ends_with('Z') || s.contains('+') {
+        return s.replace(' ', "T");
+    }
+    format!("{}Z", s.replace(' ', "T"))
+}
+
+/// Reads the state of every loaded table (and, for PostgreSQL, tables only the official
+/// client's bookkeeping knows), with row counts.
+pub async fn status(target: &Target) -> Result<Vec<TableState>, DbError> {
+    match target {
+        Target::Postgres(url) => pg::status(url).await,
+        Target::Sqlite(path) => {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || sqlite::status(&path))
+                .await
+                .map_err(|e| DbError::new(format!("internal error: {e}")))?
+        }
+    }
+}
+
+/// The `replica` command's table.
+pub fn status_text(target: &Target, tables: &[TableState]) -> String {
+    use std::fmt::Write as _;
+    let mut rows: Vec<[String; 8]> = vec![[
+        "table".into(),
+        "synced until".into(),
+        "schema".into(),
+        "rows".into(),
+        "last load".into(),
+        "upserted".into(),
+        "deleted".into(),
+        "took".into(),
+    ]];
+    let opt = |v: Option<i64>| v.map_or("-".to_owned(), |n| n.to_string());
+    for t in tables {
+        rows.push([
+            format!("{}.{}", t.namespace, t.table),
+            t.until.clone(),
+            t.schema_version.to_string(),
+            opt(t.rows),
+            t.last_load.clone(),
+            opt(t.upserted),
+            opt(t.deleted),
+            t.duration_s.map_or("-".to_owned(), |s| format!("{s:.2}s")),
+        ]);
+    }
+    let mut widths = [0usize; 8];
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = format!("# replica {}\n", target.display());
+    if tables.is_empty() {
+        out.push_str("no tables loaded yet\n");
+        return out;
+    }
+    for r in &rows {
+        let mut line = String::new();
+        for (i, (w, c)) in widths.iter().zip(r).enumerate() {
+            if i + 1 == r.len() {
+                line.push_str(c);
+            } else {
+                let _ = write!(line, "{c:<w$}  ");
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    for t in tables.iter().filter(|t| t.reason.is_some()) {
+        let _ = writeln!(
+            out,
+            "# {}.{}: last snapshot because {}",
+            t.namespace,
+            t.table,
+            t.reason.as_deref().unwrap_or("")
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_and_masking() {
+        let base = Path::new("/out");
+        assert_eq!(
+            Target::parse("sqlite:r.db", base).unwrap(),
+            Target::Sqlite("/out/r.db".into())
+        );
+        assert_eq!(
+            Target::parse("sqlite:///abs/r.db", base).unwrap(),
+            Target::Sqlite("/abs/r.db".into())
+        );
+        let t = Target::parse("postgresql://u:secret@h:5432/db?sslmode=require", base).unwrap();
+        assert!(!t.display().contains("secret"), "{}", t.display());
+        let e = Target::parse("mysql://root:pw@h/db", base).unwrap_err();
+        assert!(!e.contains("pw") && e.contains("MySQL"), "{e}");
+    }
+
+    #[test]
+    fn schema_diffs_are_additive_or_a_reload() {
+        use layout::{ColType, Column};
+        let col = |name: &str, ty: ColType, nullable: bool, key: bool| Column {
+            name: name.into(),
+            label: format!("value.{name}"),
+            ty,
+            nullable,
+            key,
+        };
+        let l = Layout {
+            namespace: "canvas".into(),
+            table: "users".into(),
+            columns: vec![
+                col("id", ColType::Int64, false, true),
+                col("name", ColType::Varchar(255), true, false),
+                col(
+                    "state",
+                    ColType::Enum("users__state".into(), vec!["a".into(), "b".into()]),
+                    false,
+                    false,
+                ),
+                col("note", ColType::Text, true, false),
+            ],
+        };
+        let db = |name: &str, ty: &str, nullable: bool| DbColumn {
+            name: name.into(),
+            ty: ty.into(),
+            nullable,
+        };
+        let existing = vec![
+            db("id", "bigint", false),
+            db("name", "character varying(255)", false),
+            db("state", "canvas.users__state", false),
+            db("gone", "text", true),
+        ];
+        let ty = |t: &ColType| layout::pg_type("canvas", t);
+        let changes = diff(&l, &existing, ty, |_| Some(vec!["a".into()])).unwrap();
+        assert_eq!(
+            changes
+                .add
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>(),
+            ["note"]
+        );
+        assert_eq!(changes.drop_not_null, ["name"]);
+        assert_eq!(
+            changes.enum_values,
+            [("users__state".to_owned(), vec!["b".to_owned()])]
+        );
+        // `gone` left the schema: kept, not a change.
+        let mut changed = existing.clone();
+        changed[1].ty = "text".into();
+        let why = diff(&l, &changed, ty, |_| None).unwrap_err();
+        assert!(
+            why.contains("`name` changed type from text to character varying(255)"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn timestamps_round_trip() {
+        assert_eq!(naive_utc("2025-01-02T03:04:05Z"), "2025-01-02 03:04:05");
+        assert_eq!(
+            naive_utc("2025-01-02T03:04:05.5+01:00"),
+            "2025-01-02 02:04:05.5"
+        );
+        assert_eq!(
+            rfc3339_from_naive("2025-01-02 03:04:05"),
+            "2025-01-02T03:04:05Z"
+        );
+    }
+}

@@ -1,0 +1,417 @@
+//! SQLite: the embedded default. SQLite has no schemas, so a table is named
+//! `<namespace>__<table>` (as the official client names them for MySQL) and the bookkeeping is
+//! `dap_run__table_state`. Value columns are nullable (SQLite cannot drop a NOT NULL without
+//! rebuilding the table; a schema that relaxes one then needs no change), timestamps are stored
+//! as `YYYY-MM-DD HH:MM:SS[.ffffff]` text (naive UTC), JSON as text, enums as text, booleans as
+//! 0/1. Each load is one `BEGIN IMMEDIATE` transaction with prepared statements.
+
+use std::path::Path;
+use std::time::Instant;
+
+use rusqlite::{Connection, params, types::Value};
+
+use super::layout::{ColType, Layout, quote_ident as qi, sqlite_type};
+use super::tsv::{TsvFile, unescape};
+use super::{Changes, DbColumn, DbError, LoadOutcome, LoadRequest, Mode, TableState};
+
+fn err(what: &str) -> impl Fn(rusqlite::Error) -> DbError + '_ {
+    move |e| DbError::new(format!("{what}: {e}"))
+}
+
+/// The table's name in SQLite.
+pub fn table_name(ns: &str, table: &str) -> String {
+    format!("{ns}__{table}")
+}
+
+const META_DDL: &str = r#"
+CREATE TABLE IF NOT EXISTS dap_run__table_state (
+    namespace TEXT NOT NULL,
+    "table" TEXT NOT NULL,
+    until TEXT NOT NULL,
+    schema_version INTEGER NOT NULL,
+    last_load TEXT NOT NULL,
+    reason TEXT,
+    upserted INTEGER NOT NULL,
+    deleted INTEGER NOT NULL,
+    duration_ms INTEGER NOT NULL,
+    loaded_at TEXT NOT NULL,
+    schema_description TEXT NOT NULL,
+    PRIMARY KEY (namespace, "table")
+);
+CREATE TABLE IF NOT EXISTS dap_run__load_history (
+    id INTEGER PRIMARY KEY,
+    namespace TEXT NOT NULL,
+    "table" TEXT NOT NULL,
+    job_id TEXT NOT NULL,
+    load TEXT NOT NULL,
+    since TEXT,
+    until TEXT NOT NULL,
+    reason TEXT,
+    schema_version INTEGER NOT NULL,
+    upserted INTEGER NOT NULL,
+    deleted INTEGER NOT NULL,
+    duration_ms INTEGER NOT NULL,
+    loaded_at TEXT NOT NULL
+);
+"#;
+
+fn open(path: &Path) -> Result<Connection, DbError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            DbError::new(format!(
+                "cannot create the folder of the SQLite database `{}`: {e}",
+                path.display()
+            ))
+        })?;
+    }
+    let conn = Connection::open(path).map_err(|e| {
+        DbError::new(format!(
+            "cannot open the SQLite database `{}`: {e}",
+            path.display()
+        ))
+    })?;
+    // Parallel tables take turns for the write lock.
+    conn.busy_timeout(std::time::Duration::from_secs(3600))
+        .map_err(err("cannot configure SQLite"))?;
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+        .map_err(err("cannot configure SQLite"))?;
+    conn.execute_batch(META_DDL)
+        .map_err(err("cannot create the bookkeeping table"))?;
+    Ok(conn)
+}
+
+fn state(conn: &Connection, ns: &str, table: &str) -> Result<Option<TableState>, DbError> {
+    let mut stmt = conn
+        .prepare_cached(
+            r#"SELECT until, schema_version, last_load, reason, upserted, deleted, duration_ms,
+                      loaded_at, schema_description
+               FROM dap_run__table_state WHERE namespace = ?1 AND "table" = ?2"#,
+        )
+        .map_err(err("cannot read the replica's state"))?;
+    let mut rows = stmt
+        .query(params![ns, table])
+        .map_err(err("cannot read the replica's state"))?;
+    let Some(r) = rows
+        .next()
+        .map_err(err("cannot read the replica's state"))?
+    else {
+        return Ok(None);
+    };
+    let get = |e: rusqlite::Error| DbError::new(format!("cannot read the replica's state: {e}"));
+    Ok(Some(TableState {
+        namespace: ns.to_owned(),
+        table: table.to_owned(),
+        until: r.get(0).map_err(get)?,
+        schema_version: r.get(1).map_err(get)?,
+        last_load: r.get(2).map_err(get)?,
+        reason: r.get(3).map_err(get)?,
+        rows: None,
+        upserted: r.get(4).map_err(get)?,
+        deleted: r.get(5).map_err(get)?,
+        duration_s: r
+            .get::<_, Option<i64>>(6)
+            .map_err(get)?
+            .map(|ms| ms as f64 / 1000.0),
+        loaded_at: r.get(7).map_err(get)?,
+        schema: r.get(8).map_err(get)?,
+    }))
+}
+
+fn columns(conn: &Connection, name: &str) -> Result<Option<Vec<DbColumn>>, DbError> {
+    let mut stmt = conn
+        .prepare(&format!("PRAGMA table_info({})", qi(name)))
+        .map_err(err("cannot read the table's columns"))?;
+    let cols = stmt
+        .query_map([], |r| {
+            Ok(DbColumn {
+                name: r.get(1)?,
+                ty: r.get(2)?,
+                nullable: r.get::<_, i64>(3)? == 0,
+            })
+        })
+        .map_err(err("cannot read the table's columns"))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(err("cannot read the table's columns"))?;
+    Ok(if cols.is_empty() { None } else { Some(cols) })
+}
+
+/// See [`super::pg::prepare`]; SQLite needs no enum types.
+pub fn prepare(
+    path: &Path,
+    layout: &Layout,
+) -> Result<(Mode, Changes, Option<TableState>), DbError> {
+    let conn = open(path)?;
+    let st = state(&conn, &layout.namespace, &layout.table)?;
+    let existing = columns(&conn, &table_name(&layout.namespace, &layout.table))?;
+    let (mode, changes) = match (&st, existing) {
+        (None, _) => (
+            Mode::Snapshot {
+                reason: "first load".into(),
+            },
+            Changes::default(),
+        ),
+        (Some(_), None) => (
+            Mode::Snapshot {
+                reason: "the table is missing from the database".into(),
+            },
+            Changes::default(),
+        ),
+        (Some(s), Some(cols)) => match super::diff(layout, &cols, sqlite_type, |_| None) {
+            Ok(changes) => (
+                Mode::Incremental {
+                    since: s.until.clone(),
+                },
+                changes,
+            ),
+            Err(why) => (
+                Mode::Snapshot {
+                    reason: format!("schema change: {why}"),
+                },
+                Changes::default(),
+            ),
+        },
+    };
+    Ok((mode, changes, st))
+}
+
+fn col_def(c: &super::layout::Column) -> String {
+    let null = if c.key { " NOT NULL" } else { "" };
+    format!("{} {}{null}", qi(&c.name), sqlite_type(&c.ty))
+}
+
+/// A TSV field as an SQLite value of the column's type.
+fn value(ty: &ColType, raw: &[u8]) -> Result<Value, String> {
+    let Some(bytes) = unescape(raw) else {
+        return Ok(Value::Null);
+    };
+    let text = String::from_utf8(bytes).map_err(|_| "not UTF-8".to_owned())?;
+    Ok(match ty {
+        ColType::Int16 | ColType::Int32 | ColType::Int64 => Value::Integer(
+            text.parse()
+                .map_err(|_| format!("`{text}` is not an integer"))?,
+        ),
+        ColType::Float32 | ColType::Float64 => Value::Real(
+            text.parse()
+                .map_err(|_| format!("`{text}` is not a number"))?,
+        ),
+        ColType::Bool => Value::Integer(match text.as_str() {
+            "t" | "true" | "TRUE" | "1" => 1,
+            "f" | "false" | "FALSE" | "0" => 0,
+            _ => return Err(format!("`{text}` is not a boolean")),
+        }),
+        ColType::Timestamp => Value::Text(super::naive_utc(&text)),
+        _ => Value::Text(text),
+    })
+}
+
+/// Loads one table in one transaction; see [`super::pg::load`].
+pub fn load(path: &Path, req: &LoadRequest, changes: &Changes) -> Result<LoadOutcome, DbError> {
+    let started = Instant::now();
+    let mut conn = open(path)?;
+    let l = &req.layout;
+    let name = table_name(&l.namespace, &l.table);
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(err("cannot begin a transaction"))?;
+    let keys: Vec<String> = l.keys().map(|c| qi(&c.name)).collect();
+    let snapshot = matches!(req.mode, Mode::Snapshot { .. });
+    let into = if snapshot {
+        let new = format!("{name}__dap_new");
+        let defs: Vec<String> = l.columns.iter().map(col_def).collect();
+        tx.execute_batch(&format!(
+            "DROP TABLE IF EXISTS {0}; CREATE TABLE {0} ({1}, PRIMARY KEY ({2}));",
+            qi(&new),
+            defs.join(", "),
+            keys.join(", ")
+        ))
+        .map_err(err("cannot create the new table"))?;
+        new
+    } else {
+        for c in &changes.add {
+            tx.execute_batch(&format!(
+                "ALTER TABLE {} ADD COLUMN {}",
+                qi(&name),
+                col_def(c)
+            ))
+            .map_err(err("cannot add a column"))?;
+        }
+        name.clone()
+    };
+    let mut out = LoadOutcome::default();
+    {
+        let all: Vec<String> = l.columns.iter().map(|c| qi(&c.name)).collect();
+        let marks: Vec<String> = (1..=all.len()).map(|i| format!("?{i}")).collect();
+        let sets: Vec<String> = l
+            .columns
+            .iter()
+            .filter(|c| !c.key)
+            .map(|c| format!("{0} = excluded.{0}", qi(&c.name)))
+            .collect();
+        let conflict = if sets.is_empty() {
+            "DO NOTHING".to_owned()
+        } else {
+            format!("DO UPDATE SET {}", sets.join(", "))
+        };
+        let mut upsert = tx
+            .prepare(&format!(
+                "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) {conflict}",
+                qi(&into),
+                all.join(", "),
+                marks.join(", "),
+                keys.join(", ")
+            ))
+            .map_err(err("cannot prepare the insert"))?;
+        let key_cols: Vec<usize> = (0..l.columns.len()).filter(|i| l.columns[*i].key).collect();
+        let conds: Vec<String> = key_cols
+            .iter()
+            .enumerate()
+            .map(|(n, i)| format!("{} = ?{}", qi(&l.columns[*i].name), n + 1))
+            .collect();
+        let mut delete = tx
+            .prepare(&format!(
+                "DELETE FROM {} WHERE {}",
+                qi(&into),
+                conds.join(" AND ")
+            ))
+            .map_err(err("cannot prepare the delete"))?;
+        let mut row = Vec::new();
+        let mut vals: Vec<Value> = Vec::with_capacity(l.columns.len());
+        for path in &req.files {
+            let mut file = TsvFile::open(path, l).map_err(DbError::new)?;
+            let bad = |line: u64, e: String| {
+                DbError::new(format!("`{}` line {line}: {e}", path.display()))
+            };
+            while file
+                .next_row(&mut row)
+                .map_err(|e| DbError::new(format!("`{}`: {e}", path.display())))?
+            {
+                out.read += 1;
+                let delete_row = file.is_delete(&row);
+                vals.clear();
+                if delete_row {
+                    if snapshot {
+                        continue;
+                    }
+                    for i in &key_cols {
+                        let f = file.fields[*i].unwrap_or(0);
+                        vals.push(
+                            value(&l.columns[*i].ty, file.field(&row, f))
+                                .map_err(|e| bad(file.line_no, e))?,
+                        );
+                    }
+                    out.deleted += delete
+                        .execute(rusqlite::params_from_iter(vals.iter()))
+                        .map_err(err("cannot apply a deletion"))?
+                        as u64;
+                } else {
+                    for (c, f) in l.columns.iter().zip(&file.fields) {
+                        vals.push(match f {
+                            Some(f) => value(&c.ty, file.field(&row, *f)).map_err(|e| {
+                                bad(file.line_no, format!("column `{}`: {e}", c.name))
+                            })?,
+                            None => Value::Null,
+                        });
+                    }
+                    out.upserted += upsert
+                        .execute(rusqlite::params_from_iter(vals.iter()))
+                        .map_err(err("cannot apply an update"))?
+                        as u64;
+                }
+            }
+        }
+    }
+    if snapshot {
+        tx.execute_batch(&format!(
+            "DROP TABLE IF EXISTS {0}; ALTER TABLE {1} RENAME TO {0};",
+            qi(&name),
+            qi(&into)
+        ))
+        .map_err(err("cannot swap the new table in"))?;
+    }
+    out.rows = tx
+        .query_row(&format!("SELECT count(*) FROM {}", qi(&name)), [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map_err(err("cannot count the rows"))? as u64;
+    out.duration = started.elapsed();
+    let (kind, reason) = match &req.mode {
+        Mode::Snapshot { reason } => ("snapshot", Some(reason.clone())),
+        Mode::Incremental { .. } => ("incremental", None),
+    };
+    tx.execute(
+        r#"INSERT INTO dap_run__table_state (namespace, "table", until, schema_version, last_load, reason, upserted, deleted, duration_ms, loaded_at, schema_description)
+           VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), ?10)
+           ON CONFLICT (namespace, "table") DO UPDATE SET until = excluded.until,
+             schema_version = excluded.schema_version, last_load = excluded.last_load,
+             reason = excluded.reason, upserted = excluded.upserted, deleted = excluded.deleted,
+             duration_ms = excluded.duration_ms, loaded_at = excluded.loaded_at,
+             schema_description = excluded.schema_description"#,
+        params![
+            l.namespace,
+            l.table,
+            req.until,
+            req.schema_version,
+            kind,
+            reason,
+            out.upserted as i64,
+            out.deleted as i64,
+            out.duration.as_millis() as i64,
+            serde_json::to_string(&req.schema).unwrap_or_default()
+        ],
+    )
+    .map_err(err("cannot record the table's new point"))?;
+    let since = match &req.mode {
+        Mode::Incremental { since } => Some(since.clone()),
+        Mode::Snapshot { .. } => None,
+    };
+    tx.execute(
+        r#"INSERT INTO dap_run__load_history (namespace, "table", job_id, load, since, until, reason, schema_version, upserted, deleted, duration_ms, loaded_at)
+           VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))"#,
+        params![
+            l.namespace,
+            l.table,
+            req.job_id,
+            kind,
+            since,
+            req.until,
+            reason,
+            req.schema_version,
+            out.upserted as i64,
+            out.deleted as i64,
+            out.duration.as_millis() as i64
+        ],
+    )
+    .map_err(err("cannot record the load's history"))?;
+    tx.commit().map_err(err("cannot commit the load"))?;
+    Ok(out)
+}
+
+/// Every table the replica knows, with its row count.
+pub fn status(path: &Path) -> Result<Vec<TableState>, DbError> {
+    if !path.exists() {
+        return Ok(vec![]);
+    }
+    let conn = open(path)?;
+    let mut stmt = conn
+        .prepare(r#"SELECT namespace, "table" FROM dap_run__table_state ORDER BY 1, 2"#)
+        .map_err(err("cannot read the replica"))?;
+    let names = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .map_err(err("cannot read the replica"))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(err("cannot read the replica"))?;
+    let mut out = Vec::new();
+    for (ns, t) in names {
+        if let Some(mut st) = state(&conn, &ns, &t)? {
+            st.rows = conn
+                .query_row(
+                    &format!("SELECT count(*) FROM {}", qi(&table_name(&ns, &t))),
+                    [],
+                    |r| r.get(0),
+                )
+                .ok();
+            out.push(st);
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,190 @@
+//! Reading DAP's condensed TSV: gzip files with a header line of labels (`key.id`,
+//! `value.name`, `meta.action`, …) and PostgreSQL COPY text rows (`\N` for NULL, backslash
+//! escapes). Files are read line by line from disk: memory does not grow with the file.
+//!
+//! PostgreSQL gets the rows as they are, with the fields reordered to the table's columns (and
+//! `meta.action` last for an incremental); SQLite gets each field unescaped.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use flate2::read::MultiGzDecoder;
+
+use super::layout::Layout;
+
+/// An open TSV file: its header mapped onto a table's columns.
+pub struct TsvFile {
+    reader: Box<dyn BufRead + Send>,
+    /// For each table column (in layout order), the field index in a row, if the file has it.
+    pub fields: Vec<Option<usize>>,
+    /// Field index of `meta.action`, if present.
+    pub action: Option<usize>,
+    /// Fields per row.
+    pub width: usize,
+    line: Vec<u8>,
+    /// Line number of the last line read (1 = header).
+    pub line_no: u64,
+}
+
+impl TsvFile {
+    /// Opens a `.tsv.gz` (or plain `.tsv`) file and reads its header.
+    pub fn open(path: &Path, layout: &Layout) -> Result<TsvFile, String> {
+        let file =
+            File::open(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+        let reader: Box<dyn BufRead + Send> = if path.extension().is_some_and(|e| e == "gz") {
+            Box::new(BufReader::with_capacity(
+                256 * 1024,
+                MultiGzDecoder::new(BufReader::with_capacity(256 * 1024, file)),
+            ))
+        } else {
+            Box::new(BufReader::with_capacity(256 * 1024, file))
+        };
+        let mut t = TsvFile {
+            reader,
+            fields: vec![],
+            action: None,
+            width: 0,
+            line: Vec::with_capacity(4096),
+            line_no: 0,
+        };
+        if !t
+            .next_line()
+            .map_err(|e| format!("`{}`: {e}", path.display()))?
+        {
+            // An empty object: no header, no rows.
+            t.fields = vec![None; layout.columns.len()];
+            return Ok(t);
+        }
+        let header: Vec<String> = t
+            .line
+            .split(|b| *b == b'\t')
+            .map(|f| String::from_utf8_lossy(f).into_owned())
+            .collect();
+        t.width = header.len();
+        t.fields = layout
+            .columns
+            .iter()
+            .map(|c| header.iter().position(|h| *h == c.label || *h == c.name))
+            .collect();
+        t.action = header.iter().position(|h| h == "meta.action");
+        for (c, f) in layout.columns.iter().zip(&t.fields) {
+            if c.key && f.is_none() {
+                return Err(format!(
+                    "`{}`: the header has no key column `{}` (header: {})",
+                    path.display(),
+                    c.label,
+                    header.join(", ")
+                ));
+            }
+        }
+        Ok(t)
+    }
+
+    /// Reads the next line into the buffer (without its line end). False at the end.
+    fn next_line(&mut self) -> Result<bool, String> {
+        self.line.clear();
+        let n = self
+            .reader
+            .read_until(b'\n', &mut self.line)
+            .map_err(|e| format!("cannot read line {}: {e}", self.line_no + 1))?;
+        if n == 0 {
+            return Ok(false);
+        }
+        self.line_no += 1;
+        if self.line.last() == Some(&b'\n') {
+            self.line.pop();
+            if self.line.last() == Some(&b'\r') {
+                self.line.pop();
+            }
+        }
+        Ok(true)
+    }
+
+    /// The next row's fields (raw, still escaped), or None at the end. Blank lines are skipped.
+    pub fn next_row(&mut self, out: &mut Vec<std::ops::Range<usize>>) -> Result<bool, String> {
+        loop {
+            if !self.next_line()? {
+                return Ok(false);
+            }
+            if !self.line.is_empty() {
+                break;
+            }
+        }
+        out.clear();
+        let mut start = 0;
+        for (i, b) in self.line.iter().enumerate() {
+            if *b == b'\t' {
+                out.push(start..i);
+                start = i + 1;
+            }
+        }
+        out.push(start..self.line.len());
+        if out.len() != self.width {
+            return Err(format!(
+                "line {}: {} fields where the header has {}",
+                self.line_no,
+                out.len(),
+                self.width
+            ));
+        }
+        Ok(true)
+    }
+
+    /// The current line.
+    pub fn line(&self) -> &[u8] {
+        &self.line
+    }
+
+    /// Field `i` of the current row.
+    pub fn field(&self, row: &[std::ops::Range<usize>], i: usize) -> &[u8] {
+        &self.line[row[i].clone()]
+    }
+
+    /// Whether the current row is a deletion (`meta.action` is `D`).
+    pub fn is_delete(&self, row: &[std::ops::Range<usize>]) -> bool {
+        self.action.is_some_and(|i| self.field(row, i) == b"D")
+    }
+}
+
+/// Unescapes a COPY text field; `None` for `\N`.
+pub fn unescape(field: &[u8]) -> Option<Vec<u8>> {
+    if field == b"\\N" {
+        return None;
+    }
+    if !field.contains(&b'\\') {
+        return Some(field.to_vec());
+    }
+    let mut out = Vec::with_capacity(field.len());
+    let mut it = field.iter();
+    while let Some(&b) = it.next() {
+        if b != b'\\' {
+            out.push(b);
+            continue;
+        }
+        match it.next() {
+            Some(b'n') => out.push(b'\n'),
+            Some(b'r') => out.push(b'\r'),
+            Some(b't') => out.push(b'\t'),
+            Some(b'b') => out.push(8),
+            Some(b'f') => out.push(12),
+            Some(b'v') => out.push(11),
+            Some(b'0') => out.push(0),
+            Some(&other) => out.push(other),
+            None => out.push(b'\\'),
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unescapes_copy_text() {
+        assert_eq!(unescape(b"\\N"), None);
+        assert_eq!(unescape(b"a\\tb\\nc\\\\d").unwrap(), b"a\tb\nc\\d");
+        assert_eq!(unescape(b"plain").unwrap(), b"plain");
+    }
+}
