@@ -74,7 +74,10 @@ pub fn write_atomic(target: &Path, bytes: &[u8]) -> io::Result<()> {
 
 /// Writes a file atomically with mode 0600 (its folder 0700 when created).
 pub fn write_private(target: &Path, bytes: &[u8]) -> io::Result<()> {
+    // A bare file name (`tok.json`) has the empty path as its parent: the current folder,
+    // which exists (issue 12, defect 5).
     if let Some(dir) = target.parent()
+        && !dir.as_os_str().is_empty()
         && !dir.exists()
     {
         fs::create_dir_all(dir)?;

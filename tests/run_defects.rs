@@ -133,3 +133,28 @@ persist = { "seen.tables" = "{{ tables | length }}" }
         "{report}"
     );
 }
+
+/// Issue 12, defect 5: `dap-run job.toml` (no folder in the path) with a relative
+/// `token_cache` failed to write the cache ("No such file or directory"); `./job.toml` worked.
+#[test]
+fn issue_12_a_relative_token_cache_is_written_when_the_job_path_has_no_folder() {
+    let ws = Workspace::default_sandbox();
+    ws.job(
+        "job.toml",
+        r#"
+[gateway]
+token_cache = "tok.json"
+
+[[step]]
+id = "list"
+get = "/dap/query/canvas/table"
+"#,
+    );
+    let run = ws.run(&["job.toml", "--output-dir", "out"]);
+    run.expect_code(0);
+    assert!(!run.stderr.contains("token cache"), "{}", run.stderr);
+    assert!(ws.path().join("tok.json").is_file(), "{}", run.stderr);
+    // The next run reuses the cached token: no second login.
+    ws.run(&["job.toml", "--output-dir", "out"]).expect_code(0);
+    assert_eq!(ws.counters().logins, 1);
+}
