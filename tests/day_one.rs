@@ -689,6 +689,7 @@ fn issue_13_man_pages_for_every_subcommand_with_job_file_environment_and_exit_st
             "dap-run-completions.1",
             "dap-run-man.1",
             "dap-run-plan.1",
+            "dap-run-replica.1",
             "dap-run-run.1",
             "dap-run-sandbox.1",
             "dap-run.1"
