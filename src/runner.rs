@@ -113,7 +113,11 @@ pub struct ItemRecord {
     pub query: Option<crate::query::QueryRecord>,
     /// The loop record later steps see (successful items only).
     #[serde(skip)]
-    record: Json,
+    record: Value,
+    /// The outputs as template values, converted once and shared (not copied) by the item's
+    /// own templates, its loop record and a later step's scope.
+    #[serde(skip)]
+    values: Vec<(String, Value)>,
     /// State updates to apply if the run succeeds.
     #[serde(skip)]
     persist: Vec<(Vec<String>, Json)>,
@@ -300,21 +304,21 @@ pub async fn run(job: Arc<Job>, ctx: RunContext) -> (RunReport, serde_json::Map<
         }
         match &step.for_each {
             Some(_) => {
-                let items: Vec<Json> = record
+                let items: Vec<Value> = record
                     .items
                     .iter()
                     .filter(|i| i.error.is_none() && !i.skipped && !i.when_false)
                     .map(|i| i.record.clone())
                     .collect();
-                scope.insert(step.id.clone(), to_value(&Json::Array(items)));
+                scope.insert(step.id.clone(), Value::from(items));
                 if record.error.is_some() {
                     stop = true;
                 }
             }
             None => {
                 if let Some(item) = record.items.first() {
-                    for (k, v) in &item.outputs {
-                        scope.insert(k.clone(), to_value(v));
+                    for (k, v) in &item.values {
+                        scope.insert(k.clone(), v.clone());
                     }
                     if item.error.as_ref().is_some_and(|e| !e.check) {
                         stop = true;
@@ -523,7 +527,8 @@ async fn run_step(
                 requests: 0,
                 duration: Duration::ZERO,
                 error: Some(StepError::internal("a loop task", &e)),
-                record: Json::Null,
+                record: Value::UNDEFINED,
+                values: vec![],
                 persist: vec![],
                 skipped: false,
                 when_false: false,
@@ -545,15 +550,18 @@ async fn run_step(
     }
 }
 
-fn label_of(item: &Json) -> Option<String> {
-    match item {
-        Json::String(s) => Some(s.clone()),
-        Json::Number(n) => Some(n.to_string()),
-        Json::Bool(b) => Some(b.to_string()),
-        Json::Object(m) => m.values().next().and_then(|v| match v {
-            Json::Object(_) | Json::Array(_) => None,
-            other => label_of(other),
-        }),
+fn label_of(item: &Value) -> Option<String> {
+    use minijinja::value::ValueKind;
+    match item.kind() {
+        ValueKind::String | ValueKind::Number | ValueKind::Bool => Some(item.to_string()),
+        ValueKind::Map => {
+            let first = item.try_iter().ok()?.next()?;
+            let v = item.get_item(&first).ok()?;
+            match v.kind() {
+                ValueKind::Map | ValueKind::Seq => None,
+                _ => label_of(&v),
+            }
+        }
         _ => None,
     }
 }
@@ -612,7 +620,7 @@ fn incremental_violations(
         let ctx = Value::from(m);
         let label = item
             .as_ref()
-            .and_then(|(_, v)| label_of(&to_json(v)))
+            .and_then(|(_, v)| label_of(v))
             .map(|l| format!("item `{l}`: "))
             .unwrap_or_default();
         if let Some(w) = &step.when
@@ -677,8 +685,7 @@ async fn run_item(
     let started = Instant::now();
     let step = &shared.job.steps[index];
     let extra = item_extra(item.as_ref(), pos);
-    let item_json = item.as_ref().map(|(_, v)| to_json(v));
-    let label = item_json.as_ref().and_then(label_of);
+    let label = item.as_ref().and_then(|(_, v)| label_of(v));
     let mut rec = ItemRecord {
         index: pos,
         label: label.clone(),
@@ -687,7 +694,8 @@ async fn run_item(
         requests: 0,
         duration: Duration::ZERO,
         error: None,
-        record: Json::Null,
+        record: Value::UNDEFINED,
+        values: vec![],
         persist: vec![],
         skipped: false,
         when_false: false,
@@ -761,18 +769,32 @@ async fn run_item(
         });
     }
     // The record later loops see (`LoopRecord`, decided by validation): the item's own fields
-    // or the item under its name, then `index`, then the outputs.
+    // or the item under its name, then `index`, then the outputs. Template values share their
+    // contents, so this copies none of them.
     let shape = step.for_each.as_ref().map(|l| l.record);
-    let mut record = match (&item, &item_json, shape) {
-        (_, Some(Json::Object(m)), Some(LoopRecord::Fields)) => m.clone(),
-        (Some((var, _)), Some(v), _) => [(var.clone(), v.clone())].into_iter().collect(),
-        _ => Default::default(),
-    };
-    if let Some(p) = pos {
-        record.entry("index").or_insert(Json::from(p));
+    let mut record: Vec<(Value, Value)> = Vec::new();
+    if let Some((var, v)) = &item {
+        match (shape, v.kind(), v.try_iter()) {
+            (Some(LoopRecord::Fields), minijinja::value::ValueKind::Map, Ok(keys)) => {
+                record.extend(keys.map(|k| {
+                    let field = v.get_item(&k).unwrap_or_default();
+                    (k, field)
+                }));
+            }
+            _ => record.push((Value::from(var.as_str()), v.clone())),
+        }
     }
-    record.extend(rec.outputs.clone());
-    rec.record = Json::Object(record);
+    if let Some(p) = pos
+        && !record.iter().any(|(k, _)| k.as_str() == Some("index"))
+    {
+        record.push((Value::from("index"), Value::from(p)));
+    }
+    record.extend(
+        rec.values
+            .iter()
+            .map(|(k, v)| (Value::from(k.as_str()), v.clone())),
+    );
+    rec.record = Value::from_pairs(record);
     rec.duration = started.elapsed();
     rec
 }
@@ -900,33 +922,46 @@ async fn item_body(
         (Some(_), None) => Some(send_and_poll(shared, step, scope, rec, where_).await?),
         (None, None) => None,
     };
-    let json = sent.as_ref().and_then(|(_, _, j)| j.as_ref());
+    let (request, response, mut json) = match sent {
+        Some((request, response, json)) => (Some(request), Some(response), json),
+        None => (None, None, None),
+    };
 
-    // Outputs.
-    if let Some(json) = json {
-        for o in &step.outputs {
-            match extract::apply(o, json) {
-                Ok(v) => {
+    // The URLs to download, read before the outputs take their values out of the response
+    // (a failure is reported after the files, where it always was).
+    let urls = match (&step.download, &json) {
+        (Some(d), Some(json)) => Some(download_urls(d, json)),
+        _ => None,
+    };
+
+    // Outputs: moved out of the response where nothing else needs them, not copied.
+    if let Some(json) = &mut json {
+        match extract::outputs(&step.outputs, json) {
+            Ok(outputs) => {
+                for (name, mut v) in outputs {
                     // A server that echoes the token must not get it into files or reports.
-                    rec.outputs
-                        .insert(o.name.clone(), crate::secret::redact_json(v));
+                    crate::secret::redact_json_in_place(&mut v);
+                    rec.outputs.insert(name, v);
                 }
-                Err(e) => {
-                    return Err(StepError::new(
-                        ExitCode::CheckFailed,
-                        format!(
-                            "output `{}`: JSONPath `{}` matched nothing in the response {}\n  = help: check the path, or mark the output `optional = true`",
-                            e.name,
-                            e.path,
-                            short_json(json)
-                        ),
-                    ));
-                }
+            }
+            Err(e) => {
+                return Err(StepError::new(
+                    ExitCode::CheckFailed,
+                    format!(
+                        "output `{}`: JSONPath `{}` matched nothing in the response {}\n  = help: check the path, or mark the output `optional = true`",
+                        e.name,
+                        e.path,
+                        short_json(json)
+                    ),
+                ));
             }
         }
     }
+    drop(json);
     for (k, v) in &rec.outputs {
-        scope.extra.insert(k.clone(), to_value(v));
+        let v = to_value(v);
+        rec.values.push((k.clone(), v.clone()));
+        scope.extra.insert(k.clone(), v);
     }
     // `let` values see the outputs; they join them (records, reports, later steps).
     if !step.lets.is_empty() {
@@ -938,7 +973,9 @@ async fn item_body(
         }
         for (name, v) in values {
             tracing::debug!(step = %step.id, "{where_}: let {name} = {}", short_json(&v));
-            scope.extra.insert(name.clone(), to_value(&v));
+            let value = to_value(&v);
+            rec.values.push((name.clone(), value.clone()));
+            scope.extra.insert(name.clone(), value);
             rec.outputs.insert(name, v);
         }
     }
@@ -949,12 +986,12 @@ async fn item_body(
         let (_, path) = file_path(job, &save.to, &ctx, "save")?;
         let bytes: Vec<u8> = match &save.what {
             SaveWhat::Body => {
-                let body = sent.as_ref().map_or(&[][..], |(_, r, _)| &r.body[..]);
+                let body = response.as_ref().map_or(&[][..], |r| &r.body[..]);
                 crate::secret::redact_data(&String::from_utf8_lossy(body)).into_bytes()
             }
             SaveWhat::Output(name) => {
-                let v = rec.outputs.get(name).cloned().unwrap_or(Json::Null);
-                let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
+                let v = rec.outputs.get(name).unwrap_or(&Json::Null);
+                let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
                 s.push('\n');
                 s.into_bytes()
             }
@@ -972,8 +1009,8 @@ async fn item_body(
         });
     }
 
-    if let (Some(d), Some((request, _, Some(json)))) = (&step.download, &sent) {
-        download_all(shared, step, d, json, request, &ctx, rec).await?;
+    if let (Some(d), Some(urls), Some(request)) = (&step.download, urls, &request) {
+        download_all(shared, step, d, urls?, request, &ctx, rec).await?;
     }
 
     // Checks.
@@ -1125,13 +1162,12 @@ async fn download_all(
     shared: &Arc<Shared>,
     step: &Step,
     d: &crate::job::model::Download,
-    json: &Json,
+    urls: Vec<reqwest::Url>,
     request: &Request,
     ctx: &Value,
     rec: &mut ItemRecord,
 ) -> Result<(), StepError> {
     let job = &shared.job;
-    let urls = download_urls(d, json)?;
     // Render every target first: a bad path fails the item before anything is fetched.
     let mut targets = Vec::with_capacity(urls.len());
     for part in 0..urls.len() {

@@ -107,8 +107,12 @@ pub fn redact(text: &str) -> String {
 /// keeps (outputs, saved bodies), where a later step may need an object URL as it was sent.
 pub fn redact_data(text: &str) -> String {
     let known = KNOWN.read().unwrap_or_else(|e| e.into_inner());
+    scrub(text, &known)
+}
+
+fn scrub(text: &str, known: &[String]) -> String {
     let mut out = text.to_owned();
-    for secret in known.iter() {
+    for secret in known {
         if out.contains(secret.as_str()) {
             out = out.replace(secret.as_str(), "***");
         }
@@ -173,17 +177,41 @@ pub fn scrub_urls(text: &str) -> String {
 }
 
 /// [`redact_data`] on every string (and object key) of a JSON value.
-pub fn redact_json(value: serde_json::Value) -> serde_json::Value {
+pub fn redact_json(mut value: serde_json::Value) -> serde_json::Value {
+    redact_json_in_place(&mut value);
+    value
+}
+
+/// [`redact_data`] on every string (and object key) of a JSON value, in place: only a string that
+/// holds a secret is rewritten, so a large value costs one pass and no copy.
+pub fn redact_json_in_place(value: &mut serde_json::Value) {
+    let known = KNOWN.read().unwrap_or_else(|e| e.into_inner());
+    if !known.is_empty() {
+        redact_value(value, &known);
+    }
+}
+
+fn redact_value(value: &mut serde_json::Value, known: &[String]) {
     use serde_json::Value;
+    let holds = |s: &str| known.iter().any(|k| s.contains(k.as_str()));
     match value {
-        Value::String(s) => Value::String(redact_data(&s)),
-        Value::Array(items) => Value::Array(items.into_iter().map(redact_json).collect()),
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .map(|(k, v)| (redact_data(&k), redact_json(v)))
-                .collect(),
-        ),
-        other => other,
+        Value::String(s) => {
+            if holds(s) {
+                *s = scrub(s, known);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| redact_value(v, known)),
+        Value::Object(map) => {
+            if map.keys().any(|k| holds(k)) {
+                let old = std::mem::take(map);
+                *map = old
+                    .into_iter()
+                    .map(|(k, v)| (scrub(&k, known), v))
+                    .collect();
+            }
+            map.values_mut().for_each(|v| redact_value(v, known));
+        }
+        _ => {}
     }
 }
 
