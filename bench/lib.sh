@@ -5,10 +5,36 @@ bench_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo_dir=$(cd "$bench_dir/.." && pwd)
 : "${CARGO_TARGET_DIR:=$repo_dir/target}"
 : "${DAP_RUN:=$CARGO_TARGET_DIR/release/dap-run}"
-: "${HURL:=$(command -v hurl || echo /opt/hurl/bin/hurl)}"
+: "${BENCH_CACHE:=$HOME/.cache/dap-run-bench}"   # the official client's venv, Hurl built from source
+: "${HURL:=$(command -v hurl || echo "$BENCH_CACHE/hurl/bin/hurl")}"
 : "${RUNS:=10}"          # hyperfine runs per command
 : "${RESULTS_DIR:=$(mktemp -d)}"
-export DAP_RUN HURL RUNS RESULTS_DIR
+export DAP_RUN HURL RUNS RESULTS_DIR BENCH_CACHE
+
+# ensure_tools: installs what is missing. Hurl has no Debian 12 package, and its npm package
+# fetches a prebuilt binary from outside the registries, so it is built from crates.io
+# (`cargo install hurl`, about ten minutes on 2 cores; Hurl 8.0.1 is the last that builds with
+# rustc 1.95) against the system's libcurl and libxml2. hyperfine and GNU time come from Debian.
+ensure_tools() {
+    local apt=()
+    command -v hyperfine >/dev/null || apt+=(hyperfine)
+    [[ -x /usr/bin/time ]] || apt+=(time)
+    command -v jq >/dev/null || apt+=(jq)
+    if [[ ! -x $HURL ]]; then
+        for p in pkg-config libcurl4-openssl-dev libxml2-dev; do
+            dpkg -s "$p" >/dev/null 2>&1 || apt+=("$p")
+        done
+    fi
+    if [[ ${#apt[@]} -gt 0 ]]; then
+        echo "installing ${apt[*]} (apt-get)" >&2
+        if [[ $(id -u) == 0 ]]; then apt-get install -y -qq "${apt[@]}" >&2; else sudo apt-get install -y -qq "${apt[@]}" >&2; fi
+    fi
+    if [[ ! -x $HURL ]]; then
+        echo "building Hurl 8.0.1 from crates.io into $BENCH_CACHE/hurl" >&2
+        cargo install hurl --version 8.0.1 --locked --root "$BENCH_CACHE/hurl" >&2
+        HURL=$BENCH_CACHE/hurl/bin/hurl
+    fi
+}
 
 # The sandbox's credentials, as the official client reads them.
 export DAP_CLIENT_ID=sandbox DAP_CLIENT_SECRET=sandbox DAP_TRACKING=false

@@ -3,14 +3,16 @@
 # written to bench/results.md). Not part of CI: it takes several minutes and wants a quiet machine.
 #
 # usage: bench/run.sh [01 02 03 04 05 06]   (default: all, and only then is results.md written)
-# Needs: cargo, curl, jq, hyperfine, GNU time (/usr/bin/time), hurl 8 (HURL=...), python3 (the
-# official client is installed in a venv: VENV=..., default ~/.cache/dap-run-bench/venv).
+# Needs: cargo, curl, python3; installs what else is missing (lib.sh's ensure_tools): jq,
+# hyperfine and GNU time from Debian, Hurl 8 built from crates.io (HURL=... to use another),
+# the official client in a venv (VENV=..., default ~/.cache/dap-run-bench/venv).
 # Knobs: RUNS (hyperfine runs, 10), SYNC_RUNS (5), OFFICIAL_RUNS (1), OFFICIAL_50 (0),
 # PACE_TABLES (12), DL_RUNS (7), DL_BYTES (1 GiB).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 cd "$repo_dir"
+ensure_tools
 echo "building dap-run (release) in $CARGO_TARGET_DIR" >&2
 cargo build --release --locked --bin dap-run >&2
 JSONPATH_BIN=$(cargo build --release --locked --bench jsonpath --message-format=json 2>/dev/null |

@@ -195,11 +195,7 @@ fn redact_value(value: &mut serde_json::Value, known: &[String]) {
     use serde_json::Value;
     let holds = |s: &str| known.iter().any(|k| s.contains(k.as_str()));
     match value {
-        Value::String(s) => {
-            if holds(s) {
-                *s = scrub(s, known);
-            }
-        }
+        Value::String(s) if holds(s) => *s = scrub(s, known),
         Value::Array(items) => items.iter_mut().for_each(|v| redact_value(v, known)),
         Value::Object(map) => {
             if map.keys().any(|k| holds(k)) {

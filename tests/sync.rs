@@ -457,3 +457,61 @@ fn issue_15_polls_wait_a_tenth_of_the_elapsed_time_within_every() {
     let c = ws.counters();
     assert_eq!(c.routes["GET /dap/job/{id}"], 41 * TABLES.len() as u64);
 }
+
+#[test]
+fn issue_15_time_based_jobs_cost_no_more_polls_than_the_schedule() {
+    // Jobs that complete 1.5 s after they were created, as the real gateway's do after some
+    // time; polled from 50 ms, a tenth of the time waited, up to 10 s.
+    let job_time = std::time::Duration::from_millis(1_500);
+    let ws = Workspace::new(SandboxConfig {
+        job_time: Some(job_time),
+        ..Default::default()
+    });
+    let job = nightly_variant(&ws, &[("every = \"500ms..1m\"", "every = \"50ms..10s\"")]);
+    let run = ws.run(&[
+        "-v",
+        "run",
+        job.to_str().unwrap(),
+        "--output-dir",
+        "out",
+        "--report",
+        "json=report.json",
+    ]);
+    run.expect_code(0);
+    let report: serde_json::Value = serde_json::from_str(&ws.read("report.json")).unwrap();
+    let wait = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "wait")
+        .expect("the wait step");
+    let schedule = dap_run::poll::Schedule::new(
+        std::time::Duration::from_millis(50),
+        std::time::Duration::from_secs(10),
+    );
+    let most = schedule.polls_for(job_time) + 1;
+    let mut total = 0;
+    for item in wait["items"].as_array().unwrap() {
+        let polls = item["requests"].as_u64().unwrap();
+        // Slow answers only make fewer polls; the schedule is the most a table can cost.
+        assert!(
+            (1..=most).contains(&polls),
+            "{}: {polls} polls, at most {most}",
+            item["label"]
+        );
+        total += polls;
+    }
+    // The sandbox counted exactly the polls the runner reports, and each one but the last of
+    // each table waited as the schedule says.
+    let c = ws.counters();
+    assert_eq!(c.routes["GET /dap/job/{id}"], total);
+    let waits = poll_waits(&run.stderr);
+    assert_eq!(waits.len() as u64, total - TABLES.len() as u64);
+    for (elapsed, wait) in waits {
+        let expected = schedule.interval(std::time::Duration::from_millis(elapsed));
+        assert_eq!(wait, expected.as_millis() as u64, "after {elapsed} ms");
+    }
+    for t in TABLES {
+        assert_table_complete(&ws, t);
+    }
+}
