@@ -747,6 +747,7 @@ async fn run_item(
                 .chain(step.lets.iter().map(|(n, _)| n))
             {
                 rec.outputs.insert(name.clone(), Json::Null);
+                rec.values.push((name.clone(), Value::from(())));
             }
             rec.duration = started.elapsed();
             return rec;
