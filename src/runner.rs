@@ -802,6 +802,72 @@ async fn run_item(
 
 /// Sends the step's request (polling it when the step polls) and parses what the outputs and
 /// downloads need.
+/// Whether a step's response is needed only to be saved: no outputs, no polling, no download,
+/// and every save is of the body. Such a body is streamed to its file.
+fn body_only_saved(step: &Step) -> bool {
+    step.outputs.is_empty()
+        && step.poll.is_none()
+        && step.download.is_none()
+        && !step.saves.is_empty()
+        && step.saves.iter().all(|s| matches!(s.what, SaveWhat::Body))
+}
+
+/// Sends the step's request and streams the response body into its save file(s): a temporary
+/// file beside the first, renamed into place when complete (copied for any further save of the
+/// same body). Memory does not grow with the body, and there is no size limit, as for downloads.
+async fn save_streamed(
+    shared: &Arc<Shared>,
+    step: &Step,
+    scope: &ItemScope,
+    rec: &mut ItemRecord,
+    where_: &str,
+) -> Result<(), StepError> {
+    let job = &shared.job;
+    let http = &shared.http;
+    let ctx = scope.ctx();
+    let request = build_request(job, step, &ctx, http.gateway())?;
+    if let Some(q) = crate::query::detect(&request, http.gateway()) {
+        tracing::info!(step = %step.id, query = ?q.kind, since = q.since.as_deref().unwrap_or(""), "{where_}: {}", q.describe());
+        rec.query = Some(q);
+    }
+    // Every path first: a bad one fails the item before anything is sent.
+    let mut paths = Vec::with_capacity(step.saves.len());
+    for save in &step.saves {
+        paths.push(file_path(job, &save.to, &ctx, "save")?.1);
+    }
+    let local = |path: &std::path::Path, e: std::io::Error| {
+        StepError::new(
+            ExitCode::LocalIo,
+            format!("cannot write `{}`: {e}", path.display()),
+        )
+    };
+    let first = &paths[0];
+    let tmp = fsio::temp_beside(first).map_err(|e| local(first, e))?;
+    let bar = indicatif::ProgressBar::hidden();
+    // The limit of a body read into memory still holds: a save is not a download.
+    let options = FileOptions {
+        limit: Some(crate::net::MAX_BODY_BYTES),
+        ..FileOptions::default()
+    };
+    let bytes = http
+        .fetch_to_file(&request, tmp.path(), options, &bar)
+        .await?;
+    rec.requests += 1;
+    // A server that echoes a secret must not get it into the file.
+    let bytes = crate::secret::redact_file(tmp.path(), bytes).map_err(|e| local(first, e))?;
+    for path in &paths[1..] {
+        let copy = fsio::temp_beside(path).map_err(|e| local(path, e))?;
+        std::fs::copy(tmp.path(), copy.path()).map_err(|e| local(path, e))?;
+        copy.persist(path).map_err(|e| local(path, e.error))?;
+    }
+    tmp.persist(first).map_err(|e| local(first, e.error))?;
+    for path in paths {
+        tracing::info!(step = %step.id, path = %path.display(), bytes, "saved");
+        rec.files.push(FileRecord { path, bytes });
+    }
+    Ok(())
+}
+
 async fn send_and_poll(
     shared: &Arc<Shared>,
     step: &Step,
@@ -915,9 +981,15 @@ async fn item_body(
     let job = &shared.job;
     // Send (and poll), unless the step only computes values.
     // A `load` step makes its own requests; its outputs are what the load did.
+    // A body that is only saved goes to disk as it arrives, never whole in memory.
+    let streamed = step.load.is_none() && step.request.is_some() && body_only_saved(step);
     let sent = match (&step.request, &step.load) {
         (_, Some(_)) => {
             load_item(shared, step, &scope.ctx(), rec).await?;
+            None
+        }
+        (Some(_), None) if streamed => {
+            save_streamed(shared, step, scope, rec, where_).await?;
             None
         }
         (Some(_), None) => Some(send_and_poll(shared, step, scope, rec, where_).await?),
@@ -984,6 +1056,9 @@ async fn item_body(
 
     // Files.
     for save in &step.saves {
+        if streamed && matches!(save.what, SaveWhat::Body) {
+            continue;
+        }
         let (_, path) = file_path(job, &save.to, &ctx, "save")?;
         let bytes: Vec<u8> = match &save.what {
             SaveWhat::Body => {

@@ -120,6 +120,53 @@ fn scrub(text: &str, known: &[String]) -> String {
     out
 }
 
+/// [`redact_data`] on a file of `len` bytes, returning its new length. The file is read in
+/// pieces to look for a secret; only a file that holds one (a server echoing a request) is
+/// read whole, scrubbed and written back.
+pub fn redact_file(path: &std::path::Path, len: u64) -> std::io::Result<u64> {
+    use std::io::Read as _;
+    let longest = {
+        let known = KNOWN.read().unwrap_or_else(|e| e.into_inner());
+        if known.is_empty() {
+            return Ok(len);
+        }
+        known.iter().map(String::len).max().unwrap_or(0)
+    };
+    // memchr's substring search: the scan runs at memory speed on a body of hundreds of MB.
+    let finders: Vec<memchr::memmem::Finder<'static>> = {
+        let known = KNOWN.read().unwrap_or_else(|e| e.into_inner());
+        known
+            .iter()
+            .map(|k| memchr::memmem::Finder::new(k.as_bytes()).into_owned())
+            .collect()
+    };
+    let mut file = std::fs::File::open(path)?;
+    let mut window: Vec<u8> = Vec::with_capacity(64 * 1024 + longest);
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut found = false;
+    loop {
+        let n = file.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        window.extend_from_slice(&chunk[..n]);
+        if finders.iter().any(|f| f.find(&window).is_some()) {
+            found = true;
+            break;
+        }
+        // Keep the tail a secret could start in.
+        let keep = window.len().min(longest.saturating_sub(1));
+        window.drain(..window.len() - keep);
+    }
+    if !found {
+        return Ok(len);
+    }
+    let text = std::fs::read(path)?;
+    let scrubbed = redact_data(&String::from_utf8_lossy(&text));
+    std::fs::write(path, scrubbed.as_bytes())?;
+    Ok(scrubbed.len() as u64)
+}
+
 /// Where a URL written in free text ends.
 fn ends_url(c: char) -> bool {
     c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '<' | '>' | ')' | ']' | '}' | '\\')

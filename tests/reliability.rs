@@ -1959,3 +1959,14 @@ fn plain_http_to_a_non_loopback_gateway_is_refused_before_sending() {
     }
     assert_eq!(ws.counters().requests, 0);
 }
+
+#[test]
+fn issue_15_a_streamed_save_of_an_echoed_token_is_scrubbed() {
+    // A step that only saves its body streams it to disk; the echoed token is still scrubbed.
+    let h = hostile::start();
+    let steps = "[[step]]\nid = \"get\"\nget = \"/echo200\"\nsave = \"body.json\"\n";
+    let (d, run) = run_hostile(&h, steps, &[]);
+    run.expect_code(0);
+    let body = std::fs::read_to_string(d.path().join("out/body.json")).unwrap();
+    assert!(body.contains("***"), "{body}");
+}

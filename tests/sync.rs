@@ -515,3 +515,54 @@ fn issue_15_time_based_jobs_cost_no_more_polls_than_the_schedule() {
         assert_table_complete(&ws, t);
     }
 }
+
+#[test]
+fn issue_15_a_body_that_is_only_saved_streams_whole_to_each_file() {
+    let ws = Workspace::new(SandboxConfig {
+        large_object_bytes: 3_000_000,
+        objects_per_job: 1,
+        ..Default::default()
+    });
+    let job = ws.job(
+        "save.toml",
+        r#"
+[[step]]
+id = "query"
+post = "/dap/query/canvas/table/accounts/data"
+json = { format = "jsonl" }
+outputs = { job_id = "$.id" }
+
+[[step]]
+id = "wait"
+get = "/dap/job/{{ job_id }}"
+poll = { until = "status == 'complete'", every = "20ms..100ms", timeout = "30s" }
+outputs = { status = "$.status", objects = "$.objects" }
+
+[[step]]
+id = "urls"
+post = "/dap/object/url"
+json = "{{ objects }}"
+outputs = { urls = "$.urls.*.url" }
+
+[[step]]
+id = "fetch"
+for_each = "urls"
+as = "url"
+get = "{{ url | safe }}"
+save = ["object-{{ index }}.gz", "copy-{{ index }}.gz"]
+"#,
+    );
+    let run = ws.run(&["run", job.to_str().unwrap(), "--output-dir", "out"]);
+    run.expect_code(0);
+    let saved = ws.path().join("out/object-0.gz");
+    let bytes = std::fs::read(&saved).unwrap();
+    assert!(bytes.len() >= 2_900_000, "{} bytes", bytes.len());
+    assert_eq!(
+        bytes,
+        std::fs::read(ws.path().join("out/copy-0.gz")).unwrap()
+    );
+    assert!(gzip_jsonl_lines(&saved) > 0);
+    assert_eq!(ws.counters().object_downloads, 1);
+    assert!(run.stderr.contains("2 files"), "{}", run.stderr);
+    assert_no_temp_files(&ws);
+}

@@ -121,6 +121,10 @@ pub struct ToFile {
     pub decompress: bool,
     /// Largest expansion allowed when decompressing.
     pub max_ratio: u32,
+    /// Largest body accepted, declared or received (`None`: no limit).
+    pub limit: Option<u64>,
+    /// Who answers (for the wording of errors).
+    pub peer: Peer,
     /// The job's timeout.
     pub timeout: Duration,
     /// Progress.
@@ -155,6 +159,21 @@ impl Exchange for ToFile {
     type Output = u64;
 
     async fn take(&mut self, mut resp: reqwest::Response, what: &str) -> Result<u64, Taken> {
+        let status = resp.status();
+        let too_large = |seen: u64| {
+            Taken::Fail(HttpError::TooLarge {
+                what: what.to_owned(),
+                peer: self.peer,
+                status,
+                limit: self.limit.unwrap_or(u64::MAX),
+                seen,
+            })
+        };
+        if let (Some(limit), Some(len)) = (self.limit, resp.content_length())
+            && len > limit
+        {
+            return Err(too_large(len));
+        }
         let mut sink = FileSink::create(&self.path, self.decompress).map_err(|e| self.local(e))?;
         self.bar.reset();
         if let Some(len) = resp.content_length() {
@@ -184,6 +203,9 @@ impl Exchange for ToFile {
                 Err(_) => continue,
             };
             received += chunk.len() as u64;
+            if self.limit.is_some_and(|limit| received > limit) {
+                return Err(too_large(received));
+            }
             self.bar.inc(chunk.len() as u64);
             // Small slices: one write of a gzip bomb's chunk could expand a thousandfold.
             for piece in chunk.chunks(16 * 1024) {

@@ -101,6 +101,8 @@ pub struct FileOptions {
     pub decompress: bool,
     /// Largest expansion when decompressing.
     pub max_ratio: u32,
+    /// Largest body accepted (refused whole, never cut short); `None`: no limit (downloads).
+    pub limit: Option<u64>,
 }
 
 impl Default for FileOptions {
@@ -108,6 +110,7 @@ impl Default for FileOptions {
         FileOptions {
             decompress: false,
             max_ratio: DEFAULT_MAX_RATIO,
+            limit: None,
         }
     }
 }
@@ -198,6 +201,8 @@ impl Http {
             path: file.to_path_buf(),
             decompress: options.decompress,
             max_ratio: options.max_ratio,
+            limit: options.limit,
+            peer,
             timeout: self.transport.policy().timeout,
             bar: bar.clone(),
             stats: self.transport.stats().clone(),
