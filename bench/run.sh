@@ -2,7 +2,7 @@
 # Runs every benchmark side by side with its alternative and prints a markdown table (also
 # written to bench/results.md). Not part of CI: it takes several minutes and wants a quiet machine.
 #
-# usage: bench/run.sh [01 02 03 04 05 06]   (default: all, and only then is results.md written)
+# usage: bench/run.sh [01 02 03 04 05 06 07]   (default: all, and only then is results.md written)
 # Needs: cargo, curl, python3; installs what else is missing (lib.sh's ensure_tools): jq,
 # hyperfine and GNU time from Debian, Hurl 8 built from crates.io (HURL=... to use another),
 # the official client in a venv (VENV=..., default ~/.cache/dap-run-bench/venv).
@@ -20,7 +20,7 @@ JSONPATH_BIN=$(cargo build --release --locked --bench jsonpath --message-format=
 export JSONPATH_BIN
 
 benches=("$@")
-[[ ${#benches[@]} -gt 0 ]] || benches=(01 02 03 04 05 06)
+[[ ${#benches[@]} -gt 0 ]] || benches=(01 02 03 04 05 06 07)
 : >"$RESULTS_DIR/rows.md"
 for b in "${benches[@]}"; do
     echo "== benchmark $b" >&2
