@@ -1372,6 +1372,7 @@ async fn download_one(
         let options = FileOptions {
             decompress: d.decompress,
             max_ratio: d.max_ratio,
+            limit: None,
         };
         match http.download(&url, tmp.path(), options, &bar.0).await {
             Ok(bytes) => {
