@@ -14,14 +14,14 @@ export DAP_RUN HURL RUNS RESULTS_DIR BENCH_CACHE
 # ensure_tools: installs what is missing. Hurl has no Debian 12 package, and its npm package
 # fetches a prebuilt binary from outside the registries, so it is built from crates.io
 # (`cargo install hurl`, about ten minutes on 2 cores; Hurl 8.0.1 is the last that builds with
-# rustc 1.95) against the system's libcurl and libxml2. hyperfine and GNU time come from Debian.
+# rustc 1.95) against the system's libcurl and libxml2 (its libxml bindings need libclang). hyperfine and GNU time come from Debian.
 ensure_tools() {
     local apt=()
     command -v hyperfine >/dev/null || apt+=(hyperfine)
     [[ -x /usr/bin/time ]] || apt+=(time)
     command -v jq >/dev/null || apt+=(jq)
     if [[ ! -x $HURL ]]; then
-        for p in pkg-config libcurl4-openssl-dev libxml2-dev; do
+        for p in pkg-config libcurl4-openssl-dev libxml2-dev libclang-dev; do
             dpkg -s "$p" >/dev/null 2>&1 || apt+=("$p")
         done
     fi
