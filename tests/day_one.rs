@@ -716,7 +716,7 @@ fn issue_13_man_pages_for_every_subcommand_with_job_file_environment_and_exit_st
     assert!(groff.status.success());
     for name in &names {
         let out = std::process::Command::new("groff")
-            .args(["-man", "-Tutf8", "-ww", "-z"])
+            .args(["-k", "-man", "-Tutf8", "-ww", "-z"])
             .arg(pages.join(name))
             .output()
             .unwrap();
