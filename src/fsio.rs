@@ -72,6 +72,19 @@ pub fn write_atomic(target: &Path, bytes: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// Fails when `path` is a symbolic link: the lock, state and cache files are never followed
+/// through a link, so a planted link cannot make a run truncate or read another file
+/// (issue 12, defect 3). A missing file is fine.
+pub fn refuse_symlink(path: &Path) -> io::Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "it is a symbolic link, and dap-run does not follow links for its lock, state and cache files; remove the link",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Writes a file atomically with mode 0600 (its folder 0700 when created).
 pub fn write_private(target: &Path, bytes: &[u8]) -> io::Result<()> {
     // A bare file name (`tok.json`) has the empty path as its parent: the current folder,
@@ -229,6 +242,7 @@ impl RunLock {
         {
             fs::create_dir_all(dir)?;
         }
+        refuse_symlink(path)?;
         let mut file = fs::OpenOptions::new()
             .read(true)
             .write(true)

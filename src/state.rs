@@ -32,7 +32,8 @@ pub fn lock(path: &Path) -> Result<RunLock, Error> {
 
 /// Reads the state file; `None` before the first successful run.
 pub fn read_state(path: &Path) -> Result<Option<serde_json::Map<String, Json>>, Error> {
-    let text = match std::fs::read_to_string(path) {
+    let read = crate::fsio::refuse_symlink(path).and_then(|()| std::fs::read_to_string(path));
+    let text = match read {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(source) => {

@@ -158,3 +158,33 @@ get = "/dap/query/canvas/table"
     ws.run(&["job.toml", "--output-dir", "out"]).expect_code(0);
     assert_eq!(ws.counters().logins, 1);
 }
+
+/// Issue 12, defect 3: the lock file followed a symbolic link and truncated its target. A link
+/// in place of the lock or state file is refused (exit 5) and its target is left alone.
+#[cfg(unix)]
+#[test]
+fn issue_12_a_symlinked_lock_or_state_file_is_refused_and_its_target_untouched() {
+    let ws = Workspace::default_sandbox();
+    let job = ws.job(
+        "job.toml",
+        "[state]\nseen = {}\n[[step]]\nid = \"list\"\nget = \"/dap/query/canvas/table\"\n",
+    );
+    let precious = ws.path().join("precious.txt");
+    std::fs::write(&precious, "keep me\n").unwrap();
+    for link in ["job.lock", "job.state.json"] {
+        let at = ws.path().join(link);
+        std::os::unix::fs::symlink(&precious, &at).unwrap();
+        let run = ws.run(&[job.to_str().unwrap(), "--output-dir", "out"]);
+        run.expect_code(5);
+        assert!(
+            run.stderr.contains("symbolic link"),
+            "{link}: {}",
+            run.stderr
+        );
+        assert_eq!(std::fs::read_to_string(&precious).unwrap(), "keep me\n");
+        std::fs::remove_file(&at).unwrap();
+    }
+    assert_eq!(ws.counters().requests, 0);
+    ws.run(&[job.to_str().unwrap(), "--output-dir", "out"])
+        .expect_code(0);
+}

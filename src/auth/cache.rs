@@ -20,6 +20,10 @@ struct CacheEntry {
 
 /// The cached token for `key`, if the file holds one.
 pub(super) fn read(path: &Path, key: &str) -> Option<Token> {
+    if let Err(e) = crate::fsio::refuse_symlink(path) {
+        tracing::warn!(path = %path.display(), "ignoring the token cache: {e}");
+        return None;
+    }
     let text = std::fs::read_to_string(path).ok()?;
     let entry: CacheEntry = match serde_json::from_str(&text) {
         Ok(e) => e,
