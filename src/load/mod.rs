@@ -237,6 +237,30 @@ pub struct LoadOutcome {
     pub duration: Duration,
 }
 
+/// What a table's load does, from its committed state and the columns it has: a snapshot
+/// on a first load, for a missing table or for a schema change `diff` cannot apply, else an
+/// incremental since the committed `until`. One decision for every database.
+pub fn choose_mode(
+    state: Option<&TableState>,
+    existing: Option<&[DbColumn]>,
+    diff: impl FnOnce(&[DbColumn]) -> Result<Changes, String>,
+) -> (Mode, Changes) {
+    let snapshot = |reason: String| (Mode::Snapshot { reason }, Changes::default());
+    match (state, existing) {
+        (None, _) => snapshot("first load".into()),
+        (Some(_), None) => snapshot("the table is missing from the database".into()),
+        (Some(st), Some(cols)) => match diff(cols) {
+            Ok(changes) => (
+                Mode::Incremental {
+                    since: st.until.clone(),
+                },
+                changes,
+            ),
+            Err(why) => snapshot(format!("schema change: {why}")),
+        },
+    }
+}
+
 /// Schema changes an incremental load applies before its data.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Changes {

@@ -422,41 +422,14 @@ pub async fn prepare(
             }
         }
     }
-    let (mode, changes) = match (&state, &existing) {
-        (None, _) => (
-            Mode::Snapshot {
-                reason: "first load".into(),
-            },
-            Changes::default(),
-        ),
-        (Some(_), None) => (
-            Mode::Snapshot {
-                reason: "the table is missing from the database".into(),
-            },
-            Changes::default(),
-        ),
-        (Some(st), Some(cols)) => {
-            match super::diff(
-                layout,
-                cols,
-                |t| pg_type(ns, t),
-                |n| known_enums.get(n).cloned(),
-            ) {
-                Ok(changes) => (
-                    Mode::Incremental {
-                        since: st.until.clone(),
-                    },
-                    changes,
-                ),
-                Err(why) => (
-                    Mode::Snapshot {
-                        reason: format!("schema change: {why}"),
-                    },
-                    Changes::default(),
-                ),
-            }
-        }
-    };
+    let (mode, changes) = super::choose_mode(state.as_ref(), existing.as_deref(), |cols| {
+        super::diff(
+            layout,
+            cols,
+            |t| pg_type(ns, t),
+            |n| known_enums.get(n).cloned(),
+        )
+    });
     for (name, values) in &changes.enum_values {
         for v in values {
             tx.batch_execute(&format!(

@@ -143,34 +143,9 @@ pub fn prepare(
     let conn = open(path)?;
     let st = state(&conn, &layout.namespace, &layout.table)?;
     let existing = columns(&conn, &table_name(&layout.namespace, &layout.table))?;
-    let (mode, changes) = match (&st, existing) {
-        (None, _) => (
-            Mode::Snapshot {
-                reason: "first load".into(),
-            },
-            Changes::default(),
-        ),
-        (Some(_), None) => (
-            Mode::Snapshot {
-                reason: "the table is missing from the database".into(),
-            },
-            Changes::default(),
-        ),
-        (Some(s), Some(cols)) => match super::diff(layout, &cols, sqlite_type, |_| None) {
-            Ok(changes) => (
-                Mode::Incremental {
-                    since: s.until.clone(),
-                },
-                changes,
-            ),
-            Err(why) => (
-                Mode::Snapshot {
-                    reason: format!("schema change: {why}"),
-                },
-                Changes::default(),
-            ),
-        },
-    };
+    let (mode, changes) = super::choose_mode(st.as_ref(), existing.as_deref(), |cols| {
+        super::diff(layout, cols, sqlite_type, |_| None)
+    });
     Ok((mode, changes, st))
 }
 
