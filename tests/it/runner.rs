@@ -1,8 +1,7 @@
 //! The runner through the binary against the in-process sandbox (issue 3).
 
-mod common;
 
-use common::*;
+use crate::common::*;
 
 #[test]
 fn tables_example_succeeds_with_one_login() {

@@ -1,16 +1,15 @@
 //! `dap-run plan` (issue 6): a snapshot of the plan of every example, in both formats, and
 //! proof that the plan is the same bytes on any machine and shows no secret.
 //!
-//! New or changed snapshots: `INSTA_UPDATE=always cargo test --test plan`, review the
-//! `tests/snapshots/plan__*.snap` diff, commit. In CI (`CI=true`) a missing or changed snapshot
+//! New or changed snapshots: `INSTA_UPDATE=always cargo test --test it plan::`, review the
+//! `tests/it/snapshots/it__plan__*.snap` diff, commit. In CI (`CI=true`) a missing or changed snapshot
 //! fails.
 
-mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 fn examples() -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = std::fs::read_dir(examples_dir())
@@ -59,11 +58,11 @@ fn plan_of_every_example_matches_its_snapshot() {
 
 #[test]
 fn every_example_has_committed_snapshots() {
-    let snaps = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots");
+    let snaps = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/snapshots");
     let mut missing = Vec::new();
     for path in examples() {
         for format in ["text", "json"] {
-            let snap = snaps.join(format!("plan__{}_{format}.snap", stem(&path)));
+            let snap = snaps.join(format!("it__plan__{}_{format}.snap", stem(&path)));
             if !snap.is_file() {
                 missing.push(snap.display().to_string());
             }
@@ -71,7 +70,7 @@ fn every_example_has_committed_snapshots() {
     }
     assert!(
         missing.is_empty(),
-        "examples without a plan snapshot (run `INSTA_UPDATE=always cargo test --test plan`, review, commit):\n{}",
+        "examples without a plan snapshot (run `INSTA_UPDATE=always cargo test --test it plan::`, review, commit):\n{}",
         missing.join("\n")
     );
 }

@@ -6,13 +6,12 @@
 //! The expected table is computed independently of the loader: the downloaded TSV objects of
 //! every load, applied in memory in order (snapshot rows, then `U` upserts and `D` deletes).
 
-mod common;
 
 use std::collections::BTreeMap;
 use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value as Json;
 
 type Rows = BTreeMap<String, BTreeMap<String, Json>>;

@@ -2,13 +2,12 @@
 //! not a terminal and progress on one, log levels and JSON logs, the overlap lock, `--dry-run`,
 //! completions and the man page.
 
-mod common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value as Json;
 
 /// A client secret distinctive enough to search for in every output.

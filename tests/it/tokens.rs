@@ -3,13 +3,12 @@
 //! rejected logins, InstAccess, the token cache, the origin and plain-http rules, and no secret
 //! or token in any output.
 
-mod common;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::*;
+use crate::common::*;
 
 /// Credentials distinct from each other, so the redactor cannot hide a leak of one behind the
 /// other (with the default sandbox, client id and secret are both `sandbox`).

@@ -3,12 +3,11 @@
 //! Polling, streamed downloads (gzip kept or decompressed), expired-URL refresh, state carried
 //! between runs and written only after a fully successful run, and per-route pacing.
 
-mod common;
 
 use std::path::Path;
 use std::time::Instant;
 
-use common::*;
+use crate::common::*;
 
 const TABLES: [&str; 5] = ["accounts", "courses", "enrollments", "users", "submissions"];
 

@@ -2,12 +2,11 @@
 //! secrets. Every test here can fail: each one checks the files left behind, the exit code and
 //! the message, and what the gateway saw.
 
-mod common;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// Retries kept short so fault storms run in a second or two.
 const FAST_RETRY: &str = r#"

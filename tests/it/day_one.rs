@@ -1,11 +1,10 @@
 //! Day one as a data engineer (issue 13): no silent snapshots, no overwritten files, one
 //! definition of a loop item's record, and a job language that says what it does.
 
-mod common;
 
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 
 const TABLES: [&str; 5] = ["accounts", "courses", "enrollments", "users", "submissions"];
 

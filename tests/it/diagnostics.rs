@@ -1,9 +1,8 @@
 //! Exact text of `dap-run check` diagnostics for broken job files (issue 3), and the rule that
 //! an invalid job sends nothing.
 
-mod common;
 
-use common::*;
+use crate::common::*;
 
 /// Runs `dap-run check job.toml` on `text` in a fresh folder; returns (exit code, stderr).
 fn check(text: &str) -> (i32, String) {

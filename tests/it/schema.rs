@@ -1,9 +1,8 @@
 //! The JSON Schema of the job file (issue 6): generated from the serde mirror, committed in
 //! `schemas/job.schema.json`, complete with descriptions, and satisfied by every example.
 //!
-//! Regenerate the committed file with `UPDATE_SCHEMA=1 cargo test --test schema`.
+//! Regenerate the committed file with `UPDATE_SCHEMA=1 cargo test --test it schema::`.
 
-mod common;
 
 use std::path::{Path, PathBuf};
 
@@ -53,7 +52,7 @@ fn drop_null(v: &mut Json) {
 }
 
 fn examples() -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(common::examples_dir())
+    let mut out: Vec<PathBuf> = std::fs::read_dir(crate::common::examples_dir())
         .expect("examples/")
         .flatten()
         .map(|e| e.path())
@@ -76,7 +75,7 @@ fn committed_schema_is_up_to_date() {
     let have = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         have == want,
-        "{} is stale or missing; regenerate it with `UPDATE_SCHEMA=1 cargo test --test schema` and commit it",
+        "{} is stale or missing; regenerate it with `UPDATE_SCHEMA=1 cargo test --test it schema::` and commit it",
         path.display()
     );
 }

@@ -1,9 +1,8 @@
 //! Regressions of the run-level defects of issue 12: each test runs the binary and checks what
 //! the defect got wrong.
 
-mod common;
 
-use common::*;
+use crate::common::*;
 
 /// Issue 12, defect 9: `check` passed what the run refused or panicked on. Each of these is
 /// refused by `check` with its location, and nothing is sent.

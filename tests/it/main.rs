@@ -1,0 +1,18 @@
+//! The integration tests, as one binary: the heavy dependencies (reqwest, tokio-postgres,
+//! rusqlite, the sandbox) link once instead of once per file, and `cargo test` builds one
+//! executable. Each module is one concern; `common` holds the sandbox workspace and helpers.
+//! Run one module with `cargo test --test it <module>::`.
+
+mod common;
+mod cli;
+mod day_one;
+mod diagnostics;
+mod load;
+mod plan;
+mod reliability;
+mod run_defects;
+mod runner;
+mod sandbox;
+mod schema;
+mod sync;
+mod tokens;
