@@ -2,7 +2,6 @@
 //! not a terminal and progress on one, log levels and JSON logs, the overlap lock, `--dry-run`,
 //! completions and the man page.
 
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

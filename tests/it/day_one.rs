@@ -1,7 +1,6 @@
 //! Day one as a data engineer (issue 13): no silent snapshots, no overwritten files, one
 //! definition of a loop item's record, and a job language that says what it does.
 
-
 use std::path::Path;
 
 use crate::common::*;

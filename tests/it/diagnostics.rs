@@ -1,7 +1,6 @@
 //! Exact text of `dap-run check` diagnostics for broken job files (issue 3), and the rule that
 //! an invalid job sends nothing.
 
-
 use crate::common::*;
 
 /// Runs `dap-run check job.toml` on `text` in a fresh folder; returns (exit code, stderr).

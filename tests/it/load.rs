@@ -6,7 +6,6 @@
 //! The expected table is computed independently of the loader: the downloaded TSV objects of
 //! every load, applied in memory in order (snapshot rows, then `U` upserts and `D` deletes).
 
-
 use std::collections::BTreeMap;
 use std::io::BufRead as _;
 use std::path::{Path, PathBuf};

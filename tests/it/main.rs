@@ -3,8 +3,8 @@
 //! executable. Each module is one concern; `common` holds the sandbox workspace and helpers.
 //! Run one module with `cargo test --test it <module>::`.
 
-mod common;
 mod cli;
+mod common;
 mod day_one;
 mod diagnostics;
 mod load;

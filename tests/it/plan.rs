@@ -5,7 +5,6 @@
 //! `tests/it/snapshots/it__plan__*.snap` diff, commit. In CI (`CI=true`) a missing or changed snapshot
 //! fails.
 
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

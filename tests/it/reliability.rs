@@ -2,7 +2,6 @@
 //! secrets. Every test here can fail: each one checks the files left behind, the exit code and
 //! the message, and what the gateway saw.
 
-
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 

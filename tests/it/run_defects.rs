@@ -1,7 +1,6 @@
 //! Regressions of the run-level defects of issue 12: each test runs the binary and checks what
 //! the defect got wrong.
 
-
 use crate::common::*;
 
 /// Issue 12, defect 9: `check` passed what the run refused or panicked on. Each of these is

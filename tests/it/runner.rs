@@ -1,6 +1,5 @@
 //! The runner through the binary against the in-process sandbox (issue 3).
 
-
 use crate::common::*;
 
 #[test]

@@ -3,7 +3,6 @@
 //!
 //! Regenerate the committed file with `UPDATE_SCHEMA=1 cargo test --test it schema::`.
 
-
 use std::path::{Path, PathBuf};
 
 use serde_json::Value as Json;

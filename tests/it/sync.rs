@@ -3,7 +3,6 @@
 //! Polling, streamed downloads (gzip kept or decompressed), expired-URL refresh, state carried
 //! between runs and written only after a fully successful run, and per-route pacing.
 
-
 use std::path::Path;
 use std::time::Instant;
 

@@ -3,7 +3,6 @@
 //! rejected logins, InstAccess, the token cache, the origin and plain-http rules, and no secret
 //! or token in any output.
 
-
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
