@@ -1,0 +1,204 @@
+//! The `download` phase: every URL the response names streamed to its file, with the step's
+//! download concurrency; a 403 from the object store (an expired pre-signed URL) asks the
+//! gateway once for fresh URLs.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use futures_util::StreamExt as _;
+use minijinja::Value;
+use serde_json::Value as Json;
+
+use super::record::{FileRecord, ItemRecord, StepError};
+use super::save::file_path;
+use super::scope::with_var;
+use super::{Shared, short_json};
+use crate::error::ExitCode;
+use crate::extract;
+use crate::fsio;
+use crate::job::model::Step;
+use crate::net::{FileOptions, Request};
+
+pub(super) async fn all(
+    shared: &Arc<Shared>,
+    step: &Step,
+    d: &crate::job::model::Download,
+    urls: Vec<reqwest::Url>,
+    request: &Request,
+    ctx: &Value,
+    rec: &mut ItemRecord,
+) -> Result<(), StepError> {
+    let job = &shared.job;
+    // Render every target first: a bad path fails the item before anything is fetched.
+    let mut targets = Vec::with_capacity(urls.len());
+    for part in 0..urls.len() {
+        let ctx = with_var(ctx, "part", Value::from(part));
+        let (rel, path) = file_path(job, &d.to, &ctx, "download")?;
+        if targets.contains(&path) {
+            return Err(StepError::new(
+                ExitCode::CheckFailed,
+                format!(
+                    "download path `{rel}` is the same for two URLs\n  = help: use `part` in `download.to`, e.g. `part-{{{{ part | pad(5) }}}}.jsonl.gz`"
+                ),
+            ));
+        }
+        targets.push(path);
+    }
+    let urls = Arc::new(tokio::sync::Mutex::new(urls));
+    let results: Vec<Result<FileRecord, StepError>> =
+        futures_util::stream::iter(targets.into_iter().enumerate())
+            .map(|(part, path)| {
+                let shared = shared.clone();
+                let urls = urls.clone();
+                let request = request.clone();
+                let d = d.clone();
+                let step_id = step.id.clone();
+                tokio::spawn(async move {
+                    download_one(&shared, &step_id, &d, &request, &urls, part, path).await
+                })
+            })
+            .buffered(d.concurrency)
+            .map(|j| j.unwrap_or_else(|e| Err(StepError::internal("a download task", &e))))
+            .collect()
+            .await;
+    let mut first_error = None;
+    for r in results {
+        match r {
+            Ok(f) => rec.files.push(f),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+pub(super) fn urls_in(
+    d: &crate::job::model::Download,
+    json: &Json,
+) -> Result<Vec<reqwest::Url>, StepError> {
+    let found = extract::select(&d.query, json);
+    if found.is_empty() {
+        return Err(StepError::new(
+            ExitCode::Gateway,
+            format!(
+                "download: JSONPath `{}` found no URLs in the response {}",
+                d.urls,
+                short_json(json)
+            ),
+        ));
+    }
+    found
+        .into_iter()
+        .map(|v| {
+            let s = v.as_str().ok_or_else(|| {
+                StepError::new(
+                    ExitCode::Gateway,
+                    format!(
+                        "download: `{}` selected {}, not a URL string",
+                        d.urls,
+                        short_json(v)
+                    ),
+                )
+            })?;
+            let url = reqwest::Url::parse(s).map_err(|e| {
+                StepError::new(
+                    ExitCode::Gateway,
+                    format!(
+                        "download: `{}` is not a URL: {e}",
+                        crate::net::display_url_str(s)
+                    ),
+                )
+            })?;
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(StepError::new(
+                    ExitCode::Gateway,
+                    format!(
+                        "download: `{}` is not an http(s) URL",
+                        crate::net::display_url(&url)
+                    ),
+                ));
+            }
+            Ok(url)
+        })
+        .collect()
+}
+
+/// Downloads one URL to a temporary file beside `path`, then renames it into place. A 403
+/// from the store (an expired pre-signed URL) gets fresh URLs from the step's request, once.
+async fn download_one(
+    shared: &Shared,
+    step_id: &str,
+    d: &crate::job::model::Download,
+    request: &Request,
+    urls: &tokio::sync::Mutex<Vec<reqwest::Url>>,
+    part: usize,
+    path: PathBuf,
+) -> Result<FileRecord, StepError> {
+    let http = &shared.http;
+    let tmp = fsio::temp_beside(&path).map_err(|e| {
+        StepError::new(
+            ExitCode::LocalIo,
+            format!("cannot create a file beside `{}`: {e}", path.display()),
+        )
+    })?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let bar = crate::progress::Cleared(shared.progress.download_bar(&format!("{step_id} {name}")));
+    let mut refreshed = false;
+    loop {
+        let url = urls.lock().await[part].clone();
+        tracing::debug!(step = %step_id, part, url = %crate::net::display_url(&url), "downloading");
+        let options = FileOptions {
+            decompress: d.decompress,
+            max_ratio: d.max_ratio,
+            limit: None,
+        };
+        match http.download(&url, tmp.path(), options, &bar.0).await {
+            Ok(bytes) => {
+                tmp.persist(&path).map_err(|e| {
+                    StepError::new(
+                        ExitCode::LocalIo,
+                        format!("cannot write `{}`: {}", path.display(), e.error),
+                    )
+                })?;
+                tracing::info!(step = %step_id, path = %path.display(), bytes, "downloaded");
+                return Ok(FileRecord { path, bytes });
+            }
+            Err(e) if e.refused_status() == Some(reqwest::StatusCode::FORBIDDEN) && !refreshed => {
+                refreshed = true;
+                // Parts of one item expire together: the first to notice asks for fresh URLs
+                // while holding the lock; the others then find theirs replaced and just retry.
+                let mut guard = urls.lock().await;
+                if guard[part] != url {
+                    continue;
+                }
+                tracing::warn!(step = %step_id, part, "the object store refused the URL (expired?); asking the gateway for fresh URLs");
+                let r = http.send(request).await?;
+                let json: Json = serde_json::from_slice(&r.body).map_err(|e| {
+                    StepError::new(
+                        ExitCode::Gateway,
+                        format!("fresh object URLs: the response is not JSON: {e}"),
+                    )
+                })?;
+                let fresh = urls_in(d, &json)?;
+                if fresh.len() == guard.len() {
+                    *guard = fresh;
+                }
+            }
+            Err(e) => {
+                let mut err = StepError::from(e);
+                if err.code == ExitCode::Gateway && refreshed {
+                    err.message
+                        .push_str("\n  = note: the URL was refreshed once already");
+                }
+                return Err(err);
+            }
+        }
+    }
+}

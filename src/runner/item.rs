@@ -1,0 +1,177 @@
+//! One item of a step (the step itself when it does not loop): its `when`, then its phases in
+//! order (send or poll, outputs and `let`s, saves, downloads, checks, state updates), then the
+//! record later loops see. Each phase is a file of its own; this one only sequences them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use minijinja::Value;
+use serde_json::Value as Json;
+
+use super::record::{ItemRecord, StepError};
+use super::scope::{ItemScope, item_extra, label_of};
+use super::{Shared, check, download, load, outputs, persist, poll, save, template_error};
+use crate::error::ExitCode;
+use crate::job::model::{LoopRecord, Step};
+
+pub(super) async fn run_item(
+    shared: Arc<Shared>,
+    index: usize,
+    base: Arc<BTreeMap<String, Value>>,
+    item: Option<(String, Value)>,
+    pos: Option<usize>,
+) -> ItemRecord {
+    let started = Instant::now();
+    let step = &shared.job.steps[index];
+    let extra = item_extra(item.as_ref(), pos);
+    let label = item.as_ref().and_then(|(_, v)| label_of(v));
+    let mut rec = ItemRecord::new(pos, label.clone());
+    let mut scope = ItemScope { base, extra };
+    let where_ = match &label {
+        Some(l) => format!("step `{}` (item `{l}`)", step.id),
+        None => match pos {
+            Some(p) => format!("step `{}` (item {p})", step.id),
+            None => format!("step `{}`", step.id),
+        },
+    };
+    if shared
+        .auth_failed
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        rec.skipped = true;
+        return rec;
+    }
+    let run_it = match &step.when {
+        None => Ok(true),
+        Some(w) => shared
+            .job
+            .templates
+            .eval(w, &scope.ctx())
+            .map(|v| v.is_true())
+            .map_err(|e| {
+                StepError::new(
+                    ExitCode::CheckFailed,
+                    format!(
+                        "{where_}: cannot evaluate `when = \"{}\"`: {}",
+                        w.source,
+                        template_error(&e)
+                    ),
+                )
+            }),
+    };
+    match run_it {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::info!(step = %step.id, "{where_}: skipped: `when` does not hold");
+            rec.when_false = true;
+            // A step that does not loop still defines its outputs for later steps: as none.
+            for name in step
+                .outputs
+                .iter()
+                .map(|o| &o.name)
+                .chain(step.lets.iter().map(|(n, _)| n))
+            {
+                rec.outputs.insert(name.clone(), Json::Null);
+                rec.values.push((name.clone(), Value::from(())));
+            }
+            rec.duration = started.elapsed();
+            return rec;
+        }
+        Err(e) => {
+            rec.error = Some(e);
+            rec.duration = started.elapsed();
+            return rec;
+        }
+    }
+    if let Err(e) = item_body(&shared, step, &mut scope, &mut rec, &where_).await {
+        if e.code == ExitCode::Auth || e.token {
+            shared
+                .auth_failed
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        rec.error = Some(StepError {
+            message: crate::secret::redact(&format!("{where_}: {}", e.message)),
+            ..e
+        });
+    }
+    // The record later loops see (`LoopRecord`, decided by validation): the item's own fields
+    // or the item under its name, then `index`, then the outputs. Template values share their
+    // contents, so this copies none of them.
+    let shape = step.for_each.as_ref().map(|l| l.record);
+    let mut record: Vec<(Value, Value)> = Vec::new();
+    if let Some((var, v)) = &item {
+        match (shape, v.kind(), v.try_iter()) {
+            (Some(LoopRecord::Fields), minijinja::value::ValueKind::Map, Ok(keys)) => {
+                record.extend(keys.map(|k| {
+                    let field = v.get_item(&k).unwrap_or_default();
+                    (k, field)
+                }));
+            }
+            _ => record.push((Value::from(var.as_str()), v.clone())),
+        }
+    }
+    if let Some(p) = pos
+        && !record.iter().any(|(k, _)| k.as_str() == Some("index"))
+    {
+        record.push((Value::from("index"), Value::from(p)));
+    }
+    record.extend(
+        rec.values
+            .iter()
+            .map(|(k, v)| (Value::from(k.as_str()), v.clone())),
+    );
+    rec.record = Value::from_pairs(record);
+    rec.duration = started.elapsed();
+    rec
+}
+
+async fn item_body(
+    shared: &Arc<Shared>,
+    step: &Step,
+    scope: &mut ItemScope,
+    rec: &mut ItemRecord,
+    where_: &str,
+) -> Result<(), StepError> {
+    let job = &shared.job;
+    // Send (and poll), unless the step only computes values.
+    // A `load` step makes its own requests; its outputs are what the load did.
+    // A body that is only saved goes to disk as it arrives, never whole in memory.
+    let streamed = step.load.is_none() && step.request.is_some() && save::body_only_saved(step);
+    let sent = match (&step.request, &step.load) {
+        (_, Some(_)) => {
+            load::item(shared, step, &scope.ctx(), rec).await?;
+            None
+        }
+        (Some(_), None) if streamed => {
+            save::streamed(shared, step, scope, rec, where_).await?;
+            None
+        }
+        (Some(_), None) => Some(poll::send_and_poll(shared, step, scope, rec, where_).await?),
+        (None, None) => None,
+    };
+    let (request, response, mut json) = match sent {
+        Some((request, response, json)) => (Some(request), Some(response), json),
+        None => (None, None, None),
+    };
+
+    // The URLs to download, read before the outputs take their values out of the response
+    // (a failure is reported after the files, where it always was).
+    let urls = match (&step.download, &json) {
+        (Some(d), Some(json)) => Some(download::urls_in(d, json)),
+        _ => None,
+    };
+    if let Some(json) = &mut json {
+        outputs::extract(step, json, rec)?;
+    }
+    drop(json);
+    outputs::bind(job, step, scope, rec, where_)?;
+    let ctx = scope.ctx();
+    let body = response.as_ref().map_or(&[][..], |r| &r.body[..]);
+    save::from_memory(job, step, streamed, body, &ctx, rec)?;
+    if let (Some(d), Some(urls), Some(request)) = (&step.download, urls, &request) {
+        download::all(shared, step, d, urls?, request, &ctx, rec).await?;
+    }
+    check::run(job, step, &ctx)?;
+    persist::collect(job, step, &ctx, rec)
+}

@@ -1,0 +1,76 @@
+//! A `load` step's item: one table into the replica (the work is in
+//! [`crate::load::replicate`]); its outputs and files are what the load did.
+
+use std::sync::Arc;
+
+use minijinja::Value;
+use serde_json::Value as Json;
+
+use super::record::{FileRecord, ItemRecord, StepError};
+use super::{Shared, template_error};
+use crate::error::ExitCode;
+use crate::job::model::Step;
+
+pub(super) async fn item(
+    shared: &Arc<Shared>,
+    step: &Step,
+    ctx: &Value,
+    rec: &mut ItemRecord,
+) -> Result<Json, StepError> {
+    let job = &shared.job;
+    let Some(l) = &step.load else {
+        return Ok(Json::Null);
+    };
+    let render = |t: &crate::template::Tmpl, what: &str| {
+        job.templates.render(t, ctx).map_err(|e| {
+            StepError::new(
+                ExitCode::CheckFailed,
+                format!(
+                    "cannot render `load.{what}` `{}`: {}",
+                    t.source,
+                    template_error(&e)
+                ),
+            )
+        })
+    };
+    let namespace = render(&l.namespace, "namespace")?;
+    let table = render(&l.table, "table")?;
+    let Some(target) = &shared.database else {
+        return Err(StepError::new(
+            ExitCode::CheckFailed,
+            "internal error (a bug in dap-run): no database for a load step",
+        ));
+    };
+    let loaded = crate::load::replicate::run(crate::load::replicate::Table {
+        http: &shared.http,
+        target,
+        output_dir: &job.output_dir,
+        namespace,
+        table,
+        step_id: &step.id,
+    })
+    .await?;
+    rec.requests += loaded.requests;
+    rec.query = Some(crate::query::QueryRecord {
+        namespace: loaded.namespace.clone(),
+        table: loaded.table.clone(),
+        kind: if loaded.since.is_some() {
+            crate::query::QueryKind::Incremental
+        } else {
+            crate::query::QueryKind::Snapshot
+        },
+        since: loaded.since.clone(),
+    });
+    for f in &loaded.files {
+        let bytes = std::fs::metadata(f).map(|m| m.len()).unwrap_or(0);
+        rec.files.push(FileRecord {
+            path: f.clone(),
+            bytes,
+        });
+    }
+    let json = serde_json::to_value(&loaded).unwrap_or(Json::Null);
+    if let Json::Object(m) = &json {
+        rec.outputs.extend(m.clone());
+    }
+    Ok(json)
+}

@@ -1,0 +1,145 @@
+//! The `send` and `poll` phase: the item's request sent once, or repeated until `poll.until`
+//! holds over the outputs of the latest answer, with a growing interval and an overall
+//! deadline. Transport retries are not here: they live in `net` (hurl keeps the two apart too).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use minijinja::Value;
+use serde_json::Value as Json;
+
+use super::record::{ItemRecord, StepError};
+use super::request::build_request;
+use super::scope::ItemScope;
+use super::{Shared, template_error};
+use crate::error::ExitCode;
+use crate::extract;
+use crate::job::model::Step;
+use crate::net::Request;
+use crate::template::to_value;
+
+/// Sends the item's request, or polls it until `poll.until` holds; returns the request, the
+/// last answer and its JSON (parsed when the outputs or a download need it).
+pub(super) async fn send_and_poll(
+    shared: &Arc<Shared>,
+    step: &Step,
+    scope: &ItemScope,
+    rec: &mut ItemRecord,
+    where_: &str,
+) -> Result<(Request, crate::net::Response, Option<Json>), StepError> {
+    let job = &shared.job;
+    let http = &shared.http;
+    let request = build_request(job, step, &scope.ctx(), http.gateway())?;
+    if let Some(q) = crate::query::detect(&request, http.gateway()) {
+        tracing::info!(step = %step.id, query = ?q.kind, since = q.since.as_deref().unwrap_or(""), "{where_}: {}", q.describe());
+        rec.query = Some(q);
+    }
+
+    // Send (and poll).
+    let (response, json) = match &step.poll {
+        None => {
+            let r = http.send(&request).await?;
+            rec.requests += 1;
+            let json = parse_json_if_needed(step, &r.body)?;
+            (r, json)
+        }
+        Some(poll) => {
+            let first = Instant::now();
+            let deadline = first + poll.timeout;
+            let schedule = crate::poll::Schedule::new(poll.min, poll.max);
+            let spinner = shared.progress.spinner(where_);
+            loop {
+                let r = http.send(&request).await?;
+                rec.requests += 1;
+                let json: Json = serde_json::from_slice(&r.body).map_err(|e| {
+                    StepError::new(
+                        ExitCode::Gateway,
+                        format!(
+                            "the answer to {} {} is not JSON: {e}",
+                            request.method.as_str(),
+                            crate::net::display_url(&request.url)
+                        ),
+                    )
+                })?;
+                let mut extra = BTreeMap::new();
+                for o in &step.outputs {
+                    let v = extract::apply(o, &json).unwrap_or(Json::Null);
+                    extra.insert(o.name.clone(), to_value(&v));
+                }
+                let mut ctx_map = (*scope.base).clone();
+                ctx_map.extend(scope.extra.clone());
+                ctx_map.extend(extra);
+                let done = job
+                    .templates
+                    .eval(&poll.until, &Value::from(ctx_map))
+                    .map_err(|e| {
+                        StepError::new(
+                            ExitCode::CheckFailed,
+                            format!(
+                                "cannot evaluate `poll.until = \"{}\"`: {}",
+                                poll.until.source,
+                                template_error(&e)
+                            ),
+                        )
+                    })?;
+                if let Some(s) = json.get("status").and_then(|s| s.as_str()) {
+                    spinner.set_message(format!("{where_}: {s}"));
+                }
+                if done.is_true() {
+                    spinner.finish_and_clear();
+                    break (r, Some(json));
+                }
+                // The last poll lands on the deadline rather than giving up one interval early.
+                let now = Instant::now();
+                if now >= deadline {
+                    spinner.finish_and_clear();
+                    let status = json
+                        .get("status")
+                        .map(|s| format!(", last status {s}"))
+                        .unwrap_or_default();
+                    return Err(StepError::new(
+                        ExitCode::Gateway,
+                        format!(
+                            "`{}` did not hold within the poll timeout of {} ({} polls{status})\n  = help: raise `poll.timeout`, or check the gateway job's progress",
+                            poll.until.source,
+                            humantime::format_duration(poll.timeout),
+                            rec.requests
+                        ),
+                    ));
+                }
+                let elapsed = now - first;
+                let wait = schedule.interval(elapsed).min(deadline - now);
+                tracing::debug!(
+                    step = %step.id,
+                    "poll {} after {} ms; polling again in {} ms",
+                    rec.requests,
+                    elapsed.as_millis(),
+                    wait.as_millis()
+                );
+                tokio::time::sleep(wait).await;
+            }
+        }
+    };
+    Ok((request, response, json))
+}
+
+/// The answer as JSON: an error when the outputs or a download need it and it is not JSON.
+fn parse_json_if_needed(step: &Step, body: &[u8]) -> Result<Option<Json>, StepError> {
+    let needed = !step.outputs.is_empty() || step.download.is_some();
+    match serde_json::from_slice::<Json>(body) {
+        Ok(j) => Ok(Some(j)),
+        Err(_) if !needed => Ok(None),
+        Err(e) => {
+            let excerpt: String = String::from_utf8_lossy(body)
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(120)
+                .collect();
+            Err(StepError::new(
+                ExitCode::Gateway,
+                format!("the response is not JSON ({e}); it starts with `{excerpt}`"),
+            ))
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! The records a run produces: plain data that the summary, the JUnit and JSON reports and the
+//! next step read.
+//!
+//! The runner fills them in and formats no text for users; `report` depends on these types
+//! only, not on how the run went about producing them (hurl's `EntryResult`). The fields a
+//! later step needs but no report shows (template values, state updates) are private to the
+//! runner and skipped by serde.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use minijinja::Value;
+use serde::Serialize;
+use serde_json::Value as Json;
+
+use crate::error::ExitCode;
+use crate::net::HttpError;
+
+/// What went wrong in a step or item.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepError {
+    /// The exit code this failure maps to.
+    pub code: ExitCode,
+    /// What happened, and what to do.
+    pub message: String,
+    /// Whether it is a failed check (as opposed to an error).
+    pub check: bool,
+    /// Whether no token could be had: items not yet started are skipped.
+    #[serde(skip)]
+    pub token: bool,
+}
+
+impl StepError {
+    pub(crate) fn new(code: ExitCode, message: impl Into<String>) -> Self {
+        StepError {
+            code,
+            message: crate::secret::redact(&message.into()),
+            check: false,
+            token: false,
+        }
+    }
+    /// A task that panicked: a bug in dap-run, exit 70.
+    pub(super) fn internal(what: &str, e: &tokio::task::JoinError) -> Self {
+        StepError::new(
+            ExitCode::Internal,
+            format!(
+                "internal error (a bug in dap-run): {what} failed: {e}\n  = help: please report it with the log of this run"
+            ),
+        )
+    }
+    pub(super) fn check(message: impl Into<String>) -> Self {
+        StepError {
+            code: ExitCode::CheckFailed,
+            message: crate::secret::redact(&message.into()),
+            check: true,
+            token: false,
+        }
+    }
+}
+
+impl From<HttpError> for StepError {
+    fn from(e: HttpError) -> Self {
+        StepError {
+            token: matches!(e, HttpError::Token { .. } | HttpError::Unauthorized { .. }),
+            ..StepError::new(e.exit_code(), e.to_string())
+        }
+    }
+}
+
+/// A file a step wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileRecord {
+    /// Path (under the output folder, as shown to users).
+    pub path: PathBuf,
+    /// Size in bytes.
+    pub bytes: u64,
+}
+
+/// One execution of a step: the step itself, or one loop item.
+#[derive(Debug, Clone, Serialize)]
+pub struct ItemRecord {
+    /// Position in the loop.
+    pub index: Option<usize>,
+    /// Short name for messages (the item's value or first field).
+    pub label: Option<String>,
+    pub outputs: serde_json::Map<String, Json>,
+    pub files: Vec<FileRecord>,
+    /// Requests of this item that got an answer (polls included).
+    pub requests: u32,
+    #[serde(serialize_with = "ser_duration")]
+    pub duration: Duration,
+    /// The failure, if any.
+    pub error: Option<StepError>,
+    /// Not run, because authentication had already failed.
+    pub skipped: bool,
+    /// Not run, because the step's `when` did not hold for it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub when_false: bool,
+    /// The DAP query the item's request started: snapshot, or incremental since when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query: Option<crate::query::QueryRecord>,
+    /// The loop record later steps see (successful items only).
+    #[serde(skip)]
+    pub(super) record: Value,
+    /// The outputs as template values, converted once and shared (not copied) by the item's
+    /// own templates, its loop record and a later step's scope.
+    #[serde(skip)]
+    pub(super) values: Vec<(String, Value)>,
+    /// State updates to apply if the run succeeds.
+    #[serde(skip)]
+    pub(super) persist: Vec<(Vec<String>, Json)>,
+}
+
+impl ItemRecord {
+    /// A record of an item that has not done anything yet.
+    pub(super) fn new(index: Option<usize>, label: Option<String>) -> Self {
+        ItemRecord {
+            index,
+            label,
+            outputs: Default::default(),
+            files: vec![],
+            requests: 0,
+            duration: Duration::ZERO,
+            error: None,
+            record: Value::UNDEFINED,
+            values: vec![],
+            persist: vec![],
+            skipped: false,
+            when_false: false,
+            query: None,
+        }
+    }
+
+    /// Whether the item has no state updates.
+    pub fn persist_is_empty(&self) -> bool {
+        self.persist.is_empty()
+    }
+}
+
+/// What a step did.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepRecord {
+    pub id: String,
+    /// Whether it looped.
+    pub looped: bool,
+    /// Skipped because an earlier step failed.
+    pub skipped: bool,
+    /// One entry, or one per loop item.
+    pub items: Vec<ItemRecord>,
+    /// The step's own failure (e.g. its loop list could not be evaluated).
+    pub error: Option<StepError>,
+    /// Labels of the items this loop did not run because they failed (or were dropped) in the
+    /// earlier looped step it goes over.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<String>,
+    #[serde(serialize_with = "ser_duration")]
+    pub duration: Duration,
+}
+
+impl StepRecord {
+    /// Every failure in the step.
+    pub fn errors(&self) -> impl Iterator<Item = &StepError> {
+        self.error
+            .iter()
+            .chain(self.items.iter().filter_map(|i| i.error.as_ref()))
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub job: String,
+    /// The run's id and start time (the templates' `run`).
+    pub run: crate::template::RunInfo,
+    /// Steps in order.
+    pub steps: Vec<StepRecord>,
+    /// Logins (or InstAccess mints) made.
+    pub logins: u64,
+    /// Requests sent.
+    pub requests: u64,
+    /// Retries after transient failures.
+    pub retries: u64,
+    /// Whether the state file was written.
+    pub state_written: bool,
+    /// Why the state file could not be written after a successful run (exit 5; the summary
+    /// and reports are written all the same).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_error: Option<StepError>,
+    #[serde(serialize_with = "ser_duration")]
+    pub duration: Duration,
+}
+
+fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)
+}
+
+impl RunReport {
+    /// Every failure, in step order.
+    pub fn errors(&self) -> impl Iterator<Item = (&StepRecord, Option<&ItemRecord>, &StepError)> {
+        self.steps.iter().flat_map(|s| {
+            s.error.iter().map(move |e| (s, None, e)).chain(
+                s.items
+                    .iter()
+                    .filter_map(move |i| i.error.as_ref().map(|e| (s, Some(i), e))),
+            )
+        })
+    }
+
+    /// The exit code: the most serious failure decides.
+    pub fn exit_code(&self) -> ExitCode {
+        self.errors()
+            .map(|(_, _, e)| e.code)
+            .chain(self.state_error.as_ref().map(|e| e.code))
+            .max_by_key(|c| c.severity())
+            .unwrap_or(ExitCode::Success)
+    }
+
+    /// Files written and their total size.
+    pub fn files(&self) -> (usize, u64) {
+        let files = self
+            .steps
+            .iter()
+            .flat_map(|s| s.items.iter())
+            .flat_map(|i| i.files.iter());
+        files.fold((0, 0), |(n, b), f| (n + 1, b + f.bytes))
+    }
+}

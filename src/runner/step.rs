@@ -1,0 +1,205 @@
+//! A step: its loop evaluated, its `incremental` rule checked for every item before any item
+//! sends, then its items run with the loop's concurrency (each a task of its own).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures_util::StreamExt as _;
+use minijinja::Value;
+
+use super::record::{ItemRecord, StepError, StepRecord};
+use super::request::build_request;
+use super::scope::{LoopItem, item_extra, label_of};
+use super::{Shared, item::run_item, short_json, template_error};
+use crate::error::ExitCode;
+use crate::job::model::{Job, Loop, Step};
+use crate::template::to_json;
+
+pub(super) async fn run_step(
+    shared: &Arc<Shared>,
+    index: usize,
+    scope: &BTreeMap<String, Value>,
+) -> StepRecord {
+    let started = Instant::now();
+    let step = &shared.job.steps[index];
+    let refuse = |violations: Vec<String>| StepRecord {
+        id: step.id.clone(),
+        looped: step.for_each.is_some(),
+        skipped: false,
+        items: vec![],
+        error: Some(StepError::new(
+            ExitCode::CheckFailed,
+            format!(
+                "step `{}`: refusing to take snapshots of tables that must run incrementally; nothing was sent\n{}\n  = help: fix the state lookup in the request's `since`; to take new snapshots on purpose, delete the state file",
+                step.id,
+                violations
+                    .iter()
+                    .map(|v| format!("  - {v}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ),
+        )),
+        dropped: vec![],
+        duration: started.elapsed(),
+    };
+    let Some(l) = &step.for_each else {
+        let violations = incremental_violations(shared, step, scope, &[(None, None)]);
+        if !violations.is_empty() {
+            return refuse(violations);
+        }
+        let item = run_item(shared.clone(), index, Arc::new(scope.clone()), None, None).await;
+        return StepRecord {
+            id: step.id.clone(),
+            looped: false,
+            skipped: false,
+            items: vec![item],
+            error: None,
+            dropped: vec![],
+            duration: started.elapsed(),
+        };
+    };
+    let ctx = Value::from(scope.clone());
+    let items = match loop_items(&shared.job, step, l, &ctx) {
+        Ok(items) => items,
+        Err(message) => {
+            return StepRecord {
+                id: step.id.clone(),
+                looped: true,
+                skipped: false,
+                items: vec![],
+                error: Some(StepError::new(ExitCode::CheckFailed, message)),
+                dropped: vec![],
+                duration: started.elapsed(),
+            };
+        }
+    };
+    if step.incremental.is_some() {
+        let all: Vec<LoopItem> = items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (Some((l.var.clone(), v.clone())), Some(i)))
+            .collect();
+        let violations = incremental_violations(shared, step, scope, &all);
+        if !violations.is_empty() {
+            return refuse(violations);
+        }
+    }
+    let bar = shared.progress.loop_bar(&step.id, items.len() as u64);
+    let base = Arc::new(scope.clone());
+    let results: Vec<ItemRecord> = futures_util::stream::iter(items.into_iter().enumerate())
+        .map(|(i, item)| {
+            let shared = shared.clone();
+            let base = base.clone();
+            let var = l.var.clone();
+            let bar = bar.clone();
+            tokio::spawn(async move {
+                let r = run_item(shared, index, base, Some((var, item)), Some(i)).await;
+                bar.inc(1);
+                r
+            })
+        })
+        .buffered(l.concurrency)
+        .map(|joined| {
+            joined.unwrap_or_else(|e| ItemRecord {
+                error: Some(StepError::internal("a loop task", &e)),
+                ..ItemRecord::new(None, None)
+            })
+        })
+        .collect()
+        .await;
+    // Leave the finished bar on screen: it is the step's line in the terminal's history.
+    bar.finish();
+    StepRecord {
+        id: step.id.clone(),
+        looped: true,
+        skipped: false,
+        items: results,
+        error: None,
+        dropped: vec![],
+        duration: started.elapsed(),
+    }
+}
+
+/// The elements a loop runs over, or why there are none to have.
+pub fn loop_items(job: &Job, step: &Step, l: &Loop, ctx: &Value) -> Result<Vec<Value>, String> {
+    let list = job.templates.eval(&l.over, ctx).map_err(|e| {
+        format!(
+            "step `{}`: cannot evaluate `for_each = \"{}\"`: {}",
+            step.id,
+            l.over.source,
+            template_error(&e)
+        )
+    })?;
+    match (list.kind(), list.try_iter()) {
+        (minijinja::value::ValueKind::Seq | minijinja::value::ValueKind::Iterable, Ok(iter)) => {
+            Ok(iter.collect())
+        }
+        _ => Err(format!(
+            "step `{}`: `for_each = \"{}\"` is not a list (it is {})",
+            step.id,
+            l.over.source,
+            short_json(&to_json(&list))
+        )),
+    }
+}
+
+/// A step's `incremental` rule, checked for every item before any of them sends: where the
+/// expression holds, the request must be a DAP query with a `since`. Returns the violations.
+fn incremental_violations(
+    shared: &Shared,
+    step: &Step,
+    scope: &BTreeMap<String, Value>,
+    items: &[LoopItem],
+) -> Vec<String> {
+    let Some(rule) = &step.incremental else {
+        return vec![];
+    };
+    let job = &shared.job;
+    let mut out = Vec::new();
+    for (item, pos) in items {
+        let mut m = scope.clone();
+        m.extend(item_extra(item.as_ref(), *pos));
+        let ctx = Value::from(m);
+        let label = item
+            .as_ref()
+            .and_then(|(_, v)| label_of(v))
+            .map(|l| format!("item `{l}`: "))
+            .unwrap_or_default();
+        if let Some(w) = &step.when
+            && !job.templates.eval(w, &ctx).is_ok_and(|v| v.is_true())
+        {
+            continue;
+        }
+        let required = match job.templates.eval(rule, &ctx) {
+            Ok(v) => v.is_true(),
+            Err(e) => {
+                out.push(format!(
+                    "{label}cannot evaluate `incremental = \"{}\"`: {}",
+                    rule.source,
+                    template_error(&e)
+                ));
+                continue;
+            }
+        };
+        if !required {
+            continue;
+        }
+        // A request that cannot be rendered fails its own item later, with its own message.
+        let Ok(request) = build_request(job, step, &ctx, shared.http.gateway()) else {
+            continue;
+        };
+        match crate::query::detect(&request, shared.http.gateway()) {
+            Some(q) if q.kind == crate::query::QueryKind::Incremental => {}
+            Some(q) => out.push(format!(
+                "{label}`{}` holds, but the request would take a snapshot of {}.{}: its body has no `since`",
+                rule.source, q.namespace, q.table
+            )),
+            None => out.push(format!(
+                "{label}`{}` holds, but the request is not a DAP query (`POST /dap/query/NAMESPACE/table/TABLE/data`)",
+                rule.source
+            )),
+        }
+    }
+    out
+}
