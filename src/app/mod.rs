@@ -1,0 +1,261 @@
+//! The commands: what `main` calls. Each returns an exit code or an [`Error`].
+
+mod run;
+
+use clap::CommandFactory as _;
+use minijinja::Value;
+
+use crate::cli::{CheckArgs, Cli, Command, JobArgs, PlanArgs};
+use crate::error::{Error, ExitCode};
+use crate::job::model::Job;
+use crate::job::{LoadOptions, validate};
+
+/// Runs the command line; returns the process exit code.
+pub fn main(cli: Cli) -> i32 {
+    crate::progress::init_logging(cli.log.verbosity(), cli.log.log_format);
+    install_panic_hook();
+    let quiet = cli.log.quiet;
+    if cli
+        .command
+        .as_ref()
+        .is_some_and(|c| !matches!(c, Command::Run(_)))
+        && !cli.run.is_empty()
+    {
+        eprintln!(
+            "error: a job file or run option comes before the subcommand\n  = help: write `dap-run SUBCOMMAND ...`, or `dap-run run JOB.toml [OPTIONS]`"
+        );
+        return ExitCode::Invalid.code();
+    }
+    if matches!(cli.command, Some(Command::Run(_))) && !cli.run.is_empty() {
+        eprintln!(
+            "error: run options come after `run`\n  = help: write `dap-run run JOB.toml [OPTIONS]`"
+        );
+        return ExitCode::Invalid.code();
+    }
+    let result = match cli.command {
+        None => run::run(cli.run, quiet),
+        Some(Command::Run(args)) => run::run(args, quiet),
+        Some(Command::Check(args)) => check(&args),
+        Some(Command::Plan(args)) => plan(&args),
+        Some(Command::Replica(args)) => replica(&args),
+        Some(Command::Sandbox(args)) => sandbox(*args),
+        Some(Command::Completions { shell }) => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "dap-run", &mut script);
+            let mut script = String::from_utf8_lossy(&script).into_owned();
+            if shell == clap_complete::Shell::Bash {
+                script = fix_bash_completion(&script);
+            }
+            print!("{script}");
+            Ok(ExitCode::Success)
+        }
+        Some(Command::Man { page, dir }) => man(page.as_deref(), dir.as_deref()),
+    };
+    match result {
+        Ok(code) => code.code(),
+        Err(e) => {
+            let text = crate::secret::redact(&e.to_string());
+            crate::progress::print_error(&text, matches!(e, Error::Invalid(_)));
+            e.exit_code().code()
+        }
+    }
+}
+
+/// A panic is a bug: it is logged (redacted, like every log line) as an internal error, and the
+/// task's failure becomes exit 70 where the task is awaited.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown cause".to_owned());
+        let place = info
+            .location()
+            .map(|l| format!(" ({}:{})", l.file(), l.line()))
+            .unwrap_or_default();
+        tracing::error!("internal error (a bug in dap-run): {payload}{place}");
+    }));
+}
+
+fn man(page: Option<&str>, dir: Option<&std::path::Path>) -> Result<ExitCode, Error> {
+    if let Some(dir) = dir {
+        let files = crate::man::write_all(dir).map_err(|source| Error::Io {
+            action: "write the man pages into",
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        for f in files {
+            println!("{}", f.display());
+        }
+        return Ok(ExitCode::Success);
+    }
+    let mut text = Vec::new();
+    crate::man::render(page, &mut text).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::usage(e.to_string()),
+        _ => Error::Io {
+            action: "render",
+            path: "the man page".into(),
+            source: e,
+        },
+    })?;
+    std::io::Write::write_all(&mut std::io::stdout(), &text).map_err(|source| Error::Io {
+        action: "write",
+        path: "<stdout>".into(),
+        source,
+    })?;
+    Ok(ExitCode::Success)
+}
+
+/// clap_complete's bash script names a subcommand's case `dap__subcmd__run__subcmd__check` but
+/// sets `cmd` to `dap__run__subcmd__check` for a binary whose name has a `-`, so no
+/// subcommand's options complete. One name for both fixes it.
+fn fix_bash_completion(script: &str) -> String {
+    script.replace("dap__subcmd__run", "dap__run")
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| Error::Io {
+            action: "start the async runtime for",
+            path: "dap-run".into(),
+            source,
+        })
+}
+
+fn load_options(args: &JobArgs) -> Result<LoadOptions, Error> {
+    let mut vars = Vec::new();
+    for v in &args.vars {
+        vars.push(validate::parse_var(v).map_err(|m| Error::usage(format!("invalid --var: {m}")))?);
+    }
+    Ok(LoadOptions {
+        vars,
+        ..Default::default()
+    })
+}
+
+fn check(args: &CheckArgs) -> Result<ExitCode, Error> {
+    let opts = load_options(&args.job_args)?;
+    let mut all = crate::diagnostic::Diagnostics::default();
+    let mut other = Vec::new();
+    for path in &args.jobs {
+        match crate::job::load(path, &opts) {
+            Ok(job) => println!(
+                "{}: ok ({} step{})",
+                path.display(),
+                job.steps.len(),
+                if job.steps.len() == 1 { "" } else { "s" }
+            ),
+            Err(Error::Invalid(d)) => all.extend(d),
+            Err(e) => other.push(e),
+        }
+    }
+    for e in &other {
+        eprintln!("error: {e}");
+    }
+    if !all.is_empty() {
+        return Err(Error::Invalid(all));
+    }
+    Ok(if other.is_empty() {
+        ExitCode::Success
+    } else {
+        ExitCode::Invalid
+    })
+}
+
+fn plan(args: &PlanArgs) -> Result<ExitCode, Error> {
+    let job = crate::job::load(&args.job, &load_options(&args.job_args)?)?;
+    print!("{}", crate::plan::render(&job, args.format));
+    Ok(ExitCode::Success)
+}
+
+fn sandbox(args: crate::sandbox::SandboxArgs) -> Result<ExitCode, Error> {
+    runtime()?
+        .block_on(crate::sandbox::serve(args))
+        .map_err(|cause| Error::Sandbox { cause })?;
+    Ok(ExitCode::Success)
+}
+
+/// `dap-run replica`: where each table of the job's replica stands.
+fn replica(args: &crate::cli::ReplicaArgs) -> Result<ExitCode, Error> {
+    let mut opts = load_options(&args.job_args)?;
+    opts.output_dir = args.output_dir.clone();
+    let job = crate::job::load(&args.job, &opts)?;
+    if !job.steps.iter().any(|s| s.load.is_some()) {
+        return Err(Error::usage(format!(
+            "`{}` has no `load` step, so it has no replica",
+            args.job.display()
+        )));
+    }
+    let state = initial_state(&job)?;
+    let Some(target) = database_target(&job, &state, args.database.as_deref())? else {
+        return Ok(ExitCode::Success);
+    };
+    let tables = runtime()?
+        .block_on(crate::load::status(&target))
+        .map_err(|e| Error::Database {
+            message: format!("database {}: {}", target.display(), e.message),
+        })?;
+    match args.format {
+        crate::plan::PlanFormat::Json => {
+            let doc = serde_json::json!({ "database": target.display(), "tables": tables });
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        }
+        crate::plan::PlanFormat::Text => {
+            print!("{}", crate::load::status_text(&target, &tables));
+        }
+    }
+    Ok(ExitCode::Success)
+}
+
+/// The replica of the job's `load` steps (none when it has none): `--database`, then
+/// `DAP_CONNECTION_STRING`, then `[database] url`, else `replica.db` under the output folder.
+fn database_target(
+    job: &Job,
+    state: &serde_json::Map<String, serde_json::Value>,
+    flag: Option<&str>,
+) -> Result<Option<crate::load::Target>, Error> {
+    if !job.steps.iter().any(|s| s.load.is_some()) {
+        return Ok(None);
+    }
+    let job_url = match &job.database {
+        Some(t) => {
+            let scope = crate::runner::base_scope(job, state, &crate::template::RunInfo::now());
+            Some(
+                job.templates
+                    .render(t, &Value::from(scope))
+                    .map_err(|e| Error::usage(format!("cannot render `[database] url`: {e}")))?,
+            )
+        }
+        None => None,
+    };
+    let env = std::env::var("DAP_CONNECTION_STRING").ok();
+    let dir = job.file.parent().unwrap_or(std::path::Path::new("."));
+    let target = crate::load::replicate::resolve_target(
+        flag,
+        env.as_deref(),
+        job_url.as_deref(),
+        dir,
+        &job.output_dir,
+    )
+    .map_err(Error::usage)?;
+    tracing::info!(database = %target.display(), "replica database");
+    Ok(Some(target))
+}
+
+/// The state a run starts from: the job's first-run values, overlaid with what the last
+/// successful run saved.
+fn initial_state(job: &Job) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
+    let mut state: serde_json::Map<String, serde_json::Value> = job
+        .state_defaults
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if let Some(saved) = crate::state::read_state(&job.state_file)? {
+        state.extend(saved);
+    }
+    Ok(state)
+}
