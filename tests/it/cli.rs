@@ -413,8 +413,7 @@ fn json_logs_are_one_object_per_line() {
 
 #[test]
 fn terminal_session_shows_progress() {
-    if Command::new("script").arg("--version").output().is_err() {
-        eprintln!("skipped: `script` (util-linux) is not installed");
+    if !tool_available("script", "bsdutils") {
         return;
     }
     let ws = workspace(SandboxConfig {

@@ -704,14 +704,9 @@ fn issue_13_man_pages_for_every_subcommand_with_job_file_environment_and_exit_st
             "SEE ALSO {see}(1) has no page"
         );
     }
-    let Ok(groff) = std::process::Command::new("groff")
-        .arg("--version")
-        .output()
-    else {
-        eprintln!("skipped: groff is not installed, the pages were not rendered");
+    if !tool_available("groff", "groff-base") {
         return;
-    };
-    assert!(groff.status.success());
+    }
     for name in &names {
         let out = std::process::Command::new("groff")
             .args(["-k", "-man", "-Tutf8", "-ww", "-z"])
@@ -729,12 +724,7 @@ fn issue_13_man_pages_for_every_subcommand_with_job_file_environment_and_exit_st
 /// On a terminal (a pty from `script`), log lines are coloured unless NO_COLOR is set.
 #[test]
 fn issue_13_no_color_is_honoured_on_a_terminal() {
-    if std::process::Command::new("script")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("skipped: `script` (util-linux) is not installed, no pty to test with");
+    if !tool_available("script", "bsdutils") {
         return;
     }
     let ws = Workspace::default_sandbox();

@@ -7,6 +7,7 @@ mod cli;
 mod common;
 mod day_one;
 mod diagnostics;
+mod faults;
 mod load;
 mod plan;
 mod reliability;

@@ -88,21 +88,6 @@ fn storm_of_429_without_retry_after_is_retried_and_succeeds() {
 }
 
 #[test]
-fn retry_after_is_honoured() {
-    let ws = Workspace::with_faults(Faults {
-        fail_429: 1,
-        retry_after: Some(1),
-        ..Default::default()
-    });
-    let job = nightly_fast(&ws, "");
-    let (run, took) = run_nightly(&ws, &job);
-    run.expect_code(0);
-    assert_all_files_complete(&ws);
-    // The backoff alone would wait at most 200ms: the one-second Retry-After was honoured.
-    assert!(took >= Duration::from_secs(1), "took {took:?}");
-}
-
-#[test]
 fn endless_429_fails_with_exit_4_naming_step_table_and_fix() {
     let ws = Workspace::with_faults(Faults {
         fail_429: 10_000,
@@ -227,7 +212,7 @@ fn responses_slower_than_the_timeout_fail_with_exit_4_in_bounded_time() {
         .replace("timeout = \"2s\"\n", "");
     std::fs::write(&job, job_text).unwrap();
     let (run, took) = run_nightly(&ws, &job);
-    assert!(matches!(run.code, 3 | 4), "{run:?}");
+    run.expect_code(4);
     assert!(
         run.stderr.contains("timed out") || run.stderr.contains("timeout"),
         "{}",
@@ -255,17 +240,6 @@ fn one_second_tokens_are_renewed_and_the_run_succeeds() {
 }
 
 #[test]
-fn an_expired_object_url_is_refreshed_once() {
-    let ws = Workspace::with_faults(Faults {
-        expire_object_urls: 1,
-        ..Default::default()
-    });
-    let job = nightly_fast(&ws, "");
-    run_nightly(&ws, &job).0.expect_code(0);
-    assert_all_files_complete(&ws);
-}
-
-#[test]
 fn object_urls_that_keep_expiring_fail_with_exit_4() {
     let ws = Workspace::with_faults(Faults {
         expire_object_urls: 10_000,
@@ -287,69 +261,6 @@ fn object_urls_that_keep_expiring_fail_with_exit_4() {
     );
     assert!(run.stderr.contains("help:"), "{}", run.stderr);
     assert_failed_cleanly(&ws);
-}
-
-#[test]
-fn a_job_running_past_the_poll_deadline_fails_with_exit_4() {
-    let ws = Workspace::new(SandboxConfig {
-        polls_to_complete: 1_000_000,
-        ..Default::default()
-    });
-    let job = nightly_fast(&ws, "");
-    let text = std::fs::read_to_string(&job).unwrap().replace(
-        "every = \"500ms..1m\", timeout = \"2h\"",
-        "every = \"100ms..200ms\", timeout = \"1s\"",
-    );
-    std::fs::write(&job, text).unwrap();
-    let (run, took) = run_nightly(&ws, &job);
-    run.expect_code(4);
-    assert!(
-        run.stderr.contains("step `wait` (item `courses`)"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr
-            .contains("did not hold within the poll timeout of 1s"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("help: raise `poll.timeout`"),
-        "{}",
-        run.stderr
-    );
-    assert!(took < Duration::from_secs(10), "took {took:?}");
-    assert_failed_cleanly(&ws);
-}
-
-#[test]
-fn a_failed_gateway_job_fails_with_exit_1_naming_the_table() {
-    let ws = Workspace::with_faults(Faults {
-        fail_tables: vec!["users".into()],
-        ..Default::default()
-    });
-    let job = nightly_fast(&ws, "");
-    let (run, _) = run_nightly(&ws, &job);
-    run.expect_code(1);
-    assert!(
-        run.stderr
-            .contains("the job for table `users` ended `failed`"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        !ws.path().join("nightly.state.json").exists(),
-        "state only after success"
-    );
-    // The other tables still completed, whole.
-    let runs = table_runs(&ws.path().join("out"), "accounts");
-    gzip_jsonl_lines(
-        &ws.path()
-            .join("out/accounts")
-            .join(&runs[0].0)
-            .join("part-00000.jsonl.gz"),
-    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1876,29 +1787,6 @@ fn secrets_and_tokens_appear_in_no_output_of_any_example() {
 }
 
 #[test]
-fn a_rejected_login_prints_no_secret() {
-    let ws = Workspace::default_sandbox();
-    let job = ws.example("tables.toml");
-    let wrong = "cs-KNOWN-wrong-secret-44aa";
-    let run = Run::from(
-        ws.cmd()
-            .env("DAP_CLIENT_SECRET", wrong)
-            .args([
-                job.to_str().unwrap(),
-                "-vv",
-                "--report",
-                "json=r.json",
-                "--report",
-                "junit=r.xml",
-            ])
-            .output()
-            .unwrap(),
-    );
-    run.expect_code(3);
-    assert_no_secrets(ws.path(), &run, &[wrong]);
-}
-
-#[test]
 fn a_401_after_a_fresh_login_is_exit_3_and_prints_no_token() {
     let h = hostile::start();
     let (_d, run) = run_hostile(&h, "[[step]]\nid = \"get\"\nget = \"/unauthorized\"\n", &[]);
@@ -1926,36 +1814,6 @@ fn a_200_that_echoes_the_token_is_not_saved_or_reported() {
     let steps = "[[step]]\nid = \"get\"\nget = \"/echo200\"\noutputs = { echo = \"$.echo\", token = \"$.token\" }\nsave = [\"body.json\", { to = \"echo.json\", output = \"echo\" }]\ncheck = { that = \"token == 'x'\", message = \"got {{ token }}\" }\n";
     let (_d, run) = run_hostile(&h, steps, &[]);
     run.expect_code(1);
-}
-
-#[test]
-fn plain_http_to_a_non_loopback_gateway_is_refused_before_sending() {
-    let ws = Workspace::default_sandbox();
-    let job = ws.example("tables.toml");
-    for url in ["http://api-gateway.example.com", "http://10.1.2.3:9"] {
-        let run = Run::from(
-            ws.cmd()
-                .env("DAP_API_URL", url)
-                .arg(job.to_str().unwrap())
-                .output()
-                .unwrap(),
-        );
-        run.expect_code(2);
-        assert!(
-            run.stderr.contains("refusing to send credentials"),
-            "{}",
-            run.stderr
-        );
-        assert!(run.stderr.contains("use https://"), "{}", run.stderr);
-        let run = Run::from(
-            ws.cmd()
-                .args([job.to_str().unwrap(), "--gateway-url", url])
-                .output()
-                .unwrap(),
-        );
-        run.expect_code(2);
-    }
-    assert_eq!(ws.counters().requests, 0);
 }
 
 #[test]

@@ -121,53 +121,6 @@ fn issue_5_nightly_runs_twice_incrementally() {
 }
 
 #[test]
-fn issue_5_failed_job_names_the_table_and_writes_no_state() {
-    let ws = Workspace::with_faults(Faults {
-        fail_tables: vec!["users".into()],
-        ..Default::default()
-    });
-    let job = ws.example("nightly.toml");
-
-    // First run: no state before, none after.
-    let run = run_nightly(&ws, &job);
-    run.expect_code(1);
-    assert!(
-        run.stderr
-            .contains("the job for table `users` ended `failed`: ProcessingError: processing the query for table `users` failed"),
-        "{}",
-        run.stderr
-    );
-    for t in TABLES.iter().filter(|t| **t != "users") {
-        assert_table_complete(&ws, t);
-    }
-    assert!(!ws.path().join("out/users").exists());
-    assert!(state(&ws).is_none(), "no state after a failed run");
-    assert_no_temp_files(&ws);
-
-    // A good run writes state; a later failing run leaves it as it was. (A fresh sandbox: the
-    // gateway answers an identical query with the existing job, failed or not.)
-    let ws = Workspace::default_sandbox();
-    let job = ws.example("nightly.toml");
-    run_nightly(&ws, &job).expect_code(0);
-    let before = std::fs::read(ws.path().join("nightly.state.json")).unwrap();
-    ws.sandbox.set_faults(Faults {
-        fail_tables: vec!["users".into()],
-        ..Default::default()
-    });
-    let run = run_nightly(&ws, &job);
-    run.expect_code(1);
-    assert!(run.stderr.contains("`users`"), "{}", run.stderr);
-    let after = std::fs::read(ws.path().join("nightly.state.json")).unwrap();
-    assert_eq!(
-        before, after,
-        "a failed run leaves the state file unchanged"
-    );
-    for t in TABLES {
-        assert_table_complete(&ws, t);
-    }
-}
-
-#[test]
 fn issue_5_failed_download_names_the_table_and_writes_no_state() {
     let ws = Workspace::default_sandbox();
     // One table, one object at a time: the first two object requests (the URL and its one
@@ -223,30 +176,6 @@ fn issue_5_failed_download_names_the_table_and_writes_no_state() {
 }
 
 #[test]
-fn issue_5_expired_url_is_refreshed_once() {
-    let ws = Workspace::with_faults(Faults {
-        expire_object_urls: 1,
-        ..Default::default()
-    });
-    let job = ws.example("nightly.toml");
-    run_nightly(&ws, &job).expect_code(0);
-    for t in TABLES {
-        assert_table_complete(&ws, t);
-    }
-    let c = ws.counters();
-    assert_eq!(
-        c.routes["POST /dap/object/url"], 6,
-        "five tables and one refresh"
-    );
-    assert_eq!(c.object_downloads, 10);
-    assert_eq!(
-        c.object_auth_rejected, 0,
-        "no token sent to the object store"
-    );
-    assert!(state(&ws).is_some());
-}
-
-#[test]
 fn issue_5_decompress_writes_plain_jsonl() {
     let ws = Workspace::default_sandbox();
     let job = nightly_variant(
@@ -272,44 +201,6 @@ fn issue_5_decompress_writes_plain_jsonl() {
             }
         }
     }
-}
-
-#[test]
-fn issue_5_poll_timeout_exits_4_naming_the_table() {
-    let ws = Workspace::new(SandboxConfig {
-        polls_to_complete: 1_000_000,
-        ..Default::default()
-    });
-    let job = nightly_variant(
-        &ws,
-        &[
-            (
-                "tables = [\"accounts\", \"courses\", \"enrollments\", \"users\", \"submissions\"]",
-                "tables = [\"accounts\"]",
-            ),
-            ("timeout = \"2h\"", "timeout = \"1s\""),
-        ],
-    );
-    let started = Instant::now();
-    let run = run_nightly(&ws, &job);
-    let wall = started.elapsed();
-    run.expect_code(4);
-    assert!(
-        run.stderr.contains("step `wait` (item `accounts`)"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("within the poll timeout of 1s"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        wall.as_secs() < 20,
-        "gave up near the deadline, took {wall:?}"
-    );
-    assert!(state(&ws).is_none());
-    assert!(!ws.path().join("out/accounts").exists());
 }
 
 #[test]
@@ -387,31 +278,6 @@ fn issue_5_pacing_avoids_the_429s_an_unpaced_run_gets() {
         "without pacing the same run must meet the gateway's limit, or this test proves nothing\n{}",
         unpaced.stderr
     );
-}
-
-#[test]
-fn issue_5_retry_after_is_honoured() {
-    let ws = Workspace::with_faults(Faults {
-        fail_429: 2,
-        retry_after: Some(1),
-        ..Default::default()
-    });
-    // The retried creates count against the create-job budget too: lift it so the test does
-    // not wait out the default 5/min.
-    let job = nightly_variant(
-        &ws,
-        &[(
-            "[vars]",
-            "[gateway.rate_limits]\n\"POST /dap/query/*/table/*/data\" = \"unlimited\"\n\n[vars]",
-        )],
-    );
-    let run = run_nightly(&ws, &job);
-    run.expect_code(0);
-    assert_eq!(ws.counters().rate_limited, 2);
-    assert!(run.stderr.contains("retrying in 1s"), "{}", run.stderr);
-    for t in TABLES {
-        assert_table_complete(&ws, t);
-    }
 }
 
 /// The `poll N after E ms; polling again in W ms` lines of a `-v` run: (elapsed, wait) in ms.

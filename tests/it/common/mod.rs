@@ -10,6 +10,9 @@ use std::process::{Command, Output};
 
 pub use dap_run::sandbox::{Counters, Faults, Sandbox, SandboxConfig};
 
+mod test;
+pub use test::{Outcome, TEST_SECRET, Test};
+
 /// The repository's `examples/` folder.
 pub fn examples_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
@@ -185,4 +188,20 @@ pub fn table_runs(out: &Path, table: &str) -> Vec<(String, Vec<String>)> {
     }
     runs.sort();
     runs
+}
+
+/// Whether the external program `tool` runs (`tool --version`). A missing tool skips the
+/// calling test with a line saying so, except under `CI=true`, where it fails the test: CI
+/// installs what the suite needs, so a missing tool there is a broken CI, not a pass.
+#[track_caller]
+pub fn tool_available(tool: &str, package: &str) -> bool {
+    let found = Command::new(tool).arg("--version").output().is_ok();
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none_or(|v| v != "true"),
+            "`{tool}` is required under CI=true (Debian package `{package}`)"
+        );
+        eprintln!("skipped: `{tool}` ({package}) is not installed");
+    }
+    found
 }

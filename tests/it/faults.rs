@@ -1,0 +1,198 @@
+//! The gateway's and the object store's faults, each scenario once (issue 12 merged the pairs
+//! that `reliability`, `sync` and `tokens` each had): what the run prints (a stderr snapshot
+//! where the output is deterministic), its exit code, what the gateway saw, and that the files
+//! and state left behind are whole or absent.
+
+use std::time::Duration;
+
+use crate::common::*;
+
+/// Retries kept short and the create-job budget lifted, so fault storms run in a second or two.
+const FAST_RETRY: &str = r#"
+[gateway]
+timeout = "2s"
+
+[gateway.retry]
+attempts = 3
+backoff = "50ms..200ms"
+
+[gateway.rate_limits]
+"POST /dap/query/*/table/*/data" = "unlimited"
+"#;
+
+const TABLES: [&str; 5] = ["accounts", "courses", "enrollments", "users", "submissions"];
+
+fn nightly() -> Test {
+    Test::new().example("nightly.toml").append(FAST_RETRY)
+}
+
+/// Every `part-*.jsonl.gz` of `table` decompresses whole into JSON lines, two parts in one
+/// run's folder.
+#[track_caller]
+fn assert_table_complete(t: &Outcome, table: &str) {
+    let runs = table_runs(&t.out(), table);
+    assert_eq!(runs.len(), 1, "{table}: {runs:?}");
+    let (folder, parts) = &runs[0];
+    assert_eq!(parts, &["part-00000.jsonl.gz", "part-00001.jsonl.gz"]);
+    for p in parts {
+        let f = t.out().join(table).join(folder).join(p);
+        assert!(gzip_jsonl_lines(&f) > 0, "{} has rows", f.display());
+    }
+}
+
+#[test]
+fn retry_after_is_honoured() {
+    let t = nightly()
+        .faults(Faults {
+            fail_429: 2,
+            retry_after: Some(1),
+            ..Default::default()
+        })
+        .run();
+    t.expect_code(0)
+        .stderr_has(&["retrying in 1s"])
+        .left_clean(true)
+        .no_secret();
+    assert_eq!(t.ws.counters().rate_limited, 2);
+    // The backoff alone would wait at most 200ms: the one-second Retry-After was honoured.
+    assert!(t.took >= Duration::from_secs(1), "took {:?}", t.took);
+    for table in TABLES {
+        assert_table_complete(&t, table);
+    }
+}
+
+#[test]
+fn an_expired_object_url_is_refreshed_once() {
+    let t = nightly()
+        .faults(Faults {
+            expire_object_urls: 1,
+            ..Default::default()
+        })
+        .run();
+    t.expect_code(0).left_clean(true).no_secret();
+    for table in TABLES {
+        assert_table_complete(&t, table);
+    }
+    let c = t.ws.counters();
+    assert_eq!(
+        c.routes["POST /dap/object/url"], 6,
+        "five tables and one refresh"
+    );
+    assert_eq!(c.object_downloads, 10);
+    assert_eq!(
+        c.object_auth_rejected, 0,
+        "no token sent to the object store"
+    );
+}
+
+#[test]
+fn a_job_running_past_the_poll_deadline_fails_with_exit_4() {
+    let t = nightly()
+        .sandbox(SandboxConfig {
+            polls_to_complete: 1_000_000,
+            ..Default::default()
+        })
+        .edit(
+            "every = \"500ms..1m\", timeout = \"2h\"",
+            "every = \"100ms..200ms\", timeout = \"1s\"",
+        )
+        .tables(&["accounts"])
+        .args(&["-q"])
+        .run();
+    t.expect_code(4)
+        .stderr_snapshot("poll_deadline")
+        .stderr_has(&[
+            "step `wait` (item `accounts`)",
+            "did not hold within the poll timeout of 1s",
+            "help: raise `poll.timeout`",
+        ])
+        .left_clean(false)
+        .no_secret();
+    assert!(!t.out().join("accounts").exists());
+    assert!(t.took < Duration::from_secs(10), "took {:?}", t.took);
+}
+
+#[test]
+fn a_failed_gateway_job_names_the_table_and_writes_no_state() {
+    let t = nightly()
+        .faults(Faults {
+            fail_tables: vec!["users".into()],
+            ..Default::default()
+        })
+        .run();
+    t.expect_code(1)
+        .stderr_has(&["the job for table `users` ended `failed`: ProcessingError: processing the query for table `users` failed"])
+        .left_clean(false)
+        .no_secret();
+    for table in TABLES.iter().filter(|t| **t != "users") {
+        assert_table_complete(&t, table);
+    }
+    assert!(!t.out().join("users").exists());
+
+    // One table alone: the whole message, as a user reads it.
+    let t = nightly()
+        .faults(Faults {
+            fail_tables: vec!["users".into()],
+            ..Default::default()
+        })
+        .tables(&["users"])
+        .args(&["-q"])
+        .run();
+    t.expect_code(1).stderr_snapshot("failed_job");
+}
+
+#[test]
+fn a_failed_gateway_job_leaves_the_previous_state_as_it_was() {
+    // A good run writes state; a later failing run leaves it as it was. (A fresh sandbox: the
+    // gateway answers an identical query with the existing job, failed or not.)
+    let ws = Workspace::default_sandbox();
+    let job = ws.example("nightly.toml");
+    let args = ["run", job.to_str().unwrap(), "--output-dir", "out"];
+    ws.run(&args).expect_code(0);
+    let before = std::fs::read(ws.path().join("nightly.state.json")).unwrap();
+    ws.sandbox.set_faults(Faults {
+        fail_tables: vec!["users".into()],
+        ..Default::default()
+    });
+    let run = ws.run(&args);
+    run.expect_code(1);
+    assert!(run.stderr.contains("`users`"), "{}", run.stderr);
+    let after = std::fs::read(ws.path().join("nightly.state.json")).unwrap();
+    assert_eq!(
+        before, after,
+        "a failed run leaves the state file unchanged"
+    );
+    // The other tables' second run landed in folders of its own; `users` has only the first.
+    for table in TABLES {
+        let runs = table_runs(&ws.path().join("out"), table).len();
+        assert_eq!(runs, if table == "users" { 1 } else { 2 }, "{table}");
+    }
+}
+
+#[test]
+fn plain_http_to_a_non_loopback_gateway_is_refused_before_sending() {
+    for (i, url) in ["http://api-gateway.example.com", "http://10.1.2.3:9"]
+        .into_iter()
+        .enumerate()
+    {
+        let by_env = Test::new()
+            .example("tables.toml")
+            .env("DAP_API_URL", url)
+            .run();
+        by_env
+            .expect_code(2)
+            .stderr_has(&[&format!(
+                "error: refusing to send credentials to the gateway `{url}/` over plain http\n  = help: use https://"
+            )])
+            .no_secret();
+        assert_eq!(by_env.ws.counters().requests, 0);
+        let by_flag = Test::new()
+            .example("tables.toml")
+            .args(&["--gateway-url", url])
+            .run();
+        by_flag
+            .expect_code(2)
+            .stderr_snapshot(&format!("plain_http_{i}"));
+        assert_eq!(by_flag.ws.counters().requests, 0);
+    }
+}
