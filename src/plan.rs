@@ -3,9 +3,13 @@
 //! Same job and `--var`s, same bytes, on any machine at any time: templates are shown as
 //! written (so `{{ env.X }}` shows the variable's name, never its value), secrets are `***`,
 //! maps are sorted, and no path, time or host name of the machine appears.
+//!
+//! `--dry-run` lives here too: it is the plan with the templates rendered, the requests a run
+//! would send before it needs a response.
 
 use std::fmt::Write as _;
 
+use minijinja::Value;
 use serde::Serialize;
 use serde_json::{Value as Json, json};
 
@@ -430,4 +434,81 @@ fn inline_json(v: &Json) -> String {
 /// A string shown without quotes: non-empty, one line, no edge spaces.
 fn is_plain(s: &str) -> bool {
     !s.is_empty() && !s.contains('\n') && s.trim() == s
+}
+
+/// `--dry-run`: the requests the run would send, one a line, up to the first step that needs
+/// a response. Unlike the plan it renders the templates, with the state the run would start
+/// from; bodies are redacted.
+pub fn dry_run(job: &Job, gateway: &reqwest::Url, state: &serde_json::Map<String, Json>) -> String {
+    let mut out = String::new();
+    let scope = crate::runner::base_scope(job, state, &crate::template::RunInfo::now());
+    let _ = writeln!(
+        out,
+        "# dry run of `{}` against {}: nothing is sent",
+        job.name,
+        crate::net::display_url(gateway)
+    );
+    for step in &job.steps {
+        if step.request.is_none() {
+            let _ = writeln!(
+                out,
+                "# step `{}` sends no request (it computes values)",
+                step.id
+            );
+            continue;
+        }
+        let ctx = Value::from(scope.clone());
+        let contexts: Vec<Value> = match &step.for_each {
+            None => vec![ctx],
+            // Before the run, an earlier step's results are not there to loop over.
+            Some(l) => match crate::runner::loop_items(job, step, l, &ctx) {
+                Ok(list) => list
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, item)| {
+                        let mut m = scope.clone();
+                        m.insert(l.var.clone(), item);
+                        m.insert("index".into(), Value::from(i));
+                        Value::from(m)
+                    })
+                    .collect(),
+                Err(_) => {
+                    let _ = writeln!(
+                        out,
+                        "# step `{}` loops over the results of an earlier step: stopping here",
+                        step.id
+                    );
+                    return out;
+                }
+            },
+        };
+        for ctx in &contexts {
+            match crate::runner::build_request(job, step, ctx, gateway) {
+                Ok(req) => {
+                    let body = match &req.body {
+                        Some(crate::net::RequestBody::Json(j)) => format!(" {j}"),
+                        Some(crate::net::RequestBody::Raw(s)) => format!(" {s}"),
+                        Some(crate::net::RequestBody::Form(pairs)) => format!(" {pairs:?}"),
+                        None => String::new(),
+                    };
+                    let _ = writeln!(
+                        out,
+                        "{} {}{}",
+                        req.method.as_str(),
+                        req.url,
+                        crate::secret::redact(&body)
+                    );
+                }
+                Err(_) => {
+                    let _ = writeln!(
+                        out,
+                        "# step `{}` needs the response of an earlier step: stopping here",
+                        step.id
+                    );
+                    return out;
+                }
+            }
+        }
+    }
+    out
 }

@@ -70,3 +70,19 @@ pub fn write_state(
         source,
     })
 }
+
+/// The state a run starts from: the job's first-run values, overlaid with what the last
+/// successful run saved.
+pub fn initial(
+    job: &crate::job::model::Job,
+) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
+    let mut state: serde_json::Map<String, serde_json::Value> = job
+        .state_defaults
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if let Some(saved) = read_state(&job.state_file)? {
+        state.extend(saved);
+    }
+    Ok(state)
+}

@@ -1,13 +1,16 @@
-//! The commands: what `main` calls. Each returns an exit code or an [`Error`].
+//! The commands: what `main` calls. Each returns an exit code or an [`Error`]; this file only
+//! dispatches and prints the one diagnostic of a failed command.
+//!
+//! The work lives where its concept does: credentials and the token source in
+//! [`crate::auth::resolve`], `--dry-run` in [`crate::plan`], the run command's sequence (lock,
+//! state, run, reports) in [`run`], the state between runs in [`crate::state`].
 
 mod run;
 
 use clap::CommandFactory as _;
-use minijinja::Value;
 
 use crate::cli::{CheckArgs, Cli, Command, JobArgs, PlanArgs};
 use crate::error::{Error, ExitCode};
-use crate::job::model::Job;
 use crate::job::{LoadOptions, validate};
 
 /// Runs the command line; returns the process exit code.
@@ -190,8 +193,8 @@ fn replica(args: &crate::cli::ReplicaArgs) -> Result<ExitCode, Error> {
             args.job.display()
         )));
     }
-    let state = initial_state(&job)?;
-    let Some(target) = database_target(&job, &state, args.database.as_deref())? else {
+    let state = crate::state::initial(&job)?;
+    let Some(target) = run::database_target(&job, &state, args.database.as_deref())? else {
         return Ok(ExitCode::Success);
     };
     let tables = runtime()?
@@ -209,53 +212,4 @@ fn replica(args: &crate::cli::ReplicaArgs) -> Result<ExitCode, Error> {
         }
     }
     Ok(ExitCode::Success)
-}
-
-/// The replica of the job's `load` steps (none when it has none): `--database`, then
-/// `DAP_CONNECTION_STRING`, then `[database] url`, else `replica.db` under the output folder.
-fn database_target(
-    job: &Job,
-    state: &serde_json::Map<String, serde_json::Value>,
-    flag: Option<&str>,
-) -> Result<Option<crate::load::Target>, Error> {
-    if !job.steps.iter().any(|s| s.load.is_some()) {
-        return Ok(None);
-    }
-    let job_url = match &job.database {
-        Some(t) => {
-            let scope = crate::runner::base_scope(job, state, &crate::template::RunInfo::now());
-            Some(
-                job.templates
-                    .render(t, &Value::from(scope))
-                    .map_err(|e| Error::usage(format!("cannot render `[database] url`: {e}")))?,
-            )
-        }
-        None => None,
-    };
-    let env = std::env::var("DAP_CONNECTION_STRING").ok();
-    let dir = job.file.parent().unwrap_or(std::path::Path::new("."));
-    let target = crate::load::replicate::resolve_target(
-        flag,
-        env.as_deref(),
-        job_url.as_deref(),
-        dir,
-        &job.output_dir,
-    )
-    .map_err(Error::usage)?;
-    tracing::info!(database = %target.display(), "replica database");
-    Ok(Some(target))
-}
-
-/// The state a run starts from: the job's first-run values, overlaid with what the last
-/// successful run saved.
-fn initial_state(job: &Job) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
-    let mut state: serde_json::Map<String, serde_json::Value> = job
-        .state_defaults
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    if let Some(saved) = crate::state::read_state(&job.state_file)? {
-        state.extend(saved);
-    }
-    Ok(state)
 }

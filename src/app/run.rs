@@ -1,96 +1,18 @@
-//! `dap-run run`: credentials and the gateway URL resolved, the lock taken, the job run, its
-//! state saved and its reports and summary written; `--dry-run` prints the requests instead.
+//! `dap-run run`: the sequence of a run around the runner. Resolve the gateway and the
+//! credentials, take the job's lock, read the state, run the steps, then write the state (only
+//! after a successful run), the reports and the summary, whatever happened in between.
 
 use std::sync::Arc;
 
 use minijinja::Value;
 
-use super::{database_target, initial_state, load_options, runtime};
-use crate::auth::{Credentials, Provenance, TokenSource};
+use crate::auth::resolve::SandboxLogin;
 use crate::cli::RunArgs;
 use crate::error::{Error, ExitCode};
-use crate::job::model::{Auth, Job, TokenCache};
-use crate::net::{Http, RetryPolicy, Stats, Transport, is_loopback};
-use crate::secret::Secret;
-use crate::template::{EnvVars, Tmpl};
+use crate::job::model::Job;
+use crate::net::{Http, RetryPolicy, Stats, Transport};
 
-/// Values available to gateway templates: the environment only.
-fn env_ctx() -> Value {
-    let mut m = std::collections::BTreeMap::new();
-    m.insert("env".to_owned(), Value::from_object(EnvVars));
-    Value::from(m)
-}
-
-/// Where a credential template reads from, for messages.
-fn provenance(t: &Tmpl) -> Provenance {
-    let s = t.source.trim();
-    match s
-        .strip_prefix("{{")
-        .and_then(|r| r.strip_suffix("}}"))
-        .map(str::trim)
-        .and_then(|r| r.strip_prefix("env."))
-    {
-        Some(var) if var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
-            Provenance(format!("environment variable {var}"))
-        }
-        _ => Provenance("the job file".into()),
-    }
-}
-
-fn render_credential(job: &Job, t: &Tmpl, what: &str) -> Result<String, Error> {
-    let from = provenance(t);
-    let value = job.templates.render(t, &env_ctx()).map_err(|_| {
-        Error::usage(format!(
-            "no {what}: {} is not set\n  = help: export it, or set it in the job's [gateway] table",
-            from.0
-        ))
-    })?;
-    if value.trim().is_empty() {
-        return Err(Error::usage(format!("the {what} from {} is empty", from.0)));
-    }
-    Ok(value)
-}
-
-/// Resolves the gateway URL: `--gateway-url`, then `DAP_API_URL`, then the job file.
-fn gateway_url(job: &Job, flag: Option<&str>) -> Result<reqwest::Url, Error> {
-    let raw = match flag {
-        Some(u) => u.to_owned(),
-        None => match std::env::var("DAP_API_URL")
-            .ok()
-            .filter(|s| !s.trim().is_empty())
-        {
-            Some(u) => u,
-            None => job
-                .templates
-                .render(&job.gateway.url, &env_ctx())
-                .map_err(|_| {
-                    Error::usage(format!(
-                        "cannot resolve the gateway URL `{}`: a variable it uses is not set",
-                        job.gateway.url.source
-                    ))
-                })?,
-        },
-    };
-    let url = reqwest::Url::parse(raw.trim())
-        .map_err(|e| Error::usage(format!("invalid gateway URL `{raw}`: {e}")))?;
-    check_transport(&url, "gateway")?;
-    Ok(url)
-}
-
-/// https everywhere, plain http only on loopback.
-fn check_transport(url: &reqwest::Url, what: &str) -> Result<(), Error> {
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" if is_loopback(url) => Ok(()),
-        "http" => Err(Error::usage(format!(
-            "refusing to send credentials to the {what} `{}` over plain http\n  = help: use https:// (plain http is allowed only for loopback addresses such as 127.0.0.1)",
-            crate::net::display_url(url)
-        ))),
-        other => Err(Error::usage(format!(
-            "the {what} URL must be https://, not `{other}://`"
-        ))),
-    }
-}
+use super::{load_options, runtime};
 
 fn http_clients() -> Result<crate::net::Clients, Error> {
     crate::net::Clients::new().map_err(|e| Error::Io {
@@ -150,68 +72,29 @@ async fn run_job(job: Job, args: &RunArgs, quiet: bool) -> Result<ExitCode, Erro
     } else {
         None
     };
-    let sandbox_secret = sandbox.as_ref().map(|(_, secret)| secret.clone());
+    let login = sandbox.as_ref().map(|(sb, secret)| SandboxLogin {
+        client_secret: secret.clone(),
+        canvas_url: sb.canvas_url(),
+        canvas_token: crate::sandbox::SandboxConfig::default().canvas_token,
+    });
     let sandbox = sandbox.map(|(sb, _)| sb);
     let flag_url = match &sandbox {
         Some(sb) => Some(sb.url()),
         None => args.gateway_url.clone(),
     };
-    let gateway = gateway_url(&job, flag_url.as_deref())?;
+    let gateway = crate::auth::resolve::gateway_url(&job, flag_url.as_deref())?;
 
     if args.dry_run {
-        return dry_run(&job, &gateway);
+        let state = crate::state::initial(&job)?;
+        print!("{}", crate::plan::dry_run(&job, &gateway, &state));
+        return Ok(ExitCode::Success);
     }
 
-    let creds = match (&job.gateway.auth, &sandbox) {
-        (Auth::ClientCredentials { .. }, Some(_)) => Credentials::Client {
-            gateway: gateway.clone(),
-            client_id: "sandbox".into(),
-            client_id_from: Provenance("the sandbox".into()),
-            client_secret: Secret::new(sandbox_secret.clone().unwrap_or_default()),
-            client_secret_from: Provenance("the sandbox".into()),
-        },
-        (
-            Auth::ClientCredentials {
-                client_id,
-                client_secret,
-            },
-            None,
-        ) => Credentials::Client {
-            gateway: gateway.clone(),
-            client_id: render_credential(&job, client_id, "client id")?,
-            client_id_from: provenance(client_id),
-            client_secret: Secret::new(render_credential(&job, client_secret, "client secret")?),
-            client_secret_from: provenance(client_secret),
-        },
-        (
-            Auth::InstAccess {
-                canvas_url,
-                canvas_token,
-            },
-            sb,
-        ) => {
-            let canvas = match sb {
-                Some(sb) => sb.canvas_url(),
-                None => render_credential(&job, canvas_url, "Canvas URL")?,
-            };
-            let canvas = reqwest::Url::parse(canvas.trim())
-                .map_err(|e| Error::usage(format!("invalid Canvas URL `{canvas}`: {e}")))?;
-            check_transport(&canvas, "Canvas")?;
-            let token = match sb {
-                Some(_) => crate::sandbox::SandboxConfig::default().canvas_token,
-                None => render_credential(&job, canvas_token, "Canvas API token")?,
-            };
-            Credentials::InstAccess {
-                canvas,
-                canvas_token: Secret::new(token),
-                canvas_token_from: provenance(canvas_token),
-            }
-        }
-    };
+    let creds = crate::auth::resolve::credentials(&job, &gateway, login.as_ref())?;
 
     let _lock = crate::state::lock(&job.lock_file)?;
     crate::fsio::clean_temp_files(&job.output_dir);
-    let state = initial_state(&job)?;
+    let state = crate::state::initial(&job)?;
     let database = database_target(&job, &state, args.database.as_deref())?;
 
     let client = http_clients()?;
@@ -223,25 +106,7 @@ async fn run_job(job: Job, args: &RunArgs, quiet: bool) -> Result<ExitCode, Erro
     };
     let stats = Arc::new(Stats::default());
     let transport = Transport::new(client, policy, stats);
-    let cache = match &job.gateway.token_cache {
-        TokenCache::Off => None,
-        // Like every other path in the job file, relative to the job file's folder.
-        TokenCache::File(p) => Some(match job.file.parent() {
-            Some(dir) => dir.join(p),
-            None => p.clone(),
-        }),
-        TokenCache::Default => None,
-    };
-    let mut source = TokenSource::new(creds.clone(), transport.clone(), cache);
-    if job.gateway.token_cache == TokenCache::Default {
-        let file = crate::auth::default_cache_file(&source.cache_key());
-        if file.is_none() {
-            tracing::warn!(
-                "no cache folder (neither XDG_CACHE_HOME nor HOME is set); the token cache is off"
-            );
-        }
-        source = TokenSource::new(creds, transport.clone(), file);
-    }
+    let source = crate::auth::resolve::token_source(&job, creds, transport.clone());
     let http = Arc::new(Http::new(
         transport,
         gateway,
@@ -285,69 +150,37 @@ async fn run_job(job: Job, args: &RunArgs, quiet: bool) -> Result<ExitCode, Erro
     Ok(code)
 }
 
-/// Prints the requests the run would send, up to the first step that needs a response.
-fn dry_run(job: &Job, gateway: &reqwest::Url) -> Result<ExitCode, Error> {
-    let scope =
-        crate::runner::base_scope(job, &initial_state(job)?, &crate::template::RunInfo::now());
-    println!(
-        "# dry run of `{}` against {}: nothing is sent",
-        job.name,
-        crate::net::display_url(gateway)
-    );
-    for step in &job.steps {
-        if step.request.is_none() {
-            println!("# step `{}` sends no request (it computes values)", step.id);
-            continue;
-        }
-        let ctx = Value::from(scope.clone());
-        let contexts: Vec<Value> = match &step.for_each {
-            None => vec![ctx],
-            // Before the run, an earlier step's results are not there to loop over.
-            Some(l) => match crate::runner::loop_items(job, step, l, &ctx) {
-                Ok(list) => list
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, item)| {
-                        let mut m = scope.clone();
-                        m.insert(l.var.clone(), item);
-                        m.insert("index".into(), Value::from(i));
-                        Value::from(m)
-                    })
-                    .collect(),
-                Err(_) => {
-                    println!(
-                        "# step `{}` loops over the results of an earlier step: stopping here",
-                        step.id
-                    );
-                    return Ok(ExitCode::Success);
-                }
-            },
-        };
-        for ctx in &contexts {
-            match crate::runner::build_request(job, step, ctx, gateway) {
-                Ok(req) => {
-                    let body = match &req.body {
-                        Some(crate::net::RequestBody::Json(j)) => format!(" {j}"),
-                        Some(crate::net::RequestBody::Raw(s)) => format!(" {s}"),
-                        Some(crate::net::RequestBody::Form(pairs)) => format!(" {pairs:?}"),
-                        None => String::new(),
-                    };
-                    println!(
-                        "{} {}{}",
-                        req.method.as_str(),
-                        req.url,
-                        crate::secret::redact(&body)
-                    );
-                }
-                Err(_) => {
-                    println!(
-                        "# step `{}` needs the response of an earlier step: stopping here",
-                        step.id
-                    );
-                    return Ok(ExitCode::Success);
-                }
-            }
-        }
+/// The replica of the job's `load` steps (none when it has none): `--database`, then
+/// `DAP_CONNECTION_STRING`, then `[database] url`, else `replica.db` under the output folder.
+pub(super) fn database_target(
+    job: &Job,
+    state: &serde_json::Map<String, serde_json::Value>,
+    flag: Option<&str>,
+) -> Result<Option<crate::load::Target>, Error> {
+    if !job.steps.iter().any(|s| s.load.is_some()) {
+        return Ok(None);
     }
-    Ok(ExitCode::Success)
+    let job_url = match &job.database {
+        Some(t) => {
+            let scope = crate::runner::base_scope(job, state, &crate::template::RunInfo::now());
+            Some(
+                job.templates
+                    .render(t, &Value::from(scope))
+                    .map_err(|e| Error::usage(format!("cannot render `[database] url`: {e}")))?,
+            )
+        }
+        None => None,
+    };
+    let env = std::env::var("DAP_CONNECTION_STRING").ok();
+    let dir = job.file.parent().unwrap_or(std::path::Path::new("."));
+    let target = crate::load::replicate::resolve_target(
+        flag,
+        env.as_deref(),
+        job_url.as_deref(),
+        dir,
+        &job.output_dir,
+    )
+    .map_err(Error::usage)?;
+    tracing::info!(database = %target.display(), "replica database");
+    Ok(Some(target))
 }
