@@ -1,91 +1,273 @@
-//! Loading: job file text → [`RawJob`], collecting every unknown key and every value of the
-//! wrong type rather than stopping at the first.
+//! Loading: job file text → [`RawJob`], with every unknown key and every value of the wrong
+//! type reported, not only the first.
+//!
+//! The text is parsed once into toml's spanned document. The raw model is deserialized from
+//! that document through `serde_ignored`, which reports every key the model does not know in
+//! one pass, with its path (the raw structs do not deny unknown fields for serde; the schema
+//! still does, through `schemars(deny_unknown_fields)`). Serde stops at a value of the wrong
+//! type: its entry is reported, taken out of the document, and the document is deserialized
+//! again, so `concurrency = "eight"` does not hide the file's other problems. A job with
+//! unknown keys is not validated further: an unknown key is a typo of a key the rest of the
+//! job misses (`gett`), and validating on would add "has no request" noise.
 
 use std::ops::Range;
 
-use super::raw::RawJob;
+use serde::Deserialize;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::raw::{
+    RawDatabase, RawDefaults, RawDownload, RawGateway, RawJob, RawLoad, RawPoll, RawRetry, RawStep,
+};
 use super::validate::suggest;
 use crate::diagnostic::{Diagnostic, Diagnostics, Source};
 
-/// TOML → RawJob, collecting every unknown key and every value of the wrong type rather than
-/// stopping at the first: each is reported, its entry blanked, and parsing goes on. The job
-/// that remains after wrong types (`None` if the TOML itself is broken, or a key is unknown) is
-/// still validated, so a type error does not hide the file's other problems.
+/// Most values of the wrong type reported in one file (each costs one more deserialization of
+/// the parsed document, never a parse of the text).
+const MAX_TYPE_ERRORS: usize = 100;
+
+/// One step of a path into the document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+/// Parses job file text into the raw model. `None` when the TOML is broken, a key is unknown
+/// or the model cannot be built; the diagnostics say why. Values of the wrong type are
+/// reported and left out, and the job without them is returned for validation.
 pub fn parse(source: &Source) -> (Option<RawJob>, Diagnostics) {
     let mut diags = Diagnostics::default();
-    let mut text = source.text.to_string();
-    let mut unknown_seen = false;
-    for _ in 0..64 {
-        match toml::from_str::<RawJob>(&text) {
-            // Unknown keys are typos of keys the rest of the job misses (`gett`): validating on
-            // would add "has no request" noise, so only wrong types are validated past.
-            Ok(_) if unknown_seen => return (None, diags),
-            Ok(raw) => return (Some(raw), diags),
+    let mut doc = match DeTable::parse(&source.text) {
+        Ok(doc) => doc,
+        Err(e) => {
+            diags.push(source, toml_diagnostic(&e, &source.text));
+            return (None, diags);
+        }
+    };
+    let mut unknown: Vec<Vec<Seg>> = Vec::new();
+    let mut wrong_types = 0;
+    let raw = loop {
+        let mut found = Vec::new();
+        let result = serde_ignored::deserialize(
+            toml::de::Deserializer::from(doc.clone()),
+            |path: serde_ignored::Path<'_>| found.push(segments(&path)),
+        );
+        for path in found {
+            if !unknown.contains(&path) {
+                unknown.push(path);
+            }
+        }
+        match result {
+            Ok(raw) => break Some(raw),
             Err(e) => {
                 let message = e.message();
-                let unknown = message.starts_with("unknown field");
                 let wrong_type = ["invalid type", "invalid value", "invalid length"]
                     .iter()
                     .any(|p| message.starts_with(p));
-                let recovered = !diags.is_empty();
-                if !((unknown || wrong_type) && e.span().is_some()) {
-                    // After a blanked entry, a structural error is one the blanking made
-                    // (a table left without a required key): the real ones are reported.
-                    if !recovered || message.starts_with("missing field") {
-                        diags.push(source, toml_diagnostic(&e, &source.text));
-                    }
-                    return (None, diags);
+                // After a value was taken out, a structural error is one the removal made (a
+                // table left without a required key): only a missing key is worth reporting.
+                if wrong_type || wrong_types == 0 || message.starts_with("missing field") {
+                    diags.push(source, toml_diagnostic(&e, &source.text));
                 }
-                diags.push(source, toml_diagnostic(&e, &source.text));
-                let Some(span) = e.span() else {
-                    return (None, diags);
-                };
-                if unknown {
-                    unknown_seen = true;
-                    blank_entry(&mut text, span);
-                } else {
-                    // The span is the value: blank its whole line, key included.
-                    let line_start = text[..span.start.min(text.len())]
-                        .rfind('\n')
-                        .map_or(0, |i| i + 1);
-                    blank_entry(&mut text, line_start..span.end);
+                let removed = wrong_type
+                    && wrong_types < MAX_TYPE_ERRORS
+                    && e.span().is_some_and(|span| remove_at(&mut doc, &span));
+                if !removed {
+                    break None;
                 }
+                wrong_types += 1;
             }
         }
+    };
+    for path in &unknown {
+        diags.push(source, unknown_key(&doc, path));
     }
-    (None, diags)
+    if unknown.is_empty() {
+        (raw, diags)
+    } else {
+        (None, diags)
+    }
 }
 
-/// Replaces a `key = value` entry on one line with spaces, so parsing can go on past it.
-fn blank_entry(text: &mut String, span: Range<usize>) {
-    let start = span.start.min(text.len());
-    let end = text[start..].find('\n').map_or(text.len(), |i| start + i);
-    let blank: String = text[start..end]
-        .chars()
-        .map(|c| if c == '\n' { c } else { ' ' })
+/// A `serde_ignored` path as keys and indexes (toml's span wrapper is not a step).
+fn segments(path: &serde_ignored::Path<'_>) -> Vec<Seg> {
+    use serde_ignored::Path;
+    let mut out = match path {
+        Path::Root => return Vec::new(),
+        Path::Seq { parent, index } => {
+            let mut out = segments(parent);
+            out.push(Seg::Index(*index));
+            out
+        }
+        Path::Map { parent, key } => {
+            let mut out = segments(parent);
+            if !key.starts_with("$__serde_spanned_private_") {
+                out.push(Seg::Key(key.clone()));
+            }
+            out
+        }
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => segments(parent),
+    };
+    out.shrink_to_fit();
+    out
+}
+
+/// The diagnostic for an unknown key: where it is, and the closest key the table has.
+fn unknown_key(doc: &Spanned<DeTable<'_>>, path: &[Seg]) -> Diagnostic {
+    let (name, table) = match path.split_last() {
+        Some((Seg::Key(name), table)) => (name.as_str(), table),
+        _ => ("?", path),
+    };
+    let mut d = Diagnostic::nowhere(format!("unknown key `{name}`"));
+    d.span = key_span(doc, path);
+    let choices = keys_of(table);
+    match suggest(name, choices.iter().copied()) {
+        Some(s) => d.label(format!("did you mean `{s}`?")),
+        None if !choices.is_empty() => d.help(format!(
+            "expected one of {}",
+            choices
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        None => d,
+    }
+}
+
+/// The keys of the raw table at `path` (indexes skipped: every step has the same keys).
+fn keys_of(path: &[Seg]) -> &'static [&'static str] {
+    let names: Vec<&str> = path
+        .iter()
+        .filter_map(|s| match s {
+            Seg::Key(k) => Some(k.as_str()),
+            Seg::Index(_) => None,
+        })
         .collect();
-    text.replace_range(start..end, &blank);
+    match names.as_slice() {
+        [] => fields::<RawJob>(),
+        ["gateway"] => fields::<RawGateway>(),
+        ["gateway", "retry"] => fields::<RawRetry>(),
+        ["database"] => fields::<RawDatabase>(),
+        ["defaults"] => fields::<RawDefaults>(),
+        ["step"] => fields::<RawStep>(),
+        ["step", "load"] => fields::<RawLoad>(),
+        ["step", "poll"] => fields::<RawPoll>(),
+        ["step", "download"] => fields::<RawDownload>(),
+        _ => &[],
+    }
+}
+
+/// The field names serde's derive gives a struct, asked of it by a deserializer that only
+/// listens.
+fn fields<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
+    let mut fields: &'static [&'static str] = &[];
+    let _ = T::deserialize(FieldProbe(&mut fields));
+    fields
+}
+
+struct FieldProbe<'a>(&'a mut &'static [&'static str]);
+
+#[derive(Debug)]
+struct Listened;
+
+impl std::fmt::Display for Listened {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("field names listened for")
+    }
+}
+
+impl std::error::Error for Listened {}
+
+impl serde::de::Error for Listened {
+    fn custom<T: std::fmt::Display>(_: T) -> Self {
+        Listened
+    }
+}
+
+impl<'de> serde::Deserializer<'de> for FieldProbe<'_> {
+    type Error = Listened;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Listened> {
+        Err(Listened)
+    }
+
+    fn deserialize_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        _visitor: V,
+    ) -> Result<V::Value, Listened> {
+        *self.0 = fields;
+        Err(Listened)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+        ignored_any
+    }
+}
+
+/// The span of the key at `path`, if the document has it.
+fn key_span(doc: &Spanned<DeTable<'_>>, path: &[Seg]) -> Option<Range<usize>> {
+    let (Seg::Key(last), parents) = path.split_last()? else {
+        return None;
+    };
+    let root = DeValue::Table(doc.get_ref().clone());
+    let mut at = &root;
+    for seg in parents {
+        at = match (seg, at) {
+            (Seg::Key(k), DeValue::Table(t)) => t.get(k.as_str())?.get_ref(),
+            (Seg::Index(i), DeValue::Array(a)) => a.get(*i)?.get_ref(),
+            _ => return None,
+        };
+    }
+    match at {
+        DeValue::Table(t) => t.get_key_value(last.as_str()).map(|(key, _)| key.span()),
+        _ => None,
+    }
+}
+
+/// Takes the entry whose value is at `span` out of the document; false if none is. Every
+/// table is searched: the span of a `[table]` does not cover its entries.
+fn remove_at(doc: &mut Spanned<DeTable<'_>>, span: &Range<usize>) -> bool {
+    remove_in_table(doc.get_mut(), span)
+}
+
+fn remove_in_table(table: &mut DeTable<'_>, span: &Range<usize>) -> bool {
+    // An element of the wrong type is not taken out of its array (the indexes of the others
+    // would shift): the key that holds the array is.
+    let at = |value: &Spanned<DeValue<'_>>| {
+        value.span() == *span
+            || matches!(value.get_ref(), DeValue::Array(a) if a.iter().any(|v| v.span() == *span))
+    };
+    let hit = table
+        .iter()
+        .find(|(_, value)| at(value))
+        .map(|(key, _)| key.get_ref().clone());
+    if let Some(key) = hit {
+        return table.remove(key.as_ref()).is_some();
+    }
+    table
+        .iter_mut()
+        .any(|(_, value)| remove_in_value(value.get_mut(), span))
+}
+
+fn remove_in_value(value: &mut DeValue<'_>, span: &Range<usize>) -> bool {
+    match value {
+        DeValue::Table(t) => remove_in_table(t, span),
+        DeValue::Array(a) => a.iter_mut().any(|v| remove_in_value(v.get_mut(), span)),
+        _ => false,
+    }
 }
 
 fn toml_diagnostic(e: &toml::de::Error, text: &str) -> Diagnostic {
     let message = e.message().trim();
-    let mut d = if let Some(rest) = message.strip_prefix("unknown field `") {
-        let (name, expected) = rest.split_once('`').unwrap_or((rest, ""));
-        let choices: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-        let d = Diagnostic::nowhere(format!("unknown key `{name}`"));
-        match suggest(name, choices.iter().copied()) {
-            Some(s) => d.label(format!("did you mean `{s}`?")),
-            None if !choices.is_empty() => d.help(format!(
-                "expected one of {}",
-                choices
-                    .iter()
-                    .map(|c| format!("`{c}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )),
-            None => d,
-        }
-    } else if let Some(rest) = message.strip_prefix("missing field `") {
+    let mut d = if let Some(rest) = message.strip_prefix("missing field `") {
         let name = rest.split('`').next().unwrap_or(rest);
         Diagnostic::nowhere(format!("missing required key `{name}`"))
     } else {

@@ -1,6 +1,7 @@
 //! The job file as written: a serde mirror of the TOML with spans, and nothing else.
 //!
-//! Every struct denies unknown keys, and every value a diagnostic may point at keeps its byte
+//! Every struct denies unknown keys in the schema (serde lets them through so that `load`
+//! can report all of them at once, through `serde_ignored`), and every value a diagnostic may point at keeps its byte
 //! span ([`Sp`]). Keys that accept several shapes (a string or a table) are read as a spanned
 //! `toml::Value` and interpreted by `validate`; the `schemars(with = ...)` types beside them
 //! describe those shapes for the JSON Schema. Nothing here is trusted: `validate` turns it into
@@ -50,7 +51,7 @@ impl<T: JsonSchema> JsonSchema for Sp<T> {
 
 /// A dap-run job: authenticated steps against the Instructure API gateway.
 #[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[schemars(deny_unknown_fields)]
 #[schemars(title = "dap-run job file")]
 pub struct RawJob {
     /// Name of the job, used in logs and reports. Default: the file name without `.toml`.
@@ -82,7 +83,7 @@ pub struct RawJob {
 
 /// Gateway address, credentials and transport settings.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[schemars(deny_unknown_fields)]
 pub struct RawGateway {
     /// Base URL of the API gateway. Default `https://api-gateway.instructure.com`;
     /// `DAP_API_URL` and `--gateway-url` override it. Plain `http://` only for loopback.
@@ -112,7 +113,7 @@ pub struct RawGateway {
 
 /// Retry policy for transient failures.
 #[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[schemars(deny_unknown_fields)]
 pub struct RawRetry {
     /// Attempts in all, including the first. Default 5.
     pub attempts: Option<Sp<i64>>,
@@ -123,7 +124,7 @@ pub struct RawRetry {
 
 /// The replica database.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[schemars(deny_unknown_fields)]
 pub struct RawDatabase {
     /// Connection string template: `postgresql://user:password@host:port/database?sslmode=…`
     /// or `sqlite:PATH` (relative to the job file). `DAP_CONNECTION_STRING` and `--database`
@@ -133,7 +134,7 @@ pub struct RawDatabase {
 
 /// Settings every step inherits unless it sets its own.
 #[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[schemars(deny_unknown_fields)]
 pub struct RawDefaults {
     /// Loop items run at once. Default 4.
     pub concurrency: Option<Sp<i64>>,
@@ -143,7 +144,7 @@ pub struct RawDefaults {
 
 /// One step: a request, what to extract from its response, and what to do with it.
 #[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[schemars(deny_unknown_fields)]
 pub struct RawStep {
     /// Identifier of the step (letters, digits, `_`), unique in the job.
     pub id: Sp<String>,
@@ -218,7 +219,7 @@ pub struct RawStep {
 
 /// A table to load into the replica database.
 #[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[schemars(deny_unknown_fields)]
 pub struct RawLoad {
     /// Namespace (a template), e.g. `canvas`.
     pub namespace: Sp<String>,
@@ -228,7 +229,7 @@ pub struct RawLoad {
 
 /// Polling: the request is repeated until `until` holds.
 #[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[schemars(deny_unknown_fields)]
 pub struct RawPoll {
     /// Expression over the step's outputs, e.g. `status in ['complete', 'failed']`.
     pub until: Sp<String>,
@@ -241,7 +242,7 @@ pub struct RawPoll {
 
 /// Streamed downloads of URLs found in the response (pre-signed object URLs).
 #[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[schemars(deny_unknown_fields)]
 pub struct RawDownload {
     /// JSONPath to the URLs in the response, e.g. `$.urls.*.url`.
     pub urls: Sp<String>,
