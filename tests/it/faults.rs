@@ -7,19 +7,6 @@ use std::time::Duration;
 
 use crate::common::*;
 
-/// Retries kept short and the create-job budget lifted, so fault storms run in a second or two.
-const FAST_RETRY: &str = r#"
-[gateway]
-timeout = "2s"
-
-[gateway.retry]
-attempts = 3
-backoff = "50ms..200ms"
-
-[gateway.rate_limits]
-"POST /dap/query/*/table/*/data" = "unlimited"
-"#;
-
 const TABLES: [&str; 5] = ["accounts", "courses", "enrollments", "users", "submissions"];
 
 fn nightly() -> Test {
@@ -195,4 +182,166 @@ fn plain_http_to_a_non_loopback_gateway_is_refused_before_sending() {
             .stderr_snapshot(&format!("plain_http_{i}"));
         assert_eq!(by_flag.ws.counters().requests, 0);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Storms: a few faults are retried and the run succeeds; endless ones fail within the retry
+// budget with exit 4, a message naming step and table, and a hint.
+
+fn storm(faults: Faults) -> Outcome {
+    nightly().faults(faults).run()
+}
+
+/// The run succeeded with every table whole and state written.
+#[track_caller]
+fn assert_succeeded(t: &Outcome) {
+    t.expect_code(0).left_clean(true).no_secret();
+    for table in TABLES {
+        assert_table_complete(t, table);
+    }
+}
+
+/// The run failed with exit 4, wrote no state and no partial file, and says `lines`.
+#[track_caller]
+fn assert_failed(t: &Outcome, lines: &[&str]) {
+    t.expect_code(4)
+        .stderr_has(lines)
+        .stderr_has(&["help:"])
+        .left_clean(false)
+        .no_secret();
+    assert!(!t.run.stderr.contains("panicked"), "{}", t.run.stderr);
+    for f in files_under(&t.out()) {
+        if f.ends_with(".gz") {
+            gzip_jsonl_lines(&t.out().join(f));
+        }
+    }
+}
+
+#[test]
+fn a_storm_of_429_without_retry_after_is_retried_and_succeeds() {
+    let t = storm(Faults {
+        fail_429: 2,
+        ..Default::default()
+    });
+    assert_succeeded(&t);
+    assert_eq!(t.ws.counters().rate_limited, 2);
+}
+
+#[test]
+fn endless_429_fails_with_exit_4_naming_step_table_and_fix() {
+    let t = storm(Faults {
+        fail_429: 10_000,
+        ..Default::default()
+    });
+    assert_failed(
+        &t,
+        &[
+            "step `query` (item `accounts`)",
+            "429",
+            "lower the loop's concurrency",
+        ],
+    );
+    // Bounded: 3 attempts for each of the 5 tables, nothing more.
+    let c = t.ws.counters();
+    assert_eq!(c.rate_limited, 15, "{c:?}");
+}
+
+#[test]
+fn a_storm_of_503_is_retried_and_succeeds() {
+    assert_succeeded(&storm(Faults {
+        fail_503: 2,
+        ..Default::default()
+    }));
+}
+
+#[test]
+fn endless_503_fails_with_exit_4_after_bounded_attempts() {
+    let t = storm(Faults {
+        fail_503: 10_000,
+        ..Default::default()
+    });
+    let items: Vec<String> = TABLES
+        .iter()
+        .map(|t| format!("step `query` (item `{t}`)"))
+        .collect();
+    let mut lines: Vec<&str> = items.iter().map(String::as_str).collect();
+    lines.extend([
+        "503 Service Unavailable after 3 attempts",
+        "help: the gateway is failing; try again later",
+    ]);
+    assert_failed(&t, &lines);
+    let data_requests: u64 =
+        t.ws.counters()
+            .routes
+            .iter()
+            .filter(|(k, _)| k.ends_with("/data"))
+            .map(|(_, v)| v)
+            .sum();
+    assert_eq!(data_requests, 15);
+}
+
+#[test]
+fn dropped_connections_are_retried_and_succeed() {
+    assert_succeeded(&storm(Faults {
+        drop_connections: 2,
+        ..Default::default()
+    }));
+}
+
+#[test]
+fn endless_dropped_connections_fail_with_exit_4() {
+    let t = storm(Faults {
+        drop_connections: 10_000,
+        ..Default::default()
+    });
+    assert_failed(
+        &t,
+        &["step `query` (item `users`)", "failed after 3 attempt(s)"],
+    );
+}
+
+#[test]
+fn responses_slower_than_the_timeout_fail_with_exit_4() {
+    let t = nightly()
+        .sandbox(SandboxConfig {
+            latency: Duration::from_millis(1500),
+            ..Default::default()
+        })
+        .edit("timeout = \"2s\"", "timeout = \"200ms\"")
+        .run();
+    assert_failed(&t, &["timed out"]);
+    // 3 attempts of 200ms plus backoff per request, not 3 x 1.5s: the login alone would take
+    // 4.5s at the sandbox's latency.
+    assert!(t.took < Duration::from_secs(10), "took {:?}", t.took);
+}
+
+#[test]
+fn one_second_tokens_are_renewed_and_the_run_succeeds() {
+    let t = nightly()
+        .sandbox(SandboxConfig {
+            token_ttl: Duration::from_secs(1),
+            polls_to_complete: 3,
+            ..Default::default()
+        })
+        .edit("[gateway]\n", "[gateway]\ntoken_cache = false\n")
+        .run();
+    assert_succeeded(&t);
+    let c = t.ws.counters();
+    assert!(c.logins >= 2, "tokens were renewed: {c:?}");
+}
+
+#[test]
+fn object_urls_that_keep_expiring_fail_with_exit_4() {
+    let t = storm(Faults {
+        expire_object_urls: 10_000,
+        ..Default::default()
+    });
+    assert_failed(
+        &t,
+        &[
+            "step `download` (item `accounts`)",
+            "403",
+            "the URL was refreshed once already",
+        ],
+    );
 }

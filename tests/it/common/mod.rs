@@ -18,6 +18,19 @@ pub fn examples_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
 }
 
+/// Retries kept short so fault storms run in a second or two.
+pub const FAST_RETRY: &str = r#"
+[gateway]
+timeout = "2s"
+
+[gateway.retry]
+attempts = 3
+backoff = "50ms..200ms"
+
+[gateway.rate_limits]
+"POST /dap/query/*/table/*/data" = "unlimited"
+"#;
+
 /// A test workspace: a temp dir with copies of job files, and a sandbox.
 pub struct Workspace {
     pub dir: tempfile::TempDir,
