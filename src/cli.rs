@@ -20,7 +20,7 @@ use crate::report::ReportSpec;
 /// Exit codes: 0 success; 1 a check failed or a gateway job failed; 2 invalid job file or
 /// command line (nothing sent); 3 authentication failed; 4 gateway or network failure after
 /// retries; 5 a local file could not be read or written; 6 the replica database failed;
-/// 75 another run holds the job's lock.
+/// 75 another run holds the job's lock; 130 or 143 stopped by SIGINT or SIGTERM.
 #[derive(Debug, Parser)]
 #[command(name = "dap-run", version, subcommand_negates_reqs = true)]
 pub struct Cli {

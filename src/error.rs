@@ -29,6 +29,10 @@ pub enum ExitCode {
     Internal = 70,
     /// Another run of the same job holds its lock.
     Locked = 75,
+    /// The run was stopped by SIGINT (Ctrl-C): 128 + 2, as shells report it.
+    Interrupted = 130,
+    /// The run was stopped by SIGTERM (cron, systemd, Kubernetes): 128 + 15.
+    Terminated = 143,
 }
 
 impl ExitCode {
@@ -38,8 +42,9 @@ impl ExitCode {
     }
 
     /// How serious a failure is when a run has several: the worst one decides the exit code.
-    /// Authentication problems come first (nothing else can work), then local I/O, then the
-    /// database, then the gateway, then failed checks.
+    /// A signal that stopped the run decides over everything but a bug; then authentication
+    /// problems (nothing else can work), then local I/O, then the database, then the gateway,
+    /// then failed checks.
     pub fn severity(self) -> u8 {
         match self {
             ExitCode::Success => 0,
@@ -50,7 +55,8 @@ impl ExitCode {
             ExitCode::Invalid => 5,
             ExitCode::Auth => 6,
             ExitCode::Locked => 7,
-            ExitCode::Internal => 8,
+            ExitCode::Interrupted | ExitCode::Terminated => 8,
+            ExitCode::Internal => 9,
         }
     }
 }

@@ -5,7 +5,11 @@
 //! Every file is written to a temporary name (`.dap-run-tmp-*`) in its target's folder and
 //! renamed over the target only when complete and synced, so a killed run leaves either the
 //! previous file or the new one, never a partial one. Temporary files a killed run left behind
-//! are removed by the next run, which holds the lock. Downloads stream chunk by chunk through a
+//! are removed by the next run of the same job, which holds the job's lock: a run's temporary
+//! files carry its job's tag (`.dap-run-tmp-<tag>-XXXXXX`, see [`tag_temp_files`]), and the
+//! clean-up removes only names of exactly that shape, so two jobs sharing an output folder
+//! never remove each other's downloads in progress, and a user's file named like a temporary
+//! file is left alone (issue 12, defect 1). Downloads stream chunk by chunk through a
 //! [`FileSink`]: memory does not grow with the file.
 
 use std::fs::{self, File};
@@ -14,6 +18,46 @@ use std::path::{Component, Path, PathBuf};
 
 /// Prefix of temporary files.
 pub const TEMP_PREFIX: &str = ".dap-run-tmp-";
+
+/// Random characters the temporary file names end with (tempfile's default).
+const TEMP_RANDOM: usize = 6;
+
+/// The job tag of this process's temporary files. Process-wide because a process runs one job,
+/// and every writer (runner, loads, state, reports) then names its files after the job without
+/// the job being passed through layers that know nothing of jobs.
+static TEMP_TAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// The tag of a job's temporary files: a digest of its lock file's absolute path, since the
+/// lock is what makes the job's leftovers safe to remove.
+pub fn temp_tag(lock_file: &Path) -> String {
+    use sha2::Digest as _;
+    let path = fs::canonicalize(lock_file).unwrap_or_else(|_| lock_file.to_path_buf());
+    let digest = sha2::Sha256::digest(path.as_os_str().as_encoded_bytes());
+    digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Names this process's temporary files after `tag` (from [`temp_tag`]); the first call wins.
+pub fn tag_temp_files(tag: &str) {
+    let _ = TEMP_TAG.set(tag.to_owned());
+}
+
+fn temp_prefix() -> String {
+    match TEMP_TAG.get() {
+        Some(tag) => format!("{TEMP_PREFIX}{tag}-"),
+        None => TEMP_PREFIX.to_owned(),
+    }
+}
+
+/// Whether `name` is a temporary file of the job tagged `tag`: the prefix, the tag, a dash
+/// and exactly the random characters.
+fn is_temp_of(name: &str, tag: &str) -> bool {
+    name.strip_prefix(TEMP_PREFIX)
+        .and_then(|rest| rest.strip_prefix(tag))
+        .and_then(|rest| rest.strip_prefix('-'))
+        .is_some_and(|random| {
+            random.len() == TEMP_RANDOM && random.chars().all(|c| c.is_ascii_alphanumeric())
+        })
+}
 
 /// Joins a rendered relative path under `root`, refusing anything that would leave it
 /// (`InvalidInput`, with the reason as the message).
@@ -53,7 +97,8 @@ pub fn temp_beside(target: &Path) -> io::Result<tempfile::NamedTempFile> {
     let dir = target.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
     let mut builder = tempfile::Builder::new();
-    builder.prefix(TEMP_PREFIX);
+    let prefix = temp_prefix();
+    builder.prefix(&prefix).rand_bytes(TEMP_RANDOM);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -114,8 +159,9 @@ pub fn write_private(target: &Path, bytes: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-/// Removes temporary files a killed run left under `dir`.
-pub fn clean_temp_files(dir: &Path) {
+/// Removes the temporary files a killed or interrupted run of the job tagged `tag` left under
+/// `dir`; other jobs' files and files merely named like temporary files stay.
+pub fn clean_temp_files(dir: &Path, tag: &str) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
@@ -125,11 +171,12 @@ pub fn clean_temp_files(dir: &Path) {
             continue;
         };
         if kind.is_dir() {
-            clean_temp_files(&path);
-        } else if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX)
+            clean_temp_files(&path, tag);
+        } else if kind.is_file()
+            && is_temp_of(&entry.file_name().to_string_lossy(), tag)
             && fs::remove_file(&path).is_ok()
         {
-            tracing::info!(path = %path.display(), "removed a temporary file left by an interrupted run");
+            tracing::info!(path = %path.display(), "removed a temporary file of an interrupted run");
         }
     }
 }
@@ -295,6 +342,33 @@ mod tests {
             .map(|e| e.file_name())
             .collect();
         assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn only_the_jobs_own_temporary_files_are_cleaned() {
+        let dir = tempfile::tempdir().unwrap();
+        let names = [
+            ".dap-run-tmp-aaaaaaaaaaaa-x1Y2z3", // this job's leftover
+            ".dap-run-tmp-bbbbbbbbbbbb-x1Y2z3", // another job's download in progress
+            ".dap-run-tmp-notes.txt",           // a user's file
+            ".dap-run-tmp-aaaaaaaaaaaa-notes.txt",
+            ".dap-run-tmp-x1Y2z3", // untagged
+        ];
+        for n in names {
+            fs::write(dir.path().join(n), b"x").unwrap();
+        }
+        fs::create_dir(dir.path().join(".dap-run-tmp-aaaaaaaaaaaa-dir123")).unwrap();
+        clean_temp_files(dir.path(), "aaaaaaaaaaaa");
+        let mut left: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let mut want: Vec<&str> = names[1..].to_vec();
+        want.push(".dap-run-tmp-aaaaaaaaaaaa-dir123");
+        want.sort();
+        assert_eq!(left, want);
     }
 
     #[test]

@@ -37,6 +37,14 @@ pub const EXIT_STATUS: &[(i32, &str)] = &[
         75,
         "another run of the same job holds its lock (try again later)",
     ),
+    (
+        130,
+        "stopped by SIGINT: summary and reports written, temporary files removed, state left as it was",
+    ),
+    (
+        143,
+        "stopped by SIGTERM: summary and reports written, temporary files removed, state left as it was",
+    ),
 ];
 
 const ENVIRONMENT: &[(&str, &str)] = &[

@@ -114,7 +114,24 @@ pub fn summary(r: &RunReport) -> String {
         .flat_map(|s| s.items.iter())
         .filter(|i| i.skipped)
         .count();
-    if skipped > 0 {
+    if let Some(why) = r.interrupted {
+        let _ = write!(
+            out,
+            "\ninterrupted by {}: the work in flight was abandoned",
+            why.signal()
+        );
+        let steps = r.steps.iter().filter(|s| s.skipped).count();
+        let mut not_started = Vec::new();
+        if steps > 0 {
+            not_started.push(format!("{steps} step{}", plural(steps)));
+        }
+        if skipped > 0 {
+            not_started.push(format!("{skipped} loop item{}", plural(skipped)));
+        }
+        if !not_started.is_empty() {
+            let _ = write!(out, "; not started: {}", not_started.join(", "));
+        }
+    } else if skipped > 0 {
         let _ = write!(
             out,
             "\n  = note: {skipped} loop item{} not run after the authentication failure",
@@ -126,6 +143,8 @@ pub fn summary(r: &RunReport) -> String {
         out.push_str("\nstate not saved: the next run starts from the same point");
     } else if code == ExitCode::Success && r.state_written {
         out.push_str("\nstate saved for the next run");
+    } else if r.interrupted.is_some() {
+        out.push_str("\nstate left as it was: the next run starts from the same point");
     } else if code != ExitCode::Success
         && r.steps
             .iter()
@@ -178,13 +197,20 @@ fn plural(n: usize) -> &'static str {
 
 /// JUnit XML: one suite for the job, a test case per step and per loop item.
 pub fn junit(r: &RunReport) -> String {
+    let interrupted = r
+        .interrupted
+        .map(|why| format!("skipped: the run was interrupted by {}", why.signal()));
     let mut report = Report::new("dap-run");
     let mut suite = TestSuite::new(r.job.clone());
     for s in &r.steps {
         if s.skipped {
             let mut case = TestCase::new(s.id.clone(), TestCaseStatus::skipped());
             case.set_classname(r.job.clone());
-            case.status.set_message("skipped: an earlier step failed");
+            case.status.set_message(
+                interrupted
+                    .clone()
+                    .unwrap_or_else(|| "skipped: an earlier step failed".to_owned()),
+            );
             suite.add_test_case(case);
             continue;
         }
@@ -211,7 +237,9 @@ pub fn junit(r: &RunReport) -> String {
                 }
                 None if item.skipped => {
                     let mut st = TestCaseStatus::skipped();
-                    st.set_message("skipped: authentication failed earlier in the run");
+                    st.set_message(interrupted.clone().unwrap_or_else(|| {
+                        "skipped: authentication failed earlier in the run".to_owned()
+                    }));
                     st
                 }
                 None => TestCaseStatus::success(),

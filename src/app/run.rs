@@ -1,6 +1,10 @@
 //! `dap-run run`: the sequence of a run around the runner. Resolve the gateway and the
 //! credentials, take the job's lock, read the state, run the steps, then write the state (only
 //! after a successful run), the reports and the summary, whatever happened in between.
+//!
+//! SIGTERM and SIGINT are caught for the whole run: the first asks the runner to stop (see
+//! [`crate::runner::stop`]), so the run still ends with its summary and reports, its
+//! temporary files removed and the state as it was (exit 143 or 130); a second exits at once.
 
 use std::sync::Arc;
 
@@ -11,6 +15,8 @@ use crate::cli::RunArgs;
 use crate::error::{Error, ExitCode};
 use crate::job::model::Job;
 use crate::net::{Http, RetryPolicy, Stats, Transport};
+use crate::runner::Interruption;
+use crate::runner::stop::{Stop, StopSender};
 
 use super::{load_options, runtime};
 
@@ -36,18 +42,83 @@ pub(super) fn run(args: RunArgs, quiet: bool) -> Result<ExitCode, Error> {
     // The job runs as a task on the runtime's workers, not on this thread: hyper's connection
     // tasks live there, and a request whose future ran here would cross threads twice.
     rt.block_on(async move {
-        tokio::spawn(async move { run_job(job, &args, quiet).await })
+        let (sender, stop) = crate::runner::stop::channel();
+        let signals = tokio::spawn(listen_for_signals(sender));
+        let result = tokio::spawn(async move { run_job(job, &args, quiet, stop).await })
             .await
             .unwrap_or_else(|source| {
                 Err(Error::Internal {
                     what: "the run task",
                     source,
                 })
-            })
+            });
+        signals.abort();
+        result
     })
 }
 
-async fn run_job(job: Job, args: &RunArgs, quiet: bool) -> Result<ExitCode, Error> {
+/// Turns the first SIGTERM or SIGINT into a stop of the run, and exits at once on a second.
+async fn listen_for_signals(sender: StopSender) {
+    let mut first = false;
+    loop {
+        let Some(why) = next_signal().await else {
+            return;
+        };
+        if first {
+            tracing::error!(
+                "received {} again: exiting at once (temporary files are removed by the next run)",
+                why.signal()
+            );
+            std::process::exit(why.exit_code().code());
+        }
+        first = true;
+        tracing::warn!(
+            "received {}: stopping: no new work is started and the work in flight is abandoned; send it again to exit at once",
+            why.signal()
+        );
+        sender.stop(why);
+    }
+}
+
+/// The next SIGTERM or SIGINT (`None` when they cannot be caught: the defaults then apply).
+#[cfg(unix)]
+async fn next_signal() -> Option<Interruption> {
+    use tokio::signal::unix::{SignalKind, signal};
+    use tokio::sync::OnceCell;
+    type Streams = tokio::sync::Mutex<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>;
+    static STREAMS: OnceCell<Option<Streams>> = OnceCell::const_new();
+    let streams = STREAMS
+        .get_or_init(|| async {
+            match (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) {
+                (Ok(term), Ok(int)) => Some(tokio::sync::Mutex::new((term, int))),
+                _ => {
+                    tracing::warn!(
+                        "cannot catch SIGTERM and SIGINT: a signal stops the run at once"
+                    );
+                    None
+                }
+            }
+        })
+        .await
+        .as_ref()?;
+    let mut guard = streams.lock().await;
+    let (term, int) = &mut *guard;
+    tokio::select! {
+        _ = term.recv() => Some(Interruption::Terminate),
+        _ = int.recv() => Some(Interruption::Interrupt),
+    }
+}
+
+#[cfg(not(unix))]
+async fn next_signal() -> Option<Interruption> {
+    tokio::signal::ctrl_c().await.ok()?;
+    Some(Interruption::Interrupt)
+}
+
+async fn run_job(job: Job, args: &RunArgs, quiet: bool, stop: Stop) -> Result<ExitCode, Error> {
     // An in-process sandbox for `--sandbox`: it lives as long as the run.
     let sandbox = if args.sandbox {
         // A secret of its own for this run: the default `sandbox` would make the redactor mask the
@@ -93,7 +164,10 @@ async fn run_job(job: Job, args: &RunArgs, quiet: bool) -> Result<ExitCode, Erro
     let creds = crate::auth::resolve::credentials(&job, &gateway, login.as_ref())?;
 
     let _lock = crate::state::lock(&job.lock_file)?;
-    crate::fsio::clean_temp_files(&job.output_dir);
+    // Only this job's leftovers: another job may share the output folder (issue 12, defect 1).
+    let tag = crate::fsio::temp_tag(&job.lock_file);
+    crate::fsio::tag_temp_files(&tag);
+    crate::fsio::clean_temp_files(&job.output_dir, &tag);
     let state = crate::state::initial(&job)?;
     let database = database_target(&job, &state, args.database.as_deref())?;
 
@@ -122,9 +196,14 @@ async fn run_job(job: Job, args: &RunArgs, quiet: bool) -> Result<ExitCode, Erro
             state,
             progress,
             database,
+            stop,
         },
     )
     .await;
+    if report.interrupted.is_some() {
+        // What the abandoned work had not yet removed as it was dropped.
+        crate::fsio::clean_temp_files(&job.output_dir, &tag);
+    }
 
     if report.exit_code() == ExitCode::Success && !job.state_defaults.is_empty() {
         match crate::state::write_state(&job.state_file, &job.name, &state) {

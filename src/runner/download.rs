@@ -53,8 +53,13 @@ pub(super) async fn all(
                 let request = request.clone();
                 let d = d.clone();
                 let step_id = step.id.clone();
+                // Its own task, so it watches for a stop itself: the item that spawned it may
+                // be dropped first.
                 tokio::spawn(async move {
-                    download_one(&shared, &step_id, &d, &request, &urls, part, path).await
+                    tokio::select! {
+                        r = download_one(&shared, &step_id, &d, &request, &urls, part, path) => r,
+                        why = shared.stop.stopped() => Err(StepError::interrupted(why)),
+                    }
                 })
             })
             .buffered(d.concurrency)

@@ -35,9 +35,10 @@ pub(super) async fn run_item(
             None => format!("step `{}`", step.id),
         },
     };
-    if shared
-        .auth_failed
-        .load(std::sync::atomic::Ordering::Relaxed)
+    if shared.stop.requested().is_some()
+        || shared
+            .auth_failed
+            .load(std::sync::atomic::Ordering::Relaxed)
     {
         rec.skipped = true;
         return rec;
@@ -84,7 +85,13 @@ pub(super) async fn run_item(
             return rec;
         }
     }
-    if let Err(e) = item_body(&shared, step, &mut scope, &mut rec, &where_).await {
+    // A signal abandons the item wherever it is: dropping its future drops its requests and
+    // its temporary files.
+    let result = tokio::select! {
+        r = item_body(&shared, step, &mut scope, &mut rec, &where_) => r,
+        why = shared.stop.stopped() => Err(StepError::interrupted(why)),
+    };
+    if let Err(e) = result {
         if e.code == ExitCode::Auth || e.token {
             shared
                 .auth_failed

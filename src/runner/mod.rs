@@ -35,8 +35,9 @@ mod request;
 mod save;
 mod scope;
 mod step;
+pub mod stop;
 
-pub use record::{FileRecord, ItemRecord, RunReport, StepError, StepRecord};
+pub use record::{FileRecord, Interruption, ItemRecord, RunReport, StepError, StepRecord};
 pub use request::{build_request, render_json};
 pub use scope::base_scope;
 pub use step::loop_items;
@@ -51,6 +52,8 @@ pub struct RunContext {
     pub progress: crate::progress::Progress,
     /// The replica database of `load` steps, resolved before the run.
     pub database: Option<crate::load::Target>,
+    /// Asks the run to stop early (a signal).
+    pub stop: stop::Stop,
 }
 
 struct Shared {
@@ -58,6 +61,7 @@ struct Shared {
     http: Arc<Http>,
     progress: crate::progress::Progress,
     database: Option<crate::load::Target>,
+    stop: stop::Stop,
     /// Set when authentication failed for good: items not yet started are skipped, so one
     /// failed login is one error, not one per loop item.
     auth_failed: std::sync::atomic::AtomicBool,
@@ -72,6 +76,7 @@ pub async fn run(job: Arc<Job>, ctx: RunContext) -> (RunReport, serde_json::Map<
         http: ctx.http.clone(),
         progress: ctx.progress.clone(),
         database: ctx.database.clone(),
+        stop: ctx.stop.clone(),
         auth_failed: Default::default(),
     });
     let run_info = crate::template::RunInfo::now();
@@ -82,6 +87,9 @@ pub async fn run(job: Arc<Job>, ctx: RunContext) -> (RunReport, serde_json::Map<
     let mut stop = false;
     let mut persist: Vec<(Vec<String>, Json)> = Vec::new();
     for (i, step) in job.steps.iter().enumerate() {
+        if shared.stop.requested().is_some() {
+            stop = true;
+        }
         if stop {
             steps.push(StepRecord {
                 id: step.id.clone(),
@@ -179,6 +187,7 @@ pub async fn run(job: Arc<Job>, ctx: RunContext) -> (RunReport, serde_json::Map<
             .load(std::sync::atomic::Ordering::Relaxed),
         state_written: false,
         state_error: None,
+        interrupted: shared.stop.requested(),
         duration: started.elapsed(),
     };
     (report, state)

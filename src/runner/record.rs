@@ -48,6 +48,13 @@ impl StepError {
             ),
         )
     }
+    /// Work in flight abandoned because the run was asked to stop.
+    pub(super) fn interrupted(why: Interruption) -> Self {
+        StepError::new(
+            why.exit_code(),
+            format!("interrupted by {}: abandoned", why.signal()),
+        )
+    }
     pub(super) fn check(message: impl Into<String>) -> Self {
         StepError {
             code: ExitCode::CheckFailed,
@@ -64,6 +71,39 @@ impl From<HttpError> for StepError {
             token: matches!(e, HttpError::Token { .. } | HttpError::Unauthorized { .. }),
             ..StepError::new(e.exit_code(), e.to_string())
         }
+    }
+}
+
+/// The signal that stopped a run early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interruption {
+    /// SIGINT (Ctrl-C): exit 130.
+    Interrupt,
+    /// SIGTERM (cron, systemd, Kubernetes): exit 143.
+    Terminate,
+}
+
+impl Interruption {
+    /// The exit code of a run it stopped.
+    pub fn exit_code(self) -> ExitCode {
+        match self {
+            Interruption::Interrupt => ExitCode::Interrupted,
+            Interruption::Terminate => ExitCode::Terminated,
+        }
+    }
+
+    /// `SIGINT` or `SIGTERM`.
+    pub fn signal(self) -> &'static str {
+        match self {
+            Interruption::Interrupt => "SIGINT",
+            Interruption::Terminate => "SIGTERM",
+        }
+    }
+}
+
+impl Serialize for Interruption {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.signal())
     }
 }
 
@@ -186,6 +226,10 @@ pub struct RunReport {
     /// and reports are written all the same).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state_error: Option<StepError>,
+    /// The signal that stopped the run early: steps and items not started are skipped, the
+    /// work in flight failed with it, and the state was not written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<Interruption>,
     #[serde(serialize_with = "ser_duration")]
     pub duration: Duration,
 }
@@ -211,6 +255,7 @@ impl RunReport {
         self.errors()
             .map(|(_, _, e)| e.code)
             .chain(self.state_error.as_ref().map(|e| e.code))
+            .chain(self.interrupted.map(Interruption::exit_code))
             .max_by_key(|c| c.severity())
             .unwrap_or(ExitCode::Success)
     }

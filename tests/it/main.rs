@@ -12,6 +12,7 @@ mod load;
 mod plan;
 mod reliability;
 mod run_defects;
+mod run_edges;
 mod runner;
 mod sandbox;
 mod schema;
