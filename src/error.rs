@@ -93,6 +93,11 @@ pub enum Error {
         #[source]
         source: tokio::task::JoinError,
     },
+    /// A bug: the command panicked outside any task.
+    #[error(
+        "internal error (a bug in dap-run): {what} panicked\n  = help: please report it with the log of this run"
+    )]
+    Panicked { what: &'static str },
     /// The sandbox server stopped (`dap-run sandbox`).
     #[error("the sandbox stopped: {cause:#}")]
     Sandbox { cause: anyhow::Error },
@@ -109,7 +114,7 @@ impl Error {
             Error::Io { .. } => ExitCode::LocalIo,
             Error::Locked { .. } => ExitCode::Locked,
             Error::Sandbox { .. } => ExitCode::Gateway,
-            Error::Internal { .. } => ExitCode::Internal,
+            Error::Internal { .. } | Error::Panicked { .. } => ExitCode::Internal,
             Error::Database { .. } => ExitCode::Database,
         }
     }

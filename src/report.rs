@@ -317,13 +317,23 @@ pub enum ReportSpec {
     Json(std::path::PathBuf),
 }
 
+/// A `--report` value that is neither `junit=FILE` nor `json=FILE`.
+#[derive(Debug, thiserror::Error)]
+#[error("`{given}` is not `junit=FILE` or `json=FILE`")]
+pub struct BadReportSpec {
+    /// The value as given.
+    pub given: String,
+}
+
 impl std::str::FromStr for ReportSpec {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = BadReportSpec;
+    fn from_str(s: &str) -> Result<Self, BadReportSpec> {
         match s.split_once('=') {
             Some(("junit", p)) if !p.is_empty() => Ok(ReportSpec::Junit(p.into())),
             Some(("json", p)) if !p.is_empty() => Ok(ReportSpec::Json(p.into())),
-            _ => Err(format!("`{s}` is not `junit=FILE` or `json=FILE`")),
+            _ => Err(BadReportSpec {
+                given: s.to_owned(),
+            }),
         }
     }
 }

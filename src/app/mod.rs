@@ -35,7 +35,7 @@ pub fn main(cli: Cli) -> i32 {
         );
         return ExitCode::Invalid.code();
     }
-    let result = match cli.command {
+    let result = guarded(|| match cli.command {
         None => run::run(cli.run, quiet),
         Some(Command::Run(args)) => run::run(args, quiet),
         Some(Command::Check(args)) => check(&args),
@@ -53,7 +53,7 @@ pub fn main(cli: Cli) -> i32 {
             Ok(ExitCode::Success)
         }
         Some(Command::Man { page, dir }) => man(page.as_deref(), dir.as_deref()),
-    };
+    });
     match result {
         Ok(code) => code.code(),
         Err(e) => {
@@ -62,6 +62,16 @@ pub fn main(cli: Cli) -> i32 {
             e.exit_code().code()
         }
     }
+}
+
+/// Runs a command. A panic that reaches here (outside a task, whose panic is awaited as a
+/// `JoinError` where it runs) is a bug like any other: exit 70, not Rust's 101.
+fn guarded(command: impl FnOnce() -> Result<ExitCode, Error>) -> Result<ExitCode, Error> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(command)).unwrap_or(Err(
+        Error::Panicked {
+            what: "the command",
+        },
+    ))
 }
 
 /// A panic is a bug: it is logged (redacted, like every log line) as an internal error, and the
@@ -212,4 +222,23 @@ fn replica(args: &crate::cli::ReplicaArgs) -> Result<ExitCode, Error> {
         }
     }
     Ok(ExitCode::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_outside_a_task_is_exit_70() {
+        let e = guarded(|| panic!("broken invariant")).expect_err("the command panicked");
+        assert_eq!(e.exit_code().code(), 70);
+        assert!(
+            e.to_string()
+                .starts_with("internal error (a bug in dap-run): the command panicked")
+        );
+        assert_eq!(
+            guarded(|| Ok(ExitCode::Success)).unwrap(),
+            ExitCode::Success
+        );
+    }
 }

@@ -40,7 +40,7 @@ pub mod stop;
 pub use record::{FileRecord, Interruption, ItemRecord, RunReport, StepError, StepRecord};
 pub use request::{build_request, render_json};
 pub use scope::base_scope;
-pub use step::loop_items;
+pub use step::{LoopError, loop_items};
 
 /// Settings of one run that do not come from the job file.
 pub struct RunContext {

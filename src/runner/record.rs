@@ -270,3 +270,24 @@ impl RunReport {
         files.fold((0, 0), |(n, b), f| (n + 1, b + f.bytes))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 12, defect 10: a panicked loop or download task is exit 70 (it was 4 and 1).
+    #[tokio::test]
+    async fn a_panicked_task_is_an_internal_error_exit_70() {
+        let joined = tokio::spawn(async { panic!("broken invariant") }).await;
+        let e = StepError::internal("a loop task", &joined.expect_err("it panicked"));
+        assert_eq!(e.code, ExitCode::Internal);
+        assert_eq!(e.code.code(), 70);
+        assert!(!e.check);
+        assert!(
+            e.message
+                .starts_with("internal error (a bug in dap-run): a loop task failed"),
+            "{}",
+            e.message
+        );
+    }
+}

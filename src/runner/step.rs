@@ -62,13 +62,13 @@ pub(super) async fn run_step(
     let ctx = Value::from(scope.clone());
     let items = match loop_items(&shared.job, step, l, &ctx) {
         Ok(items) => items,
-        Err(message) => {
+        Err(e) => {
             return StepRecord {
                 id: step.id.clone(),
                 looped: true,
                 skipped: false,
                 items: vec![],
-                error: Some(StepError::new(ExitCode::CheckFailed, message)),
+                error: Some(StepError::new(ExitCode::CheckFailed, e.to_string())),
                 dropped: vec![],
                 duration: started.elapsed(),
             };
@@ -121,26 +121,49 @@ pub(super) async fn run_step(
     }
 }
 
+/// Why a loop has no list to run over.
+#[derive(Debug, thiserror::Error)]
+pub enum LoopError {
+    /// The `for_each` expression failed (before the run: an earlier step's results are
+    /// not there yet).
+    #[error(
+        "step `{step}`: cannot evaluate `for_each = \"{over}\"`: {}",
+        template_error(source)
+    )]
+    Eval {
+        step: String,
+        over: String,
+        source: minijinja::Error,
+    },
+    /// It gave something else than a list.
+    #[error("step `{step}`: `for_each = \"{over}\"` is not a list (it is {value})")]
+    NotAList {
+        step: String,
+        over: String,
+        /// The value, shortened.
+        value: String,
+    },
+}
+
 /// The elements a loop runs over, or why there are none to have.
-pub fn loop_items(job: &Job, step: &Step, l: &Loop, ctx: &Value) -> Result<Vec<Value>, String> {
-    let list = job.templates.eval(&l.over, ctx).map_err(|e| {
-        format!(
-            "step `{}`: cannot evaluate `for_each = \"{}\"`: {}",
-            step.id,
-            l.over.source,
-            template_error(&e)
-        )
-    })?;
+pub fn loop_items(job: &Job, step: &Step, l: &Loop, ctx: &Value) -> Result<Vec<Value>, LoopError> {
+    let list = job
+        .templates
+        .eval(&l.over, ctx)
+        .map_err(|source| LoopError::Eval {
+            step: step.id.clone(),
+            over: l.over.source.clone(),
+            source,
+        })?;
     match (list.kind(), list.try_iter()) {
         (minijinja::value::ValueKind::Seq | minijinja::value::ValueKind::Iterable, Ok(iter)) => {
             Ok(iter.collect())
         }
-        _ => Err(format!(
-            "step `{}`: `for_each = \"{}\"` is not a list (it is {})",
-            step.id,
-            l.over.source,
-            short_json(&to_json(&list))
-        )),
+        _ => Err(LoopError::NotAList {
+            step: step.id.clone(),
+            over: l.over.source.clone(),
+            value: short_json(&to_json(&list)),
+        }),
     }
 }
 
