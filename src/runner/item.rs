@@ -27,7 +27,7 @@ pub(super) async fn run_item(
     let extra = item_extra(item.as_ref(), pos);
     let label = item.as_ref().and_then(|(_, v)| label_of(v));
     let mut rec = ItemRecord::new(pos, label.clone());
-    let mut scope = ItemScope { base, extra };
+    let mut scope = ItemScope::new(base, extra);
     let where_ = match &label {
         Some(l) => format!("step `{}` (item `{l}`)", step.id),
         None => match pos {

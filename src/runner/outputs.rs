@@ -48,7 +48,7 @@ pub(super) fn bind(
     for (k, v) in &rec.outputs {
         let v = to_value(v);
         rec.values.push((k.clone(), v.clone()));
-        scope.extra.insert(k.clone(), v);
+        scope.set(k, v);
     }
     if step.lets.is_empty() {
         return Ok(());
@@ -63,7 +63,7 @@ pub(super) fn bind(
         tracing::debug!(step = %step.id, "{where_}: let {name} = {}", short_json(&v));
         let value = to_value(&v);
         rec.values.push((name.clone(), value.clone()));
-        scope.extra.insert(name.clone(), value);
+        scope.set(&name, value);
         rec.outputs.insert(name, v);
     }
     Ok(())

@@ -2,11 +2,9 @@
 //! holds over the outputs of the latest answer, with a growing interval and an overall
 //! deadline. Transport retries are not here: they live in `net` (hurl keeps the two apart too).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use minijinja::Value;
 use serde_json::Value as Json;
 
 use super::record::{ItemRecord, StepError};
@@ -62,17 +60,13 @@ pub(super) async fn send_and_poll(
                         ),
                     )
                 })?;
-                let mut extra = BTreeMap::new();
-                for o in &step.outputs {
+                let latest = step.outputs.iter().map(|o| {
                     let v = extract::apply(o, &json).unwrap_or(Json::Null);
-                    extra.insert(o.name.clone(), to_value(&v));
-                }
-                let mut ctx_map = (*scope.base).clone();
-                ctx_map.extend(scope.extra.clone());
-                ctx_map.extend(extra);
+                    (o.name.clone(), to_value(&v))
+                });
                 let done = job
                     .templates
-                    .eval(&poll.until, &Value::from(ctx_map))
+                    .eval(&poll.until, &scope.with(latest).ctx())
                     .map_err(|e| {
                         StepError::new(
                             ExitCode::CheckFailed,

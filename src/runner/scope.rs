@@ -2,7 +2,9 @@
 //! `run`, and the outputs of earlier steps) and the item's own values on top.
 //!
 //! The base is built once per step and shared by every item through an `Arc`; an item adds
-//! only its loop variable, `index` and its outputs.
+//! only its loop variable, `index` and its outputs. An item's template context is a view of
+//! the two layers ([`ItemScope::ctx`]), not a merged copy: rendering a template, polling or
+//! evaluating a check copies no map.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -73,18 +75,61 @@ pub(super) fn label_of(item: &Value) -> Option<String> {
     }
 }
 
-/// Everything one item needs to render its templates.
+/// What one item's templates see: the step's base, and the item's own values over it.
+#[derive(Clone)]
 pub(super) struct ItemScope {
-    pub(super) base: Arc<BTreeMap<String, Value>>,
-    pub(super) extra: BTreeMap<String, Value>,
+    base: Arc<BTreeMap<String, Value>>,
+    own: Arc<BTreeMap<String, Value>>,
 }
 
 impl ItemScope {
+    pub(super) fn new(base: Arc<BTreeMap<String, Value>>, own: BTreeMap<String, Value>) -> Self {
+        ItemScope {
+            base,
+            own: Arc::new(own),
+        }
+    }
+
+    /// Sets one of the item's own values (an output, a `let`).
+    pub(super) fn set(&mut self, name: &str, value: Value) {
+        Arc::make_mut(&mut self.own).insert(name.to_owned(), value);
+    }
+
+    /// This scope with `more` values over it (a poll's latest outputs); this one is unchanged.
+    pub(super) fn with(&self, more: impl IntoIterator<Item = (String, Value)>) -> Self {
+        let mut scope = self.clone();
+        Arc::make_mut(&mut scope.own).extend(more);
+        scope
+    }
+
     /// The template context: the base, then the item's own values over it.
     pub(super) fn ctx(&self) -> Value {
-        let mut m = (*self.base).clone();
-        m.extend(self.extra.iter().map(|(k, v)| (k.clone(), v.clone())));
-        Value::from(m)
+        Value::from_object(Layers {
+            base: self.base.clone(),
+            own: self.own.clone(),
+        })
+    }
+}
+
+/// A template context read through two maps, the item's own first.
+#[derive(Debug)]
+struct Layers {
+    base: Arc<BTreeMap<String, Value>>,
+    own: Arc<BTreeMap<String, Value>>,
+}
+
+impl minijinja::value::Object for Layers {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let key = key.as_str()?;
+        self.own.get(key).or_else(|| self.base.get(key)).cloned()
+    }
+
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        let keys: std::collections::BTreeSet<&String> =
+            self.base.keys().chain(self.own.keys()).collect();
+        minijinja::value::Enumerator::Values(
+            keys.into_iter().map(|k| Value::from(k.as_str())).collect(),
+        )
     }
 }
 
@@ -100,4 +145,32 @@ pub(super) fn with_var(ctx: &Value, name: &str, value: Value) -> Value {
     }
     m.insert(name.to_owned(), value);
     Value::from(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_items_own_values_cover_the_base_and_copy_nothing() {
+        let base: BTreeMap<String, Value> = [("a", 1), ("b", 2)]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), Value::from(v)))
+            .collect();
+        let base = Arc::new(base);
+        let mut scope = ItemScope::new(base.clone(), BTreeMap::new());
+        scope.set("b", Value::from(20));
+        scope.set("c", Value::from(30));
+        let polled = scope.with([("c".to_owned(), Value::from(300))]);
+        let ctx = scope.ctx();
+        assert_eq!(ctx.get_attr("a").unwrap(), Value::from(1));
+        assert_eq!(ctx.get_attr("b").unwrap(), Value::from(20));
+        assert!(ctx.get_attr("missing").unwrap().is_undefined());
+        let keys: Vec<String> = ctx.try_iter().unwrap().map(|k| k.to_string()).collect();
+        assert_eq!(keys, ["a", "b", "c"]);
+        assert_eq!(polled.ctx().get_attr("c").unwrap(), Value::from(300));
+        assert_eq!(ctx.get_attr("c").unwrap(), Value::from(30));
+        // Held by `base`, `scope`, `polled` and `ctx`: shared, never copied.
+        assert_eq!(Arc::strong_count(&base), 4);
+    }
 }
