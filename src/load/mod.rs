@@ -17,6 +17,7 @@ pub mod layout;
 pub mod pg;
 pub mod replicate;
 pub mod sqlite;
+pub mod stream;
 pub mod tsv;
 
 use std::path::{Path, PathBuf};

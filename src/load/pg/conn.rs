@@ -1,0 +1,202 @@
+//! PostgreSQL connections: the connection string (with the official client's `ssl` parameter),
+//! TLS through rustls with libpq's `sslmode` rules, and error messages that say what failed
+//! and whether a retry may help.
+
+use tokio_postgres::{Client, NoTls};
+
+use crate::load::DbError;
+
+/// Opens a connection. `sslmode` (or the official client's `ssl`) decides TLS: `disable`,
+/// `prefer` (the default), `require`, `verify-ca`, `verify-full`; TLS is rustls with the
+/// platform's certificate verifier, so any TLS connection verifies the server.
+pub async fn connect(url: &str) -> Result<Client, DbError> {
+    let mut parsed = url::Url::parse(url)
+        .map_err(|e| DbError::new(format!("invalid PostgreSQL connection string: {e}")))?;
+    let mut ssl = None;
+    let pairs: Vec<(String, String)> = parsed
+        .query_pairs()
+        .filter_map(|(k, v)| {
+            if k == "ssl" || k == "sslmode" {
+                ssl = Some(v.into_owned());
+                None
+            } else {
+                Some((k.into_owned(), v.into_owned()))
+            }
+        })
+        .collect();
+    parsed.set_query(None);
+    if !pairs.is_empty() {
+        parsed.query_pairs_mut().extend_pairs(pairs);
+    }
+    let mut config: tokio_postgres::Config = parsed
+        .as_str()
+        .parse()
+        .map_err(|e| DbError::new(format!("invalid PostgreSQL connection string: {e}")))?;
+    if config.get_application_name().is_none() {
+        config.application_name("dap-run");
+    }
+    let ssl = ssl.unwrap_or_else(|| "prefer".to_owned());
+    let mode = match ssl.as_str() {
+        "disable" | "false" => tokio_postgres::config::SslMode::Disable,
+        "allow" | "prefer" => tokio_postgres::config::SslMode::Prefer,
+        "require" | "verify-ca" | "verify-full" | "true" => {
+            tokio_postgres::config::SslMode::Require
+        }
+        other => {
+            return Err(DbError::new(format!(
+                "unknown sslmode `{other}`: use disable, prefer, require, verify-ca or verify-full"
+            )));
+        }
+    };
+    config.ssl_mode(mode);
+    let what = crate::load::mask(url);
+    let fail = |e: tokio_postgres::Error| DbError {
+        message: format!(
+            "cannot connect to PostgreSQL at {what}: {}\n  = help: check the connection string (`[database] url`, DAP_CONNECTION_STRING or --database) and that the server is running",
+            pg_message(&e)
+        ),
+        transient: e.as_db_error().is_none(),
+    };
+    if mode == tokio_postgres::config::SslMode::Disable {
+        let (client, conn) = config.connect(NoTls).await.map_err(fail)?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(client)
+    } else {
+        let tls = tls_config(&ssl)?;
+        let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls);
+        let (client, conn) = config.connect(tls).await.map_err(fail)?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(client)
+    }
+}
+
+/// TLS as libpq does it: `prefer` and `require` encrypt without checking the certificate,
+/// `verify-ca` checks the chain against the platform's roots, `verify-full` also the host name.
+fn tls_config(mode: &str) -> Result<rustls::ClientConfig, DbError> {
+    use rustls_platform_verifier::BuilderVerifierExt as _;
+    let fail = |e: rustls::Error| DbError::new(format!("cannot set up TLS: {e}"));
+    let verifier = rustls_platform_verifier::Verifier::new(
+        rustls::crypto::CryptoProvider::get_default()
+            .cloned()
+            .unwrap_or_else(|| std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider())),
+    )
+    .map_err(fail)?;
+    match mode {
+        "verify-full" => Ok(rustls::ClientConfig::builder()
+            .with_platform_verifier()
+            .map_err(fail)?
+            .with_no_client_auth()),
+        _ => Ok(rustls::ClientConfig::builder()
+            .dangerous()
+            .with_custom_certificate_verifier(std::sync::Arc::new(Libpq {
+                inner: verifier,
+                check_chain: mode == "verify-ca",
+            }))
+            .with_no_client_auth()),
+    }
+}
+
+/// libpq's `require`/`verify-ca` certificate rules over the platform verifier.
+#[derive(Debug)]
+struct Libpq {
+    inner: rustls_platform_verifier::Verifier,
+    check_chain: bool,
+}
+
+impl rustls::client::danger::ServerCertVerifier for Libpq {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls::pki_types::CertificateDer<'_>,
+        intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        server_name: &rustls::pki_types::ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        if !self.check_chain {
+            return Ok(rustls::client::danger::ServerCertVerified::assertion());
+        }
+        match self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
+            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName))
+            | Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForNameContext { .. },
+            )) => Ok(rustls::client::danger::ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// A PostgreSQL error's message with its detail and hint.
+pub fn pg_message(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut m = format!("{}: {}", db.severity(), db.message());
+        if let Some(d) = db.detail() {
+            m.push_str(&format!(" ({d})"));
+        }
+        if let Some(h) = db.hint() {
+            m.push_str(&format!("\n  = hint: {h}"));
+        }
+        return m;
+    }
+    let mut m = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        m.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    m
+}
+
+pub(super) fn db_err(what: &str) -> impl Fn(tokio_postgres::Error) -> DbError + '_ {
+    move |e| DbError {
+        message: format!("{what}: {}", pg_message(&e)),
+        transient: is_transient(&e),
+    }
+}
+
+/// Whether a failure may go away on a new connection: the connection closed or broke, the
+/// server shut down or terminated the session (class 08, 57P01-57P03), a serialization
+/// failure or deadlock.
+pub fn is_transient(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    match e.code() {
+        Some(c) => {
+            let c = c.code();
+            c.starts_with("08") || matches!(c, "57P01" | "57P02" | "57P03" | "40001" | "40P01")
+        }
+        None => e.as_db_error().is_none(),
+    }
+}

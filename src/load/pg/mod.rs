@@ -1,0 +1,405 @@
+//! PostgreSQL: tables like the official client's (`<namespace>.<table>`, enums as
+//! `<namespace>.<table>__<column>` types), loaded with `COPY FROM STDIN` streamed from the
+//! gzip objects, one transaction per table. The transaction also writes `dap_run.table_state`
+//! (counts, duration) and the official client's `instructure_dap.table_sync`, so either tool can
+//! continue a replica the other one filled.
+
+mod conn;
+mod meta;
+
+pub use conn::{connect, is_transient, pg_message};
+pub use meta::status;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures_util::SinkExt as _;
+use tokio_postgres::Transaction;
+
+use super::layout::{ColType, Layout, pg_type, quote_ident as qi, quote_literal as ql};
+use super::stream::{Msg, spawn_rows};
+use super::{Changes, DbError, LoadOutcome, LoadRequest, Mode, TableState};
+use conn::db_err;
+use meta::{META_DDL, columns, enum_values, state};
+
+/// What the next load of a table is, decided from the database: a snapshot when the table is
+/// new or a column changed type, else an incremental since the recorded point with the
+/// additive changes it needs. Creates the bookkeeping tables, the namespace's schema and the
+/// enum types, and adds new enum values (committed before any data, as PostgreSQL requires).
+pub async fn prepare(
+    url: &str,
+    layout: &Layout,
+) -> Result<(Mode, Changes, Option<TableState>), DbError> {
+    let mut client = connect(url).await?;
+    let ns = &layout.namespace;
+    let tx = client
+        .transaction()
+        .await
+        .map_err(db_err("cannot begin a transaction"))?;
+    // One DDL writer at a time: parallel tables create the same schemas and types.
+    tx.batch_execute("SELECT pg_advisory_xact_lock(7303010014)")
+        .await
+        .map_err(db_err("cannot lock the replica's DDL"))?;
+    tx.batch_execute(META_DDL)
+        .await
+        .map_err(db_err("cannot create the bookkeeping tables"))?;
+    tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", qi(ns)))
+        .await
+        .map_err(db_err("cannot create the schema"))?;
+    let state = state(&tx, ns, &layout.table).await?;
+    let existing = columns(&tx, ns, &layout.table).await?;
+    // Enum types: created when missing, new values added.
+    let mut known_enums = std::collections::HashMap::new();
+    for c in &layout.columns {
+        if let ColType::Enum(name, values) = &c.ty {
+            match enum_values(&tx, ns, name).await? {
+                None => {
+                    let vals: Vec<String> = values.iter().map(|v| ql(v)).collect();
+                    tx.batch_execute(&format!(
+                        "CREATE TYPE {}.{} AS ENUM ({})",
+                        qi(ns),
+                        qi(name),
+                        vals.join(", ")
+                    ))
+                    .await
+                    .map_err(db_err("cannot create an enum type"))?;
+                    known_enums.insert(name.clone(), values.clone());
+                }
+                Some(have) => {
+                    known_enums.insert(name.clone(), have);
+                }
+            }
+        }
+    }
+    let (mode, changes) = super::choose_mode(state.as_ref(), existing.as_deref(), |cols| {
+        super::diff(
+            layout,
+            cols,
+            |t| pg_type(ns, t),
+            |n| known_enums.get(n).cloned(),
+        )
+    });
+    for (name, values) in &changes.enum_values {
+        for v in values {
+            tx.batch_execute(&format!(
+                "ALTER TYPE {}.{} ADD VALUE IF NOT EXISTS {}",
+                qi(ns),
+                qi(name),
+                ql(v)
+            ))
+            .await
+            .map_err(db_err("cannot add an enum value"))?;
+        }
+    }
+    tx.commit()
+        .await
+        .map_err(db_err("cannot commit the schema preparation"))?;
+    Ok((mode, changes, state))
+}
+
+fn col_def(ns: &str, c: &super::layout::Column, constraints: bool) -> String {
+    let null = if constraints && !c.nullable {
+        " NOT NULL"
+    } else {
+        ""
+    };
+    format!("{} {}{null}", qi(&c.name), pg_type(ns, &c.ty))
+}
+
+fn short(name: String) -> String {
+    let mut n = name;
+    while n.len() > 63 {
+        n.pop();
+    }
+    n
+}
+
+/// Streams the files' rows into `COPY <copy_target> (<columns>) FROM STDIN`, one COPY per
+/// file (read by [`spawn_rows`]). With `action`, each row gets its `meta.action` as a last
+/// column (and a `D` row NULLs for its values).
+async fn copy_files(
+    tx: &Transaction<'_>,
+    target: &str,
+    layout: &Layout,
+    files: &[PathBuf],
+    action: Option<&str>,
+) -> Result<(u64, u64), DbError> {
+    let mut total = 0u64;
+    let mut deletes = 0u64;
+    for path in files {
+        let (mut recv, reader) = spawn_rows(
+            path.clone(),
+            layout,
+            action.is_some(),
+            super::stream::copy_text,
+        );
+        let present = match recv.recv().await {
+            Some(Ok(Msg::Header(p))) => p,
+            Some(Err(e)) => return Err(DbError::new(e)),
+            _ => {
+                return Err(DbError::new(format!(
+                    "`{}`: could not be read",
+                    path.display()
+                )));
+            }
+        };
+        let mut cols: Vec<String> = present
+            .iter()
+            .map(|i| qi(&layout.columns[*i].name))
+            .collect();
+        if let Some(a) = action {
+            cols.push(a.to_owned());
+        }
+        let sql = format!("COPY {target} ({}) FROM STDIN", cols.join(", "));
+        let sink = tx
+            .copy_in::<_, Bytes>(&sql)
+            .await
+            .map_err(db_err("cannot start COPY"))?;
+        futures_util::pin_mut!(sink);
+        let mut failed = None;
+        while let Some(msg) = recv.recv().await {
+            match msg {
+                Ok(Msg::Chunk(b)) => {
+                    if let Err(e) = sink.send(b).await {
+                        failed = Some(DbError {
+                            message: format!(
+                                "COPY of `{}` failed: {}",
+                                path.display(),
+                                pg_message(&e)
+                            ),
+                            transient: is_transient(&e),
+                        });
+                        break;
+                    }
+                }
+                Ok(Msg::Done) => break,
+                Ok(Msg::Header(_)) => {}
+                Err(e) => {
+                    failed = Some(DbError::new(e));
+                    break;
+                }
+            }
+        }
+        drop(recv);
+        if let Some(e) = failed {
+            let _ = reader.await;
+            return Err(e);
+        }
+        let n = sink.as_mut().finish().await.map_err(|e| DbError {
+            message: format!("COPY of `{}` failed: {}", path.display(), pg_message(&e)),
+            transient: is_transient(&e),
+        })?;
+        deletes += reader.await.unwrap_or(0);
+        total += n;
+    }
+    Ok((total, deletes))
+}
+
+/// Loads one table in one transaction (see the module docs). On any error the transaction is
+/// rolled back: the table and its recorded point stay where they were.
+pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<LoadOutcome, DbError> {
+    let started = Instant::now();
+    let mut client = connect(url).await?;
+    let layout = &req.layout;
+    let ns = &layout.namespace;
+    let t = &layout.table;
+    let target = format!("{}.{}", qi(ns), qi(t));
+    let keys: Vec<String> = layout.keys().map(|c| qi(&c.name)).collect();
+    let all: Vec<String> = layout.columns.iter().map(|c| qi(&c.name)).collect();
+    // `canvas_logs.web_logs` repeats keys: the last record of a key wins.
+    let dedupe = ns == "canvas_logs";
+    let tx = client
+        .transaction()
+        .await
+        .map_err(db_err("cannot begin a transaction"))?;
+    let mut out = LoadOutcome::default();
+    match &req.mode {
+        Mode::Snapshot { .. } => {
+            let new = short(format!("{t}__dap_new"));
+            let new_pk = short(format!("{t}__dap_new_pkey"));
+            let new_target = format!("{}.{}", qi(ns), qi(&new));
+            let defs: Vec<String> = layout
+                .columns
+                .iter()
+                .map(|c| col_def(ns, c, true))
+                .collect();
+            tx.batch_execute(&format!(
+                "DROP TABLE IF EXISTS {new_target};
+                 CREATE TABLE {new_target} ({}, CONSTRAINT {} PRIMARY KEY ({}))",
+                defs.join(", "),
+                qi(&new_pk),
+                keys.join(", ")
+            ))
+            .await
+            .map_err(db_err("cannot create the new table"))?;
+            if dedupe {
+                stage(&tx, layout).await?;
+                let (read, _) =
+                    copy_files(&tx, "dap_stage", layout, &req.files, Some("dap_action")).await?;
+                out.read = read;
+                out.upserted = tx
+                    .execute(
+                        &format!(
+                            "INSERT INTO {new_target} ({0}) SELECT DISTINCT ON ({1}) {0} FROM dap_stage WHERE dap_action <> 'D' ORDER BY {1}, ctid DESC",
+                            all.join(", "),
+                            keys.join(", ")
+                        ),
+                        &[],
+                    )
+                    .await
+                    .map_err(db_err("cannot insert the snapshot"))?;
+            } else {
+                let (read, _) = copy_files(&tx, &new_target, layout, &req.files, None).await?;
+                out.read = read;
+                out.upserted = read;
+            }
+            tx.batch_execute(&format!(
+                "DROP TABLE IF EXISTS {target};
+                 ALTER TABLE {new_target} RENAME TO {};
+                 ALTER TABLE {target} RENAME CONSTRAINT {} TO {}",
+                qi(t),
+                qi(&new_pk),
+                qi(&short(format!("pk_{t}")))
+            ))
+            .await
+            .map_err(db_err("cannot swap the new table in"))?;
+        }
+        Mode::Incremental { .. } => {
+            for c in &changes.add {
+                tx.batch_execute(&format!(
+                    "ALTER TABLE {target} ADD COLUMN IF NOT EXISTS {}",
+                    col_def(ns, c, false)
+                ))
+                .await
+                .map_err(db_err("cannot add a column"))?;
+            }
+            for c in &changes.drop_not_null {
+                tx.batch_execute(&format!(
+                    "ALTER TABLE {target} ALTER COLUMN {} DROP NOT NULL",
+                    qi(c)
+                ))
+                .await
+                .map_err(db_err("cannot drop NOT NULL"))?;
+            }
+            stage(&tx, layout).await?;
+            let (read, _) =
+                copy_files(&tx, "dap_stage", layout, &req.files, Some("dap_action")).await?;
+            out.read = read;
+            tx.batch_execute("ANALYZE dap_stage")
+                .await
+                .map_err(db_err("cannot analyze the staged changes"))?;
+            let on: Vec<String> = keys.iter().map(|k| format!("t.{k} = s.{k}")).collect();
+            out.deleted = tx
+                .execute(
+                    &format!(
+                        "DELETE FROM {target} AS t USING dap_stage AS s WHERE s.dap_action = 'D' AND {}",
+                        on.join(" AND ")
+                    ),
+                    &[],
+                )
+                .await
+                .map_err(db_err("cannot apply the deletions"))?;
+            let sets: Vec<String> = layout
+                .columns
+                .iter()
+                .filter(|c| !c.key)
+                .map(|c| format!("{0} = EXCLUDED.{0}", qi(&c.name)))
+                .collect();
+            let conflict = if sets.is_empty() {
+                "DO NOTHING".to_owned()
+            } else {
+                format!("DO UPDATE SET {}", sets.join(", "))
+            };
+            let select = if dedupe {
+                format!(
+                    "SELECT DISTINCT ON ({1}) {0} FROM dap_stage WHERE dap_action <> 'D' ORDER BY {1}, ctid DESC",
+                    all.join(", "),
+                    keys.join(", ")
+                )
+            } else {
+                format!(
+                    "SELECT {} FROM dap_stage WHERE dap_action <> 'D'",
+                    all.join(", ")
+                )
+            };
+            out.upserted = tx
+                .execute(
+                    &format!(
+                        "INSERT INTO {target} ({}) {select} ON CONFLICT ({}) {conflict}",
+                        all.join(", "),
+                        keys.join(", ")
+                    ),
+                    &[],
+                )
+                .await
+                .map_err(db_err("cannot apply the updates"))?;
+        }
+    }
+    let rows: i64 = tx
+        .query_one(&format!("SELECT count(*) FROM {target}"), &[])
+        .await
+        .map_err(db_err("cannot count the rows"))?
+        .get(0);
+    out.rows = rows as u64;
+    out.duration = started.elapsed();
+    record(&tx, req, &out).await?;
+    tx.commit()
+        .await
+        .map_err(db_err("cannot commit the load"))?;
+    Ok(out)
+}
+
+async fn stage(tx: &Transaction<'_>, layout: &Layout) -> Result<(), DbError> {
+    let defs: Vec<String> = layout
+        .columns
+        .iter()
+        .map(|c| col_def(&layout.namespace, c, false))
+        .collect();
+    tx.batch_execute(&format!(
+        "CREATE TEMPORARY TABLE dap_stage ({}, dap_action text NOT NULL) ON COMMIT DROP",
+        defs.join(", ")
+    ))
+    .await
+    .map_err(db_err("cannot create the staging table"))
+}
+
+/// Writes the table's new point into `dap_run.table_state` and `instructure_dap.table_sync`.
+async fn record(tx: &Transaction<'_>, req: &LoadRequest, out: &LoadOutcome) -> Result<(), DbError> {
+    let l = &req.layout;
+    let (kind, reason, since) = match &req.mode {
+        Mode::Snapshot { reason } => ("snapshot", ql(reason), "NULL".to_owned()),
+        Mode::Incremental { since } => ("incremental", "NULL".to_owned(), ql(since)),
+    };
+    let schema_text = serde_json::to_string(&req.schema).unwrap_or_default();
+    let ts = ql(&super::naive_utc(&req.until));
+    tx.batch_execute(&format!(
+        r#"INSERT INTO dap_run.table_state (namespace, "table", until, schema_version, last_load, reason, upserted, deleted, duration_ms, loaded_at, schema_description)
+           VALUES ({ns}, {t}, {until}, {v}, '{kind}', {reason}, {up}, {del}, {ms}, now(), {schema})
+           ON CONFLICT (namespace, "table") DO UPDATE SET until = EXCLUDED.until,
+             schema_version = EXCLUDED.schema_version, last_load = EXCLUDED.last_load,
+             reason = EXCLUDED.reason, upserted = EXCLUDED.upserted, deleted = EXCLUDED.deleted,
+             duration_ms = EXCLUDED.duration_ms, loaded_at = EXCLUDED.loaded_at,
+             schema_description = EXCLUDED.schema_description;
+           UPDATE instructure_dap.table_sync SET "timestamp" = {ts}, schema_version = {v},
+             target_schema = {ns}, target_table = {t}, schema_description_format = 'json',
+             schema_description = {schema}
+             WHERE source_namespace = {ns} AND source_table = {t};
+           INSERT INTO instructure_dap.table_sync (source_namespace, source_table, "timestamp", schema_version, target_schema, target_table, schema_description_format, schema_description)
+             SELECT {ns}, {t}, {ts}, {v}, {ns}, {t}, 'json', {schema}
+             WHERE NOT EXISTS (SELECT 1 FROM instructure_dap.table_sync WHERE source_namespace = {ns} AND source_table = {t});
+           INSERT INTO dap_run.load_history (namespace, "table", job_id, load, since, until, reason, schema_version, upserted, deleted, duration_ms)
+             VALUES ({ns}, {t}, {job}, '{kind}', {since}, {until}, {reason}, {v}, {up}, {del}, {ms});"#,
+        job = ql(&req.job_id),
+        ns = ql(&l.namespace),
+        t = ql(&l.table),
+        until = ql(&req.until),
+        v = req.schema_version,
+        up = out.upserted,
+        del = out.deleted,
+        ms = out.duration.as_millis() as i64,
+        schema = ql(&schema_text),
+    ))
+    .await
+    .map_err(db_err("cannot record the table's new point"))
+}
