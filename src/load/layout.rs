@@ -273,6 +273,42 @@ pub fn sqlite_type(ty: &ColType) -> String {
     }
 }
 
+/// MySQL's (and MariaDB's) type for a column, as the official client declares it: strings
+/// without a `maxLength` (or a longer one) as `mediumtext`, booleans as `tinyint`, UUIDs as
+/// `binary(16)`, enums inline, JSON as `json` (MariaDB shows it as `longtext`).
+pub fn mysql_type(ty: &ColType) -> String {
+    match ty {
+        ColType::Int16 => "smallint".into(),
+        ColType::Int32 => "int".into(),
+        ColType::Int64 => "bigint".into(),
+        ColType::Float32 => "float".into(),
+        ColType::Float64 => "double".into(),
+        ColType::Decimal(p, s) => format!("decimal({p},{s})"),
+        ColType::Bool => "tinyint".into(),
+        ColType::Varchar(n) if *n < 65536 => format!("varchar({n})"),
+        ColType::Varchar(_) | ColType::Text => "mediumtext".into(),
+        ColType::Timestamp => "datetime".into(),
+        ColType::Date => "date".into(),
+        ColType::Time => "time".into(),
+        ColType::Uuid => "binary(16)".into(),
+        ColType::Enum(_, values) => {
+            let v: Vec<String> = values.iter().map(|v| mysql_literal(v)).collect();
+            format!("enum({})", v.join(","))
+        }
+        ColType::Json => "json".into(),
+    }
+}
+
+/// Quotes an identifier for MySQL (`` ` `` doubled).
+pub fn mysql_ident(s: &str) -> String {
+    format!("`{}`", s.replace('`', "``"))
+}
+
+/// Quotes a string literal for MySQL (backslashes and quotes escaped).
+pub fn mysql_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+}
+
 /// Quotes an identifier for PostgreSQL and SQLite (`"` doubled).
 pub fn quote_ident(s: &str) -> String {
     if !s.is_empty()

@@ -1,9 +1,9 @@
 //! Loading DAP tables into a database (issue 14): the replica's layout, its bookkeeping and the
-//! one-transaction-per-table loads, for PostgreSQL and SQLite.
+//! one-transaction-per-table loads, for PostgreSQL, MySQL/MariaDB and SQLite.
 //!
 //! - [`layout`] turns a DAP table schema into columns, as the official client does.
 //! - [`tsv`] reads the condensed TSV objects line by line.
-//! - [`pg`] and [`sqlite`] create tables, load snapshots (a new table swapped in) and apply
+//! - [`pg`], [`mysql`] and [`sqlite`] create tables, load snapshots (a new table swapped in) and apply
 //!   incrementals (upserts and deletes), each load one transaction that also records the
 //!   table's new `until`, schema version and counts in the same database.
 //! - [`replicate`] is the `load` step: schema, query job, download, then the load, with the
@@ -14,6 +14,7 @@
 //! table at its old or its new point, and the next run starts from what was committed.
 
 pub mod layout;
+pub mod mysql;
 pub mod pg;
 pub mod replicate;
 pub mod sqlite;
@@ -33,6 +34,8 @@ use layout::Layout;
 pub enum Target {
     /// A PostgreSQL connection string (`postgresql://…`).
     Postgres(String),
+    /// A MySQL or MariaDB connection string (`mysql://…`).
+    Mysql(String),
     /// An SQLite database file.
     Sqlite(PathBuf),
 }
@@ -44,6 +47,9 @@ impl Target {
         let url = url.trim();
         if url.starts_with("postgresql://") || url.starts_with("postgres://") {
             return Ok(Target::Postgres(url.to_owned()));
+        }
+        if url.starts_with("mysql://") || url.starts_with("mariadb://") {
+            return Ok(Target::Mysql(url.to_owned()));
         }
         if let Some(rest) = url.strip_prefix("sqlite:") {
             let path = rest.strip_prefix("//").unwrap_or(rest);
@@ -59,10 +65,10 @@ impl Target {
         }
         let scheme = url.split(':').next().unwrap_or("");
         Err(format!(
-            "unsupported database `{}`: dap-run loads into `postgresql://…` and `sqlite:PATH`{}",
+            "unsupported database `{}`: dap-run loads into `postgresql://…`, `mysql://…` and `sqlite:PATH`{}",
             mask(url),
-            if matches!(scheme, "mysql" | "mssql") {
-                " (MySQL and SQL Server are not supported yet)"
+            if matches!(scheme, "mssql" | "sqlserver") {
+                " (SQL Server is not supported yet)"
             } else {
                 ""
             }
@@ -72,7 +78,7 @@ impl Target {
     /// The target with any password masked, for logs and reports.
     pub fn display(&self) -> String {
         match self {
-            Target::Postgres(u) => mask(u),
+            Target::Postgres(u) | Target::Mysql(u) => mask(u),
             Target::Sqlite(p) => format!("sqlite:{}", p.display()),
         }
     }
@@ -381,6 +387,7 @@ pub fn rfc3339_from_naive(s: &str) -> String {
 pub async fn status(target: &Target) -> Result<Vec<TableState>, DbError> {
     match target {
         Target::Postgres(url) => pg::status(url).await,
+        Target::Mysql(url) => mysql::status(url).await,
         Target::Sqlite(path) => {
             let path = path.clone();
             tokio::task::spawn_blocking(move || sqlite::status(&path))
@@ -468,8 +475,10 @@ mod tests {
         );
         let t = Target::parse("postgresql://u:secret@h:5432/db?sslmode=require", base).unwrap();
         assert!(!t.display().contains("secret"), "{}", t.display());
-        let e = Target::parse("mysql://root:pw@h/db", base).unwrap_err();
-        assert!(!e.contains("pw") && e.contains("MySQL"), "{e}");
+        let t = Target::parse("mysql://root:pw@h/db", base).unwrap();
+        assert!(!t.display().contains("pw"), "{}", t.display());
+        let e = Target::parse("mssql://root:pw@h/db", base).unwrap_err();
+        assert!(!e.contains("pw") && e.contains("SQL Server"), "{e}");
     }
 
     #[test]

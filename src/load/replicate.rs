@@ -144,6 +144,7 @@ async fn prepare(
 ) -> Result<(Mode, Changes, Option<TableState>), DbError> {
     match target {
         Target::Postgres(url) => super::pg::prepare(url, layout).await,
+        Target::Mysql(url) => super::mysql::prepare(url, layout).await,
         Target::Sqlite(path) => {
             let (p, l) = (path.clone(), layout.clone());
             tokio::task::spawn_blocking(move || super::sqlite::prepare(&p, &l))
@@ -160,6 +161,7 @@ async fn load(
 ) -> Result<LoadOutcome, DbError> {
     match target {
         Target::Postgres(url) => super::pg::load(url, req, changes).await,
+        Target::Mysql(url) => super::mysql::load(url, req, changes).await,
         Target::Sqlite(path) => {
             let (p, r, c) = (path.clone(), req.clone(), changes.clone());
             tokio::task::spawn_blocking(move || super::sqlite::load(&p, &r, &c))

@@ -13,17 +13,17 @@ use std::path::{Path, PathBuf};
 use crate::common::*;
 use serde_json::Value as Json;
 
-type Rows = BTreeMap<String, BTreeMap<String, Json>>;
+pub(crate) type Rows = BTreeMap<String, BTreeMap<String, Json>>;
 use dap_run::load::layout::Layout;
 
 /// The layout of a table as the loader recorded its schema.
-fn recorded_layout(schema: &str, ns: &str, table: &str) -> Layout {
+pub(crate) fn recorded_layout(schema: &str, ns: &str, table: &str) -> Layout {
     Layout::from_schema(ns, table, &serde_json::from_str(schema).unwrap()).unwrap()
 }
 
 /// The expected rows of a table: the objects of every committed load (the database's load
 /// history: gateway job ids, snapshot or incremental), applied in order.
-fn expected(
+pub(crate) fn expected(
     out: &Path,
     ns: &str,
     table: &str,
@@ -39,7 +39,7 @@ fn expected(
 }
 
 /// The sandbox's own snapshot of a table at `until` (RFC 3339): the oracle.
-fn oracle(ws: &Workspace, ns: &str, table: &str, until: &str) -> Rows {
+pub(crate) fn oracle(ws: &Workspace, ns: &str, table: &str, until: &str) -> Rows {
     let at = time::OffsetDateTime::parse(until, &time::format_description::well_known::Rfc3339)
         .unwrap()
         .unix_timestamp();
@@ -82,7 +82,7 @@ fn pg_base() -> String {
         .unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432/test".to_owned())
 }
 
-fn rt() -> tokio::runtime::Runtime {
+pub(crate) fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -264,7 +264,7 @@ fn sqlite_state(db: &Path, ns: &str, table: &str) -> Option<(String, String)> {
 
 /// One value as the comparison sees it: timestamps without `T`/`Z`, JSON text parsed,
 /// numbers as numbers, booleans as booleans.
-fn normal(v: Json) -> Json {
+pub(crate) fn normal(v: Json) -> Json {
     match v {
         Json::String(s) => {
             let b = s.as_bytes();
@@ -384,7 +384,7 @@ fn project(actual: &Rows, expected: &Rows) -> Rows {
         .collect()
 }
 
-fn assert_rows_eq(actual: &Rows, expected: &Rows, what: &str) {
+pub(crate) fn assert_rows_eq(actual: &Rows, expected: &Rows, what: &str) {
     let actual = project(actual, expected);
     assert_eq!(actual.len(), expected.len(), "{what}: row count");
     for (k, e) in expected {
@@ -392,14 +392,14 @@ fn assert_rows_eq(actual: &Rows, expected: &Rows, what: &str) {
     }
 }
 
-fn sandbox_with_rows(object_rows: usize) -> Workspace {
+pub(crate) fn sandbox_with_rows(object_rows: usize) -> Workspace {
     Workspace::new(SandboxConfig {
         object_rows,
         ..Default::default()
     })
 }
 
-fn replicate(ws: &Workspace, db: Option<&str>, tables: &str) -> Run {
+pub(crate) fn replicate(ws: &Workspace, db: Option<&str>, tables: &str) -> Run {
     let job = ws.path().join("replicate.toml");
     if !job.exists() {
         ws.example("replicate.toml");
@@ -530,12 +530,12 @@ fn issue_14_bad_database_url_is_exit_2_and_a_dead_server_exit_6() {
     let ws = sandbox_with_rows(10);
     let r = replicate(
         &ws,
-        Some("mysql://root:hunter2@127.0.0.1/x"),
+        Some("mssql://root:hunter2@127.0.0.1/x"),
         r#"["users"]"#,
     );
     r.expect_code(2);
     assert!(
-        r.stderr.contains("MySQL") && !r.stderr.contains("hunter2"),
+        r.stderr.contains("SQL Server") && !r.stderr.contains("hunter2"),
         "{}",
         r.stderr
     );
@@ -600,13 +600,13 @@ fn issue_14_replica_command_shows_each_table() {
 
 /// Forwards loopback connections to PostgreSQL; the connections whose number (from 1) `cut`
 /// accepts are closed after `after` bytes from the client.
-struct Proxy {
-    port: u16,
+pub(crate) struct Proxy {
+    pub(crate) port: u16,
     _rt: tokio::runtime::Runtime,
 }
 
 impl Proxy {
-    fn start(upstream: String, after: usize, cut: fn(usize) -> bool) -> Proxy {
+    pub(crate) fn start(upstream: String, after: usize, cut: fn(usize) -> bool) -> Proxy {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -816,7 +816,7 @@ fn issue_14_postgres_schema_changes_additive_in_the_load_type_change_by_snapshot
 
 /// Kills the run at random moments (SIGKILL) and checks that every table is at the point its
 /// committed loads say; then a run to the end converges on the sandbox's snapshot.
-fn kill_at_random_moments(ws: &Workspace, db: Option<&str>, check: &dyn Fn(&str)) {
+pub(crate) fn kill_at_random_moments(ws: &Workspace, db: Option<&str>, check: &dyn Fn(&str)) {
     let seed = fastrand::u64(..);
     eprintln!("kill test seed {seed}");
     let mut rng = fastrand::Rng::with_seed(seed);

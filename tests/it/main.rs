@@ -9,6 +9,7 @@ mod day_one;
 mod diagnostics;
 mod faults;
 mod load;
+mod load_mysql;
 mod plan;
 mod reliability;
 mod run_defects;

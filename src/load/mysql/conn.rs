@@ -1,0 +1,129 @@
+//! MySQL and MariaDB connections: `mysql://user:pass@host:port/db` with the official client's
+//! `ssl` parameter (`disable`, the default as the official client's; `prefer`, `require`,
+//! `verify-ca`, `verify-full`), TLS through rustls, and each session set up as the official
+//! client sets its own: strict mode and UTC.
+
+use mysql_async::prelude::Queryable as _;
+use mysql_async::{Conn, OptsBuilder, SslOpts};
+
+use crate::load::DbError;
+
+/// The session settings of every connection: strict mode (a value that does not fit is an
+/// error, not a silent truncation) and UTC, so `datetime` values are naive UTC.
+const SETUP: [&str; 2] = [
+    "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'",
+    "SET SESSION time_zone = '+00:00'",
+];
+
+/// Opens a connection (see the module docs).
+pub async fn connect(url: &str) -> Result<Conn, DbError> {
+    let what = crate::load::mask(url);
+    let bad = |why: String| DbError::new(format!("invalid MySQL connection string {what}: {why}"));
+    let parsed = url::Url::parse(url).map_err(|e| bad(e.to_string()))?;
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let db = decode(parsed.path().trim_start_matches('/'));
+    if db.is_empty() {
+        return Err(bad(
+            "it names no database (`mysql://user:pass@host:3306/DATABASE`)".into(),
+        ));
+    }
+    let mut ssl = "disable".to_owned();
+    for (k, v) in parsed.query_pairs() {
+        match k.as_ref() {
+            "ssl" | "sslmode" | "ssl-mode" | "ssl_mode" => ssl = v.to_ascii_lowercase(),
+            other => return Err(bad(format!("unknown parameter `{other}` (known: ssl)"))),
+        }
+    }
+    let tls = match ssl.as_str() {
+        "disable" | "disabled" | "false" => None,
+        "prefer" | "preferred" | "allow" | "require" | "required" | "true" => Some(
+            SslOpts::default()
+                .with_danger_accept_invalid_certs(true)
+                .with_danger_skip_domain_validation(true),
+        ),
+        "verify-ca" | "verify_ca" => {
+            Some(SslOpts::default().with_danger_skip_domain_validation(true))
+        }
+        "verify-full" | "verify_identity" => Some(SslOpts::default()),
+        other => {
+            return Err(bad(format!(
+                "unknown ssl mode `{other}`: use disable, prefer, require, verify-ca or verify-full"
+            )));
+        }
+    };
+    let user = decode(parsed.username());
+    let opts = OptsBuilder::default()
+        .ip_or_hostname(parsed.host_str().unwrap_or("localhost").to_owned())
+        .tcp_port(parsed.port().unwrap_or(3306))
+        .user((!user.is_empty()).then_some(user))
+        .pass(parsed.password().map(decode))
+        .db_name(Some(db))
+        // Never switch to the server's Unix socket behind the caller's back.
+        .prefer_socket(false)
+        .init(SETUP.to_vec());
+    let fail = |e: mysql_async::Error| DbError {
+        message: format!(
+            "cannot connect to MySQL at {what}: {}\n  = help: check the connection string (`[database] url`, DAP_CONNECTION_STRING or --database) and that the server is running",
+            my_message(&e)
+        ),
+        transient: is_transient(&e),
+    };
+    let prefer = matches!(ssl.as_str(), "prefer" | "preferred" | "allow");
+    match Conn::new(opts.clone().ssl_opts(tls)).await {
+        Ok(c) => Ok(c),
+        // `prefer`: a server without TLS gets a plain connection.
+        Err(_) if prefer => Conn::new(opts).await.map_err(fail),
+        Err(e) => Err(fail(e)),
+    }
+}
+
+/// A MySQL error's message.
+pub fn my_message(e: &mysql_async::Error) -> String {
+    match e {
+        mysql_async::Error::Server(s) => format!("error {} ({}): {}", s.code, s.state, s.message),
+        other => {
+            let mut m = other.to_string();
+            let mut source = std::error::Error::source(other);
+            while let Some(s) = source {
+                let next = s.to_string();
+                if !m.contains(&next) {
+                    m.push_str(&format!(": {next}"));
+                }
+                source = s.source();
+            }
+            m
+        }
+    }
+}
+
+/// Whether a failure may go away on a new connection: the connection broke or closed, the
+/// server went away or is shutting down, a lock wait timed out or a deadlock was resolved.
+pub fn is_transient(e: &mysql_async::Error) -> bool {
+    match e {
+        mysql_async::Error::Io(_) | mysql_async::Error::Driver(_) => true,
+        mysql_async::Error::Server(s) => {
+            matches!(s.code, 1053 | 1205 | 1213 | 1927 | 2006 | 2013 | 4031)
+        }
+        mysql_async::Error::Other(_) | mysql_async::Error::Url(_) => false,
+    }
+}
+
+/// Maps a driver error to a [`DbError`] saying what was being done.
+pub fn my_err(what: &str) -> impl Fn(mysql_async::Error) -> DbError + '_ {
+    move |e| DbError {
+        message: format!("{what}: {}", my_message(&e)),
+        transient: is_transient(&e),
+    }
+}
+
+/// Runs statements one after another.
+pub async fn run(conn: &mut Conn, what: &str, statements: &[String]) -> Result<(), DbError> {
+    for s in statements {
+        conn.query_drop(s).await.map_err(my_err(what))?;
+    }
+    Ok(())
+}

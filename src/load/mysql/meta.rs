@@ -1,0 +1,430 @@
+//! MySQL bookkeeping: the official client's `instructure_dap__table_sync` and
+//! `instructure_dap__database_version` (as it creates them), dap-run's `dap_run__table_state`,
+//! `dap_run__load_history` and `dap_run__pending` (a swap about to happen: see the parent
+//! module's docs), where a table stands, its columns, and the `replica` command's status.
+
+use mysql_async::Conn;
+use mysql_async::prelude::Queryable as _;
+use serde::{Deserialize, Serialize};
+
+use super::conn::{connect, my_err, run};
+use crate::load::layout::{mysql_ident as qi, mysql_literal as ql};
+use crate::load::{DbColumn, DbError, TableState};
+
+const META_DDL: [&str; 6] = [
+    "CREATE TABLE IF NOT EXISTS instructure_dap__table_sync (
+        id bigint NOT NULL AUTO_INCREMENT,
+        source_namespace varchar(64) NOT NULL,
+        source_table varchar(64) NOT NULL,
+        `timestamp` datetime NOT NULL,
+        schema_version bigint NOT NULL,
+        target_schema varchar(64) DEFAULT NULL,
+        target_table varchar(64) NOT NULL,
+        schema_description_format varchar(64) NOT NULL,
+        schema_description mediumtext NOT NULL,
+        PRIMARY KEY (id)
+    ) COMMENT = 'Table for storing meta-information about tables managed by the client library.'",
+    "CREATE TABLE IF NOT EXISTS instructure_dap__database_version (
+        version bigint NOT NULL AUTO_INCREMENT COMMENT 'The version of the database schema.',
+        PRIMARY KEY (version)
+    ) COMMENT = 'Table for storing meta-information about the database schema version.'",
+    "INSERT INTO instructure_dap__database_version (version) SELECT 1 FROM DUAL
+        WHERE NOT EXISTS (SELECT 1 FROM instructure_dap__database_version)",
+    "CREATE TABLE IF NOT EXISTS dap_run__table_state (
+        namespace varchar(64) NOT NULL,
+        `table` varchar(64) NOT NULL,
+        until varchar(64) NOT NULL,
+        schema_version bigint NOT NULL,
+        last_load varchar(32) NOT NULL,
+        reason text,
+        upserted bigint NOT NULL,
+        deleted bigint NOT NULL,
+        duration_ms bigint NOT NULL,
+        loaded_at datetime(6) NOT NULL,
+        schema_description mediumtext NOT NULL,
+        PRIMARY KEY (namespace, `table`)
+    )",
+    "CREATE TABLE IF NOT EXISTS dap_run__load_history (
+        id bigint NOT NULL AUTO_INCREMENT,
+        namespace varchar(64) NOT NULL,
+        `table` varchar(64) NOT NULL,
+        job_id varchar(255) NOT NULL,
+        `load` varchar(32) NOT NULL,
+        since varchar(64),
+        until varchar(64) NOT NULL,
+        reason text,
+        schema_version bigint NOT NULL,
+        upserted bigint NOT NULL,
+        deleted bigint NOT NULL,
+        duration_ms bigint NOT NULL,
+        loaded_at datetime(6) NOT NULL,
+        PRIMARY KEY (id)
+    )",
+    "CREATE TABLE IF NOT EXISTS dap_run__pending (
+        namespace varchar(64) NOT NULL,
+        `table` varchar(64) NOT NULL,
+        token varchar(128) NOT NULL,
+        record mediumtext NOT NULL,
+        PRIMARY KEY (namespace, `table`)
+    )",
+];
+
+/// Creates the bookkeeping tables.
+pub async fn create_meta(conn: &mut Conn) -> Result<(), DbError> {
+    let ddl: Vec<String> = META_DDL.iter().map(|s| s.to_string()).collect();
+    run(conn, "cannot create the bookkeeping tables", &ddl).await
+}
+
+/// A table's new point: what a load commits (or, before a swap, leaves pending).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    pub namespace: String,
+    pub table: String,
+    pub job_id: String,
+    pub kind: String,
+    pub since: Option<String>,
+    pub until: String,
+    pub reason: Option<String>,
+    pub schema_version: i64,
+    pub upserted: i64,
+    pub deleted: i64,
+    pub duration_ms: i64,
+    pub schema: String,
+}
+
+/// The table's name in the database: `<namespace>__<table>`, as the official client's.
+pub fn table_name(ns: &str, table: &str) -> String {
+    format!("{ns}__{table}")
+}
+
+/// Writes a table's new point (dap-run's state and history, the official client's
+/// `table_sync`) and clears its pending swap, in the caller's transaction.
+pub async fn record(conn: &mut Conn, r: &Record) -> Result<(), DbError> {
+    let (ns, t) = (ql(&r.namespace), ql(&r.table));
+    let (until, ts) = (ql(&r.until), ql(&crate::load::naive_utc(&r.until)));
+    let reason = r.reason.as_deref().map_or("NULL".to_owned(), ql);
+    let since = r.since.as_deref().map_or("NULL".to_owned(), ql);
+    let (kind, v, schema) = (ql(&r.kind), r.schema_version, ql(&r.schema));
+    let (up, del, ms) = (r.upserted, r.deleted, r.duration_ms);
+    let target = ql(&table_name(&r.namespace, &r.table));
+    let sql = vec![
+        format!(
+            "INSERT INTO dap_run__table_state (namespace, `table`, until, schema_version, last_load, reason, upserted, deleted, duration_ms, loaded_at, schema_description)
+             VALUES ({ns}, {t}, {until}, {v}, {kind}, {reason}, {up}, {del}, {ms}, UTC_TIMESTAMP(6), {schema})
+             ON DUPLICATE KEY UPDATE until = VALUES(until), schema_version = VALUES(schema_version),
+               last_load = VALUES(last_load), reason = VALUES(reason), upserted = VALUES(upserted),
+               deleted = VALUES(deleted), duration_ms = VALUES(duration_ms),
+               loaded_at = VALUES(loaded_at), schema_description = VALUES(schema_description)"
+        ),
+        format!(
+            "UPDATE instructure_dap__table_sync SET `timestamp` = {ts}, schema_version = {v},
+               target_schema = {ns}, target_table = {target}, schema_description_format = 'json',
+               schema_description = {schema}
+             WHERE source_namespace = {ns} AND source_table = {t}"
+        ),
+        format!(
+            "INSERT INTO instructure_dap__table_sync (source_namespace, source_table, `timestamp`, schema_version, target_schema, target_table, schema_description_format, schema_description)
+             SELECT {ns}, {t}, {ts}, {v}, {ns}, {target}, 'json', {schema} FROM DUAL
+             WHERE NOT EXISTS (SELECT 1 FROM instructure_dap__table_sync WHERE source_namespace = {ns} AND source_table = {t})"
+        ),
+        format!(
+            "INSERT INTO dap_run__load_history (namespace, `table`, job_id, `load`, since, until, reason, schema_version, upserted, deleted, duration_ms, loaded_at)
+             VALUES ({ns}, {t}, {job}, {kind}, {since}, {until}, {reason}, {v}, {up}, {del}, {ms}, UTC_TIMESTAMP(6))",
+            job = ql(&r.job_id)
+        ),
+        format!("DELETE FROM dap_run__pending WHERE namespace = {ns} AND `table` = {t}"),
+    ];
+    run(conn, "cannot record the table's new point", &sql).await
+}
+
+/// The comment of a table (where a load's token travels with the table through a rename),
+/// `None` when the table does not exist.
+pub async fn comment(conn: &mut Conn, name: &str) -> Result<Option<String>, DbError> {
+    conn.query_first(format!(
+        "SELECT table_comment FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = {}",
+        ql(name)
+    ))
+    .await
+    .map_err(my_err("cannot read the table's comment"))
+}
+
+/// A pending swap of a table, if one was left by a killed run: its record, and whether the
+/// swap happened (the live table carries the token in its comment).
+async fn pending(conn: &mut Conn, ns: &str, t: &str) -> Result<Option<(Record, bool)>, DbError> {
+    let row: Option<(String, String)> = conn
+        .query_first(format!(
+            "SELECT token, record FROM dap_run__pending WHERE namespace = {} AND `table` = {}",
+            ql(ns),
+            ql(t)
+        ))
+        .await
+        .map_err(my_err("cannot read the replica's state"))?;
+    let Some((token, rec)) = row else {
+        return Ok(None);
+    };
+    let rec: Record = serde_json::from_str(&rec)
+        .map_err(|e| DbError::new(format!("a pending record does not parse: {e}")))?;
+    let swapped = comment(conn, &table_name(ns, t))
+        .await?
+        .is_some_and(|c| c.contains(&token));
+    Ok(Some((rec, swapped)))
+}
+
+/// Finishes what a killed run left: a swap that happened gets its record committed, one that
+/// did not is forgotten; half-built tables beside the table are dropped.
+pub async fn settle(conn: &mut Conn, ns: &str, t: &str) -> Result<(), DbError> {
+    if let Some((rec, swapped)) = pending(conn, ns, t).await? {
+        if swapped {
+            tracing::info!("{ns}.{t}: a killed run had swapped the table in; recording it");
+            run(
+                conn,
+                "cannot begin a transaction",
+                &["START TRANSACTION".into()],
+            )
+            .await?;
+            record(conn, &rec).await?;
+            run(conn, "cannot commit", &["COMMIT".into()]).await?;
+        } else {
+            run(
+                conn,
+                "cannot clear a pending load",
+                &[format!(
+                    "DELETE FROM dap_run__pending WHERE namespace = {} AND `table` = {}",
+                    ql(ns),
+                    ql(t)
+                )],
+            )
+            .await?;
+        }
+    }
+    let name = table_name(ns, t);
+    run(
+        conn,
+        "cannot drop a half-built table",
+        &[format!(
+            "DROP TABLE IF EXISTS {}, {}",
+            qi(&super::beside(&name, "new")),
+            qi(&super::beside(&name, "old"))
+        )],
+    )
+    .await
+}
+
+type StateRow = (
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+);
+
+/// Where a table stands: the official client's `table_sync` and dap-run's state, as
+/// [`crate::load::pg`] reads them; a swap that happened but was not yet recorded counts.
+pub async fn state(conn: &mut Conn, ns: &str, t: &str) -> Result<Option<TableState>, DbError> {
+    if let Some((rec, true)) = pending(conn, ns, t).await? {
+        return Ok(Some(TableState {
+            namespace: ns.to_owned(),
+            table: t.to_owned(),
+            until: rec.until,
+            schema_version: rec.schema_version,
+            last_load: rec.kind,
+            reason: rec.reason,
+            rows: None,
+            upserted: Some(rec.upserted),
+            deleted: Some(rec.deleted),
+            duration_s: Some(rec.duration_ms as f64 / 1000.0),
+            loaded_at: None,
+            schema: Some(rec.schema),
+        }));
+    }
+    let q = format!(
+        "SELECT DATE_FORMAT(s.`timestamp`, '%Y-%m-%d %H:%i:%s'), s.schema_version, s.schema_description,
+                d.until, d.schema_version, d.last_load, d.reason, d.upserted, d.deleted,
+                d.duration_ms, DATE_FORMAT(d.loaded_at, '%Y-%m-%dT%H:%i:%sZ'), d.schema_description
+         FROM (SELECT 1 AS one) o
+         LEFT JOIN instructure_dap__table_sync s ON s.source_namespace = {0} AND s.source_table = {1}
+         LEFT JOIN dap_run__table_state d ON d.namespace = {0} AND d.`table` = {1}
+         LIMIT 1",
+        ql(ns),
+        ql(t)
+    );
+    let row: Option<StateRow> = conn
+        .query_first(q)
+        .await
+        .map_err(my_err("cannot read the replica's state"))?;
+    let Some(r) = row else { return Ok(None) };
+    let (sync_ts, ours) = (r.0, r.3);
+    let official_only = ours.is_none();
+    let until = match (&sync_ts, &ours) {
+        (Some(ts), Some(u)) if crate::load::naive_utc(u) != *ts => {
+            crate::load::rfc3339_from_naive(ts)
+        }
+        (_, Some(u)) => u.clone(),
+        (Some(ts), None) => crate::load::rfc3339_from_naive(ts),
+        (None, None) => return Ok(None),
+    };
+    Ok(Some(TableState {
+        namespace: ns.to_owned(),
+        table: t.to_owned(),
+        until,
+        schema_version: r.1.or(r.4).unwrap_or(0),
+        last_load: if official_only {
+            "official client".to_owned()
+        } else {
+            r.5.unwrap_or_default()
+        },
+        reason: r.6,
+        rows: None,
+        upserted: r.7,
+        deleted: r.8,
+        duration_s: r.9.map(|ms| ms as f64 / 1000.0),
+        loaded_at: r.10,
+        schema: r.11.or(r.2),
+    }))
+}
+
+/// The table's columns with normalised types (integer display widths dropped, `enum(…)` as
+/// `enum`, MariaDB's `longtext` JSON as `json`) and each enum column's values.
+pub async fn columns(
+    conn: &mut Conn,
+    name: &str,
+) -> Result<Option<Vec<(DbColumn, Vec<String>)>>, DbError> {
+    let rows: Vec<(String, String, String, String)> = conn
+        .query(format!(
+            "SELECT column_name, data_type, column_type, is_nullable FROM information_schema.columns
+             WHERE table_schema = DATABASE() AND table_name = {} ORDER BY ordinal_position",
+            ql(name)
+        ))
+        .await
+        .map_err(my_err("cannot read the table's columns"))?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(
+        rows.into_iter()
+            .map(|(name, data, original, nullable)| {
+                let (data, full) = (data.to_ascii_lowercase(), original.to_ascii_lowercase());
+                let ty = match data.as_str() {
+                    "tinyint" | "smallint" | "mediumint" | "int" | "bigint" => {
+                        if full.contains("unsigned") {
+                            format!("{data} unsigned")
+                        } else {
+                            data.clone()
+                        }
+                    }
+                    "enum" => "enum".into(),
+                    "longtext" | "json" => "json".into(),
+                    _ => full.clone(),
+                };
+                let values = if data == "enum" {
+                    enum_values(&original)
+                } else {
+                    vec![]
+                };
+                (
+                    DbColumn {
+                        name,
+                        ty,
+                        nullable: nullable == "YES",
+                    },
+                    values,
+                )
+            })
+            .collect(),
+    ))
+}
+
+/// The values of `enum('a','b''c')`.
+fn enum_values(column_type: &str) -> Vec<String> {
+    let inner = column_type
+        .get(5..)
+        .filter(|_| {
+            column_type
+                .get(..5)
+                .is_some_and(|p| p.eq_ignore_ascii_case("enum("))
+        })
+        .and_then(|s| s.strip_suffix(')'))
+        .unwrap_or("");
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = inner.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (false, '\'') => quoted = true,
+            (true, '\'') if chars.peek() == Some(&'\'') => {
+                chars.next();
+                cur.push('\'');
+            }
+            (true, '\'') => {
+                quoted = false;
+                out.push(std::mem::take(&mut cur));
+            }
+            (true, '\\') => {
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+            }
+            (true, c) => cur.push(c),
+            (false, _) => {}
+        }
+    }
+    out
+}
+
+/// Every table the replica knows, with its row count.
+pub async fn status(url: &str) -> Result<Vec<TableState>, DbError> {
+    let mut conn = connect(url).await?;
+    let known: Vec<String> = conn
+        .query(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()
+             AND table_name IN ('instructure_dap__table_sync', 'dap_run__table_state', 'dap_run__pending')",
+        )
+        .await
+        .map_err(my_err("cannot read the replica"))?;
+    if known.len() < 3 && !known.iter().any(|k| k == "instructure_dap__table_sync") {
+        return Ok(vec![]);
+    }
+    if known.len() < 3 {
+        create_meta(&mut conn).await?;
+    }
+    let names: Vec<(String, String)> = conn
+        .query(
+            "SELECT source_namespace, source_table FROM instructure_dap__table_sync
+             UNION SELECT namespace, `table` FROM dap_run__table_state ORDER BY 1, 2",
+        )
+        .await
+        .map_err(my_err("cannot read the replica"))?;
+    let mut out = Vec::new();
+    for (ns, t) in names {
+        if let Some(mut st) = state(&mut conn, &ns, &t).await? {
+            if comment(&mut conn, &table_name(&ns, &t)).await?.is_some() {
+                let n: Option<i64> = conn
+                    .query_first(format!("SELECT COUNT(*) FROM {}", qi(&table_name(&ns, &t))))
+                    .await
+                    .map_err(my_err("cannot count the rows"))?;
+                st.rows = n;
+            }
+            out.push(st);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn enum_values_parse() {
+        assert_eq!(
+            super::enum_values("enum('a','b''c','d\\\\e')"),
+            ["a", "b'c", "d\\e"]
+        );
+    }
+}

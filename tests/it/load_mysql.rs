@@ -1,0 +1,410 @@
+//! Loading into MySQL/MariaDB (issue 16), through the binary against the sandbox, with the
+//! scenarios of the PostgreSQL tests (`load.rs`, whose oracle and helpers this shares): the
+//! server is `DAP_RUN_TEST_MYSQL` (default `mysql://root@127.0.0.1:3306/test`), each test in a
+//! database of its own, dropped afterwards. Unreachable MySQL is a "skipped" line locally and a
+//! failure under `CI=true`.
+
+use std::collections::BTreeMap;
+
+use mysql_async::prelude::Queryable as _;
+use serde_json::Value as Json;
+
+use crate::common::*;
+use crate::load::{
+    Proxy, Rows, assert_rows_eq, expected, kill_at_random_moments, normal, oracle, recorded_layout,
+    replicate, rt, sandbox_with_rows,
+};
+
+fn my_base() -> String {
+    std::env::var("DAP_RUN_TEST_MYSQL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned())
+}
+
+async fn my_conn(url: &str) -> Result<mysql_async::Conn, mysql_async::Error> {
+    let opts = mysql_async::Opts::from_url(url).map_err(mysql_async::Error::Url)?;
+    mysql_async::Conn::new(mysql_async::OptsBuilder::from_opts(opts).prefer_socket(false)).await
+}
+
+/// A fresh database, dropped when this is dropped.
+struct MyDb {
+    url: String,
+    name: String,
+}
+
+impl MyDb {
+    /// `None` (and a "skipped" line) when the server is unreachable, except under CI.
+    fn new(test: &str) -> Option<MyDb> {
+        let base = my_base();
+        let name = format!(
+            "dap_run_{test}_{}_{}",
+            std::process::id(),
+            fastrand::u32(..)
+        );
+        let made = rt().block_on(async {
+            let mut c = my_conn(&base).await?;
+            c.query_drop(format!("CREATE DATABASE {name}")).await
+        });
+        if let Err(e) = made {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("MySQL at {base} is unreachable under CI=true: {e}");
+            }
+            eprintln!("skipped: MySQL tests need a server at {base} (DAP_RUN_TEST_MYSQL): {e}");
+            return None;
+        }
+        let mut url = url::Url::parse(&base).unwrap();
+        url.set_path(&format!("/{name}"));
+        Some(MyDb {
+            url: url.to_string(),
+            name,
+        })
+    }
+
+    fn query<T: mysql_async::prelude::FromRow + Send + 'static>(&self, sql: &str) -> Vec<T> {
+        rt().block_on(async {
+            let mut c = my_conn(&self.url).await.unwrap();
+            c.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
+        })
+    }
+
+    fn execute(&self, sql: &str) {
+        rt().block_on(async {
+            let mut c = my_conn(&self.url).await.unwrap();
+            c.query_drop(sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        })
+    }
+
+    fn has_table(&self, name: &str) -> bool {
+        !self
+            .query::<String>(&format!(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = '{name}'"
+            ))
+            .is_empty()
+    }
+
+    /// The pending swap of a table that happened (its record), as dap-run reads it.
+    fn swapped(&self, ns: &str, t: &str) -> Option<Json> {
+        if !self.has_table("dap_run__pending") {
+            return None;
+        }
+        let rows: Vec<(String, String)> = self.query(&format!(
+            "SELECT token, record FROM dap_run__pending WHERE namespace = '{ns}' AND `table` = '{t}'"
+        ));
+        let (token, record) = rows.into_iter().next()?;
+        let comment: Vec<String> = self.query(&format!(
+            "SELECT table_comment FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = '{ns}__{t}'"
+        ));
+        comment
+            .first()
+            .filter(|c| c.contains(&token))
+            .map(|_| serde_json::from_str(&record).unwrap())
+    }
+
+    /// Rows of `<ns>__<table>`, keyed by `id`, as JSON values.
+    fn rows(&self, ns: &str, table: &str, schema: &str) -> Rows {
+        let layout = recorded_layout(schema, ns, table);
+        let cols: Vec<String> = self.query(&format!(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = '{ns}__{table}' ORDER BY ordinal_position"
+        ));
+        let pairs: Vec<String> = cols.iter().map(|c| format!("'{c}', `{c}`")).collect();
+        let rows: Vec<String> = self.query(&format!(
+            "SELECT CAST(JSON_OBJECT({}) AS CHAR) FROM `{ns}__{table}`",
+            pairs.join(", ")
+        ));
+        rows.iter()
+            .map(|r| {
+                let obj: serde_json::Map<String, Json> = serde_json::from_str(r).unwrap();
+                let row: BTreeMap<String, Json> = obj
+                    .into_iter()
+                    .map(|(k, v)| {
+                        let is_bool = layout
+                            .column(&k)
+                            .is_some_and(|c| c.ty == dap_run::load::layout::ColType::Bool);
+                        let v = match v {
+                            Json::Number(n) if is_bool => Json::Bool(n.as_i64() != Some(0)),
+                            other => other,
+                        };
+                        (k, normal(v))
+                    })
+                    .collect();
+                (row["id"].to_string(), row)
+            })
+            .collect()
+    }
+
+    /// The load history of a table (job id, snapshot/incremental), oldest first, with a swap
+    /// that happened but was not yet recorded.
+    fn history(&self, ns: &str, table: &str) -> Vec<(String, String)> {
+        let mut h: Vec<(String, String)> = self.query(&format!(
+            "SELECT job_id, `load` FROM dap_run__load_history WHERE namespace = '{ns}' AND `table` = '{table}' ORDER BY id"
+        ));
+        if let Some(rec) = self.swapped(ns, table) {
+            h.push((
+                rec["job_id"].as_str().unwrap().to_owned(),
+                rec["kind"].as_str().unwrap().to_owned(),
+            ));
+        }
+        h
+    }
+
+    /// `(until, last_load, schema)` of a table, as dap-run reads it.
+    fn state(&self, ns: &str, table: &str) -> Option<(String, String, String)> {
+        if let Some(rec) = self.swapped(ns, table) {
+            let s = |k: &str| rec[k].as_str().unwrap().to_owned();
+            return Some((s("until"), s("kind"), s("schema")));
+        }
+        if !self.has_table("dap_run__table_state") {
+            return None;
+        }
+        let rows: Vec<(String, String, String)> = self.query(&format!(
+            "SELECT until, last_load, schema_description FROM dap_run__table_state WHERE namespace = '{ns}' AND `table` = '{table}'"
+        ));
+        rows.into_iter().next()
+    }
+
+    /// The table equals the sandbox's snapshot at its recorded point.
+    fn assert_at_oracle(&self, ws: &Workspace, t: &str) {
+        let (until, _, schema) = self.state("canvas", t).unwrap();
+        assert_rows_eq(
+            &self.rows("canvas", t, &schema),
+            &oracle(ws, "canvas", t, &until),
+            t,
+        );
+    }
+}
+
+impl Drop for MyDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let _ = rt().block_on(async move {
+            let mut c = my_conn(&my_base()).await?;
+            c.query_drop(format!("DROP DATABASE IF EXISTS {name}"))
+                .await
+        });
+    }
+}
+
+#[test]
+fn issue_16_mysql_snapshot_then_incrementals_match_the_objects() {
+    let Some(db) = MyDb::new("incr") else { return };
+    let ws = sandbox_with_rows(300);
+    let mut modes = vec![];
+    for _ in 0..3 {
+        let r = replicate(&ws, Some(&db.url), r#"["users","courses"]"#);
+        r.expect_code(0);
+        for t in ["users", "courses"] {
+            let (until, mode, schema) = db.state("canvas", t).expect("state recorded");
+            assert!(r.stderr.contains(&format!("until {until}")), "{}", r.stderr);
+            if t == "users" {
+                modes.push(mode);
+            }
+            let layout = recorded_layout(&schema, "canvas", t);
+            let want = expected(
+                &ws.path().join("out"),
+                "canvas",
+                t,
+                &layout,
+                &db.history("canvas", t),
+            );
+            let got = db.rows("canvas", t, &schema);
+            assert_rows_eq(&got, &want, t);
+            assert_rows_eq(&got, &oracle(&ws, "canvas", t, &until), t);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    assert_eq!(modes, ["snapshot", "incremental", "incremental"]);
+    let deleted: Vec<i64> =
+        db.query("SELECT CAST(SUM(deleted) AS SIGNED) FROM dap_run__load_history");
+    assert!(deleted[0] > 0, "the incrementals deleted rows");
+    // The official client's bookkeeping, written in the same transaction.
+    let sync: Vec<(String, String, String)> = db.query(
+        "SELECT source_table, DATE_FORMAT(`timestamp`, '%Y-%m-%dT%H:%i:%sZ'), target_table FROM instructure_dap__table_sync ORDER BY 1",
+    );
+    assert_eq!(sync.len(), 2);
+    let (until, _, _) = db.state("canvas", "users").unwrap();
+    assert_eq!(
+        sync[1].1, until,
+        "table_sync.timestamp is the naive UTC until"
+    );
+    assert_eq!(sync[1].2, "canvas__users");
+    // Types as the official client's (MariaDB prints integer display widths).
+    let types: Vec<(String, String, String)> = db.query(
+        "SELECT column_name, column_type, is_nullable FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = 'canvas__users' ORDER BY ordinal_position",
+    );
+    let ty = |name: &str| types.iter().find(|t| t.0 == name).unwrap().clone();
+    assert!(ty("id").1.starts_with("bigint") && ty("id").2 == "NO");
+    assert_eq!(
+        ty("workflow_state").1,
+        "enum('registered','pre_registered','creation_pending','deleted')"
+    );
+    assert_eq!(ty("bio").1, "mediumtext");
+    assert_eq!(ty("created_at").1, "datetime");
+}
+
+#[test]
+fn issue_16_mysql_takes_over_an_official_client_replica() {
+    let Some(db) = MyDb::new("takeover") else {
+        return;
+    };
+    let ws = sandbox_with_rows(50);
+    replicate(&ws, Some(&db.url), r#"["users"]"#).expect_code(0);
+    // As `dap initdb` leaves it: only the official client's bookkeeping.
+    db.execute("DROP TABLE dap_run__table_state, dap_run__load_history, dap_run__pending");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let r = replicate(&ws, Some(&db.url), r#"["users"]"#);
+    r.expect_code(0);
+    assert!(r.stderr.contains("incremental since"), "{}", r.stderr);
+    assert_eq!(db.state("canvas", "users").unwrap().1, "incremental");
+    db.assert_at_oracle(&ws, "users");
+}
+
+#[test]
+fn issue_16_mysql_schema_changes_by_a_new_table_swapped_in() {
+    let Some(db) = MyDb::new("schema") else {
+        return;
+    };
+    let ws = sandbox_with_rows(40);
+    replicate(&ws, Some(&db.url), r#"["users"]"#).expect_code(0);
+    // Additive: a new nullable column, the table rebuilt beside the old one.
+    ws.sandbox.change_schema("canvas", "users");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let r = replicate(&ws, Some(&db.url), r#"["users"]"#);
+    r.expect_code(0);
+    assert!(
+        r.stderr
+            .contains("schema change applied with the load: new columns ***_added_note"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(db.state("canvas", "users").unwrap().1, "incremental");
+    db.assert_at_oracle(&ws, "users");
+    // A type the schema does not say: the table is reloaded.
+    db.execute("ALTER TABLE canvas__users MODIFY COLUMN name mediumtext");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let r = replicate(&ws, Some(&db.url), r#"["users"]"#);
+    r.expect_code(0);
+    assert!(
+        r.stderr.contains(
+            "snapshot (schema change: column `name` changed type from mediumtext to varchar(255))"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(db.state("canvas", "users").unwrap().1, "snapshot");
+    db.assert_at_oracle(&ws, "users");
+    assert!(!db.has_table("canvas__users__dap_new") && !db.has_table("canvas__users__dap_old"));
+}
+
+#[test]
+fn issue_16_mysql_kill_9_leaves_each_table_at_its_old_or_new_point() {
+    let Some(db) = MyDb::new("kill") else { return };
+    let ws = sandbox_with_rows(8000);
+    ws.example("replicate.toml");
+    let out = ws.path().join("out");
+    kill_at_random_moments(&ws, Some(&db.url), &|t| match db.state("canvas", t) {
+        None => assert!(
+            !db.has_table(&format!("canvas__{t}")),
+            "{t}: a table without state"
+        ),
+        Some((_, _, schema)) => {
+            let layout = recorded_layout(&schema, "canvas", t);
+            let want = expected(&out, "canvas", t, &layout, &db.history("canvas", t));
+            assert_rows_eq(&db.rows("canvas", t, &schema), &want, t);
+        }
+    });
+    replicate(&ws, Some(&db.url), r#"["users","courses"]"#).expect_code(0);
+    for t in ["users", "courses"] {
+        db.assert_at_oracle(&ws, t);
+    }
+    let pending: Vec<i64> = db.query("SELECT COUNT(*) FROM dap_run__pending");
+    assert_eq!(pending[0], 0, "a finished run leaves nothing pending");
+}
+
+fn through(db: &MyDb, proxy: &Proxy) -> String {
+    let mut u = url::Url::parse(&db.url).unwrap();
+    u.set_port(Some(proxy.port)).unwrap();
+    u.to_string()
+}
+
+fn upstream_addr(db: &MyDb) -> String {
+    let u = url::Url::parse(&db.url).unwrap();
+    format!(
+        "{}:{}",
+        u.host_str().unwrap_or("127.0.0.1"),
+        u.port().unwrap_or(3306)
+    )
+}
+
+#[test]
+fn issue_16_mysql_connection_dropped_mid_load_fails_the_table_and_keeps_its_point() {
+    let Some(db) = MyDb::new("cut") else { return };
+    let ws = sandbox_with_rows(3000);
+    replicate(&ws, Some(&db.url), r#"["users"]"#).expect_code(0);
+    let before = db.state("canvas", "users").unwrap();
+    let rows_before = db.rows("canvas", "users", &before.2);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    // Every connection is cut after 64 KiB from the client: LOAD DATA never gets through.
+    let proxy = Proxy::start(upstream_addr(&db), 64 * 1024, |_| true);
+    let r = replicate(&ws, Some(&through(&db, &proxy)), r#"["users"]"#);
+    r.expect_code(6);
+    assert!(r.stderr.contains("retrying"), "retried first: {}", r.stderr);
+    assert!(
+        r.stderr.contains("left at its previous point"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(db.state("canvas", "users").unwrap(), before);
+    assert_eq!(db.rows("canvas", "users", &before.2), rows_before);
+}
+
+#[test]
+fn issue_16_mysql_connection_dropped_once_is_retried() {
+    let Some(db) = MyDb::new("retry") else { return };
+    let ws = sandbox_with_rows(3000);
+    // Connection 1 prepares the table; connection 2, the load, is cut in its LOAD DATA.
+    let proxy = Proxy::start(upstream_addr(&db), 64 * 1024, |n| n == 2);
+    let r = replicate(&ws, Some(&through(&db, &proxy)), r#"["users"]"#);
+    r.expect_code(0);
+    assert!(r.stderr.contains("retrying"), "{}", r.stderr);
+    db.assert_at_oracle(&ws, "users");
+}
+
+#[test]
+fn issue_16_mysql_replica_command_and_bad_urls() {
+    let Some(db) = MyDb::new("status") else {
+        return;
+    };
+    let ws = sandbox_with_rows(20);
+    replicate(&ws, Some(&db.url), r#"["users","courses"]"#).expect_code(0);
+    let r = ws.run(&[
+        "replica",
+        "replicate.toml",
+        "--output-dir",
+        "out",
+        "--database",
+        &db.url,
+        "--format",
+        "json",
+    ]);
+    r.expect_code(0);
+    let doc: Json = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc["tables"].as_array().unwrap().len(), 2);
+    let users = &doc["tables"][1];
+    assert_eq!(users["table"], "users");
+    assert_eq!(users["last_load"], "snapshot");
+    let schema = db.state("canvas", "users").unwrap().2;
+    assert_eq!(
+        users["rows"].as_u64().unwrap() as usize,
+        db.rows("canvas", "users", &schema).len()
+    );
+    // Nothing listens on port 1; the password never shows.
+    let r = replicate(
+        &ws,
+        Some("mysql://u:hunter2@127.0.0.1:1/db"),
+        r#"["users"]"#,
+    );
+    r.expect_code(6);
+    assert!(r.stderr.contains("cannot connect to MySQL"), "{}", r.stderr);
+    assert!(!r.stderr.contains("hunter2"), "{}", r.stderr);
+}
