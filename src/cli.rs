@@ -140,7 +140,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub sandbox: bool,
 
-    /// Replica database of `load` steps: `postgresql://...` or `sqlite:PATH` (overrides
+    /// Replica database of `load` steps: `postgresql://...`, `mysql://...` or `sqlite:PATH` (overrides
     /// DAP_CONNECTION_STRING and the job's `[database] url`).
     #[arg(long, value_name = "URL")]
     pub database: Option<String>,

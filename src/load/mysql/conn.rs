@@ -9,8 +9,10 @@ use mysql_async::{Conn, OptsBuilder, SslOpts};
 use crate::load::DbError;
 
 /// The session settings of every connection: strict mode (a value that does not fit is an
-/// error, not a silent truncation) and UTC, so `datetime` values are naive UTC.
-const SETUP: [&str; 2] = [
+/// error, not a silent truncation), UTC (`datetime` values are naive UTC), and READ COMMITTED
+/// (no gap locks between parallel loads).
+const SETUP: [&str; 3] = [
+    "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
     "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'",
     "SET SESSION time_zone = '+00:00'",
 ];

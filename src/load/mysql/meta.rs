@@ -97,9 +97,33 @@ pub fn table_name(ns: &str, table: &str) -> String {
     format!("{ns}__{table}")
 }
 
+/// Writes a table's new point and commits: in the caller's open transaction, or in one of
+/// its own with `begin`. The bookkeeping tables are written under a named lock, one load at a
+/// time: parallel loads would otherwise deadlock on their shared rows.
+pub async fn commit_record(conn: &mut Conn, r: &Record, begin: bool) -> Result<(), DbError> {
+    let _: Option<i64> = conn
+        .query_first("SELECT GET_LOCK('dap_run_state', 600)")
+        .await
+        .map_err(my_err("cannot lock the replica's state"))?;
+    if begin {
+        run(
+            conn,
+            "cannot begin a transaction",
+            &["START TRANSACTION".into()],
+        )
+        .await?;
+    }
+    record(conn, r).await?;
+    run(conn, "cannot commit the load", &["COMMIT".into()]).await?;
+    let _ = conn
+        .query_drop("SELECT RELEASE_LOCK('dap_run_state')")
+        .await;
+    Ok(())
+}
+
 /// Writes a table's new point (dap-run's state and history, the official client's
 /// `table_sync`) and clears its pending swap, in the caller's transaction.
-pub async fn record(conn: &mut Conn, r: &Record) -> Result<(), DbError> {
+async fn record(conn: &mut Conn, r: &Record) -> Result<(), DbError> {
     let (ns, t) = (ql(&r.namespace), ql(&r.table));
     let (until, ts) = (ql(&r.until), ql(&crate::load::naive_utc(&r.until)));
     let reason = r.reason.as_deref().map_or("NULL".to_owned(), ql);
@@ -176,14 +200,7 @@ pub async fn settle(conn: &mut Conn, ns: &str, t: &str) -> Result<(), DbError> {
     if let Some((rec, swapped)) = pending(conn, ns, t).await? {
         if swapped {
             tracing::info!("{ns}.{t}: a killed run had swapped the table in; recording it");
-            run(
-                conn,
-                "cannot begin a transaction",
-                &["START TRANSACTION".into()],
-            )
-            .await?;
-            record(conn, &rec).await?;
-            run(conn, "cannot commit", &["COMMIT".into()]).await?;
+            commit_record(conn, &rec, true).await?;
         } else {
             run(
                 conn,

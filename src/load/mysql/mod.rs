@@ -48,7 +48,7 @@ use super::layout::{ColType, Column, Layout, mysql_ident as qi, mysql_literal as
 use super::stream::{Msg, spawn_rows};
 use super::{Changes, DbError, LoadOutcome, LoadRequest, Mode, TableState};
 use conn::{my_err, run};
-use meta::{Record, columns, create_meta, record, settle, state};
+use meta::{Record, columns, commit_record, create_meta, settle, state};
 
 /// A table beside `name` (`new` or `old`), within MySQL's 64 characters.
 pub(crate) fn beside(name: &str, what: &str) -> String {
@@ -431,8 +431,7 @@ pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<Loa
         schema: serde_json::to_string(&req.schema).unwrap_or_default(),
     };
     if !rebuild {
-        record(&mut conn, &rec).await?;
-        run(&mut conn, "cannot commit the load", &["COMMIT".into()]).await?;
+        commit_record(&mut conn, &rec, false).await?;
         return Ok(out);
     }
     // The swap (see the module docs for the order).
@@ -461,9 +460,7 @@ pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<Loa
         swap,
     ];
     run(&mut conn, "cannot swap the new table in", &steps).await?;
-    run(&mut conn, "cannot begin a transaction", &begin()).await?;
-    record(&mut conn, &rec).await?;
-    run(&mut conn, "cannot commit the load", &["COMMIT".into()]).await?;
+    commit_record(&mut conn, &rec, true).await?;
     let _ = conn
         .query_drop(format!("DROP TABLE IF EXISTS {}", qi(&old)))
         .await;
