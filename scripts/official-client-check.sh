@@ -6,7 +6,8 @@
 # must hold exactly the sandbox's rows at the client's recorded `timestamp`: same count, same
 # keys, same `updated_at` per key. PostgreSQL comes from DAP_RUN_TEST_POSTGRES (default
 # postgresql://postgres@127.0.0.1:5432/test); when it is unreachable that part is skipped with
-# a message, except under CI=true, where it fails.
+# a message, except under CI=true, where it fails. The same round trip runs against MariaDB or
+# MySQL (DAP_RUN_TEST_MYSQL, default mysql://root@127.0.0.1:3306/test) before the PostgreSQL one.
 #
 # usage: scripts/official-client-check.sh path/to/dap-run [venv-dir]
 set -euo pipefail
@@ -89,6 +90,99 @@ echo "snapshot at: $since"
 echo "== dap incremental"
 dap incremental --namespace canvas --table accounts --format jsonl --since "$since" --output-directory incremental 2>&1 | tee incremental.log
 check_jsonl_gz incremental
+
+# MariaDB/MySQL (issue 16): the same round trip with DAP_RUN_TEST_MYSQL (default
+# mysql://root@127.0.0.1:3306/test): `dap initdb`/`syncdb` into a scratch database, dap-run
+# continues it, dap-run's own replica has the same tables, columns and types, and `dap syncdb`
+# continues dap-run's replica; every table holds the sandbox's rows at its recorded point.
+my_admin=${DAP_RUN_TEST_MYSQL:-mysql://root@127.0.0.1:3306/test}
+if ! "$venv/bin/python" -c 'import aiomysql' 2>/dev/null; then
+    "$venv/bin/pip" install --quiet 'instructure-dap-client[mysql]'
+fi
+my() { # my URL SQL: tab-separated rows
+    "$venv/bin/python" - "$@" <<'PY'
+import sys, urllib.parse, pymysql
+u = urllib.parse.urlparse(sys.argv[1])
+c = pymysql.connect(host=u.hostname, port=u.port or 3306, user=urllib.parse.unquote(u.username or ""),
+                    password=urllib.parse.unquote(u.password or ""), database=u.path.lstrip("/") or None,
+                    autocommit=True)
+with c.cursor() as cur:
+    cur.execute(sys.argv[2])
+    for row in cur.fetchall():
+        print("\t".join("" if v is None else str(v) for v in row))
+PY
+}
+my_check() { # my_check URL: every table in table_sync equals the sandbox at its timestamp
+    "$venv/bin/python" - "$url" "$1" <<'PY'
+import json, sys, urllib.parse, urllib.request, pymysql
+url, db = sys.argv[1], sys.argv[2]
+u = urllib.parse.urlparse(db)
+c = pymysql.connect(host=u.hostname, port=u.port or 3306, user=urllib.parse.unquote(u.username or ""),
+                    password=urllib.parse.unquote(u.password or ""), database=u.path.lstrip("/"))
+cur = c.cursor()
+cur.execute("SELECT source_namespace, source_table, DATE_FORMAT(`timestamp`, '%Y-%m-%dT%H:%i:%sZ'), "
+            "target_table FROM instructure_dap__table_sync ORDER BY 1, 2")
+failed = False
+synced = cur.fetchall()
+assert len(synced) == 6, f"table_sync has {len(synced)} rows, expected 6"
+for namespace, table, at, target in synced:
+    with urllib.request.urlopen(f"{url}/sandbox/rows/{namespace}/{table}?at={at}") as response:
+        expected = [json.loads(line) for line in response.read().decode().splitlines()]
+    column = "timestamp" if table == "web_logs" else "updated_at"
+    want = {str(row["key"]["id"]): row["value"][column].rstrip("Z") for row in expected}
+    cur.execute(f"SELECT id, DATE_FORMAT(`{column}`, '%Y-%m-%dT%H:%i:%s') FROM `{target}`")
+    got = {str(k): v for k, v in cur.fetchall()}
+    failed |= got != want
+    print(f"  {u.path.lstrip('/')}: {namespace}.{table} at {at}: {len(got)} rows, "
+          f"{len(want)} in the sandbox: {'same keys and versions' if got == want else 'DIFFERENT'}")
+sys.exit(1 if failed else 0)
+PY
+}
+echo "== dap initdb + dap syncdb into MariaDB/MySQL"
+if ! my "$my_admin" 'SELECT 1' >/dev/null 2>&1; then
+    if [[ ${CI:-} == true ]]; then
+        echo "MySQL at $my_admin is unreachable; under CI=true this fails" >&2
+        exit 1
+    fi
+    echo "skipped: MySQL at $my_admin is unreachable; the MySQL part is not checked"
+else
+    my_scratch="dap_run_official_$$_$RANDOM"
+    my_ours="dap_run_ours_$$_$RANDOM"
+    my "$my_admin" "CREATE DATABASE $my_scratch" >/dev/null
+    my "$my_admin" "CREATE DATABASE $my_ours" >/dev/null
+    trap 'my "$my_admin" "DROP DATABASE IF EXISTS $my_scratch" >/dev/null 2>&1 || true; my "$my_admin" "DROP DATABASE IF EXISTS $my_ours" >/dev/null 2>&1 || true; cleanup' EXIT
+    my_db="${my_admin%/*}/$my_scratch"
+    my_ours_url="${my_admin%/*}/$my_ours"
+    echo "scratch database: $my_scratch ($(my "$my_admin" 'SELECT VERSION()'))"
+    my_tables=accounts,users,courses,enrollments,submissions
+    DAP_CONNECTION_STRING=$my_db dap initdb --namespace canvas --table "$my_tables"
+    DAP_CONNECTION_STRING=$my_db dap initdb --namespace canvas_logs --table web_logs
+    DAP_CONNECTION_STRING=$my_db dap syncdb --namespace canvas --table "$my_tables"
+    DAP_CONNECTION_STRING=$my_db dap syncdb --namespace canvas_logs --table web_logs
+    my_check "$my_db"
+    cp "$repo/examples/replicate.toml" "$work/replicate.toml"
+    my_json='["accounts","users","courses","enrollments","submissions"]'
+    echo "== dap-run continues the official client's MariaDB replica"
+    "$bin" run "$work/replicate.toml" --output-dir "$work/my-out" --database "$my_db" --var "tables=$my_json" 2>&1 | tee my-takeover.log
+    "$bin" run "$work/replicate.toml" --output-dir "$work/my-out" --database "$my_db" --var namespace=canvas_logs --var 'tables=["web_logs"]' 2>&1 | tee -a my-takeover.log
+    if grep -q 'snapshot (' my-takeover.log; then
+        echo "dap-run took a snapshot of an official-client MySQL table instead of continuing it" >&2
+        exit 1
+    fi
+    my_check "$my_db"
+    echo "== dap-run from scratch into $my_ours"
+    "$bin" run "$work/replicate.toml" --output-dir "$work/my-ours" --database "$my_ours_url" --var "tables=$my_json"
+    "$bin" run "$work/replicate.toml" --output-dir "$work/my-ours" --database "$my_ours_url" --var namespace=canvas_logs --var 'tables=["web_logs"]'
+    layout_my="SELECT table_name, column_name, column_type, is_nullable, column_key, ordinal_position
+      FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name LIKE 'canvas%' ORDER BY 1, 6"
+    diff <(my "$my_db" "$layout_my") <(my "$my_ours_url" "$layout_my") \
+        || { echo "dap-run's MySQL tables differ from the official client's (< official, > dap-run)" >&2; exit 1; }
+    echo "  same tables, columns, types, nullability and keys as the official client's"
+    echo "== dap syncdb continues dap-run's MariaDB replica"
+    DAP_CONNECTION_STRING=$my_ours_url dap syncdb --namespace canvas --table "$my_tables"
+    DAP_CONNECTION_STRING=$my_ours_url dap syncdb --namespace canvas_logs --table web_logs
+    my_check "$my_ours_url"
+fi
 
 echo "== dap initdb + dap syncdb into PostgreSQL"
 if ! command -v psql >/dev/null 2>&1 || ! psql -q -d "$pg_admin" -c 'SELECT 1' >/dev/null 2>&1; then
