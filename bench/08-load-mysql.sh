@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Loading a table into MariaDB/MySQL (issue 16), the MySQL twin of 07-load.sh: a snapshot of
+# ROWS rows and an incremental that changes every row (about 9 in 10 updated, 1 in 10 deleted),
+# by
+#   - dap-run (`examples/replicate.toml`, one table), end to end and its database time;
+#   - the official client (`dap initdb` / `dap syncdb` into MySQL), at OFFICIAL_ROWS rows
+#     (default 100000: row-by-row `executemany`, minutes at 1M rows);
+#   - dap-run at OFFICIAL_ROWS rows, for the same-size comparison.
+# Peak memory (max RSS) from /usr/bin/time. One run each.
+#
+# usage: bench/08-load-mysql.sh   (ROWS=1000000 OFFICIAL_ROWS=100000 DAP_RUN_TEST_MYSQL=... VENV=...)
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+: "${ROWS:=1000000}"
+: "${OFFICIAL_ROWS:=100000}"
+: "${VENV:=$HOME/.cache/dap-run-bench/venv}"
+my_admin=${DAP_RUN_TEST_MYSQL:-mysql://root@127.0.0.1:3306/test}
+work=$(mktemp -d)
+dbs=()
+
+if [[ ! -x $VENV/bin/dap ]]; then
+    python3 -m venv "$VENV"
+fi
+if ! "$VENV/bin/python" -c 'import aiomysql' 2>/dev/null; then
+    "$VENV/bin/pip" install --quiet 'instructure-dap-client[mysql]'
+fi
+
+# my URL SQL: tab-separated rows (pymysql from the official client's venv).
+my() {
+    "$VENV/bin/python" - "$@" <<'PY'
+import sys, urllib.parse, pymysql
+u = urllib.parse.urlparse(sys.argv[1])
+c = pymysql.connect(host=u.hostname, port=u.port or 3306, user=urllib.parse.unquote(u.username or ""),
+                    password=urllib.parse.unquote(u.password or ""), database=u.path.lstrip("/") or None,
+                    autocommit=True)
+with c.cursor() as cur:
+    cur.execute(sys.argv[2])
+    for row in cur.fetchall():
+        print("\t".join("" if v is None else str(v) for v in row))
+PY
+}
+
+cleanup() {
+    stop_sandboxes
+    for db in "${dbs[@]}"; do
+        my "$my_admin" "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+new_db() {
+    local name="dap_run_bench_$1_$$"
+    my "$my_admin" "CREATE DATABASE $name" >/dev/null
+    dbs+=("$name")
+    echo "${my_admin%/*}/$name"
+}
+
+timed() {
+    local name=$1
+    shift
+    /usr/bin/time -f '%e %M' -o "$work/time" "$@" >"$work/$name.log" 2>&1 \
+        || { echo "$name failed:" >&2; tail -20 "$work/$name.log" >&2; exit 1; }
+    read -r secs kib <"$work/time"
+    printf '%s %s %s\n' "$name" "$secs" "$((kib / 1024))"
+}
+
+cp "$repo_dir/examples/replicate.toml" "$work/"
+bench_table() {
+    stop_sandboxes
+    start_sandbox --polls 0 --rows "$1" --change-every 2s --change-period 1
+    export DAP_API_URL=$sandbox_url
+}
+state_sql="SELECT CONCAT(last_load, '-db'), duration_ms / 1000.0, upserted, deleted FROM dap_run__table_state"
+
+echo "# server: $(my "$my_admin" 'SELECT VERSION()')"
+echo "# dap-run, $ROWS rows"
+bench_table "$ROWS"
+db=$(new_db dap)
+job=(run "$work/replicate.toml" --output-dir "$work/out" --var 'tables=["users"]' --database "$db")
+timed dap-run-snapshot "$DAP_RUN" "${job[@]}"
+my "$db" "$state_sql"
+sleep 3
+timed dap-run-incremental "$DAP_RUN" "${job[@]}"
+my "$db" "$state_sql"
+
+echo "# official client, $OFFICIAL_ROWS rows"
+bench_table "$OFFICIAL_ROWS"
+db=$(new_db official)
+dap() { "$VENV/bin/dap" --no-tracking --non-interactive --loglevel warning "$@"; }
+export DAP_CONNECTION_STRING=$db
+timed official-initdb dap initdb --namespace canvas --table users
+sleep 3
+timed official-syncdb dap syncdb --namespace canvas --table users
+my "$db" "SELECT 'official-rows', COUNT(*) FROM canvas__users"
+
+echo "# dap-run, $OFFICIAL_ROWS rows (the official client's size)"
+db=$(new_db dap_small)
+job=(run "$work/replicate.toml" --output-dir "$work/out-small" --var 'tables=["users"]' --database "$db")
+timed dap-run-snapshot-small "$DAP_RUN" "${job[@]}"
+sleep 3
+timed dap-run-incremental-small "$DAP_RUN" "${job[@]}"
+my "$db" "$state_sql"
