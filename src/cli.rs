@@ -20,7 +20,8 @@ use crate::report::ReportSpec;
 /// Exit codes: 0 success; 1 a check failed or a gateway job failed; 2 invalid job file or
 /// command line (nothing sent); 3 authentication failed; 4 gateway or network failure after
 /// retries; 5 a local file could not be read or written; 6 the replica database failed;
-/// 75 another run holds the job's lock; 130 or 143 stopped by SIGINT or SIGTERM.
+/// 75 another run holds the job's lock; 130 or 143 stopped by SIGINT or SIGTERM. With several
+/// jobs, the most serious code of their runs, in the order 70, 130/143, 3, 2, 5, 6, 4, 1, 75, 0.
 #[derive(Debug, Parser)]
 #[command(name = "dap-run", version, subcommand_negates_reqs = true)]
 pub struct Cli {
@@ -107,9 +108,10 @@ pub struct JobArgs {
 /// `dap-run run`.
 #[derive(Debug, Args, Clone, Default)]
 pub struct RunArgs {
-    /// The job file.
+    /// The job files. Several run one after another, each with its own lock, state and
+    /// summary; the exit code is the most serious of their codes.
     #[arg(value_name = "JOB")]
-    pub job: Option<PathBuf>,
+    pub jobs: Vec<PathBuf>,
 
     /// Variables and other job options.
     #[command(flatten)]
@@ -149,7 +151,7 @@ pub struct RunArgs {
 impl RunArgs {
     /// Whether no run option was given (they belong to `run`, not to another subcommand).
     pub fn is_empty(&self) -> bool {
-        self.job.is_none()
+        self.jobs.is_empty()
             && self.job_args.vars.is_empty()
             && self.output_dir.is_none()
             && self.state_dir.is_none()
@@ -176,9 +178,9 @@ pub struct CheckArgs {
 /// `dap-run plan`.
 #[derive(Debug, Args, Clone)]
 pub struct PlanArgs {
-    /// The job file.
-    #[arg(value_name = "JOB")]
-    pub job: PathBuf,
+    /// The job files (each plan in turn; a JSON array with `--format json` and several).
+    #[arg(value_name = "JOB", required = true)]
+    pub jobs: Vec<PathBuf>,
 
     /// Variables.
     #[command(flatten)]

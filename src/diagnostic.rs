@@ -103,8 +103,8 @@ impl Diagnostics {
         self.items.iter().map(|(_, d)| d.message.clone()).collect()
     }
 
-    /// Renders every problem, in file order, followed by a count.
-    pub fn render(&self) -> String {
+    /// The problems in file order.
+    fn sorted(&self) -> Vec<&(Source, Diagnostic)> {
         let mut items: Vec<&(Source, Diagnostic)> = self.items.iter().collect();
         items.sort_by_key(|(s, d)| {
             (
@@ -112,20 +112,64 @@ impl Diagnostics {
                 d.span.as_ref().map_or(usize::MAX, |r| r.start),
             )
         });
+        items
+    }
+
+    /// Renders every problem, in file order, followed by a count.
+    pub fn render(&self) -> String {
+        let items = self.sorted();
         let mut out = String::new();
         for (source, d) in &items {
             render_one(&mut out, source, d);
             out.push('\n');
         }
-        let n = items.len();
-        let _ = write!(
-            out,
-            "error: {} problem{} found; nothing was sent",
-            n,
-            if n == 1 { "" } else { "s" }
-        );
+        let _ = write!(out, "error: {}", count_line(items.len()));
         out
     }
+
+    /// Every problem in file order with its file, line and column as data (for JSON logs).
+    pub fn located(&self) -> Vec<Located> {
+        self.sorted()
+            .into_iter()
+            .map(|(source, d)| {
+                let at = d.span.as_ref().map(|r| line_col(&source.text, r.start));
+                Located {
+                    file: source.name.clone(),
+                    line: at.map(|(l, _)| l),
+                    column: at.map(|(_, c)| c),
+                    message: d.message.clone(),
+                    label: d.label.clone(),
+                    help: d.help.clone(),
+                }
+            })
+            .collect()
+    }
+}
+
+/// A problem with its place as numbers rather than rendered text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Located {
+    /// The file, as the user named it.
+    pub file: String,
+    /// 1-based line, when the problem has a place in the file.
+    pub line: Option<usize>,
+    /// 1-based column in characters.
+    pub column: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+    /// The text under the caret.
+    pub label: Option<String>,
+    /// How to fix it.
+    pub help: Option<String>,
+}
+
+/// `2 problems found; nothing was sent`.
+pub fn count_line(n: usize) -> String {
+    format!(
+        "{} problem{} found; nothing was sent",
+        n,
+        if n == 1 { "" } else { "s" }
+    )
 }
 
 /// 1-based line and column (in characters) of a byte offset.

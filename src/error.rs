@@ -41,20 +41,22 @@ impl ExitCode {
         self as i32
     }
 
-    /// How serious a failure is when a run has several: the worst one decides the exit code.
-    /// A signal that stopped the run decides over everything but a bug; then authentication
-    /// problems (nothing else can work), then local I/O, then the database, then the gateway,
-    /// then failed checks.
+    /// How serious a failure is when a run (or a command of several jobs) has several: the
+    /// worst one decides the exit code. A bug comes first, then a signal that stopped the run,
+    /// then authentication problems (nothing else can work), an invalid job, local I/O, the
+    /// database, the gateway and failed checks. A held lock ranks just above success: it means
+    /// "this job was skipped, its previous run is still going", and must not hide another
+    /// job's failure from a wrapper that treats 75 as "skip".
     pub fn severity(self) -> u8 {
         match self {
             ExitCode::Success => 0,
-            ExitCode::CheckFailed => 1,
-            ExitCode::Gateway => 2,
-            ExitCode::Database => 3,
-            ExitCode::LocalIo => 4,
-            ExitCode::Invalid => 5,
-            ExitCode::Auth => 6,
-            ExitCode::Locked => 7,
+            ExitCode::Locked => 1,
+            ExitCode::CheckFailed => 2,
+            ExitCode::Gateway => 3,
+            ExitCode::Database => 4,
+            ExitCode::LocalIo => 5,
+            ExitCode::Invalid => 6,
+            ExitCode::Auth => 7,
             ExitCode::Interrupted | ExitCode::Terminated => 8,
             ExitCode::Internal => 9,
         }
@@ -145,5 +147,25 @@ mod tests {
                 .starts_with("internal error (a bug in dap-run): a test task failed")
         );
         assert!(ExitCode::Internal.severity() > ExitCode::Auth.severity());
+    }
+
+    #[test]
+    fn the_documented_order_of_exit_codes() {
+        let mut codes = [
+            ExitCode::Success,
+            ExitCode::CheckFailed,
+            ExitCode::Invalid,
+            ExitCode::Auth,
+            ExitCode::Gateway,
+            ExitCode::LocalIo,
+            ExitCode::Database,
+            ExitCode::Internal,
+            ExitCode::Interrupted,
+            ExitCode::Locked,
+        ];
+        codes.sort_by_key(|c| std::cmp::Reverse(c.severity()));
+        let order: Vec<i32> = codes.iter().map(|c| c.code()).collect();
+        // The order in the README's "Exit codes" and in `dap-run --help`.
+        assert_eq!(order, [70, 130, 3, 2, 5, 6, 4, 1, 75, 0]);
     }
 }

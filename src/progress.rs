@@ -16,6 +16,11 @@ static MULTI: OnceLock<MultiProgress> = OnceLock::new();
 /// The log format chosen by [`init_logging`], so closing messages can follow it.
 static FORMAT: OnceLock<LogFormat> = OnceLock::new();
 
+/// Whether log lines are timestamped text (not a terminal, not JSON): then every line of a
+/// multi-line event and of the closing summary starts with a timestamp, so a cron log can be
+/// filtered by time or grepped line by line without losing a `= help:` line's date.
+static STAMPED: OnceLock<bool> = OnceLock::new();
+
 /// Whether stderr is an interactive terminal that can show progress.
 pub fn stderr_is_terminal() -> bool {
     io::stderr().is_terminal()
@@ -126,7 +131,10 @@ impl Drop for LineWriter {
         if self.buf.is_empty() {
             return;
         }
-        let text = crate::secret::redact(&String::from_utf8_lossy(&self.buf));
+        let mut text = crate::secret::redact(&String::from_utf8_lossy(&self.buf));
+        if STAMPED.get() == Some(&true) {
+            text = stamp_continuations(&text);
+        }
         let write = || {
             let mut err = io::stderr().lock();
             let _ = err.write_all(text.as_bytes());
@@ -167,6 +175,7 @@ pub fn colors() -> bool {
 pub fn init_logging(verbosity: i8, format: LogFormat) {
     let _ = FORMAT.set(format);
     let terminal = stderr_is_terminal();
+    let _ = STAMPED.set(format == LogFormat::Text && !terminal);
     let level = match verbosity {
         i8::MIN..=-1 => "error",
         0 if terminal => "warn",
@@ -191,28 +200,214 @@ fn json_logs() -> bool {
     FORMAT.get() == Some(&LogFormat::Json)
 }
 
-/// Prints the closing summary of a run on stderr: as is in text mode, as one log event in
-/// JSON mode (so every stderr line is JSON). `-q` shows it only when the run failed.
-pub fn print_summary(text: &str, success: bool, quiet: bool) {
+/// The counts of a run's closing summary, as fields of the JSON summary event.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SummaryCounts {
+    /// The job's name.
+    pub job: String,
+    /// The run's exit code.
+    pub exit_code: i32,
+    /// Steps run (not skipped).
+    pub steps: u64,
+    /// Loop items run.
+    pub loop_items: u64,
+    /// Files written.
+    pub files: u64,
+    /// Bytes written.
+    pub bytes: u64,
+    /// Logins (or InstAccess mints).
+    pub logins: u64,
+    /// Requests sent.
+    pub requests: u64,
+    /// Retries after transient failures.
+    pub retries: u64,
+    /// DAP queries that were snapshots.
+    pub snapshots: u64,
+    /// DAP queries that were incremental.
+    pub incremental: u64,
+    /// Failures (steps and items).
+    pub failures: u64,
+    /// Duration in milliseconds.
+    pub duration_ms: u64,
+    /// Whether the state file was written.
+    pub state_saved: bool,
+}
+
+/// Emits the summary as one event whose fields are the counts (`--log-format json`).
+macro_rules! summary_event {
+    ($level:ident, $c:expr, $text:expr) => {
+        tracing::$level!(
+            summary = true,
+            job = %$c.job,
+            exit_code = $c.exit_code,
+            steps = $c.steps,
+            loop_items = $c.loop_items,
+            files = $c.files,
+            bytes = $c.bytes,
+            logins = $c.logins,
+            requests = $c.requests,
+            retries = $c.retries,
+            snapshots = $c.snapshots,
+            incremental = $c.incremental,
+            failures = $c.failures,
+            duration_ms = $c.duration_ms,
+            state_saved = $c.state_saved,
+            "{}",
+            $text
+        )
+    };
+}
+
+/// Prints the closing summary of a run on stderr: as is on a terminal; every line timestamped
+/// in a log file (cron); as one log event whose fields are the counts in JSON mode (so every
+/// stderr line is JSON). `-q` shows it only when the run failed.
+pub fn print_summary(text: &str, counts: &SummaryCounts, quiet: bool) {
+    let success = counts.exit_code == 0;
     if json_logs() {
         if success {
-            tracing::info!(summary = true, "{text}");
+            summary_event!(info, counts, text);
         } else {
-            tracing::error!(summary = true, "{text}");
+            summary_event!(error, counts, text);
         }
     } else if !quiet || !success {
-        eprintln!("{text}");
+        eprint_lines(text, if success { "INFO" } else { "ERROR" });
     }
 }
 
-/// Prints the diagnostic that ends a command: `error: ...` in text mode (or the diagnostics
-/// as they are, `plain`), one error event in JSON mode.
-pub fn print_error(text: &str, plain: bool) {
+/// Prints the closing line of a command that ran several jobs (`-q`: only when one failed).
+pub fn print_jobs_line(text: &str, jobs: usize, code: crate::error::ExitCode, quiet: bool) {
+    let success = code == crate::error::ExitCode::Success;
     if json_logs() {
-        tracing::error!("{text}");
-    } else if plain {
-        eprintln!("{text}");
+        if success {
+            tracing::info!(jobs_summary = true, jobs, exit_code = code.code(), "{text}");
+        } else {
+            tracing::error!(jobs_summary = true, jobs, exit_code = code.code(), "{text}");
+        }
+    } else if !quiet || !success {
+        eprint_lines(text, if success { "INFO" } else { "ERROR" });
+    }
+}
+
+/// Prints text that is not a log event (a summary) on stderr, each line timestamped when logs
+/// are (cron), the way the log formatter writes its lines.
+pub fn eprint_lines(text: &str, level: &str) {
+    let mut out = String::new();
+    if STAMPED.get() == Some(&true) {
+        let prefix = format!("{} {level:>5}", timestamp());
+        for line in text.lines() {
+            out.push_str(&prefix);
+            out.push(' ');
+            out.push_str(line);
+            out.push('\n');
+        }
     } else {
-        eprintln!("error: {text}");
+        out.push_str(text);
+        out.push('\n');
+    }
+    let write = || {
+        let mut err = io::stderr().lock();
+        let _ = err.write_all(out.as_bytes());
+        let _ = err.flush();
+    };
+    match MULTI.get() {
+        Some(m) => m.suspend(write),
+        None => write(),
+    }
+}
+
+/// The current time as the log formatter writes it (RFC 3339, microseconds, UTC).
+fn timestamp() -> String {
+    humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string()
+}
+
+/// Gives the continuation lines of one formatted event (`= help:` lines, a multi-line
+/// message) the first line's timestamp and level.
+fn stamp_continuations(text: &str) -> String {
+    let mut lines = text.split_inclusive('\n');
+    let Some(first) = lines.next() else {
+        return text.to_owned();
+    };
+    // `2026-11-24T02:15:01.123456Z  INFO message`: the prefix ends after the level.
+    let prefix = first
+        .find(' ')
+        .and_then(|ts_end| {
+            let rest = &first[ts_end..];
+            let level_start = ts_end + rest.len() - rest.trim_start().len();
+            first[level_start..]
+                .find(' ')
+                .map(|level_len| &first[..level_start + level_len])
+        })
+        .unwrap_or("");
+    if prefix.is_empty() {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len() * 2);
+    out.push_str(first);
+    for line in lines {
+        if line.trim().is_empty() {
+            continue;
+        }
+        out.push_str(prefix);
+        out.push(' ');
+        out.push_str(line);
+    }
+    out
+}
+
+/// Prints the error that ends a command: `error: ...` in text mode (or the diagnostics as they
+/// are), in JSON mode one event per diagnostic with its `file`, `line` and `column` as fields,
+/// then one with the count.
+pub fn print_error(e: &crate::error::Error) {
+    print_error_of(e, None);
+}
+
+/// [`print_error`] for the error that ended one of several jobs: the message names the job.
+pub fn print_error_of(e: &crate::error::Error, job: Option<&str>) {
+    let mut text = crate::secret::redact(&e.to_string());
+    if let Some(job) = job {
+        text = format!("job `{job}`: {text}");
+    }
+    match e {
+        crate::error::Error::Invalid(diags) if json_logs() => {
+            for d in diags.located() {
+                let message = crate::secret::redact(&d.message);
+                tracing::error!(
+                    file = %d.file,
+                    line = d.line,
+                    column = d.column,
+                    label = d.label.as_deref(),
+                    help = d.help.as_deref(),
+                    "{message}"
+                );
+            }
+            tracing::error!(
+                problems = diags.len(),
+                "{}",
+                crate::diagnostic::count_line(diags.len())
+            );
+        }
+        _ if json_logs() => tracing::error!("{text}"),
+        crate::error::Error::Invalid(_) => eprintln!("{text}"),
+        _ => eprintln!("error: {text}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn continuation_lines_get_the_first_lines_timestamp_and_level() {
+        let event = "2026-11-24T02:15:01.123456Z ERROR step `x` failed\n  = help: retry\n";
+        assert_eq!(
+            stamp_continuations(event),
+            "2026-11-24T02:15:01.123456Z ERROR step `x` failed\n2026-11-24T02:15:01.123456Z ERROR   = help: retry\n"
+        );
+        let padded = "2026-11-24T02:15:01.123456Z  INFO a\nb\n";
+        assert_eq!(
+            stamp_continuations(padded),
+            "2026-11-24T02:15:01.123456Z  INFO a\n2026-11-24T02:15:01.123456Z  INFO b\n"
+        );
+        assert_eq!(stamp_continuations("one line\n"), "one line\n");
     }
 }

@@ -155,6 +155,44 @@ pub fn summary(r: &RunReport) -> String {
     crate::secret::redact(&out)
 }
 
+/// The summary's counts as data, for the fields of the JSON summary event.
+pub fn summary_counts(r: &RunReport) -> crate::progress::SummaryCounts {
+    let (files, bytes) = r.files();
+    let queries = r
+        .steps
+        .iter()
+        .flat_map(|s| s.items.iter())
+        .filter_map(|i| i.query.as_ref());
+    let (mut snapshots, mut incremental) = (0, 0);
+    for q in queries {
+        match q.kind {
+            crate::query::QueryKind::Snapshot => snapshots += 1,
+            crate::query::QueryKind::Incremental => incremental += 1,
+        }
+    }
+    crate::progress::SummaryCounts {
+        job: r.job.clone(),
+        exit_code: r.exit_code().code(),
+        steps: r.steps.iter().filter(|s| !s.skipped).count() as u64,
+        loop_items: r
+            .steps
+            .iter()
+            .filter(|s| s.looped)
+            .map(|s| s.items.len() as u64)
+            .sum(),
+        files: files as u64,
+        bytes,
+        logins: r.logins,
+        requests: r.requests,
+        retries: r.retries,
+        snapshots,
+        incremental,
+        failures: r.errors().count() as u64 + u64::from(r.state_error.is_some()),
+        duration_ms: r.duration.as_millis() as u64,
+        state_saved: r.state_written,
+    }
+}
+
 /// `queries: 3 incremental, 2 snapshots (canvas.users, canvas.courses)`: every DAP query the
 /// run started, the snapshots by name, so a nightly that fell back to snapshots says so.
 fn queries_line(r: &RunReport) -> Option<String> {
@@ -197,10 +235,17 @@ fn plural(n: usize) -> &'static str {
 
 /// JUnit XML: one suite for the job, a test case per step and per loop item.
 pub fn junit(r: &RunReport) -> String {
+    let mut report = Report::new("dap-run");
+    report.add_test_suite(junit_suite(r));
+    let xml = report.to_string().unwrap_or_default();
+    crate::secret::redact(&junit_10(&xml))
+}
+
+/// One job's suite.
+fn junit_suite(r: &RunReport) -> TestSuite {
     let interrupted = r
         .interrupted
         .map(|why| format!("skipped: the run was interrupted by {}", why.signal()));
-    let mut report = Report::new("dap-run");
     let mut suite = TestSuite::new(r.job.clone());
     for s in &r.steps {
         if s.skipped {
@@ -273,9 +318,111 @@ pub fn junit(r: &RunReport) -> String {
         }
     }
     suite.set_time(r.duration);
-    report.add_test_suite(suite);
+    suite
+}
+
+/// One job of a command that ran several: its report, or the error that ended it before
+/// it had one (a held lock, missing credentials).
+pub struct JobResult<'a> {
+    /// The job's name.
+    pub job: String,
+    /// Its exit code.
+    pub code: ExitCode,
+    /// Its run's record (none for a dry run or a job that ended before running).
+    pub report: Option<&'a RunReport>,
+    /// The error that ended it before its run, redacted.
+    pub error: Option<String>,
+}
+
+/// JUnit XML of several jobs: a suite per job; a job that ended before its run is a suite with
+/// one errored case, `run`.
+pub fn junit_combined(jobs: &[JobResult]) -> String {
+    let mut report = Report::new("dap-run");
+    for j in jobs {
+        match (j.report, &j.error) {
+            (Some(r), _) => {
+                report.add_test_suite(junit_suite(r));
+            }
+            (None, Some(e)) => {
+                let mut suite = TestSuite::new(j.job.clone());
+                let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+                status.set_message(first_line(e));
+                status.set_description(e.clone());
+                let mut case = TestCase::new("run", status);
+                case.set_classname(j.job.clone());
+                suite.add_test_case(case);
+                report.add_test_suite(suite);
+            }
+            (None, None) => {}
+        }
+    }
     let xml = report.to_string().unwrap_or_default();
     crate::secret::redact(&junit_10(&xml))
+}
+
+/// The JSON report of several jobs: `{"exit_code": N, "jobs": [...]}`, each job's entry the
+/// single-job report (or its name, exit code and error).
+pub fn json_combined(jobs: &[JobResult], code: ExitCode) -> String {
+    let entries: Vec<serde_json::Value> = jobs
+        .iter()
+        .map(|j| match j.report {
+            Some(r) => {
+                let mut v = serde_json::to_value(r).unwrap_or_default();
+                if let Some(obj) = v.as_object_mut() {
+                    obj.insert("exit_code".into(), j.code.code().into());
+                }
+                v
+            }
+            None => serde_json::json!({
+                "job": j.job,
+                "exit_code": j.code.code(),
+                "error": j.error,
+            }),
+        })
+        .collect();
+    let doc = serde_json::json!({ "exit_code": code.code(), "jobs": entries });
+    crate::secret::redact(&serde_json::to_string_pretty(&doc).unwrap_or_default())
+}
+
+/// Writes the requested reports of several jobs, each file covering all of them.
+pub fn write_combined_reports(
+    jobs: &[JobResult],
+    specs: &[ReportSpec],
+) -> Result<(), crate::error::Error> {
+    let code = jobs
+        .iter()
+        .map(|j| j.code)
+        .max_by_key(|c| c.severity())
+        .unwrap_or(ExitCode::Success);
+    for spec in specs {
+        let (path, text): (&Path, String) = match spec {
+            ReportSpec::Junit(p) => (p, junit_combined(jobs)),
+            ReportSpec::Json(p) => (p, json_combined(jobs, code)),
+        };
+        write_report(path, &text)?;
+    }
+    Ok(())
+}
+
+/// The closing line of several jobs: `3 jobs: nightly ok, tables failed (exit 1), ...; exit 1`.
+pub fn jobs_line(jobs: &[JobResult], code: ExitCode) -> String {
+    let each: Vec<String> = jobs
+        .iter()
+        .map(|j| match j.code {
+            ExitCode::Success => format!("{} ok", j.job),
+            ExitCode::Locked => format!(
+                "{} skipped (exit 75, its previous run holds the lock)",
+                j.job
+            ),
+            c => format!("{} failed (exit {})", j.job, c.code()),
+        })
+        .collect();
+    format!(
+        "{} jobs: {}; exit {}",
+        jobs.len(),
+        each.join(", "),
+        code.code()
+    )
 }
 
 /// The JUnit XSD that pytest and Jenkins validate against (`junit-10.xsd`) has no `skipped`
@@ -345,13 +492,15 @@ pub fn write_reports(r: &RunReport, specs: &[ReportSpec]) -> Result<(), crate::e
             ReportSpec::Junit(p) => (p, junit(r)),
             ReportSpec::Json(p) => (p, json(r)),
         };
-        crate::fsio::write_atomic(path, text.as_bytes()).map_err(|source| {
-            crate::error::Error::Io {
-                action: "write the report",
-                path: path.to_path_buf(),
-                source,
-            }
-        })?;
+        write_report(path, &text)?;
     }
     Ok(())
+}
+
+fn write_report(path: &Path, text: &str) -> Result<(), crate::error::Error> {
+    crate::fsio::write_atomic(path, text.as_bytes()).map_err(|source| crate::error::Error::Io {
+        action: "write the report",
+        path: path.to_path_buf(),
+        source,
+    })
 }

@@ -57,8 +57,7 @@ pub fn main(cli: Cli) -> i32 {
     match result {
         Ok(code) => code.code(),
         Err(e) => {
-            let text = crate::secret::redact(&e.to_string());
-            crate::progress::print_error(&text, matches!(e, Error::Invalid(_)));
+            crate::progress::print_error(&e);
             e.exit_code().code()
         }
     }
@@ -167,7 +166,7 @@ fn check(args: &CheckArgs) -> Result<ExitCode, Error> {
         }
     }
     for e in &other {
-        eprintln!("error: {e}");
+        crate::progress::print_error(e);
     }
     if !all.is_empty() {
         return Err(Error::Invalid(all));
@@ -179,10 +178,88 @@ fn check(args: &CheckArgs) -> Result<ExitCode, Error> {
     })
 }
 
+/// `dap-run plan JOB...`: every file validated first, then each plan in turn (text), or a
+/// JSON array of them (`--format json` and several jobs).
 fn plan(args: &PlanArgs) -> Result<ExitCode, Error> {
-    let job = crate::job::load(&args.job, &load_options(&args.job_args)?)?;
-    print!("{}", crate::plan::render(&job, args.format));
+    let jobs = load_all(&args.jobs, &load_options(&args.job_args)?)?;
+    match (args.format, jobs.as_slice()) {
+        (_, [job]) => print!("{}", crate::plan::render(job, args.format)),
+        (crate::plan::PlanFormat::Json, _) => {
+            let plans: Vec<serde_json::Value> = jobs
+                .iter()
+                .map(|j| {
+                    serde_json::from_str(&crate::plan::render(j, args.format)).unwrap_or_default()
+                })
+                .collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&plans).unwrap_or_default()
+            );
+        }
+        (crate::plan::PlanFormat::Text, _) => {
+            let plans: Vec<String> = jobs
+                .iter()
+                .map(|j| crate::plan::render(j, args.format))
+                .collect();
+            print!("{}", plans.join("\n"));
+        }
+    }
     Ok(ExitCode::Success)
+}
+
+/// Reads and validates every job file: all of them or an error with every problem found.
+/// Two job files of one name, or whose state (or lock) would be the same file, are refused:
+/// one run would take the other's state, files or report entry.
+pub(super) fn load_all(
+    paths: &[std::path::PathBuf],
+    opts: &crate::job::LoadOptions,
+) -> Result<Vec<crate::job::Job>, Error> {
+    let mut jobs: Vec<crate::job::Job> = Vec::new();
+    let mut diags = crate::diagnostic::Diagnostics::default();
+    let mut other = Vec::new();
+    for path in paths {
+        match crate::job::load(path, opts) {
+            Ok(job) => jobs.push(job),
+            Err(Error::Invalid(d)) => diags.extend(d),
+            Err(e) => other.push(e),
+        }
+    }
+    if other.len() == 1 && diags.is_empty() {
+        return Err(other.remove(0));
+    }
+    for e in &other {
+        crate::progress::print_error(e);
+    }
+    if !diags.is_empty() {
+        return Err(Error::Invalid(diags));
+    }
+    if !other.is_empty() {
+        return Err(Error::usage(format!(
+            "{} job files could not be read; nothing was sent",
+            other.len()
+        )));
+    }
+    for (i, a) in jobs.iter().enumerate() {
+        for b in &jobs[..i] {
+            if a.file != b.file && a.name == b.name {
+                return Err(Error::usage(format!(
+                    "`{}` and `{}` are both named `{}`: their reports and default output folders would be one\n  = help: set a different `name` in one of them",
+                    b.file.display(),
+                    a.file.display(),
+                    a.name
+                )));
+            }
+            if a.file != b.file && (a.state_file == b.state_file || a.lock_file == b.lock_file) {
+                return Err(Error::usage(format!(
+                    "`{}` and `{}` would share the state file `{}`\n  = help: give the jobs different file names, or different `state_dir`s",
+                    b.file.display(),
+                    a.file.display(),
+                    a.state_file.display()
+                )));
+            }
+        }
+    }
+    Ok(jobs)
 }
 
 fn sandbox(args: crate::sandbox::SandboxArgs) -> Result<ExitCode, Error> {

@@ -15,10 +15,10 @@ use crate::cli::RunArgs;
 use crate::error::{Error, ExitCode};
 use crate::job::model::Job;
 use crate::net::{Http, RetryPolicy, Stats, Transport};
-use crate::runner::Interruption;
 use crate::runner::stop::{Stop, StopSender};
+use crate::runner::{Interruption, RunReport};
 
-use super::{load_options, runtime};
+use super::{load_all, load_options, runtime};
 
 fn http_clients() -> Result<crate::net::Clients, Error> {
     crate::net::Clients::new().map_err(|e| Error::Io {
@@ -28,23 +28,73 @@ fn http_clients() -> Result<crate::net::Clients, Error> {
     })
 }
 
+/// What one job's run left: its exit code and report (none for a dry run).
+struct Outcome {
+    code: ExitCode,
+    report: Option<RunReport>,
+}
+
+/// `dap-run run JOB...`: every job file is read and validated before anything is sent (one
+/// invalid file stops them all with exit 2, every problem of every file shown), then the jobs
+/// run one after another, each with its own lock, state and summary. The exit code is the most
+/// serious of the runs' codes ([`ExitCode::severity`]).
 pub(super) fn run(args: RunArgs, quiet: bool) -> Result<ExitCode, Error> {
-    let Some(path) = args.job.clone() else {
+    if args.jobs.is_empty() {
         return Err(Error::usage(
             "no job file given\n  = help: dap-run JOB.toml (see `dap-run --help`)",
         ));
-    };
+    }
+    if args.jobs.len() > 1 && args.output_dir.is_some() {
+        return Err(Error::usage(
+            "`--output-dir` with several jobs would mix their files in one folder\n  = help: give each job its own `output_dir`, or run the jobs one by one",
+        ));
+    }
     let mut opts = load_options(&args.job_args)?;
     opts.output_dir = args.output_dir.clone();
     opts.state_dir = args.state_dir.clone();
-    let job = crate::job::load(&path, &opts)?;
+    let jobs = load_all(&args.jobs, &opts)?;
     let rt = runtime()?;
-    // The job runs as a task on the runtime's workers, not on this thread: hyper's connection
-    // tasks live there, and a request whose future ran here would cross threads twice.
     rt.block_on(async move {
         let (sender, stop) = crate::runner::stop::channel();
         let signals = tokio::spawn(listen_for_signals(sender));
-        let result = tokio::spawn(async move { run_job(job, &args, quiet, stop).await })
+        let result = run_all(jobs, args, quiet, stop).await;
+        signals.abort();
+        result
+    })
+}
+
+/// Runs the jobs one after another: each its own lock, state and summary; after a signal,
+/// the jobs not yet started are not started.
+async fn run_all(
+    jobs: Vec<Job>,
+    args: RunArgs,
+    quiet: bool,
+    stop: Stop,
+) -> Result<ExitCode, Error> {
+    let several = jobs.len() > 1;
+    let total = jobs.len();
+    let mut outcomes: Vec<(String, Result<Outcome, Error>)> = Vec::new();
+    for (i, job) in jobs.into_iter().enumerate() {
+        let name = job.name.clone();
+        if let Some(why) = stop.requested() {
+            outcomes.push((
+                name,
+                Err(Error::usage(format!(
+                    "not started: the command was stopped by {}",
+                    why.signal()
+                ))),
+            ));
+            continue;
+        }
+        if several {
+            tracing::info!(job = %job.name, "job {}/{} `{}` ({})", i + 1, total, job.name, job.file.display());
+        }
+        let job_args = args.clone();
+        let job_stop = stop.clone();
+        // The job runs as a task on the runtime's workers, not on this thread: hyper's
+        // connection tasks live there, and a request whose future ran here would cross
+        // threads twice.
+        let result = tokio::spawn(async move { run_job(job, &job_args, quiet, job_stop).await })
             .await
             .unwrap_or_else(|source| {
                 Err(Error::Internal {
@@ -52,9 +102,70 @@ pub(super) fn run(args: RunArgs, quiet: bool) -> Result<ExitCode, Error> {
                     source,
                 })
             });
-        signals.abort();
-        result
-    })
+        if !several {
+            let outcome = result?;
+            if let Some(report) = &outcome.report {
+                crate::report::write_reports(report, &args.report)?;
+                print_summary(report, quiet);
+            }
+            return Ok(outcome.code);
+        }
+        match &result {
+            Ok(Outcome {
+                report: Some(report),
+                ..
+            }) => print_summary(report, quiet),
+            Ok(_) => {}
+            Err(e) => crate::progress::print_error_of(e, Some(&name)),
+        }
+        outcomes.push((name, result));
+    }
+    let interrupted = stop.requested().map(|why| why.exit_code());
+    let reports: Vec<crate::report::JobResult> = outcomes
+        .iter()
+        .map(|(name, r)| match r {
+            Ok(o) => crate::report::JobResult {
+                job: name.clone(),
+                code: o.code,
+                report: o.report.as_ref(),
+                error: None,
+            },
+            Err(e) => crate::report::JobResult {
+                job: name.clone(),
+                code: match (e, interrupted) {
+                    (Error::Usage { message }, Some(code))
+                        if message.starts_with("not started:") =>
+                    {
+                        code
+                    }
+                    _ => e.exit_code(),
+                },
+                report: None,
+                error: Some(crate::secret::redact(&e.to_string())),
+            },
+        })
+        .collect();
+    crate::report::write_combined_reports(&reports, &args.report)?;
+    let code = reports
+        .iter()
+        .map(|r| r.code)
+        .max_by_key(|c| c.severity())
+        .unwrap_or(ExitCode::Success);
+    crate::progress::print_jobs_line(
+        &crate::report::jobs_line(&reports, code),
+        reports.len(),
+        code,
+        quiet,
+    );
+    Ok(code)
+}
+
+fn print_summary(report: &RunReport, quiet: bool) {
+    crate::progress::print_summary(
+        &crate::report::summary(report),
+        &crate::report::summary_counts(report),
+        quiet,
+    );
 }
 
 /// Turns the first SIGTERM or SIGINT into a stop of the run, and exits at once on a second.
@@ -118,7 +229,7 @@ async fn next_signal() -> Option<Interruption> {
     Some(Interruption::Interrupt)
 }
 
-async fn run_job(job: Job, args: &RunArgs, quiet: bool, stop: Stop) -> Result<ExitCode, Error> {
+async fn run_job(job: Job, args: &RunArgs, quiet: bool, stop: Stop) -> Result<Outcome, Error> {
     // An in-process sandbox for `--sandbox`: it lives as long as the run.
     let sandbox = if args.sandbox {
         // A secret of its own for this run: the default `sandbox` would make the redactor mask the
@@ -158,7 +269,10 @@ async fn run_job(job: Job, args: &RunArgs, quiet: bool, stop: Stop) -> Result<Ex
     if args.dry_run {
         let state = crate::state::initial(&job)?;
         print!("{}", crate::plan::dry_run(&job, &gateway, &state));
-        return Ok(ExitCode::Success);
+        return Ok(Outcome {
+            code: ExitCode::Success,
+            report: None,
+        });
     }
 
     let creds = crate::auth::resolve::credentials(&job, &gateway, login.as_ref())?;
@@ -218,15 +332,11 @@ async fn run_job(job: Job, args: &RunArgs, quiet: bool, stop: Stop) -> Result<Ex
             }
         }
     }
-    crate::report::write_reports(&report, &args.report)?;
-    let code = report.exit_code();
-    crate::progress::print_summary(
-        &crate::report::summary(&report),
-        code == ExitCode::Success,
-        quiet,
-    );
     drop(sandbox);
-    Ok(code)
+    Ok(Outcome {
+        code: report.exit_code(),
+        report: Some(report),
+    })
 }
 
 /// The replica of the job's `load` steps (none when it has none): `--database`, then
