@@ -388,6 +388,8 @@ pub fn print_error_of(e: &crate::error::Error, job: Option<&str>) {
         }
         _ if json_logs() => tracing::error!("{text}"),
         crate::error::Error::Invalid(_) => eprintln!("{text}"),
+        // One job's end among several is part of the log (timestamped in cron).
+        _ if job.is_some() => eprint_lines(&format!("error: {text}"), "ERROR"),
         _ => eprintln!("error: {text}"),
     }
 }

@@ -208,6 +208,18 @@ fn json_report_records_steps_items_outputs_files_logins_and_retries() {
     assert_eq!(files, 10, "two objects per table");
 }
 
+/// A log line's message: `2026-11-24T02:15:01.123456Z ERROR message` → `message`.
+fn unstamped(line: &str) -> &str {
+    let mut words = line.splitn(2, 'Z');
+    match (words.next(), words.next()) {
+        (Some(ts), Some(rest)) if ts.len() >= 19 && ts.as_bytes()[10] == b'T' => {
+            let rest = rest.trim_start();
+            rest.split_once(' ').map_or(rest, |(_, message)| message)
+        }
+        _ => line,
+    }
+}
+
 #[test]
 fn summary_counts_everything_and_names_the_first_error() {
     let ws = workspace(SandboxConfig::default());
@@ -221,6 +233,7 @@ fn summary_counts_everything_and_names_the_first_error() {
     let summary = r
         .stderr
         .lines()
+        .map(unstamped)
         .find(|l| l.starts_with("nightly: "))
         .unwrap_or_else(|| panic!("no summary:\n{}", r.stderr));
     for part in [
@@ -244,7 +257,8 @@ fn summary_counts_everything_and_names_the_first_error() {
     let job = ws.example("tables.toml");
     let r = run(&ws, &[job.to_str().unwrap(), "--output-dir", "out"]);
     r.expect_code(1);
-    let lines: Vec<&str> = r.stderr.lines().collect();
+    // In a log (not a terminal) every line of the summary carries the time and level.
+    let lines: Vec<&str> = r.stderr.lines().map(unstamped).collect();
     let at = lines
         .iter()
         .position(|l| l.starts_with("tables: failed (exit 1): "))
@@ -325,7 +339,8 @@ fn quiet_prints_nothing_on_success_and_only_errors_on_failure() {
     assert!(
         r.stderr
             .lines()
-            .any(|l| l == "error: step `tables`: check failed: missing from `canvas`: users"),
+            .any(|l| unstamped(l)
+                == "error: step `tables`: check failed: missing from `canvas`: users"),
         "{}",
         r.stderr
     );

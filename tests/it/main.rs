@@ -6,6 +6,7 @@
 mod cli;
 mod common;
 mod day_one;
+mod day_one_logs;
 mod diagnostics;
 mod faults;
 mod load;

@@ -1,0 +1,315 @@
+//! Day one, continued (issue 13, items 7 and 8): several job files in one command, a project
+//! file that shares `[gateway]` settings, and logs that help (`-vv`, loop labels, JSON fields,
+//! timestamps on every line of a cron log).
+
+use std::path::PathBuf;
+
+use serde_json::Value as Json;
+
+use crate::common::*;
+
+/// The `tables` example named `name`, requiring `extra` tables on top of the example's.
+fn tables_job(ws: &Workspace, file: &str, name: &str, extra: &[&str]) -> PathBuf {
+    let mut text = std::fs::read_to_string(examples_dir().join("tables.toml")).unwrap();
+    text = text.replacen("name = \"tables\"", &format!("name = \"{name}\""), 1);
+    let mut required = String::new();
+    for t in extra {
+        required.push_str(&format!(", \"{t}\""));
+    }
+    text = text.replacen(
+        "\"submissions\"]",
+        &format!("\"submissions\"{required}]"),
+        1,
+    );
+    ws.job(file, &text)
+}
+
+/// `2026-11-24T02:15:01.123456Z`: the first word of a line is an RFC 3339 UTC timestamp.
+fn is_timestamped(line: &str) -> bool {
+    let ts = line.split_whitespace().next().unwrap_or("");
+    ts.len() >= 20
+        && ts.as_bytes()[4] == b'-'
+        && ts.as_bytes()[10] == b'T'
+        && ts.ends_with('Z')
+        && humantime::parse_rfc3339(ts).is_ok()
+}
+
+fn json_lines(stderr: &str) -> Vec<Json> {
+    stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+#[test]
+fn issue_13_several_jobs_run_in_turn_and_exit_with_the_most_serious_code() {
+    let ws = Workspace::default_sandbox();
+    let a = tables_job(&ws, "a.toml", "a", &[]);
+    let b = tables_job(&ws, "b.toml", "b", &["nope"]);
+    let r = ws.run(&[
+        "run",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--report",
+        "json=r.json",
+        "--report",
+        "junit=r.xml",
+    ]);
+    r.expect_code(1);
+    // Each its own summary, and one closing line.
+    assert!(r.stderr.contains("INFO a: ok: 1 step"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("ERROR b: failed (exit 1): 1 step"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("ERROR 2 jobs: a ok, b failed (exit 1); exit 1"),
+        "{}",
+        r.stderr
+    );
+    // Each its own output folder and lock; one login each (a run each, in turn).
+    assert!(ws.path().join("output/a/tables.json").is_file());
+    assert!(ws.path().join("output/b/tables.json").is_file());
+    assert!(ws.path().join("a.lock").exists() && ws.path().join("b.lock").exists());
+    assert_eq!(ws.counters().logins, 2);
+    // One report for the command: the jobs' reports inside.
+    let report: Json = serde_json::from_str(&ws.read("r.json")).unwrap();
+    assert_eq!(report["exit_code"], 1);
+    let jobs = report["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 2);
+    assert_eq!(
+        (&jobs[0]["job"], &jobs[0]["exit_code"]),
+        (&"a".into(), &0.into())
+    );
+    assert_eq!(
+        (&jobs[1]["job"], &jobs[1]["exit_code"]),
+        (&"b".into(), &1.into())
+    );
+    let xml = ws.read("r.xml");
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let suites: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testsuite"))
+        .map(|n| n.attribute("name").unwrap())
+        .collect();
+    assert_eq!(suites, ["a", "b"]);
+
+    // A job whose previous run still holds its lock is skipped (75), but does not hide the
+    // other job's failure; without a failure, 75 is the command's code.
+    let held = dap_run::state::lock(&ws.path().join("a.lock")).unwrap();
+    let r = ws.run(&[a.to_str().unwrap(), b.to_str().unwrap()]);
+    r.expect_code(1);
+    for line in r.stderr.lines() {
+        assert!(
+            is_timestamped(line),
+            "not timestamped: {line:?}\n{}",
+            r.stderr
+        );
+    }
+    assert!(
+        r.stderr
+            .contains("ERROR error: job `a`: another run of this job is in progress"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains(
+            "2 jobs: a skipped (exit 75, its previous run holds the lock), b failed (exit 1); exit 1"
+        ),
+        "{}",
+        r.stderr
+    );
+    let c = tables_job(&ws, "c.toml", "c", &[]);
+    let r = ws.run(&[a.to_str().unwrap(), c.to_str().unwrap()]);
+    r.expect_code(75);
+    drop(held);
+}
+
+#[test]
+fn issue_13_several_jobs_are_all_validated_before_anything_is_sent() {
+    let ws = Workspace::default_sandbox();
+    let a = tables_job(&ws, "a.toml", "a", &[]);
+    let bad1 = ws.job(
+        "bad1.toml",
+        "[[step]]\nid = \"x\"\nget = \"/dap/{{ namespce }}\"\n",
+    );
+    let bad2 = ws.job("bad2.toml", "[[step]]\nid = \"y\"\ngett = \"/x\"\n");
+    let r = ws.run(&[
+        "run",
+        a.to_str().unwrap(),
+        bad1.to_str().unwrap(),
+        bad2.to_str().unwrap(),
+    ]);
+    r.expect_code(2);
+    assert!(r.stderr.contains("bad1.toml:3:"), "{}", r.stderr);
+    assert!(r.stderr.contains("bad2.toml:3:"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("error: 2 problems found; nothing was sent"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(ws.counters().requests, 0);
+    assert!(!ws.path().join("output").exists());
+
+    // --output-dir would put two jobs' files in one folder; two jobs of one name likewise.
+    let b = tables_job(&ws, "b.toml", "b", &[]);
+    let r = ws.run(&[
+        "run",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--output-dir",
+        "out",
+    ]);
+    r.expect_code(2);
+    assert!(
+        r.stderr.contains("`--output-dir` with several jobs"),
+        "{}",
+        r.stderr
+    );
+    let a2 = tables_job(&ws, "a2.toml", "a", &[]);
+    let r = ws.run(&["run", a.to_str().unwrap(), a2.to_str().unwrap()]);
+    r.expect_code(2);
+    assert!(r.stderr.contains("are both named `a`"), "{}", r.stderr);
+    assert_eq!(ws.counters().requests, 0);
+}
+
+#[test]
+fn issue_13_plan_and_check_take_several_jobs() {
+    let ws = Workspace::default_sandbox();
+    let a = tables_job(&ws, "a.toml", "a", &[]);
+    let b = tables_job(&ws, "b.toml", "b", &[]);
+    let r = ws.run(&["plan", a.to_str().unwrap(), b.to_str().unwrap()]);
+    r.expect_code(0);
+    let single_a = ws.run(&["plan", a.to_str().unwrap()]);
+    let single_b = ws.run(&["plan", b.to_str().unwrap()]);
+    assert_eq!(
+        r.stdout,
+        format!("{}\n{}", single_a.stdout, single_b.stdout)
+    );
+    let r = ws.run(&[
+        "plan",
+        "--format",
+        "json",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+    ]);
+    r.expect_code(0);
+    let plans: Json = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(plans.as_array().unwrap().len(), 2);
+    assert_eq!(plans[1]["job"], "b");
+    let r = ws.run(&["check", a.to_str().unwrap(), b.to_str().unwrap()]);
+    r.expect_code(0);
+    assert_eq!(r.stdout.lines().count(), 2, "{}", r.stdout);
+}
+
+#[test]
+fn issue_13_json_logs_carry_the_summary_counts_and_the_diagnostics_places() {
+    let ws = Workspace::default_sandbox();
+    let a = tables_job(&ws, "a.toml", "a", &["nope"]);
+    let r = ws.run(&["--log-format", "json", "run", a.to_str().unwrap()]);
+    r.expect_code(1);
+    let events = json_lines(&r.stderr);
+    let summary = events
+        .iter()
+        .find(|e| e["summary"] == true)
+        .expect("summary event");
+    assert_eq!(summary["level"], "ERROR");
+    assert_eq!(summary["job"], "a");
+    assert_eq!(summary["exit_code"], 1);
+    assert_eq!(summary["steps"], 1);
+    assert_eq!(summary["loop_items"], 0);
+    assert_eq!(summary["files"], 1);
+    assert_eq!(summary["logins"], 1);
+    assert_eq!(summary["requests"], 2);
+    assert_eq!(summary["retries"], 0);
+    assert_eq!(summary["failures"], 1);
+    assert_eq!(summary["state_saved"], false);
+    assert!(summary["bytes"].as_u64().unwrap() > 0);
+    assert!(summary["duration_ms"].is_u64());
+    assert!(
+        summary["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("a: failed (exit 1)")
+    );
+
+    let bad = ws.job(
+        "bad.toml",
+        "[[step]]\nid = \"x\"\nget = \"/dap/{{ namespce }}\"\nconcurrency = 0\n",
+    );
+    let r = ws.run(&["--log-format", "json", "check", bad.to_str().unwrap()]);
+    r.expect_code(2);
+    let events = json_lines(&r.stderr);
+    let places: Vec<(String, u64, u64)> = events
+        .iter()
+        .filter(|e| e["line"].is_u64())
+        .map(|e| {
+            assert!(e["file"].as_str().unwrap().ends_with("bad.toml"), "{e}");
+            assert!(!e["message"].as_str().unwrap().contains("-->"), "{e}");
+            (
+                e["message"].as_str().unwrap().to_owned(),
+                e["line"].as_u64().unwrap(),
+                e["column"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(places.len(), 2, "{places:?}");
+    assert!(
+        places
+            .iter()
+            .any(|(m, l, c)| m.contains("namespce") && *l == 3 && *c == 16),
+        "{places:?}"
+    );
+    assert!(places.iter().any(|(_, l, _)| *l == 4), "{places:?}");
+    let last = events.last().unwrap();
+    assert_eq!(last["problems"], 2);
+    assert_eq!(last["message"], "2 problems found; nothing was sent");
+}
+
+#[test]
+fn issue_13_every_line_of_a_cron_log_is_timestamped() {
+    let ws = Workspace::default_sandbox();
+    let a = tables_job(&ws, "a.toml", "a", &["nope"]);
+    let b = tables_job(&ws, "b.toml", "b", &[]);
+    // A failed run: a summary of several lines (the error, the state note), an error event.
+    let r = ws.run(&["run", a.to_str().unwrap(), b.to_str().unwrap()]);
+    r.expect_code(1);
+    assert!(r.stderr.lines().count() > 10, "{}", r.stderr);
+    for line in r.stderr.lines() {
+        assert!(
+            is_timestamped(line),
+            "not timestamped: {line:?}\n{}",
+            r.stderr
+        );
+    }
+    assert!(
+        r.stderr.lines().any(|l| l
+            .contains(" ERROR error: step `tables`: check failed: missing from `canvas`: nope")),
+        "the summary's continuation line: {}",
+        r.stderr
+    );
+    // A log event of several lines (a message with `= help:`): each line stamped.
+    let c = ws.job(
+        "c.toml",
+        "[[step]]\nid = \"x\"\nget = \"/dap/query/canvas/table\"\noutputs = { x = \"$.nope\" }\n",
+    );
+    let r = ws.run(&["run", c.to_str().unwrap()]);
+    r.expect_code(1);
+    for line in r.stderr.lines() {
+        assert!(
+            is_timestamped(line),
+            "not timestamped: {line:?}\n{}",
+            r.stderr
+        );
+    }
+    assert!(
+        r.stderr
+            .lines()
+            .any(|l| l.contains(" ERROR   = help: check the path")),
+        "{}",
+        r.stderr
+    );
+}
