@@ -200,10 +200,18 @@ fn issue_12_a_signal_stops_the_run_with_summary_report_and_state_untouched() {
             "summary: {}",
             run.stderr
         );
+        // Every summary line of a log carries the time and level (issue 13.8).
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| {
+                l.ends_with(&format!(
+                    "interrupted by SIG{signal}: the work in flight was abandoned"
+                ))
+            })
+            .unwrap_or_else(|| panic!("{}", run.stderr));
         assert!(
-            run.stderr.contains(&format!(
-                "interrupted by SIG{signal}: the work in flight was abandoned\nstate left as it was"
-            )),
+            lines[at + 1].contains(" ERROR state left as it was"),
             "{}",
             run.stderr
         );
