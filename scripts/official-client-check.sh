@@ -130,7 +130,8 @@ for namespace, table, at, target in synced:
         expected = [json.loads(line) for line in response.read().decode().splitlines()]
     column = "timestamp" if table == "web_logs" else "updated_at"
     want = {str(row["key"]["id"]): row["value"][column].rstrip("Z") for row in expected}
-    cur.execute(f"SELECT id, DATE_FORMAT(`{column}`, '%Y-%m-%dT%H:%i:%s') FROM `{target}`")
+    # The official client's `target_table` is the DAP table; the MySQL table has the prefix.
+    cur.execute(f"SELECT id, DATE_FORMAT(`{column}`, '%Y-%m-%dT%H:%i:%s') FROM `{namespace}__{target}`")
     got = {str(k): v for k, v in cur.fetchall()}
     failed |= got != want
     print(f"  {u.path.lstrip('/')}: {namespace}.{table} at {at}: {len(got)} rows, "

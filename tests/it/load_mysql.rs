@@ -227,7 +227,10 @@ fn issue_16_mysql_snapshot_then_incrementals_match_the_objects() {
         sync[1].1, until,
         "table_sync.timestamp is the naive UTC until"
     );
-    assert_eq!(sync[1].2, "canvas__users");
+    assert_eq!(
+        sync[1].2, "users",
+        "target_table as the official client writes it"
+    );
     // Types as the official client's (MariaDB prints integer display widths).
     let types: Vec<(String, String, String)> = db.query(
         "SELECT column_name, column_type, is_nullable FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = 'canvas__users' ORDER BY ordinal_position",

@@ -130,7 +130,9 @@ async fn record(conn: &mut Conn, r: &Record) -> Result<(), DbError> {
     let since = r.since.as_deref().map_or("NULL".to_owned(), ql);
     let (kind, v, schema) = (ql(&r.kind), r.schema_version, ql(&r.schema));
     let (up, del, ms) = (r.upserted, r.deleted, r.duration_ms);
-    let target = ql(&table_name(&r.namespace, &r.table));
+    // As the official client: the namespace as `target_schema`, the DAP table's name as
+    // `target_table` (the MySQL table is `<target_schema>__<target_table>`).
+    let target = ql(&r.table);
     let sql = vec![
         format!(
             "INSERT INTO dap_run__table_state (namespace, `table`, until, schema_version, last_load, reason, upserted, deleted, duration_ms, loaded_at, schema_description)
