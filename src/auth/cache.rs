@@ -1,4 +1,10 @@
 //! The token cache between runs: a 0600 file keyed by who the token is for.
+//!
+//! A cached token is sent to the gateway as this user's, so the file is trusted only when no
+//! one else could have written it: like ssh with its keys, a cache file that is owned by
+//! another user or that others can write, or that sits in a folder another user owns or others
+//! can write (without the sticky bit), is ignored with a warning (issue 12, defect 4). The
+//! run then logs in and replaces the file with a private one.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -24,6 +30,10 @@ pub(super) fn read(path: &Path, key: &str) -> Option<Token> {
         tracing::warn!(path = %path.display(), "ignoring the token cache: {e}");
         return None;
     }
+    if let Some(why) = untrusted(path) {
+        tracing::warn!(path = %path.display(), "ignoring the token cache: {why}; a fresh login replaces it");
+        return None;
+    }
     let text = std::fs::read_to_string(path).ok()?;
     let entry: CacheEntry = match serde_json::from_str(&text) {
         Ok(e) => e,
@@ -45,6 +55,51 @@ pub(super) fn read(path: &Path, key: &str) -> Option<Token> {
         lifetime: Duration::from_secs(entry.lifetime.max(1)).min(MAX_LIFETIME),
         obtained: None,
     })
+}
+
+/// Why the cache file at `path` may hold a token someone else put there, if it may.
+#[cfg(unix)]
+fn untrusted(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let me = rustix::process::geteuid().as_raw();
+    // No file: nothing to trust or distrust.
+    let file = std::fs::symlink_metadata(path).ok()?;
+    if file.uid() != me {
+        return Some(format!("it is owned by another user (uid {})", file.uid()));
+    }
+    if file.mode() & 0o022 != 0 {
+        return Some(format!(
+            "others can write it (mode {:o})",
+            file.mode() & 0o777
+        ));
+    }
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let dir = std::fs::metadata(folder).ok()?;
+    // Root's folders (`/tmp`, `/home`) are as trusted as root.
+    if dir.uid() != me && dir.uid() != 0 {
+        return Some(format!(
+            "its folder `{}` is owned by another user (uid {})",
+            folder.display(),
+            dir.uid()
+        ));
+    }
+    // In a sticky folder (`/tmp`) others cannot replace a file they do not own.
+    if dir.mode() & 0o022 != 0 && dir.mode() & 0o1000 == 0 {
+        return Some(format!(
+            "others can write its folder `{}` (mode {:o})",
+            folder.display(),
+            dir.mode() & 0o777
+        ));
+    }
+    None
+}
+
+#[cfg(not(unix))]
+fn untrusted(_path: &Path) -> Option<String> {
+    None
 }
 
 /// Writes the token for `key` (a failure is a warning: the cache is an optimisation).

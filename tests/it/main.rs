@@ -19,4 +19,5 @@ mod runner;
 mod sandbox;
 mod schema;
 mod sync;
+mod token_cache;
 mod tokens;
