@@ -1,0 +1,96 @@
+//! Loading job files: every problem of a file at once, each with `file:line:col`, whatever
+//! kind (TOML types, unknown keys, validation), and nothing sent.
+
+use crate::common::*;
+
+fn bad_job(ws: &Workspace, name: &str) -> String {
+    let from = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/bad_jobs")
+        .join(name);
+    std::fs::copy(&from, ws.path().join(name)).unwrap();
+    name.to_owned()
+}
+
+/// Issue 13, item 9: a TOML type error (`concurrency = "eight"`) hid every other problem of
+/// the file. Two type errors, an unknown `auth`, a malformed duration, a bad step id and an
+/// undefined variable are all reported, in file order, each located.
+#[test]
+fn issue_13_a_type_error_hides_no_other_problem() {
+    let ws = Workspace::default_sandbox();
+    let file = bad_job(&ws, "type_error_and_others.toml");
+    let run = ws.run(&["check", &file]);
+    run.expect_code(2);
+    let expected = [
+        (
+            "type_error_and_others.toml:6:15",
+            "invalid type: string \"eight\", expected i64",
+        ),
+        ("type_error_and_others.toml:9:8", "unknown auth `oauth`"),
+        (
+            "type_error_and_others.toml:10:11",
+            "invalid duration `5 parsecs`",
+        ),
+        (
+            "type_error_and_others.toml:16:6",
+            "step id `list-tables` is not a valid identifier",
+        ),
+        (
+            "type_error_and_others.toml:17:",
+            "undefined variable `namespce`",
+        ),
+        (
+            "type_error_and_others.toml:18:",
+            "invalid type: integer `5`, expected a string",
+        ),
+    ];
+    let mut from = 0;
+    for (at, message) in expected {
+        let m = run.stderr[from..]
+            .find(message)
+            .unwrap_or_else(|| panic!("`{message}` (in order) in\n{}", run.stderr));
+        let loc = run.stderr[from + m..]
+            .find(at)
+            .unwrap_or_else(|| panic!("`{at}` after `{message}` in\n{}", run.stderr));
+        from += m + loc;
+    }
+    assert!(
+        run.stderr
+            .contains("error: 6 problems found; nothing was sent"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(ws.counters().requests, 0);
+}
+
+/// Every unknown key of a file is reported at once, at its key, with the closest known key,
+/// in tables at every depth (top level, `[gateway.retry]`, a step, its inline `poll`).
+#[test]
+fn every_unknown_key_is_reported_at_its_key() {
+    let ws = Workspace::default_sandbox();
+    let job = ws.job(
+        "typos.toml",
+        "nme = \"x\"\n[gateway.retry]\natempts = 3\n[[step]]\nid = \"a\"\nget = \"/x\"\ngett = 2\npoll = { until = \"true\", evry = \"1s\" }\n",
+    );
+    let run = ws.run(&["check", job.to_str().unwrap()]);
+    run.expect_code(2);
+    for (key, at, suggestion) in [
+        ("nme", "typos.toml:1:1", "name"),
+        ("atempts", "typos.toml:3:1", "attempts"),
+        ("gett", "typos.toml:7:1", "get"),
+        ("evry", "typos.toml:8:26", "every"),
+    ] {
+        assert!(
+            run.stderr.contains(&format!("unknown key `{key}`")),
+            "{key}: {}",
+            run.stderr
+        );
+        assert!(run.stderr.contains(at), "{at}: {}", run.stderr);
+        assert!(
+            run.stderr
+                .contains(&format!("did you mean `{suggestion}`?")),
+            "{suggestion}: {}",
+            run.stderr
+        );
+    }
+    assert!(run.stderr.contains("4 problems found"), "{}", run.stderr);
+}
