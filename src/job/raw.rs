@@ -67,10 +67,12 @@ pub struct RawJob {
     /// How to reach and authenticate with the gateway.
     pub gateway: Option<RawGateway>,
     /// Variables available to every template and expression. `--var NAME=VALUE` overrides them.
+    #[schemars(transform = super::schema::identifier_keys)]
     #[schemars(with = "Option<BTreeMap<String, serde_json::Value>>")]
     pub vars: Option<BTreeMap<String, Sp<toml::Value>>>,
     /// State carried from one successful run to the next, with its value for the first run.
     /// Templates read it as `state.<key>`; steps update it with `persist`.
+    #[schemars(transform = super::schema::identifier_keys)]
     #[schemars(with = "Option<BTreeMap<String, serde_json::Value>>")]
     pub state: Option<BTreeMap<String, Sp<toml::Value>>>,
     /// The replica database that `load` steps write to.
@@ -90,6 +92,7 @@ pub struct RawGateway {
     pub url: Option<Sp<String>>,
     /// `client_credentials` (default: log in with a client id and secret) or `inst_access`
     /// (mint Canvas InstAccess tokens with a Canvas API token).
+    #[schemars(transform = super::schema::auth)]
     pub auth: Option<Sp<String>>,
     /// Client id template. Default `{{ env.DAP_CLIENT_ID }}`.
     pub client_id: Option<Sp<String>>,
@@ -103,11 +106,13 @@ pub struct RawGateway {
     #[schemars(with = "Option<TokenCacheSchema>")]
     pub token_cache: Option<Sp<toml::Value>>,
     /// Timeout of one request, e.g. `30s`. Default `60s`.
+    #[schemars(transform = super::schema::duration)]
     pub timeout: Option<Sp<String>>,
     /// Retries on 429, 502, 503, 504 and connection errors.
     pub retry: Option<RawRetry>,
     /// Requests allowed per route, e.g. `"POST /dap/query/*/table/*/data" = "5/min"`
     /// (`N/s`, `N/min`, `N/h`, or `"unlimited"`). The gateway's published limits are the defaults.
+    #[schemars(transform = super::schema::rate_limits)]
     pub rate_limits: Option<BTreeMap<String, Sp<String>>>,
 }
 
@@ -116,9 +121,11 @@ pub struct RawGateway {
 #[schemars(deny_unknown_fields)]
 pub struct RawRetry {
     /// Attempts in all, including the first. Default 5.
+    #[schemars(transform = super::schema::attempts)]
     pub attempts: Option<Sp<i64>>,
     /// Backoff between attempts, growing from the first to the second bound with jitter,
     /// e.g. `"500ms..30s"`. `Retry-After` is honoured when the gateway sends it.
+    #[schemars(transform = super::schema::duration_range)]
     pub backoff: Option<Sp<String>>,
 }
 
@@ -137,16 +144,20 @@ pub struct RawDatabase {
 #[schemars(deny_unknown_fields)]
 pub struct RawDefaults {
     /// Loop items run at once. Default 4.
+    #[schemars(transform = super::schema::concurrency)]
     pub concurrency: Option<Sp<i64>>,
     /// Headers added to every gateway request (templates).
+    #[schemars(transform = super::schema::header_keys)]
     pub headers: Option<BTreeMap<String, Sp<String>>>,
 }
 
 /// One step: a request, what to extract from its response, and what to do with it.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(transform = super::schema::one_request)]
 #[schemars(deny_unknown_fields)]
 pub struct RawStep {
     /// Identifier of the step (letters, digits, `_`), unique in the job.
+    #[schemars(transform = super::schema::identifier)]
     pub id: Sp<String>,
     /// What the step does (shown by `dap-run plan`).
     pub description: Option<String>,
@@ -163,6 +174,7 @@ pub struct RawStep {
     /// Query parameters (templates).
     pub query: Option<BTreeMap<String, Sp<String>>>,
     /// Request headers (templates).
+    #[schemars(transform = super::schema::header_keys)]
     pub headers: Option<BTreeMap<String, Sp<String>>>,
     /// JSON body. Strings are templates; a string that is a lone `{{ expression }}` keeps the
     /// expression's type (a list stays a list), and a key whose lone expression is undefined or
@@ -183,6 +195,7 @@ pub struct RawStep {
     /// keeps its type), available like outputs: to checks, saves, persist and later steps. A
     /// step with `let` and no request sends nothing.
     #[serde(rename = "let")]
+    #[schemars(transform = super::schema::identifier_keys)]
     #[schemars(with = "Option<BTreeMap<String, serde_json::Value>>")]
     pub let_: Option<BTreeMap<String, Sp<toml::Value>>>,
     /// Run the step once per element of this expression's value (a list): a variable, an
@@ -190,11 +203,14 @@ pub struct RawStep {
     pub for_each: Option<Sp<String>>,
     /// Name of the loop variable. Default `item`; the position is `index`.
     #[serde(rename = "as")]
+    #[schemars(transform = super::schema::identifier)]
     pub as_: Option<Sp<String>>,
     /// Loop items run at once. Default from `[defaults]`, else 4.
+    #[schemars(transform = super::schema::concurrency)]
     pub concurrency: Option<Sp<i64>>,
     /// Named JSONPath extractions from the JSON response: `name = "$.path"` or
     /// `name = { path = "$.path", optional = true }`.
+    #[schemars(transform = super::schema::identifier_keys)]
     #[schemars(with = "Option<BTreeMap<String, OutputSchema>>")]
     pub outputs: Option<BTreeMap<String, Sp<toml::Value>>>,
     /// Repeat the request until a condition over its outputs holds.
@@ -235,8 +251,10 @@ pub struct RawPoll {
     pub until: Sp<String>,
     /// Interval: fixed (`"2s"`) or growing (`"500ms..1m"`: a tenth of the time polled so far,
     /// within the two bounds). Default `500ms..30s`.
+    #[schemars(transform = super::schema::duration_range)]
     pub every: Option<Sp<String>>,
     /// Give up after this long, e.g. `"2h"`. Default `1h`.
+    #[schemars(transform = super::schema::duration)]
     pub timeout: Option<Sp<String>>,
 }
 
@@ -253,8 +271,10 @@ pub struct RawDownload {
     pub decompress: Option<bool>,
     /// With `decompress`: the most times larger the decompressed file may be than its gzip
     /// (checked past the first 16 MiB); a part that expands more fails. Default 200.
+    #[schemars(transform = super::schema::max_ratio)]
     pub max_ratio: Option<Sp<i64>>,
     /// Downloads at once for one item. Default 4.
+    #[schemars(transform = super::schema::download_concurrency)]
     pub concurrency: Option<Sp<i64>>,
 }
 

@@ -182,3 +182,78 @@ fn schema_rejects_unknown_keys_and_wrong_types() {
         );
     }
 }
+
+/// Issue 13, item 9: the schema accepted what `check` refuses. Each of these jobs fails the
+/// schema (so an editor marks it) and `check` (exit 2, nothing sent).
+#[test]
+fn issue_13_the_schema_refuses_what_check_refuses() {
+    let (schemas, index) = compile_schema();
+    let step = "[[step]]\nid = \"a\"\nget = \"/x\"\n";
+    let bad = [
+        ("unknown auth", "[gateway]\nauth = \"oauth\"\n".to_owned() + step),
+        ("concurrency 0", format!("{step}for_each = \"[1]\"\nconcurrency = 0\n")),
+        ("concurrency too high", format!("[defaults]\nconcurrency = 257\n{step}")),
+        ("no retry attempts", format!("[gateway.retry]\nattempts = 0\n{step}")),
+        ("download concurrency 0", format!("{step}download = {{ urls = \"$.u\", to = \"f\", concurrency = 0 }}\n")),
+        ("id with a dash", "[[step]]\nid = \"list-tables\"\nget = \"/x\"\n".to_owned()),
+        ("id with a digit first", "[[step]]\nid = \"1st\"\nget = \"/x\"\n".to_owned()),
+        ("malformed timeout", format!("[gateway]\ntimeout = \"5 parsecs\"\n{step}")),
+        ("malformed backoff", format!("[gateway.retry]\nbackoff = \"fast\"\n{step}")),
+        ("malformed poll interval", format!("{step}poll = {{ until = \"true\", every = \"1s-30s\" }}\n")),
+        ("malformed poll timeout", format!("{step}poll = {{ until = \"true\", timeout = \"2\" }}\n")),
+        ("get and post", "[[step]]\nid = \"a\"\nget = \"/x\"\npost = \"/y\"\n".to_owned()),
+        ("post and delete", "[[step]]\nid = \"a\"\npost = \"/x\"\ndelete = \"/y\"\n".to_owned()),
+        ("load and get", "[[step]]\nid = \"a\"\nget = \"/x\"\nload = { namespace = \"canvas\", table = \"users\" }\n".to_owned()),
+        ("json and body", format!("{step}json = {{ a = 1 }}\nbody = \"x\"\n")),
+        ("variable name", format!("[vars]\n\"my-var\" = 1\n{step}")),
+        ("output name", format!("{step}outputs = {{ \"my-out\" = \"$.x\" }}\n")),
+        ("header name", format!("{step}headers = {{ \"X Team\" = \"a\" }}\n")),
+        ("rate limit", format!("[gateway.rate_limits]\n\"GET /x\" = \"lots\"\n{step}")),
+    ];
+    let ws = crate::common::Workspace::default_sandbox();
+    for (what, text) in &bad {
+        let value: toml::Value = toml::from_str(text).unwrap();
+        let job = serde_json::to_value(value).unwrap();
+        assert!(
+            schemas.validate(&job, index).is_err(),
+            "{what}: the schema accepts\n{text}"
+        );
+        let path = ws.job("bad.toml", text);
+        let run = ws.run(&["check", path.to_str().unwrap()]);
+        assert_eq!(
+            run.code, 2,
+            "{what}: `check` accepts\n{text}\n{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("bad.toml:"),
+            "{what}: no location\n{}",
+            run.stderr
+        );
+    }
+    assert_eq!(ws.counters().requests, 0);
+
+    // What both accept still passes the schema: the edges of each rule.
+    let good = [
+        format!("[gateway]\nauth = \"inst_access\"\ncanvas_url = \"https://c.example\"\n{step}"),
+        format!("[defaults]\nconcurrency = 256\n{step}"),
+        format!(
+            "[gateway]\ntimeout = \"1m 30s\"\n[gateway.retry]\nbackoff = \"500ms..1h\"\nattempts = 1\n{step}"
+        ),
+        format!("{step}poll = {{ until = \"true\", every = \"2s\", timeout = \"2 hours\" }}\n"),
+        "[[step]]\nid = \"_a1\"\nlet = { x = \"1\" }\n".to_owned(),
+        format!(
+            "[gateway.rate_limits]\n\"GET /x/*\" = \"10/min\"\n\"POST /y\" = \"unlimited\"\n{step}"
+        ),
+        format!("{step}headers = {{ \"X-Team\" = \"a\" }}\n"),
+    ];
+    for text in &good {
+        let value: toml::Value = toml::from_str(text).unwrap();
+        let job = serde_json::to_value(value).unwrap();
+        if let Err(e) = schemas.validate(&job, index) {
+            panic!("the schema refuses\n{text}\n{e:#}");
+        }
+        let path = ws.job("good.toml", text);
+        ws.run(&["check", path.to_str().unwrap()]).expect_code(0);
+    }
+}
