@@ -6,8 +6,9 @@ use std::sync::Arc;
 use minijinja::Value;
 use serde_json::Value as Json;
 
+use super::Shared;
 use super::record::{FileRecord, ItemRecord, StepError};
-use super::{Shared, template_error};
+use super::request::render_text;
 use crate::error::ExitCode;
 use crate::job::model::Step;
 
@@ -21,20 +22,8 @@ pub(super) async fn item(
     let Some(l) = &step.load else {
         return Ok(Json::Null);
     };
-    let render = |t: &crate::template::Tmpl, what: &str| {
-        job.templates.render(t, ctx).map_err(|e| {
-            StepError::new(
-                ExitCode::CheckFailed,
-                format!(
-                    "cannot render `load.{what}` `{}`: {}",
-                    t.source,
-                    template_error(&e)
-                ),
-            )
-        })
-    };
-    let namespace = render(&l.namespace, "namespace")?;
-    let table = render(&l.table, "table")?;
+    let namespace = render_text(job, &l.namespace, ctx, "`load.namespace`")?;
+    let table = render_text(job, &l.table, ctx, "`load.table`")?;
     let Some(target) = &shared.database else {
         return Err(StepError::new(
             ExitCode::CheckFailed,

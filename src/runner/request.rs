@@ -10,7 +10,26 @@ use super::template_error;
 use crate::error::ExitCode;
 use crate::job::model::{Body, Job, JsonTemplate, Step};
 use crate::net::{Request, RequestBody};
-use crate::template::to_json;
+use crate::template::{Tmpl, to_json};
+
+/// Renders a text template; a failure names `what` was rendered and the template (exit 1).
+pub(super) fn render_text(
+    job: &Job,
+    t: &Tmpl,
+    ctx: &Value,
+    what: &str,
+) -> Result<String, StepError> {
+    job.templates.render(t, ctx).map_err(|e| {
+        StepError::new(
+            ExitCode::CheckFailed,
+            format!(
+                "cannot render {what} `{}`: {}",
+                t.source,
+                template_error(&e)
+            ),
+        )
+    })
+}
 
 /// Builds a step's request from its templates.
 pub fn build_request(
@@ -19,18 +38,7 @@ pub fn build_request(
     ctx: &Value,
     gateway: &reqwest::Url,
 ) -> Result<Request, StepError> {
-    let render = |t: &crate::template::Tmpl, what: &str| {
-        job.templates.render(t, ctx).map_err(|e| {
-            StepError::new(
-                ExitCode::CheckFailed,
-                format!(
-                    "cannot render {what} `{}`: {}",
-                    t.source,
-                    template_error(&e)
-                ),
-            )
-        })
-    };
+    let render = |t: &Tmpl, what: &str| render_text(job, t, ctx, what);
     let Some((method, target)) = &step.request else {
         return Err(StepError::new(
             ExitCode::CheckFailed,

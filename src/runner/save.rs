@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use minijinja::Value;
 
+use super::Shared;
 use super::record::{FileRecord, ItemRecord, StepError};
-use super::request::build_request;
+use super::request::{build_request, render_text};
 use super::scope::ItemScope;
-use super::{Shared, template_error};
 use crate::error::ExitCode;
 use crate::fsio;
 use crate::job::model::{Job, SaveWhat, Step};
@@ -91,16 +91,7 @@ pub(super) fn file_path(
     ctx: &Value,
     what: &str,
 ) -> Result<(String, PathBuf), StepError> {
-    let rel = job.templates.render(to, ctx).map_err(|e| {
-        StepError::new(
-            ExitCode::CheckFailed,
-            format!(
-                "cannot render the {what} path `{}`: {}",
-                to.source,
-                template_error(&e)
-            ),
-        )
-    })?;
+    let rel = render_text(job, to, ctx, &format!("the {what} path"))?;
     let path = fsio::safe_join(&job.output_dir, &rel)
         .map_err(|e| StepError::new(ExitCode::CheckFailed, e.to_string()))?;
     Ok((rel, path))
