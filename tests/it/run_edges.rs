@@ -303,3 +303,65 @@ fn issue_12_a_run_removes_only_its_own_jobs_temporary_files() {
         "only the look-alikes are left"
     );
 }
+
+/// Issue 12, defect 7, in a loop: the item in flight is abandoned, the items not started are
+/// reported as not started (summary and JUnit), and nothing is written.
+#[test]
+fn issue_12_a_signal_during_a_loop_reports_the_items_not_started() {
+    let ws = Workspace::default_sandbox();
+    let store = trickle_store();
+    let job = ws.job(
+        "loop.toml",
+        &format!(
+            r#"
+name = "loop"
+
+[vars]
+parts = ["one", "two", "three"]
+
+[[step]]
+id = "object"
+for_each = "parts"
+concurrency = 1
+get = "{}/urls"
+download = {{ urls = "$.urls.*.url", to = "{{{{ item }}}}.bin" }}
+"#,
+            store.url
+        ),
+    );
+    let child = ws
+        .cmd()
+        .args([job.to_str().unwrap(), "--output-dir", "out"])
+        .args(["--report", "junit=junit.xml"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = ws.path().join("out");
+    wait_for("the first download to start", || {
+        !temp_files(&out).is_empty()
+    });
+    send_signal(&child, "TERM");
+    let run = wait_exit(child);
+    run.expect_code(143);
+    assert!(
+        run.stderr.contains(
+            "interrupted by SIGTERM: the work in flight was abandoned; not started: 2 loop items"
+        ),
+        "{}",
+        run.stderr
+    );
+    let junit = ws.read("junit.xml");
+    assert!(
+        junit.contains("interrupted by SIGTERM: abandoned"),
+        "the item in flight: {junit}"
+    );
+    assert_eq!(
+        junit
+            .matches("skipped: the run was interrupted by SIGTERM")
+            .count(),
+        2,
+        "{junit}"
+    );
+    assert_eq!(files_under(&out), Vec::<String>::new(), "nothing written");
+}
