@@ -75,6 +75,7 @@ bench_table() {
 state_sql="SELECT CONCAT(last_load, '-db'), duration_ms / 1000.0, upserted, deleted FROM dap_run__table_state"
 
 echo "# server: $(my "$my_admin" 'SELECT VERSION()')"
+if [[ $ROWS -gt 0 ]]; then # ROWS=0: only the official client and the same-size dap-run
 echo "# dap-run, $ROWS rows"
 bench_table "$ROWS"
 db=$(new_db dap)
@@ -84,15 +85,17 @@ my "$db" "$state_sql"
 sleep 3
 timed dap-run-incremental "$DAP_RUN" "${job[@]}"
 my "$db" "$state_sql"
+fi
 
 echo "# official client, $OFFICIAL_ROWS rows"
 bench_table "$OFFICIAL_ROWS"
 db=$(new_db official)
-dap() { "$VENV/bin/dap" --no-tracking --non-interactive --loglevel warning "$@"; }
+# (An executable, not a shell function: /usr/bin/time runs it.)
+dap=("$VENV/bin/dap" --no-tracking --non-interactive --loglevel warning)
 export DAP_CONNECTION_STRING=$db
-timed official-initdb dap initdb --namespace canvas --table users
+timed official-initdb "${dap[@]}" initdb --namespace canvas --table users
 sleep 3
-timed official-syncdb dap syncdb --namespace canvas --table users
+timed official-syncdb "${dap[@]}" syncdb --namespace canvas --table users
 my "$db" "SELECT 'official-rows', COUNT(*) FROM canvas__users"
 
 echo "# dap-run, $OFFICIAL_ROWS rows (the official client's size)"
