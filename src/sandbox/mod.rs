@@ -16,6 +16,7 @@ pub mod data;
 mod faults;
 mod formats;
 mod objects;
+mod query_body;
 mod server;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
