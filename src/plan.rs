@@ -72,8 +72,8 @@ fn doc(job: &Job) -> PlanDoc {
         .rate_limits
         .iter()
         .map(|r| match r.limit {
-            Some(n) => format!("{} {} {n}/{}", r.method, r.pattern, per(r.per)),
-            None => format!("{} {} unlimited", r.method, r.pattern),
+            Some(n) => format!("{} {n}/{}", r.route, per(r.per)),
+            None => format!("{} unlimited", r.route),
         })
         .collect();
     limits.sort();

@@ -4,6 +4,7 @@
 pub mod load;
 pub mod model;
 pub mod raw;
+pub mod route;
 pub mod schema;
 pub mod validate;
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use jsonpath_rust::parser::model::JpQuery;
 use serde_json::Value as Json;
 
+use super::route::Route;
 use crate::template::{Expr, Templates, Tmpl};
 
 /// A job ready to run.
@@ -95,10 +96,8 @@ pub struct Gateway {
 /// A request budget for the routes that match a pattern.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RateLimit {
-    /// HTTP method.
-    pub method: String,
-    /// Path pattern, `*` matching one segment.
-    pub pattern: String,
+    /// The method and path pattern (`*` matching one segment) the budget applies to.
+    pub route: Route,
     /// Requests allowed per `per`; `None` means unlimited.
     pub limit: Option<u32>,
     /// The window.

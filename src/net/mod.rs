@@ -32,7 +32,7 @@ pub use error::{Cause, DataProblem, HttpError, Peer, TokenFailure, error_chain, 
 pub use exchange::{
     Buffered, Exchange, MIN_BYTES_PER_TIMEOUT, RATIO_GRACE_BYTES, Response, Taken, ToFile,
 };
-pub use pace::{Pacer, Route};
+pub use pace::Pacer;
 pub use retry::RetryPolicy;
 pub use token::{FixedToken, TokenProvider};
 pub use url::{

@@ -1,6 +1,6 @@
 //! Pacing: per-route request budgets shared by every concurrent item of a run.
 //!
-//! Route patterns (`POST /dap/query/*/table/*/data`, `*` one segment) are parsed once when the
+//! Route patterns (`POST /dap/query/*/table/*/data`, `*` one segment) come parsed from the job's
 //! run starts, not split as strings on every request.
 //!
 //! A slot is counted from when it is taken until the response arrives, then from the response's
@@ -13,52 +13,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::job::model::RateLimit;
-
-/// A route pattern split into segments once.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Route {
-    method: String,
-    /// `None` is `*` (any one segment).
-    segments: Vec<Option<String>>,
-}
-
-impl Route {
-    /// Parses `pattern` (`/a/*/b`) for `method`.
-    pub fn new(method: &str, pattern: &str) -> Self {
-        Route {
-            method: method.to_owned(),
-            segments: pattern
-                .trim_end_matches('/')
-                .split('/')
-                .map(|s| (s != "*").then(|| s.to_owned()))
-                .collect(),
-        }
-    }
-
-    /// Whether a request matches.
-    pub fn matches(&self, method: &str, path: &str) -> bool {
-        if self.method != method {
-            return false;
-        }
-        let mut n = 0;
-        for (i, seg) in path.trim_end_matches('/').split('/').enumerate() {
-            match self.segments.get(i) {
-                Some(None) => {}
-                Some(Some(s)) if s == seg => {}
-                _ => return false,
-            }
-            n += 1;
-        }
-        n == self.segments.len()
-    }
-}
+#[cfg(test)]
+use crate::job::route::Route;
 
 /// A route's slots in its current window: (slot id, time it counts from).
 type Window = Mutex<Vec<(u64, Instant)>>;
 
 /// Per-route request budgets: at most `limit` requests in any window of `per`.
 pub struct Pacer {
-    routes: Vec<(Route, RateLimit, Window)>,
+    routes: Vec<(RateLimit, Window)>,
     ids: AtomicU64,
 }
 
@@ -86,7 +49,7 @@ impl Pacer {
             routes: limits
                 .into_iter()
                 .filter(|l| l.limit.is_some())
-                .map(|l| (Route::new(&l.method, &l.pattern), l, Mutex::new(Vec::new())))
+                .map(|l| (l, Mutex::new(Vec::new())))
                 .collect(),
             ids: AtomicU64::new(0),
         }
@@ -95,7 +58,10 @@ impl Pacer {
     /// Waits for a slot on the request's route (at once when it has no budget). Keep the slot
     /// until the response arrives.
     pub async fn acquire(&self, method: &str, path: &str) -> Slot<'_> {
-        let Some((_, limit, window)) = self.routes.iter().find(|(r, _, _)| r.matches(method, path))
+        let Some((limit, window)) = self
+            .routes
+            .iter()
+            .find(|(l, _)| l.route.matches(method, path))
         else {
             return Slot { taken: None };
         };
@@ -117,7 +83,7 @@ impl Pacer {
                 // gateway after equal delays, and one that overtakes the slot it replaces is a 429.
                 limit.per.saturating_sub(now.duration_since(oldest)) + limit.per / 50
             };
-            tracing::info!(route = %format!("{method} {}", limit.pattern), "pacing: waiting {:?} to stay within {} requests per {:?}", wait, n, limit.per);
+            tracing::info!(route = %limit.route, "pacing: waiting {:?} to stay within {} requests per {:?}", wait, n, limit.per);
             tokio::time::sleep(wait).await;
         }
     }
@@ -128,22 +94,10 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
-    #[test]
-    fn routes_match_by_segment() {
-        let r = Route::new("POST", "/dap/query/*/table/*/data");
-        assert!(r.matches("POST", "/dap/query/canvas/table/users/data"));
-        assert!(!r.matches("GET", "/dap/query/canvas/table/users/data"));
-        let t = Route::new("GET", "/dap/query/*/table");
-        assert!(!t.matches("GET", "/dap/query/canvas/table/users/schema"));
-        assert!(!t.matches("GET", "/dap/query/canvas"));
-        assert!(Route::new("GET", "/dap/job/*").matches("GET", "/dap/job/abc"));
-    }
-
     #[tokio::test]
     async fn pacer_budget_is_shared_by_concurrent_callers() {
         let pacer = Arc::new(Pacer::new(vec![RateLimit {
-            method: "POST".into(),
-            pattern: "/dap/query/*/table/*/data".into(),
+            route: Route::new("POST", "/dap/query/*/table/*/data"),
             limit: Some(2),
             per: Duration::from_millis(150),
         }]));
@@ -177,8 +131,7 @@ mod tests {
     #[tokio::test]
     async fn a_slot_counts_from_its_response() {
         let pacer = Pacer::new(vec![RateLimit {
-            method: "GET".into(),
-            pattern: "/r".into(),
+            route: Route::new("GET", "/r"),
             limit: Some(1),
             per: Duration::from_millis(200),
         }]);
@@ -200,8 +153,7 @@ mod tests {
         // One request per 500 ms: the next one waits the window and a fiftieth more, so it
         // cannot overtake the slot it replaces on its way to the gateway.
         let pacer = Pacer::new(vec![RateLimit {
-            method: "POST".into(),
-            pattern: "/dap/query/*/table/*/data".into(),
+            route: Route::new("POST", "/dap/query/*/table/*/data"),
             limit: Some(1),
             per: Duration::from_millis(500),
         }]);

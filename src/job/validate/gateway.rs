@@ -11,6 +11,7 @@ use super::{DEFAULT_GATEWAY, Validator, suggest};
 use crate::diagnostic::Diagnostic;
 use crate::job::model::{Auth, Gateway, RateLimit, TokenCache};
 use crate::job::raw::{RawGateway, Sp};
+use crate::job::route::Route;
 use crate::template::{Escape, Tmpl};
 
 /// The gateway's published per-endpoint limits (calls per minute), used unless the job says
@@ -192,8 +193,7 @@ impl Validator {
         let mut rate_limits: Vec<RateLimit> = DEFAULT_RATE_LIMITS
             .iter()
             .map(|(m, p, n)| RateLimit {
-                method: (*m).into(),
-                pattern: (*p).into(),
+                route: Route::new(m, p),
                 limit: Some(*n),
                 per: Duration::from_secs(60),
             })
@@ -223,13 +223,9 @@ impl Validator {
             };
             match parsed {
                 Some((limit, per)) => {
-                    rate_limits.retain(|r| !(r.method == method && r.pattern == pattern));
-                    rate_limits.push(RateLimit {
-                        method,
-                        pattern: pattern.to_owned(),
-                        limit,
-                        per,
-                    });
+                    let route = Route::new(&method, pattern);
+                    rate_limits.retain(|r| r.route != route);
+                    rate_limits.push(RateLimit { route, limit, per });
                 }
                 None => self.error(
                     Diagnostic::at(
