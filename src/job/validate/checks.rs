@@ -42,12 +42,13 @@ impl Validator {
             let (that, message) = match item {
                 toml::Value::String(s) => (s.clone(), None),
                 toml::Value::Table(t) => {
-                    if let Some(k) = t.keys().find(|k| *k != "that" && *k != "message") {
-                        self.error(
-                            Diagnostic::at(c.span.clone(), format!("unknown key `{k}` in check"))
-                                .help("a check has `that` and `message`"),
-                        );
-                    }
+                    self.only_keys(
+                        t,
+                        &["that", "message"],
+                        &c.span,
+                        "check",
+                        "a check has `that` and `message`",
+                    );
                     let Some(toml::Value::String(that)) = t.get("that") else {
                         self.error(Diagnostic::at(
                             c.span.clone(),

@@ -26,7 +26,7 @@ use serde_json::Value as Json;
 
 pub use gateway::DEFAULT_RATE_LIMITS;
 pub(crate) use persist::split_key;
-pub use values::{parse_var, toml_to_json};
+pub use values::{VarError, parse_var, toml_to_json};
 
 use super::LoadOptions;
 use super::model::*;
@@ -118,16 +118,7 @@ impl Validator {
         }
 
         // Variables, with overrides.
-        let mut vars = BTreeMap::new();
-        for (k, v) in raw.vars.iter().flatten() {
-            if !is_identifier(k) {
-                self.error(Diagnostic::at(
-                    v.span.clone(),
-                    format!("`{k}` is not a valid variable name"),
-                ));
-            }
-            vars.insert(k.clone(), toml_to_json(&v.value));
-        }
+        let mut vars = self.named_values(raw.vars.as_ref(), "variable name");
         for (k, v) in &opts.vars {
             if !vars.contains_key(k) {
                 let mut d =
@@ -141,16 +132,7 @@ impl Validator {
             vars.insert(k.clone(), v.clone());
         }
         self.vars = vars.clone();
-        let mut state_defaults = BTreeMap::new();
-        for (k, v) in raw.state.iter().flatten() {
-            if !is_identifier(k) {
-                self.error(Diagnostic::at(
-                    v.span.clone(),
-                    format!("`{k}` is not a valid state key"),
-                ));
-            }
-            state_defaults.insert(k.clone(), toml_to_json(&v.value));
-        }
+        let state_defaults = self.named_values(raw.state.as_ref(), "state key");
 
         let mut scope = Scope::default();
         for reserved in ["env", "job", "run"] {

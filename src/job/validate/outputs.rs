@@ -50,19 +50,13 @@ impl Validator {
             let (path, optional, path_span) = match &sp.value {
                 toml::Value::String(p) => (p.clone(), false, sp.span.clone()),
                 toml::Value::Table(t) => {
-                    let mut bad = t
-                        .keys()
-                        .filter(|k| *k != "path" && *k != "optional")
-                        .peekable();
-                    if let Some(k) = bad.peek() {
-                        self.error(
-                            Diagnostic::at(
-                                sp.span.clone(),
-                                format!("unknown key `{k}` in output `{name}`"),
-                            )
-                            .help("an output has `path` and `optional`"),
-                        );
-                    }
+                    self.only_keys(
+                        t,
+                        &["path", "optional"],
+                        &sp.span,
+                        &format!("output `{name}`"),
+                        "an output has `path` and `optional`",
+                    );
                     let optional = match t.get("optional") {
                         None => false,
                         Some(toml::Value::Boolean(b)) => *b,

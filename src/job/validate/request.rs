@@ -47,43 +47,16 @@ impl Validator {
             [] if rs.load.is_some() => {}
             [] if rs.let_.is_some() => {
                 // A step that only computes values: nothing of a request may be there.
-                let request_keys = [
-                    (
-                        "query",
-                        rs.query
-                            .as_ref()
-                            .map(|q| q.values().next().map(|v| v.span.clone())),
-                    ),
-                    (
-                        "headers",
-                        rs.headers
-                            .as_ref()
-                            .map(|q| q.values().next().map(|v| v.span.clone())),
-                    ),
-                    ("json", rs.json.as_ref().map(|j| Some(j.span.clone()))),
-                    ("body", rs.body.as_ref().map(|b| Some(b.span.clone()))),
-                    (
-                        "outputs",
-                        rs.outputs
-                            .as_ref()
-                            .map(|o| o.values().next().map(|v| v.span.clone())),
-                    ),
-                    ("poll", rs.poll.as_ref().map(|p| Some(p.until.span.clone()))),
-                    (
-                        "download",
-                        rs.download.as_ref().map(|d| Some(d.urls.span.clone())),
-                    ),
-                ];
-                for (key, span) in request_keys {
-                    if let Some(span) = span {
-                        self.error(
-                            Diagnostic::at(
-                                span.unwrap_or(rs.id.span.clone()),
-                                format!("step `{id}` sends no request, so it cannot have `{key}`"),
-                            )
-                            .help("add `get = \"/path\"` (or `post`, ...), or compute the value in `let`"),
-                        );
-                    }
+                for (key, span) in request_parts(rs) {
+                    self.error(
+                        Diagnostic::at(
+                            span.unwrap_or(rs.id.span.clone()),
+                            format!("step `{id}` sends no request, so it cannot have `{key}`"),
+                        )
+                        .help(
+                            "add `get = \"/path\"` (or `post`, ...), or compute the value in `let`",
+                        ),
+                    );
                 }
             }
             [] => {
@@ -213,4 +186,39 @@ impl Validator {
             );
         }
     }
+}
+
+/// The parts of a request a step has, each with where it is written (a table's first entry;
+/// `None` for an empty table), for "cannot have" messages.
+pub(super) fn request_parts(rs: &RawStep) -> Vec<(&'static str, Option<Range<usize>>)> {
+    let first = |m: &Option<BTreeMap<String, Sp<String>>>| {
+        m.as_ref()
+            .map(|m| m.values().next().map(|v| v.span.clone()))
+    };
+    let at = |s: &Option<Sp<String>>| s.as_ref().map(|s| Some(s.span.clone()));
+    [
+        ("get", at(&rs.get)),
+        ("post", at(&rs.post)),
+        ("put", at(&rs.put)),
+        ("patch", at(&rs.patch)),
+        ("delete", at(&rs.delete)),
+        ("query", first(&rs.query)),
+        ("headers", first(&rs.headers)),
+        ("json", rs.json.as_ref().map(|j| Some(j.span.clone()))),
+        ("body", at(&rs.body)),
+        (
+            "outputs",
+            rs.outputs
+                .as_ref()
+                .map(|o| o.values().next().map(|v| v.span.clone())),
+        ),
+        ("poll", rs.poll.as_ref().map(|p| Some(p.until.span.clone()))),
+        (
+            "download",
+            rs.download.as_ref().map(|d| Some(d.urls.span.clone())),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(key, span)| span.map(|span| (key, span)))
+    .collect()
 }

@@ -30,12 +30,13 @@ impl Validator {
             let (to, what) = match item {
                 toml::Value::String(p) => (p.clone(), SaveWhat::Body),
                 toml::Value::Table(t) => {
-                    if let Some(k) = t.keys().find(|k| *k != "to" && *k != "output") {
-                        self.error(
-                            Diagnostic::at(s.span.clone(), format!("unknown key `{k}` in save"))
-                                .help("a save has `to` and `output`"),
-                        );
-                    }
+                    self.only_keys(
+                        t,
+                        &["to", "output"],
+                        &s.span,
+                        "save",
+                        "a save has `to` and `output`",
+                    );
                     let Some(toml::Value::String(to)) = t.get("to") else {
                         self.error(Diagnostic::at(
                             s.span.clone(),

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
+use super::request::request_parts;
 use super::scope::{Later, Name, Names, Scope, Shape};
 use super::{Validator, is_identifier};
 use crate::diagnostic::Diagnostic;
@@ -283,32 +284,10 @@ impl Validator {
         id: &str,
         names: Names<'_>,
     ) -> Option<crate::job::model::Load> {
-        let own_requests = [
-            ("get", rs.get.as_ref().map(|s| s.span.clone())),
-            ("post", rs.post.as_ref().map(|s| s.span.clone())),
-            ("put", rs.put.as_ref().map(|s| s.span.clone())),
-            ("patch", rs.patch.as_ref().map(|s| s.span.clone())),
-            ("delete", rs.delete.as_ref().map(|s| s.span.clone())),
-            ("json", rs.json.as_ref().map(|s| s.span.clone())),
-            ("body", rs.body.as_ref().map(|s| s.span.clone())),
-            ("poll", rs.poll.as_ref().map(|p| p.until.span.clone())),
-            (
-                "download",
-                rs.download.as_ref().map(|d| d.urls.span.clone()),
-            ),
-            (
-                "outputs",
-                rs.outputs
-                    .as_ref()
-                    .and_then(|o| o.values().next().map(|v| v.span.clone())),
-            ),
-            (
-                "query",
-                rs.query
-                    .as_ref()
-                    .and_then(|o| o.values().next().map(|v| v.span.clone())),
-            ),
-        ];
+        // Headers go with the loader's requests.
+        let own_requests = request_parts(rs)
+            .into_iter()
+            .filter(|(key, _)| *key != "headers");
         for (key, span) in own_requests {
             if let Some(span) = span {
                 self.error(

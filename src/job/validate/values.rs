@@ -1,6 +1,7 @@
 //! Plain values in a job file: durations (`30s`, `500ms..30s`), counts with their bounds, the
 //! `--var NAME=VALUE` arguments, and TOML values turned into JSON for templates.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::Value as Json;
@@ -12,19 +13,74 @@ use crate::job::raw::Sp;
 /// Longest duration accepted anywhere in a job file.
 const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
 
+/// Why a `--var` argument is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VarError {
+    /// No `=` in the argument.
+    #[error("`{arg}` is not NAME=VALUE")]
+    NotNameValue {
+        /// The argument as given.
+        arg: String,
+    },
+    /// The part before `=` is not an identifier.
+    #[error("`{name}` is not a valid variable name")]
+    InvalidName {
+        /// The name as given.
+        name: String,
+    },
+}
+
 /// Parses a `--var NAME=VALUE` argument: the value is JSON when it parses as JSON, else a string.
-pub fn parse_var(arg: &str) -> Result<(String, Json), String> {
-    let (name, value) = arg
-        .split_once('=')
-        .ok_or_else(|| format!("`{arg}` is not NAME=VALUE"))?;
+pub fn parse_var(arg: &str) -> Result<(String, Json), VarError> {
+    let (name, value) = arg.split_once('=').ok_or_else(|| VarError::NotNameValue {
+        arg: arg.to_owned(),
+    })?;
     if !is_identifier(name) {
-        return Err(format!("`{name}` is not a valid variable name"));
+        return Err(VarError::InvalidName {
+            name: name.to_owned(),
+        });
     }
     let value = serde_json::from_str(value).unwrap_or_else(|_| Json::String(value.to_owned()));
     Ok((name.to_owned(), value))
 }
 
 impl Validator {
+    /// A table of named values (`[vars]`, `[state]`) as JSON; `what` names its keys in messages
+    /// (`variable name`, `state key`).
+    pub(super) fn named_values(
+        &mut self,
+        table: Option<&BTreeMap<String, Sp<toml::Value>>>,
+        what: &str,
+    ) -> BTreeMap<String, Json> {
+        let mut out = BTreeMap::new();
+        for (k, v) in table.into_iter().flatten() {
+            if !is_identifier(k) {
+                self.error(Diagnostic::at(
+                    v.span.clone(),
+                    format!("`{k}` is not a valid {what}"),
+                ));
+            }
+            out.insert(k.clone(), toml_to_json(&v.value));
+        }
+        out
+    }
+
+    /// Reports the first key of a table that is not one of `known`, in `what` (`check`,
+    /// output `x`); `help` lists the keys it has.
+    pub(super) fn only_keys(
+        &mut self,
+        table: &toml::Table,
+        known: &[&str],
+        span: &std::ops::Range<usize>,
+        what: &str,
+        help: &str,
+    ) {
+        if let Some(k) = table.keys().find(|k| !known.contains(&k.as_str())) {
+            self.error(
+                Diagnostic::at(span.clone(), format!("unknown key `{k}` in {what}")).help(help),
+            );
+        }
+    }
     pub(super) fn duration(&mut self, sp: &Sp<String>, what: &str) -> Option<Duration> {
         match humantime::parse_duration(sp.value.trim()) {
             Ok(d) if d.is_zero() => {
