@@ -162,20 +162,22 @@ impl Validator {
         }
 
         let gateway = self.gateway(raw.gateway.unwrap_or_default(), &scope);
+        // What the job-level templates (database URL, default headers) may use.
         let env_only = [("env".to_owned(), Name::Builtin)];
+        let no_later = Later::new();
+        let job_names = Names {
+            scope: &scope,
+            local: &env_only,
+            later: &no_later,
+            at: 0,
+            step: None,
+        };
         let database = raw
             .database
             .as_ref()
             .and_then(|d| d.url.as_ref())
             .and_then(|u| {
-                let names = Names {
-                    scope: &scope,
-                    local: &env_only,
-                    later: &Later::new(),
-                    at: 0,
-                    step: None,
-                };
-                self.checked_template("database.url", &u.value, &u.span, Escape::None, names)
+                self.checked_template("database.url", &u.value, &u.span, Escape::None, job_names)
             });
         let defaults = raw.defaults;
         let default_concurrency = defaults
@@ -198,16 +200,13 @@ impl Validator {
                 continue;
             }
             self.header_name(k, &v.span);
-            let names = Names {
-                scope: &scope,
-                local: &env_only,
-                later: &Later::new(),
-                at: 0,
-                step: None,
-            };
-            if let Some(t) =
-                self.checked_template("defaults.headers", &v.value, &v.span, Escape::None, names)
-            {
+            if let Some(t) = self.checked_template(
+                "defaults.headers",
+                &v.value,
+                &v.span,
+                Escape::None,
+                job_names,
+            ) {
                 default_headers.push((k.clone(), t));
             }
         }
