@@ -3,6 +3,7 @@
 
 pub mod load;
 pub mod model;
+pub mod project;
 pub mod raw;
 pub mod route;
 pub mod schema;
@@ -32,8 +33,15 @@ pub struct LoadOptions {
     pub state_dir: Option<PathBuf>,
 }
 
-/// Reads, parses and validates a job file.
+/// Reads, parses and validates a job file, with the `[gateway]` of the project file beside it
+/// ([`project`]) under its own.
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<Job, Error> {
+    if project::is_project_file(path) {
+        return Err(Error::usage(format!(
+            "`{}` is the project file, not a job: its `[gateway]` is shared by the job files beside it\n  = help: name the job files instead",
+            path.display()
+        )));
+    }
     let meta = std::fs::metadata(path)
         .map_err(|e| Error::usage(format!("cannot read job file `{}`: {e}", path.display())))?;
     if meta.len() > MAX_JOB_BYTES {
@@ -53,18 +61,44 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Job, Error> {
             e.utf8_error().valid_up_to()
         ))
     })?;
-    load_str(path, &text, opts)
+    let project = project::find(path).map(|file| project::read(&file, text.len()));
+    load_parts(path, &text, project, opts)
 }
 
 /// Parses and validates job file text; `path` locates the file for relative paths and messages.
+/// No project file is read: the text is the whole job.
 pub fn load_str(path: &Path, text: &str, opts: &LoadOptions) -> Result<Job, Error> {
+    load_parts(path, text, None, opts)
+}
+
+/// Parses and validates job file text with the project file read for it, if any. A project
+/// file that cannot be parsed is reported with the job's own problems.
+fn load_parts(
+    path: &Path,
+    text: &str,
+    project: Option<Result<(project::Project, Option<raw::RawGateway>), Error>>,
+    opts: &LoadOptions,
+) -> Result<Job, Error> {
     let source = Source {
         name: path.display().to_string(),
         text: Arc::from(text),
     };
-    let (raw, diags) = load::parse(&source);
-    let Some(raw) = raw else {
+    let (raw, mut diags) = load::parse(&source);
+    let project = match project {
+        None => None,
+        Some(Ok(p)) => Some(p),
+        Some(Err(Error::Invalid(d))) => {
+            diags.extend(d);
+            None
+        }
+        Some(Err(e)) => return Err(e),
+    };
+    let Some(mut raw) = raw else {
         return Err(Error::Invalid(diags));
     };
-    validate::validate(path, source, raw, diags, opts)
+    let project = project.map(|(p, gateway)| {
+        raw.gateway = project::merge(gateway, raw.gateway.take());
+        p
+    });
+    validate::validate(path, source, project, raw, diags, opts)
 }

@@ -169,6 +169,8 @@ pub struct Loop {
     pub concurrency: usize,
     /// What the record of each item (what later steps loop over) is made of.
     pub record: LoopRecord,
+    /// How logs and reports name an item (`label`); default its value.
+    pub label: Option<Tmpl>,
 }
 
 /// The one definition of a loop item's record, decided at validation and followed by the run:

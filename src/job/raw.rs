@@ -205,6 +205,9 @@ pub struct RawStep {
     #[serde(rename = "as")]
     #[schemars(transform = super::schema::identifier)]
     pub as_: Option<Sp<String>>,
+    /// How logs and reports name each loop item (a template over the loop variable and
+    /// `index`), e.g. `"{{ item.namespace }}.{{ item.table }}"`. Default: the item's value.
+    pub label: Option<Sp<String>>,
     /// Loop items run at once. Default from `[defaults]`, else 4.
     #[schemars(transform = super::schema::concurrency)]
     pub concurrency: Option<Sp<i64>>,

@@ -118,6 +118,9 @@ impl Transport {
             let builder = self.build(req, &url, &door, token.as_ref())?;
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(request = %what, attempt, "sending");
+            if let Some(body) = &req.body {
+                tracing::trace!(request = %what, attempt, "request body: {}", body.describe());
+            }
             let sent = tokio::time::timeout(self.policy.timeout, builder.send()).await;
             // The gateway has the request by now: its slot counts from here.
             drop(slot);
@@ -135,6 +138,7 @@ impl Transport {
                 }
                 Ok(Ok(resp)) => {
                     let status = resp.status();
+                    tracing::trace!(request = %what, attempt, %status, "answered");
                     if status == StatusCode::UNAUTHORIZED
                         && let (Door::Gateway { tokens, .. }, Some(token)) = (&door, &token)
                     {

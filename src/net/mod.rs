@@ -94,6 +94,39 @@ pub enum RequestBody {
     Form(Vec<(String, String)>),
 }
 
+impl RequestBody {
+    /// The body for a `-vv` log line: JSON compact, raw text cut at 2000 characters, a form's
+    /// credential fields (`*secret*`, `*token*`, `*password*`, `*assertion*`) as `***`. The
+    /// log writer also masks every registered secret and every URL's query.
+    pub fn describe(&self) -> String {
+        let text = match self {
+            RequestBody::Json(j) => crate::secret::redact_json(j.clone()).to_string(),
+            RequestBody::Raw(s) => crate::secret::redact(s),
+            RequestBody::Form(pairs) => pairs
+                .iter()
+                .map(|(k, v)| {
+                    let key = k.to_ascii_lowercase();
+                    let secret = ["secret", "token", "password", "assertion"]
+                        .iter()
+                        .any(|w| key.contains(w));
+                    if secret {
+                        format!("{k}=***")
+                    } else {
+                        format!("{k}={v}")
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("&"),
+        };
+        if text.chars().count() > 2000 {
+            let cut: String = text.chars().take(2000).collect();
+            format!("{cut}… ({} bytes)", text.len())
+        } else {
+            text
+        }
+    }
+}
+
 /// How a download is written.
 #[derive(Debug, Clone, Copy)]
 pub struct FileOptions {

@@ -10,7 +10,7 @@ use minijinja::Value;
 use serde_json::Value as Json;
 
 use super::record::{ItemRecord, StepError};
-use super::scope::{ItemScope, item_extra, label_of};
+use super::scope::{ItemScope, item_extra, item_label};
 use super::{Shared, check, download, load, outputs, persist, poll, save, template_error};
 use crate::error::ExitCode;
 use crate::job::model::{LoopRecord, Step};
@@ -21,13 +21,16 @@ pub(super) async fn run_item(
     base: Arc<BTreeMap<String, Value>>,
     item: Option<(String, Value)>,
     pos: Option<usize>,
+    inherited: Option<String>,
 ) -> ItemRecord {
     let started = Instant::now();
     let step = &shared.job.steps[index];
     let extra = item_extra(item.as_ref(), pos);
-    let label = item.as_ref().and_then(|(_, v)| label_of(v));
-    let mut rec = ItemRecord::new(pos, label.clone());
     let mut scope = ItemScope::new(base, extra);
+    let label = item
+        .as_ref()
+        .and_then(|(_, v)| item_label(step, &shared.job, v, || scope.ctx(), inherited));
+    let mut rec = ItemRecord::new(pos, label.clone());
     let where_ = match &label {
         Some(l) => format!("step `{}` (item `{l}`)", step.id),
         None => match pos {
@@ -169,7 +172,7 @@ async fn item_body(
         _ => None,
     };
     if let Some(json) = &mut json {
-        outputs::extract(step, json, rec)?;
+        outputs::extract(step, json, rec, where_)?;
     }
     drop(json);
     outputs::bind(job, step, scope, rec, where_)?;

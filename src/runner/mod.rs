@@ -103,7 +103,25 @@ pub async fn run(job: Arc<Job>, ctx: RunContext) -> (RunReport, serde_json::Map<
             continue;
         }
         tracing::info!(step = %step.id, "step {}/{} `{}`", i + 1, job.steps.len(), step.id);
-        let mut record = step::run_step(&shared, i, &scope).await;
+        // A loop over an earlier loop's records names its items as that loop named them.
+        let inherited: Vec<Option<String>> = step
+            .for_each
+            .as_ref()
+            .and_then(|l| {
+                steps
+                    .iter()
+                    .find(|s: &&StepRecord| s.looped && s.id == l.over.source.trim())
+            })
+            .map(|source| {
+                source
+                    .items
+                    .iter()
+                    .filter(|i| i.error.is_none() && !i.skipped && !i.when_false)
+                    .map(|i| i.label.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut record = step::run_step(&shared, i, &scope, &inherited).await;
         if let Some(source) = step.for_each.as_ref().and_then(|l| {
             steps
                 .iter()

@@ -14,12 +14,18 @@ use crate::job::model::{Job, Step};
 use crate::template::to_value;
 
 /// Takes the outputs out of the response (moved where nothing else needs them, not copied).
-pub(super) fn extract(step: &Step, json: &mut Json, rec: &mut ItemRecord) -> Result<(), StepError> {
+pub(super) fn extract(
+    step: &Step,
+    json: &mut Json,
+    rec: &mut ItemRecord,
+    where_: &str,
+) -> Result<(), StepError> {
     match extract::outputs(&step.outputs, json) {
         Ok(outputs) => {
             for (name, mut v) in outputs {
                 // A server that echoes the token must not get it into files or reports.
                 crate::secret::redact_json_in_place(&mut v);
+                tracing::trace!(step = %step.id, "{where_}: output {name} = {}", short_json(&v));
                 rec.outputs.insert(name, v);
             }
             Ok(())

@@ -80,6 +80,14 @@ pub(super) async fn send_and_poll(
                 if let Some(s) = json.get("status").and_then(|s| s.as_str()) {
                     spinner.set_message(format!("{where_}: {s}"));
                 }
+                if tracing::enabled!(tracing::Level::TRACE) {
+                    tracing::trace!(
+                        step = %step.id,
+                        "{where_}: poll {}: {}",
+                        rec.requests,
+                        poll_status(&json, &step.outputs)
+                    );
+                }
                 if done.is_true() {
                     spinner.finish_and_clear();
                     break (r, Some(json));
@@ -116,6 +124,26 @@ pub(super) async fn send_and_poll(
         }
     };
     Ok((request, response, json))
+}
+
+/// What one poll saw, for `-vv`: the gateway job's `status` and the step's outputs
+/// (`status="running" id="…"`), redacted.
+fn poll_status(json: &Json, outputs: &[crate::job::model::Output]) -> String {
+    let mut parts = Vec::new();
+    if let Some(s) = json.get("status") {
+        parts.push(format!("status={s}"));
+    }
+    for o in outputs.iter().filter(|o| o.name != "status") {
+        if let Ok(v) = extract::apply(o, json) {
+            let v = crate::secret::redact_json(v);
+            parts.push(format!("{}={}", o.name, super::short_json(&v)));
+        }
+    }
+    if parts.is_empty() {
+        "no `status` in the answer".to_owned()
+    } else {
+        parts.join(" ")
+    }
 }
 
 /// The answer as JSON: an error when the outputs or a download need it and it is not JSON.

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use minijinja::Value;
 use serde_json::Value as Json;
 
-use crate::job::model::Job;
+use crate::job::model::{Job, Step};
 use crate::template::{EnvVars, to_value};
 
 /// What every step sees before any has run: `[vars]`, `env`, `state` and `job`.
@@ -58,20 +58,65 @@ pub(super) fn item_extra(
     extra
 }
 
-/// A short name for an item in messages: its value, or its first field's.
+/// How logs and reports name a loop item: the loop's `label` template rendered in the item's
+/// scope; else, in a loop over an earlier loop's records, the name that loop gave the item
+/// (`inherited`); else the item's value ([`label_of`]). A label that cannot be rendered (a
+/// value missing at run time) falls back the same way, with a warning: a name is no reason to
+/// fail the item.
+pub(super) fn item_label(
+    step: &Step,
+    job: &Job,
+    item: &Value,
+    ctx: impl FnOnce() -> Value,
+    inherited: Option<String>,
+) -> Option<String> {
+    if let Some(t) = step.for_each.as_ref().and_then(|l| l.label.as_ref()) {
+        match job.templates.render(t, &ctx()) {
+            Ok(s) if !s.trim().is_empty() => return Some(s.trim().to_owned()),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(
+                step = %step.id,
+                "cannot render `label = \"{}\"`: {}; the item is named by its value",
+                t.source,
+                super::template_error(&e)
+            ),
+        }
+    }
+    inherited.or_else(|| label_of(item))
+}
+
+/// A short name for an item in messages: its value. A table reads `namespace=canvas,
+/// table=users` (all its fields: its first alone would name two items alike), a list
+/// `[a, b]`; long names are cut at 100 characters.
 pub(super) fn label_of(item: &Value) -> Option<String> {
     use minijinja::value::ValueKind;
-    match item.kind() {
-        ValueKind::String | ValueKind::Number | ValueKind::Bool => Some(item.to_string()),
+    let label = match item.kind() {
+        ValueKind::String | ValueKind::Number | ValueKind::Bool => item.to_string(),
         ValueKind::Map => {
-            let first = item.try_iter().ok()?.next()?;
-            let v = item.get_item(&first).ok()?;
-            match v.kind() {
-                ValueKind::Map | ValueKind::Seq => None,
-                _ => label_of(&v),
+            let mut parts = Vec::new();
+            for key in item.try_iter().ok()? {
+                let v = item.get_item(&key).ok()?;
+                parts.push(format!("{key}={}", compact(&v)));
             }
+            parts.join(", ")
         }
-        _ => None,
+        ValueKind::Seq => compact(item),
+        _ => return None,
+    };
+    Some(if label.chars().count() > 100 {
+        let cut: String = label.chars().take(100).collect();
+        format!("{cut}…")
+    } else {
+        label
+    })
+}
+
+/// A value in a label: scalars as they are, anything else as compact JSON.
+fn compact(v: &Value) -> String {
+    use minijinja::value::ValueKind;
+    match v.kind() {
+        ValueKind::String | ValueKind::Number | ValueKind::Bool => v.to_string(),
+        _ => serde_json::to_string(v).unwrap_or_else(|_| v.to_string()),
     }
 }
 

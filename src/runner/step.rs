@@ -10,7 +10,7 @@ use minijinja::Value;
 
 use super::record::{ItemRecord, StepError, StepRecord};
 use super::request::build_request;
-use super::scope::{LoopItem, item_extra, label_of};
+use super::scope::{LoopItem, item_extra, item_label};
 use super::{Shared, item::run_item, short_json, template_error};
 use crate::error::ExitCode;
 use crate::job::model::{Job, Loop, Step};
@@ -20,6 +20,7 @@ pub(super) async fn run_step(
     shared: &Arc<Shared>,
     index: usize,
     scope: &BTreeMap<String, Value>,
+    inherited: &[Option<String>],
 ) -> StepRecord {
     let started = Instant::now();
     let step = &shared.job.steps[index];
@@ -44,11 +45,19 @@ pub(super) async fn run_step(
         duration: started.elapsed(),
     };
     let Some(l) = &step.for_each else {
-        let violations = incremental_violations(shared, step, scope, &[(None, None)]);
+        let violations = incremental_violations(shared, step, scope, &[(None, None)], &[]);
         if !violations.is_empty() {
             return refuse(violations);
         }
-        let item = run_item(shared.clone(), index, Arc::new(scope.clone()), None, None).await;
+        let item = run_item(
+            shared.clone(),
+            index,
+            Arc::new(scope.clone()),
+            None,
+            None,
+            None,
+        )
+        .await;
         return StepRecord {
             id: step.id.clone(),
             looped: false,
@@ -80,7 +89,7 @@ pub(super) async fn run_step(
             .enumerate()
             .map(|(i, v)| (Some((l.var.clone(), v.clone())), Some(i)))
             .collect();
-        let violations = incremental_violations(shared, step, scope, &all);
+        let violations = incremental_violations(shared, step, scope, &all, inherited);
         if !violations.is_empty() {
             return refuse(violations);
         }
@@ -93,8 +102,9 @@ pub(super) async fn run_step(
             let base = base.clone();
             let var = l.var.clone();
             let bar = bar.clone();
+            let inherited = inherited.get(i).cloned().flatten();
             tokio::spawn(async move {
-                let r = run_item(shared, index, base, Some((var, item)), Some(i)).await;
+                let r = run_item(shared, index, base, Some((var, item)), Some(i), inherited).await;
                 bar.inc(1);
                 r
             })
@@ -174,6 +184,7 @@ fn incremental_violations(
     step: &Step,
     scope: &BTreeMap<String, Value>,
     items: &[LoopItem],
+    inherited: &[Option<String>],
 ) -> Vec<String> {
     let Some(rule) = &step.incremental else {
         return vec![];
@@ -184,9 +195,10 @@ fn incremental_violations(
         let mut m = scope.clone();
         m.extend(item_extra(item.as_ref(), *pos));
         let ctx = Value::from(m);
+        let inherited = pos.and_then(|p| inherited.get(p).cloned().flatten());
         let label = item
             .as_ref()
-            .and_then(|(_, v)| label_of(v))
+            .and_then(|(_, v)| item_label(step, job, v, || ctx.clone(), inherited))
             .map(|l| format!("item `{l}`: "))
             .unwrap_or_default();
         if let Some(w) = &step.when

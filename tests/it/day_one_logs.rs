@@ -313,3 +313,212 @@ fn issue_13_every_line_of_a_cron_log_is_timestamped() {
         r.stderr
     );
 }
+
+/// A job that loops over TOML tables (the schema of two tables of one namespace).
+const TABLE_LOOP: &str = r#"
+name = "schemas"
+[vars]
+tables = [{ namespace = "canvas", table = "users" }, { namespace = "canvas", table = "courses" }]
+
+[[step]]
+id = "schema"
+for_each = "tables"
+get = "/dap/query/{{ item.namespace }}/table/{{ item.table }}/schema"
+outputs = { version = "$.version" }
+"#;
+
+#[test]
+fn issue_13_loop_items_are_named_by_their_value_or_a_label_template() {
+    let ws = Workspace::default_sandbox();
+    // By default: the whole value, not its first field (`canvas` named both items).
+    let job = ws.job("schemas.toml", TABLE_LOOP);
+    let r = ws.run(&["run", job.to_str().unwrap(), "--report", "junit=r.xml"]);
+    r.expect_code(0);
+    for t in ["users", "courses"] {
+        assert!(
+            r.stderr.contains(&format!(
+                "(item `namespace=canvas, table={t}`): output version = "
+            )) || ws
+                .read("r.xml")
+                .contains(&format!("schema[namespace=canvas, table={t}]")),
+            "{}",
+            r.stderr
+        );
+    }
+    // A `label` template names them in logs and reports.
+    let labelled = TABLE_LOOP.replace(
+        "for_each = \"tables\"",
+        "for_each = \"tables\"\nlabel = \"{{ item.namespace }}.{{ item.table }}\"",
+    );
+    let job = ws.job("schemas.toml", &labelled);
+    let r = ws.run(&[
+        "-vv",
+        "run",
+        job.to_str().unwrap(),
+        "--report",
+        "junit=r.xml",
+    ]);
+    r.expect_code(0);
+    assert!(
+        r.stderr
+            .contains("step `schema` (item `canvas.users`): output version = "),
+        "{}",
+        r.stderr
+    );
+    let xml = ws.read("r.xml");
+    assert!(xml.contains("name=\"schema[canvas.courses]\""), "{xml}");
+    // A loop over an earlier loop's records names its items as that loop did.
+    let chained = format!(
+        "{labelled}\n[[step]]\nid = \"again\"\nfor_each = \"schema\"\nget = \"/dap/query/{{{{ item.namespace }}}}/table/{{{{ item.table }}}}/schema\"\n"
+    );
+    let job = ws.job("schemas.toml", &chained);
+    let r = ws.run(&[
+        "-v",
+        "run",
+        job.to_str().unwrap(),
+        "--report",
+        "junit=r.xml",
+    ]);
+    r.expect_code(0);
+    assert!(
+        ws.read("r.xml").contains("name=\"again[canvas.users]\""),
+        "{}",
+        ws.read("r.xml")
+    );
+
+    // `check` validates the template like every other, and refuses it without a loop.
+    let bad = TABLE_LOOP.replace(
+        "for_each = \"tables\"",
+        "for_each = \"tables\"\nlabel = \"{{ item.tabel }}\"",
+    ) + "\n[[step]]\nid = \"one\"\nget = \"/dap/query/canvas/table\"\nlabel = \"x\"\n";
+    let job = ws.job("bad.toml", &bad);
+    let r = ws.run(&["check", job.to_str().unwrap()]);
+    r.expect_code(2);
+    assert!(r.stderr.contains("tabel"), "{}", r.stderr);
+    assert!(r.stderr.contains("did you mean `table`?"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("`label` names the items of a loop, but the step has no `for_each`"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("error: 2 problems found"), "{}", r.stderr);
+}
+
+const VV_SECRET: &str = "day1-vv-secret-91c2e7";
+
+#[test]
+fn issue_13_vv_shows_request_bodies_outputs_and_poll_statuses_and_no_secret() {
+    let ws = Workspace::new(SandboxConfig {
+        client_secret: VV_SECRET.to_owned(),
+        polls_to_complete: 2,
+        ..Default::default()
+    });
+    let job = ws.example("nightly.toml");
+    let run = |flag: &str| {
+        Run::from(
+            ws.cmd()
+                .env("DAP_CLIENT_SECRET", VV_SECRET)
+                .args([flag, "run", job.to_str().unwrap(), "--output-dir", "out"])
+                .output()
+                .unwrap(),
+        )
+    };
+    let vv = run("-vv");
+    vv.expect_code(0);
+    let v = run("-v");
+    v.expect_code(0);
+    // -vv shows what -v does not: the bodies sent, each output, each poll's status.
+    for (what, needle) in [
+        ("a query body", "request body: {\"format\":\"jsonl\"}"),
+        ("an object URL request body", "request body: [{\"id\":"),
+        ("an output", "(item `users`): output job_id = "),
+        (
+            "a poll status",
+            "(item `users`): poll 1: status=\"running\"",
+        ),
+        ("the last poll", ": status=\"complete\""),
+        ("an answer", "answered"),
+    ] {
+        assert!(
+            vv.stderr.contains(needle),
+            "-vv shows {what}: {}",
+            vv.stderr
+        );
+        assert!(!v.stderr.contains(needle), "-v does not show {what}");
+    }
+    // Redacted: no secret, no token, no pre-signed URL query, in any line.
+    for (name, log) in [("-v", &v.stderr), ("-vv", &vv.stderr)] {
+        assert!(!log.contains(VV_SECRET), "{name}: the client secret");
+        assert!(!log.contains("eyJ"), "{name}: a token");
+        assert!(!log.contains("X-Amz-"), "{name}: a pre-signed URL's query");
+        assert!(!log.contains("Basic "), "{name}: a Basic header");
+    }
+}
+
+#[test]
+fn issue_13_a_project_file_shares_the_gateway_settings_of_its_jobs() {
+    let ws = Workspace::default_sandbox();
+    // The project names the gateway and its credentials' variables; the jobs say nothing of
+    // it. Without the project the jobs would go to the default gateway.
+    std::fs::write(
+        ws.path().join("dap-run.toml"),
+        format!(
+            "[gateway]\nurl = \"{}\"\nclient_id = \"{{{{ env.PROJECT_ID }}}}\"\nclient_secret = \"{{{{ env.PROJECT_SECRET }}}}\"\ntimeout = \"20s\"\n",
+            ws.sandbox.url()
+        ),
+    )
+    .unwrap();
+    let a = tables_job(&ws, "a.toml", "a", &[]);
+    let b = tables_job(&ws, "b.toml", "b", &[]);
+    let r = Run::from(
+        bare_cmd(ws.path())
+            .env("PROJECT_ID", "sandbox")
+            .env("PROJECT_SECRET", "sandbox")
+            .args(["run", a.to_str().unwrap(), b.to_str().unwrap()])
+            .output()
+            .unwrap(),
+    );
+    r.expect_code(0);
+    assert_eq!(ws.counters().logins, 2);
+    let plan = ws.run(&["plan", a.to_str().unwrap()]);
+    assert!(plan.stdout.contains(&ws.sandbox.url()), "{}", plan.stdout);
+    assert!(plan.stdout.contains("20s"), "{}", plan.stdout);
+
+    // A job overrides a key: its own timeout wins, the rest is inherited.
+    let text = std::fs::read_to_string(&a).unwrap();
+    let over = ws.job(
+        "over.toml",
+        &text
+            .replacen("[vars]", "[gateway]\ntimeout = \"5s\"\n\n[vars]", 1)
+            .replace("name = \"a\"", "name = \"over\""),
+    );
+    let plan = ws.run(&["plan", over.to_str().unwrap()]);
+    assert!(
+        plan.stdout.contains("5s") && !plan.stdout.contains("20s"),
+        "{}",
+        plan.stdout
+    );
+    assert!(plan.stdout.contains(&ws.sandbox.url()), "{}", plan.stdout);
+
+    // A mistake in the project file is reported in the project file, with the job's own.
+    std::fs::write(
+        ws.path().join("dap-run.toml"),
+        "[gateway]\nurl = \"https://example.com\"\ntimeout = \"soon\"\nauth = \"client_credential\"\n",
+    )
+    .unwrap();
+    let bad = ws.job(
+        "bad.toml",
+        "[[step]]\nid = \"x\"\nget = \"/dap/{{ namespce }}\"\n",
+    );
+    let r = ws.run(&["check", bad.to_str().unwrap()]);
+    r.expect_code(2);
+    assert!(r.stderr.contains("dap-run.toml:3:11"), "{}", r.stderr);
+    assert!(r.stderr.contains("dap-run.toml:4:8"), "{}", r.stderr);
+    assert!(r.stderr.contains("bad.toml:3:"), "{}", r.stderr);
+    assert!(r.stderr.contains("error: 3 problems found"), "{}", r.stderr);
+    // And the project file itself is not a job.
+    let r = ws.run(&["check", ws.path().join("dap-run.toml").to_str().unwrap()]);
+    r.expect_code(2);
+    assert!(r.stderr.contains("is the project file"), "{}", r.stderr);
+}

@@ -43,12 +43,14 @@ pub const DEFAULT_GATEWAY: &str = "https://api-gateway.instructure.com";
 pub fn validate(
     path: &Path,
     src: Source,
+    project: Option<crate::job::project::Project>,
     raw: RawJob,
     diags: Diagnostics,
     opts: &LoadOptions,
 ) -> Result<Job, Error> {
     let mut v = Validator {
         src,
+        project,
         diags,
         tb: TemplatesBuilder::new(),
         vars: BTreeMap::new(),
@@ -78,6 +80,9 @@ pub(crate) fn is_identifier(s: &str) -> bool {
 
 struct Validator {
     src: Source,
+    /// The project file whose `[gateway]` the job inherits: spans past the job's text are
+    /// in it.
+    project: Option<crate::job::project::Project>,
     diags: Diagnostics,
     tb: TemplatesBuilder,
     /// The job's variables (after `--var`), to know the shape of the lists loops go over.
@@ -85,11 +90,23 @@ struct Validator {
 }
 
 impl Validator {
-    fn error(&mut self, d: Diagnostic) {
+    fn error(&mut self, mut d: Diagnostic) {
+        if let Some(p) = &self.project
+            && let Some(span) = d.span.as_ref().and_then(|s| p.locate(s))
+        {
+            d.span = Some(span);
+            self.diags.push(&p.source, d);
+            return;
+        }
         self.diags.push(&self.src, d);
     }
 
     fn text(&self, span: &Range<usize>) -> &str {
+        if let Some(p) = &self.project
+            && let Some(span) = p.locate(span)
+        {
+            return p.source.text.get(span).unwrap_or("");
+        }
         self.src.text.get(span.clone()).unwrap_or("")
     }
 

@@ -245,6 +245,7 @@ impl Validator {
                     var: var.clone(),
                     concurrency: concurrency.unwrap_or(1),
                     record,
+                    label: None,
                 });
             } else {
                 ok = false;
@@ -256,6 +257,19 @@ impl Validator {
                 },
             ));
             local.push(("index".into(), Name::Builtin));
+            if let Some(lb) = &rs.label {
+                let names = Names {
+                    scope,
+                    local: &local,
+                    later,
+                    at: index,
+                    step: Some(id),
+                };
+                let t = self.checked_template("label", &lb.value, &lb.span, Escape::None, names);
+                if let Some(l) = &mut loop_ {
+                    l.label = t;
+                }
+            }
         } else if let Some(a) = &rs.as_ {
             self.error(Diagnostic::at(
                 a.span.clone(),
@@ -265,6 +279,14 @@ impl Validator {
             self.error(Diagnostic::at(
                 c.span.clone(),
                 "`concurrency` applies to loops, but the step has no `for_each`",
+            ));
+        }
+        if rs.for_each.is_none()
+            && let Some(lb) = &rs.label
+        {
+            self.error(Diagnostic::at(
+                lb.span.clone(),
+                "`label` names the items of a loop, but the step has no `for_each`",
             ));
         }
         LoopPart {
