@@ -373,6 +373,18 @@ pub fn naive_utc(s: &str) -> String {
     }
 }
 
+/// Where a table continues from, given the official client's `table_sync.timestamp` (naive
+/// UTC) and dap-run's own `until`: whoever synced last (the official client's timestamp when it
+/// differs from ours), `None` when neither has synced the table.
+pub fn continue_from(sync_ts: Option<&str>, ours: Option<&str>) -> Option<String> {
+    match (sync_ts, ours) {
+        (Some(ts), Some(u)) if naive_utc(u) != ts => Some(rfc3339_from_naive(ts)),
+        (_, Some(u)) => Some(u.to_owned()),
+        (Some(ts), None) => Some(rfc3339_from_naive(ts)),
+        (None, None) => None,
+    }
+}
+
 /// The reverse of [`naive_utc`]: a stored naive UTC timestamp as RFC 3339 (`…Z`).
 pub fn rfc3339_from_naive(s: &str) -> String {
     let s = s.trim();

@@ -10,6 +10,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use tokio::sync::mpsc::Receiver;
 use tokio::task::JoinHandle;
 
+use super::DbError;
 use super::layout::Layout;
 use super::tsv::TsvFile;
 
@@ -110,4 +111,19 @@ pub fn spawn_rows(
         dels
     });
     (recv, reader)
+}
+
+/// The first message of [`spawn_rows`]: the layout's columns the file has.
+pub async fn header(
+    recv: &mut Receiver<Result<Msg, String>>,
+    path: &std::path::Path,
+) -> Result<Vec<usize>, DbError> {
+    match recv.recv().await {
+        Some(Ok(Msg::Header(p))) => Ok(p),
+        Some(Err(e)) => Err(DbError::new(e)),
+        _ => Err(DbError::new(format!(
+            "`{}`: could not be read",
+            path.display()
+        ))),
+    }
 }

@@ -281,13 +281,8 @@ pub async fn state(conn: &mut Conn, ns: &str, t: &str) -> Result<Option<TableSta
     let Some(r) = row else { return Ok(None) };
     let (sync_ts, ours) = (r.0, r.3);
     let official_only = ours.is_none();
-    let until = match (&sync_ts, &ours) {
-        (Some(ts), Some(u)) if crate::load::naive_utc(u) != *ts => {
-            crate::load::rfc3339_from_naive(ts)
-        }
-        (_, Some(u)) => u.clone(),
-        (Some(ts), None) => crate::load::rfc3339_from_naive(ts),
-        (None, None) => return Ok(None),
+    let Some(until) = crate::load::continue_from(sync_ts.as_deref(), ours.as_deref()) else {
+        return Ok(None);
     };
     Ok(Some(TableState {
         namespace: ns.to_owned(),

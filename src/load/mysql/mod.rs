@@ -201,16 +201,7 @@ async fn load_files(
     let (mut read, mut deletes) = (0u64, 0u64);
     for path in files {
         let (mut recv, reader) = spawn_rows(path.clone(), layout, staged, mysql_text);
-        let present = match recv.recv().await {
-            Some(Ok(Msg::Header(p))) => p,
-            Some(Err(e)) => return Err(DbError::new(e)),
-            _ => {
-                return Err(DbError::new(format!(
-                    "`{}`: could not be read",
-                    path.display()
-                )));
-            }
-        };
+        let present = super::stream::header(&mut recv, path).await?;
         let lines = Arc::new(AtomicU64::new(0));
         let counter = lines.clone();
         let stream = futures_util::stream::unfold(recv, move |mut r| {

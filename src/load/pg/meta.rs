@@ -81,18 +81,9 @@ pub(super) async fn state(
         .map_err(db_err("cannot read the replica's state"))?;
     let sync_ts: Option<String> = row.get(0);
     let ours: Option<String> = row.get(3);
-    if sync_ts.is_none() && ours.is_none() {
-        return Ok(None);
-    }
     let official_only = ours.is_none();
-    // Whoever synced last: the official client's timestamp if it is newer than ours.
-    let until = match (&sync_ts, &ours) {
-        (Some(ts), Some(u)) if crate::load::naive_utc(u) != *ts => {
-            crate::load::rfc3339_from_naive(ts)
-        }
-        (_, Some(u)) => u.clone(),
-        (Some(ts), None) => crate::load::rfc3339_from_naive(ts),
-        (None, None) => unreachable!(),
+    let Some(until) = crate::load::continue_from(sync_ts.as_deref(), ours.as_deref()) else {
+        return Ok(None);
     };
     Ok(Some(TableState {
         namespace: ns.to_owned(),

@@ -134,16 +134,7 @@ async fn copy_files(
             action.is_some(),
             super::stream::copy_text,
         );
-        let present = match recv.recv().await {
-            Some(Ok(Msg::Header(p))) => p,
-            Some(Err(e)) => return Err(DbError::new(e)),
-            _ => {
-                return Err(DbError::new(format!(
-                    "`{}`: could not be read",
-                    path.display()
-                )));
-            }
-        };
+        let present = super::stream::header(&mut recv, path).await?;
         let mut cols: Vec<String> = present
             .iter()
             .map(|i| qi(&layout.columns[*i].name))
