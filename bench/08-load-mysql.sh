@@ -50,11 +50,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# new_db TAG: creates a database and sets $db to its URL (not in a subshell, so that
+# cleanup sees it in $dbs).
 new_db() {
     local name="dap_run_bench_$1_$$"
     my "$my_admin" "CREATE DATABASE $name" >/dev/null
     dbs+=("$name")
-    echo "${my_admin%/*}/$name"
+    db="${my_admin%/*}/$name"
 }
 
 timed() {
@@ -78,7 +80,7 @@ echo "# server: $(my "$my_admin" 'SELECT VERSION()')"
 if [[ $ROWS -gt 0 ]]; then # ROWS=0: only the official client and the same-size dap-run
 echo "# dap-run, $ROWS rows"
 bench_table "$ROWS"
-db=$(new_db dap)
+new_db dap
 job=(run "$work/replicate.toml" --output-dir "$work/out" --var 'tables=["users"]' --database "$db")
 timed dap-run-snapshot "$DAP_RUN" "${job[@]}"
 my "$db" "$state_sql"
@@ -89,7 +91,7 @@ fi
 
 echo "# official client, $OFFICIAL_ROWS rows"
 bench_table "$OFFICIAL_ROWS"
-db=$(new_db official)
+new_db official
 # (An executable, not a shell function: /usr/bin/time runs it.)
 dap=("$VENV/bin/dap" --no-tracking --non-interactive --loglevel warning)
 export DAP_CONNECTION_STRING=$db
@@ -99,7 +101,7 @@ timed official-syncdb "${dap[@]}" syncdb --namespace canvas --table users
 my "$db" "SELECT 'official-rows', COUNT(*) FROM canvas__users"
 
 echo "# dap-run, $OFFICIAL_ROWS rows (the official client's size)"
-db=$(new_db dap_small)
+new_db dap_small
 job=(run "$work/replicate.toml" --output-dir "$work/out-small" --var 'tables=["users"]' --database "$db")
 timed dap-run-snapshot-small "$DAP_RUN" "${job[@]}"
 sleep 3

@@ -26,6 +26,9 @@ cleanup() {
         kill "$sandbox_pid" 2>/dev/null || true
         wait "$sandbox_pid" 2>/dev/null || true
     fi
+    for d in ${my_scratch:-} ${my_ours:-}; do
+        my "$my_admin" "DROP DATABASE IF EXISTS $d" >/dev/null 2>&1 || true
+    done
     if [[ -n $scratch_db ]]; then
         psql -q -d "$pg_admin" -c "DROP DATABASE IF EXISTS $scratch_db" >/dev/null 2>&1 || true
     fi
@@ -151,7 +154,6 @@ else
     my_ours="dap_run_ours_$$_$RANDOM"
     my "$my_admin" "CREATE DATABASE $my_scratch" >/dev/null
     my "$my_admin" "CREATE DATABASE $my_ours" >/dev/null
-    trap 'my "$my_admin" "DROP DATABASE IF EXISTS $my_scratch" >/dev/null 2>&1 || true; my "$my_admin" "DROP DATABASE IF EXISTS $my_ours" >/dev/null 2>&1 || true; cleanup' EXIT
     my_db="${my_admin%/*}/$my_scratch"
     my_ours_url="${my_admin%/*}/$my_ours"
     echo "scratch database: $my_scratch ($(my "$my_admin" 'SELECT VERSION()'))"
