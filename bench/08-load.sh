@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Benchmark 8: loading a table into PostgreSQL (issue 14): a snapshot of ROWS rows and an incremental that
+# changes every row (about 9 in 10 updated, 1 in 10 deleted), by
+#   - dap-run (`examples/replicate.toml`, one table), end to end and its database time;
+#   - the official client (`dap initdb` / `dap syncdb`), at OFFICIAL_ROWS rows (default ROWS:
+#     it needs about 240 µs a row, so 1M rows take about 6 minutes each way; a smaller
+#     OFFICIAL_ROWS also runs dap-run at that size, and the speed-up rows compare equal sizes);
+#   - `psql \copy` of the same decompressed TSV into an empty table of the same layout.
+# Peak memory (max RSS) from /usr/bin/time. One run each: these take seconds to minutes.
+#
+# usage: bench/08-load.sh   (ROWS=1000000 OFFICIAL_ROWS=1000000 DAP_RUN_TEST_POSTGRES=... VENV=...)
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+: "${ROWS:=1000000}"
+: "${OFFICIAL_ROWS:=$ROWS}"
+: "${VENV:=$HOME/.cache/dap-run-bench/venv}"
+pg_admin=${DAP_RUN_TEST_POSTGRES:-postgresql://postgres@127.0.0.1:5432/test}
+work=$(mktemp -d)
+dbs=()
+cleanup() {
+    stop_sandboxes
+    for db in "${dbs[@]}"; do
+        psql -q -d "$pg_admin" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+new_db() {
+    local name="dap_run_bench_$1_$$"
+    psql -q -d "$pg_admin" -c "CREATE DATABASE $name" >/dev/null
+    dbs+=("$name")
+    echo "${pg_admin%/*}/$name"
+}
+
+# timed NAME CMD...: runs CMD under /usr/bin/time; prints "NAME seconds max-rss-MiB".
+timed() {
+    local name=$1
+    shift
+    /usr/bin/time -f '%e %M' -o "$work/time" "$@" >"$work/$name.log" 2>&1 \
+        || { echo "$name failed:" >&2; tail -20 "$work/$name.log" >&2; exit 1; }
+    read -r secs kib <"$work/time"
+    printf '%s %s %s\n' "$name" "$secs" "$((kib / 1024))" | tee -a "$work/timings" >&2
+}
+# t NAME: seconds of a timed run; m NAME: its peak RSS in MiB.
+t() { awk -v n="$1" '$1 == n {print $2}' "$work/timings"; }
+m() { awk -v n="$1" '$1 == n {print $3}' "$work/timings"; }
+
+if [[ ! -x $VENV/bin/dap ]]; then
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet 'instructure-dap-client[postgresql]'
+fi
+cp "$repo_dir/examples/replicate.toml" "$work/"
+
+# One row per key changes every tick (`--change-period 1`): an incremental one tick or more
+# after the snapshot holds every key.
+bench_table() {
+    local rows=$1 tag=$2
+    stop_sandboxes
+    start_sandbox --polls 0 --rows "$rows" --change-every 2s --change-period 1
+    export DAP_API_URL=$sandbox_url
+}
+
+echo "# dap-run, $ROWS rows" >&2
+bench_table "$ROWS" dap
+db=$(new_db dap)
+job=(run "$work/replicate.toml" --output-dir "$work/out" --var 'tables=["users"]' --database "$db")
+timed dap-run-snapshot "$DAP_RUN" "${job[@]}"
+snap_db=$(psql -At -d "$db" -c "SELECT duration_ms / 1000.0 FROM dap_run.table_state")
+echo "dap-run-snapshot database time: $snap_db s" >&2
+sleep 3
+timed dap-run-incremental "$DAP_RUN" "${job[@]}"
+psql -At -d "$db" -c "SELECT 'dap-run-incremental-db', duration_ms / 1000.0, upserted, deleted FROM dap_run.table_state" >&2
+
+echo "# psql \\copy of the same snapshot, decompressed, into an empty table of the same layout" >&2
+snap=$(psql -At -d "$db" -c "SELECT job_id FROM dap_run.load_history WHERE load = 'snapshot'")
+tsv="$work/snapshot.tsv"
+# The file's columns in the header's order, without `meta.*`.
+zcat "$work/out/canvas/users/$snap"/part-*.tsv.gz | python3 -c '
+import sys
+header = None
+out = open(sys.argv[1], "w")
+for line in sys.stdin:
+    fields = line.rstrip("\n").split("\t")
+    if header is None or fields == header:
+        if header is None:
+            header = fields
+            keep = [i for i, h in enumerate(header) if not h.startswith("meta.")]
+            open(sys.argv[1] + ".cols", "w").write(",".join(header[i].split(".", 1)[1] for i in keep))
+        continue
+    out.write("\t".join(fields[i] for i in keep) + "\n")
+' "$tsv"
+psql -q -d "$db" -c "CREATE TABLE canvas.users_copy (LIKE canvas.users INCLUDING ALL)"
+timed psql-copy psql -q -d "$db" -c "\\copy canvas.users_copy ($(cat "$tsv.cols")) FROM '$tsv'"
+
+echo "# official client, $OFFICIAL_ROWS rows" >&2
+bench_table "$OFFICIAL_ROWS" official
+db=$(new_db official)
+dap() { "$VENV/bin/dap" --no-tracking --non-interactive --loglevel warning "$@"; }
+export DAP_CONNECTION_STRING=$db
+timed official-initdb dap initdb --namespace canvas --table users
+sleep 3
+timed official-syncdb dap syncdb --namespace canvas --table users
+psql -At -d "$db" -c "SELECT 'official-rows', count(*) FROM canvas.users" >&2
+official_version=$("$VENV/bin/pip" show instructure-dap-client | sed -n 's/^Version: //p')
+
+if [[ $OFFICIAL_ROWS != "$ROWS" ]]; then
+    echo "# dap-run, $OFFICIAL_ROWS rows (the official client's size)" >&2
+    db=$(new_db dap_small)
+    job=(run "$work/replicate.toml" --output-dir "$work/out-small" --var 'tables=["users"]' --database "$db")
+    bench_table "$OFFICIAL_ROWS" dap_small
+    timed dap-run-snapshot-small "$DAP_RUN" "${job[@]}"
+    sleep 3
+    timed dap-run-incremental-small "$DAP_RUN" "${job[@]}"
+    small=-small
+else
+    small=
+fi
+
+rows_k=$(awk -v r="$ROWS" 'BEGIN {print (r >= 1000000) ? r / 1000000 "M" : r / 1000 "k"}')
+orows_k=$(awk -v r="$OFFICIAL_ROWS" 'BEGIN {print (r >= 1000000) ? r / 1000000 "M" : r / 1000 "k"}')
+ds=$(t dap-run-snapshot$small); di=$(t dap-run-incremental$small)
+os=$(t official-initdb); oi=$(t official-syncdb)
+row "8. load into PostgreSQL: $orows_k-row snapshot (vs official \`dap initdb\` $official_version)" "$(ratio "$ds" 1 1) s" "official $(ratio "$os" 1 1) s" "$(ratio "$os" "$ds" 0)× faster" "≥ 25×" "$(verdict 25 "$(ratio "$os" "$ds" 4)")"
+row "8. load into PostgreSQL: incremental of $orows_k changes, ~9/10 updates, 1/10 deletes (vs \`dap syncdb\`)" "$(ratio "$di" 1 1) s" "official $(ratio "$oi" 1 1) s" "$(ratio "$oi" "$di" 0)× faster" "≥ 25×" "$(verdict 25 "$(ratio "$oi" "$di" 4)")"
+pc=$(t psql-copy); dsb=$(t dap-run-snapshot)
+row "8. $rows_k-row snapshot, whole run (query, download, load) vs \`psql \\copy\` of the same decompressed TSV into an empty table" "$(ratio "$dsb" 1 1) s (database time $(ratio "$snap_db" 1 1) s)" "psql \\copy $(ratio "$pc" 1 1) s" "$(ratio "$dsb" "$pc")" "≤ 1.5" "$(verdict "$(ratio "$dsb" "$pc" 4)" 1.5)"
+peak=$(printf '%s\n' "$(m dap-run-snapshot)" "$(m dap-run-incremental)" | sort -n | tail -n1)
+row "8. $rows_k-row snapshot and incremental: dap-run peak RSS" "$peak MiB" "official $(m official-initdb) / $(m official-syncdb) MiB, psql $(m psql-copy) MiB" "—" "≤ 64 MiB" "$(verdict "$peak" 64)"
