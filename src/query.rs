@@ -5,12 +5,18 @@
 //! state lookup leaves `since` out without any error, so every run says which it was (the log at
 //! INFO, the summary, the reports), and a step's `incremental` expression can require a `since`
 //! where the job has saved state (see [`crate::runner`]).
+//!
+//! When the gateway refuses an incremental query (`SnapshotRequiredError`, `OutOfRangeError`:
+//! `since` too old, or the table was reloaded), the runner sends the same query without `since`
+//! (a snapshot), as the database loader does, and the record says why, loudly: the log at WARN,
+//! the summary and the reports. A nightly that missed a month recovers instead of failing every
+//! night.
 
 use serde::Serialize;
 use serde_json::Value as Json;
 
 use crate::job::model::Method;
-use crate::net::{Request, RequestBody};
+use crate::net::{HttpError, Peer, Request, RequestBody};
 
 /// What a DAP query request asked for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -24,6 +30,10 @@ pub struct QueryRecord {
     /// For an incremental query, the `since` it sent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub since: Option<String>,
+    /// For a snapshot taken because the gateway refused the incremental: the `since` refused
+    /// and the gateway's answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
 }
 
 /// Snapshot or incremental.
@@ -44,12 +54,80 @@ impl QueryRecord {
                 "incremental query of {}.{} since {since}",
                 self.namespace, self.table
             ),
-            _ => format!(
-                "snapshot of {}.{} (the query has no `since`)",
-                self.namespace, self.table
-            ),
+            _ => match &self.refused {
+                Some(why) => format!(
+                    "snapshot of {}.{} ({why})",
+                    self.namespace, self.table
+                ),
+                None => format!(
+                    "snapshot of {}.{} (the query has no `since`)",
+                    self.namespace, self.table
+                ),
+            },
         }
     }
+
+    /// The error type of the refusal that made this a snapshot (`OutOfRangeError`), if one did.
+    pub fn refusal_type(&self) -> Option<&'static str> {
+        let why = self.refused.as_deref()?;
+        Some(REFUSALS.into_iter().find(|t| why.contains(t)).unwrap_or("refused"))
+    }
+
+    /// This incremental query turned into a snapshot because the gateway refused it.
+    pub fn refused_by(&self, answer: &str) -> QueryRecord {
+        QueryRecord {
+            namespace: self.namespace.clone(),
+            table: self.table.clone(),
+            kind: QueryKind::Snapshot,
+            since: None,
+            refused: Some(format!(
+                "the gateway refused the incremental since {}: {answer}",
+                self.since.as_deref().unwrap_or("?")
+            )),
+        }
+    }
+}
+
+/// The error types with which the gateway refuses an incremental query that a snapshot would
+/// answer.
+const REFUSALS: [&str; 2] = ["SnapshotRequiredError", "OutOfRangeError"];
+
+/// The gateway's answer when `e` refuses an incremental query in a way a snapshot answers
+/// (a 400 with `SnapshotRequiredError` or `OutOfRangeError`); `None` for any other failure.
+pub fn refusal(e: &HttpError) -> Option<&str> {
+    match e {
+        HttpError::Refused {
+            status,
+            detail,
+            peer: Peer::Gateway,
+            ..
+        } if status.is_client_error() && REFUSALS.iter().any(|t| detail.contains(t)) => {
+            Some(detail.as_str())
+        }
+        _ => None,
+    }
+}
+
+/// The same query without `since`: a snapshot of the table. `None` when the body is not a
+/// JSON object (nothing to take `since` out of).
+pub fn as_snapshot(request: &Request) -> Option<Request> {
+    let body = match &request.body {
+        Some(RequestBody::Json(Json::Object(body))) => body.clone(),
+        Some(RequestBody::Raw(raw)) => match serde_json::from_str::<Json>(raw) {
+            Ok(Json::Object(body)) => body,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let mut body = body;
+    body.remove("since");
+    body.remove("until");
+    Some(Request {
+        method: request.method,
+        url: request.url.clone(),
+        headers: request.headers.clone(),
+        body: Some(RequestBody::Json(Json::Object(body))),
+    })
 }
 
 /// The query a request starts, when it is a DAP query to the gateway; `None` for any other
@@ -102,6 +180,7 @@ pub fn detect(request: &Request, gateway: &reqwest::Url) -> Option<QueryRecord> 
             QueryKind::Snapshot
         },
         since,
+        refused: None,
     })
 }
 

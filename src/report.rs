@@ -212,7 +212,13 @@ fn queries_line(r: &RunReport) -> Option<String> {
     let snapshots: Vec<String> = queries
         .iter()
         .filter(|q| q.kind == crate::query::QueryKind::Snapshot)
-        .map(|q| format!("{}.{}", q.namespace, q.table))
+        .map(|q| match q.refusal_type() {
+            Some(t) => format!(
+                "{}.{}: the gateway refused the incremental ({t})",
+                q.namespace, q.table
+            ),
+            None => format!("{}.{}", q.namespace, q.table),
+        })
         .collect();
     let mut line = format!("queries: {incremental} incremental");
     if !snapshots.is_empty() {

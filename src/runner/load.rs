@@ -49,6 +49,10 @@ pub(super) async fn item(
             crate::query::QueryKind::Snapshot
         },
         since: loaded.since.clone(),
+        refused: loaded
+            .reason
+            .clone()
+            .filter(|r| r.starts_with("the gateway refused")),
     });
     for f in &loaded.files {
         let bytes = std::fs::metadata(f).map(|m| m.len()).unwrap_or(0);

@@ -17,6 +17,34 @@ use crate::job::model::Step;
 use crate::net::Request;
 use crate::template::to_value;
 
+/// Sends a request once; a DAP incremental query that the gateway refuses in a way a snapshot
+/// answers (`SnapshotRequiredError`, `OutOfRangeError`) is sent again without `since`, and the
+/// item's query record says why (see [`crate::query`]).
+async fn send_query(
+    shared: &Arc<Shared>,
+    step: &Step,
+    request: &Request,
+    rec: &mut ItemRecord,
+    where_: &str,
+) -> Result<crate::net::Response, StepError> {
+    let first = shared.http.send(request).await;
+    rec.requests += 1;
+    let (e, q) = match (first, &rec.query) {
+        (Err(e), Some(q)) if q.kind == crate::query::QueryKind::Incremental => (e, q),
+        (first, _) => return Ok(first?),
+    };
+    let answer = crate::query::refusal(&e).map(str::to_owned);
+    let (Some(answer), Some(snapshot)) = (answer, crate::query::as_snapshot(request)) else {
+        return Err(e.into());
+    };
+    let q = q.refused_by(&answer);
+    tracing::warn!(step = %step.id, "{where_}: {}", q.describe());
+    rec.query = Some(q);
+    let r = shared.http.send(&snapshot).await?;
+    rec.requests += 1;
+    Ok(r)
+}
+
 /// Sends the item's request, or polls it until `poll.until` holds; returns the request, the
 /// last answer and its JSON (parsed when the outputs or a download need it).
 pub(super) async fn send_and_poll(
@@ -37,8 +65,7 @@ pub(super) async fn send_and_poll(
     // Send (and poll).
     let (response, json) = match &step.poll {
         None => {
-            let r = http.send(&request).await?;
-            rec.requests += 1;
+            let r = send_query(shared, step, &request, rec, where_).await?;
             let json = parse_json_if_needed(step, &r.body)?;
             (r, json)
         }
