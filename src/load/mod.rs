@@ -304,7 +304,8 @@ impl Changes {
 
 /// Compares the table in the database with the schema's layout: `Ok(changes)` when the
 /// layout can be reached by additive changes, `Err(reason)` when a column changed type.
-/// Columns that left the schema are kept (and ignored).
+/// Columns that left the schema are kept with their values; one that was required loses its
+/// NOT NULL, or no row could be written without it.
 pub fn diff(
     layout: &Layout,
     existing: &[DbColumn],
@@ -312,6 +313,11 @@ pub fn diff(
     enum_values: impl Fn(&str) -> Option<Vec<String>>,
 ) -> Result<Changes, String> {
     let mut changes = Changes::default();
+    for e in existing {
+        if !e.nullable && layout.columns.iter().all(|c| c.name != e.name) {
+            changes.drop_not_null.push(e.name.clone());
+        }
+    }
     for c in &layout.columns {
         match existing.iter().find(|e| e.name == c.name) {
             None if c.key => {
@@ -528,6 +534,7 @@ mod tests {
             db("name", "character varying(255)", false),
             db("state", "canvas.users__state", false),
             db("gone", "text", true),
+            db("gone_required", "text", false),
         ];
         let ty = |t: &ColType| layout::pg_type("canvas", t);
         let changes = diff(&l, &existing, ty, |_| Some(vec!["a".into()])).unwrap();
@@ -539,12 +546,12 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["note"]
         );
-        assert_eq!(changes.drop_not_null, ["name"]);
+        assert_eq!(changes.drop_not_null, ["gone_required", "name"]);
         assert_eq!(
             changes.enum_values,
             [("users__state".to_owned(), vec!["b".to_owned()])]
         );
-        // `gone` left the schema: kept, not a change.
+        // `gone` left the schema: kept, not a change; `gone_required` kept, but nullable.
         let mut changed = existing.clone();
         changed[1].ty = "text".into();
         let why = diff(&l, &changed, ty, |_| None).unwrap_err();

@@ -12,6 +12,7 @@ mod faults;
 mod job_file;
 mod load;
 mod load_mysql;
+mod load_schema;
 mod nightly_refused;
 mod plan;
 mod reliability;
