@@ -55,10 +55,7 @@ impl QueryRecord {
                 self.namespace, self.table
             ),
             _ => match &self.refused {
-                Some(why) => format!(
-                    "snapshot of {}.{} ({why})",
-                    self.namespace, self.table
-                ),
+                Some(why) => format!("snapshot of {}.{} ({why})", self.namespace, self.table),
                 None => format!(
                     "snapshot of {}.{} (the query has no `since`)",
                     self.namespace, self.table
@@ -70,7 +67,12 @@ impl QueryRecord {
     /// The error type of the refusal that made this a snapshot (`OutOfRangeError`), if one did.
     pub fn refusal_type(&self) -> Option<&'static str> {
         let why = self.refused.as_deref()?;
-        Some(REFUSALS.into_iter().find(|t| why.contains(t)).unwrap_or("refused"))
+        Some(
+            REFUSALS
+                .into_iter()
+                .find(|t| why.contains(t))
+                .unwrap_or("refused"),
+        )
     }
 
     /// This incremental query turned into a snapshot because the gateway refused it.

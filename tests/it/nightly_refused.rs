@@ -105,9 +105,17 @@ fn issue_14_nightly_takes_a_snapshot_when_the_gateway_refuses_the_incremental() 
         .collect();
     for t in ["canvas/users", "canvas/courses"] {
         let asked: Vec<bool> = sent.iter().filter(|(x, _)| x == t).map(|s| s.1).collect();
-        assert_eq!(asked, [true, false], "{t}: incremental, then snapshot: {sent:?}");
+        assert_eq!(
+            asked,
+            [true, false],
+            "{t}: incremental, then snapshot: {sent:?}"
+        );
     }
-    for t in ["canvas/accounts", "canvas/enrollments", "canvas/submissions"] {
+    for t in [
+        "canvas/accounts",
+        "canvas/enrollments",
+        "canvas/submissions",
+    ] {
         let asked: Vec<bool> = sent.iter().filter(|(x, _)| x == t).map(|s| s.1).collect();
         assert_eq!(asked, [true], "{t}: one incremental: {sent:?}");
     }
@@ -122,7 +130,10 @@ fn issue_14_nightly_takes_a_snapshot_when_the_gateway_refuses_the_incremental() 
             .is_some_and(|r| r.contains("OutOfRangeError")),
         "{users}"
     );
-    let accounts = qs.iter().find(|q| q["table"] == "accounts").expect("accounts");
+    let accounts = qs
+        .iter()
+        .find(|q| q["table"] == "accounts")
+        .expect("accounts");
     assert_eq!(accounts["kind"], "incremental", "{accounts}");
     assert!(accounts.get("refused").is_none(), "{accounts}");
 
@@ -174,7 +185,11 @@ outputs = { job_id = "$.id" }
     );
     let run = ws.run(&["run", job.to_str().unwrap(), "--output-dir", "out"]);
     assert_ne!(run.code, 0, "{}", run.stderr);
-    assert!(!run.stderr.contains("refused the incremental"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("refused the incremental"),
+        "{}",
+        run.stderr
+    );
     let c = ws.counters();
     assert_eq!(c.job_queries.len(), 1, "no second query");
 }
