@@ -97,11 +97,12 @@ timed psql-copy psql -q -d "$db" -c "\\copy canvas.users_copy ($(cat "$tsv.cols"
 echo "# official client, $OFFICIAL_ROWS rows" >&2
 bench_table "$OFFICIAL_ROWS" official
 db=$(new_db official)
-dap() { "$VENV/bin/dap" --no-tracking --non-interactive --loglevel warning "$@"; }
+# An array, not a function: /usr/bin/time runs a program, and a shell function is not one.
+dap=("$VENV/bin/dap" --no-tracking --non-interactive --loglevel warning)
 export DAP_CONNECTION_STRING=$db
-timed official-initdb dap initdb --namespace canvas --table users
+timed official-initdb "${dap[@]}" initdb --namespace canvas --table users
 sleep 3
-timed official-syncdb dap syncdb --namespace canvas --table users
+timed official-syncdb "${dap[@]}" syncdb --namespace canvas --table users
 psql -At -d "$db" -c "SELECT 'official-rows', count(*) FROM canvas.users" >&2
 official_version=$("$VENV/bin/pip" show instructure-dap-client | sed -n 's/^Version: //p')
 
