@@ -133,8 +133,9 @@ pub struct RawRetry {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct RawDatabase {
-    /// Connection string template: `postgresql://user:password@host:port/database?sslmode=…`
-    /// or `sqlite:PATH` (relative to the job file). `DAP_CONNECTION_STRING` and `--database`
+    /// Connection string template: `postgresql://user:password@host:port/database?sslmode=…`,
+    /// `mysql://user:password@host:port/database` (MySQL 8 or MariaDB 10.11+) or `sqlite:PATH`
+    /// (relative to the job file). `DAP_CONNECTION_STRING` and `--database`
     /// override it. Default: the SQLite file `replica.db` under the output folder.
     pub url: Option<Sp<String>>,
 }
