@@ -133,6 +133,8 @@ pub struct DbError {
     pub message: String,
     /// Whether trying again may work (the connection dropped, the server restarted).
     pub transient: bool,
+    /// A bug in dap-run (a database task panicked), exit 70 like every internal error.
+    pub internal: bool,
 }
 
 impl DbError {
@@ -141,6 +143,18 @@ impl DbError {
         DbError {
             message: message.into(),
             transient: false,
+            internal: false,
+        }
+    }
+
+    /// A database task that panicked or was cancelled: a bug, not the database's fault.
+    pub fn internal(what: &str, e: tokio::task::JoinError) -> Self {
+        DbError {
+            message: format!(
+                "internal error (a bug in dap-run): {what} failed: {e}\n  = help: please report it with the log of this run"
+            ),
+            transient: false,
+            internal: true,
         }
     }
 }
@@ -410,7 +424,7 @@ pub async fn status(target: &Target) -> Result<Vec<TableState>, DbError> {
             let path = path.clone();
             tokio::task::spawn_blocking(move || sqlite::status(&path))
                 .await
-                .map_err(|e| DbError::new(format!("internal error: {e}")))?
+                .map_err(|e| DbError::internal("reading the SQLite replica", e))?
         }
     }
 }

@@ -76,6 +76,9 @@ pub struct Loaded {
 }
 
 fn db_step_error(target: &Target, e: DbError) -> StepError {
+    if e.internal {
+        return StepError::new(ExitCode::Internal, e.message);
+    }
     StepError::new(
         ExitCode::Database,
         format!(
@@ -149,7 +152,7 @@ async fn prepare(
             let (p, l) = (path.clone(), layout.clone());
             tokio::task::spawn_blocking(move || super::sqlite::prepare(&p, &l))
                 .await
-                .map_err(|e| DbError::new(format!("internal error: {e}")))?
+                .map_err(|e| DbError::internal("preparing the SQLite load", e))?
         }
     }
 }
@@ -166,7 +169,7 @@ async fn load(
             let (p, r, c) = (path.clone(), req.clone(), changes.clone());
             tokio::task::spawn_blocking(move || super::sqlite::load(&p, &r, &c))
                 .await
-                .map_err(|e| DbError::new(format!("internal error: {e}")))?
+                .map_err(|e| DbError::internal("the SQLite load", e))?
         }
     }
 }
@@ -501,3 +504,32 @@ pub fn resolve_target(
 
 /// Shared by the items of a run: the resolved replica.
 pub type SharedTarget = Arc<tokio::sync::OnceCell<Result<Target, String>>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database task that panics is a bug, exit 70 as everywhere else (issue 12, defect 10),
+    /// not a database failure (exit 6).
+    #[test]
+    fn a_panicked_database_task_is_an_internal_error_exit_70() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let joined =
+            rt.block_on(async { tokio::task::spawn_blocking(|| -> u64 { panic!("boom") }).await });
+        let e = DbError::internal("the SQLite load", joined.unwrap_err());
+        let step = db_step_error(&Target::Sqlite("replica.db".into()), e);
+        assert_eq!(step.code, ExitCode::Internal);
+        assert!(
+            step.message.contains("a bug in dap-run"),
+            "{}",
+            step.message
+        );
+        let plain = db_step_error(
+            &Target::Sqlite("replica.db".into()),
+            DbError::new("disk I/O error"),
+        );
+        assert_eq!(plain.code, ExitCode::Database);
+    }
+}

@@ -73,6 +73,7 @@ pub async fn connect(url: &str) -> Result<Conn, DbError> {
             my_message(&e)
         ),
         transient: is_transient(&e),
+        internal: false,
     };
     let prefer = matches!(ssl.as_str(), "prefer" | "preferred" | "allow");
     match Conn::new(opts.clone().ssl_opts(tls)).await {
@@ -119,6 +120,7 @@ pub fn my_err(what: &str) -> impl Fn(mysql_async::Error) -> DbError + '_ {
     move |e| DbError {
         message: format!("{what}: {}", my_message(&e)),
         transient: is_transient(&e),
+        internal: false,
     }
 }
 

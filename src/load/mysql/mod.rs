@@ -249,7 +249,9 @@ async fn load_files(
             sets.join(", ")
         );
         let done = conn.query_drop(sql).await;
-        let dels = reader.await.unwrap_or(0);
+        let dels = reader
+            .await
+            .map_err(|e| DbError::internal("the reader of the MySQL load", e))?;
         if let Err(e) = done {
             let refused =
                 matches!(&e, mysql_async::Error::Server(s) if matches!(s.code, 1148 | 3948 | 4166));

@@ -56,6 +56,7 @@ pub async fn connect(url: &str) -> Result<Client, DbError> {
             pg_message(&e)
         ),
         transient: e.as_db_error().is_none(),
+        internal: false,
     };
     if mode == tokio_postgres::config::SslMode::Disable {
         let (client, conn) = config.connect(NoTls).await.map_err(fail)?;
@@ -182,6 +183,7 @@ pub(super) fn db_err(what: &str) -> impl Fn(tokio_postgres::Error) -> DbError + 
     move |e| DbError {
         message: format!("{what}: {}", pg_message(&e)),
         transient: is_transient(&e),
+        internal: false,
     }
 }
 

@@ -160,6 +160,7 @@ async fn copy_files(
                                 pg_message(&e)
                             ),
                             transient: is_transient(&e),
+                            internal: false,
                         });
                         break;
                     }
@@ -180,8 +181,11 @@ async fn copy_files(
         let n = sink.as_mut().finish().await.map_err(|e| DbError {
             message: format!("COPY of `{}` failed: {}", path.display(), pg_message(&e)),
             transient: is_transient(&e),
+            internal: false,
         })?;
-        deletes += reader.await.unwrap_or(0);
+        deletes += reader
+            .await
+            .map_err(|e| DbError::internal("the reader of the PostgreSQL load", e))?;
         total += n;
     }
     Ok((total, deletes))
