@@ -14,7 +14,20 @@
 use jsonpath_rust::parser::model::{JpQuery, Segment, Selector};
 use serde_json::Value as Json;
 
-use crate::job::model::Output;
+/// A named JSONPath extraction.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// Variable name.
+    pub name: String,
+    /// The JSONPath as written.
+    pub path: String,
+    /// Compiled.
+    pub query: JpQuery,
+    /// Whether the path can select several values (then the output is a list).
+    pub many: bool,
+    /// Whether no match is allowed.
+    pub optional: bool,
+}
 
 /// Why a JSONPath does not parse: where (0-based character offset, if known) and what was
 /// expected there.

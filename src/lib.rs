@@ -19,6 +19,7 @@ pub mod plan;
 pub mod poll;
 pub mod progress;
 pub mod query;
+pub mod record;
 pub mod report;
 pub mod runner;
 pub mod sandbox;

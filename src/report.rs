@@ -8,7 +8,7 @@ use std::path::Path;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use crate::error::ExitCode;
-use crate::runner::record::RunReport;
+use crate::record::RunReport;
 
 /// Human size: `1.2 MB`.
 pub fn human_bytes(n: u64) -> String {

@@ -39,7 +39,7 @@ pub use cache::default_cache_file;
 pub use error::{AuthError, Refusee};
 use jwt::{MAX_LIFETIME, jwt_exp, later};
 
-use crate::job::model::Method;
+use crate::net::Method;
 use crate::net::{
     Buffered, Credential, Door, HttpError, Peer, Request, RequestBody, TokenProvider, Transport,
 };

@@ -5,7 +5,7 @@ pub mod load;
 pub mod model;
 pub mod project;
 pub mod raw;
-pub mod route;
+
 pub mod schema;
 pub mod validate;
 

@@ -8,7 +8,8 @@ use std::time::Duration;
 use jsonpath_rust::parser::model::JpQuery;
 use serde_json::Value as Json;
 
-use super::route::Route;
+pub use crate::extract::Output;
+pub use crate::net::{Method, RateLimit};
 use crate::template::{Expr, Templates, Tmpl};
 
 /// A job ready to run.
@@ -93,45 +94,6 @@ pub struct Gateway {
     pub rate_limits: Vec<RateLimit>,
 }
 
-/// A request budget for the routes that match a pattern.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RateLimit {
-    /// The method and path pattern (`*` matching one segment) the budget applies to.
-    pub route: Route,
-    /// Requests allowed per `per`; `None` means unlimited.
-    pub limit: Option<u32>,
-    /// The window.
-    pub per: Duration,
-}
-
-/// HTTP methods a step can use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    /// GET
-    Get,
-    /// POST
-    Post,
-    /// PUT
-    Put,
-    /// PATCH
-    Patch,
-    /// DELETE
-    Delete,
-}
-
-impl Method {
-    /// The method's name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Method::Get => "GET",
-            Method::Post => "POST",
-            Method::Put => "PUT",
-            Method::Patch => "PATCH",
-            Method::Delete => "DELETE",
-        }
-    }
-}
-
 /// A JSON body template: literal parts kept, strings rendered, lone expressions typed.
 #[derive(Debug, Clone)]
 pub enum JsonTemplate {
@@ -183,21 +145,6 @@ pub enum LoopRecord {
     /// Anything else: the record holds the item under the loop variable's name, then `index`
     /// and the outputs.
     Nested,
-}
-
-/// A named JSONPath extraction.
-#[derive(Debug, Clone)]
-pub struct Output {
-    /// Variable name.
-    pub name: String,
-    /// The JSONPath as written.
-    pub path: String,
-    /// Compiled.
-    pub query: JpQuery,
-    /// Whether the path can select several values (then the output is a list).
-    pub many: bool,
-    /// Whether no match is allowed.
-    pub optional: bool,
 }
 
 /// Polling settings.

@@ -20,7 +20,7 @@ use super::{Changes, DbError, LoadOutcome, LoadRequest, Mode, TableState, Target
 use crate::error::ExitCode;
 use crate::job::model::Method;
 use crate::net::{Http, HttpError, Request, RequestBody};
-use crate::runner::StepError;
+use crate::record::StepError;
 
 /// Everything the step needs for one table.
 pub struct Table<'a> {

@@ -14,6 +14,7 @@ use std::sync::atomic::Ordering;
 use reqwest::header::{HeaderMap, LOCATION};
 use reqwest::{StatusCode, Url};
 
+use super::Method;
 use super::error::{Cause, HttpError, Peer, error_detail};
 use super::exchange::{Exchange, Taken, read_limited};
 use super::pace::Pacer;
@@ -21,7 +22,6 @@ use super::retry::RetryPolicy;
 use super::token::TokenProvider;
 use super::url::{MAX_REDIRECTS, RedirectRefusal, display_url, object_redirect_allowed};
 use super::{Clients, Request, RequestBody, Stats};
-use crate::job::model::Method;
 use crate::secret::Secret;
 
 /// Largest error body read for its message.

@@ -15,7 +15,9 @@ mod client;
 mod error;
 mod exchange;
 mod pace;
+mod request_types;
 mod retry;
+pub mod route;
 mod token;
 mod url;
 
@@ -39,7 +41,7 @@ pub use url::{
     MAX_REDIRECTS, RedirectRefusal, UrlError, display_url, display_url_str, is_loopback, resolve,
 };
 
-use crate::job::model::{Method, RateLimit};
+pub use request_types::{Method, RateLimit};
 
 /// Largest response body read into memory (downloads stream and have no limit).
 pub const MAX_BODY_BYTES: u64 = 256 * 1024 * 1024;

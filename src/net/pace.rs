@@ -12,9 +12,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::job::model::RateLimit;
+use super::RateLimit;
 #[cfg(test)]
-use crate::job::route::Route;
+use super::route::Route;
 
 /// A route's slots in its current window: (slot id, time it counts from).
 type Window = Mutex<Vec<(u64, Instant)>>;

@@ -3,10 +3,10 @@
 
 use minijinja::Value;
 
-use super::record::StepError;
 use super::{short_json, template_error};
 use crate::error::ExitCode;
 use crate::job::model::{Job, Step};
+use crate::record::StepError;
 use crate::template::to_json;
 
 /// Evaluates every check of the step; all failures together make one error.

@@ -9,7 +9,6 @@ use futures_util::StreamExt as _;
 use minijinja::Value;
 use serde_json::Value as Json;
 
-use super::record::{FileRecord, ItemRecord, StepError};
 use super::save::file_path;
 use super::scope::with_var;
 use super::{Shared, short_json};
@@ -18,6 +17,7 @@ use crate::extract;
 use crate::fsio;
 use crate::job::model::Step;
 use crate::net::{FileOptions, Request};
+use crate::record::{FileRecord, ItemRecord, StepError};
 
 pub(super) async fn all(
     shared: &Arc<Shared>,

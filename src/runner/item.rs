@@ -9,11 +9,11 @@ use std::time::Instant;
 use minijinja::Value;
 use serde_json::Value as Json;
 
-use super::record::{ItemRecord, StepError};
 use super::scope::{ItemScope, item_extra, item_label};
 use super::{Shared, check, download, load, outputs, persist, poll, save, template_error};
 use crate::error::ExitCode;
 use crate::job::model::{LoopRecord, Step};
+use crate::record::{ItemRecord, StepError};
 
 pub(super) async fn run_item(
     shared: Arc<Shared>,

@@ -7,10 +7,10 @@ use minijinja::Value;
 use serde_json::Value as Json;
 
 use super::Shared;
-use super::record::{FileRecord, ItemRecord, StepError};
 use super::request::render_text;
 use crate::error::ExitCode;
 use crate::job::model::Step;
+use crate::record::{FileRecord, ItemRecord, StepError};
 
 pub(super) async fn item(
     shared: &Arc<Shared>,

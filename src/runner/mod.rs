@@ -12,7 +12,7 @@
 //! [`step`] (the loop and its rules) → [`item`] (one item, phase by phase) → [`request`]
 //! (render the request) → [`poll`] (send it, or poll it until a condition holds) →
 //! [`outputs`] → [`save`] → [`download`] → [`check`] → [`persist`]; a `load` step's item is
-//! [`load`]. [`scope`] is what an item's templates see; [`record`] is what a run produces.
+//! [`load`]. [`scope`] is what an item's templates see; [`crate::record`] is what a run produces.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,14 +30,14 @@ mod load;
 mod outputs;
 mod persist;
 mod poll;
-pub mod record;
+
 mod request;
 mod save;
 mod scope;
 mod step;
 pub mod stop;
 
-pub use record::{FileRecord, Interruption, ItemRecord, RunReport, StepError, StepRecord};
+pub use crate::record::{FileRecord, Interruption, ItemRecord, RunReport, StepError, StepRecord};
 pub use request::{build_request, render_json};
 pub use scope::base_scope;
 pub use step::{LoopError, loop_items};

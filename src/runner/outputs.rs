@@ -4,13 +4,13 @@
 
 use serde_json::Value as Json;
 
-use super::record::{ItemRecord, StepError};
 use super::request::render_json;
 use super::scope::ItemScope;
 use super::short_json;
 use crate::error::ExitCode;
 use crate::extract;
 use crate::job::model::{Job, Step};
+use crate::record::{ItemRecord, StepError};
 use crate::template::to_value;
 
 /// Takes the outputs out of the response (moved where nothing else needs them, not copied).

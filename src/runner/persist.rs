@@ -4,11 +4,11 @@
 use minijinja::Value;
 use serde_json::Value as Json;
 
-use super::record::{ItemRecord, StepError};
 use super::request::render_json;
 use super::template_error;
 use crate::error::ExitCode;
 use crate::job::model::{Job, Step};
+use crate::record::{ItemRecord, StepError};
 
 /// Renders the step's `persist` keys and values into the item's record.
 pub(super) fn collect(

@@ -7,7 +7,6 @@ use std::time::Instant;
 
 use serde_json::Value as Json;
 
-use super::record::{ItemRecord, StepError};
 use super::request::build_request;
 use super::scope::ItemScope;
 use super::{Shared, template_error};
@@ -15,6 +14,7 @@ use crate::error::ExitCode;
 use crate::extract;
 use crate::job::model::Step;
 use crate::net::Request;
+use crate::record::{ItemRecord, StepError};
 use crate::template::to_value;
 
 /// Sends a request once; a DAP incremental query that the gateway refuses in a way a snapshot

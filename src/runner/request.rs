@@ -5,11 +5,11 @@
 use minijinja::Value;
 use serde_json::Value as Json;
 
-use super::record::StepError;
 use super::template_error;
 use crate::error::ExitCode;
 use crate::job::model::{Body, Job, JsonTemplate, Step};
 use crate::net::{Request, RequestBody};
+use crate::record::StepError;
 use crate::template::{Tmpl, to_json};
 
 /// Renders a text template; a failure names `what` was rendered and the template (exit 1).

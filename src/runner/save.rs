@@ -10,13 +10,13 @@ use std::sync::Arc;
 use minijinja::Value;
 
 use super::Shared;
-use super::record::{FileRecord, ItemRecord, StepError};
 use super::request::{build_request, render_text};
 use super::scope::ItemScope;
 use crate::error::ExitCode;
 use crate::fsio;
 use crate::job::model::{Job, SaveWhat, Step};
 use crate::net::FileOptions;
+use crate::record::{FileRecord, ItemRecord, StepError};
 
 /// Whether a step's response is needed only to be saved: no outputs, no polling, no download,
 /// and every save is of the body. Such a body is streamed to its file.

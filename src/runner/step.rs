@@ -8,12 +8,12 @@ use std::time::Instant;
 use futures_util::StreamExt as _;
 use minijinja::Value;
 
-use super::record::{ItemRecord, StepError, StepRecord};
 use super::request::build_request;
 use super::scope::{LoopItem, item_extra, item_label};
 use super::{Shared, item::run_item, short_json, template_error};
 use crate::error::ExitCode;
 use crate::job::model::{Job, Loop, Step};
+use crate::record::{ItemRecord, StepError, StepRecord};
 use crate::template::to_json;
 
 pub(super) async fn run_step(

@@ -8,7 +8,7 @@
 
 use tokio::sync::watch;
 
-use super::record::Interruption;
+use crate::record::Interruption;
 
 /// Asks a run to stop (the signal handler's end).
 pub struct StopSender(watch::Sender<Option<Interruption>>);

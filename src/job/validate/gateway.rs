@@ -11,7 +11,7 @@ use super::{DEFAULT_GATEWAY, Validator, suggest};
 use crate::diagnostic::Diagnostic;
 use crate::job::model::{Auth, Gateway, RateLimit, TokenCache};
 use crate::job::raw::{RawGateway, Sp};
-use crate::job::route::Route;
+use crate::net::route::Route;
 use crate::template::{Escape, Tmpl};
 
 /// The gateway's published per-endpoint limits (calls per minute), used unless the job says
