@@ -98,14 +98,14 @@ async fn pg_client(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::
 }
 
 /// A fresh PostgreSQL database, dropped when this is dropped.
-struct PgDb {
-    url: String,
+pub(crate) struct PgDb {
+    pub(crate) url: String,
     name: String,
 }
 
 impl PgDb {
     /// `None` (and a "skipped" line) when the server is unreachable, except under CI.
-    fn new(test: &str) -> Option<PgDb> {
+    pub(crate) fn new(test: &str) -> Option<PgDb> {
         let base = pg_base();
         let name = format!(
             "dap_run_{test}_{}_{}",
@@ -133,7 +133,7 @@ impl PgDb {
         })
     }
 
-    fn query(&self, sql: &str) -> Vec<tokio_postgres::Row> {
+    pub(crate) fn query(&self, sql: &str) -> Vec<tokio_postgres::Row> {
         rt().block_on(async {
             let c = pg_client(&self.url).await.unwrap();
             c.query(sql, &[])
@@ -142,7 +142,7 @@ impl PgDb {
         })
     }
 
-    fn execute(&self, sql: &str) {
+    pub(crate) fn execute(&self, sql: &str) {
         rt().block_on(async {
             let c = pg_client(&self.url).await.unwrap();
             c.batch_execute(sql)

@@ -9,81 +9,15 @@
 use std::time::Duration;
 
 use crate::common::*;
+use crate::load::PgDb;
 
-fn pg_base() -> String {
-    std::env::var("DAP_RUN_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-async fn pg_client(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
-    let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Ok(c)
-}
-
-/// A fresh PostgreSQL database, dropped when this is dropped.
-struct PgDb {
-    url: String,
-    name: String,
-}
-
+/// What these tests read beyond `load`'s PostgreSQL helpers.
 impl PgDb {
-    fn new(test: &str) -> Option<PgDb> {
-        let base = pg_base();
-        let name = format!(
-            "dap_run_{test}_{}_{}",
-            std::process::id(),
-            fastrand::u32(..)
-        );
-        let made = rt().block_on(async {
-            let c = pg_client(&base).await?;
-            c.batch_execute(&format!("CREATE DATABASE {name}")).await
-        });
-        if let Err(e) = made {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("PostgreSQL at {base} is unreachable under CI=true: {e}");
-            }
-            eprintln!(
-                "skipped: PostgreSQL tests need a server at {base} (DAP_RUN_TEST_POSTGRES): {e}"
-            );
-            return None;
-        }
-        let mut url = url::Url::parse(&base).unwrap();
-        url.set_path(&format!("/{name}"));
-        Some(PgDb {
-            url: url.to_string(),
-            name,
-        })
-    }
-
     fn strings(&self, sql: &str) -> Vec<String> {
-        rt().block_on(async {
-            let c = pg_client(&self.url).await.unwrap();
-            c.query(sql, &[])
-                .await
-                .unwrap_or_else(|e| panic!("{sql}: {e}"))
-                .iter()
-                .map(|r| r.get::<_, String>(0))
-                .collect()
-        })
-    }
-
-    fn execute(&self, sql: &str) {
-        rt().block_on(async {
-            let c = pg_client(&self.url).await.unwrap();
-            c.batch_execute(sql)
-                .await
-                .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        })
+        self.query(sql)
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect()
     }
 
     /// `last_load` of a table in dap-run's state.
@@ -104,34 +38,9 @@ impl PgDb {
     }
 }
 
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        let base = pg_base();
-        let name = self.name.clone();
-        let _ = rt().block_on(async move {
-            let c = pg_client(&base).await?;
-            c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .await
-        });
-    }
-}
-
+/// `examples/replicate.toml` for the `users` table.
 fn replicate(ws: &Workspace, db: Option<&str>) -> Run {
-    if !ws.path().join("replicate.toml").exists() {
-        ws.example("replicate.toml");
-    }
-    let mut args = vec![
-        "run",
-        "replicate.toml",
-        "--output-dir",
-        "out",
-        "--var",
-        r#"tables=["users"]"#,
-    ];
-    if let Some(db) = db {
-        args.extend(["--database", db]);
-    }
-    ws.run(&args)
+    crate::load::replicate(ws, db, r#"["users"]"#)
 }
 
 /// The sandbox's data moves on (one tick at least), so the next load has changes.
