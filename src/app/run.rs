@@ -369,7 +369,7 @@ pub(super) fn database_target(
         dir,
         &job.output_dir,
     )
-    .map_err(Error::usage)?;
+    .map_err(|e| Error::usage(e.to_string()))?;
     tracing::info!(database = %target.display(), "replica database");
     Ok(Some(target))
 }

@@ -10,6 +10,8 @@
 
 use serde_json::Value as Json;
 
+use super::error::{LayoutError, SchemaProblem};
+
 /// A column's type, independent of the database.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ColType {
@@ -74,7 +76,12 @@ pub struct Layout {
 impl Layout {
     /// Reads a DAP table schema (the `schema` member of the gateway's answer, or the whole
     /// answer). Errors name what is wrong.
-    pub fn from_schema(namespace: &str, table: &str, schema: &Json) -> Result<Layout, String> {
+    pub fn from_schema(namespace: &str, table: &str, schema: &Json) -> Result<Layout, LayoutError> {
+        let fail = |problem| LayoutError {
+            namespace: namespace.to_owned(),
+            table: table.to_owned(),
+            problem,
+        };
         let schema = match schema.get("schema") {
             Some(inner) if inner.get("properties").is_some() => inner,
             _ => schema,
@@ -87,12 +94,12 @@ impl Layout {
         let props = schema
             .get("properties")
             .and_then(Json::as_object)
-            .ok_or("the table schema has no `properties`")?;
+            .ok_or_else(|| fail(SchemaProblem::NoProperties))?;
         let mut columns = Vec::new();
         for part in ["key", "value"] {
             let Some(obj) = props.get(part) else {
                 if part == "key" {
-                    return Err("the table schema has no `key` property".into());
+                    return Err(fail(SchemaProblem::NoKey));
                 }
                 continue;
             };
@@ -106,7 +113,7 @@ impl Layout {
                 continue;
             };
             for (name, node) in fields {
-                let ty = col_type(table, name, node, &definitions)?;
+                let ty = col_type(table, name, node, &definitions).map_err(fail)?;
                 columns.push(Column {
                     name: name.clone(),
                     label: format!("{part}.{name}"),
@@ -117,7 +124,7 @@ impl Layout {
             }
         }
         if !columns.iter().any(|c| c.key) {
-            return Err("the table schema's `key` has no properties".into());
+            return Err(fail(SchemaProblem::EmptyKey));
         }
         Ok(Layout {
             namespace: namespace.to_owned(),
@@ -147,7 +154,12 @@ fn resolve<'a>(node: &'a Json, definitions: &'a Json) -> &'a Json {
     node
 }
 
-fn col_type(table: &str, name: &str, node: &Json, definitions: &Json) -> Result<ColType, String> {
+fn col_type(
+    table: &str,
+    name: &str,
+    node: &Json,
+    definitions: &Json,
+) -> Result<ColType, SchemaProblem> {
     // A `$ref` to a definition: an enum takes the definition's name, as the official client's.
     let mut enum_name = format!("{table}__{name}");
     let node = match node.get("$ref").and_then(Json::as_str) {
@@ -224,7 +236,9 @@ fn col_type(table: &str, name: &str, node: &Json, definitions: &Json) -> Result<
                         .iter()
                         .map(|v| v.as_str().map(str::to_owned).ok_or(()))
                         .collect::<Result<Vec<_>, _>>()
-                        .map_err(|_| format!("column `{name}`: enum values must be strings"))?;
+                        .map_err(|_| SchemaProblem::EnumNotStrings {
+                            column: name.to_owned(),
+                        })?;
                     ColType::Enum(enum_name, vals)
                 } else if let Some(n) = node.get("maxLength").and_then(Json::as_u64) {
                     ColType::Varchar(n)
@@ -442,6 +456,32 @@ mod tests {
             .collect();
         assert_eq!(got, want);
         assert!(l.columns[0].key && !l.columns[1].key);
+    }
+
+    #[test]
+    fn a_schema_without_a_key_names_the_table_and_the_problem() {
+        let e = Layout::from_schema("canvas", "users", &json!({"properties": {"value": {}}}))
+            .unwrap_err();
+        assert_eq!(e.problem, SchemaProblem::NoKey);
+        assert_eq!(
+            e.to_string(),
+            "the schema of `canvas.users` cannot be loaded: the table schema has no `key` property"
+        );
+        let e = Layout::from_schema(
+            "canvas",
+            "users",
+            &json!({"properties": {
+                "key": {"properties": {"id": {"type": "integer"}}},
+                "value": {"properties": {"state": {"type": "string", "enum": ["a", 1]}}}
+            }}),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.problem,
+            SchemaProblem::EnumNotStrings {
+                column: "state".into()
+            }
+        );
     }
 
     #[test]

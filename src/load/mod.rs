@@ -1,6 +1,7 @@
 //! Loading DAP tables into a database (issue 14): the replica's layout, its bookkeeping and the
 //! one-transaction-per-table loads, for PostgreSQL, MySQL/MariaDB and SQLite.
 //!
+//! - [`error`] holds the errors of loading, typed down to the driver's or the file's error.
 //! - [`layout`] turns a DAP table schema into columns, as the official client does.
 //! - [`tsv`] reads the condensed TSV objects line by line.
 //! - [`pg`], [`mysql`] and [`sqlite`] create tables, load snapshots (a new table swapped in) and apply
@@ -13,6 +14,7 @@
 //! The database is the source of truth for where a table stands: a killed run leaves every
 //! table at its old or its new point, and the next run starts from what was committed.
 
+pub mod error;
 pub mod layout;
 pub mod mysql;
 pub mod pg;
@@ -27,6 +29,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value as Json;
 
+pub use error::{Incompatible, LayoutError, TargetError, TsvError};
 use layout::Layout;
 
 /// Where the replica lives.
@@ -43,7 +46,7 @@ pub enum Target {
 impl Target {
     /// Reads a connection string: `postgresql://…`/`postgres://…`, `sqlite:PATH` or
     /// `sqlite://PATH`. Relative SQLite paths are under `base`.
-    pub fn parse(url: &str, base: &Path) -> Result<Target, String> {
+    pub fn parse(url: &str, base: &Path) -> Result<Target, TargetError> {
         let url = url.trim();
         if url.starts_with("postgresql://") || url.starts_with("postgres://") {
             return Ok(Target::Postgres(url.to_owned()));
@@ -54,7 +57,7 @@ impl Target {
         if let Some(rest) = url.strip_prefix("sqlite:") {
             let path = rest.strip_prefix("//").unwrap_or(rest);
             if path.is_empty() {
-                return Err("`sqlite:` needs a file path, e.g. `sqlite:replica.db`".into());
+                return Err(TargetError::SqliteWithoutPath);
             }
             let p = Path::new(path);
             return Ok(Target::Sqlite(if p.is_absolute() {
@@ -63,16 +66,10 @@ impl Target {
                 base.join(p)
             }));
         }
-        let scheme = url.split(':').next().unwrap_or("");
-        Err(format!(
-            "unsupported database `{}`: dap-run loads into `postgresql://…`, `mysql://…` and `sqlite:PATH`{}",
-            mask(url),
-            if matches!(scheme, "mssql" | "sqlserver") {
-                " (SQL Server is not supported yet)"
-            } else {
-                ""
-            }
-        ))
+        Err(TargetError::Unsupported {
+            masked: mask(url),
+            scheme: url.split(':').next().unwrap_or("").to_owned(),
+        })
     }
 
     /// The target with any password masked, for logs and reports.
@@ -264,7 +261,7 @@ pub struct LoadOutcome {
 pub fn choose_mode(
     state: Option<&TableState>,
     existing: Option<&[DbColumn]>,
-    diff: impl FnOnce(&[DbColumn]) -> Result<Changes, String>,
+    diff: impl FnOnce(&[DbColumn]) -> Result<Changes, Incompatible>,
 ) -> (Mode, Changes) {
     let snapshot = |reason: String| (Mode::Snapshot { reason }, Changes::default());
     match (state, existing) {
@@ -317,7 +314,8 @@ impl Changes {
 }
 
 /// Compares the table in the database with the schema's layout: `Ok(changes)` when the
-/// layout can be reached by additive changes, `Err(reason)` when a column changed type.
+/// layout can be reached by additive changes, `Err(why)` when a column changed type or a key
+/// column is new.
 /// Columns that left the schema are kept with their values; one that was required loses its
 /// NOT NULL, or no row could be written without it.
 pub fn diff(
@@ -325,7 +323,7 @@ pub fn diff(
     existing: &[DbColumn],
     type_name: impl Fn(&layout::ColType) -> String,
     enum_values: impl Fn(&str) -> Option<Vec<String>>,
-) -> Result<Changes, String> {
+) -> Result<Changes, Incompatible> {
     let mut changes = Changes::default();
     for e in existing {
         if !e.nullable && layout.columns.iter().all(|c| c.name != e.name) {
@@ -335,16 +333,19 @@ pub fn diff(
     for c in &layout.columns {
         match existing.iter().find(|e| e.name == c.name) {
             None if c.key => {
-                return Err(format!("the key column `{}` is new", c.name));
+                return Err(Incompatible::NewKey {
+                    column: c.name.clone(),
+                });
             }
             None => changes.add.push(c.clone()),
             Some(e) => {
                 let want = type_name(&c.ty);
                 if !e.ty.eq_ignore_ascii_case(&want) {
-                    return Err(format!(
-                        "column `{}` changed type from {} to {}",
-                        c.name, e.ty, want
-                    ));
+                    return Err(Incompatible::TypeChanged {
+                        column: c.name.clone(),
+                        from: e.ty.clone(),
+                        to: want,
+                    });
                 }
                 if c.nullable && !e.nullable && !c.key {
                     changes.drop_not_null.push(c.name.clone());
@@ -510,7 +511,17 @@ mod tests {
         let t = Target::parse("mysql://root:pw@h/db", base).unwrap();
         assert!(!t.display().contains("pw"), "{}", t.display());
         let e = Target::parse("mssql://root:pw@h/db", base).unwrap_err();
-        assert!(!e.contains("pw") && e.contains("SQL Server"), "{e}");
+        assert_eq!(
+            e,
+            TargetError::Unsupported {
+                masked: "mssql://root:***@h/db".into(),
+                scheme: "mssql".into()
+            }
+        );
+        assert_eq!(
+            Target::parse("sqlite:", base).unwrap_err(),
+            TargetError::SqliteWithoutPath
+        );
     }
 
     #[test]
@@ -569,9 +580,9 @@ mod tests {
         let mut changed = existing.clone();
         changed[1].ty = "text".into();
         let why = diff(&l, &changed, ty, |_| None).unwrap_err();
-        assert!(
-            why.contains("`name` changed type from text to character varying(255)"),
-            "{why}"
+        assert_eq!(
+            why.to_string(),
+            "column `name` changed type from text to character varying(255)"
         );
     }
 

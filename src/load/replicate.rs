@@ -10,13 +10,12 @@
 //! dropped, the server restarting) is retried from the start of the transaction, twice.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value as Json, json};
 
 use super::layout::Layout;
-use super::{Changes, DbError, LoadOutcome, LoadRequest, Mode, TableState, Target};
+use super::{Changes, DbError, LoadOutcome, LoadRequest, Mode, TableState, Target, TargetError};
 use crate::error::ExitCode;
 use crate::job::model::Method;
 use crate::net::{Http, HttpError, Request, RequestBody};
@@ -191,12 +190,8 @@ pub async fn run(t: Table<'_>) -> Result<Loaded, StepError> {
     )
     .await?;
     let version = schema.get("version").and_then(Json::as_i64).unwrap_or(0);
-    let layout = Layout::from_schema(ns, table, &schema).map_err(|e| {
-        StepError::new(
-            ExitCode::Gateway,
-            format!("the schema of `{ns}.{table}` cannot be loaded: {e}"),
-        )
-    })?;
+    let layout = Layout::from_schema(ns, table, &schema)
+        .map_err(|e| StepError::new(ExitCode::Gateway, e.to_string()))?;
     let table_schema = schema.get("schema").cloned().unwrap_or(schema.clone());
 
     // 2. Where the table stands.
@@ -488,7 +483,7 @@ pub fn resolve_target(
     job_url: Option<&str>,
     job_dir: &std::path::Path,
     output_dir: &std::path::Path,
-) -> Result<Target, String> {
+) -> Result<Target, TargetError> {
     let cwd = std::path::Path::new(".");
     if let Some(u) = flag.filter(|s| !s.trim().is_empty()) {
         return Target::parse(u, cwd);
@@ -501,9 +496,6 @@ pub fn resolve_target(
     }
     Ok(Target::Sqlite(output_dir.join("replica.db")))
 }
-
-/// Shared by the items of a run: the resolved replica.
-pub type SharedTarget = Arc<tokio::sync::OnceCell<Result<Target, String>>>;
 
 #[cfg(test)]
 mod tests {

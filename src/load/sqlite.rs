@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use rusqlite::{Connection, params, types::Value};
 
+use super::error::{TsvError, ValueError};
 use super::layout::{ColType, Layout, quote_ident as qi, sqlite_type};
 use super::tsv::{TsvFile, unescape};
 use super::{Changes, DbColumn, DbError, LoadOutcome, LoadRequest, Mode, TableState};
@@ -155,24 +156,24 @@ fn col_def(c: &super::layout::Column) -> String {
 }
 
 /// A TSV field as an SQLite value of the column's type.
-fn value(ty: &ColType, raw: &[u8]) -> Result<Value, String> {
+fn value(ty: &ColType, raw: &[u8]) -> Result<Value, ValueError> {
     let Some(bytes) = unescape(raw) else {
         return Ok(Value::Null);
     };
-    let text = String::from_utf8(bytes).map_err(|_| "not UTF-8".to_owned())?;
+    let text = String::from_utf8(bytes).map_err(|_| ValueError::NotUtf8)?;
     Ok(match ty {
-        ColType::Int16 | ColType::Int32 | ColType::Int64 => Value::Integer(
-            text.parse()
-                .map_err(|_| format!("`{text}` is not an integer"))?,
-        ),
-        ColType::Float32 | ColType::Float64 => Value::Real(
-            text.parse()
-                .map_err(|_| format!("`{text}` is not a number"))?,
-        ),
+        ColType::Int16 | ColType::Int32 | ColType::Int64 => match text.parse() {
+            Ok(n) => Value::Integer(n),
+            Err(_) => return Err(ValueError::NotInteger { text }),
+        },
+        ColType::Float32 | ColType::Float64 => match text.parse() {
+            Ok(x) => Value::Real(x),
+            Err(_) => return Err(ValueError::NotNumber { text }),
+        },
         ColType::Bool => Value::Integer(match text.as_str() {
             "t" | "true" | "TRUE" | "1" => 1,
             "f" | "false" | "FALSE" | "0" => 0,
-            _ => return Err(format!("`{text}` is not a boolean")),
+            _ => return Err(ValueError::NotBoolean { text }),
         }),
         ColType::Timestamp => Value::Text(super::naive_utc(&text)),
         _ => Value::Text(text),
@@ -252,13 +253,19 @@ pub fn load(path: &Path, req: &LoadRequest, changes: &Changes) -> Result<LoadOut
         let mut row = Vec::new();
         let mut vals: Vec<Value> = Vec::with_capacity(l.columns.len());
         for path in &req.files {
-            let mut file = TsvFile::open(path, l).map_err(DbError::new)?;
-            let bad = |line: u64, e: String| {
-                DbError::new(format!("`{}` line {line}: {e}", path.display()))
+            let mut file = TsvFile::open(path, l).map_err(|e| DbError::new(e.to_string()))?;
+            let bad = |line: u64, column: &str, problem: ValueError| {
+                let e = TsvError::Value {
+                    path: path.clone(),
+                    line,
+                    column: column.to_owned(),
+                    problem,
+                };
+                DbError::new(e.to_string())
             };
             while file
                 .next_row(&mut row)
-                .map_err(|e| DbError::new(format!("`{}`: {e}", path.display())))?
+                .map_err(|e| DbError::new(e.to_string()))?
             {
                 out.read += 1;
                 let delete_row = file.is_delete(&row);
@@ -268,10 +275,10 @@ pub fn load(path: &Path, req: &LoadRequest, changes: &Changes) -> Result<LoadOut
                         continue;
                     }
                     for i in &key_cols {
-                        let f = file.fields[*i].unwrap_or(0);
+                        let (f, c) = (file.fields[*i].unwrap_or(0), &l.columns[*i]);
                         vals.push(
-                            value(&l.columns[*i].ty, file.field(&row, f))
-                                .map_err(|e| bad(file.line_no, e))?,
+                            value(&c.ty, file.field(&row, f))
+                                .map_err(|e| bad(file.line_no, &c.name, e))?,
                         );
                     }
                     out.deleted += delete
@@ -281,9 +288,8 @@ pub fn load(path: &Path, req: &LoadRequest, changes: &Changes) -> Result<LoadOut
                 } else {
                     for (c, f) in l.columns.iter().zip(&file.fields) {
                         vals.push(match f {
-                            Some(f) => value(&c.ty, file.field(&row, *f)).map_err(|e| {
-                                bad(file.line_no, format!("column `{}`: {e}", c.name))
-                            })?,
+                            Some(f) => value(&c.ty, file.field(&row, *f))
+                                .map_err(|e| bad(file.line_no, &c.name, e))?,
                             None => Value::Null,
                         });
                     }

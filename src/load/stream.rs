@@ -11,6 +11,7 @@ use tokio::sync::mpsc::Receiver;
 use tokio::task::JoinHandle;
 
 use super::DbError;
+use super::error::TsvError;
 use super::layout::Layout;
 use super::tsv::TsvFile;
 
@@ -40,8 +41,8 @@ pub fn spawn_rows(
     layout: &Layout,
     with_action: bool,
     encode: Encode,
-) -> (Receiver<Result<Msg, String>>, JoinHandle<u64>) {
-    let (send, recv) = tokio::sync::mpsc::channel::<Result<Msg, String>>(8);
+) -> (Receiver<Result<Msg, TsvError>>, JoinHandle<u64>) {
+    let (send, recv) = tokio::sync::mpsc::channel::<Result<Msg, TsvError>>(8);
     let l = layout.clone();
     let reader = tokio::task::spawn_blocking(move || -> u64 {
         let p = path;
@@ -70,7 +71,7 @@ pub fn spawn_rows(
                 Ok(true) => {}
                 Ok(false) => break,
                 Err(e) => {
-                    let _ = send.blocking_send(Err(format!("`{}`: {e}", p.display())));
+                    let _ = send.blocking_send(Err(e));
                     return dels;
                 }
             }
@@ -115,12 +116,12 @@ pub fn spawn_rows(
 
 /// The first message of [`spawn_rows`]: the layout's columns the file has.
 pub async fn header(
-    recv: &mut Receiver<Result<Msg, String>>,
+    recv: &mut Receiver<Result<Msg, TsvError>>,
     path: &std::path::Path,
 ) -> Result<Vec<usize>, DbError> {
     match recv.recv().await {
         Some(Ok(Msg::Header(p))) => Ok(p),
-        Some(Err(e)) => Err(DbError::new(e)),
+        Some(Err(e)) => Err(DbError::new(e.to_string())),
         _ => Err(DbError::new(format!(
             "`{}`: could not be read",
             path.display()

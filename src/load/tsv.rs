@@ -7,14 +7,16 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use flate2::read::MultiGzDecoder;
 
+use super::error::TsvError;
 use super::layout::Layout;
 
 /// An open TSV file: its header mapped onto a table's columns.
 pub struct TsvFile {
+    path: PathBuf,
     reader: Box<dyn BufRead + Send>,
     /// For each table column (in layout order), the field index in a row, if the file has it.
     pub fields: Vec<Option<usize>>,
@@ -29,9 +31,11 @@ pub struct TsvFile {
 
 impl TsvFile {
     /// Opens a `.tsv.gz` (or plain `.tsv`) file and reads its header.
-    pub fn open(path: &Path, layout: &Layout) -> Result<TsvFile, String> {
-        let file =
-            File::open(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    pub fn open(path: &Path, layout: &Layout) -> Result<TsvFile, TsvError> {
+        let file = File::open(path).map_err(|source| TsvError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
         let reader: Box<dyn BufRead + Send> = if path.extension().is_some_and(|e| e == "gz") {
             Box::new(BufReader::with_capacity(
                 256 * 1024,
@@ -41,6 +45,7 @@ impl TsvFile {
             Box::new(BufReader::with_capacity(256 * 1024, file))
         };
         let mut t = TsvFile {
+            path: path.to_owned(),
             reader,
             fields: vec![],
             action: None,
@@ -48,10 +53,7 @@ impl TsvFile {
             line: Vec::with_capacity(4096),
             line_no: 0,
         };
-        if !t
-            .next_line()
-            .map_err(|e| format!("`{}`: {e}", path.display()))?
-        {
+        if !t.next_line()? {
             // An empty object: no header, no rows.
             t.fields = vec![None; layout.columns.len()];
             return Ok(t);
@@ -70,24 +72,27 @@ impl TsvFile {
         t.action = header.iter().position(|h| h == "meta.action");
         for (c, f) in layout.columns.iter().zip(&t.fields) {
             if c.key && f.is_none() {
-                return Err(format!(
-                    "`{}`: the header has no key column `{}` (header: {})",
-                    path.display(),
-                    c.label,
-                    header.join(", ")
-                ));
+                return Err(TsvError::NoKeyColumn {
+                    path: path.to_owned(),
+                    column: c.label.clone(),
+                    header,
+                });
             }
         }
         Ok(t)
     }
 
     /// Reads the next line into the buffer (without its line end). False at the end.
-    fn next_line(&mut self) -> Result<bool, String> {
+    fn next_line(&mut self) -> Result<bool, TsvError> {
         self.line.clear();
         let n = self
             .reader
             .read_until(b'\n', &mut self.line)
-            .map_err(|e| format!("cannot read line {}: {e}", self.line_no + 1))?;
+            .map_err(|source| TsvError::Read {
+                path: self.path.clone(),
+                line: self.line_no + 1,
+                source,
+            })?;
         if n == 0 {
             return Ok(false);
         }
@@ -102,7 +107,7 @@ impl TsvFile {
     }
 
     /// The next row's fields (raw, still escaped), or None at the end. Blank lines are skipped.
-    pub fn next_row(&mut self, out: &mut Vec<std::ops::Range<usize>>) -> Result<bool, String> {
+    pub fn next_row(&mut self, out: &mut Vec<std::ops::Range<usize>>) -> Result<bool, TsvError> {
         loop {
             if !self.next_line()? {
                 return Ok(false);
@@ -121,14 +126,19 @@ impl TsvFile {
         }
         out.push(start..self.line.len());
         if out.len() != self.width {
-            return Err(format!(
-                "line {}: {} fields where the header has {}",
-                self.line_no,
-                out.len(),
-                self.width
-            ));
+            return Err(TsvError::Width {
+                path: self.path.clone(),
+                line: self.line_no,
+                found: out.len(),
+                expected: self.width,
+            });
         }
         Ok(true)
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// The current line.

@@ -168,7 +168,7 @@ async fn copy_files(
                 Ok(Msg::Done) => break,
                 Ok(Msg::Header(_)) => {}
                 Err(e) => {
-                    failed = Some(DbError::new(e));
+                    failed = Some(DbError::new(e.to_string()));
                     break;
                 }
             }
