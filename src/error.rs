@@ -2,11 +2,21 @@
 //!
 //! Exit codes are a contract with cron and CI (see the README): they are defined here and
 //! nowhere else. Errors that belong to a layer (validation diagnostics, HTTP, auth) carry their
-//! own detail and are converted into [`Error`] at the layer's edge.
+//! own detail and are converted into [`Error`] at the layer's edge. The errors of what happens
+//! before a run (the command line, reading job files, resolving the gateway and credentials)
+//! are typed in the submodules: each variant carries its fields, the text is built from them.
 
 use std::path::PathBuf;
 
 use crate::diagnostic::Diagnostics;
+
+mod job_file;
+mod resolve;
+mod usage;
+
+pub use job_file::JobFileError;
+pub use resolve::ResolveError;
+pub use usage::{UsageError, VarError};
 
 /// Process exit codes. Stable: documented in the README and tested.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -69,9 +79,15 @@ pub enum Error {
     /// One or more problems in a job file, already rendered with their locations.
     #[error("{}", .0.render())]
     Invalid(Diagnostics),
-    /// A bad command line value or setting, with no location in a file.
-    #[error("{message}")]
-    Usage { message: String },
+    /// A bad command line, or job files that cannot run together.
+    #[error(transparent)]
+    Usage(#[from] UsageError),
+    /// A job or project file that cannot be read as one.
+    #[error(transparent)]
+    JobFile(#[from] JobFileError),
+    /// What a run connects to (the gateway, its credentials, the replica) cannot be resolved.
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
     /// A file that could not be read or written.
     #[error("cannot {action} `{}`: {source}", path.display())]
     Io {
@@ -106,26 +122,61 @@ pub enum Error {
     /// The replica database failed.
     #[error("{message}")]
     Database { message: String },
+    /// One job of several not started: a signal stopped the command before its turn.
+    #[error("not started: the command was stopped by {}", .by.signal())]
+    NotStarted {
+        /// The signal.
+        by: Interruption,
+    },
 }
 
 impl Error {
     /// The exit code for this error.
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Error::Invalid(_) | Error::Usage { .. } => ExitCode::Invalid,
+            Error::Invalid(_) | Error::Usage(_) | Error::JobFile(_) | Error::Resolve(_) => {
+                ExitCode::Invalid
+            }
             Error::Io { .. } => ExitCode::LocalIo,
             Error::Locked { .. } => ExitCode::Locked,
             Error::Sandbox { .. } => ExitCode::Gateway,
             Error::Internal { .. } | Error::Panicked { .. } => ExitCode::Internal,
             Error::Database { .. } => ExitCode::Database,
+            Error::NotStarted { by } => by.exit_code(),
+        }
+    }
+}
+
+/// The signal that stopped a run early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interruption {
+    /// SIGINT (Ctrl-C): exit 130.
+    Interrupt,
+    /// SIGTERM (cron, systemd, Kubernetes): exit 143.
+    Terminate,
+}
+
+impl Interruption {
+    /// The exit code of a run it stopped.
+    pub fn exit_code(self) -> ExitCode {
+        match self {
+            Interruption::Interrupt => ExitCode::Interrupted,
+            Interruption::Terminate => ExitCode::Terminated,
         }
     }
 
-    /// Shorthand for a usage error.
-    pub fn usage(message: impl Into<String>) -> Self {
-        Error::Usage {
-            message: message.into(),
+    /// `SIGINT` or `SIGTERM`.
+    pub fn signal(self) -> &'static str {
+        match self {
+            Interruption::Interrupt => "SIGINT",
+            Interruption::Terminate => "SIGTERM",
         }
+    }
+}
+
+impl serde::Serialize for Interruption {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.signal())
     }
 }
 

@@ -126,48 +126,57 @@ pub fn subcommands() -> Vec<String> {
         .collect()
 }
 
+/// Why a man page cannot be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum ManError {
+    /// No subcommand of that name.
+    #[error("no man page `{name}`; the pages are: {}", pages.join(", "))]
+    UnknownPage {
+        /// The page asked for.
+        name: String,
+        /// The pages there are.
+        pages: Vec<String>,
+    },
+    /// The page could not be written.
+    #[error(transparent)]
+    Write(#[from] std::io::Error),
+}
+
 /// Renders `dap-run(1)` (`page = None`) or `dap-run-<page>(1)`.
-pub fn render(page: Option<&str>, w: &mut dyn Write) -> std::io::Result<()> {
+pub fn render(page: Option<&str>, w: &mut dyn Write) -> Result<(), ManError> {
     let mut cmd = Cli::command().disable_help_subcommand(true);
     cmd.build();
-    match page {
-        None => {
-            let man = clap_mangen::Man::new(cmd);
-            man.render_title(w)?;
-            man.render_name_section(w)?;
-            man.render_synopsis_section(w)?;
-            man.render_description_section(w)?;
-            man.render_options_section(w)?;
-            man.render_subcommands_section(w)?;
-            extra_sections(w)?;
-            see_also(w, "dap-run")?;
-            man.render_version_section(w)
-        }
-        Some(name) => {
-            let sub = cmd
-                .get_subcommands()
-                .find(|s| s.get_name() == name)
-                .cloned()
-                .ok_or_else(|| {
-                    std::io::Error::new(
-                        std::io::ErrorKind::NotFound,
-                        format!(
-                            "no man page `{name}`; the pages are: {}",
-                            subcommands().join(", ")
-                        ),
-                    )
-                })?;
-            let man = clap_mangen::Man::new(sub);
-            man.render(w)?;
-            if name == "run" {
-                writeln!(w, ".SH \"EXIT STATUS\"")?;
-                for (code, text) in EXIT_STATUS {
-                    writeln!(w, ".TP\n\\fB{code}\\fR\n{}", roff(text))?;
-                }
-            }
-            see_also(w, &format!("dap-run-{name}"))
+    let Some(name) = page else {
+        let man = clap_mangen::Man::new(cmd);
+        man.render_title(w)?;
+        man.render_name_section(w)?;
+        man.render_synopsis_section(w)?;
+        man.render_description_section(w)?;
+        man.render_options_section(w)?;
+        man.render_subcommands_section(w)?;
+        extra_sections(w)?;
+        see_also(w, "dap-run")?;
+        man.render_version_section(w)?;
+        return Ok(());
+    };
+    let sub = cmd
+        .get_subcommands()
+        .find(|s| s.get_name() == name)
+        .cloned()
+        .ok_or_else(|| ManError::UnknownPage {
+            name: name.to_owned(),
+            pages: subcommands(),
+        })?;
+    let man = clap_mangen::Man::new(sub);
+    man.render(w)?;
+    if name == "run" {
+        writeln!(w, ".SH \"EXIT STATUS\"")?;
+        for (code, text) in EXIT_STATUS {
+            writeln!(w, ".TP\n\\fB{code}\\fR\n{}", roff(text))?;
         }
     }
+    see_also(w, &format!("dap-run-{name}"))?;
+    Ok(())
 }
 
 /// Writes every page into `dir` (`dap-run.1`, `dap-run-run.1`, ...); returns the files.
@@ -181,7 +190,11 @@ pub fn write_all(dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
             Some(p) => format!("dap-run-{p}.1"),
         });
         let mut text = Vec::new();
-        render(page.as_deref(), &mut text)?;
+        render(page.as_deref(), &mut text).map_err(|e| match e {
+            ManError::Write(e) => e,
+            // Only the pages there are are rendered here.
+            unknown @ ManError::UnknownPage { .. } => std::io::Error::other(unknown),
+        })?;
         crate::fsio::write_atomic(&file, &text)?;
         written.push(file);
     }

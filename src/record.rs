@@ -14,6 +14,7 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 use crate::error::ExitCode;
+pub use crate::error::Interruption;
 use crate::net::HttpError;
 
 /// What went wrong in a step or item.
@@ -71,39 +72,6 @@ impl From<HttpError> for StepError {
             token: matches!(e, HttpError::Token { .. } | HttpError::Unauthorized { .. }),
             ..StepError::new(e.exit_code(), e.to_string())
         }
-    }
-}
-
-/// The signal that stopped a run early.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Interruption {
-    /// SIGINT (Ctrl-C): exit 130.
-    Interrupt,
-    /// SIGTERM (cron, systemd, Kubernetes): exit 143.
-    Terminate,
-}
-
-impl Interruption {
-    /// The exit code of a run it stopped.
-    pub fn exit_code(self) -> ExitCode {
-        match self {
-            Interruption::Interrupt => ExitCode::Interrupted,
-            Interruption::Terminate => ExitCode::Terminated,
-        }
-    }
-
-    /// `SIGINT` or `SIGTERM`.
-    pub fn signal(self) -> &'static str {
-        match self {
-            Interruption::Interrupt => "SIGINT",
-            Interruption::Terminate => "SIGTERM",
-        }
-    }
-}
-
-impl Serialize for Interruption {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.signal())
     }
 }
 

@@ -10,7 +10,7 @@ mod run;
 use clap::CommandFactory as _;
 
 use crate::cli::{CheckArgs, Cli, Command, JobArgs, PlanArgs};
-use crate::error::{Error, ExitCode};
+use crate::error::{Error, ExitCode, UsageError};
 use crate::job::{LoadOptions, validate};
 
 /// Runs the command line; returns the process exit code.
@@ -104,12 +104,14 @@ fn man(page: Option<&str>, dir: Option<&std::path::Path>) -> Result<ExitCode, Er
         return Ok(ExitCode::Success);
     }
     let mut text = Vec::new();
-    crate::man::render(page, &mut text).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::usage(e.to_string()),
-        _ => Error::Io {
+    crate::man::render(page, &mut text).map_err(|e| match e {
+        crate::man::ManError::UnknownPage { name, pages } => {
+            Error::Usage(UsageError::UnknownManPage { name, pages })
+        }
+        crate::man::ManError::Write(source) => Error::Io {
             action: "render",
             path: "the man page".into(),
-            source: e,
+            source,
         },
     })?;
     std::io::Write::write_all(&mut std::io::stdout(), &text).map_err(|source| Error::Io {
@@ -141,7 +143,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 fn load_options(args: &JobArgs) -> Result<LoadOptions, Error> {
     let mut vars = Vec::new();
     for v in &args.vars {
-        vars.push(validate::parse_var(v).map_err(|m| Error::usage(format!("invalid --var: {m}")))?);
+        vars.push(validate::parse_var(v).map_err(UsageError::Var)?);
     }
     Ok(LoadOptions {
         vars,
@@ -234,28 +236,25 @@ pub(super) fn load_all(
         return Err(Error::Invalid(diags));
     }
     if !other.is_empty() {
-        return Err(Error::usage(format!(
-            "{} job files could not be read; nothing was sent",
-            other.len()
-        )));
+        return Err(UsageError::JobsUnreadable { count: other.len() }.into());
     }
     for (i, a) in jobs.iter().enumerate() {
         for b in &jobs[..i] {
             if a.file != b.file && a.name == b.name {
-                return Err(Error::usage(format!(
-                    "`{}` and `{}` are both named `{}`: their reports and default output folders would be one\n  = help: set a different `name` in one of them",
-                    b.file.display(),
-                    a.file.display(),
-                    a.name
-                )));
+                return Err(UsageError::SameName {
+                    first: b.file.clone(),
+                    second: a.file.clone(),
+                    name: a.name.clone(),
+                }
+                .into());
             }
             if a.file != b.file && (a.state_file == b.state_file || a.lock_file == b.lock_file) {
-                return Err(Error::usage(format!(
-                    "`{}` and `{}` would share the state file `{}`\n  = help: give the jobs different file names, or different `state_dir`s",
-                    b.file.display(),
-                    a.file.display(),
-                    a.state_file.display()
-                )));
+                return Err(UsageError::SameState {
+                    first: b.file.clone(),
+                    second: a.file.clone(),
+                    state: a.state_file.clone(),
+                }
+                .into());
             }
         }
     }
@@ -275,10 +274,10 @@ fn replica(args: &crate::cli::ReplicaArgs) -> Result<ExitCode, Error> {
     opts.output_dir = args.output_dir.clone();
     let job = crate::job::load(&args.job, &opts)?;
     if !job.steps.iter().any(|s| s.load.is_some()) {
-        return Err(Error::usage(format!(
-            "`{}` has no `load` step, so it has no replica",
-            args.job.display()
-        )));
+        return Err(UsageError::NoReplica {
+            job: args.job.clone(),
+        }
+        .into());
     }
     let state = crate::state::initial(&job)?;
     let Some(target) = run::database_target(&job, &state, args.database.as_deref())? else {

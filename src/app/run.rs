@@ -12,7 +12,7 @@ use minijinja::Value;
 
 use crate::auth::resolve::SandboxLogin;
 use crate::cli::RunArgs;
-use crate::error::{Error, ExitCode};
+use crate::error::{Error, ExitCode, ResolveError, UsageError};
 use crate::job::model::Job;
 use crate::net::{Http, RetryPolicy, Stats, Transport};
 use crate::runner::stop::{Stop, StopSender};
@@ -40,14 +40,10 @@ struct Outcome {
 /// serious of the runs' codes ([`ExitCode::severity`]).
 pub(super) fn run(args: RunArgs, quiet: bool) -> Result<ExitCode, Error> {
     if args.jobs.is_empty() {
-        return Err(Error::usage(
-            "no job file given\n  = help: dap-run JOB.toml (see `dap-run --help`)",
-        ));
+        return Err(UsageError::NoJob.into());
     }
     if args.jobs.len() > 1 && args.output_dir.is_some() {
-        return Err(Error::usage(
-            "`--output-dir` with several jobs would mix their files in one folder\n  = help: give each job its own `output_dir`, or run the jobs one by one",
-        ));
+        return Err(UsageError::OutputDirWithSeveralJobs.into());
     }
     let mut opts = load_options(&args.job_args)?;
     opts.output_dir = args.output_dir.clone();
@@ -77,13 +73,7 @@ async fn run_all(
     for (i, job) in jobs.into_iter().enumerate() {
         let name = job.name.clone();
         if let Some(why) = stop.requested() {
-            outcomes.push((
-                name,
-                Err(Error::usage(format!(
-                    "not started: the command was stopped by {}",
-                    why.signal()
-                ))),
-            ));
+            outcomes.push((name, Err(Error::NotStarted { by: why })));
             continue;
         }
         if several {
@@ -120,7 +110,6 @@ async fn run_all(
         }
         outcomes.push((name, result));
     }
-    let interrupted = stop.requested().map(|why| why.exit_code());
     let reports: Vec<crate::report::JobResult> = outcomes
         .iter()
         .map(|(name, r)| match r {
@@ -132,14 +121,7 @@ async fn run_all(
             },
             Err(e) => crate::report::JobResult {
                 job: name.clone(),
-                code: match (e, interrupted) {
-                    (Error::Usage { message }, Some(code))
-                        if message.starts_with("not started:") =>
-                    {
-                        code
-                    }
-                    _ => e.exit_code(),
-                },
+                code: e.exit_code(),
                 report: None,
                 error: Some(crate::secret::redact(&e.to_string())),
             },
@@ -239,9 +221,7 @@ async fn run_job(job: Job, args: &RunArgs, quiet: bool, stop: Stop) -> Result<Ou
             client_secret: secret.clone(),
             ..Default::default()
         };
-        let addr = "127.0.0.1:0"
-            .parse()
-            .map_err(|_| Error::usage("bad sandbox address"))?;
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
         let sb = crate::sandbox::Sandbox::start_async(config, addr)
             .await
             .map_err(|source| Error::Io {
@@ -355,7 +335,7 @@ pub(super) fn database_target(
             Some(
                 job.templates
                     .render(t, &Value::from(scope))
-                    .map_err(|e| Error::usage(format!("cannot render `[database] url`: {e}")))?,
+                    .map_err(|source| ResolveError::DatabaseUrl { source })?,
             )
         }
         None => None,
@@ -369,7 +349,7 @@ pub(super) fn database_target(
         dir,
         &job.output_dir,
     )
-    .map_err(|e| Error::usage(e.to_string()))?;
+    .map_err(|e| ResolveError::DatabaseTarget { source: e.into() })?;
     tracing::info!(database = %target.display(), "replica database");
     Ok(Some(target))
 }

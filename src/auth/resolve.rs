@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use minijinja::Value;
 
 use super::{Credentials, Provenance, TokenSource};
-use crate::error::Error;
+use crate::error::ResolveError;
 use crate::job::model::{Auth, Job, TokenCache};
 use crate::net::{Transport, is_loopback};
 use crate::secret::Secret;
@@ -51,23 +51,24 @@ fn provenance(t: &Tmpl) -> Provenance {
     }
 }
 
-fn render_credential(job: &Job, t: &Tmpl, what: &str) -> Result<String, Error> {
+fn render_credential(job: &Job, t: &Tmpl, what: &'static str) -> Result<String, ResolveError> {
     let from = provenance(t);
-    let value = job.templates.render(t, &env_ctx()).map_err(|_| {
-        Error::usage(format!(
-            "no {what}: {} is not set\n  = help: export it, or set it in the job's [gateway] table",
-            from.0
-        ))
-    })?;
+    let value = job
+        .templates
+        .render(t, &env_ctx())
+        .map_err(|_| ResolveError::Unset {
+            what,
+            from: from.0.clone(),
+        })?;
     if value.trim().is_empty() {
-        return Err(Error::usage(format!("the {what} from {} is empty", from.0)));
+        return Err(ResolveError::Empty { what, from: from.0 });
     }
     Ok(value)
 }
 
 /// Resolves the gateway URL: `flag` (`--gateway-url`, or the sandbox's), then `DAP_API_URL`,
 /// then the job file.
-pub fn gateway_url(job: &Job, flag: Option<&str>) -> Result<reqwest::Url, Error> {
+pub fn gateway_url(job: &Job, flag: Option<&str>) -> Result<reqwest::Url, ResolveError> {
     let raw = match flag {
         Some(u) => u.to_owned(),
         None => match std::env::var("DAP_API_URL")
@@ -78,32 +79,33 @@ pub fn gateway_url(job: &Job, flag: Option<&str>) -> Result<reqwest::Url, Error>
             None => job
                 .templates
                 .render(&job.gateway.url, &env_ctx())
-                .map_err(|_| {
-                    Error::usage(format!(
-                        "cannot resolve the gateway URL `{}`: a variable it uses is not set",
-                        job.gateway.url.source
-                    ))
+                .map_err(|_| ResolveError::GatewayUrlUnset {
+                    template: job.gateway.url.source.clone(),
                 })?,
         },
     };
-    let url = reqwest::Url::parse(raw.trim())
-        .map_err(|e| Error::usage(format!("invalid gateway URL `{raw}`: {e}")))?;
+    let url = reqwest::Url::parse(raw.trim()).map_err(|source| ResolveError::InvalidUrl {
+        what: "gateway",
+        raw: raw.clone(),
+        source,
+    })?;
     check_transport(&url, "gateway")?;
     Ok(url)
 }
 
 /// https everywhere, plain http only on loopback.
-fn check_transport(url: &reqwest::Url, what: &str) -> Result<(), Error> {
+fn check_transport(url: &reqwest::Url, what: &'static str) -> Result<(), ResolveError> {
     match url.scheme() {
         "https" => Ok(()),
         "http" if is_loopback(url) => Ok(()),
-        "http" => Err(Error::usage(format!(
-            "refusing to send credentials to the {what} `{}` over plain http\n  = help: use https:// (plain http is allowed only for loopback addresses such as 127.0.0.1)",
-            crate::net::display_url(url)
-        ))),
-        other => Err(Error::usage(format!(
-            "the {what} URL must be https://, not `{other}://`"
-        ))),
+        "http" => Err(ResolveError::PlainHttp {
+            what,
+            url: crate::net::display_url(url),
+        }),
+        other => Err(ResolveError::Scheme {
+            what,
+            scheme: other.to_owned(),
+        }),
     }
 }
 
@@ -112,7 +114,7 @@ pub fn credentials(
     job: &Job,
     gateway: &reqwest::Url,
     sandbox: Option<&SandboxLogin>,
-) -> Result<Credentials, Error> {
+) -> Result<Credentials, ResolveError> {
     Ok(match (&job.gateway.auth, sandbox) {
         (Auth::ClientCredentials { .. }, Some(sb)) => Credentials::Client {
             gateway: gateway.clone(),
@@ -145,8 +147,12 @@ pub fn credentials(
                 Some(sb) => sb.canvas_url.clone(),
                 None => render_credential(job, canvas_url, "Canvas URL")?,
             };
-            let canvas = reqwest::Url::parse(canvas.trim())
-                .map_err(|e| Error::usage(format!("invalid Canvas URL `{canvas}`: {e}")))?;
+            let canvas =
+                reqwest::Url::parse(canvas.trim()).map_err(|source| ResolveError::InvalidUrl {
+                    what: "Canvas",
+                    raw: canvas.clone(),
+                    source,
+                })?;
             check_transport(&canvas, "Canvas")?;
             let token = match sb {
                 Some(sb) => sb.canvas_token.clone(),

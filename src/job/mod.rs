@@ -17,7 +17,7 @@ use serde_json::Value as Json;
 pub use model::Job;
 
 use crate::diagnostic::Source;
-use crate::error::Error;
+use crate::error::{Error, JobFileError};
 
 /// Largest job file accepted.
 const MAX_JOB_BYTES: u64 = 4 * 1024 * 1024;
@@ -37,29 +37,28 @@ pub struct LoadOptions {
 /// ([`project`]) under its own.
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<Job, Error> {
     if project::is_project_file(path) {
-        return Err(Error::usage(format!(
-            "`{}` is the project file, not a job: its `[gateway]` is shared by the job files beside it\n  = help: name the job files instead",
-            path.display()
-        )));
+        return Err(JobFileError::IsProjectFile {
+            path: path.to_path_buf(),
+        }
+        .into());
     }
-    let meta = std::fs::metadata(path)
-        .map_err(|e| Error::usage(format!("cannot read job file `{}`: {e}", path.display())))?;
+    let unreadable = |source| JobFileError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(unreadable)?;
     if meta.len() > MAX_JOB_BYTES {
-        return Err(Error::usage(format!(
-            "job file `{}` is {} bytes; job files are limited to {} bytes",
-            path.display(),
-            meta.len(),
-            MAX_JOB_BYTES
-        )));
+        return Err(JobFileError::TooLarge {
+            path: path.to_path_buf(),
+            size: meta.len(),
+            limit: MAX_JOB_BYTES,
+        }
+        .into());
     }
-    let bytes = std::fs::read(path)
-        .map_err(|e| Error::usage(format!("cannot read job file `{}`: {e}", path.display())))?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        Error::usage(format!(
-            "job file `{}` is not UTF-8 text (invalid byte at offset {})",
-            path.display(),
-            e.utf8_error().valid_up_to()
-        ))
+    let bytes = std::fs::read(path).map_err(unreadable)?;
+    let text = String::from_utf8(bytes).map_err(|e| JobFileError::NotUtf8 {
+        path: path.to_path_buf(),
+        offset: e.utf8_error().valid_up_to(),
     })?;
     let project = project::find(path).map(|file| project::read(&file, text.len()));
     load_parts(path, &text, project, opts)

@@ -65,11 +65,11 @@ pub fn read(
     path: &Path,
     job_len: usize,
 ) -> Result<(Project, Option<RawGateway>), crate::error::Error> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        crate::error::Error::usage(format!(
-            "cannot read the project file `{}`: {e}",
-            path.display()
-        ))
+    let text = std::fs::read_to_string(path).map_err(|source| {
+        crate::error::JobFileError::ReadProject {
+            path: path.to_path_buf(),
+            source,
+        }
     })?;
     let project = Project {
         source: Source {

@@ -24,3 +24,4 @@ mod schema;
 mod sync;
 mod token_cache;
 mod tokens;
+mod usage;

@@ -365,3 +365,41 @@ download = {{ urls = "$.urls.*.url", to = "{{{{ item }}}}.bin" }}
     );
     assert_eq!(files_under(&out), Vec::<String>::new(), "nothing written");
 }
+
+/// Issue 11: a job of several that a signal kept from starting is reported with the signal's
+/// exit code and its own reason (it was a usage error recognised by its text).
+#[test]
+fn issue_11_a_job_a_signal_kept_from_starting_has_the_signals_exit_code() {
+    let ws = Workspace::default_sandbox();
+    let store = trickle_store();
+    let slow = format!(
+        "name = \"slow\"\n[[step]]\nid = \"object\"\nget = \"{}/urls\"\ndownload = {{ urls = \"$.urls.*.url\", to = \"x.bin\" }}\n",
+        store.url
+    );
+    let first = ws.job("first.toml", &slow);
+    let second = ws.job("second.toml", &slow.replacen("\"slow\"", "\"later\"", 1));
+    let child = ws
+        .cmd()
+        .arg("run")
+        .args([&first, &second])
+        .args(["--report", "json=report.json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the first job's download to start", || {
+        store.started.load(Ordering::SeqCst)
+    });
+    send_signal(&child, "TERM");
+    let run = wait_exit(child);
+    run.expect_code(143);
+    let report: serde_json::Value = serde_json::from_str(&ws.read("report.json")).unwrap();
+    assert_eq!(report["exit_code"], 143, "{report:#}");
+    let later = &report["jobs"][1];
+    assert_eq!(later["job"], "later", "{report:#}");
+    assert_eq!(later["exit_code"], 143, "{report:#}");
+    assert_eq!(
+        later["error"], "not started: the command was stopped by SIGTERM",
+        "{report:#}"
+    );
+}

@@ -24,9 +24,10 @@ use std::path::Path;
 
 use serde_json::Value as Json;
 
+pub use crate::error::VarError;
 pub use gateway::DEFAULT_RATE_LIMITS;
 pub(crate) use persist::split_key;
-pub use values::{VarError, parse_var, toml_to_json};
+pub use values::{parse_var, toml_to_json};
 
 use super::LoadOptions;
 use super::model::*;

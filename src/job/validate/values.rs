@@ -8,27 +8,11 @@ use serde_json::Value as Json;
 
 use super::{Validator, is_identifier};
 use crate::diagnostic::Diagnostic;
+use crate::error::VarError;
 use crate::job::raw::Sp;
 
 /// Longest duration accepted anywhere in a job file.
 const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
-
-/// Why a `--var` argument is refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum VarError {
-    /// No `=` in the argument.
-    #[error("`{arg}` is not NAME=VALUE")]
-    NotNameValue {
-        /// The argument as given.
-        arg: String,
-    },
-    /// The part before `=` is not an identifier.
-    #[error("`{name}` is not a valid variable name")]
-    InvalidName {
-        /// The name as given.
-        name: String,
-    },
-}
 
 /// Parses a `--var NAME=VALUE` argument: the value is JSON when it parses as JSON, else a string.
 pub fn parse_var(arg: &str) -> Result<(String, Json), VarError> {

@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 pub use dap_run::sandbox::{Counters, Faults, Sandbox, SandboxConfig};
 
 mod test;
-pub use test::{Outcome, TEST_SECRET, Test};
+pub use test::{Outcome, TEST_SECRET, Test, regex_escape};
 
 /// The repository's `examples/` folder.
 pub fn examples_dir() -> PathBuf {

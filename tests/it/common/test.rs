@@ -235,7 +235,7 @@ const STDERR_FILTERS: &[(&str, &str)] = &[
     ),
 ];
 
-fn regex_escape(s: &str) -> String {
+pub fn regex_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if "\\.+*?()|[]{}^$".contains(c) {

@@ -1,0 +1,196 @@
+//! `dap-run sandbox`: its flags (every knob of [`SandboxConfig`] and [`Faults`] on the command
+//! line) and the loop that serves the sandbox until Ctrl-C.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::{Faults, Sandbox, SandboxConfig, data, server};
+
+/// Flags of `dap-run sandbox`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SandboxArgs {
+    /// Address of the gateway; the object store and Canvas listen on other ports of the same IP.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub addr: SocketAddr,
+    /// Client id accepted by the login.
+    #[arg(long, default_value = "sandbox")]
+    pub client_id: String,
+    /// Client secret accepted by the login.
+    #[arg(long, default_value = "sandbox")]
+    pub client_secret: String,
+    /// Lifetime of issued tokens, e.g. `1h` or `30s`.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub token_ttl: Duration,
+    /// Job polls answered `waiting`/`running` before a job completes (without `--job-time`).
+    #[arg(long, default_value_t = 1)]
+    pub polls: u32,
+    /// Jobs complete this long after they were created, as the real gateway's do, e.g. `10s`.
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub job_time: Option<Duration>,
+    /// Adds up to this much to `--job-time`, a fixed share per table, e.g. `5s`.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub job_time_spread: Duration,
+    /// Seed of the data: the same seed serves the same rows.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Keys per table (default: `--object-rows` times `--objects-per-job`), e.g. 1000000.
+    #[arg(long, value_name = "N")]
+    pub rows: Option<u64>,
+    /// The data changes once every this long (whole seconds).
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub change_every: Duration,
+    /// Changes between two changes of the same key: each change touches one key in N.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub change_period: u64,
+    /// `NAMESPACE.TABLE@DURATION`: that long after start, the table gets a new schema version
+    /// with one more nullable column (repeatable), e.g. `canvas.users@30s`.
+    #[arg(long = "schema-change", value_name = "NS.TABLE@DURATION", value_parser = parse_schema_change)]
+    pub schema_changes: Vec<(String, String, Duration)>,
+    /// Runs the sandbox clock (data times, `at`, `until`) this far ahead of the real one.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub clock_offset: Duration,
+    /// Delay added to every gateway response, e.g. `200ms`.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    pub latency: Duration,
+    /// Enforce the gateway's per-endpoint rate limits.
+    #[arg(long)]
+    pub rate_limits: bool,
+    /// The window the rate limits count in (the real gateway's is a minute), e.g. `1s`.
+    #[arg(long, default_value = "1m", value_parser = humantime::parse_duration)]
+    pub rate_limit_window: Duration,
+    /// Rows in each object.
+    #[arg(long, default_value_t = 20)]
+    pub object_rows: usize,
+    /// Make every object about this many bytes of gzip data, streamed.
+    #[arg(long, default_value_t = 0)]
+    pub large_object_bytes: u64,
+    /// Objects listed by each completed job.
+    #[arg(long, default_value_t = 2)]
+    pub objects_per_job: usize,
+    /// Canvas API token accepted by the InstAccess mint endpoint.
+    #[arg(long, default_value = "canvas-sandbox")]
+    pub canvas_token: String,
+    /// Leave this table out of every namespace (repeatable).
+    #[arg(long = "hide-table", value_name = "NAME")]
+    pub hide_tables: Vec<String>,
+    /// Answer the next N `/dap` requests with 429.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub fail_429: u32,
+    /// `Retry-After` seconds sent with the injected 429s.
+    #[arg(long, value_name = "S")]
+    pub retry_after: Option<u64>,
+    /// Answer the next N `/dap` requests with 503.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub fail_503: u32,
+    /// Close the connection of the next N `/dap` requests without answering.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub drop_connections: u32,
+    /// Make jobs for this table fail (repeatable).
+    #[arg(long = "fail-table", value_name = "NAME")]
+    pub fail_tables: Vec<String>,
+    /// Answer the next N object downloads with 403 (expired URL).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub expire_object_urls: u32,
+    /// Refuse incremental queries for this table with `SnapshotRequiredError` (repeatable).
+    #[arg(long = "snapshot-required", value_name = "TABLE")]
+    pub snapshot_required: Vec<String>,
+    /// Refuse incremental queries for this table with `OutOfRangeError` (repeatable).
+    #[arg(long = "out-of-range", value_name = "TABLE")]
+    pub out_of_range: Vec<String>,
+}
+
+/// Why a `--schema-change` value is refused.
+#[derive(Debug, thiserror::Error)]
+enum SchemaChangeError {
+    /// No `@`.
+    #[error("expected NAMESPACE.TABLE@DURATION, got `{text}`")]
+    NoAt { text: String },
+    /// No `.` before the `@`.
+    #[error("expected NAMESPACE.TABLE before `@`, got `{table}`")]
+    NoNamespace { table: String },
+    /// The part after `@` is not a duration.
+    #[error(transparent)]
+    Duration(#[from] humantime::DurationError),
+}
+
+fn parse_schema_change(text: &str) -> Result<(String, String, Duration), SchemaChangeError> {
+    let (table, after) = text
+        .split_once('@')
+        .ok_or_else(|| SchemaChangeError::NoAt {
+            text: text.to_owned(),
+        })?;
+    let (namespace, table) =
+        table
+            .split_once('.')
+            .ok_or_else(|| SchemaChangeError::NoNamespace {
+                table: table.to_owned(),
+            })?;
+    let after = humantime::parse_duration(after)?;
+    Ok((namespace.to_owned(), table.to_owned(), after))
+}
+
+impl From<SandboxArgs> for SandboxConfig {
+    fn from(args: SandboxArgs) -> Self {
+        let start = server::unix_now() as i64 + args.clock_offset.as_secs() as i64;
+        let schema_changes = args
+            .schema_changes
+            .into_iter()
+            .map(|(namespace, table, after)| data::SchemaChange {
+                namespace,
+                table,
+                at: start + after.as_secs() as i64,
+            })
+            .collect();
+        SandboxConfig {
+            job_time: args.job_time,
+            job_time_spread: args.job_time_spread,
+            seed: args.seed,
+            table_rows: args.rows,
+            change_tick: args.change_every,
+            change_period: args.change_period,
+            schema_changes,
+            clock_offset: args.clock_offset,
+            client_id: args.client_id,
+            client_secret: args.client_secret,
+            token_ttl: args.token_ttl,
+            polls_to_complete: args.polls,
+            latency: args.latency,
+            rate_limits: args.rate_limits,
+            rate_limit_window: args.rate_limit_window,
+            object_rows: args.object_rows,
+            large_object_bytes: args.large_object_bytes,
+            objects_per_job: args.objects_per_job,
+            canvas_token: args.canvas_token,
+            hidden_tables: args.hide_tables,
+            faults: Faults {
+                fail_429: args.fail_429,
+                retry_after: args.retry_after,
+                fail_503: args.fail_503,
+                drop_connections: args.drop_connections,
+                fail_tables: args.fail_tables,
+                expire_object_urls: args.expire_object_urls,
+                revoke_after: None,
+                snapshot_required: args.snapshot_required,
+                out_of_range: args.out_of_range,
+            },
+        }
+    }
+}
+
+/// Runs a sandbox until ctrl-c: prints the gateway base URL as the first line on stdout, and
+/// the other origins on stderr.
+pub async fn serve(args: SandboxArgs) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let addr = args.addr;
+    let sandbox = Sandbox::start_async(args.into(), addr).await?;
+    {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "{}", sandbox.url())?;
+        stdout.flush()?;
+    }
+    eprintln!("object store: {}", sandbox.object_store_url());
+    eprintln!("canvas: {}", sandbox.canvas_url());
+    tokio::signal::ctrl_c().await?;
+    sandbox.stop();
+    Ok(())
+}
