@@ -119,15 +119,30 @@ pub enum Error {
     /// The sandbox server stopped (`dap-run sandbox`).
     #[error("the sandbox stopped: {cause:#}")]
     Sandbox { cause: anyhow::Error },
-    /// The replica database failed.
-    #[error("{message}")]
-    Database { message: String },
+    /// The replica database failed, or a task reading it broke (then the error says it is a
+    /// bug). Its exit code is the error's own: 6, 5 for a local file, 70 for a bug.
+    #[error("{}", error.describe(target))]
+    Database {
+        /// The replica, password masked.
+        target: String,
+        /// The failure (a `load::DbError`).
+        error: Box<dyn DatabaseFailure>,
+    },
     /// One job of several not started: a signal stopped the command before its turn.
     #[error("not started: the command was stopped by {}", .by.signal())]
     NotStarted {
         /// The signal.
         by: Interruption,
     },
+}
+
+/// A failure of the replica database (`crate::load::DbError`), held as a trait object so that
+/// this module, which every layer imports, imports none of them.
+pub trait DatabaseFailure: std::error::Error + Send + Sync + 'static {
+    /// The exit code it ends a command with.
+    fn exit_code(&self) -> ExitCode;
+    /// The error as a command reports it for the replica `target`.
+    fn describe(&self, target: &str) -> String;
 }
 
 impl Error {
@@ -141,7 +156,7 @@ impl Error {
             Error::Locked { .. } => ExitCode::Locked,
             Error::Sandbox { .. } => ExitCode::Gateway,
             Error::Internal { .. } | Error::Panicked { .. } => ExitCode::Internal,
-            Error::Database { .. } => ExitCode::Database,
+            Error::Database { error, .. } => error.exit_code(),
             Error::NotStarted { by } => by.exit_code(),
         }
     }

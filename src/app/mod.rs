@@ -285,16 +285,9 @@ fn replica(args: &crate::cli::ReplicaArgs) -> Result<ExitCode, Error> {
     };
     let tables = runtime()?
         .block_on(crate::load::status(&target))
-        .map_err(|e| {
-            if e.internal {
-                Error::Panicked {
-                    what: "reading the replica",
-                }
-            } else {
-                Error::Database {
-                    message: format!("database {}: {}", target.display(), e.message),
-                }
-            }
+        .map_err(|e| Error::Database {
+            target: target.display(),
+            error: Box::new(e),
         })?;
     match args.format {
         crate::plan::PlanFormat::Json => {

@@ -1,7 +1,8 @@
 //! Loading DAP tables into a database (issue 14): the replica's layout, its bookkeeping and the
 //! one-transaction-per-table loads, for PostgreSQL, MySQL/MariaDB and SQLite.
 //!
-//! - [`error`] holds the errors of loading, typed down to the driver's or the file's error.
+//! - [`error`] and [`db_error`] hold the errors of loading, typed down to the driver's or the
+//!   file's error.
 //! - [`layout`] turns a DAP table schema into columns, as the official client does.
 //! - [`tsv`] reads the condensed TSV objects line by line.
 //! - [`pg`], [`mysql`] and [`sqlite`] create tables, load snapshots (a new table swapped in) and apply
@@ -14,6 +15,7 @@
 //! The database is the source of truth for where a table stands: a killed run leaves every
 //! table at its old or its new point, and the next run starts from what was committed.
 
+pub mod db_error;
 pub mod error;
 pub mod layout;
 pub mod mysql;
@@ -29,6 +31,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value as Json;
 
+pub use db_error::DbError;
 pub use error::{Incompatible, LayoutError, TargetError, TsvError};
 use layout::Layout;
 
@@ -120,45 +123,6 @@ pub fn mask_template(source: &str) -> String {
             None => source.to_owned(),
         },
         None => source.to_owned(),
-    }
-}
-
-/// A database failure: what happened and what to do.
-#[derive(Debug, Clone)]
-pub struct DbError {
-    /// The message.
-    pub message: String,
-    /// Whether trying again may work (the connection dropped, the server restarted).
-    pub transient: bool,
-    /// A bug in dap-run (a database task panicked), exit 70 like every internal error.
-    pub internal: bool,
-}
-
-impl DbError {
-    /// A failure that will not go away by itself.
-    pub fn new(message: impl Into<String>) -> Self {
-        DbError {
-            message: message.into(),
-            transient: false,
-            internal: false,
-        }
-    }
-
-    /// A database task that panicked or was cancelled: a bug, not the database's fault.
-    pub fn internal(what: &str, e: tokio::task::JoinError) -> Self {
-        DbError {
-            message: format!(
-                "internal error (a bug in dap-run): {what} failed: {e}\n  = help: please report it with the log of this run"
-            ),
-            transient: false,
-            internal: true,
-        }
-    }
-}
-
-impl std::fmt::Display for DbError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
     }
 }
 

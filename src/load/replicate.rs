@@ -74,16 +74,18 @@ pub struct Loaded {
     pub requests: u32,
 }
 
+/// A load's failure as the step's error: a bug as it is, anything else with the replica it
+/// happened on and what it leaves behind.
 fn db_step_error(target: &Target, e: DbError) -> StepError {
-    if e.internal {
-        return StepError::new(ExitCode::Internal, e.message);
+    let code = e.exit_code();
+    if code == ExitCode::Internal {
+        return StepError::new(code, e.to_string());
     }
     StepError::new(
-        ExitCode::Database,
+        code,
         format!(
-            "database {}: {}\n  = note: the table was left at its previous point; the next run continues from there",
-            target.display(),
-            e.message
+            "{}\n  = note: the table was left at its previous point; the next run continues from there",
+            e.describe(&target.display())
         ),
     )
 }
@@ -130,9 +132,9 @@ where
     loop {
         attempt += 1;
         match f().await {
-            Err(e) if e.transient && attempt < 3 => {
+            Err(e) if e.is_transient() && attempt < 3 => {
                 let wait = Duration::from_millis(500 * u64::from(attempt));
-                tracing::warn!("{what}: {}; retrying in {:?}", e.message, wait);
+                tracing::warn!("{what}: {e}; retrying in {wait:?}");
                 tokio::time::sleep(wait).await;
             }
             other => return other,
@@ -520,8 +522,18 @@ mod tests {
         );
         let plain = db_step_error(
             &Target::Sqlite("replica.db".into()),
-            DbError::new("disk I/O error"),
+            DbError::Sqlite {
+                what: "cannot commit the load",
+                source: rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
+                    None,
+                ),
+            },
         );
         assert_eq!(plain.code, ExitCode::Database);
+        assert_eq!(
+            plain.message,
+            "database sqlite:replica.db: cannot commit the load: Error code 10: disk I/O error\n  = note: the table was left at its previous point; the next run continues from there"
+        );
     }
 }

@@ -15,8 +15,8 @@ use super::layout::{ColType, Layout, quote_ident as qi, sqlite_type};
 use super::tsv::{TsvFile, unescape};
 use super::{Changes, DbColumn, DbError, LoadOutcome, LoadRequest, Mode, TableState};
 
-fn err(what: &str) -> impl Fn(rusqlite::Error) -> DbError + '_ {
-    move |e| DbError::new(format!("{what}: {e}"))
+fn err(what: &'static str) -> impl Fn(rusqlite::Error) -> DbError + Copy {
+    move |source| DbError::Sqlite { what, source }
 }
 
 /// The table's name in SQLite.
@@ -58,18 +58,14 @@ CREATE TABLE IF NOT EXISTS dap_run__load_history (
 
 fn open(path: &Path) -> Result<Connection, DbError> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            DbError::new(format!(
-                "cannot create the folder of the SQLite database `{}`: {e}",
-                path.display()
-            ))
+        std::fs::create_dir_all(dir).map_err(|source| DbError::SqliteFolder {
+            path: path.to_owned(),
+            source,
         })?;
     }
-    let conn = Connection::open(path).map_err(|e| {
-        DbError::new(format!(
-            "cannot open the SQLite database `{}`: {e}",
-            path.display()
-        ))
+    let conn = Connection::open(path).map_err(|source| DbError::SqliteOpen {
+        path: path.to_owned(),
+        source,
     })?;
     // Parallel tables take turns for the write lock.
     conn.busy_timeout(std::time::Duration::from_secs(3600))
@@ -98,7 +94,7 @@ fn state(conn: &Connection, ns: &str, table: &str) -> Result<Option<TableState>,
     else {
         return Ok(None);
     };
-    let get = |e: rusqlite::Error| DbError::new(format!("cannot read the replica's state: {e}"));
+    let get = err("cannot read the replica's state");
     Ok(Some(TableState {
         namespace: ns.to_owned(),
         table: table.to_owned(),
@@ -253,20 +249,14 @@ pub fn load(path: &Path, req: &LoadRequest, changes: &Changes) -> Result<LoadOut
         let mut row = Vec::new();
         let mut vals: Vec<Value> = Vec::with_capacity(l.columns.len());
         for path in &req.files {
-            let mut file = TsvFile::open(path, l).map_err(|e| DbError::new(e.to_string()))?;
-            let bad = |line: u64, column: &str, problem: ValueError| {
-                let e = TsvError::Value {
-                    path: path.clone(),
-                    line,
-                    column: column.to_owned(),
-                    problem,
-                };
-                DbError::new(e.to_string())
+            let mut file = TsvFile::open(path, l)?;
+            let bad = |line: u64, column: &str, problem: ValueError| TsvError::Value {
+                path: path.clone(),
+                line,
+                column: column.to_owned(),
+                problem,
             };
-            while file
-                .next_row(&mut row)
-                .map_err(|e| DbError::new(e.to_string()))?
-            {
+            while file.next_row(&mut row)? {
                 out.read += 1;
                 let delete_row = file.is_delete(&row);
                 vals.clear();
@@ -395,4 +385,78 @@ pub fn status(path: &Path) -> Result<Vec<TableState>, DbError> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ExitCode;
+    use crate::load::error::ValueError;
+
+    fn request(dir: &Path, tsv: Option<&str>) -> LoadRequest {
+        let schema = serde_json::json!({"properties": {
+            "key": {"properties": {"id": {"type": "integer", "format": "int64"}}},
+            "value": {"properties": {"name": {"type": "string"}}}
+        }});
+        let file = dir.join("part-00000.tsv");
+        if let Some(text) = tsv {
+            std::fs::write(&file, text).expect("write the object");
+        }
+        LoadRequest {
+            layout: Layout::from_schema("canvas", "users", &schema).expect("a layout"),
+            schema,
+            schema_version: 1,
+            mode: Mode::Snapshot {
+                reason: "first load".into(),
+            },
+            until: "2025-01-01T00:00:00Z".into(),
+            files: vec![file],
+            job_id: "j1".into(),
+        }
+    }
+
+    /// Issue 11: a value that does not fit its column is the object's fault (exit 6), named by
+    /// file, line and column; nothing is committed.
+    #[test]
+    fn issue_11_a_bad_value_names_file_line_and_column_and_commits_nothing() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let db = dir.path().join("replica.db");
+        let req = request(dir.path(), Some("key.id\tvalue.name\n1\ta\nx\tb\n"));
+        let e = load(&db, &req, &Changes::default()).expect_err("`x` is no id");
+        assert!(
+            matches!(
+                &e,
+                DbError::Tsv(TsvError::Value { line: 3, column, problem: ValueError::NotInteger { text }, .. })
+                    if column == "id" && text == "x"
+            ),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "`{}`: line 3: column `id`: `x` is not an integer",
+                req.files[0].display()
+            )
+        );
+        assert_eq!(e.exit_code(), ExitCode::Database);
+        assert!(!e.is_transient());
+        let conn = open(&db).expect("the replica");
+        assert_eq!(state(&conn, "canvas", "users").expect("its state"), None);
+    }
+
+    /// Issue 11: an object that is missing from the disk is a local file failure, exit 5.
+    #[test]
+    fn issue_11_a_missing_object_is_a_local_io_failure_exit_5() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let req = request(dir.path(), None);
+        let e = load(&dir.path().join("replica.db"), &req, &Changes::default())
+            .expect_err("the object is missing");
+        assert!(matches!(&e, DbError::Tsv(TsvError::Open { .. })), "{e:?}");
+        assert_eq!(e.exit_code(), ExitCode::LocalIo);
+        assert!(
+            e.to_string()
+                .starts_with(&format!("cannot read `{}`: ", req.files[0].display())),
+            "{e}"
+        );
+    }
 }

@@ -121,10 +121,11 @@ pub async fn header(
 ) -> Result<Vec<usize>, DbError> {
     match recv.recv().await {
         Some(Ok(Msg::Header(p))) => Ok(p),
-        Some(Err(e)) => Err(DbError::new(e.to_string())),
-        _ => Err(DbError::new(format!(
-            "`{}`: could not be read",
-            path.display()
-        ))),
+        Some(Err(e)) => Err(e.into()),
+        // The reader sends the header or an error first: it ended without either, so it
+        // panicked.
+        _ => Err(DbError::ReaderStopped {
+            path: path.to_owned(),
+        }),
     }
 }

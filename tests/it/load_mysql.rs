@@ -38,14 +38,14 @@ async fn my_conn(url: &str) -> Result<mysql_async::Conn, mysql_async::Error> {
 }
 
 /// A fresh database, dropped when this is dropped.
-struct MyDb {
-    url: String,
+pub(crate) struct MyDb {
+    pub(crate) url: String,
     name: String,
 }
 
 impl MyDb {
     /// `None` (and a "skipped" line) when the server is unreachable, except under CI.
-    fn new(test: &str) -> Option<MyDb> {
+    pub(crate) fn new(test: &str) -> Option<MyDb> {
         let base = my_base();
         let name = format!(
             "dap_run_{test}_{}_{}",
@@ -71,7 +71,10 @@ impl MyDb {
         })
     }
 
-    fn query<T: mysql_async::prelude::FromRow + Send + 'static>(&self, sql: &str) -> Vec<T> {
+    pub(crate) fn query<T: mysql_async::prelude::FromRow + Send + 'static>(
+        &self,
+        sql: &str,
+    ) -> Vec<T> {
         rt().block_on(async {
             let mut c = my_conn(&self.url).await.unwrap();
             c.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
@@ -87,7 +90,7 @@ impl MyDb {
         })
     }
 
-    fn has_table(&self, name: &str) -> bool {
+    pub(crate) fn has_table(&self, name: &str) -> bool {
         !self
             .query::<String>(&format!(
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = '{name}'"

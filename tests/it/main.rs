@@ -11,6 +11,7 @@ mod diagnostics;
 mod faults;
 mod job_file;
 mod load;
+mod load_errors;
 mod load_mysql;
 mod load_schema;
 mod nightly_refused;

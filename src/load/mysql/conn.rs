@@ -7,6 +7,7 @@ use mysql_async::prelude::Queryable as _;
 use mysql_async::{Conn, OptsBuilder, SslOpts};
 
 use crate::load::DbError;
+use crate::load::db_error::{Engine, UrlProblem};
 
 /// The session settings of every connection: strict mode (a value that does not fit is an
 /// error, not a silent truncation), UTC (`datetime` values are naive UTC), and READ COMMITTED
@@ -20,8 +21,11 @@ const SETUP: [&str; 3] = [
 /// Opens a connection (see the module docs).
 pub async fn connect(url: &str) -> Result<Conn, DbError> {
     let what = crate::load::mask(url);
-    let bad = |why: String| DbError::new(format!("invalid MySQL connection string {what}: {why}"));
-    let parsed = url::Url::parse(url).map_err(|e| bad(e.to_string()))?;
+    let bad = |problem| DbError::BadUrl {
+        engine: Engine::Mysql,
+        problem,
+    };
+    let parsed = url::Url::parse(url).map_err(|e| bad(UrlProblem::Parse(e)))?;
     let decode = |s: &str| {
         percent_encoding::percent_decode_str(s)
             .decode_utf8_lossy()
@@ -29,15 +33,17 @@ pub async fn connect(url: &str) -> Result<Conn, DbError> {
     };
     let db = decode(parsed.path().trim_start_matches('/'));
     if db.is_empty() {
-        return Err(bad(
-            "it names no database (`mysql://user:pass@host:3306/DATABASE`)".into(),
-        ));
+        return Err(bad(UrlProblem::NoDatabase));
     }
     let mut ssl = "disable".to_owned();
     for (k, v) in parsed.query_pairs() {
         match k.as_ref() {
             "ssl" | "sslmode" | "ssl-mode" | "ssl_mode" => ssl = v.to_ascii_lowercase(),
-            other => return Err(bad(format!("unknown parameter `{other}` (known: ssl)"))),
+            other => {
+                return Err(bad(UrlProblem::UnknownParameter {
+                    name: other.to_owned(),
+                }));
+            }
         }
     }
     let tls = match ssl.as_str() {
@@ -52,9 +58,9 @@ pub async fn connect(url: &str) -> Result<Conn, DbError> {
         }
         "verify-full" | "verify_identity" => Some(SslOpts::default()),
         other => {
-            return Err(bad(format!(
-                "unknown ssl mode `{other}`: use disable, prefer, require, verify-ca or verify-full"
-            )));
+            return Err(bad(UrlProblem::UnknownSslMode {
+                value: other.to_owned(),
+            }));
         }
     };
     let user = decode(parsed.username());
@@ -67,13 +73,9 @@ pub async fn connect(url: &str) -> Result<Conn, DbError> {
         // Never switch to the server's Unix socket behind the caller's back.
         .prefer_socket(false)
         .init(SETUP.to_vec());
-    let fail = |e: mysql_async::Error| DbError {
-        message: format!(
-            "cannot connect to MySQL at {what}: {}\n  = help: check the connection string (`[database] url`, DAP_CONNECTION_STRING or --database) and that the server is running",
-            my_message(&e)
-        ),
-        transient: is_transient(&e),
-        internal: false,
+    let fail = |source| DbError::MysqlConnect {
+        target: what.clone(),
+        source,
     };
     let prefer = matches!(ssl.as_str(), "prefer" | "preferred" | "allow");
     match Conn::new(opts.clone().ssl_opts(tls)).await {
@@ -84,48 +86,17 @@ pub async fn connect(url: &str) -> Result<Conn, DbError> {
     }
 }
 
-/// A MySQL error's message.
-pub fn my_message(e: &mysql_async::Error) -> String {
-    match e {
-        mysql_async::Error::Server(s) => format!("error {} ({}): {}", s.code, s.state, s.message),
-        other => {
-            let mut m = other.to_string();
-            let mut source = std::error::Error::source(other);
-            while let Some(s) = source {
-                let next = s.to_string();
-                if !m.contains(&next) {
-                    m.push_str(&format!(": {next}"));
-                }
-                source = s.source();
-            }
-            m
-        }
-    }
-}
-
-/// Whether a failure may go away on a new connection: the connection broke or closed, the
-/// server went away or is shutting down, a lock wait timed out or a deadlock was resolved.
-pub fn is_transient(e: &mysql_async::Error) -> bool {
-    match e {
-        mysql_async::Error::Io(_) | mysql_async::Error::Driver(_) => true,
-        mysql_async::Error::Server(s) => {
-            matches!(s.code, 1053 | 1205 | 1213 | 1927 | 2006 | 2013 | 4031)
-        }
-        mysql_async::Error::Other(_) | mysql_async::Error::Url(_) => false,
-    }
-}
-
 /// Maps a driver error to a [`DbError`] saying what was being done.
-pub fn my_err(what: &str) -> impl Fn(mysql_async::Error) -> DbError + '_ {
-    move |e| DbError {
-        message: format!("{what}: {}", my_message(&e)),
-        transient: is_transient(&e),
-        internal: false,
-    }
+pub fn my_err(what: &'static str) -> impl Fn(mysql_async::Error) -> DbError + Copy {
+    move |source| DbError::Mysql { what, source }
 }
 
 /// Runs statements one after another.
-pub async fn run(conn: &mut Conn, what: &str, statements: &[String]) -> Result<(), DbError> {
+pub async fn run(
+    conn: &mut Conn,
+    what: &'static str,
+    statements: &[String],
+) -> Result<(), DbError> {
     for s in statements {
         conn.query_drop(s).await.map_err(my_err(what))?;
     }

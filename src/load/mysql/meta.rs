@@ -188,8 +188,8 @@ async fn pending(conn: &mut Conn, ns: &str, t: &str) -> Result<Option<(Record, b
     let Some((token, rec)) = row else {
         return Ok(None);
     };
-    let rec: Record = serde_json::from_str(&rec)
-        .map_err(|e| DbError::new(format!("a pending record does not parse: {e}")))?;
+    let rec: Record =
+        serde_json::from_str(&rec).map_err(|source| DbError::PendingRecord { source })?;
     let swapped = comment(conn, &table_name(ns, t))
         .await?
         .is_some_and(|c| c.contains(&token));

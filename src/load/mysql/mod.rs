@@ -31,7 +31,7 @@
 mod conn;
 mod meta;
 
-pub use conn::{connect, is_transient, my_message};
+pub use conn::connect;
 pub use meta::{status, table_name};
 
 use std::path::PathBuf;
@@ -46,7 +46,7 @@ use mysql_async::prelude::Queryable as _;
 
 use super::layout::{ColType, Column, Layout, mysql_ident as qi, mysql_literal as ql, mysql_type};
 use super::stream::{Msg, spawn_rows};
-use super::{Changes, DbError, LoadOutcome, LoadRequest, Mode, TableState};
+use super::{Changes, DbError, LoadOutcome, LoadRequest, Mode, TableState, TsvError};
 use conn::{my_err, run};
 use meta::{Record, columns, commit_record, create_meta, settle, state};
 
@@ -204,8 +204,12 @@ async fn load_files(
         let present = super::stream::header(&mut recv, path).await?;
         let lines = Arc::new(AtomicU64::new(0));
         let counter = lines.clone();
+        // The reader's own error, kept typed: the driver only carries an I/O error to the
+        // statement's end, and would make an unreadable object look like a lost connection.
+        let unreadable = Arc::new(std::sync::Mutex::new(None::<TsvError>));
+        let slot = unreadable.clone();
         let stream = futures_util::stream::unfold(recv, move |mut r| {
-            let counter = counter.clone();
+            let (counter, slot) = (counter.clone(), slot.clone());
             async move {
                 match r.recv().await {
                     Some(Ok(Msg::Chunk(b))) => {
@@ -213,7 +217,13 @@ async fn load_files(
                         counter.fetch_add(n, Ordering::Relaxed);
                         Some((Ok::<Bytes, std::io::Error>(b), r))
                     }
-                    Some(Err(e)) => Some((Err(std::io::Error::other(e)), r)),
+                    Some(Err(e)) => {
+                        let stop = std::io::Error::other("the object could not be read");
+                        if let Ok(mut s) = slot.lock() {
+                            *s = Some(e);
+                        }
+                        Some((Err(stop), r))
+                    }
                     Some(Ok(Msg::Header(_))) => Some((Ok(Bytes::new()), r)),
                     Some(Ok(Msg::Done)) | None => None,
                 }
@@ -252,26 +262,21 @@ async fn load_files(
         let dels = reader
             .await
             .map_err(|e| DbError::internal("the reader of the MySQL load", e))?;
-        if let Err(e) = done {
-            let refused =
-                matches!(&e, mysql_async::Error::Server(s) if matches!(s.code, 1148 | 3948 | 4166));
-            let mut err = my_err(&format!("LOAD DATA of `{}` failed", path.display()))(e);
-            if refused {
-                err.message.push_str("\n  = help: dap-run loads with LOAD DATA LOCAL INFILE; enable it on the server (`SET GLOBAL local_infile = ON`; MySQL 8 has it off by default)");
-            }
-            return Err(err);
+        if let Some(e) = unreadable.lock().ok().and_then(|mut s| s.take()) {
+            return Err(e.into());
+        }
+        if let Err(source) = done {
+            let path = path.clone();
+            return Err(DbError::LoadData { path, source });
         }
         if conn.get_warnings() > 0 {
             let w: Vec<(String, u32, String)> = conn
                 .query("SHOW WARNINGS LIMIT 3")
                 .await
                 .map_err(my_err("cannot read the warnings"))?;
-            let what: Vec<String> = w.into_iter().map(|(_, _, m)| m).collect();
-            return Err(DbError::new(format!(
-                "LOAD DATA of `{}`: values that do not fit their columns ({}); the load was rolled back",
-                path.display(),
-                what.join("; ")
-            )));
+            let warnings: Vec<String> = w.into_iter().map(|(_, _, m)| m).collect();
+            let path = path.clone();
+            return Err(DbError::DoesNotFit { path, warnings });
         }
         read += lines.load(Ordering::Relaxed);
         deletes += dels;

@@ -1,17 +1,22 @@
 //! PostgreSQL connections: the connection string (with the official client's `ssl` parameter),
-//! TLS through rustls with libpq's `sslmode` rules, and error messages that say what failed
-//! and whether a retry may help.
+//! TLS through rustls with libpq's `sslmode` rules. The driver's errors become
+//! [`DbError`]s here, saying what failed (their text and retry rules are in `db_error`).
 
 use tokio_postgres::{Client, NoTls};
 
 use crate::load::DbError;
+use crate::load::db_error::{Engine, UrlProblem};
 
 /// Opens a connection. `sslmode` (or the official client's `ssl`) decides TLS: `disable`,
 /// `prefer` (the default), `require`, `verify-ca`, `verify-full`; TLS is rustls with the
 /// platform's certificate verifier, so any TLS connection verifies the server.
 pub async fn connect(url: &str) -> Result<Client, DbError> {
-    let mut parsed = url::Url::parse(url)
-        .map_err(|e| DbError::new(format!("invalid PostgreSQL connection string: {e}")))?;
+    let what = crate::load::mask(url);
+    let bad = |problem| DbError::BadUrl {
+        engine: Engine::Postgres,
+        problem,
+    };
+    let mut parsed = url::Url::parse(url).map_err(|e| bad(UrlProblem::Parse(e)))?;
     let mut ssl = None;
     let pairs: Vec<(String, String)> = parsed
         .query_pairs()
@@ -31,7 +36,7 @@ pub async fn connect(url: &str) -> Result<Client, DbError> {
     let mut config: tokio_postgres::Config = parsed
         .as_str()
         .parse()
-        .map_err(|e| DbError::new(format!("invalid PostgreSQL connection string: {e}")))?;
+        .map_err(|e| bad(UrlProblem::Postgres(e)))?;
     if config.get_application_name().is_none() {
         config.application_name("dap-run");
     }
@@ -43,20 +48,15 @@ pub async fn connect(url: &str) -> Result<Client, DbError> {
             tokio_postgres::config::SslMode::Require
         }
         other => {
-            return Err(DbError::new(format!(
-                "unknown sslmode `{other}`: use disable, prefer, require, verify-ca or verify-full"
-            )));
+            return Err(bad(UrlProblem::UnknownSslMode {
+                value: other.to_owned(),
+            }));
         }
     };
     config.ssl_mode(mode);
-    let what = crate::load::mask(url);
-    let fail = |e: tokio_postgres::Error| DbError {
-        message: format!(
-            "cannot connect to PostgreSQL at {what}: {}\n  = help: check the connection string (`[database] url`, DAP_CONNECTION_STRING or --database) and that the server is running",
-            pg_message(&e)
-        ),
-        transient: e.as_db_error().is_none(),
-        internal: false,
+    let fail = |source| DbError::PgConnect {
+        target: what.clone(),
+        source,
     };
     if mode == tokio_postgres::config::SslMode::Disable {
         let (client, conn) = config.connect(NoTls).await.map_err(fail)?;
@@ -79,7 +79,7 @@ pub async fn connect(url: &str) -> Result<Client, DbError> {
 /// `verify-ca` checks the chain against the platform's roots, `verify-full` also the host name.
 fn tls_config(mode: &str) -> Result<rustls::ClientConfig, DbError> {
     use rustls_platform_verifier::BuilderVerifierExt as _;
-    let fail = |e: rustls::Error| DbError::new(format!("cannot set up TLS: {e}"));
+    let fail = |source| DbError::Tls { source };
     let verifier = rustls_platform_verifier::Verifier::new(
         rustls::crypto::CryptoProvider::get_default()
             .cloned()
@@ -158,47 +158,7 @@ impl rustls::client::danger::ServerCertVerifier for Libpq {
     }
 }
 
-/// A PostgreSQL error's message with its detail and hint.
-pub fn pg_message(e: &tokio_postgres::Error) -> String {
-    if let Some(db) = e.as_db_error() {
-        let mut m = format!("{}: {}", db.severity(), db.message());
-        if let Some(d) = db.detail() {
-            m.push_str(&format!(" ({d})"));
-        }
-        if let Some(h) = db.hint() {
-            m.push_str(&format!("\n  = hint: {h}"));
-        }
-        return m;
-    }
-    let mut m = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        m.push_str(&format!(": {s}"));
-        source = s.source();
-    }
-    m
-}
-
-pub(super) fn db_err(what: &str) -> impl Fn(tokio_postgres::Error) -> DbError + '_ {
-    move |e| DbError {
-        message: format!("{what}: {}", pg_message(&e)),
-        transient: is_transient(&e),
-        internal: false,
-    }
-}
-
-/// Whether a failure may go away on a new connection: the connection closed or broke, the
-/// server shut down or terminated the session (class 08, 57P01-57P03), a serialization
-/// failure or deadlock.
-pub fn is_transient(e: &tokio_postgres::Error) -> bool {
-    if e.is_closed() {
-        return true;
-    }
-    match e.code() {
-        Some(c) => {
-            let c = c.code();
-            c.starts_with("08") || matches!(c, "57P01" | "57P02" | "57P03" | "40001" | "40P01")
-        }
-        None => e.as_db_error().is_none(),
-    }
+/// Maps a driver error to a [`DbError`] saying what was being done.
+pub(super) fn db_err(what: &'static str) -> impl Fn(tokio_postgres::Error) -> DbError + Copy {
+    move |source| DbError::Postgres { what, source }
 }

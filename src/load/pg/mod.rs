@@ -7,7 +7,7 @@
 mod conn;
 mod meta;
 
-pub use conn::{connect, is_transient, pg_message};
+pub use conn::connect;
 pub use meta::status;
 
 use std::path::PathBuf;
@@ -152,23 +152,16 @@ async fn copy_files(
         while let Some(msg) = recv.recv().await {
             match msg {
                 Ok(Msg::Chunk(b)) => {
-                    if let Err(e) = sink.send(b).await {
-                        failed = Some(DbError {
-                            message: format!(
-                                "COPY of `{}` failed: {}",
-                                path.display(),
-                                pg_message(&e)
-                            ),
-                            transient: is_transient(&e),
-                            internal: false,
-                        });
+                    if let Err(source) = sink.send(b).await {
+                        let path = path.clone();
+                        failed = Some(DbError::Copy { path, source });
                         break;
                     }
                 }
                 Ok(Msg::Done) => break,
                 Ok(Msg::Header(_)) => {}
                 Err(e) => {
-                    failed = Some(DbError::new(e.to_string()));
+                    failed = Some(e.into());
                     break;
                 }
             }
@@ -178,10 +171,9 @@ async fn copy_files(
             let _ = reader.await;
             return Err(e);
         }
-        let n = sink.as_mut().finish().await.map_err(|e| DbError {
-            message: format!("COPY of `{}` failed: {}", path.display(), pg_message(&e)),
-            transient: is_transient(&e),
-            internal: false,
+        let n = sink.as_mut().finish().await.map_err(|source| {
+            let path = path.clone();
+            DbError::Copy { path, source }
         })?;
         deletes += reader
             .await

@@ -1,0 +1,542 @@
+//! A database failure of a load or of `replica`: what dap-run was doing and the driver's own
+//! error, kept as its type (`tokio_postgres`, `mysql_async`, `rusqlite`), the object that could
+//! not be read, or the task that panicked.
+//!
+//! Whether a retry may help ([`DbError::is_transient`]) and the exit code
+//! ([`DbError::exit_code`]) follow from the kind of failure, never from its text. The text uses
+//! the server's own message (with its detail and hint) and names a server by its connection
+//! string with the password masked, never the string as given.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use super::error::TsvError;
+use crate::error::ExitCode;
+
+/// What to do when a connection cannot be opened.
+const CONNECT_HELP: &str = "check the connection string (`[database] url`, DAP_CONNECTION_STRING or --database) and that the server is running";
+
+/// What to do when a task of dap-run broke.
+const BUG_HELP: &str = "please report it with the log of this run";
+
+/// The database servers dap-run talks to over the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// PostgreSQL.
+    Postgres,
+    /// MySQL or MariaDB.
+    Mysql,
+}
+
+impl fmt::Display for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Engine::Postgres => "PostgreSQL",
+            Engine::Mysql => "MySQL",
+        })
+    }
+}
+
+/// Why a connection string cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum UrlProblem {
+    /// It is not a URL.
+    #[error("{0}")]
+    Parse(#[source] url::ParseError),
+    /// The PostgreSQL driver refuses it.
+    #[error("{0}")]
+    Postgres(#[source] tokio_postgres::Error),
+    /// A MySQL URL without a database.
+    #[error("it names no database (`mysql://user:pass@host:3306/DATABASE`)")]
+    NoDatabase,
+    /// A query parameter dap-run does not know.
+    #[error("unknown parameter `{name}` (known: ssl)")]
+    UnknownParameter {
+        /// The parameter's name.
+        name: String,
+    },
+    /// An `ssl`/`sslmode` value dap-run does not know.
+    #[error("unknown ssl mode `{value}`: use disable, prefer, require, verify-ca or verify-full")]
+    UnknownSslMode {
+        /// The value given.
+        value: String,
+    },
+}
+
+/// A database failure: what was being done, and why it failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The connection string cannot be used (the report names it, masked, before this).
+    #[error("invalid {engine} connection string: {problem}")]
+    BadUrl {
+        /// The server kind.
+        engine: Engine,
+        /// What is wrong with it.
+        #[source]
+        problem: UrlProblem,
+    },
+    /// TLS could not be set up for PostgreSQL.
+    #[error("cannot set up TLS: {source}")]
+    Tls {
+        /// The TLS library's error.
+        #[source]
+        source: rustls::Error,
+    },
+    /// PostgreSQL could not be reached or refused the login.
+    #[error(
+        "cannot connect to PostgreSQL at {target}: {}\n  = help: {CONNECT_HELP}",
+        pg_message(source)
+    )]
+    PgConnect {
+        /// The connection string, password masked.
+        target: String,
+        /// The driver's error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// A PostgreSQL statement failed.
+    #[error("{what}: {}", pg_message(source))]
+    Postgres {
+        /// What dap-run was doing (`cannot apply the updates`).
+        what: &'static str,
+        /// The driver's error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// A COPY of an object into PostgreSQL failed.
+    #[error("COPY of `{}` failed: {}", path.display(), pg_message(source))]
+    Copy {
+        /// The object.
+        path: PathBuf,
+        /// The driver's error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// MySQL could not be reached or refused the login.
+    #[error(
+        "cannot connect to MySQL at {target}: {}\n  = help: {CONNECT_HELP}",
+        my_message(source)
+    )]
+    MysqlConnect {
+        /// The connection string, password masked.
+        target: String,
+        /// The driver's error.
+        #[source]
+        source: mysql_async::Error,
+    },
+    /// A MySQL statement failed.
+    #[error("{what}: {}", my_message(source))]
+    Mysql {
+        /// What dap-run was doing.
+        what: &'static str,
+        /// The driver's error.
+        #[source]
+        source: mysql_async::Error,
+    },
+    /// A `LOAD DATA LOCAL INFILE` of an object failed.
+    #[error("LOAD DATA of `{}` failed: {}{}", path.display(), my_message(source), load_data_help(source))]
+    LoadData {
+        /// The object.
+        path: PathBuf,
+        /// The driver's error.
+        #[source]
+        source: mysql_async::Error,
+    },
+    /// `LOAD DATA` reported values that did not fit (MySQL makes them warnings, dap-run fails).
+    #[error(
+        "LOAD DATA of `{}`: values that do not fit their columns ({}); the load was rolled back",
+        path.display(),
+        warnings.join("; ")
+    )]
+    DoesNotFit {
+        /// The object.
+        path: PathBuf,
+        /// The server's first warnings.
+        warnings: Vec<String>,
+    },
+    /// dap-run's record of a MySQL swap in progress does not parse.
+    #[error("a pending record does not parse: {source}")]
+    PendingRecord {
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The folder of the SQLite database cannot be created.
+    #[error("cannot create the folder of the SQLite database `{}`: {source}", path.display())]
+    SqliteFolder {
+        /// The database file.
+        path: PathBuf,
+        /// The file system's error.
+        #[source]
+        source: io::Error,
+    },
+    /// The SQLite database cannot be opened.
+    #[error("cannot open the SQLite database `{}`: {source}", path.display())]
+    SqliteOpen {
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// An SQLite statement failed.
+    #[error("{what}: {source}")]
+    Sqlite {
+        /// What dap-run was doing.
+        what: &'static str,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A downloaded object cannot be read or does not fit the table.
+    #[error(transparent)]
+    Tsv(#[from] TsvError),
+    /// A database task of dap-run panicked or was cancelled: a bug.
+    #[error("internal error (a bug in dap-run): {what} failed: {source}\n  = help: {BUG_HELP}")]
+    Internal {
+        /// The task.
+        what: &'static str,
+        /// How it ended.
+        #[source]
+        source: tokio::task::JoinError,
+    },
+    /// The thread reading an object ended without a word (it panicked): a bug.
+    #[error(
+        "internal error (a bug in dap-run): the reader of `{}` stopped before the file's header\n  = help: {BUG_HELP}",
+        path.display()
+    )]
+    ReaderStopped {
+        /// The object.
+        path: PathBuf,
+    },
+}
+
+impl DbError {
+    /// A database task that panicked or was cancelled.
+    pub fn internal(what: &'static str, source: tokio::task::JoinError) -> Self {
+        DbError::Internal { what, source }
+    }
+
+    /// Whether trying again, on a new connection, may work: the connection dropped, the server
+    /// restarted, a deadlock or a lock wait was resolved against this load. Never for a bad
+    /// connection string, a refused login, an object that cannot be read or a bug.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            // A server that answers with an error (a refused password) is not going away;
+            // one that cannot be reached may be restarting.
+            DbError::PgConnect { source, .. } => source.as_db_error().is_none(),
+            DbError::Postgres { source, .. } | DbError::Copy { source, .. } => pg_transient(source),
+            DbError::MysqlConnect { source, .. }
+            | DbError::Mysql { source, .. }
+            | DbError::LoadData { source, .. } => my_transient(source),
+            DbError::BadUrl { .. }
+            | DbError::Tls { .. }
+            | DbError::DoesNotFit { .. }
+            | DbError::PendingRecord { .. }
+            | DbError::SqliteFolder { .. }
+            | DbError::SqliteOpen { .. }
+            | DbError::Sqlite { .. }
+            | DbError::Tsv(_)
+            | DbError::Internal { .. }
+            | DbError::ReaderStopped { .. } => false,
+        }
+    }
+
+    /// The exit code: a bug is 70, a local file that cannot be read or written 5, anything
+    /// else the database's 6.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            DbError::Internal { .. } | DbError::ReaderStopped { .. } => ExitCode::Internal,
+            DbError::SqliteFolder { .. } => ExitCode::LocalIo,
+            DbError::Tsv(e) if e.is_local_io() => ExitCode::LocalIo,
+            _ => ExitCode::Database,
+        }
+    }
+
+    /// The error as a command reports it: prefixed by the replica (`database sqlite:…: …`),
+    /// except a bug, which says it is one.
+    pub fn describe(&self, target: &str) -> String {
+        match self.exit_code() {
+            ExitCode::Internal => self.to_string(),
+            _ => format!("database {target}: {self}"),
+        }
+    }
+}
+
+impl crate::error::DatabaseFailure for DbError {
+    fn exit_code(&self) -> ExitCode {
+        DbError::exit_code(self)
+    }
+
+    fn describe(&self, target: &str) -> String {
+        DbError::describe(self, target)
+    }
+}
+
+/// A PostgreSQL error as the server said it: severity, message, detail and hint; for an
+/// error without a server answer (a refused connection), the driver's error and its causes.
+pub fn pg_message(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut m = format!("{}: {}", db.severity(), db.message());
+        if let Some(d) = db.detail() {
+            m.push_str(&format!(" ({d})"));
+        }
+        if let Some(h) = db.hint() {
+            m.push_str(&format!("\n  = hint: {h}"));
+        }
+        return m;
+    }
+    let mut m = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        m.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    m
+}
+
+/// Whether a PostgreSQL failure may go away on a new connection: the connection closed or
+/// broke, the server shut down or terminated the session (class 08, 57P01-57P03), a
+/// serialization failure or deadlock.
+pub fn pg_transient(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    match e.code() {
+        Some(c) => {
+            let c = c.code();
+            c.starts_with("08") || matches!(c, "57P01" | "57P02" | "57P03" | "40001" | "40P01")
+        }
+        None => e.as_db_error().is_none(),
+    }
+}
+
+/// A MySQL error's message: the server's code, state and message, or the driver's error and
+/// its causes.
+pub fn my_message(e: &mysql_async::Error) -> String {
+    match e {
+        mysql_async::Error::Server(s) => format!("error {} ({}): {}", s.code, s.state, s.message),
+        other => {
+            let mut m = other.to_string();
+            let mut source = std::error::Error::source(other);
+            while let Some(s) = source {
+                let next = s.to_string();
+                if !m.contains(&next) {
+                    m.push_str(&format!(": {next}"));
+                }
+                source = s.source();
+            }
+            m
+        }
+    }
+}
+
+/// Whether a MySQL failure may go away on a new connection: the connection broke or closed,
+/// the server went away or is shutting down, a lock wait timed out or a deadlock was resolved.
+pub fn my_transient(e: &mysql_async::Error) -> bool {
+    match e {
+        mysql_async::Error::Io(_) | mysql_async::Error::Driver(_) => true,
+        mysql_async::Error::Server(s) => {
+            matches!(s.code, 1053 | 1205 | 1213 | 1927 | 2006 | 2013 | 4031)
+        }
+        mysql_async::Error::Other(_) | mysql_async::Error::Url(_) => false,
+    }
+}
+
+/// The fix for a server that refuses `LOAD DATA LOCAL INFILE`.
+fn load_data_help(e: &mysql_async::Error) -> &'static str {
+    match e {
+        mysql_async::Error::Server(s) if matches!(s.code, 1148 | 3948 | 4166) => {
+            "\n  = help: dap-run loads with LOAD DATA LOCAL INFILE; enable it on the server (`SET GLOBAL local_infile = ON`; MySQL 8 has it off by default)"
+        }
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::error::ValueError;
+
+    fn server(code: u16) -> mysql_async::Error {
+        mysql_async::Error::Server(mysql_async::ServerError {
+            code,
+            message: "the server says no".into(),
+            state: "HY000".into(),
+        })
+    }
+
+    fn join_error() -> tokio::task::JoinError {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime");
+        rt.block_on(async { tokio::task::spawn_blocking(|| panic!("boom")).await })
+            .expect_err("the task panicked")
+    }
+
+    #[test]
+    fn a_bug_is_exit_70_and_never_retried() {
+        let e = DbError::internal("the SQLite load", join_error());
+        assert_eq!(e.exit_code(), ExitCode::Internal);
+        assert!(!e.is_transient());
+        assert!(
+            e.to_string()
+                .starts_with("internal error (a bug in dap-run): the SQLite load failed: "),
+            "{e}"
+        );
+        assert_eq!(e.describe("sqlite:r.db"), e.to_string());
+        let e = DbError::ReaderStopped {
+            path: "part-00000.tsv.gz".into(),
+        };
+        assert_eq!(e.exit_code(), ExitCode::Internal);
+        assert!(
+            e.to_string()
+                .ends_with("\n  = help: please report it with the log of this run")
+        );
+    }
+
+    #[test]
+    fn an_object_that_cannot_be_read_is_exit_5_one_that_does_not_fit_exit_6() {
+        let missing: DbError = TsvError::Open {
+            path: "part-00000.tsv.gz".into(),
+            source: io::Error::from(io::ErrorKind::NotFound),
+        }
+        .into();
+        assert_eq!(missing.exit_code(), ExitCode::LocalIo);
+        assert!(!missing.is_transient());
+        let corrupt: DbError = TsvError::Read {
+            path: "part-00000.tsv.gz".into(),
+            line: 9,
+            source: io::Error::new(io::ErrorKind::InvalidInput, "corrupt deflate stream"),
+        }
+        .into();
+        assert_eq!(corrupt.exit_code(), ExitCode::Database);
+        let bad: DbError = TsvError::Value {
+            path: "part-00000.tsv.gz".into(),
+            line: 2,
+            column: "id".into(),
+            problem: ValueError::NotInteger { text: "x".into() },
+        }
+        .into();
+        assert_eq!(bad.exit_code(), ExitCode::Database);
+        assert_eq!(
+            bad.describe("sqlite:r.db"),
+            "database sqlite:r.db: `part-00000.tsv.gz`: line 2: column `id`: `x` is not an integer"
+        );
+        let folder = DbError::SqliteFolder {
+            path: "/ro/replica.db".into(),
+            source: io::Error::from(io::ErrorKind::PermissionDenied),
+        };
+        assert_eq!(folder.exit_code(), ExitCode::LocalIo);
+    }
+
+    #[test]
+    fn mysql_failures_are_retried_when_the_connection_or_a_lock_was_at_fault() {
+        let lost = DbError::Mysql {
+            what: "cannot apply the updates",
+            source: server(2013),
+        };
+        assert!(lost.is_transient());
+        assert_eq!(lost.exit_code(), ExitCode::Database);
+        assert_eq!(
+            lost.to_string(),
+            "cannot apply the updates: error 2013 (HY000): the server says no"
+        );
+        assert!(
+            DbError::Mysql {
+                what: "x",
+                source: server(1213)
+            }
+            .is_transient()
+        );
+        let denied = DbError::MysqlConnect {
+            target: "mysql://root:***@h/db".into(),
+            source: server(1045),
+        };
+        assert!(!denied.is_transient());
+        assert_eq!(
+            denied.to_string(),
+            "cannot connect to MySQL at mysql://root:***@h/db: error 1045 (HY000): the server says no\n  = help: check the connection string (`[database] url`, DAP_CONNECTION_STRING or --database) and that the server is running"
+        );
+        let io = mysql_async::Error::Io(mysql_async::IoError::Io(io::Error::from(
+            io::ErrorKind::ConnectionReset,
+        )));
+        assert!(
+            DbError::Mysql {
+                what: "x",
+                source: io
+            }
+            .is_transient()
+        );
+    }
+
+    #[test]
+    fn a_refused_load_data_says_how_to_enable_it() {
+        let e = DbError::LoadData {
+            path: "part-00000.tsv.gz".into(),
+            source: server(3948),
+        };
+        assert!(!e.is_transient());
+        assert!(
+            e.to_string()
+                .ends_with("(`SET GLOBAL local_infile = ON`; MySQL 8 has it off by default)"),
+            "{e}"
+        );
+        let e = DbError::LoadData {
+            path: "part-00000.tsv.gz".into(),
+            source: server(1062),
+        };
+        assert!(!e.to_string().contains("help"), "{e}");
+        let e = DbError::DoesNotFit {
+            path: "part-00000.tsv.gz".into(),
+            warnings: vec![
+                "Data too long for column 'name' at row 1".into(),
+                "x".into(),
+            ],
+        };
+        assert_eq!(
+            e.to_string(),
+            "LOAD DATA of `part-00000.tsv.gz`: values that do not fit their columns (Data too long for column 'name' at row 1; x); the load was rolled back"
+        );
+        assert_eq!(e.exit_code(), ExitCode::Database);
+    }
+
+    #[test]
+    fn a_bad_connection_string_names_it_masked_and_is_not_retried() {
+        let e = DbError::BadUrl {
+            engine: Engine::Postgres,
+            problem: UrlProblem::UnknownSslMode {
+                value: "maybe".into(),
+            },
+        };
+        assert_eq!(
+            e.to_string(),
+            "invalid PostgreSQL connection string: unknown ssl mode `maybe`: use disable, prefer, require, verify-ca or verify-full"
+        );
+        assert!(!e.is_transient());
+        assert_eq!(e.exit_code(), ExitCode::Database);
+        assert_eq!(
+            e.describe("postgresql://u:***@h/db?sslmode=maybe"),
+            "database postgresql://u:***@h/db?sslmode=maybe: invalid PostgreSQL connection string: unknown ssl mode `maybe`: use disable, prefer, require, verify-ca or verify-full"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_postgres_is_transient_and_says_so_without_the_password() {
+        // Port 1 on loopback: nothing listens, the connection is refused at once.
+        let url = "postgresql://u:hunter2@127.0.0.1:1/db?sslmode=disable";
+        let e = crate::load::pg::connect(url)
+            .await
+            .expect_err("nothing listens on port 1");
+        assert!(matches!(e, DbError::PgConnect { .. }), "{e:?}");
+        assert!(e.is_transient());
+        assert_eq!(e.exit_code(), ExitCode::Database);
+        let text = e.to_string();
+        assert!(
+            text.starts_with("cannot connect to PostgreSQL at postgresql://u:***@127.0.0.1:1/db"),
+            "{text}"
+        );
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+}

@@ -1,0 +1,202 @@
+//! Issue 11: a load's failures are typed down to their cause, and the kind decides the retry
+//! and the exit code, whatever the database. These call the loaders of the library directly
+//! with a handcrafted object (the sandbox only serves well-formed ones), against the test
+//! servers of `load` and `load_mysql`.
+
+use std::path::{Path, PathBuf};
+
+use dap_run::error::ExitCode;
+use dap_run::load::layout::Layout;
+use dap_run::load::{Changes, DbError, LoadRequest, Mode, TsvError};
+
+use crate::load::{PgDb, replicate, rt, sandbox_with_rows};
+use crate::load_mysql::MyDb;
+
+/// A first load of `canvas.users` whose one object has a row with a field missing on line 3
+/// (or, with `None`, an object missing from the disk).
+fn request(dir: &Path, tsv: Option<&str>) -> LoadRequest {
+    let schema = serde_json::json!({"properties": {
+        "key": {"properties": {"id": {"type": "integer", "format": "int64"}}},
+        "value": {"properties": {"name": {"type": "string"}}}
+    }});
+    let file = dir.join("part-00000.tsv");
+    if let Some(text) = tsv {
+        std::fs::write(&file, text).unwrap();
+    }
+    LoadRequest {
+        layout: Layout::from_schema("canvas", "users", &schema).unwrap(),
+        schema,
+        schema_version: 1,
+        mode: Mode::Snapshot {
+            reason: "first load".into(),
+        },
+        until: "2025-01-01T00:00:00Z".into(),
+        files: vec![file],
+        job_id: "j1".into(),
+    }
+}
+
+const SHORT_ROW: &str = "key.id\tvalue.name\n1\ta\n2\n3\tc\n";
+
+/// The error of a short row: the object's fault, named by file and line; never retried as if
+/// the connection had dropped; exit 6.
+fn assert_short_row(e: &DbError, path: &Path) {
+    assert!(
+        matches!(
+            e,
+            DbError::Tsv(TsvError::Width {
+                line: 3,
+                found: 1,
+                expected: 2,
+                ..
+            })
+        ),
+        "{e:?}"
+    );
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "`{}`: line 3: 1 fields where the header has 2",
+            path.display()
+        )
+    );
+    assert!(!e.is_transient(), "{e:?}");
+    assert_eq!(e.exit_code(), ExitCode::Database);
+}
+
+fn assert_missing(e: &DbError, path: &Path) {
+    assert!(matches!(e, DbError::Tsv(TsvError::Open { .. })), "{e:?}");
+    assert!(
+        e.to_string()
+            .starts_with(&format!("cannot read `{}`: ", path.display())),
+        "{e}"
+    );
+    assert!(!e.is_transient());
+    assert_eq!(e.exit_code(), ExitCode::LocalIo);
+}
+
+fn object(req: &LoadRequest) -> PathBuf {
+    req.files[0].clone()
+}
+
+#[test]
+fn issue_11_postgres_a_bad_object_is_typed_not_transient_and_commits_nothing() {
+    let Some(pg) = PgDb::new("i11_bad_object") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let short = request(dir.path(), Some(SHORT_ROW));
+    let missing = request(&dir.path().join("gone"), None);
+    let (short_err, missing_err) = rt().block_on(async {
+        let (mode, changes, _) = dap_run::load::pg::prepare(&pg.url, &short.layout)
+            .await
+            .unwrap();
+        assert!(matches!(mode, Mode::Snapshot { .. }), "{mode:?}");
+        (
+            dap_run::load::pg::load(&pg.url, &short, &changes)
+                .await
+                .unwrap_err(),
+            dap_run::load::pg::load(&pg.url, &missing, &Changes::default())
+                .await
+                .unwrap_err(),
+        )
+    });
+    assert_short_row(&short_err, &object(&short));
+    assert_missing(&missing_err, &object(&missing));
+    assert!(pg.query("SELECT 1 FROM dap_run.table_state").is_empty());
+    assert!(
+        pg.query("SELECT to_regclass('canvas.users')::text")
+            .iter()
+            .all(|r| r.get::<_, Option<String>>(0).is_none())
+    );
+}
+
+/// The MySQL driver carries a failing row stream as an I/O error, which is what a dropped
+/// connection looks like: the reader's own error is what the load reports.
+#[test]
+fn issue_11_mysql_a_bad_object_is_not_taken_for_a_lost_connection() {
+    let Some(db) = MyDb::new("i11_bad_object") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let short = request(dir.path(), Some(SHORT_ROW));
+    let missing = request(&dir.path().join("gone"), None);
+    let (short_err, missing_err) = rt().block_on(async {
+        let (mode, changes, _) = dap_run::load::mysql::prepare(&db.url, &short.layout)
+            .await
+            .unwrap();
+        assert!(matches!(mode, Mode::Snapshot { .. }), "{mode:?}");
+        (
+            dap_run::load::mysql::load(&db.url, &short, &changes)
+                .await
+                .unwrap_err(),
+            dap_run::load::mysql::load(&db.url, &missing, &Changes::default())
+                .await
+                .unwrap_err(),
+        )
+    });
+    assert_short_row(&short_err, &object(&short));
+    assert_missing(&missing_err, &object(&missing));
+    assert!(!db.has_table("canvas__users"));
+    assert!(
+        db.query::<String>("SELECT namespace FROM dap_run__table_state")
+            .is_empty()
+    );
+}
+
+/// `replica` against a server that is down: the database's exit code, 6, and the server named
+/// by its masked connection string.
+#[test]
+fn issue_11_replica_with_a_dead_server_is_exit_6_without_the_password() {
+    let ws = sandbox_with_rows(10);
+    ws.example("replicate.toml");
+    // Nothing listens on port 1.
+    let url = "postgresql://u:hunter2@127.0.0.1:1/db?sslmode=disable";
+    let r = ws.run(&[
+        "replica",
+        "replicate.toml",
+        "--output-dir",
+        "out",
+        "--database",
+        url,
+    ]);
+    r.expect_code(6);
+    let masked = "postgresql://u:***@127.0.0.1:1/db?sslmode=disable";
+    assert!(
+        r.stderr.contains(&format!(
+            "database {masked}: cannot connect to PostgreSQL at {masked}: "
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("  = help: check the connection string"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("hunter2"), "{}", r.stderr);
+}
+
+/// A replica file whose folder cannot be created (a file is in the way) is a local file
+/// failure, exit 5 (it was the database's 6).
+#[test]
+fn issue_11_an_sqlite_replica_whose_folder_cannot_be_made_is_exit_5() {
+    let ws = sandbox_with_rows(10);
+    std::fs::write(ws.path().join("blocker"), "a file, not a folder").unwrap();
+    let r = replicate(&ws, Some("sqlite:blocker/replica.db"), r#"["users"]"#);
+    r.expect_code(5);
+    assert!(
+        r.stderr.contains(&format!(
+            "cannot create the folder of the SQLite database `{}`: ",
+            Path::new("./blocker/replica.db").display()
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("the table was left at its previous point"),
+        "{}",
+        r.stderr
+    );
+}
