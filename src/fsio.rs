@@ -1,6 +1,7 @@
 //! Local files: atomic writes, private files, the sink a download streams into, and the run
 //! lock. Knows nothing of HTTP and returns only `io::Error`s, so a full disk is always told
-//! apart from a network failure (exit 5, not 4).
+//! apart from a network failure (exit 5, not 4); a rendered path that would leave the output
+//! folder is refused before any I/O, as an [`UnsafePath`].
 //!
 //! Every file is written to a temporary name (`.dap-run-tmp-*`) in its target's folder and
 //! renamed over the target only when complete and synced, so a killed run leaves either the
@@ -59,9 +60,25 @@ fn is_temp_of(name: &str, tag: &str) -> bool {
         })
 }
 
-/// Joins a rendered relative path under `root`, refusing anything that would leave it
-/// (`InvalidInput`, with the reason as the message).
-pub fn safe_join(root: &Path, rel: &str) -> io::Result<PathBuf> {
+/// A rendered file path refused by [`safe_join`].
+#[derive(Debug, thiserror::Error)]
+pub enum UnsafePath {
+    /// It is absolute, or goes up (`..`) out of the folder.
+    #[error("file path `{path}` leaves the output folder")]
+    Leaves {
+        /// The path as rendered.
+        path: String,
+    },
+    /// It is empty, or only `.`.
+    #[error("file path `{path}` names no file")]
+    NoFile {
+        /// The path as rendered.
+        path: String,
+    },
+}
+
+/// Joins a rendered relative path under `root`, refusing anything that would leave it.
+pub fn safe_join(root: &Path, rel: &str) -> Result<PathBuf, UnsafePath> {
     let rel_path = Path::new(rel);
     let mut out = root.to_path_buf();
     let mut depth = 0usize;
@@ -73,18 +90,16 @@ pub fn safe_join(root: &Path, rel: &str) -> io::Result<PathBuf> {
             }
             Component::CurDir => {}
             Component::ParentDir | Component::RootDir | Component::Prefix(_) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("file path `{rel}` leaves the output folder"),
-                ));
+                return Err(UnsafePath::Leaves {
+                    path: rel.to_owned(),
+                });
             }
         }
     }
     if depth == 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("file path `{rel}` names no file"),
-        ));
+        return Err(UnsafePath::NoFile {
+            path: rel.to_owned(),
+        });
     }
     Ok(out)
 }

@@ -4,7 +4,8 @@
 //! The runner fills them in and formats no text for users; `report` depends on these types
 //! only, not on how the run went about producing them (hurl's `EntryResult`). The fields a
 //! later step needs but no report shows (template values, state updates) are private to the
-//! runner and skipped by serde.
+//! runner and skipped by serde. What went wrong is typed: a [`StepError`] and its [`StepErrorKind`]
+//! (`record/error.rs`), made of the pieces in `record/detail.rs`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,65 +16,12 @@ use serde_json::Value as Json;
 
 use crate::error::ExitCode;
 pub use crate::error::Interruption;
-use crate::net::HttpError;
 
-/// What went wrong in a step or item.
-#[derive(Debug, Clone, Serialize)]
-pub struct StepError {
-    /// The exit code this failure maps to.
-    pub code: ExitCode,
-    /// What happened, and what to do.
-    pub message: String,
-    /// Whether it is a failed check (as opposed to an error).
-    pub check: bool,
-    /// Whether no token could be had: items not yet started are skipped.
-    #[serde(skip)]
-    pub token: bool,
-}
+mod detail;
+mod error;
 
-impl StepError {
-    pub(crate) fn new(code: ExitCode, message: impl Into<String>) -> Self {
-        StepError {
-            code,
-            message: crate::secret::redact(&message.into()),
-            check: false,
-            token: false,
-        }
-    }
-    /// A task that panicked: a bug in dap-run, exit 70.
-    pub(super) fn internal(what: &str, e: &tokio::task::JoinError) -> Self {
-        StepError::new(
-            ExitCode::Internal,
-            format!(
-                "internal error (a bug in dap-run): {what} failed: {e}\n  = help: please report it with the log of this run"
-            ),
-        )
-    }
-    /// Work in flight abandoned because the run was asked to stop.
-    pub(super) fn interrupted(why: Interruption) -> Self {
-        StepError::new(
-            why.exit_code(),
-            format!("interrupted by {}: abandoned", why.signal()),
-        )
-    }
-    pub(super) fn check(message: impl Into<String>) -> Self {
-        StepError {
-            code: ExitCode::CheckFailed,
-            message: crate::secret::redact(&message.into()),
-            check: true,
-            token: false,
-        }
-    }
-}
-
-impl From<HttpError> for StepError {
-    fn from(e: HttpError) -> Self {
-        StepError {
-            token: matches!(e, HttpError::Token { .. } | HttpError::Unauthorized { .. }),
-            ..StepError::new(e.exit_code(), e.to_string())
-        }
-    }
-}
+pub use detail::{CheckFailure, LoopError, Rendered, Violation, ViolationKind};
+pub use error::{StepError, StepErrorKind};
 
 /// A file a step wrote.
 #[derive(Debug, Clone, Serialize)]
@@ -85,7 +33,7 @@ pub struct FileRecord {
 }
 
 /// One execution of a step: the step itself, or one loop item.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct ItemRecord {
     /// Position in the loop.
     pub index: Option<usize>,
@@ -146,7 +94,7 @@ impl ItemRecord {
 }
 
 /// What a step did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct StepRecord {
     pub id: String,
     /// Whether it looped.
@@ -175,7 +123,7 @@ impl StepRecord {
 }
 
 /// What a run did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct RunReport {
     pub job: String,
     /// The run's id and start time (the templates' `run`).
@@ -221,8 +169,8 @@ impl RunReport {
     /// The exit code: the most serious failure decides.
     pub fn exit_code(&self) -> ExitCode {
         self.errors()
-            .map(|(_, _, e)| e.code)
-            .chain(self.state_error.as_ref().map(|e| e.code))
+            .map(|(_, _, e)| e.exit_code())
+            .chain(self.state_error.as_ref().map(StepError::exit_code))
             .chain(self.interrupted.map(Interruption::exit_code))
             .max_by_key(|c| c.severity())
             .unwrap_or(ExitCode::Success)
@@ -247,15 +195,17 @@ mod tests {
     #[tokio::test]
     async fn a_panicked_task_is_an_internal_error_exit_70() {
         let joined = tokio::spawn(async { panic!("broken invariant") }).await;
-        let e = StepError::internal("a loop task", &joined.expect_err("it panicked"));
-        assert_eq!(e.code, ExitCode::Internal);
-        assert_eq!(e.code.code(), 70);
-        assert!(!e.check);
+        let e = StepError::from(StepErrorKind::Internal {
+            what: "a loop task",
+            source: joined.expect_err("it panicked"),
+        });
+        assert_eq!(e.exit_code(), ExitCode::Internal);
+        assert_eq!(e.exit_code().code(), 70);
+        assert!(!e.is_check());
         assert!(
-            e.message
+            e.to_string()
                 .starts_with("internal error (a bug in dap-run): a loop task failed"),
-            "{}",
-            e.message
+            "{e}"
         );
     }
 }

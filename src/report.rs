@@ -98,7 +98,7 @@ pub fn summary(r: &RunReport) -> String {
     }
     let failures: Vec<_> = r.errors().collect();
     if let Some((_, _, first)) = failures.first() {
-        let _ = write!(out, "\nerror: {}", first.message);
+        let _ = write!(out, "\nerror: {first}");
         if failures.len() > 1 {
             let _ = write!(
                 out,
@@ -139,7 +139,7 @@ pub fn summary(r: &RunReport) -> String {
         );
     }
     if let Some(e) = &r.state_error {
-        let _ = write!(out, "\nerror: {}", e.message);
+        let _ = write!(out, "\nerror: {e}");
         out.push_str("\nstate not saved: the next run starts from the same point");
     } else if code == ExitCode::Success && r.state_written {
         out.push_str("\nstate saved for the next run");
@@ -267,8 +267,9 @@ fn junit_suite(r: &RunReport) -> TestSuite {
         }
         if let Some(e) = &s.error {
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
-            status.set_message(first_line(&e.message));
-            status.set_description(e.message.clone());
+            let message = e.to_string();
+            status.set_message(first_line(&message));
+            status.set_description(message);
             let mut case = TestCase::new(s.id.clone(), status);
             case.set_classname(r.job.clone());
             suite.add_test_case(case);
@@ -295,14 +296,15 @@ fn junit_suite(r: &RunReport) -> TestSuite {
                 }
                 None => TestCaseStatus::success(),
                 Some(e) => {
-                    let kind = if e.check {
+                    let kind = if e.is_check() {
                         NonSuccessKind::Failure
                     } else {
                         NonSuccessKind::Error
                     };
                     let mut st = TestCaseStatus::non_success(kind);
-                    st.set_message(first_line(&e.message));
-                    st.set_description(e.message.clone());
+                    let message = e.to_string();
+                    st.set_message(first_line(&message));
+                    st.set_description(message);
                     st
                 }
             };

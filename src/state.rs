@@ -60,15 +60,11 @@ pub fn write_state(
     path: &Path,
     job: &str,
     state: &serde_json::Map<String, Json>,
-) -> Result<(), Error> {
+) -> io::Result<()> {
     let doc = serde_json::json!({ "job": job, "state": state });
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
     text.push('\n');
-    write_private(path, text.as_bytes()).map_err(|source| Error::Io {
-        action: "write the state file",
-        path: path.to_path_buf(),
-        source,
-    })
+    write_private(path, text.as_bytes())
 }
 
 /// The state a run starts from: the job's first-run values, overlaid with what the last

@@ -15,6 +15,7 @@ use crate::cli::RunArgs;
 use crate::error::{Error, ExitCode, ResolveError, UsageError};
 use crate::job::model::Job;
 use crate::net::{Http, RetryPolicy, Stats, Transport};
+use crate::record::StepErrorKind;
 use crate::runner::stop::{Stop, StopSender};
 use crate::runner::{Interruption, RunReport};
 
@@ -302,13 +303,13 @@ async fn run_job(job: Job, args: &RunArgs, quiet: bool, stop: Stop) -> Result<Ou
     if report.exit_code() == ExitCode::Success && !job.state_defaults.is_empty() {
         match crate::state::write_state(&job.state_file, &job.name, &state) {
             Ok(()) => report.state_written = true,
-            Err(e) => {
-                let message = format!(
-                    "{e}\n  = help: the files of this run are complete; fix the folder's permissions or space, and the next run fetches the same changes again"
-                );
-                tracing::error!("{message}");
-                report.state_error =
-                    Some(crate::runner::StepError::new(ExitCode::LocalIo, message));
+            Err(source) => {
+                let e = crate::runner::StepError::from(StepErrorKind::StateNotSaved {
+                    path: job.state_file.clone(),
+                    source,
+                });
+                tracing::error!("{e}");
+                report.state_error = Some(e);
             }
         }
     }

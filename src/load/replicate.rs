@@ -514,12 +514,8 @@ mod tests {
             rt.block_on(async { tokio::task::spawn_blocking(|| -> u64 { panic!("boom") }).await });
         let e = DbError::internal("the SQLite load", joined.unwrap_err());
         let step = db_step_error(&Target::Sqlite("replica.db".into()), e);
-        assert_eq!(step.code, ExitCode::Internal);
-        assert!(
-            step.message.contains("a bug in dap-run"),
-            "{}",
-            step.message
-        );
+        assert_eq!(step.exit_code(), ExitCode::Internal);
+        assert!(step.to_string().contains("a bug in dap-run"), "{step}");
         let plain = db_step_error(
             &Target::Sqlite("replica.db".into()),
             DbError::Sqlite {
@@ -530,9 +526,9 @@ mod tests {
                 ),
             },
         );
-        assert_eq!(plain.code, ExitCode::Database);
+        assert_eq!(plain.exit_code(), ExitCode::Database);
         assert_eq!(
-            plain.message,
+            plain.to_string(),
             "database sqlite:replica.db: cannot commit the load: Error code 10: disk I/O error\n  = note: the table was left at its previous point; the next run continues from there"
         );
     }

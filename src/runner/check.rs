@@ -3,35 +3,34 @@
 
 use minijinja::Value;
 
-use super::{short_json, template_error};
-use crate::error::ExitCode;
+use super::short_json;
 use crate::job::model::{Job, Step};
-use crate::record::StepError;
+use crate::record::{CheckFailure, Rendered, StepError, StepErrorKind};
 use crate::template::to_json;
 
 /// Evaluates every check of the step; all failures together make one error.
 pub(super) fn run(job: &Job, step: &Step, ctx: &Value) -> Result<(), StepError> {
     let mut failures = Vec::new();
     for check in &step.checks {
-        let result = job.templates.eval(&check.that, ctx).map_err(|e| {
-            StepError::new(
-                ExitCode::CheckFailed,
-                format!(
-                    "cannot evaluate check `{}`: {}",
-                    check.that.source,
-                    template_error(&e)
-                ),
-            )
-        })?;
+        let result =
+            job.templates
+                .eval(&check.that, ctx)
+                .map_err(|source| StepErrorKind::Template {
+                    what: Rendered::Check {
+                        expr: check.that.source.clone(),
+                    },
+                    source,
+                })?;
         if result.is_true() {
             continue;
         }
-        let mut msg = match &check.message {
-            Some(m) => match job.templates.render(m, ctx) {
-                Ok(s) => format!("check failed: {s}"),
-                Err(_) => format!("check failed: `{}`", check.that.source),
-            },
-            None => format!("check failed: `{}`", check.that.source),
+        let mut failure = CheckFailure {
+            message: check
+                .message
+                .as_ref()
+                .and_then(|m| job.templates.render(m, ctx).ok()),
+            expr: check.that.source.clone(),
+            values: vec![],
         };
         for var in job.templates.expr_variables(&check.that) {
             let first = var.split('.').next().unwrap_or(&var);
@@ -42,13 +41,14 @@ pub(super) fn run(job: &Job, step: &Step, ctx: &Value) -> Result<(), StepError> 
             for part in var.split('.').skip(1) {
                 v = v.get_attr(part).unwrap_or_default();
             }
-            msg.push_str(&format!("\n  = {var} = {}", short_json(&to_json(&v))));
+            let value = short_json(&to_json(&v));
+            failure.values.push((var, value));
         }
-        failures.push(msg);
+        failures.push(failure);
     }
     if failures.is_empty() {
         Ok(())
     } else {
-        Err(StepError::check(failures.join("\n")))
+        Err(StepErrorKind::Check { failures }.into())
     }
 }

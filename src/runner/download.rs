@@ -12,12 +12,11 @@ use serde_json::Value as Json;
 use super::save::file_path;
 use super::scope::with_var;
 use super::{Shared, short_json};
-use crate::error::ExitCode;
 use crate::extract;
 use crate::fsio;
 use crate::job::model::Step;
 use crate::net::{FileOptions, Request};
-use crate::record::{FileRecord, ItemRecord, StepError};
+use crate::record::{FileRecord, ItemRecord, StepError, StepErrorKind};
 
 pub(super) async fn all(
     shared: &Arc<Shared>,
@@ -33,14 +32,9 @@ pub(super) async fn all(
     let mut targets = Vec::with_capacity(urls.len());
     for part in 0..urls.len() {
         let ctx = with_var(ctx, "part", Value::from(part));
-        let (rel, path) = file_path(job, &d.to, &ctx, "download")?;
+        let (rel, path) = file_path(job, &d.to, &ctx, "the download path")?;
         if targets.contains(&path) {
-            return Err(StepError::new(
-                ExitCode::CheckFailed,
-                format!(
-                    "download path `{rel}` is the same for two URLs\n  = help: use `part` in `download.to`, e.g. `part-{{{{ part | pad(5) }}}}.jsonl.gz`"
-                ),
-            ));
+            return Err(StepErrorKind::SameDownloadPath { rel }.into());
         }
         targets.push(path);
     }
@@ -58,12 +52,20 @@ pub(super) async fn all(
                 tokio::spawn(async move {
                     tokio::select! {
                         r = download_one(&shared, &step_id, &d, &request, &urls, part, path) => r,
-                        why = shared.stop.stopped() => Err(StepError::interrupted(why)),
+                        why = shared.stop.stopped() => Err(StepErrorKind::Interrupted(why).into()),
                     }
                 })
             })
             .buffered(d.concurrency)
-            .map(|j| j.unwrap_or_else(|e| Err(StepError::internal("a download task", &e))))
+            .map(|j| {
+                j.unwrap_or_else(|source| {
+                    Err(StepErrorKind::Internal {
+                        what: "a download task",
+                        source,
+                    }
+                    .into())
+                })
+            })
             .collect()
             .await;
     let mut first_error = None;
@@ -87,45 +89,28 @@ pub(super) fn urls_in(
 ) -> Result<Vec<reqwest::Url>, StepError> {
     let found = extract::select(&d.query, json);
     if found.is_empty() {
-        return Err(StepError::new(
-            ExitCode::Gateway,
-            format!(
-                "download: JSONPath `{}` found no URLs in the response {}",
-                d.urls,
-                short_json(json)
-            ),
-        ));
+        return Err(StepErrorKind::NoUrls {
+            jsonpath: d.urls.clone(),
+            response: short_json(json),
+        }
+        .into());
     }
     found
         .into_iter()
         .map(|v| {
-            let s = v.as_str().ok_or_else(|| {
-                StepError::new(
-                    ExitCode::Gateway,
-                    format!(
-                        "download: `{}` selected {}, not a URL string",
-                        d.urls,
-                        short_json(v)
-                    ),
-                )
+            let s = v.as_str().ok_or_else(|| StepErrorKind::UrlNotAString {
+                jsonpath: d.urls.clone(),
+                value: short_json(v),
             })?;
-            let url = reqwest::Url::parse(s).map_err(|e| {
-                StepError::new(
-                    ExitCode::Gateway,
-                    format!(
-                        "download: `{}` is not a URL: {e}",
-                        crate::net::display_url_str(s)
-                    ),
-                )
+            let url = reqwest::Url::parse(s).map_err(|source| StepErrorKind::BadUrl {
+                url: crate::net::display_url_str(s),
+                source,
             })?;
             if !matches!(url.scheme(), "http" | "https") {
-                return Err(StepError::new(
-                    ExitCode::Gateway,
-                    format!(
-                        "download: `{}` is not an http(s) URL",
-                        crate::net::display_url(&url)
-                    ),
-                ));
+                return Err(StepErrorKind::UrlNotHttp {
+                    url: crate::net::display_url(&url),
+                }
+                .into());
             }
             Ok(url)
         })
@@ -144,11 +129,10 @@ async fn download_one(
     path: PathBuf,
 ) -> Result<FileRecord, StepError> {
     let http = &shared.http;
-    let tmp = fsio::temp_beside(&path).map_err(|e| {
-        StepError::new(
-            ExitCode::LocalIo,
-            format!("cannot create a file beside `{}`: {e}", path.display()),
-        )
+    let tmp = fsio::temp_beside(&path).map_err(|source| StepErrorKind::Io {
+        action: "create a file beside",
+        path: path.clone(),
+        source,
     })?;
     let name = path
         .file_name()
@@ -166,11 +150,10 @@ async fn download_one(
         };
         match http.download(&url, tmp.path(), options, &bar.0).await {
             Ok(bytes) => {
-                tmp.persist(&path).map_err(|e| {
-                    StepError::new(
-                        ExitCode::LocalIo,
-                        format!("cannot write `{}`: {}", path.display(), e.error),
-                    )
+                tmp.persist(&path).map_err(|e| StepErrorKind::Io {
+                    action: "write",
+                    path: path.clone(),
+                    source: e.error,
                 })?;
                 tracing::info!(step = %step_id, path = %path.display(), bytes, "downloaded");
                 return Ok(FileRecord { path, bytes });
@@ -185,24 +168,19 @@ async fn download_one(
                 }
                 tracing::warn!(step = %step_id, part, "the object store refused the URL (expired?); asking the gateway for fresh URLs");
                 let r = http.send(request).await?;
-                let json: Json = serde_json::from_slice(&r.body).map_err(|e| {
-                    StepError::new(
-                        ExitCode::Gateway,
-                        format!("fresh object URLs: the response is not JSON: {e}"),
-                    )
-                })?;
+                let json: Json = serde_json::from_slice(&r.body)
+                    .map_err(|source| StepErrorKind::FreshUrlsNotJson { source })?;
                 let fresh = urls_in(d, &json)?;
                 if fresh.len() == guard.len() {
                     *guard = fresh;
                 }
             }
-            Err(e) => {
-                let mut err = StepError::from(e);
-                if err.code == ExitCode::Gateway && refreshed {
-                    err.message
-                        .push_str("\n  = note: the URL was refreshed once already");
+            Err(source) => {
+                return Err(StepErrorKind::Http {
+                    source,
+                    url_refreshed: refreshed,
                 }
-                return Err(err);
+                .into());
             }
         }
     }

@@ -10,10 +10,10 @@ use minijinja::Value;
 use serde_json::Value as Json;
 
 use super::scope::{ItemScope, item_extra, item_label};
-use super::{Shared, check, download, load, outputs, persist, poll, save, template_error};
+use super::{Shared, check, download, load, outputs, persist, poll, save};
 use crate::error::ExitCode;
 use crate::job::model::{LoopRecord, Step};
-use crate::record::{ItemRecord, StepError};
+use crate::record::{ItemRecord, Rendered, StepError, StepErrorKind};
 
 pub(super) async fn run_item(
     shared: Arc<Shared>,
@@ -53,15 +53,14 @@ pub(super) async fn run_item(
             .templates
             .eval(w, &scope.ctx())
             .map(|v| v.is_true())
-            .map_err(|e| {
-                StepError::new(
-                    ExitCode::CheckFailed,
-                    format!(
-                        "{where_}: cannot evaluate `when = \"{}\"`: {}",
-                        w.source,
-                        template_error(&e)
-                    ),
-                )
+            .map_err(|source| {
+                StepError::from(StepErrorKind::Template {
+                    what: Rendered::When {
+                        expr: w.source.clone(),
+                    },
+                    source,
+                })
+                .at(where_.as_str())
             }),
     };
     match run_it {
@@ -92,18 +91,15 @@ pub(super) async fn run_item(
     // its temporary files.
     let result = tokio::select! {
         r = item_body(&shared, step, &mut scope, &mut rec, &where_) => r,
-        why = shared.stop.stopped() => Err(StepError::interrupted(why)),
+        why = shared.stop.stopped() => Err(StepErrorKind::Interrupted(why).into()),
     };
     if let Err(e) = result {
-        if e.code == ExitCode::Auth || e.token {
+        if e.exit_code() == ExitCode::Auth || e.is_token() {
             shared
                 .auth_failed
                 .store(true, std::sync::atomic::Ordering::Relaxed);
         }
-        rec.error = Some(StepError {
-            message: crate::secret::redact(&format!("{where_}: {}", e.message)),
-            ..e
-        });
+        rec.error = Some(e.at(where_));
     }
     // The record later loops see (`LoopRecord`, decided by validation): the item's own fields
     // or the item under its name, then `index`, then the outputs. Template values share their

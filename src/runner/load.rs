@@ -8,9 +8,8 @@ use serde_json::Value as Json;
 
 use super::Shared;
 use super::request::render_text;
-use crate::error::ExitCode;
 use crate::job::model::Step;
-use crate::record::{FileRecord, ItemRecord, StepError};
+use crate::record::{FileRecord, ItemRecord, StepError, StepErrorKind};
 
 pub(super) async fn item(
     shared: &Arc<Shared>,
@@ -25,10 +24,7 @@ pub(super) async fn item(
     let namespace = render_text(job, &l.namespace, ctx, "`load.namespace`")?;
     let table = render_text(job, &l.table, ctx, "`load.table`")?;
     let Some(target) = &shared.database else {
-        return Err(StepError::new(
-            ExitCode::CheckFailed,
-            "internal error (a bug in dap-run): no database for a load step",
-        ));
+        return Err(StepErrorKind::NoDatabase.into());
     };
     let loaded = crate::load::replicate::run(crate::load::replicate::Table {
         http: &shared.http,

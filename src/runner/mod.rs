@@ -37,10 +37,11 @@ mod scope;
 mod step;
 pub mod stop;
 
+pub use crate::record::LoopError;
 pub use crate::record::{FileRecord, Interruption, ItemRecord, RunReport, StepError, StepRecord};
 pub use request::{build_request, render_json};
 pub use scope::base_scope;
-pub use step::{LoopError, loop_items};
+pub use step::loop_items;
 
 /// Settings of one run that do not come from the job file.
 pub struct RunContext {
@@ -164,7 +165,7 @@ pub async fn run(job: Arc<Job>, ctx: RunContext) -> (RunReport, serde_json::Map<
                     for (k, v) in &item.values {
                         scope.insert(k.clone(), v.clone());
                     }
-                    if item.error.as_ref().is_some_and(|e| !e.check) {
+                    if item.error.as_ref().is_some_and(|e| !e.is_check()) {
                         stop = true;
                     }
                 } else {
@@ -180,7 +181,7 @@ pub async fn run(job: Arc<Job>, ctx: RunContext) -> (RunReport, serde_json::Map<
             persist.extend(item.persist.iter().cloned());
         }
         for e in record.errors() {
-            tracing::error!(step = %step.id, "{}", e.message);
+            tracing::error!(step = %step.id, "{e}");
         }
         steps.push(record);
     }
@@ -209,18 +210,6 @@ pub async fn run(job: Arc<Job>, ctx: RunContext) -> (RunReport, serde_json::Map<
         duration: started.elapsed(),
     };
     (report, state)
-}
-
-/// A template error as users read it: the detail, and a hint when a value was missing.
-fn template_error(e: &minijinja::Error) -> String {
-    let mut msg = e
-        .detail()
-        .map(str::to_owned)
-        .unwrap_or_else(|| e.kind().to_string());
-    if e.kind() == minijinja::ErrorKind::UndefinedError {
-        msg = format!("{msg} (a value is missing at run time)");
-    }
-    msg
 }
 
 /// A JSON value for a message, cut at 300 characters.

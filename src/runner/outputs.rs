@@ -7,10 +7,9 @@ use serde_json::Value as Json;
 use super::request::render_json;
 use super::scope::ItemScope;
 use super::short_json;
-use crate::error::ExitCode;
 use crate::extract;
 use crate::job::model::{Job, Step};
-use crate::record::{ItemRecord, StepError};
+use crate::record::{ItemRecord, StepError, StepErrorKind};
 use crate::template::to_value;
 
 /// Takes the outputs out of the response (moved where nothing else needs them, not copied).
@@ -30,15 +29,11 @@ pub(super) fn extract(
             }
             Ok(())
         }
-        Err(e) => Err(StepError::new(
-            ExitCode::CheckFailed,
-            format!(
-                "output `{}`: JSONPath `{}` matched nothing in the response {}\n  = help: check the path, or mark the output `optional = true`",
-                e.name,
-                e.path,
-                short_json(json)
-            ),
-        )),
+        Err(missing) => Err(StepErrorKind::OutputMissing {
+            missing,
+            response: short_json(json),
+        }
+        .into()),
     }
 }
 

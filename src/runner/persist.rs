@@ -5,10 +5,8 @@ use minijinja::Value;
 use serde_json::Value as Json;
 
 use super::request::render_json;
-use super::template_error;
-use crate::error::ExitCode;
 use crate::job::model::{Job, Step};
-use crate::record::{ItemRecord, StepError};
+use crate::record::{ItemRecord, Rendered, StepError, StepErrorKind};
 
 /// Renders the step's `persist` keys and values into the item's record.
 pub(super) fn collect(
@@ -20,16 +18,16 @@ pub(super) fn collect(
     for p in &step.persist {
         let mut key = Vec::new();
         for t in &p.key {
-            key.push(job.templates.render(t, ctx).map_err(|e| {
-                StepError::new(
-                    ExitCode::CheckFailed,
-                    format!(
-                        "cannot render persist key `{}`: {}",
-                        p.key_source,
-                        template_error(&e)
-                    ),
-                )
-            })?);
+            key.push(
+                job.templates
+                    .render(t, ctx)
+                    .map_err(|source| StepErrorKind::Template {
+                        what: Rendered::PersistKey {
+                            key: p.key_source.clone(),
+                        },
+                        source,
+                    })?,
+            );
         }
         let value = render_json(job, &p.value, ctx)?.unwrap_or(Json::Null);
         rec.persist.push((key, value));

@@ -7,14 +7,13 @@ use std::time::Instant;
 
 use serde_json::Value as Json;
 
+use super::Shared;
 use super::request::build_request;
 use super::scope::ItemScope;
-use super::{Shared, template_error};
-use crate::error::ExitCode;
 use crate::extract;
 use crate::job::model::Step;
 use crate::net::Request;
-use crate::record::{ItemRecord, StepError};
+use crate::record::{ItemRecord, Rendered, StepError, StepErrorKind};
 use crate::template::to_value;
 
 /// Sends a request once; a DAP incremental query that the gateway refuses in a way a snapshot
@@ -77,15 +76,15 @@ pub(super) async fn send_and_poll(
             loop {
                 let r = http.send(&request).await?;
                 rec.requests += 1;
-                let json: Json = serde_json::from_slice(&r.body).map_err(|e| {
-                    StepError::new(
-                        ExitCode::Gateway,
-                        format!(
-                            "the answer to {} {} is not JSON: {e}",
+                let json: Json = serde_json::from_slice(&r.body).map_err(|source| {
+                    StepErrorKind::PollAnswerNotJson {
+                        request: format!(
+                            "{} {}",
                             request.method.as_str(),
                             crate::net::display_url(&request.url)
                         ),
-                    )
+                        source,
+                    }
                 })?;
                 let latest = step.outputs.iter().map(|o| {
                     let v = extract::apply(o, &json).unwrap_or(Json::Null);
@@ -94,15 +93,11 @@ pub(super) async fn send_and_poll(
                 let done = job
                     .templates
                     .eval(&poll.until, &scope.with(latest).ctx())
-                    .map_err(|e| {
-                        StepError::new(
-                            ExitCode::CheckFailed,
-                            format!(
-                                "cannot evaluate `poll.until = \"{}\"`: {}",
-                                poll.until.source,
-                                template_error(&e)
-                            ),
-                        )
+                    .map_err(|source| StepErrorKind::Template {
+                        what: Rendered::PollUntil {
+                            expr: poll.until.source.clone(),
+                        },
+                        source,
                     })?;
                 if let Some(s) = json.get("status").and_then(|s| s.as_str()) {
                     spinner.set_message(format!("{where_}: {s}"));
@@ -123,19 +118,13 @@ pub(super) async fn send_and_poll(
                 let now = Instant::now();
                 if now >= deadline {
                     spinner.finish_and_clear();
-                    let status = json
-                        .get("status")
-                        .map(|s| format!(", last status {s}"))
-                        .unwrap_or_default();
-                    return Err(StepError::new(
-                        ExitCode::Gateway,
-                        format!(
-                            "`{}` did not hold within the poll timeout of {} ({} polls{status})\n  = help: raise `poll.timeout`, or check the gateway job's progress",
-                            poll.until.source,
-                            humantime::format_duration(poll.timeout),
-                            rec.requests
-                        ),
-                    ));
+                    return Err(StepErrorKind::PollTimeout {
+                        until: poll.until.source.clone(),
+                        timeout: poll.timeout,
+                        polls: rec.requests,
+                        last_status: json.get("status").cloned(),
+                    }
+                    .into());
                 }
                 let elapsed = now - first;
                 let wait = schedule.interval(elapsed).min(deadline - now);
@@ -179,16 +168,13 @@ fn parse_json_if_needed(step: &Step, body: &[u8]) -> Result<Option<Json>, StepEr
     match serde_json::from_slice::<Json>(body) {
         Ok(j) => Ok(Some(j)),
         Err(_) if !needed => Ok(None),
-        Err(e) => {
+        Err(source) => {
             let excerpt: String = String::from_utf8_lossy(body)
                 .chars()
                 .filter(|c| !c.is_control())
                 .take(120)
                 .collect();
-            Err(StepError::new(
-                ExitCode::Gateway,
-                format!("the response is not JSON ({e}); it starts with `{excerpt}`"),
-            ))
+            Err(StepErrorKind::AnswerNotJson { source, excerpt }.into())
         }
     }
 }

@@ -5,11 +5,9 @@
 use minijinja::Value;
 use serde_json::Value as Json;
 
-use super::template_error;
-use crate::error::ExitCode;
 use crate::job::model::{Body, Job, JsonTemplate, Step};
 use crate::net::{Request, RequestBody};
-use crate::record::StepError;
+use crate::record::{Rendered, StepError, StepErrorKind};
 use crate::template::{Tmpl, to_json};
 
 /// Renders a text template; a failure names `what` was rendered and the template (exit 1).
@@ -17,17 +15,17 @@ pub(super) fn render_text(
     job: &Job,
     t: &Tmpl,
     ctx: &Value,
-    what: &str,
+    what: &'static str,
 ) -> Result<String, StepError> {
-    job.templates.render(t, ctx).map_err(|e| {
-        StepError::new(
-            ExitCode::CheckFailed,
-            format!(
-                "cannot render {what} `{}`: {}",
-                t.source,
-                template_error(&e)
-            ),
-        )
+    job.templates.render(t, ctx).map_err(|source| {
+        StepErrorKind::Template {
+            what: Rendered::Text {
+                what,
+                template: t.source.clone(),
+            },
+            source,
+        }
+        .into()
     })
 }
 
@@ -38,16 +36,15 @@ pub fn build_request(
     ctx: &Value,
     gateway: &reqwest::Url,
 ) -> Result<Request, StepError> {
-    let render = |t: &Tmpl, what: &str| render_text(job, t, ctx, what);
+    let render = |t: &Tmpl, what: &'static str| render_text(job, t, ctx, what);
     let Some((method, target)) = &step.request else {
-        return Err(StepError::new(
-            ExitCode::CheckFailed,
-            format!("step `{}` sends no request", step.id),
-        ));
+        return Err(StepErrorKind::NoRequest {
+            step: step.id.clone(),
+        }
+        .into());
     };
     let target = render(target, "the request path")?;
-    let mut url = crate::net::resolve(gateway, &target)
-        .map_err(|e| StepError::new(ExitCode::CheckFailed, e.to_string()))?;
+    let mut url = crate::net::resolve(gateway, &target).map_err(StepErrorKind::Url)?;
     if !step.query.is_empty() {
         let mut pairs = url.query_pairs_mut();
         for (k, t) in &step.query {
@@ -82,23 +79,24 @@ pub fn build_request(
 pub fn render_json(job: &Job, t: &JsonTemplate, ctx: &Value) -> Result<Option<Json>, StepError> {
     Ok(match t {
         JsonTemplate::Literal(v) => Some(v.clone()),
-        JsonTemplate::Text(t) => Some(Json::String(job.templates.render(t, ctx).map_err(|e| {
-            StepError::new(
-                ExitCode::CheckFailed,
-                format!("cannot render `{}`: {}", t.source, template_error(&e)),
-            )
-        })?)),
+        JsonTemplate::Text(t) => Some(Json::String(job.templates.render(t, ctx).map_err(
+            |source| StepErrorKind::Template {
+                what: Rendered::Json {
+                    template: t.source.clone(),
+                },
+                source,
+            },
+        )?)),
         JsonTemplate::Expr(e) => {
-            let v = job.templates.eval(e, ctx).map_err(|err| {
-                StepError::new(
-                    ExitCode::CheckFailed,
-                    format!(
-                        "cannot evaluate `{{{{ {} }}}}`: {}",
-                        e.source,
-                        template_error(&err)
-                    ),
-                )
-            })?;
+            let v = job
+                .templates
+                .eval(e, ctx)
+                .map_err(|source| StepErrorKind::Template {
+                    what: Rendered::Expr {
+                        expr: e.source.clone(),
+                    },
+                    source,
+                })?;
             if v.is_undefined() || v.is_none() {
                 None
             } else {

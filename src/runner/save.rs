@@ -12,11 +12,10 @@ use minijinja::Value;
 use super::Shared;
 use super::request::{build_request, render_text};
 use super::scope::ItemScope;
-use crate::error::ExitCode;
 use crate::fsio;
 use crate::job::model::{Job, SaveWhat, Step};
 use crate::net::FileOptions;
-use crate::record::{FileRecord, ItemRecord, StepError};
+use crate::record::{FileRecord, ItemRecord, StepError, StepErrorKind};
 
 /// Whether a step's response is needed only to be saved: no outputs, no polling, no download,
 /// and every save is of the body. Such a body is streamed to its file.
@@ -49,13 +48,12 @@ pub(super) async fn streamed(
     // Every path first: a bad one fails the item before anything is sent.
     let mut paths = Vec::with_capacity(step.saves.len());
     for save in &step.saves {
-        paths.push(file_path(job, &save.to, &ctx, "save")?.1);
+        paths.push(file_path(job, &save.to, &ctx, "the save path")?.1);
     }
-    let local = |path: &std::path::Path, e: std::io::Error| {
-        StepError::new(
-            ExitCode::LocalIo,
-            format!("cannot write `{}`: {e}", path.display()),
-        )
+    let local = |path: &std::path::Path, source: std::io::Error| StepErrorKind::Io {
+        action: "write",
+        path: path.to_path_buf(),
+        source,
     };
     let first = &paths[0];
     let tmp = fsio::temp_beside(first).map_err(|e| local(first, e))?;
@@ -84,16 +82,16 @@ pub(super) async fn streamed(
     Ok(())
 }
 
-/// Renders a file path template and places it under the output folder (never outside it).
+/// Renders a file path template (`what`: `the save path`, `the download path`) and places it
+/// under the output folder (never outside it).
 pub(super) fn file_path(
     job: &Job,
     to: &crate::template::Tmpl,
     ctx: &Value,
-    what: &str,
+    what: &'static str,
 ) -> Result<(String, PathBuf), StepError> {
-    let rel = render_text(job, to, ctx, &format!("the {what} path"))?;
-    let path = fsio::safe_join(&job.output_dir, &rel)
-        .map_err(|e| StepError::new(ExitCode::CheckFailed, e.to_string()))?;
+    let rel = render_text(job, to, ctx, what)?;
+    let path = fsio::safe_join(&job.output_dir, &rel).map_err(StepErrorKind::UnsafePath)?;
     Ok((rel, path))
 }
 
@@ -111,7 +109,7 @@ pub(super) fn from_memory(
         if streamed && matches!(save.what, SaveWhat::Body) {
             continue;
         }
-        let (_, path) = file_path(job, &save.to, ctx, "save")?;
+        let (_, path) = file_path(job, &save.to, ctx, "the save path")?;
         let bytes: Vec<u8> = match &save.what {
             SaveWhat::Body => {
                 crate::secret::redact_data(&String::from_utf8_lossy(body)).into_bytes()
@@ -123,11 +121,10 @@ pub(super) fn from_memory(
                 s.into_bytes()
             }
         };
-        fsio::write_atomic(&path, &bytes).map_err(|e| {
-            StepError::new(
-                ExitCode::LocalIo,
-                format!("cannot write `{}`: {e}", path.display()),
-            )
+        fsio::write_atomic(&path, &bytes).map_err(|source| StepErrorKind::Io {
+            action: "write",
+            path: path.clone(),
+            source,
         })?;
         tracing::info!(step = %step.id, path = %path.display(), bytes = bytes.len(), "saved");
         rec.files.push(FileRecord {

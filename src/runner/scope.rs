@@ -78,7 +78,7 @@ pub(super) fn item_label(
                 step = %step.id,
                 "cannot render `label = \"{}\"`: {}; the item is named by its value",
                 t.source,
-                super::template_error(&e)
+                crate::template::run_error_text(&e)
             ),
         }
     }

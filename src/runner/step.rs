@@ -10,10 +10,9 @@ use minijinja::Value;
 
 use super::request::build_request;
 use super::scope::{LoopItem, item_extra, item_label};
-use super::{Shared, item::run_item, short_json, template_error};
-use crate::error::ExitCode;
+use super::{Shared, item::run_item, short_json};
 use crate::job::model::{Job, Loop, Step};
-use crate::record::{ItemRecord, StepError, StepRecord};
+use crate::record::{ItemRecord, LoopError, StepErrorKind, StepRecord, Violation, ViolationKind};
 use crate::template::to_json;
 
 pub(super) async fn run_step(
@@ -24,23 +23,18 @@ pub(super) async fn run_step(
 ) -> StepRecord {
     let started = Instant::now();
     let step = &shared.job.steps[index];
-    let refuse = |violations: Vec<String>| StepRecord {
+    let refuse = |violations: Vec<Violation>| StepRecord {
         id: step.id.clone(),
         looped: step.for_each.is_some(),
         skipped: false,
         items: vec![],
-        error: Some(StepError::new(
-            ExitCode::CheckFailed,
-            format!(
-                "step `{}`: refusing to take snapshots of tables that must run incrementally; nothing was sent\n{}\n  = help: fix the state lookup in the request's `since`; to take new snapshots on purpose, delete the state file",
-                step.id,
-                violations
-                    .iter()
-                    .map(|v| format!("  - {v}"))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            ),
-        )),
+        error: Some(
+            StepErrorKind::NotIncremental {
+                step: step.id.clone(),
+                violations,
+            }
+            .into(),
+        ),
         dropped: vec![],
         duration: started.elapsed(),
     };
@@ -77,7 +71,7 @@ pub(super) async fn run_step(
                 looped: true,
                 skipped: false,
                 items: vec![],
-                error: Some(StepError::new(ExitCode::CheckFailed, e.to_string())),
+                error: Some(e.into()),
                 dropped: vec![],
                 duration: started.elapsed(),
             };
@@ -111,8 +105,14 @@ pub(super) async fn run_step(
         })
         .buffered(l.concurrency)
         .map(|joined| {
-            joined.unwrap_or_else(|e| ItemRecord {
-                error: Some(StepError::internal("a loop task", &e)),
+            joined.unwrap_or_else(|source| ItemRecord {
+                error: Some(
+                    StepErrorKind::Internal {
+                        what: "a loop task",
+                        source,
+                    }
+                    .into(),
+                ),
                 ..ItemRecord::new(None, None)
             })
         })
@@ -129,30 +129,6 @@ pub(super) async fn run_step(
         dropped: vec![],
         duration: started.elapsed(),
     }
-}
-
-/// Why a loop has no list to run over.
-#[derive(Debug, thiserror::Error)]
-pub enum LoopError {
-    /// The `for_each` expression failed (before the run: an earlier step's results are
-    /// not there yet).
-    #[error(
-        "step `{step}`: cannot evaluate `for_each = \"{over}\"`: {}",
-        template_error(source)
-    )]
-    Eval {
-        step: String,
-        over: String,
-        source: minijinja::Error,
-    },
-    /// It gave something else than a list.
-    #[error("step `{step}`: `for_each = \"{over}\"` is not a list (it is {value})")]
-    NotAList {
-        step: String,
-        over: String,
-        /// The value, shortened.
-        value: String,
-    },
 }
 
 /// The elements a loop runs over, or why there are none to have.
@@ -185,7 +161,7 @@ fn incremental_violations(
     scope: &BTreeMap<String, Value>,
     items: &[LoopItem],
     inherited: &[Option<String>],
-) -> Vec<String> {
+) -> Vec<Violation> {
     let Some(rule) = &step.incremental else {
         return vec![];
     };
@@ -198,9 +174,8 @@ fn incremental_violations(
         let inherited = pos.and_then(|p| inherited.get(p).cloned().flatten());
         let label = item
             .as_ref()
-            .and_then(|(_, v)| item_label(step, job, v, || ctx.clone(), inherited))
-            .map(|l| format!("item `{l}`: "))
-            .unwrap_or_default();
+            .and_then(|(_, v)| item_label(step, job, v, || ctx.clone(), inherited));
+        let rule_text = || rule.source.clone();
         if let Some(w) = &step.when
             && !job.templates.eval(w, &ctx).is_ok_and(|v| v.is_true())
         {
@@ -208,12 +183,14 @@ fn incremental_violations(
         }
         let required = match job.templates.eval(rule, &ctx) {
             Ok(v) => v.is_true(),
-            Err(e) => {
-                out.push(format!(
-                    "{label}cannot evaluate `incremental = \"{}\"`: {}",
-                    rule.source,
-                    template_error(&e)
-                ));
+            Err(source) => {
+                out.push(Violation {
+                    item: label,
+                    problem: ViolationKind::Eval {
+                        rule: rule_text(),
+                        source,
+                    },
+                });
                 continue;
             }
         };
@@ -224,17 +201,19 @@ fn incremental_violations(
         let Ok(request) = build_request(job, step, &ctx, shared.http.gateway()) else {
             continue;
         };
-        match crate::query::detect(&request, shared.http.gateway()) {
-            Some(q) if q.kind == crate::query::QueryKind::Incremental => {}
-            Some(q) => out.push(format!(
-                "{label}`{}` holds, but the request would take a snapshot of {}.{}: its body has no `since`",
-                rule.source, q.namespace, q.table
-            )),
-            None => out.push(format!(
-                "{label}`{}` holds, but the request is not a DAP query (`POST /dap/query/NAMESPACE/table/TABLE/data`)",
-                rule.source
-            )),
-        }
+        let problem = match crate::query::detect(&request, shared.http.gateway()) {
+            Some(q) if q.kind == crate::query::QueryKind::Incremental => continue,
+            Some(q) => ViolationKind::Snapshot {
+                rule: rule_text(),
+                namespace: q.namespace,
+                table: q.table,
+            },
+            None => ViolationKind::NotAQuery { rule: rule_text() },
+        };
+        out.push(Violation {
+            item: label,
+            problem,
+        });
     }
     out
 }

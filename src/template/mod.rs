@@ -408,6 +408,19 @@ pub fn to_json(value: &Value) -> serde_json::Value {
     serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
 }
 
+/// A template error at run time as users read it: the detail, and a hint when a value was
+/// missing.
+pub fn run_error_text(e: &Error) -> String {
+    let mut msg = e
+        .detail()
+        .map(str::to_owned)
+        .unwrap_or_else(|| e.kind().to_string());
+    if e.kind() == ErrorKind::UndefinedError {
+        msg = format!("{msg} (a value is missing at run time)");
+    }
+    msg
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
