@@ -354,9 +354,10 @@ fn stamp_continuations(text: &str) -> String {
     out
 }
 
-/// Prints the error that ends a command: `error: ...` in text mode (or the diagnostics as they
-/// are), in JSON mode one event per diagnostic with its `file`, `line` and `column` as fields,
-/// then one with the count.
+/// Prints the error that ends a command: `error: ...` in text mode, each line timestamped when
+/// the log is (not a terminal), or the diagnostics as they are; in JSON mode one event per
+/// diagnostic with its `file`, `line` and `column` as fields, then one with the count, or one
+/// event for any other error.
 pub fn print_error(e: &crate::error::Error) {
     print_error_of(e, None);
 }
@@ -386,11 +387,22 @@ pub fn print_error_of(e: &crate::error::Error, job: Option<&str>) {
                 crate::diagnostic::count_line(diags.len())
             );
         }
-        _ if json_logs() => tracing::error!("{text}"),
-        crate::error::Error::Invalid(_) => eprintln!("{text}"),
-        // One job's end among several is part of the log (timestamped in cron).
-        _ if job.is_some() => eprint_lines(&format!("error: {text}"), "ERROR"),
-        _ => eprintln!("error: {text}"),
+        // The rendered diagnostics stay as rustc renders its own, whatever the mode: their
+        // `--> file:line:col` lines start the line, where editors' and CI's problem matchers
+        // look for them (`--log-format json` gives each problem's place as fields).
+        crate::error::Error::Invalid(_) if !json_logs() => eprintln!("{text}"),
+        _ => print_error_message(&text),
+    }
+}
+
+/// Prints the message of an error that ends a command as the last line of its log: one event
+/// in JSON mode; in text mode `error: ...`, timestamped with its level like every other line
+/// when stderr is not a terminal (cron).
+pub fn print_error_message(text: &str) {
+    if json_logs() {
+        tracing::error!("{text}");
+    } else {
+        eprint_lines(&format!("error: {text}"), "ERROR");
     }
 }
 

@@ -18,21 +18,8 @@ pub fn main(cli: Cli) -> i32 {
     crate::progress::init_logging(cli.log.verbosity(), cli.log.log_format);
     install_panic_hook();
     let quiet = cli.log.quiet;
-    if cli
-        .command
-        .as_ref()
-        .is_some_and(|c| !matches!(c, Command::Run(_)))
-        && !cli.run.is_empty()
-    {
-        eprintln!(
-            "error: a job file or run option comes before the subcommand\n  = help: write `dap-run SUBCOMMAND ...`, or `dap-run run JOB.toml [OPTIONS]`"
-        );
-        return ExitCode::Invalid.code();
-    }
-    if matches!(cli.command, Some(Command::Run(_))) && !cli.run.is_empty() {
-        eprintln!(
-            "error: run options come after `run`\n  = help: write `dap-run run JOB.toml [OPTIONS]`"
-        );
+    if let Some(message) = misplaced_run_options(&cli) {
+        crate::progress::print_error_message(message);
         return ExitCode::Invalid.code();
     }
     let result = guarded(|| match cli.command {
@@ -60,6 +47,24 @@ pub fn main(cli: Cli) -> i32 {
             crate::progress::print_error(&e);
             e.exit_code().code()
         }
+    }
+}
+
+/// Run options given where they do not belong: before another subcommand (they would be
+/// ignored), or before `run` (clap takes them as the top level's). Printed like every error
+/// that ends a command, so a cron or JSON log keeps its format; exit 2.
+fn misplaced_run_options(cli: &Cli) -> Option<&'static str> {
+    if cli.run.is_empty() {
+        return None;
+    }
+    match cli.command {
+        None => None,
+        Some(Command::Run(_)) => {
+            Some("run options come after `run`\n  = help: write `dap-run run JOB.toml [OPTIONS]`")
+        }
+        Some(_) => Some(
+            "a job file or run option comes before the subcommand\n  = help: write `dap-run SUBCOMMAND ...`, or `dap-run run JOB.toml [OPTIONS]`",
+        ),
     }
 }
 

@@ -24,23 +24,6 @@ fn tables_job(ws: &Workspace, file: &str, name: &str, extra: &[&str]) -> PathBuf
     ws.job(file, &text)
 }
 
-/// `2026-11-24T02:15:01.123456Z`: the first word of a line is an RFC 3339 UTC timestamp.
-fn is_timestamped(line: &str) -> bool {
-    let ts = line.split_whitespace().next().unwrap_or("");
-    ts.len() >= 20
-        && ts.as_bytes()[4] == b'-'
-        && ts.as_bytes()[10] == b'T'
-        && ts.ends_with('Z')
-        && humantime::parse_rfc3339(ts).is_ok()
-}
-
-fn json_lines(stderr: &str) -> Vec<Json> {
-    stderr
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect()
-}
-
 #[test]
 fn issue_13_several_jobs_run_in_turn_and_exit_with_the_most_serious_code() {
     let ws = Workspace::default_sandbox();
@@ -521,4 +504,97 @@ fn issue_13_a_project_file_shares_the_gateway_settings_of_its_jobs() {
     let r = ws.run(&["check", ws.path().join("dap-run.toml").to_str().unwrap()]);
     r.expect_code(2);
     assert!(r.stderr.contains("is the project file"), "{}", r.stderr);
+}
+
+/// A job with one request and nothing else.
+const ONE_STEP: &str = "[[step]]\nid = \"a\"\nget = \"/dap/query/canvas/table\"\n";
+
+/// Issue 13 (left by stop 17): the single error that ends a command was printed without a
+/// timestamp in a cron log, and a misplaced run option's error was plain text even with
+/// `--log-format json`. Each is now a line of its log like the others; the diagnostics of an
+/// invalid job stay rustc's block, whose `-->` lines editors' problem matchers look for.
+#[test]
+fn issue_13_the_error_that_ends_a_command_is_a_line_of_its_log() {
+    // A gateway failure that ends the run before a request.
+    Test::new()
+        .example("tables.toml")
+        .env("DAP_API_URL", "http://10.1.2.3:9")
+        .run()
+        .expect_code(2)
+        .every_line_stamped()
+        .stderr_has(&[
+            " ERROR error: refusing to send credentials to the gateway `http://10.1.2.3:9/`",
+            " ERROR   = help: use https://",
+        ])
+        .no_secret();
+    // Usage errors: no job file, run options before another subcommand, a missing file.
+    for (words, says) in [
+        (&["run"][..], " ERROR error: no job file given"),
+        (
+            &["--output-dir", "o", "check", "{job}"],
+            " ERROR error: a job file or run option comes before the subcommand",
+        ),
+        (
+            &["run", "missing.toml"],
+            " ERROR error: cannot read job file `missing.toml`",
+        ),
+    ] {
+        Test::new()
+            .job("job.toml", ONE_STEP)
+            .command(words)
+            .run()
+            .expect_code(2)
+            .every_line_stamped()
+            .stderr_has(&[says]);
+    }
+    // With `--log-format json` each is one JSON object: level, message.
+    for words in [
+        &[
+            "--log-format",
+            "json",
+            "--output-dir",
+            "o",
+            "check",
+            "{job}",
+        ][..],
+        &[
+            "--log-format",
+            "json",
+            "run",
+            "{job}",
+            "--gateway-url",
+            "http://10.1.2.3:9",
+        ],
+    ] {
+        let t = Test::new().job("job.toml", ONE_STEP).command(words).run();
+        t.expect_code(2);
+        let events = t.json_lines();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0]["level"], "ERROR");
+        assert!(events[0]["timestamp"].is_string(), "{}", events[0]);
+        let message = events[0]["message"].as_str().unwrap();
+        assert!(
+            message.contains("before the subcommand") || message.contains("over plain http"),
+            "{message}"
+        );
+    }
+    // The diagnostics of an invalid job: the block as rustc prints it.
+    let t = Test::new()
+        .job(
+            "bad.toml",
+            "[[step]]\nid = \"a\"\nget = \"/dap/{{ namespce }}\"\n",
+        )
+        .run();
+    t.expect_code(2);
+    let lines: Vec<&str> = t.run.stderr.lines().collect();
+    assert!(
+        lines[0].starts_with("error: undefined variable `namespce`"),
+        "{}",
+        t.run.stderr
+    );
+    assert!(lines[1].starts_with(" --> "), "{}", t.run.stderr);
+    assert_eq!(
+        lines.last().unwrap(),
+        &"error: 1 problem found; nothing was sent"
+    );
 }

@@ -168,9 +168,13 @@ fn plain_http_to_a_non_loopback_gateway_is_refused_before_sending() {
             .run();
         by_env
             .expect_code(2)
-            .stderr_has(&[&format!(
-                "error: refusing to send credentials to the gateway `{url}/` over plain http\n  = help: use https://"
-            )])
+            .every_line_stamped()
+            .stderr_has(&[
+                &format!(
+                    " ERROR error: refusing to send credentials to the gateway `{url}/` over plain http\n"
+                ),
+                " ERROR   = help: use https://",
+            ])
             .no_secret();
         assert_eq!(by_env.ws.counters().requests, 0);
         let by_flag = Test::new()

@@ -164,5 +164,7 @@ fn issue_11_errors_before_a_run_read_as_before() {
     settings.set_snapshot_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/snapshots"));
     settings.set_prepend_module_to_snapshot(false);
     settings.add_filter(&regex_escape(&ws.path().display().to_string()), "[ws]");
+    // Not a terminal: each line of the error carries the time and level, as in a cron log.
+    settings.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "[time]");
     settings.bind(|| insta::assert_snapshot!("it__usage__errors_before_a_run", transcript));
 }

@@ -118,6 +118,25 @@ pub fn bare_cmd(dir: &Path) -> Command {
     c
 }
 
+/// `2026-11-24T02:15:01.123456Z`: the first word of a line is an RFC 3339 UTC timestamp.
+pub fn is_timestamped(line: &str) -> bool {
+    let ts = line.split_whitespace().next().unwrap_or("");
+    ts.len() >= 20
+        && ts.as_bytes()[4] == b'-'
+        && ts.as_bytes()[10] == b'T'
+        && ts.ends_with('Z')
+        && humantime::parse_rfc3339(ts).is_ok()
+}
+
+/// Each line of `stderr` parsed as JSON; panics at a line that is not.
+#[track_caller]
+pub fn json_lines(stderr: &str) -> Vec<serde_json::Value> {
+    stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
 /// What a run of the binary did.
 #[derive(Debug)]
 pub struct Run {

@@ -16,6 +16,8 @@ pub const TEST_SECRET: &str = "cs-test-7d1e0a9f44";
 pub struct Test {
     config: SandboxConfig,
     job: Option<(String, String)>,
+    files: Vec<(String, String)>,
+    command: Option<Vec<String>>,
     args: Vec<String>,
     env: Vec<(String, String)>,
 }
@@ -29,6 +31,8 @@ impl Test {
                 ..Default::default()
             },
             job: None,
+            files: Vec::new(),
+            command: None,
             args: Vec::new(),
             env: Vec::new(),
         }
@@ -59,6 +63,19 @@ impl Test {
     /// An inline job file.
     pub fn job(mut self, name: &str, text: &str) -> Self {
         self.job = Some((name.to_owned(), text.to_owned()));
+        self
+    }
+
+    /// Another file in the workspace (a project file, a second job), folders created.
+    pub fn file(mut self, name: &str, text: &str) -> Self {
+        self.files.push((name.to_owned(), text.to_owned()));
+        self
+    }
+
+    /// The whole command line instead of `<job> --output-dir out <args>`: `{job}` stands for
+    /// the job's path (a test of `check`, `plan`, several jobs or a usage error).
+    pub fn command(mut self, words: &[&str]) -> Self {
+        self.command = Some(words.iter().map(|w| (*w).to_owned()).collect());
         self
     }
 
@@ -95,16 +112,34 @@ impl Test {
         self
     }
 
-    /// Runs the job (`<job> --output-dir out <args>`) in a new workspace.
+    /// Runs the job (`<job> --output-dir out <args>`, or the [`command`](Self::command)) in a
+    /// new workspace.
     pub fn run(self) -> Outcome {
         let ws = Workspace::new(self.config);
-        let (name, text) = self.job.expect("a job to run");
-        let job = ws.job(&name, &text);
+        for (name, text) in &self.files {
+            let path = ws.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).expect("create the file's folder");
+            std::fs::write(&path, text).expect("write the file");
+        }
+        let job = match &self.job {
+            Some((name, text)) => ws.job(name, text),
+            None => {
+                assert!(self.command.is_some(), "a job to run, or a command");
+                ws.path().join("job.toml")
+            }
+        };
         let mut cmd = ws.cmd();
-        cmd.env("DAP_CLIENT_SECRET", TEST_SECRET)
-            .arg(&job)
-            .args(["--output-dir", "out"])
-            .args(&self.args);
+        cmd.env("DAP_CLIENT_SECRET", TEST_SECRET);
+        match &self.command {
+            Some(words) => {
+                let job = job.to_str().expect("a UTF-8 path");
+                cmd.args(words.iter().map(|w| w.replace("{job}", job)));
+            }
+            None => {
+                cmd.arg(&job).args(["--output-dir", "out"]);
+            }
+        }
+        cmd.args(&self.args);
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
@@ -145,6 +180,26 @@ impl Outcome {
             );
         }
         self
+    }
+
+    /// Every line of stderr starts with an RFC 3339 UTC timestamp (a cron log).
+    #[track_caller]
+    pub fn every_line_stamped(&self) -> &Self {
+        assert!(!self.run.stderr.is_empty(), "no stderr");
+        for line in self.run.stderr.lines() {
+            assert!(
+                is_timestamped(line),
+                "not timestamped: {line:?}\n{}",
+                self.run.stderr
+            );
+        }
+        self
+    }
+
+    /// Every line of stderr as a JSON object (`--log-format json`).
+    #[track_caller]
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        json_lines(&self.run.stderr)
     }
 
     /// The whole stderr against a snapshot, with what changes from run to run (ports, times,
