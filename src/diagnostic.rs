@@ -26,6 +26,8 @@ pub struct Diagnostic {
     pub label: Option<String>,
     /// How to fix it, on its own line.
     pub help: Option<String>,
+    /// Whether the text under the caret is a secret: shown as `***`, never as written.
+    pub secret: bool,
 }
 
 impl Diagnostic {
@@ -36,6 +38,7 @@ impl Diagnostic {
             span: Some(span),
             label: None,
             help: None,
+            secret: false,
         }
     }
 
@@ -46,7 +49,14 @@ impl Diagnostic {
             span: None,
             label: None,
             help: None,
+            secret: false,
         }
+    }
+
+    /// Marks the text under the caret as a secret: the excerpt shows `***` in its place.
+    pub fn secret(mut self) -> Self {
+        self.secret = true;
+        self
     }
 
     /// Adds a label under the caret.
@@ -83,9 +93,18 @@ impl Diagnostics {
         self.items.push((source.clone(), diagnostic));
     }
 
-    /// Merges another set into this one.
+    /// Merges another set into this one. A problem already there (same file, place and
+    /// message) is not added again: jobs that share a project file each find its problems,
+    /// which are reported once.
     pub fn extend(&mut self, other: Diagnostics) {
-        self.items.extend(other.items);
+        let key =
+            |(s, d): &(Source, Diagnostic)| (s.name.clone(), d.span.clone(), d.message.clone());
+        let mut seen: std::collections::HashSet<_> = self.items.iter().map(key).collect();
+        for item in other.items {
+            if seen.insert(key(&item)) {
+                self.items.push(item);
+            }
+        }
     }
 
     /// Whether there are no problems.
@@ -204,11 +223,21 @@ fn render_one(out: &mut String, source: &Source, d: &Diagnostic) {
                 .find('\n')
                 .map_or(text.len(), |i| line_start + i);
             let line_text = text[line_start..line_end].trim_end_matches('\r');
-            // Keep very long lines (binary garbage, minified values) readable.
-            let shown: String = line_text.chars().take(200).collect();
             let end = floor_char_boundary(text, span.end.clamp(span.start, line_end));
             let start = floor_char_boundary(text, span.start.min(line_end));
-            let caret_len = text[start..end].chars().count().max(1);
+            let masked;
+            let (line_text, caret_len) = if d.secret {
+                masked = format!(
+                    "{}***{}",
+                    &text[line_start..start],
+                    &text[end..line_end].trim_end_matches('\r')
+                );
+                (masked.as_str(), 3)
+            } else {
+                (line_text, text[start..end].chars().count().max(1))
+            };
+            // Keep very long lines (binary garbage, minified values) readable.
+            let shown: String = line_text.chars().take(200).collect();
             let caret_len = caret_len.min(shown.chars().count().saturating_sub(col - 1).max(1));
             let _ = writeln!(out, "{pad} |");
             let _ = writeln!(out, "{line} | {}", shown.replace('\t', " "));
@@ -256,6 +285,53 @@ mod tests {
             ds.render(),
             "error: undefined variable `namespce`\n --> job.toml:2:16\n  |\n2 | get = \"/dap/{{ namespce }}\"\n  |                ^^^^^^^^ did you mean `namespace`?\n\nerror: 1 problem found; nothing was sent"
         );
+    }
+
+    #[test]
+    fn a_secret_under_the_caret_is_masked() {
+        let text = "[gateway]\nclient_secret = \"hunter2-xyz\" # here\n";
+        let src = Source {
+            name: "dap-run.toml".into(),
+            text: text.into(),
+        };
+        let start = text.find("\"hunter2").unwrap();
+        let mut ds = Diagnostics::default();
+        ds.push(
+            &src,
+            Diagnostic::at(
+                start..start + 13,
+                "the client secret is written in the project file",
+            )
+            .secret(),
+        );
+        assert_eq!(
+            ds.render(),
+            "error: the client secret is written in the project file\n --> dap-run.toml:2:17\n  |\n2 | client_secret = *** # here\n  |                 ^^^\n\nerror: 1 problem found; nothing was sent"
+        );
+    }
+
+    #[test]
+    fn the_same_problem_found_through_two_jobs_is_reported_once() {
+        let src = Source {
+            name: "dap-run.toml".into(),
+            text: "[gateway]\ntimeout = \"soon\"\n".into(),
+        };
+        let one = || {
+            let mut ds = Diagnostics::default();
+            ds.push(&src, Diagnostic::at(20..26, "invalid duration `soon`"));
+            ds
+        };
+        let mut all = one();
+        all.extend(one());
+        assert_eq!(all.len(), 1);
+        let other = Source {
+            name: "job.toml".into(),
+            text: src.text.clone(),
+        };
+        let mut third = Diagnostics::default();
+        third.push(&other, Diagnostic::at(20..26, "invalid duration `soon`"));
+        all.extend(third);
+        assert_eq!(all.len(), 2, "another file's problem is another problem");
     }
 
     #[test]

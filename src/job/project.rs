@@ -46,11 +46,11 @@ impl Project {
 
 /// The project file beside `job` (in the same folder), if there is one.
 pub fn find(job: &Path) -> Option<PathBuf> {
-    let dir = match job.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
+    // A job named without a folder (`job.toml`) has its project named so too: `dap-run.toml`.
+    let file = match job.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.join(FILE_NAME),
+        _ => PathBuf::from(FILE_NAME),
     };
-    let file = dir.join(FILE_NAME);
     file.is_file().then_some(file)
 }
 

@@ -598,3 +598,55 @@ fn issue_13_the_error_that_ends_a_command_is_a_line_of_its_log() {
         &"error: 1 problem found; nothing was sent"
     );
 }
+
+/// Issue 13 (left by stop 17): a client secret written in the project file was reported as
+/// "written in the job file". It is reported in the project file, at its line and column,
+/// once however many jobs inherit it, and the secret itself is not printed; one in a job file
+/// (a Canvas token too) is reported in the job file.
+#[test]
+fn issue_13_a_literal_secret_in_the_project_file_is_reported_there() {
+    const LITERAL: &str = "literal-s3cret-0b5e";
+    let project = format!("[gateway]\ntimeout = \"20s\"\nclient_secret = \"{LITERAL}\"\n");
+    let job = |name: &str| format!("name = \"{name}\"\n{ONE_STEP}");
+    let t = Test::new()
+        .file("jobs/dap-run.toml", &project)
+        .file("jobs/a.toml", &job("a"))
+        .file("jobs/b.toml", &job("b"))
+        .command(&["check", "jobs/a.toml", "jobs/b.toml"])
+        .run();
+    t.expect_code(2)
+        .stderr_has(&[
+            "error: the client secret is written in the project file\n --> jobs/dap-run.toml:3:17\n",
+            "3 | client_secret = ***\n",
+            "= help: read it from the environment: `client_secret = \"{{ env.DAP_CLIENT_SECRET }}\"`",
+            "error: 1 problem found; nothing was sent",
+        ])
+        .no_secret();
+    assert!(!t.run.stderr.contains("job file"), "{}", t.run.stderr);
+    assert!(!t.run.stderr.contains(LITERAL), "{}", t.run.stderr);
+    // `run` refuses it before sending anything.
+    let t = Test::new()
+        .file("jobs/dap-run.toml", &project)
+        .file("jobs/a.toml", &job("a"))
+        .command(&["run", "jobs/a.toml"])
+        .run();
+    t.expect_code(2)
+        .stderr_has(&["jobs/dap-run.toml:3:17"])
+        .no_secret();
+    assert!(!t.run.stderr.contains(LITERAL), "{}", t.run.stderr);
+    assert_eq!(t.ws.counters().requests, 0);
+    // In a job file, the job file is named.
+    Test::new()
+        .job(
+            "inst.toml",
+            &format!(
+                "[gateway]\nauth = \"inst_access\"\ncanvas_url = \"https://c.example\"\ncanvas_token = \"{LITERAL}\"\n{ONE_STEP}"
+            ),
+        )
+        .command(&["check", "{job}"])
+        .run()
+        .expect_code(2)
+        .stderr_has(&["error: the Canvas API token is written in the job file\n --> "])
+        .stderr_has(&["inst.toml:4:16", "4 | canvas_token = ***\n"])
+        .no_secret();
+}

@@ -59,6 +59,29 @@ impl Validator {
         }
     }
 
+    /// A secret written in the file itself (no template): it would sit in a repository and in
+    /// every copy of the file. Refused whatever the `auth`, in the file that holds it (the job
+    /// file or the project file), with the line that reads it from the environment instead.
+    fn literal_secret(&mut self, key: &str, what: &str, var: &str, sp: &Option<Sp<String>>) {
+        let Some(sp) = sp else { return };
+        if sp.value.contains("{{") {
+            return;
+        }
+        let file = match &self.project {
+            Some(p) if p.locate(&sp.span).is_some() => "the project file",
+            _ => "the job file",
+        };
+        // Not printed again: the excerpt masks it, and the redactor knows it from here on.
+        crate::secret::register(&sp.value);
+        self.error(
+            Diagnostic::at(sp.span.clone(), format!("the {what} is written in {file}"))
+                .secret()
+                .help(format!(
+                    "read it from the environment: `{key} = \"{{{{ env.{var} }}}}\"`"
+                )),
+        );
+    }
+
     pub(super) fn gateway(&mut self, g: RawGateway, _scope: &Scope) -> Option<Gateway> {
         let env_scope = Scope::default();
         let env_only = [("env".to_owned(), Name::Builtin)];
@@ -90,6 +113,18 @@ impl Validator {
         if let Some(sp) = &g.canvas_url {
             self.credentials_url(sp, "Canvas");
         }
+        self.literal_secret(
+            "client_secret",
+            "client secret",
+            "DAP_CLIENT_SECRET",
+            &g.client_secret,
+        );
+        self.literal_secret(
+            "canvas_token",
+            "Canvas API token",
+            "CANVAS_API_TOKEN",
+            &g.canvas_token,
+        );
         let auth_kind = g
             .auth
             .as_ref()
@@ -119,14 +154,6 @@ impl Validator {
                     g.client_secret.as_ref(),
                     "{{ env.DAP_CLIENT_SECRET }}",
                 );
-                if let Some(sp) = &g.client_secret
-                    && !sp.value.contains("{{")
-                {
-                    self.error(
-                            Diagnostic::at(sp.span.clone(), "the client secret is written in the job file")
-                                .help("read it from the environment: `client_secret = \"{{ env.DAP_CLIENT_SECRET }}\"`"),
-                        );
-                }
                 Some(Auth::ClientCredentials {
                     client_id: client_id?,
                     client_secret: client_secret?,
