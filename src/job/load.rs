@@ -8,14 +8,18 @@
 //! type: its entry is reported, taken out of the document, and the document is deserialized
 //! again, so `concurrency = "eight"` does not hide the file's other problems. A job with
 //! unknown keys is not validated further: an unknown key is a typo of a key the rest of the
-//! job misses (`gett`), and validating on would add "has no request" noise.
+//! job misses (`gett`), and validating on would add "has no request" noise. The project file
+//! (`dap-run.toml`) is read the same way ([`parse_project`]), so a typo in its `[gateway]` is
+//! reported too, not silently ignored.
 
 use std::ops::Range;
 
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+use super::project::RawProject;
 use super::raw::{
     RawDatabase, RawDefaults, RawDownload, RawGateway, RawJob, RawLoad, RawPoll, RawRetry, RawStep,
 };
@@ -33,15 +37,41 @@ enum Seg {
     Index(usize),
 }
 
+/// Which file a document is: the model its keys are looked up in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Job,
+    Project,
+}
+
+impl Kind {
+    fn noun(self) -> &'static str {
+        match self {
+            Kind::Job => "job file",
+            Kind::Project => "project file",
+        }
+    }
+}
+
 /// Parses job file text into the raw model. `None` when the TOML is broken, a key is unknown
 /// or the model cannot be built; the diagnostics say why. Values of the wrong type are
 /// reported and left out, and the job without them is returned for validation.
 pub fn parse(source: &Source) -> (Option<RawJob>, Diagnostics) {
+    parse_as(source, Kind::Job)
+}
+
+/// Parses project file text (`dap-run.toml`) into its raw model, with the same reporting as
+/// [`parse`]: every unknown key and every value of the wrong type, each at its place.
+pub fn parse_project(source: &Source) -> (Option<RawProject>, Diagnostics) {
+    parse_as(source, Kind::Project)
+}
+
+fn parse_as<T: DeserializeOwned>(source: &Source, kind: Kind) -> (Option<T>, Diagnostics) {
     let mut diags = Diagnostics::default();
     let mut doc = match DeTable::parse(&source.text) {
         Ok(doc) => doc,
         Err(e) => {
-            diags.push(source, toml_diagnostic(&e, &source.text));
+            diags.push(source, toml_diagnostic(&e, &source.text, kind));
             return (None, diags);
         }
     };
@@ -68,7 +98,7 @@ pub fn parse(source: &Source) -> (Option<RawJob>, Diagnostics) {
                 // After a value was taken out, a structural error is one the removal made (a
                 // table left without a required key): only a missing key is worth reporting.
                 if wrong_type || wrong_types == 0 || message.starts_with("missing field") {
-                    diags.push(source, toml_diagnostic(&e, &source.text));
+                    diags.push(source, toml_diagnostic(&e, &source.text, kind));
                 }
                 let removed = wrong_type
                     && wrong_types < MAX_TYPE_ERRORS
@@ -81,7 +111,7 @@ pub fn parse(source: &Source) -> (Option<RawJob>, Diagnostics) {
         }
     };
     for path in &unknown {
-        diags.push(source, unknown_key(&doc, path));
+        diags.push(source, unknown_key(&doc, path, kind));
     }
     if unknown.is_empty() {
         (raw, diags)
@@ -116,14 +146,14 @@ fn segments(path: &serde_ignored::Path<'_>) -> Vec<Seg> {
 }
 
 /// The diagnostic for an unknown key: where it is, and the closest key the table has.
-fn unknown_key(doc: &Spanned<DeTable<'_>>, path: &[Seg]) -> Diagnostic {
+fn unknown_key(doc: &Spanned<DeTable<'_>>, path: &[Seg], kind: Kind) -> Diagnostic {
     let (name, table) = match path.split_last() {
         Some((Seg::Key(name), table)) => (name.as_str(), table),
         _ => ("?", path),
     };
     let mut d = Diagnostic::nowhere(format!("unknown key `{name}`"));
     d.span = key_span(doc, path);
-    let choices = keys_of(table);
+    let choices = keys_of(table, kind);
     match suggest(name, choices.iter().copied()) {
         Some(s) => d.label(format!("did you mean `{s}`?")),
         None if !choices.is_empty() => d.help(format!(
@@ -139,7 +169,7 @@ fn unknown_key(doc: &Spanned<DeTable<'_>>, path: &[Seg]) -> Diagnostic {
 }
 
 /// The keys of the raw table at `path` (indexes skipped: every step has the same keys).
-fn keys_of(path: &[Seg]) -> &'static [&'static str] {
+fn keys_of(path: &[Seg], kind: Kind) -> &'static [&'static str] {
     let names: Vec<&str> = path
         .iter()
         .filter_map(|s| match s {
@@ -148,6 +178,8 @@ fn keys_of(path: &[Seg]) -> &'static [&'static str] {
         })
         .collect();
     match names.as_slice() {
+        [] if kind == Kind::Project => fields::<RawProject>(),
+        _ if kind == Kind::Project && names[0] != "gateway" => &[],
         [] => fields::<RawJob>(),
         ["gateway"] => fields::<RawGateway>(),
         ["gateway", "retry"] => fields::<RawRetry>(),
@@ -265,7 +297,7 @@ fn remove_in_value(value: &mut DeValue<'_>, span: &Range<usize>) -> bool {
     }
 }
 
-fn toml_diagnostic(e: &toml::de::Error, text: &str) -> Diagnostic {
+fn toml_diagnostic(e: &toml::de::Error, text: &str, kind: Kind) -> Diagnostic {
     let message = e.message().trim();
     let mut d = if let Some(rest) = message.strip_prefix("missing field `") {
         let name = rest.split('`').next().unwrap_or(rest);
@@ -278,7 +310,7 @@ fn toml_diagnostic(e: &toml::de::Error, text: &str) -> Diagnostic {
             if first.starts_with("invalid") || first.starts_with("unknown") {
                 first
             } else {
-                format!("invalid job file: {first}")
+                format!("invalid {}: {first}", kind.noun())
             },
         );
         if !rest.is_empty() {

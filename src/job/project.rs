@@ -7,25 +7,33 @@
 //! validated with the job that inherits them, and a problem in one is reported in the project
 //! file, at its line and column: its spans are shifted past the end of the job file's text
 //! ([`Project::offset`]), so the validator tells the two files apart by offset alone.
+//! [`RawProject`] is also the source of the project file's JSON Schema
+//! (`schemas/project.schema.json`), generated like the job file's.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::raw::{RawGateway, RawRetry, Sp};
-use crate::diagnostic::{Diagnostic, Diagnostics, Source};
+use crate::diagnostic::Source;
 
 /// The project file's name.
 pub const FILE_NAME: &str = "dap-run.toml";
 
-/// The project file as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawProject {
-    /// Gateway settings every job in the folder inherits.
-    gateway: Option<RawGateway>,
+/// A dap-run project file (`dap-run.toml`): the `[gateway]` settings every job file in its
+/// folder inherits; a job's own `[gateway]` keys win over them.
+// Unknown keys are reported by `load::parse_project` (every one, at its place), so serde lets
+// them through; the schema denies them.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[schemars(title = "dap-run project file")]
+pub struct RawProject {
+    /// Gateway settings every job in the folder inherits, key by key (`retry` and
+    /// `rate_limits` entry by entry).
+    pub gateway: Option<RawGateway>,
 }
 
 /// A project file that was read and parsed.
@@ -78,19 +86,11 @@ pub fn read(
         },
         offset: job_len + 1,
     };
-    let raw: RawProject = toml::from_str(&text).map_err(|e| {
-        let mut d = Diagnostic::nowhere(format!(
-            "invalid project file: {}",
-            e.message().lines().next().unwrap_or("").trim()
-        ));
-        d.span = e.span();
-        if e.message().starts_with("unknown field") {
-            d = d.help("a project file holds only `[gateway]`");
-        }
-        let mut diags = Diagnostics::default();
-        diags.push(&project.source, d);
-        crate::error::Error::Invalid(diags)
-    })?;
+    let (raw, diags) = super::load::parse_project(&project.source);
+    let raw = match raw {
+        Some(raw) if diags.is_empty() => raw,
+        _ => return Err(crate::error::Error::Invalid(diags)),
+    };
     let gateway = raw.gateway.map(|mut g| {
         shift_gateway(&mut g, project.offset);
         g

@@ -96,11 +96,15 @@ pub struct RawGateway {
     pub auth: Option<Sp<String>>,
     /// Client id template. Default `{{ env.DAP_CLIENT_ID }}`.
     pub client_id: Option<Sp<String>>,
-    /// Client secret template. Default `{{ env.DAP_CLIENT_SECRET }}`.
+    /// Client secret template. Default `{{ env.DAP_CLIENT_SECRET }}`. A secret written in the
+    /// file itself is refused.
+    #[schemars(transform = super::schema::template)]
     pub client_secret: Option<Sp<String>>,
     /// Canvas base URL, for `auth = "inst_access"`.
     pub canvas_url: Option<Sp<String>>,
     /// Canvas API token template, for `auth = "inst_access"`. Default `{{ env.CANVAS_API_TOKEN }}`.
+    /// A token written in the file itself is refused.
+    #[schemars(transform = super::schema::template)]
     pub canvas_token: Option<Sp<String>>,
     /// Reuse a still-valid token across runs: `true` (in the user's cache folder) or a file path.
     #[schemars(with = "Option<TokenCacheSchema>")]

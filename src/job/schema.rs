@@ -1,6 +1,7 @@
-//! The rules of a job file that its JSON Schema states beyond types, so that an editor marks
-//! what `dap-run check` refuses: identifiers, durations, bounds of counts, header names, rate
-//! limits, the `auth` kinds, and one request per step. Each is a schemars transform that
+//! The rules of a job file (and of the project file's `[gateway]`) that their JSON Schemas
+//! state beyond types, so that an editor marks what `dap-run check` refuses: identifiers,
+//! durations, bounds of counts, header names, rate limits, the `auth` kinds, secrets written
+//! as templates, and one request per step. Each is a schemars transform that
 //! [`raw`](super::raw) attaches to a key; the patterns mirror the checks in
 //! [`validate`](super::validate), and `tests/it/schema.rs` runs every refused job through both.
 //!
@@ -94,6 +95,12 @@ pub fn download_concurrency(schema: &mut Schema) {
 /// Decompressed size over gzip size: 1 to 1,000,000.
 pub fn max_ratio(schema: &mut Schema) {
     range(schema, 1, 1_000_000);
+}
+
+/// A secret's setting is a template (`{{ env.DAP_CLIENT_SECRET }}`): a literal secret in the
+/// file is refused (`validate::gateway`).
+pub fn template(schema: &mut Schema) {
+    set(schema, "pattern", json!(r"\{\{"));
 }
 
 /// The ways to log in.

@@ -94,3 +94,29 @@ fn every_unknown_key_is_reported_at_its_key() {
     }
     assert!(run.stderr.contains("4 problems found"), "{}", run.stderr);
 }
+
+/// Found while adding the project file's schema: an unknown key inside the project file's
+/// `[gateway]` (`urll`, `atempts`) was silently ignored, so the job went to the default gateway
+/// without a word. Every unknown key of the project file is reported at its key, with the
+/// closest known one, like a job file's.
+#[test]
+fn every_unknown_key_of_the_project_file_is_reported_at_its_key() {
+    let t = Test::new()
+        .file(
+            "dap-run.toml",
+            "[gateway]\nurll = \"https://gateway.example\"\n[gateway.retry]\natempts = 3\n[vars]\nx = 1\n",
+        )
+        .job("job.toml", "[[step]]\nid = \"a\"\nget = \"/x\"\n")
+        .command(&["check", "job.toml"])
+        .run();
+    t.expect_code(2).stderr_has(&[
+        "error: unknown key `urll`\n --> dap-run.toml:2:1\n",
+        "did you mean `url`?",
+        "error: unknown key `atempts`\n --> dap-run.toml:4:1\n",
+        "did you mean `attempts`?",
+        "error: unknown key `vars`\n --> dap-run.toml:5:2\n",
+        "= help: expected one of `gateway`",
+        "error: 3 problems found; nothing was sent",
+    ]);
+    assert_eq!(t.ws.counters().requests, 0);
+}

@@ -1,25 +1,37 @@
-//! The JSON Schema of the job file (issue 6): generated from the serde mirror, committed in
-//! `schemas/job.schema.json`, complete with descriptions, and satisfied by every example.
+//! The JSON Schemas of the job file (issue 6) and of the project file `dap-run.toml`:
+//! generated from the serde mirrors, committed in `schemas/`, complete with descriptions, and
+//! satisfied by every example.
 //!
-//! Regenerate the committed file with `UPDATE_SCHEMA=1 cargo test --test it schema::`.
+//! Regenerate the committed files with `UPDATE_SCHEMA=1 cargo test --test it schema::`.
 
 use std::path::{Path, PathBuf};
 
 use serde_json::Value as Json;
 
-fn schema_file() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/job.schema.json")
+fn schema_file(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("schemas")
+        .join(name)
 }
 
-/// The schema as generated from `RawJob`: pretty JSON and a trailing newline. TOML has no
-/// null, so optional keys are simply not required (no `"null"` type).
-fn generated() -> String {
-    let schema = schemars::schema_for!(dap_run::job::raw::RawJob);
+/// A schema as committed: pretty JSON and a trailing newline. TOML has no null, so optional
+/// keys are simply not required (no `"null"` type).
+fn committed_form(schema: schemars::Schema) -> String {
     let mut schema = serde_json::to_value(&schema).expect("schema serializes");
     drop_null(&mut schema);
     let mut text = serde_json::to_string_pretty(&schema).expect("schema serializes");
     text.push('\n');
     text
+}
+
+/// The job file's schema, generated from `RawJob`.
+fn generated() -> String {
+    committed_form(schemars::schema_for!(dap_run::job::raw::RawJob))
+}
+
+/// The project file's schema, generated from `RawProject`.
+fn generated_project() -> String {
+    committed_form(schemars::schema_for!(dap_run::job::project::RawProject))
 }
 
 /// Removes the `null` alternative schemars adds for `Option` fields.
@@ -62,13 +74,12 @@ fn examples() -> Vec<PathBuf> {
     out
 }
 
-#[test]
-fn committed_schema_is_up_to_date() {
-    let want = generated();
-    let path = schema_file();
+/// `schemas/<name>` is `want`, or is written with it under `UPDATE_SCHEMA`.
+fn assert_committed(name: &str, want: &str) {
+    let path = schema_file(name);
     if std::env::var_os("UPDATE_SCHEMA").is_some() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, &want).unwrap();
+        std::fs::write(&path, want).unwrap();
         return;
     }
     let have = std::fs::read_to_string(&path).unwrap_or_default();
@@ -77,6 +88,16 @@ fn committed_schema_is_up_to_date() {
         "{} is stale or missing; regenerate it with `UPDATE_SCHEMA=1 cargo test --test it schema::` and commit it",
         path.display()
     );
+}
+
+#[test]
+fn committed_schema_is_up_to_date() {
+    assert_committed("job.schema.json", &generated());
+}
+
+#[test]
+fn committed_project_schema_is_up_to_date() {
+    assert_committed("project.schema.json", &generated_project());
 }
 
 /// Walks every property of every object in the schema and returns those without a description.
@@ -109,19 +130,23 @@ fn undocumented(v: &Json, at: &str, out: &mut Vec<String>) {
 
 #[test]
 fn every_key_has_a_description() {
-    let schema: Json = serde_json::from_str(&generated()).unwrap();
-    let mut missing = Vec::new();
-    undocumented(&schema, "#", &mut missing);
-    assert!(
-        missing.is_empty(),
-        "keys without a description: {missing:#?}"
-    );
-    // Every definition documents itself too, so hovering a table in an editor explains it.
-    for (name, def) in schema["$defs"].as_object().expect("$defs") {
+    for text in [generated(), generated_project()] {
+        let schema: Json = serde_json::from_str(&text).unwrap();
+        let mut missing = Vec::new();
+        undocumented(&schema, "#", &mut missing);
         assert!(
-            def.get("description").is_some(),
-            "definition `{name}` has no description"
+            missing.is_empty(),
+            "keys without a description in `{}`: {missing:#?}",
+            schema["title"]
         );
+        assert!(schema.get("description").is_some(), "{}", schema["title"]);
+        // Every definition documents itself too, so hovering a table in an editor explains it.
+        for (name, def) in schema["$defs"].as_object().expect("$defs") {
+            assert!(
+                def.get("description").is_some(),
+                "definition `{name}` has no description"
+            );
+        }
     }
 }
 
@@ -134,10 +159,14 @@ fn toml_as_json(path: &Path) -> Json {
 }
 
 fn compile_schema() -> (boon::Schemas, boon::SchemaIndex) {
-    let schema: Json = serde_json::from_str(&generated()).unwrap();
+    compile(&generated())
+}
+
+fn compile(text: &str) -> (boon::Schemas, boon::SchemaIndex) {
+    let schema: Json = serde_json::from_str(text).unwrap();
     let mut schemas = boon::Schemas::new();
     let mut compiler = boon::Compiler::new();
-    let url = "file:///job.schema.json";
+    let url = "file:///schema.json";
     compiler.add_resource(url, schema).expect("schema resource");
     let index = compiler
         .compile(url, &mut schemas)
@@ -209,6 +238,8 @@ fn issue_13_the_schema_refuses_what_check_refuses() {
         ("output name", format!("{step}outputs = {{ \"my-out\" = \"$.x\" }}\n")),
         ("header name", format!("{step}headers = {{ \"X Team\" = \"a\" }}\n")),
         ("rate limit", format!("[gateway.rate_limits]\n\"GET /x\" = \"lots\"\n{step}")),
+        ("literal client secret", format!("[gateway]\nclient_secret = \"s3cret-in-the-file\"\n{step}")),
+        ("literal Canvas token", format!("[gateway]\nauth = \"inst_access\"\ncanvas_url = \"https://c.example\"\ncanvas_token = \"tok-in-the-file\"\n{step}")),
     ];
     let ws = crate::common::Workspace::default_sandbox();
     for (what, text) in &bad {
@@ -255,5 +286,112 @@ fn issue_13_the_schema_refuses_what_check_refuses() {
         }
         let path = ws.job("good.toml", text);
         ws.run(&["check", path.to_str().unwrap()]).expect_code(0);
+    }
+}
+
+/// The example project file (`examples/project/dap-run.toml`, the README's) is valid against
+/// the project schema, and `check` and `plan` of a job beside it accept it and show what the
+/// job inherits.
+#[test]
+fn the_example_project_file_is_valid_against_its_schema() {
+    let (schemas, index) = compile(&generated_project());
+    let path = crate::common::examples_dir().join("project/dap-run.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.starts_with("#:schema ../../schemas/project.schema.json\n"),
+        "{} must start with the Taplo directive `#:schema ../../schemas/project.schema.json`",
+        path.display()
+    );
+    if let Err(e) = schemas.validate(&toml_as_json(&path), index) {
+        panic!("{} does not match the schema:\n{e:#}", path.display());
+    }
+    let ws = crate::common::Workspace::default_sandbox();
+    std::fs::write(ws.path().join("dap-run.toml"), &text).unwrap();
+    let job = ws.example("tables.toml");
+    ws.run(&["check", job.to_str().unwrap()]).expect_code(0);
+    let plan = ws.run(&["plan", job.to_str().unwrap()]);
+    plan.expect_code(0);
+    assert!(plan.stdout.contains("attempts: 8"), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("ACME_DAP_CLIENT_ID"),
+        "{}",
+        plan.stdout
+    );
+}
+
+/// Each of these project files fails the project schema (so an editor marks it) and `check` of
+/// a job beside it (exit 2, the problem located in `dap-run.toml`, nothing sent); what both
+/// accept passes the schema.
+#[test]
+fn the_project_schema_refuses_what_check_refuses() {
+    let (schemas, index) = compile(&generated_project());
+    let bad = [
+        (
+            "a table other than [gateway]",
+            "[vars]\nnamespace = \"canvas\"\n",
+        ),
+        (
+            "an unknown gateway key",
+            "[gateway]\nurll = \"https://x.example\"\n",
+        ),
+        ("an unknown auth", "[gateway]\nauth = \"oauth\"\n"),
+        (
+            "a literal client secret",
+            "[gateway]\nclient_secret = \"s3cret-in-the-file\"\n",
+        ),
+        (
+            "a literal Canvas token",
+            "[gateway]\nauth = \"inst_access\"\ncanvas_url = \"https://c.example\"\ncanvas_token = \"tok-in-the-file\"\n",
+        ),
+        ("a malformed timeout", "[gateway]\ntimeout = \"soon\"\n"),
+        ("no retry attempts", "[gateway.retry]\nattempts = 0\n"),
+        (
+            "a malformed rate limit",
+            "[gateway.rate_limits]\n\"GET /x\" = \"lots\"\n",
+        ),
+        (
+            "a token cache of the wrong type",
+            "[gateway]\ntoken_cache = 5\n",
+        ),
+    ];
+    let ws = crate::common::Workspace::default_sandbox();
+    let job = ws.job("job.toml", "[[step]]\nid = \"a\"\nget = \"/x\"\n");
+    for (what, text) in bad {
+        let value: toml::Value = toml::from_str(text).unwrap();
+        assert!(
+            schemas
+                .validate(&serde_json::to_value(value).unwrap(), index)
+                .is_err(),
+            "{what}: the project schema accepts\n{text}"
+        );
+        std::fs::write(ws.path().join("dap-run.toml"), text).unwrap();
+        let run = ws.run(&["check", job.to_str().unwrap()]);
+        assert_eq!(
+            run.code, 2,
+            "{what}: `check` accepts\n{text}\n{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("dap-run.toml:"),
+            "{what}: not located in the project file\n{}",
+            run.stderr
+        );
+    }
+    assert_eq!(ws.counters().requests, 0);
+
+    let good = [
+        "[gateway]\nclient_id = \"{{ env.ACME_ID }}\"\nclient_secret = \"{{ env.ACME_SECRET }}\"\n",
+        "[gateway]\nauth = \"inst_access\"\ncanvas_url = \"https://c.example\"\ncanvas_token = \"{{ env.ACME_CANVAS }}\"\n",
+        "[gateway]\ntimeout = \"1m 30s\"\ntoken_cache = \"private/token.json\"\n[gateway.retry]\nattempts = 1\nbackoff = \"500ms..1h\"\n[gateway.rate_limits]\n\"GET /x/*\" = \"10/min\"\n",
+        "# nothing shared yet\n",
+    ];
+    for text in good {
+        let value: toml::Value = toml::from_str(text).unwrap();
+        if let Err(e) = schemas.validate(&serde_json::to_value(value).unwrap(), index) {
+            panic!("the project schema refuses\n{text}\n{e:#}");
+        }
+        std::fs::write(ws.path().join("dap-run.toml"), text).unwrap();
+        let run = ws.run(&["check", job.to_str().unwrap()]);
+        assert_eq!(run.code, 0, "`check` refuses\n{text}\n{}", run.stderr);
     }
 }
