@@ -160,18 +160,23 @@ fn check(args: &CheckArgs) -> Result<ExitCode, Error> {
     let opts = load_options(&args.job_args)?;
     let mut all = crate::diagnostic::Diagnostics::default();
     let mut other = Vec::new();
+    let mut jobs = Vec::new();
     for path in &args.jobs {
         match crate::job::load(path, &opts) {
-            Ok(job) => println!(
-                "{}: ok ({} step{})",
-                path.display(),
-                job.steps.len(),
-                if job.steps.len() == 1 { "" } else { "s" }
-            ),
+            Ok(job) => {
+                println!(
+                    "{}: ok ({} step{})",
+                    path.display(),
+                    job.steps.len(),
+                    if job.steps.len() == 1 { "" } else { "s" }
+                );
+                jobs.push(job);
+            }
             Err(Error::Invalid(d)) => all.extend(d),
             Err(e) => other.push(e),
         }
     }
+    warn_of_clash(&jobs.iter().collect::<Vec<_>>());
     for e in &other {
         crate::progress::print_error(e);
     }
@@ -186,9 +191,11 @@ fn check(args: &CheckArgs) -> Result<ExitCode, Error> {
 }
 
 /// `dap-run plan JOB...`: every file validated first, then each plan in turn (text), or a
-/// JSON array of them (`--format json` and several jobs).
+/// JSON array of them (`--format json` and several jobs). Jobs that `run` would refuse
+/// together are planned with a warning: a plan sends nothing and writes nothing.
 fn plan(args: &PlanArgs) -> Result<ExitCode, Error> {
     let jobs = load_all(&args.jobs, &load_options(&args.job_args)?)?;
+    warn_of_clash(&jobs.iter().collect::<Vec<_>>());
     match (args.format, jobs.as_slice()) {
         (_, [job]) => print!("{}", crate::plan::render(job, args.format)),
         (crate::plan::PlanFormat::Json, _) => {
@@ -215,8 +222,6 @@ fn plan(args: &PlanArgs) -> Result<ExitCode, Error> {
 }
 
 /// Reads and validates every job file: all of them or an error with every problem found.
-/// Two job files of one name, or whose state (or lock) would be the same file, are refused:
-/// one run would take the other's state, files or report entry.
 pub(super) fn load_all(
     paths: &[std::path::PathBuf],
     opts: &crate::job::LoadOptions,
@@ -243,27 +248,80 @@ pub(super) fn load_all(
     if !other.is_empty() {
         return Err(UsageError::JobsUnreadable { count: other.len() }.into());
     }
+    Ok(jobs)
+}
+
+/// Two of the jobs that would step on each other in one `run`: one `name` (one report entry,
+/// one default output folder), or one state (or lock) file (one run would take the other's
+/// state). `run` refuses them; `check` and `plan`, which send and write nothing, only warn.
+pub(super) fn clash(jobs: &[&crate::job::Job]) -> Option<UsageError> {
     for (i, a) in jobs.iter().enumerate() {
         for b in &jobs[..i] {
             if a.file != b.file && a.name == b.name {
-                return Err(UsageError::SameName {
+                return Some(UsageError::SameName {
                     first: b.file.clone(),
                     second: a.file.clone(),
                     name: a.name.clone(),
-                }
-                .into());
+                });
             }
-            if a.file != b.file && (a.state_file == b.state_file || a.lock_file == b.lock_file) {
-                return Err(UsageError::SameState {
+            if a.file != b.file
+                && (same_file(&a.state_file, &b.state_file)
+                    || same_file(&a.lock_file, &b.lock_file))
+            {
+                return Some(UsageError::SameState {
                     first: b.file.clone(),
                     second: a.file.clone(),
                     state: a.state_file.clone(),
-                }
-                .into());
+                });
             }
         }
     }
-    Ok(jobs)
+    None
+}
+
+/// Whether two paths name one file: `jobs/a/../state/x.json` is `jobs/state/x.json`. The
+/// folder is resolved (symbolic links included) when it exists, else the path is made absolute
+/// and its `..` and `.` taken out.
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    fn resolved(p: &std::path::Path) -> std::path::PathBuf {
+        let folder = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => std::path::Path::new("."),
+        };
+        if let (Ok(dir), Some(name)) = (std::fs::canonicalize(folder), p.file_name()) {
+            return dir.join(name);
+        }
+        let mut out = std::path::PathBuf::new();
+        for part in std::path::absolute(p)
+            .unwrap_or_else(|_| p.to_path_buf())
+            .components()
+        {
+            match part {
+                std::path::Component::ParentDir => {
+                    out.pop();
+                }
+                std::path::Component::CurDir => {}
+                other => out.push(other),
+            }
+        }
+        out
+    }
+    a == b || resolved(a) == resolved(b)
+}
+
+/// Warns of jobs `run` would refuse together (`check` and `plan`): the error `run` gives, its
+/// first line saying that `run` refuses them.
+fn warn_of_clash(jobs: &[&crate::job::Job]) {
+    if let Some(e) = clash(jobs) {
+        let text = e.to_string();
+        let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
+        let rest = if rest.is_empty() {
+            String::new()
+        } else {
+            format!("\n{rest}")
+        };
+        tracing::warn!("{first}; `dap-run run` refuses them in one command{rest}");
+    }
 }
 
 fn sandbox(args: crate::sandbox::SandboxArgs) -> Result<ExitCode, Error> {

@@ -50,6 +50,9 @@ pub(super) fn run(args: RunArgs, quiet: bool) -> Result<ExitCode, Error> {
     opts.output_dir = args.output_dir.clone();
     opts.state_dir = args.state_dir.clone();
     let jobs = load_all(&args.jobs, &opts)?;
+    if let Some(e) = super::clash(&jobs.iter().collect::<Vec<_>>()) {
+        return Err(e.into());
+    }
     let rt = runtime()?;
     rt.block_on(async move {
         let (sender, stop) = crate::runner::stop::channel();

@@ -650,3 +650,51 @@ fn issue_13_a_literal_secret_in_the_project_file_is_reported_there() {
         .stderr_has(&["inst.toml:4:16", "4 | canvas_token = ***\n"])
         .no_secret();
 }
+
+/// Issue 13 (left by stop 17): `plan` refused jobs that share a state file as `run` does,
+/// though a plan sends nothing and writes nothing. `plan` and `check` warn and go on; `run`
+/// still refuses, with nothing sent and nothing written. The two state files are one through
+/// `..` (`one/../state` and `two/../state`), which the comparison also caught only as text.
+#[test]
+fn issue_13_plan_and_check_warn_of_jobs_that_run_refuses_together() {
+    let job = |name: &str| format!("name = \"{name}\"\nstate_dir = \"../state\"\n{ONE_STEP}");
+    let with_jobs = |words: &[&str]| {
+        Test::new()
+            .file("one/x.toml", &job("one"))
+            .file("two/x.toml", &job("two"))
+            .command(words)
+            .run()
+    };
+    let warning = " WARN `one/x.toml` and `two/x.toml` would share the state file `two/../state/x.state.json`; `dap-run run` refuses them in one command";
+    let plan = with_jobs(&["plan", "one/x.toml", "two/x.toml"]);
+    plan.expect_code(0).every_line_stamped().stderr_has(&[
+        warning,
+        " WARN   = help: give the jobs different file names",
+    ]);
+    assert!(
+        plan.run.stdout.contains("job: one") && plan.run.stdout.contains("job: two"),
+        "{}",
+        plan.run.stdout
+    );
+    let check = with_jobs(&["check", "one/x.toml", "two/x.toml"]);
+    check.expect_code(0).stderr_has(&[warning]);
+    assert_eq!(check.run.stdout.lines().count(), 2, "{}", check.run.stdout);
+    // One job alone: no warning.
+    let one = with_jobs(&["plan", "one/x.toml"]);
+    assert_eq!(one.expect_code(0).run.stderr, "");
+    // Two jobs of one name: a warning too.
+    Test::new()
+        .file("a.toml", ONE_STEP)
+        .file("b.toml", &format!("name = \"a\"\n{ONE_STEP}"))
+        .command(&["plan", "a.toml", "b.toml"])
+        .run()
+        .expect_code(0)
+        .stderr_has(&[" WARN `a.toml` and `b.toml` are both named `a`"]);
+
+    let run = with_jobs(&["run", "one/x.toml", "two/x.toml"]);
+    run.expect_code(2).stderr_has(&[
+        " ERROR error: `one/x.toml` and `two/x.toml` would share the state file `two/../state/x.state.json`",
+    ]);
+    assert_eq!(run.ws.counters().requests, 0);
+    assert!(!run.ws.path().join("state").exists());
+}
