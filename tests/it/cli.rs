@@ -2,7 +2,6 @@
 //! not a terminal and progress on one, log levels and JSON logs, the overlap lock, `--dry-run`,
 //! completions and the man page.
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -21,14 +20,18 @@ fn workspace(config: SandboxConfig) -> Workspace {
 
 /// The nightly example, with the query rate limit lifted so that a retried query (one more
 /// than the gateway's 5/min) does not wait a minute.
-fn nightly(ws: &Workspace) -> std::path::PathBuf {
-    let text = std::fs::read_to_string(examples_dir().join("nightly.toml")).unwrap();
-    ws.job(
-        "nightly.toml",
-        &format!(
-            "{text}\n[gateway.rate_limits]\n\"POST /dap/query/*/table/*/data\" = \"unlimited\"\n"
-        ),
-    )
+fn nightly() -> Test {
+    Test::new()
+        .example("nightly.toml")
+        .append("[gateway.rate_limits]\n\"POST /dap/query/*/table/*/data\" = \"unlimited\"\n")
+}
+
+/// A sandbox that hides `tables` from the table list.
+fn hiding(tables: &[&str]) -> SandboxConfig {
+    SandboxConfig {
+        hidden_tables: tables.iter().map(|t| (*t).to_owned()).collect(),
+        ..Default::default()
+    }
 }
 
 fn run(ws: &Workspace, args: &[&str]) -> Run {
@@ -39,13 +42,6 @@ fn run(ws: &Workspace, args: &[&str]) -> Run {
             .output()
             .expect("run dap-run"),
     )
-}
-
-/// No temporary files beside the reports: they were renamed into place whole.
-fn assert_no_temp_files(dir: &Path) {
-    for f in files_under(dir) {
-        assert!(!f.contains(".dap-run-tmp-"), "temporary file left: {f}");
-    }
 }
 
 fn assert_secret_free(what: &str, text: &str) {
@@ -59,25 +55,17 @@ fn assert_secret_free(what: &str, text: &str) {
 
 #[test]
 fn junit_report_names_the_missing_table() {
-    let ws = workspace(SandboxConfig {
-        hidden_tables: vec!["users".into()],
-        ..Default::default()
-    });
-    let job = ws.example("tables.toml");
-    let r = run(
-        &ws,
-        &[
-            job.to_str().unwrap(),
-            "--output-dir",
-            "out",
-            "--report",
-            "junit=reports/junit.xml",
-        ],
-    );
-    r.expect_code(1);
-    let xml = ws.read("reports/junit.xml");
-    assert_secret_free("JUnit report", &xml);
-    assert_no_temp_files(&ws.path().join("reports"));
+    let t = Test::new()
+        .sandbox(hiding(&["users"]))
+        .example("tables.toml")
+        .args(&["--report", "junit=reports/junit.xml"])
+        .run();
+    // No secret in the report (or anywhere), no temporary file beside it: renamed whole.
+    t.expect_code(1)
+        .left_clean(false)
+        .no_secret()
+        .stderr_has(&["missing from `canvas`: users"]);
+    let xml = t.ws.read("reports/junit.xml");
     let doc = roxmltree::Document::parse(&xml).expect("the JUnit report is XML");
     let suite = doc
         .descendants()
@@ -101,29 +89,16 @@ fn junit_report_names_the_missing_table() {
         message, "step `tables`: check failed: missing from `canvas`: users",
         "{xml}"
     );
-    assert!(
-        r.stderr.contains("missing from `canvas`: users"),
-        "{}",
-        r.stderr
-    );
 }
 
 #[test]
 fn junit_report_has_a_case_per_loop_item() {
-    let ws = workspace(SandboxConfig::default());
-    let job = ws.example("nightly.toml");
-    run(
-        &ws,
-        &[
-            job.to_str().unwrap(),
-            "--output-dir",
-            "out",
-            "--report",
-            "junit=junit.xml",
-        ],
-    )
-    .expect_code(0);
-    let xml = ws.read("junit.xml");
+    let t = Test::new()
+        .example("nightly.toml")
+        .args(&["--report", "junit=junit.xml"])
+        .run();
+    t.expect_code(0);
+    let xml = t.ws.read("junit.xml");
     let doc = roxmltree::Document::parse(&xml).expect("XML");
     let names: Vec<&str> = doc
         .descendants()
@@ -149,26 +124,15 @@ fn junit_report_has_a_case_per_loop_item() {
 
 #[test]
 fn json_report_records_steps_items_outputs_files_logins_and_retries() {
-    let ws = workspace(SandboxConfig::default());
-    ws.sandbox.set_faults(Faults {
-        fail_503: 1,
-        ..Default::default()
-    });
-    let job = nightly(&ws);
-    let r = run(
-        &ws,
-        &[
-            job.to_str().unwrap(),
-            "--output-dir",
-            "out",
-            "--report",
-            "json=reports/run.json",
-        ],
-    );
-    r.expect_code(0);
-    let text = ws.read("reports/run.json");
-    assert_secret_free("JSON report", &text);
-    assert_no_temp_files(&ws.path().join("reports"));
+    let t = nightly()
+        .faults(Faults {
+            fail_503: 1,
+            ..Default::default()
+        })
+        .args(&["--report", "json=reports/run.json"])
+        .run();
+    t.expect_code(0).left_clean(true).no_secret();
+    let text = t.ws.read("reports/run.json");
     let report: Json = serde_json::from_str(&text).expect("the JSON report is JSON");
     assert_eq!(report["job"], "nightly");
     assert_eq!(report["exit_code"], 0);
@@ -197,7 +161,7 @@ fn json_report_records_steps_items_outputs_files_logins_and_retries() {
     for item in steps[2]["items"].as_array().unwrap() {
         for f in item["files"].as_array().unwrap() {
             let path = f["path"].as_str().unwrap();
-            let on_disk = std::fs::metadata(ws.path().join(path))
+            let on_disk = std::fs::metadata(t.ws.path().join(path))
                 .unwrap_or_else(|e| panic!("{path}: {e}"))
                 .len();
             assert_eq!(f["bytes"].as_u64(), Some(on_disk), "{path}");
@@ -222,20 +186,21 @@ fn unstamped(line: &str) -> &str {
 
 #[test]
 fn summary_counts_everything_and_names_the_first_error() {
-    let ws = workspace(SandboxConfig::default());
-    ws.sandbox.set_faults(Faults {
-        fail_503: 1,
-        ..Default::default()
-    });
-    let job = nightly(&ws);
-    let r = run(&ws, &[job.to_str().unwrap(), "--output-dir", "out"]);
-    r.expect_code(0);
-    let summary = r
+    let t = nightly()
+        .faults(Faults {
+            fail_503: 1,
+            ..Default::default()
+        })
+        .run();
+    t.expect_code(0)
+        .stderr_has(&["state saved for the next run"]);
+    let summary = t
+        .run
         .stderr
         .lines()
         .map(unstamped)
         .find(|l| l.starts_with("nightly: "))
-        .unwrap_or_else(|| panic!("no summary:\n{}", r.stderr));
+        .unwrap_or_else(|| panic!("no summary:\n{}", t.run.stderr));
     for part in [
         "nightly: ok: 3 steps, 15 loop items, 10 files (",
         " kB), 1 login, ",
@@ -244,25 +209,18 @@ fn summary_counts_everything_and_names_the_first_error() {
         assert!(summary.contains(part), "`{part}` not in `{summary}`");
     }
     assert!(summary.ends_with('s'), "a duration: {summary}");
-    assert!(
-        r.stderr.contains("state saved for the next run"),
-        "{}",
-        r.stderr
-    );
 
-    let ws = workspace(SandboxConfig {
-        hidden_tables: vec!["courses".into(), "users".into()],
-        ..Default::default()
-    });
-    let job = ws.example("tables.toml");
-    let r = run(&ws, &[job.to_str().unwrap(), "--output-dir", "out"]);
-    r.expect_code(1);
+    let t = Test::new()
+        .sandbox(hiding(&["courses", "users"]))
+        .example("tables.toml")
+        .run();
+    t.expect_code(1);
     // In a log (not a terminal) every line of the summary carries the time and level.
-    let lines: Vec<&str> = r.stderr.lines().map(unstamped).collect();
+    let lines: Vec<&str> = t.run.stderr.lines().map(unstamped).collect();
     let at = lines
         .iter()
         .position(|l| l.starts_with("tables: failed (exit 1): "))
-        .unwrap_or_else(|| panic!("no summary:\n{}", r.stderr));
+        .unwrap_or_else(|| panic!("no summary:\n{}", t.run.stderr));
     assert!(
         lines[at].starts_with("tables: failed (exit 1): 1 step, 0 loop items, 1 file ("),
         "{}",
@@ -277,18 +235,13 @@ fn summary_counts_everything_and_names_the_first_error() {
 
 #[test]
 fn cron_stderr_has_timestamped_lines_and_no_escape_codes() {
-    let ws = workspace(SandboxConfig::default());
-    let job = ws.example("nightly.toml");
     // Even with a TERM that could draw bars, a pipe gets plain lines.
-    let out = ws
-        .cmd()
-        .env("DAP_CLIENT_SECRET", SECRET)
+    let t = Test::new()
+        .example("nightly.toml")
         .env("TERM", "xterm-256color")
-        .args([job.to_str().unwrap(), "--output-dir", "out"])
-        .output()
-        .unwrap();
-    let r = Run::from(out);
-    r.expect_code(0);
+        .run();
+    t.expect_code(0).every_line_stamped().no_secret();
+    let r = &t.run;
     assert!(
         !r.stderr.contains('\x1b'),
         "escape codes in cron stderr:\n{:?}",
@@ -300,63 +253,48 @@ fn cron_stderr_has_timestamped_lines_and_no_escape_codes() {
         r.stderr
     );
     assert_eq!(r.stdout, "", "a run prints nothing on stdout");
-    assert_secret_free("log", &r.stderr);
-    let logs: Vec<&str> = r.stderr.lines().filter(|l| l.contains(" INFO ")).collect();
     assert!(
-        !logs.is_empty(),
+        r.stderr.lines().any(|l| l.contains(" INFO ")),
         "info lines by default in cron:\n{}",
         r.stderr
     );
-    for l in &logs {
-        // 2026-11-24T05:56:52.079655Z  INFO step 1/3 `query` step=query
-        let ts = l.split_whitespace().next().unwrap();
-        assert!(
-            ts.len() >= 20
-                && ts.as_bytes()[4] == b'-'
-                && ts.as_bytes()[10] == b'T'
-                && ts.ends_with('Z'),
-            "not timestamped: {l}"
-        );
-    }
 }
 
 #[test]
 fn quiet_prints_nothing_on_success_and_only_errors_on_failure() {
-    let ws = workspace(SandboxConfig::default());
-    let job = ws.example("tables.toml");
-    let r = run(&ws, &["-q", job.to_str().unwrap(), "--output-dir", "out"]);
-    r.expect_code(0);
-    assert_eq!(r.stderr, "", "-q and success: silence");
+    let quiet = ["-q", "{job}", "--output-dir", "out"];
+    let t = Test::new().example("tables.toml").command(&quiet).run();
+    t.expect_code(0);
+    assert_eq!(t.run.stderr, "", "-q and success: silence");
 
-    let ws = workspace(SandboxConfig {
-        hidden_tables: vec!["users".into()],
-        ..Default::default()
-    });
-    let job = ws.example("tables.toml");
-    let r = run(&ws, &["-q", job.to_str().unwrap(), "--output-dir", "out"]);
-    r.expect_code(1);
-    assert!(!r.stderr.contains(" INFO "), "{}", r.stderr);
+    let t = Test::new()
+        .sandbox(hiding(&["users"]))
+        .example("tables.toml")
+        .command(&quiet)
+        .run();
+    t.expect_code(1);
+    assert!(!t.run.stderr.contains(" INFO "), "{}", t.run.stderr);
     assert!(
-        r.stderr
+        t.run
+            .stderr
             .lines()
             .any(|l| unstamped(l)
                 == "error: step `tables`: check failed: missing from `canvas`: users"),
         "{}",
-        r.stderr
+        t.run.stderr
     );
 }
 
 #[test]
 fn verbose_flags_add_debug_then_trace() {
-    let ws = workspace(SandboxConfig::default());
-    let job = ws.example("tables.toml");
-    let plain = run(&ws, &[job.to_str().unwrap(), "--output-dir", "out"]);
-    let v = run(&ws, &["-v", job.to_str().unwrap(), "--output-dir", "out"]);
-    let vv = run(&ws, &["-vv", job.to_str().unwrap(), "--output-dir", "out"]);
-    for r in [&plain, &v, &vv] {
-        r.expect_code(0);
-        assert_secret_free("log", &r.stderr);
-    }
+    let with = |flags: &[&str]| {
+        let mut words = flags.to_vec();
+        words.extend(["{job}", "--output-dir", "out"]);
+        let t = Test::new().example("tables.toml").command(&words).run();
+        t.expect_code(0).no_secret();
+        t.run
+    };
+    let (plain, v, vv) = (with(&[]), with(&["-v"]), with(&["-vv"]));
     assert!(!plain.stderr.contains("DEBUG"), "{}", plain.stderr);
     assert!(v.stderr.contains("DEBUG"), "{}", v.stderr);
     assert!(!v.stderr.contains("TRACE"), "{}", v.stderr);
@@ -366,47 +304,26 @@ fn verbose_flags_add_debug_then_trace() {
 
 #[test]
 fn json_logs_are_one_object_per_line() {
-    for (config, code) in [
-        (SandboxConfig::default(), 0),
-        (
-            SandboxConfig {
-                hidden_tables: vec!["users".into()],
-                ..Default::default()
-            },
-            1,
-        ),
-    ] {
-        let ws = workspace(config);
-        let job = ws.example("tables.toml");
-        let r = run(
-            &ws,
-            &[
-                "--log-format",
-                "json",
-                "-v",
-                job.to_str().unwrap(),
-                "--output-dir",
-                "out",
-            ],
-        );
-        r.expect_code(code);
-        assert_secret_free("log", &r.stderr);
+    for (config, code) in [(SandboxConfig::default(), 0), (hiding(&["users"]), 1)] {
+        let t = Test::new()
+            .sandbox(config)
+            .example("tables.toml")
+            .command(&["--log-format", "json", "-v", "{job}", "--output-dir", "out"])
+            .run();
+        t.expect_code(code).no_secret();
         let mut levels = Vec::new();
-        for line in r.stderr.lines() {
-            let v: Json =
-                serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
-            assert!(v["timestamp"].is_string(), "{line}");
+        for v in t.json_lines() {
+            assert!(v["timestamp"].is_string(), "{v}");
             levels.push(v["level"].as_str().unwrap().to_owned());
-            assert!(v["message"].is_string(), "{line}");
+            assert!(v["message"].is_string(), "{v}");
         }
         assert!(levels.iter().any(|l| l == "DEBUG"), "{levels:?}");
-        let summary = r
-            .stderr
-            .lines()
+        let summary = t
+            .json_lines()
+            .into_iter()
             .rev()
-            .find(|l| l.contains("\"summary\":true"))
+            .find(|v| v["summary"] == true)
             .expect("summary event");
-        let summary: Json = serde_json::from_str(summary).unwrap();
         let message = summary["message"].as_str().unwrap();
         assert!(message.starts_with("tables: "), "{message}");
         if code == 1 {
@@ -418,12 +335,11 @@ fn json_logs_are_one_object_per_line() {
         }
     }
     // An error that ends the command before any run is a JSON line too.
-    let ws = workspace(SandboxConfig::default());
-    let r = run(&ws, &["--log-format", "json", "missing.toml"]);
-    assert_ne!(r.code, 0);
-    for line in r.stderr.lines() {
-        serde_json::from_str::<Json>(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
-    }
+    let t = Test::new()
+        .command(&["--log-format", "json", "missing.toml"])
+        .run();
+    assert_ne!(t.run.code, 0);
+    t.json_lines();
 }
 
 #[test]
@@ -529,34 +445,31 @@ fn second_run_exits_75_naming_the_holder_and_the_lock_dies_with_it() {
 
 #[test]
 fn dry_run_prints_requests_and_sends_nothing() {
-    let ws = workspace(SandboxConfig::default());
-    let job = ws.example("nightly.toml");
-    let r = run(
-        &ws,
-        &[job.to_str().unwrap(), "--dry-run", "--output-dir", "out"],
-    );
-    r.expect_code(0);
-    let c = ws.counters();
+    let t = Test::new()
+        .example("nightly.toml")
+        .args(&["--dry-run"])
+        .run();
+    t.expect_code(0).left_clean(false);
+    let c = t.ws.counters();
     assert_eq!((c.requests, c.logins), (0, 0), "a dry run sends nothing");
-    let lines: Vec<&str> = r.stdout.lines().collect();
+    let lines: Vec<&str> = t.run.stdout.lines().collect();
     assert!(
         lines[0].starts_with("# dry run of `nightly` against http://127.0.0.1:"),
         "{}",
-        r.stdout
+        t.run.stdout
     );
     let posts: Vec<&&str> = lines.iter().filter(|l| l.starts_with("POST ")).collect();
-    assert_eq!(posts.len(), 5, "{}", r.stdout);
+    assert_eq!(posts.len(), 5, "{}", t.run.stdout);
     assert!(
         posts[0].ends_with("/dap/query/canvas/table/accounts/data {\"format\":\"jsonl\"}"),
         "{}",
-        r.stdout
+        t.run.stdout
     );
     assert_eq!(
         lines.last().unwrap(),
         &"# step `wait` loops over the results of an earlier step: stopping here"
     );
-    assert!(!ws.path().join("out").exists(), "no files");
-    assert!(!ws.path().join("nightly.state.json").exists(), "no state");
+    assert!(!t.out().exists(), "no files");
 }
 
 #[test]

@@ -10,18 +10,22 @@ use crate::common::*;
 
 /// The `tables` example named `name`, requiring `extra` tables on top of the example's.
 fn tables_job(ws: &Workspace, file: &str, name: &str, extra: &[&str]) -> PathBuf {
+    ws.job(file, &tables_text(name, extra))
+}
+
+/// The text of [`tables_job`].
+fn tables_text(name: &str, extra: &[&str]) -> String {
     let mut text = std::fs::read_to_string(examples_dir().join("tables.toml")).unwrap();
     text = text.replacen("name = \"tables\"", &format!("name = \"{name}\""), 1);
     let mut required = String::new();
     for t in extra {
         required.push_str(&format!(", \"{t}\""));
     }
-    text = text.replacen(
+    text.replacen(
         "\"submissions\"]",
         &format!("\"submissions\"{required}]"),
         1,
-    );
-    ws.job(file, &text)
+    )
 }
 
 #[test]
@@ -84,13 +88,7 @@ fn issue_13_several_jobs_run_in_turn_and_exit_with_the_most_serious_code() {
     let held = dap_run::state::lock(&ws.path().join("a.lock")).unwrap();
     let r = ws.run(&[a.to_str().unwrap(), b.to_str().unwrap()]);
     r.expect_code(1);
-    for line in r.stderr.lines() {
-        assert!(
-            is_timestamped(line),
-            "not timestamped: {line:?}\n{}",
-            r.stderr
-        );
-    }
+    assert_every_line_stamped(&r.stderr);
     assert!(
         r.stderr
             .contains("ERROR error: job `a`: another run of this job is in progress"),
@@ -190,11 +188,12 @@ fn issue_13_plan_and_check_take_several_jobs() {
 
 #[test]
 fn issue_13_json_logs_carry_the_summary_counts_and_the_diagnostics_places() {
-    let ws = Workspace::default_sandbox();
-    let a = tables_job(&ws, "a.toml", "a", &["nope"]);
-    let r = ws.run(&["--log-format", "json", "run", a.to_str().unwrap()]);
-    r.expect_code(1);
-    let events = json_lines(&r.stderr);
+    let t = Test::new()
+        .job("a.toml", &tables_text("a", &["nope"]))
+        .command(&["--log-format", "json", "run", "{job}"])
+        .run();
+    t.expect_code(1);
+    let events = t.json_lines();
     let summary = events
         .iter()
         .find(|e| e["summary"] == true)
@@ -219,13 +218,15 @@ fn issue_13_json_logs_carry_the_summary_counts_and_the_diagnostics_places() {
             .starts_with("a: failed (exit 1)")
     );
 
-    let bad = ws.job(
-        "bad.toml",
-        "[[step]]\nid = \"x\"\nget = \"/dap/{{ namespce }}\"\nconcurrency = 0\n",
-    );
-    let r = ws.run(&["--log-format", "json", "check", bad.to_str().unwrap()]);
-    r.expect_code(2);
-    let events = json_lines(&r.stderr);
+    let t = Test::new()
+        .job(
+            "bad.toml",
+            "[[step]]\nid = \"x\"\nget = \"/dap/{{ namespce }}\"\nconcurrency = 0\n",
+        )
+        .command(&["--log-format", "json", "check", "{job}"])
+        .run();
+    t.expect_code(2);
+    let events = t.json_lines();
     let places: Vec<(String, u64, u64)> = events
         .iter()
         .filter(|e| e["line"].is_u64())
@@ -254,47 +255,28 @@ fn issue_13_json_logs_carry_the_summary_counts_and_the_diagnostics_places() {
 
 #[test]
 fn issue_13_every_line_of_a_cron_log_is_timestamped() {
-    let ws = Workspace::default_sandbox();
-    let a = tables_job(&ws, "a.toml", "a", &["nope"]);
-    let b = tables_job(&ws, "b.toml", "b", &[]);
     // A failed run: a summary of several lines (the error, the state note), an error event.
-    let r = ws.run(&["run", a.to_str().unwrap(), b.to_str().unwrap()]);
-    r.expect_code(1);
-    assert!(r.stderr.lines().count() > 10, "{}", r.stderr);
-    for line in r.stderr.lines() {
-        assert!(
-            is_timestamped(line),
-            "not timestamped: {line:?}\n{}",
-            r.stderr
-        );
-    }
-    assert!(
-        r.stderr.lines().any(|l| l
-            .contains(" ERROR error: step `tables`: check failed: missing from `canvas`: nope")),
-        "the summary's continuation line: {}",
-        r.stderr
-    );
+    let t = Test::new()
+        .file("a.toml", &tables_text("a", &["nope"]))
+        .file("b.toml", &tables_text("b", &[]))
+        .command(&["run", "a.toml", "b.toml"])
+        .run();
+    t.expect_code(1).every_line_stamped().stderr_has(&[
+        // The summary's continuation line.
+        " ERROR error: step `tables`: check failed: missing from `canvas`: nope",
+    ]);
+    assert!(t.run.stderr.lines().count() > 10, "{}", t.run.stderr);
     // A log event of several lines (a message with `= help:`): each line stamped.
-    let c = ws.job(
-        "c.toml",
-        "[[step]]\nid = \"x\"\nget = \"/dap/query/canvas/table\"\noutputs = { x = \"$.nope\" }\n",
-    );
-    let r = ws.run(&["run", c.to_str().unwrap()]);
-    r.expect_code(1);
-    for line in r.stderr.lines() {
-        assert!(
-            is_timestamped(line),
-            "not timestamped: {line:?}\n{}",
-            r.stderr
-        );
-    }
-    assert!(
-        r.stderr
-            .lines()
-            .any(|l| l.contains(" ERROR   = help: check the path")),
-        "{}",
-        r.stderr
-    );
+    Test::new()
+        .job(
+            "c.toml",
+            "[[step]]\nid = \"x\"\nget = \"/dap/query/canvas/table\"\noutputs = { x = \"$.nope\" }\n",
+        )
+        .command(&["run", "{job}"])
+        .run()
+        .expect_code(1)
+        .every_line_stamped()
+        .stderr_has(&[" ERROR   = help: check the path"]);
 }
 
 /// A job that loops over TOML tables (the schema of two tables of one namespace).
@@ -312,20 +294,23 @@ outputs = { version = "$.version" }
 
 #[test]
 fn issue_13_loop_items_are_named_by_their_value_or_a_label_template() {
-    let ws = Workspace::default_sandbox();
+    // `dap-run FLAGS run JOB --report junit=r.xml`: its stderr and its JUnit report.
+    let run = |flags: &[&str], text: &str| {
+        let mut words = flags.to_vec();
+        words.extend(["run", "{job}", "--report", "junit=r.xml"]);
+        let t = Test::new().job("schemas.toml", text).command(&words).run();
+        t.expect_code(0);
+        let xml = t.ws.read("r.xml");
+        (t.run.stderr, xml)
+    };
     // By default: the whole value, not its first field (`canvas` named both items).
-    let job = ws.job("schemas.toml", TABLE_LOOP);
-    let r = ws.run(&["run", job.to_str().unwrap(), "--report", "junit=r.xml"]);
-    r.expect_code(0);
+    let (stderr, xml) = run(&[], TABLE_LOOP);
     for t in ["users", "courses"] {
         assert!(
-            r.stderr.contains(&format!(
+            stderr.contains(&format!(
                 "(item `namespace=canvas, table={t}`): output version = "
-            )) || ws
-                .read("r.xml")
-                .contains(&format!("schema[namespace=canvas, table={t}]")),
-            "{}",
-            r.stderr
+            )) || xml.contains(&format!("schema[namespace=canvas, table={t}]")),
+            "{stderr}"
         );
     }
     // A `label` template names them in logs and reports.
@@ -333,84 +318,54 @@ fn issue_13_loop_items_are_named_by_their_value_or_a_label_template() {
         "for_each = \"tables\"",
         "for_each = \"tables\"\nlabel = \"{{ item.namespace }}.{{ item.table }}\"",
     );
-    let job = ws.job("schemas.toml", &labelled);
-    let r = ws.run(&[
-        "-vv",
-        "run",
-        job.to_str().unwrap(),
-        "--report",
-        "junit=r.xml",
-    ]);
-    r.expect_code(0);
+    let (stderr, xml) = run(&["-vv"], &labelled);
     assert!(
-        r.stderr
-            .contains("step `schema` (item `canvas.users`): output version = "),
-        "{}",
-        r.stderr
+        stderr.contains("step `schema` (item `canvas.users`): output version = "),
+        "{stderr}"
     );
-    let xml = ws.read("r.xml");
     assert!(xml.contains("name=\"schema[canvas.courses]\""), "{xml}");
     // A loop over an earlier loop's records names its items as that loop did.
     let chained = format!(
         "{labelled}\n[[step]]\nid = \"again\"\nfor_each = \"schema\"\nget = \"/dap/query/{{{{ item.namespace }}}}/table/{{{{ item.table }}}}/schema\"\n"
     );
-    let job = ws.job("schemas.toml", &chained);
-    let r = ws.run(&[
-        "-v",
-        "run",
-        job.to_str().unwrap(),
-        "--report",
-        "junit=r.xml",
-    ]);
-    r.expect_code(0);
-    assert!(
-        ws.read("r.xml").contains("name=\"again[canvas.users]\""),
-        "{}",
-        ws.read("r.xml")
-    );
+    let (_, xml) = run(&["-v"], &chained);
+    assert!(xml.contains("name=\"again[canvas.users]\""), "{xml}");
 
     // `check` validates the template like every other, and refuses it without a loop.
     let bad = TABLE_LOOP.replace(
         "for_each = \"tables\"",
         "for_each = \"tables\"\nlabel = \"{{ item.tabel }}\"",
     ) + "\n[[step]]\nid = \"one\"\nget = \"/dap/query/canvas/table\"\nlabel = \"x\"\n";
-    let job = ws.job("bad.toml", &bad);
-    let r = ws.run(&["check", job.to_str().unwrap()]);
-    r.expect_code(2);
-    assert!(r.stderr.contains("tabel"), "{}", r.stderr);
-    assert!(r.stderr.contains("did you mean `table`?"), "{}", r.stderr);
-    assert!(
-        r.stderr
-            .contains("`label` names the items of a loop, but the step has no `for_each`"),
-        "{}",
-        r.stderr
-    );
-    assert!(r.stderr.contains("error: 2 problems found"), "{}", r.stderr);
+    Test::new()
+        .job("bad.toml", &bad)
+        .command(&["check", "{job}"])
+        .run()
+        .expect_code(2)
+        .stderr_has(&[
+            "tabel",
+            "did you mean `table`?",
+            "`label` names the items of a loop, but the step has no `for_each`",
+            "error: 2 problems found",
+        ]);
 }
-
-const VV_SECRET: &str = "day1-vv-secret-91c2e7";
 
 #[test]
 fn issue_13_vv_shows_request_bodies_outputs_and_poll_statuses_and_no_secret() {
-    let ws = Workspace::new(SandboxConfig {
-        client_secret: VV_SECRET.to_owned(),
-        polls_to_complete: 2,
-        ..Default::default()
-    });
-    let job = ws.example("nightly.toml");
     let run = |flag: &str| {
-        Run::from(
-            ws.cmd()
-                .env("DAP_CLIENT_SECRET", VV_SECRET)
-                .args([flag, "run", job.to_str().unwrap(), "--output-dir", "out"])
-                .output()
-                .unwrap(),
-        )
+        let t = Test::new()
+            .sandbox(SandboxConfig {
+                polls_to_complete: 2,
+                ..Default::default()
+            })
+            .example("nightly.toml")
+            .command(&[flag, "run", "{job}", "--output-dir", "out"])
+            .run();
+        // Redacted: no secret, no token, in any line (nor in any file).
+        t.expect_code(0).no_secret();
+        t.run.stderr
     };
     let vv = run("-vv");
-    vv.expect_code(0);
     let v = run("-v");
-    v.expect_code(0);
     // -vv shows what -v does not: the bodies sent, each output, each poll's status.
     for (what, needle) in [
         ("a query body", "request body: {\"format\":\"jsonl\"}"),
@@ -423,17 +378,11 @@ fn issue_13_vv_shows_request_bodies_outputs_and_poll_statuses_and_no_secret() {
         ("the last poll", ": status=\"complete\""),
         ("an answer", "answered"),
     ] {
-        assert!(
-            vv.stderr.contains(needle),
-            "-vv shows {what}: {}",
-            vv.stderr
-        );
-        assert!(!v.stderr.contains(needle), "-v does not show {what}");
+        assert!(vv.contains(needle), "-vv shows {what}: {vv}");
+        assert!(!v.contains(needle), "-v does not show {what}");
     }
-    // Redacted: no secret, no token, no pre-signed URL query, in any line.
-    for (name, log) in [("-v", &v.stderr), ("-vv", &vv.stderr)] {
-        assert!(!log.contains(VV_SECRET), "{name}: the client secret");
-        assert!(!log.contains("eyJ"), "{name}: a token");
+    // No pre-signed URL query and no Basic header either.
+    for (name, log) in [("-v", &v), ("-vv", &vv)] {
         assert!(!log.contains("X-Amz-"), "{name}: a pre-signed URL's query");
         assert!(!log.contains("Basic "), "{name}: a Basic header");
     }
@@ -671,11 +620,7 @@ fn issue_13_plan_and_check_warn_of_jobs_that_run_refuses_together() {
         warning,
         " WARN   = help: give the jobs different file names",
     ]);
-    assert!(
-        plan.run.stdout.contains("job: one") && plan.run.stdout.contains("job: two"),
-        "{}",
-        plan.run.stdout
-    );
+    plan.stdout_has(&["job: one", "job: two"]);
     let check = with_jobs(&["check", "one/x.toml", "two/x.toml"]);
     check.expect_code(0).stderr_has(&[warning]);
     assert_eq!(check.run.stdout.lines().count(), 2, "{}", check.run.stdout);

@@ -5,22 +5,10 @@
 //! `tests/it/snapshots/it__plan__*.snap` diff, commit. In CI (`CI=true`) a missing or changed snapshot
 //! fails.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use crate::common::*;
-
-fn examples() -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(examples_dir())
-        .expect("examples/")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    out.sort();
-    assert!(!out.is_empty(), "no examples found");
-    out
-}
 
 fn stem(p: &Path) -> String {
     p.file_stem().unwrap().to_string_lossy().into_owned()
@@ -44,7 +32,7 @@ fn plan(dir: &Path, job: &Path, format: &str, env: &[(&str, &str)]) -> Run {
 #[test]
 fn plan_of_every_example_matches_its_snapshot() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for path in examples() {
+    for path in example_jobs() {
         let rel = path.strip_prefix(root).unwrap();
         let name = stem(&path);
         let text = plan(root, rel, "text", &[]).stdout;
@@ -59,7 +47,7 @@ fn plan_of_every_example_matches_its_snapshot() {
 fn every_example_has_committed_snapshots() {
     let snaps = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/snapshots");
     let mut missing = Vec::new();
-    for path in examples() {
+    for path in example_jobs() {
         for format in ["text", "json"] {
             let snap = snaps.join(format!("it__plan__{}_{format}.snap", stem(&path)));
             if !snap.is_file() {
@@ -91,7 +79,7 @@ fn plan_is_the_same_bytes_on_two_machines() {
         ("CANVAS_API_TOKEN", "canvas-bbbb"),
         ("LANG", "de_DE.UTF-8"),
     ];
-    for path in examples() {
+    for path in example_jobs() {
         for format in ["text", "json"] {
             // Machine A: from the examples folder, relative path, HOME there.
             let a = plan(
@@ -212,7 +200,7 @@ fn plan_applies_var_overrides() {
 #[test]
 fn library_plan_is_the_cli_plan() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for path in examples() {
+    for path in example_jobs() {
         let job = dap_run::job::load(&path, &Default::default()).expect("example loads");
         for (format, name) in [
             (dap_run::plan::PlanFormat::Text, "text"),

@@ -65,7 +65,8 @@ async fn login_response(
         .expect("login request")
 }
 
-async fn login(sandbox: &Sandbox) -> String {
+/// A client-credentials login with the default credentials: its JSON body (status 200).
+async fn login_body(sandbox: &Sandbox) -> Value {
     let response = login_response(
         sandbox,
         "sandbox",
@@ -74,8 +75,24 @@ async fn login(sandbox: &Sandbox) -> String {
     )
     .await;
     assert_eq!(response.status(), StatusCode::OK);
-    let body: Value = response.json().await.expect("json");
-    body["access_token"].as_str().expect("token").to_owned()
+    response.json().await.expect("json")
+}
+
+async fn login(sandbox: &Sandbox) -> String {
+    login_body(sandbox).await["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned()
+}
+
+/// A GET of `url` with the bearer `token`, whatever its status.
+async fn get_with(url: &str, token: &str) -> reqwest::Response {
+    client()
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request")
 }
 
 async fn get(sandbox: &Sandbox, token: &str, path: &str) -> (StatusCode, Value) {
@@ -158,15 +175,7 @@ fn gunzip(bytes: &[u8]) -> String {
 #[tokio::test]
 async fn login_issues_a_jwt_and_rejects_bad_requests() {
     let sandbox = start(SandboxConfig::default()).await;
-    let response = login_response(
-        &sandbox,
-        "sandbox",
-        "sandbox",
-        "grant_type=client_credentials",
-    )
-    .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let body: Value = response.json().await.expect("json");
+    let body = login_body(&sandbox).await;
     assert_eq!(
         keys(&body),
         ["access_token", "expires_in", "scope", "token_type"]
@@ -229,14 +238,7 @@ async fn expired_invalid_and_missing_tokens_get_401() {
         ..SandboxConfig::default()
     })
     .await;
-    let response = login_response(
-        &sandbox,
-        "sandbox",
-        "sandbox",
-        "grant_type=client_credentials",
-    )
-    .await;
-    let body: Value = response.json().await.expect("json");
+    let body = login_body(&sandbox).await;
     assert_eq!(body["expires_in"], 1);
     let token = body["access_token"].as_str().expect("token").to_owned();
     let (status, _) = get(&sandbox, &token, "/dap/query/canvas/table").await;
@@ -595,43 +597,23 @@ async fn request_faults_come_in_order_429_503_drop() {
     });
     let url = format!("{}/dap/query/canvas/table", sandbox.url());
     for _ in 0..2 {
-        let response = client()
-            .get(&url)
-            .bearer_auth(&token)
-            .send()
-            .await
-            .expect("request");
+        let response = get_with(&url, &token).await;
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(response.headers()["retry-after"], "7");
     }
-    let response = client()
-        .get(&url)
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("request");
+    let response = get_with(&url, &token).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     let dropped = client().get(&url).bearer_auth(&token).send().await;
     let error = dropped.expect_err("connection closed without a response");
     assert!(!error.is_timeout(), "{error}");
-    let response = client()
-        .get(&url)
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("request");
+    let response = get_with(&url, &token).await;
     assert_eq!(response.status(), StatusCode::OK);
 
     sandbox.set_faults(Faults {
         fail_429: 1,
         ..Faults::default()
     });
-    let response = client()
-        .get(&url)
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("request");
+    let response = get_with(&url, &token).await;
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(response.headers().get("retry-after").is_none());
     // Login is not subject to faults.

@@ -62,18 +62,6 @@ fn drop_null(v: &mut Json) {
     }
 }
 
-fn examples() -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(crate::common::examples_dir())
-        .expect("examples/")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    out.sort();
-    assert!(!out.is_empty(), "no examples found");
-    out
-}
-
 /// `schemas/<name>` is `want`, or is written with it under `UPDATE_SCHEMA`.
 fn assert_committed(name: &str, want: &str) {
     let path = schema_file(name);
@@ -177,7 +165,7 @@ fn compile(text: &str) -> (boon::Schemas, boon::SchemaIndex) {
 #[test]
 fn every_example_is_valid_against_the_schema() {
     let (schemas, index) = compile_schema();
-    for path in examples() {
+    for path in crate::common::example_jobs() {
         let first = std::fs::read_to_string(&path).unwrap();
         assert!(
             first.starts_with("#:schema ../schemas/job.schema.json\n"),
@@ -242,25 +230,12 @@ fn issue_13_the_schema_refuses_what_check_refuses() {
         ("literal Canvas token", format!("[gateway]\nauth = \"inst_access\"\ncanvas_url = \"https://c.example\"\ncanvas_token = \"tok-in-the-file\"\n{step}")),
     ];
     let ws = crate::common::Workspace::default_sandbox();
+    let job = ws.path().join("bad.toml");
+    let judge = |what: &str, text: &str, valid| {
+        both_judge(&ws, (&schemas, index), "bad.toml", &job, what, text, valid)
+    };
     for (what, text) in &bad {
-        let value: toml::Value = toml::from_str(text).unwrap();
-        let job = serde_json::to_value(value).unwrap();
-        assert!(
-            schemas.validate(&job, index).is_err(),
-            "{what}: the schema accepts\n{text}"
-        );
-        let path = ws.job("bad.toml", text);
-        let run = ws.run(&["check", path.to_str().unwrap()]);
-        assert_eq!(
-            run.code, 2,
-            "{what}: `check` accepts\n{text}\n{}",
-            run.stderr
-        );
-        assert!(
-            run.stderr.contains("bad.toml:"),
-            "{what}: no location\n{}",
-            run.stderr
-        );
+        judge(what, text, false);
     }
     assert_eq!(ws.counters().requests, 0);
 
@@ -278,15 +253,43 @@ fn issue_13_the_schema_refuses_what_check_refuses() {
         ),
         format!("{step}headers = {{ \"X-Team\" = \"a\" }}\n"),
     ];
+    let job = ws.path().join("good.toml");
+    let judge = |what: &str, text: &str, valid| {
+        both_judge(&ws, (&schemas, index), "good.toml", &job, what, text, valid)
+    };
     for text in &good {
-        let value: toml::Value = toml::from_str(text).unwrap();
-        let job = serde_json::to_value(value).unwrap();
-        if let Err(e) = schemas.validate(&job, index) {
-            panic!("the schema refuses\n{text}\n{e:#}");
-        }
-        let path = ws.job("good.toml", text);
-        ws.run(&["check", path.to_str().unwrap()]).expect_code(0);
+        judge("an edge", text, true);
     }
+}
+
+/// `file` in `ws` written with `text`, and `job` checked: both the schema and `check` refuse
+/// it (`check` with exit 2 and a place in `file`), or both accept it.
+#[track_caller]
+fn both_judge(
+    ws: &crate::common::Workspace,
+    (schemas, index): (&boon::Schemas, boon::SchemaIndex),
+    file: &str,
+    job: &Path,
+    what: &str,
+    text: &str,
+    valid: bool,
+) {
+    let value = serde_json::to_value(toml::from_str::<toml::Value>(text).unwrap()).unwrap();
+    let verdict = schemas.validate(&value, index);
+    match (&verdict, valid) {
+        (Ok(()), false) => panic!("{what}: the schema accepts\n{text}"),
+        (Err(e), true) => panic!("{what}: the schema refuses\n{text}\n{e:#}"),
+        _ => {}
+    }
+    std::fs::write(ws.path().join(file), text).unwrap();
+    let run = ws.run(&["check", job.to_str().unwrap()]);
+    let code = if valid { 0 } else { 2 };
+    assert_eq!(run.code, code, "{what}: `check` of\n{text}\n{}", run.stderr);
+    assert!(
+        valid || run.stderr.contains(&format!("{file}:")),
+        "{what}: not located in `{file}`\n{}",
+        run.stderr
+    );
 }
 
 /// The example project file (`examples/project/dap-run.toml`, the README's) is valid against
@@ -305,18 +308,18 @@ fn the_example_project_file_is_valid_against_its_schema() {
     if let Err(e) = schemas.validate(&toml_as_json(&path), index) {
         panic!("{} does not match the schema:\n{e:#}", path.display());
     }
-    let ws = crate::common::Workspace::default_sandbox();
-    std::fs::write(ws.path().join("dap-run.toml"), &text).unwrap();
-    let job = ws.example("tables.toml");
-    ws.run(&["check", job.to_str().unwrap()]).expect_code(0);
-    let plan = ws.run(&["plan", job.to_str().unwrap()]);
-    plan.expect_code(0);
-    assert!(plan.stdout.contains("attempts: 8"), "{}", plan.stdout);
-    assert!(
-        plan.stdout.contains("ACME_DAP_CLIENT_ID"),
-        "{}",
-        plan.stdout
-    );
+    for (command, shows) in [
+        ("check", &["tables.toml: ok"][..]),
+        ("plan", &["attempts: 8", "ACME_DAP_CLIENT_ID"]),
+    ] {
+        crate::common::Test::new()
+            .file("dap-run.toml", &text)
+            .example("tables.toml")
+            .command(&[command, "{job}"])
+            .run()
+            .expect_code(0)
+            .stdout_has(shows);
+    }
 }
 
 /// Each of these project files fails the project schema (so an editor marks it) and `check` of
@@ -356,26 +359,19 @@ fn the_project_schema_refuses_what_check_refuses() {
     ];
     let ws = crate::common::Workspace::default_sandbox();
     let job = ws.job("job.toml", "[[step]]\nid = \"a\"\nget = \"/x\"\n");
+    let judge = |what: &str, text: &str, valid| {
+        both_judge(
+            &ws,
+            (&schemas, index),
+            "dap-run.toml",
+            &job,
+            what,
+            text,
+            valid,
+        )
+    };
     for (what, text) in bad {
-        let value: toml::Value = toml::from_str(text).unwrap();
-        assert!(
-            schemas
-                .validate(&serde_json::to_value(value).unwrap(), index)
-                .is_err(),
-            "{what}: the project schema accepts\n{text}"
-        );
-        std::fs::write(ws.path().join("dap-run.toml"), text).unwrap();
-        let run = ws.run(&["check", job.to_str().unwrap()]);
-        assert_eq!(
-            run.code, 2,
-            "{what}: `check` accepts\n{text}\n{}",
-            run.stderr
-        );
-        assert!(
-            run.stderr.contains("dap-run.toml:"),
-            "{what}: not located in the project file\n{}",
-            run.stderr
-        );
+        judge(what, text, false);
     }
     assert_eq!(ws.counters().requests, 0);
 
@@ -386,12 +382,6 @@ fn the_project_schema_refuses_what_check_refuses() {
         "# nothing shared yet\n",
     ];
     for text in good {
-        let value: toml::Value = toml::from_str(text).unwrap();
-        if let Err(e) = schemas.validate(&serde_json::to_value(value).unwrap(), index) {
-            panic!("the project schema refuses\n{text}\n{e:#}");
-        }
-        std::fs::write(ws.path().join("dap-run.toml"), text).unwrap();
-        let run = ws.run(&["check", job.to_str().unwrap()]);
-        assert_eq!(run.code, 0, "`check` refuses\n{text}\n{}", run.stderr);
+        judge("an edge", text, true);
     }
 }

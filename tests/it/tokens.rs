@@ -42,6 +42,14 @@ fn run(ws: &Workspace, args: &[&str]) -> Run {
     run_with(ws, args, &[])
 }
 
+/// A scenario with the distinctive client id and Canvas token (the client secret is the
+/// builder's own, as distinct).
+fn test() -> Test {
+    Test::new()
+        .sandbox(config())
+        .env("DAP_CLIENT_ID", CLIENT_ID)
+}
+
 /// A job with one step looping over `n` schema requests (a route the client paces at 500/min).
 fn schema_loop(n: usize, concurrency: usize, gateway: &str) -> String {
     let tables = ["accounts", "courses", "enrollments", "users", "submissions"];
@@ -84,7 +92,7 @@ const SCHEMA_ROUTE: &str = "GET /dap/query/{namespace}/table/{table}/schema";
 #[track_caller]
 fn assert_clean(what: &str, text: &[u8]) {
     let text = String::from_utf8_lossy(text);
-    for needle in [CLIENT_SECRET, CANVAS_TOKEN, TOKEN_PREFIX] {
+    for needle in [CLIENT_SECRET, TEST_SECRET, CANVAS_TOKEN, TOKEN_PREFIX] {
         assert!(
             !text.contains(needle),
             "{what} contains `{needle}`:\n{text}"
@@ -92,8 +100,16 @@ fn assert_clean(what: &str, text: &[u8]) {
     }
 }
 
+/// The builder's check (the secret, its Basic form, the Canvas token, any token) and
+/// [`assert_nothing_leaks`] (downloads decompressed too).
+#[track_caller]
+fn leaks_nothing(t: &Outcome) {
+    t.no_secret();
+    assert_nothing_leaks(&t.ws, &t.run);
+}
+
 /// Asserts that the run's output and every file under the workspace (reports, state, saved
-/// files, downloads) are free of secrets and tokens.
+/// files, downloads decompressed) are free of secrets and tokens.
 #[track_caller]
 fn assert_nothing_leaks(ws: &Workspace, r: &Run) {
     assert_clean("stdout", r.stdout.as_bytes());
@@ -154,19 +170,19 @@ fn short_lived_tokens_are_renewed_without_a_login_storm_issue_4() {
 
 #[test]
 fn an_early_revocation_costs_one_login_and_one_replay_issue_4() {
-    let ws = Workspace::new(SandboxConfig {
-        faults: Faults {
+    let t = test()
+        .faults(Faults {
             revoke_after: Some(3),
             ..Default::default()
-        },
-        ..config()
-    });
-    let job = ws.job("revoke.toml", &schema_loop(6, 1, ""));
-    run(&ws, &[job.to_str().unwrap()]).expect_code(0);
-    let c = ws.counters();
+        })
+        .job("revoke.toml", &schema_loop(6, 1, ""))
+        .command(&["{job}"])
+        .run();
+    t.expect_code(0);
+    let c = t.ws.counters();
     assert_eq!(c.logins, 2, "{c:?}");
     assert_eq!(c.unauthorized, 1, "{c:?}");
-    assert_eq!(route(&ws, SCHEMA_ROUTE), 7, "6 requests and one replay");
+    assert_eq!(route(&t.ws, SCHEMA_ROUTE), 7, "6 requests and one replay");
 }
 
 #[test]
@@ -205,24 +221,24 @@ fn concurrent_items_share_one_renewal_after_a_revocation_issue_4() {
 
 #[test]
 fn a_verbose_nightly_run_leaks_no_secret_and_sends_no_token_to_the_object_store_issue_4() {
-    let ws = Workspace::new(config());
-    let job = ws.example("nightly.toml");
-    let r = run(
-        &ws,
-        &[
+    let t = test()
+        .example("nightly.toml")
+        .command(&[
             "run",
             "-vv",
-            job.to_str().unwrap(),
+            "{job}",
             "--output-dir",
             "out",
             "--report",
             "json=report.json",
             "--report",
             "junit=report.xml",
-        ],
-    );
-    r.expect_code(0);
-    let c = ws.counters();
+        ])
+        .run();
+    // The client id is not secret and shows in the logs; only the secret is masked.
+    t.expect_code(0).stderr_has(&[CLIENT_ID]);
+    leaks_nothing(&t);
+    let c = t.ws.counters();
     assert_eq!(c.logins, 1);
     assert!(c.object_downloads > 0, "{c:?}");
     assert_eq!(
@@ -230,71 +246,59 @@ fn a_verbose_nightly_run_leaks_no_secret_and_sends_no_token_to_the_object_store_
         "a token went to the object store"
     );
     assert_eq!(c.x_instauth, 0);
-    // The client id is not secret and shows in the logs; only the secret is masked.
-    assert!(r.stderr.contains(CLIENT_ID), "{}", r.stderr);
-    assert!(ws.path().join("report.json").exists());
-    assert!(ws.path().join("nightly.state.json").exists());
-    assert_nothing_leaks(&ws, &r);
+    assert!(t.ws.path().join("report.json").exists());
+    assert!(t.state().is_some());
 }
 
 #[test]
 fn a_rejected_login_is_exit_3_names_the_client_and_happens_once_issue_4() {
-    let ws = Workspace::new(config());
-    let job = ws.job("loop.toml", &schema_loop(40, 16, ""));
-    let r = run_with(
-        &ws,
-        &[
+    let t = test()
+        .job("loop.toml", &schema_loop(40, 16, ""))
+        .env("DAP_CLIENT_SECRET", "Wrong-S3cret-Canary-0000")
+        .command(&[
             "-vv",
-            job.to_str().unwrap(),
+            "{job}",
             "--report",
             "json=report.json",
             "--report",
             "junit=report.xml",
-        ],
-        &[("DAP_CLIENT_SECRET", "Wrong-S3cret-Canary-0000")],
-    );
-    r.expect_code(3);
-    assert!(
-        r.stderr.contains(&format!(
+        ])
+        .run();
+    t.expect_code(3).stderr_has(&[
+        &format!(
             "client id `{CLIENT_ID}` (from environment variable DAP_CLIENT_ID), secret from environment variable DAP_CLIENT_SECRET"
-        )),
-        "{}",
-        r.stderr
-    );
-    assert!(
-        r.stderr.contains("login rejected by the gateway"),
-        "{}",
-        r.stderr
-    );
-    assert!(!r.stderr.contains("Wrong-S3cret-Canary-0000"));
-    let c = ws.counters();
+        ),
+        "login rejected by the gateway",
+    ]);
+    leaks_nothing(&t);
+    assert!(!t.run.stderr.contains("Wrong-S3cret-Canary-0000"));
+    let c = t.ws.counters();
     assert_eq!(c.login_failures, 1, "no login storm: {c:?}");
-    assert_eq!(route(&ws, SCHEMA_ROUTE), 0);
-    assert_nothing_leaks(&ws, &r);
-    assert!(!ws.read("report.json").contains("Wrong-S3cret-Canary-0000"));
-    assert!(!ws.read("report.xml").contains("Wrong-S3cret-Canary-0000"));
+    assert_eq!(route(&t.ws, SCHEMA_ROUTE), 0);
+    assert!(
+        !t.ws
+            .read("report.json")
+            .contains("Wrong-S3cret-Canary-0000")
+    );
+    assert!(!t.ws.read("report.xml").contains("Wrong-S3cret-Canary-0000"));
 }
 
 #[test]
 fn a_client_id_from_the_job_file_is_named_as_such_issue_4() {
-    let ws = Workspace::new(config());
-    let job = ws.job(
-        "file.toml",
-        &format!(
-            "[gateway]\nclient_id = \"not-{CLIENT_ID}\"\n{}",
-            TABLES_JOB.replace("name = \"tables\"\n", "")
-        ),
-    );
-    let r = run(&ws, &[job.to_str().unwrap()]);
-    r.expect_code(3);
-    assert!(
-        r.stderr.contains(&format!(
-            "client id `not-{CLIENT_ID}` (from the job file), secret from environment variable DAP_CLIENT_SECRET"
-        )),
-        "{}",
-        r.stderr
-    );
-    assert_nothing_leaks(&ws, &r);
+    let t = test()
+        .job(
+            "file.toml",
+            &format!(
+                "[gateway]\nclient_id = \"not-{CLIENT_ID}\"\n{}",
+                TABLES_JOB.replace("name = \"tables\"\n", "")
+            ),
+        )
+        .command(&["{job}"])
+        .run();
+    t.expect_code(3).stderr_has(&[&format!(
+        "client id `not-{CLIENT_ID}` (from the job file), secret from environment variable DAP_CLIENT_SECRET"
+    )]);
+    leaks_nothing(&t);
 }
 
 #[test]
@@ -341,9 +345,25 @@ fn cache_files(ws: &Workspace) -> Vec<std::path::PathBuf> {
         .unwrap_or_default()
 }
 
+fn read_cache(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The cache holds a token the sandbox issued.
+#[track_caller]
+fn assert_cache_holds_a_sandbox_token(path: &Path) {
+    let v = read_cache(path);
+    assert!(
+        v["access_token"]
+            .as_str()
+            .unwrap()
+            .starts_with(TOKEN_PREFIX),
+        "{v}"
+    );
+}
+
 fn edit_cache(path: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
-    let mut v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut v = read_cache(path);
     edit(&mut v);
     std::fs::write(path, v.to_string()).unwrap();
 }
@@ -390,22 +410,13 @@ fn the_token_cache_is_reused_and_replaced_when_expired_tampered_or_rejected_issu
     edit_cache(cache, |v| v["expires_at"] = (now_secs() - 60).into());
     run(&ws, &[job]).expect_code(0);
     assert_eq!(ws.counters().logins, 2);
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(cache).unwrap()).unwrap();
-    assert!(v["expires_at"].as_u64().unwrap() > now_secs());
+    assert!(read_cache(cache)["expires_at"].as_u64().unwrap() > now_secs());
 
     // Tampered beyond reading: ignored and replaced.
     std::fs::write(cache, "{ not json").unwrap();
     run(&ws, &[job]).expect_code(0);
     assert_eq!(ws.counters().logins, 3);
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(cache).unwrap()).unwrap();
-    assert!(
-        v["access_token"]
-            .as_str()
-            .unwrap()
-            .starts_with(TOKEN_PREFIX)
-    );
+    assert_cache_holds_a_sandbox_token(cache);
 
     // A readable, unexpired token that the gateway rejects: 401, a fresh login, a new file.
     edit_cache(cache, |v| {
@@ -415,14 +426,7 @@ fn the_token_cache_is_reused_and_replaced_when_expired_tampered_or_rejected_issu
     r.expect_code(0);
     let c = ws.counters();
     assert_eq!((c.logins, c.unauthorized), (4, 1), "{c:?}");
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(cache).unwrap()).unwrap();
-    assert!(
-        v["access_token"]
-            .as_str()
-            .unwrap()
-            .starts_with(TOKEN_PREFIX)
-    );
+    assert_cache_holds_a_sandbox_token(cache);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
@@ -457,51 +461,47 @@ fn inst_access_job(canvas_url: &str) -> String {
     )
 }
 
+/// The tables job minting InstAccess tokens at the sandbox's Canvas.
+fn inst_access() -> Test {
+    test().job_with("inst.toml", |ws| inst_access_job(&ws.sandbox.canvas_url()))
+}
+
 #[test]
 fn inst_access_mints_once_and_never_logs_in_issue_4() {
-    let ws = Workspace::new(config());
-    let job = ws.job("inst.toml", &inst_access_job(&ws.sandbox.canvas_url()));
-    let r = run_with(
-        &ws,
-        &["-vv", job.to_str().unwrap(), "--report", "json=report.json"],
-        &[("CANVAS_API_TOKEN", CANVAS_TOKEN)],
-    );
-    r.expect_code(0);
-    let c = ws.counters();
+    let t = inst_access()
+        .env("CANVAS_API_TOKEN", CANVAS_TOKEN)
+        .command(&["-vv", "{job}", "--report", "json=report.json"])
+        .run();
+    t.expect_code(0).stderr_has(&[", 1 login,"]);
+    leaks_nothing(&t);
+    let c = t.ws.counters();
     assert_eq!(
         (c.canvas_mints, c.logins, c.unauthorized),
         (1, 0, 0),
         "{c:?}"
     );
-    assert!(r.stderr.contains(", 1 login,"), "{}", r.stderr);
-    assert_nothing_leaks(&ws, &r);
 }
 
 #[test]
 fn inst_access_mints_again_after_a_revocation_issue_4() {
-    let ws = Workspace::new(SandboxConfig {
-        faults: Faults {
+    let t = test()
+        .faults(Faults {
             revoke_after: Some(2),
             ..Default::default()
-        },
-        ..config()
-    });
-    let canvas = ws.sandbox.canvas_url();
-    let job = ws.job(
-        "inst.toml",
-        &schema_loop(
-            5,
-            1,
-            &format!("[gateway]\nauth = \"inst_access\"\ncanvas_url = \"{canvas}\"\n"),
-        ),
-    );
-    let r = run_with(
-        &ws,
-        &[job.to_str().unwrap()],
-        &[("CANVAS_API_TOKEN", CANVAS_TOKEN)],
-    );
-    r.expect_code(0);
-    let c = ws.counters();
+        })
+        .job_with("inst.toml", |ws| {
+            let canvas = ws.sandbox.canvas_url();
+            schema_loop(
+                5,
+                1,
+                &format!("[gateway]\nauth = \"inst_access\"\ncanvas_url = \"{canvas}\"\n"),
+            )
+        })
+        .env("CANVAS_API_TOKEN", CANVAS_TOKEN)
+        .command(&["{job}"])
+        .run();
+    t.expect_code(0);
+    let c = t.ws.counters();
     assert_eq!(
         (c.canvas_mints, c.unauthorized, c.logins),
         (2, 1, 0),
@@ -511,44 +511,29 @@ fn inst_access_mints_again_after_a_revocation_issue_4() {
 
 #[test]
 fn inst_access_with_a_bad_canvas_token_is_exit_3_issue_4() {
-    let ws = Workspace::new(config());
-    let job = ws.job("inst.toml", &inst_access_job(&ws.sandbox.canvas_url()));
-    let r = run_with(
-        &ws,
-        &["-vv", job.to_str().unwrap()],
-        &[("CANVAS_API_TOKEN", "Wrong-Canvas-Token-Canary")],
-    );
-    r.expect_code(3);
-    assert!(
-        r.stderr
-            .contains("Canvas refused to mint an InstAccess token (401 Unauthorized)")
-            && r.stderr
-                .contains("Canvas API token from environment variable CANVAS_API_TOKEN"),
-        "{}",
-        r.stderr
-    );
-    assert!(!r.stderr.contains("Wrong-Canvas-Token-Canary"));
-    assert_eq!(ws.counters().requests, 0, "nothing reached the gateway");
+    let t = inst_access()
+        .env("CANVAS_API_TOKEN", "Wrong-Canvas-Token-Canary")
+        .command(&["-vv", "{job}"])
+        .run();
+    t.expect_code(3).no_secret().stderr_has(&[
+        "Canvas refused to mint an InstAccess token (401 Unauthorized)",
+        "Canvas API token from environment variable CANVAS_API_TOKEN",
+    ]);
+    assert!(!t.run.stderr.contains("Wrong-Canvas-Token-Canary"));
+    assert_eq!(t.ws.counters().requests, 0, "nothing reached the gateway");
 }
 
 #[test]
 fn plain_http_to_a_remote_canvas_is_refused_issue_4() {
-    let ws = Workspace::new(config());
-    let job = ws.job("inst.toml", &inst_access_job("http://canvas.example.com"));
-    let r = run_with(
-        &ws,
-        &[job.to_str().unwrap()],
-        &[("CANVAS_API_TOKEN", CANVAS_TOKEN)],
-    );
-    r.expect_code(2);
-    assert!(
-        r.stderr.contains(
-            "refusing to send credentials to the Canvas `http://canvas.example.com/` over plain http"
-        ),
-        "{}",
-        r.stderr
-    );
-    assert_eq!(ws.counters().requests, 0);
+    let t = test()
+        .job("inst.toml", &inst_access_job("http://canvas.example.com"))
+        .env("CANVAS_API_TOKEN", CANVAS_TOKEN)
+        .command(&["{job}"])
+        .run();
+    t.expect_code(2).no_secret().stderr_has(&[
+        "refusing to send credentials to the Canvas `http://canvas.example.com/` over plain http",
+    ]);
+    assert_eq!(t.ws.counters().requests, 0);
 }
 
 #[test]

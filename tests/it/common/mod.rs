@@ -18,6 +18,20 @@ pub fn examples_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
 }
 
+/// The job files in `examples/` (`*.toml` at its top; the project example is in a folder of
+/// its own), sorted.
+pub fn example_jobs() -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(examples_dir())
+        .expect("examples/")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    out.sort();
+    assert!(!out.is_empty(), "no examples found");
+    out
+}
+
 /// Retries kept short so fault storms run in a second or two.
 pub const FAST_RETRY: &str = r#"
 [gateway]
@@ -126,6 +140,15 @@ pub fn is_timestamped(line: &str) -> bool {
         && ts.as_bytes()[10] == b'T'
         && ts.ends_with('Z')
         && humantime::parse_rfc3339(ts).is_ok()
+}
+
+/// Every line of `stderr` starts with a timestamp (a cron log), and there is at least one.
+#[track_caller]
+pub fn assert_every_line_stamped(stderr: &str) {
+    assert!(!stderr.is_empty(), "no stderr");
+    for line in stderr.lines() {
+        assert!(is_timestamped(line), "not timestamped: {line:?}\n{stderr}");
+    }
 }
 
 /// Each line of `stderr` parsed as JSON; panics at a line that is not.

@@ -13,9 +13,13 @@ use super::*;
 /// `sandbox`, is a word the logs use).
 pub const TEST_SECRET: &str = "cs-test-7d1e0a9f44";
 
+/// A job's text made once the sandbox runs (its URLs are known only then).
+type JobText = Box<dyn FnOnce(&Workspace) -> String>;
+
 pub struct Test {
     config: SandboxConfig,
     job: Option<(String, String)>,
+    job_with: Option<(String, JobText)>,
     files: Vec<(String, String)>,
     command: Option<Vec<String>>,
     args: Vec<String>,
@@ -31,6 +35,7 @@ impl Test {
                 ..Default::default()
             },
             job: None,
+            job_with: None,
             files: Vec::new(),
             command: None,
             args: Vec::new(),
@@ -63,6 +68,16 @@ impl Test {
     /// An inline job file.
     pub fn job(mut self, name: &str, text: &str) -> Self {
         self.job = Some((name.to_owned(), text.to_owned()));
+        self
+    }
+
+    /// A job whose text needs the running sandbox (its Canvas URL, say).
+    pub fn job_with(
+        mut self,
+        name: &str,
+        text: impl FnOnce(&Workspace) -> String + 'static,
+    ) -> Self {
+        self.job_with = Some((name.to_owned(), Box::new(text)));
         self
     }
 
@@ -115,15 +130,29 @@ impl Test {
     /// Runs the job (`<job> --output-dir out <args>`, or the [`command`](Self::command)) in a
     /// new workspace.
     pub fn run(self) -> Outcome {
+        use base64::Engine as _;
+        // What must never be printed: the secret, its Basic form, the Canvas token, any token
+        // (the sandbox's are JWTs, which all start `eyJ`).
+        let secrets = vec![
+            TEST_SECRET.to_owned(),
+            base64::engine::general_purpose::STANDARD
+                .encode(format!("{}:{TEST_SECRET}", self.config.client_id)),
+            self.config.canvas_token.clone(),
+            "eyJ".to_owned(),
+        ];
         let ws = Workspace::new(self.config);
         for (name, text) in &self.files {
             let path = ws.path().join(name);
             std::fs::create_dir_all(path.parent().unwrap()).expect("create the file's folder");
             std::fs::write(&path, text).expect("write the file");
         }
-        let job = match &self.job {
-            Some((name, text)) => ws.job(name, text),
-            None => {
+        let job = match (&self.job, self.job_with) {
+            (Some((name, text)), _) => ws.job(name, text),
+            (None, Some((name, text))) => {
+                let text = text(&ws);
+                ws.job(&name, &text)
+            }
+            (None, None) => {
                 assert!(self.command.is_some(), "a job to run, or a command");
                 ws.path().join("job.toml")
             }
@@ -148,6 +177,7 @@ impl Test {
         Outcome {
             took: started.elapsed(),
             state_file: job.with_extension("state.json"),
+            secrets,
             ws,
             run,
         }
@@ -160,6 +190,7 @@ pub struct Outcome {
     pub run: Run,
     pub took: Duration,
     state_file: PathBuf,
+    secrets: Vec<String>,
 }
 
 impl Outcome {
@@ -182,17 +213,23 @@ impl Outcome {
         self
     }
 
+    /// Each of `parts` appears in stdout.
+    #[track_caller]
+    pub fn stdout_has(&self, parts: &[&str]) -> &Self {
+        for p in parts {
+            assert!(
+                self.run.stdout.contains(p),
+                "stdout lacks `{p}`:\n{}",
+                self.run.stdout
+            );
+        }
+        self
+    }
+
     /// Every line of stderr starts with an RFC 3339 UTC timestamp (a cron log).
     #[track_caller]
     pub fn every_line_stamped(&self) -> &Self {
-        assert!(!self.run.stderr.is_empty(), "no stderr");
-        for line in self.run.stderr.lines() {
-            assert!(
-                is_timestamped(line),
-                "not timestamped: {line:?}\n{}",
-                self.run.stderr
-            );
-        }
+        assert_every_line_stamped(&self.run.stderr);
         self
     }
 
@@ -246,15 +283,12 @@ impl Outcome {
         self
     }
 
-    /// The client secret, its base64 Basic form and any access token (the sandbox's are JWTs,
-    /// which all start `eyJ`) appear in no output and no file of the workspace (the token cache
-    /// under `.cache/` and the downloaded data excepted).
+    /// The client secret, its base64 Basic form, the Canvas API token and any access token
+    /// (the sandbox's are JWTs, which all start `eyJ`) appear in no output and no file of the
+    /// workspace (the token cache under `.cache/` and the downloaded data excepted).
     #[track_caller]
     pub fn no_secret(&self) -> &Self {
-        use base64::Engine as _;
-        let basic =
-            base64::engine::general_purpose::STANDARD.encode(format!("sandbox:{TEST_SECRET}"));
-        let needles = [TEST_SECRET, basic.as_str(), "eyJ"];
+        let needles = &self.secrets;
         let mut texts = vec![
             ("stderr".to_owned(), self.run.stderr.clone()),
             ("stdout".to_owned(), self.run.stdout.clone()),
