@@ -26,3 +26,4 @@ pub mod sandbox;
 pub mod secret;
 pub mod state;
 pub mod template;
+pub mod test_panic;

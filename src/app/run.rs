@@ -53,6 +53,7 @@ pub(super) fn run(args: RunArgs, quiet: bool) -> Result<ExitCode, Error> {
     if let Some(e) = super::clash(&jobs.iter().collect::<Vec<_>>()) {
         return Err(e.into());
     }
+    crate::test_panic::at(crate::test_panic::Site::Command);
     let rt = runtime()?;
     rt.block_on(async move {
         let (sender, stop) = crate::runner::stop::channel();

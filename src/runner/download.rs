@@ -129,6 +129,7 @@ async fn download_one(
     path: PathBuf,
 ) -> Result<FileRecord, StepError> {
     let http = &shared.http;
+    crate::test_panic::at(crate::test_panic::Site::Download);
     let tmp = fsio::temp_beside(&path).map_err(|source| StepErrorKind::Io {
         action: "create a file beside",
         path: path.clone(),

@@ -12,32 +12,81 @@ use serde_json::Value as Json;
 use super::scope::{ItemScope, item_extra, item_label};
 use super::{Shared, check, download, load, outputs, persist, poll, save};
 use crate::error::ExitCode;
-use crate::job::model::{LoopRecord, Step};
+use crate::job::model::{Job, LoopRecord, Step};
 use crate::record::{ItemRecord, Rendered, StepError, StepErrorKind};
 
-pub(super) async fn run_item(
-    shared: Arc<Shared>,
-    index: usize,
-    base: Arc<BTreeMap<String, Value>>,
+/// An item before it runs: its scope, its loop value and position, and its name. Decided
+/// before its task starts, so that a task that panics is still reported as its item.
+pub(super) struct Item {
+    scope: ItemScope,
     item: Option<(String, Value)>,
     pos: Option<usize>,
-    inherited: Option<String>,
+    label: Option<String>,
+}
+
+impl Item {
+    /// The item `item` at `pos` of `step` (both `None` for a step that does not loop), named
+    /// by its label, else by the name an earlier loop gave it (`inherited`), else its value.
+    pub(super) fn new(
+        job: &Job,
+        step: &Step,
+        base: Arc<BTreeMap<String, Value>>,
+        item: Option<(String, Value)>,
+        pos: Option<usize>,
+        inherited: Option<String>,
+    ) -> Self {
+        let scope = ItemScope::new(base, item_extra(item.as_ref(), pos));
+        let label = item
+            .as_ref()
+            .and_then(|(_, v)| item_label(step, job, v, || scope.ctx(), inherited));
+        Item {
+            scope,
+            item,
+            pos,
+            label,
+        }
+    }
+
+    /// Where a message puts it: `step `x` (item `users`)`, `step `x` (item 3)`, `step `x``.
+    fn place(&self, step: &str) -> String {
+        match (&self.label, self.pos) {
+            (Some(l), _) => format!("step `{step}` (item `{l}`)"),
+            (None, Some(p)) => format!("step `{step}` (item {p})"),
+            (None, None) => format!("step `{step}`"),
+        }
+    }
+}
+
+/// Runs the item in a task of its own: a panic in it is that item's failure (a bug, exit 70,
+/// `what` naming the task), not the run's, so the run still ends with its summary, reports
+/// and temporary files removed.
+pub(super) async fn run_in_task(
+    shared: Arc<Shared>,
+    index: usize,
+    item: Item,
+    what: &'static str,
 ) -> ItemRecord {
+    let place = item.place(&shared.job.steps[index].id);
+    let (pos, label) = (item.pos, item.label.clone());
+    tokio::spawn(run_item(shared, index, item))
+        .await
+        .unwrap_or_else(|source| ItemRecord {
+            error: Some(StepError::from(StepErrorKind::Internal { what, source }).at(place)),
+            ..ItemRecord::new(pos, label)
+        })
+}
+
+async fn run_item(shared: Arc<Shared>, index: usize, item: Item) -> ItemRecord {
     let started = Instant::now();
     let step = &shared.job.steps[index];
-    let extra = item_extra(item.as_ref(), pos);
-    let mut scope = ItemScope::new(base, extra);
-    let label = item
-        .as_ref()
-        .and_then(|(_, v)| item_label(step, &shared.job, v, || scope.ctx(), inherited));
-    let mut rec = ItemRecord::new(pos, label.clone());
-    let where_ = match &label {
-        Some(l) => format!("step `{}` (item `{l}`)", step.id),
-        None => match pos {
-            Some(p) => format!("step `{}` (item {p})", step.id),
-            None => format!("step `{}`", step.id),
-        },
-    };
+    let where_ = item.place(&step.id);
+    let Item {
+        mut scope,
+        item,
+        pos,
+        label,
+    } = item;
+    let mut rec = ItemRecord::new(pos, label);
     if shared.stop.requested().is_some()
         || shared
             .auth_failed
@@ -140,6 +189,7 @@ async fn item_body(
     where_: &str,
 ) -> Result<(), StepError> {
     let job = &shared.job;
+    crate::test_panic::at(crate::test_panic::Site::Item);
     // Send (and poll), unless the step only computes values.
     // A `load` step makes its own requests; its outputs are what the load did.
     // A body that is only saved goes to disk as it arrives, never whole in memory.

@@ -8,9 +8,10 @@ use std::time::Instant;
 use futures_util::StreamExt as _;
 use minijinja::Value;
 
+use super::item::{Item, run_in_task};
 use super::request::build_request;
 use super::scope::{LoopItem, item_extra, item_label};
-use super::{Shared, item::run_item, short_json};
+use super::{Shared, short_json};
 use crate::job::model::{Job, Loop, Step};
 use crate::record::{ItemRecord, LoopError, StepErrorKind, StepRecord, Violation, ViolationKind};
 use crate::template::to_json;
@@ -43,15 +44,8 @@ pub(super) async fn run_step(
         if !violations.is_empty() {
             return refuse(violations);
         }
-        let item = run_item(
-            shared.clone(),
-            index,
-            Arc::new(scope.clone()),
-            None,
-            None,
-            None,
-        )
-        .await;
+        let item = Item::new(&shared.job, step, Arc::new(scope.clone()), None, None, None);
+        let item = run_in_task(shared.clone(), index, item, "a step task").await;
         return StepRecord {
             id: step.id.clone(),
             looped: false,
@@ -91,31 +85,25 @@ pub(super) async fn run_step(
     let bar = shared.progress.loop_bar(&step.id, items.len() as u64);
     let base = Arc::new(scope.clone());
     let results: Vec<ItemRecord> = futures_util::stream::iter(items.into_iter().enumerate())
-        .map(|(i, item)| {
-            let shared = shared.clone();
-            let base = base.clone();
-            let var = l.var.clone();
-            let bar = bar.clone();
+        .map(|(i, value)| {
             let inherited = inherited.get(i).cloned().flatten();
-            tokio::spawn(async move {
-                let r = run_item(shared, index, base, Some((var, item)), Some(i), inherited).await;
+            let item = Item::new(
+                &shared.job,
+                step,
+                base.clone(),
+                Some((l.var.clone(), value)),
+                Some(i),
+                inherited,
+            );
+            let shared = shared.clone();
+            let bar = bar.clone();
+            async move {
+                let r = run_in_task(shared, index, item, "a loop task").await;
                 bar.inc(1);
                 r
-            })
+            }
         })
         .buffered(l.concurrency)
-        .map(|joined| {
-            joined.unwrap_or_else(|source| ItemRecord {
-                error: Some(
-                    StepErrorKind::Internal {
-                        what: "a loop task",
-                        source,
-                    }
-                    .into(),
-                ),
-                ..ItemRecord::new(None, None)
-            })
-        })
         .collect()
         .await;
     // Leave the finished bar on screen: it is the step's line in the terminal's history.
