@@ -51,10 +51,16 @@ pub enum UrlProblem {
     #[error("it names no database (`mysql://user:pass@host:3306/DATABASE`)")]
     NoDatabase,
     /// A query parameter dap-run does not know.
-    #[error("unknown parameter `{name}` (known: ssl)")]
+    #[error("unknown parameter `{name}` (known: ssl, local_infile)")]
     UnknownParameter {
         /// The parameter's name.
         name: String,
+    },
+    /// A MySQL `local_infile` value that is not a boolean.
+    #[error("`local_infile={value}`: use true or false")]
+    LocalInfile {
+        /// The value given.
+        value: String,
     },
     /// An `ssl`/`sslmode` value dap-run does not know.
     #[error("unknown ssl mode `{value}`: use disable, prefer, require, verify-ca or verify-full")]
@@ -143,13 +149,52 @@ pub enum DbError {
         #[source]
         source: mysql_async::Error,
     },
-    /// `LOAD DATA` reported values that did not fit (MySQL makes them warnings, dap-run fails).
+    /// Rows staged with multi-row `INSERT` (the server refuses `LOAD DATA LOCAL`, or the
+    /// connection string says `local_infile=false`) failed.
+    #[error("INSERT of the rows of `{}` failed: {}", path.display(), my_message(source))]
+    Insert {
+        /// The object.
+        path: PathBuf,
+        /// The driver's error.
+        #[source]
+        source: mysql_async::Error,
+    },
+    /// One row's `INSERT` is larger than the server takes in a statement.
     #[error(
-        "LOAD DATA of `{}`: values that do not fit their columns ({}); the load was rolled back",
+        "INSERT of the rows of `{}`: a row of {bytes} bytes does not fit in one statement (the server's max_allowed_packet allows about {limit})\n  = help: raise max_allowed_packet on the server, or enable LOAD DATA LOCAL (`SET GLOBAL local_infile = ON`)",
+        path.display()
+    )]
+    RowTooLarge {
+        /// The object.
+        path: PathBuf,
+        /// The row's size as SQL.
+        bytes: usize,
+        /// The statement size limit.
+        limit: usize,
+    },
+    /// A row of dap-run's own `LOAD DATA` text has the wrong number of fields: a bug.
+    #[error(
+        "internal error (a bug in dap-run): a row of `{}` has {fields} fields, not {expected}\n  = help: {BUG_HELP}",
+        path.display()
+    )]
+    BadRow {
+        /// The object.
+        path: PathBuf,
+        /// The fields found.
+        fields: usize,
+        /// The fields expected.
+        expected: usize,
+    },
+    /// `LOAD DATA` (or an `INSERT`) reported values that did not fit (MySQL makes them
+    /// warnings under `LOAD DATA LOCAL`; dap-run fails).
+    #[error(
+        "{statement} of `{}`: values that do not fit their columns ({}); the load was rolled back",
         path.display(),
         warnings.join("; ")
     )]
     DoesNotFit {
+        /// `LOAD DATA` or `INSERT`.
+        statement: &'static str,
         /// The object.
         path: PathBuf,
         /// The server's first warnings.
@@ -229,10 +274,13 @@ impl DbError {
             DbError::Postgres { source, .. } | DbError::Copy { source, .. } => pg_transient(source),
             DbError::MysqlConnect { source, .. }
             | DbError::Mysql { source, .. }
-            | DbError::LoadData { source, .. } => my_transient(source),
+            | DbError::LoadData { source, .. }
+            | DbError::Insert { source, .. } => my_transient(source),
             DbError::BadUrl { .. }
             | DbError::Tls { .. }
             | DbError::DoesNotFit { .. }
+            | DbError::RowTooLarge { .. }
+            | DbError::BadRow { .. }
             | DbError::PendingRecord { .. }
             | DbError::SqliteFolder { .. }
             | DbError::SqliteOpen { .. }
@@ -247,7 +295,9 @@ impl DbError {
     /// else the database's 6.
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            DbError::Internal { .. } | DbError::ReaderStopped { .. } => ExitCode::Internal,
+            DbError::Internal { .. } | DbError::ReaderStopped { .. } | DbError::BadRow { .. } => {
+                ExitCode::Internal
+            }
             DbError::SqliteFolder { .. } => ExitCode::LocalIo,
             DbError::Tsv(e) if e.is_local_io() => ExitCode::LocalIo,
             _ => ExitCode::Database,
@@ -344,13 +394,22 @@ pub fn my_transient(e: &mysql_async::Error) -> bool {
     }
 }
 
-/// The fix for a server that refuses `LOAD DATA LOCAL INFILE`.
+/// Whether the server refuses `LOAD DATA LOCAL`: 3948 (MySQL 8: "Loading local data is
+/// disabled; this must be enabled on both the client and server sides"), 4166 (MariaDB 10.5+:
+/// "the MariaDB server or client has disabled the local infile capability", seen with
+/// MariaDB 10.11 and `local_infile=0`), 1148 (older servers: "The used command is not allowed
+/// with this MySQL version").
+pub fn my_refusal(e: &mysql_async::Error) -> bool {
+    matches!(e, mysql_async::Error::Server(s) if matches!(s.code, 1148 | 3948 | 4166))
+}
+
+/// The fix for a server that refuses `LOAD DATA LOCAL INFILE` once the rows went out (a
+/// refusal before is taken as such: the rows go by `INSERT`).
 fn load_data_help(e: &mysql_async::Error) -> &'static str {
-    match e {
-        mysql_async::Error::Server(s) if matches!(s.code, 1148 | 3948 | 4166) => {
-            "\n  = help: dap-run loads with LOAD DATA LOCAL INFILE; enable it on the server (`SET GLOBAL local_infile = ON`; MySQL 8 has it off by default)"
-        }
-        _ => "",
+    if my_refusal(e) {
+        "\n  = help: add `?local_infile=false` to the connection string to stage the rows with INSERT, or enable LOAD DATA LOCAL on the server (`SET GLOBAL local_infile = ON`; MySQL 8 has it off by default)"
+    } else {
+        ""
     }
 }
 
@@ -489,6 +548,7 @@ mod tests {
         };
         assert!(!e.to_string().contains("help"), "{e}");
         let e = DbError::DoesNotFit {
+            statement: "LOAD DATA",
             path: "part-00000.tsv.gz".into(),
             warnings: vec![
                 "Data too long for column 'name' at row 1".into(),
@@ -500,6 +560,45 @@ mod tests {
             "LOAD DATA of `part-00000.tsv.gz`: values that do not fit their columns (Data too long for column 'name' at row 1; x); the load was rolled back"
         );
         assert_eq!(e.exit_code(), ExitCode::Database);
+    }
+
+    #[test]
+    fn refusals_of_local_infile_and_insert_failures() {
+        for code in [1148, 3948, 4166] {
+            assert!(my_refusal(&server(code)), "{code}");
+        }
+        assert!(!my_refusal(&server(1064)));
+        assert!(!my_refusal(&mysql_async::Error::Other("x".into())));
+        let lost = DbError::Insert {
+            path: "part-00000.tsv.gz".into(),
+            source: server(2013),
+        };
+        assert!(lost.is_transient());
+        assert_eq!(
+            lost.to_string(),
+            "INSERT of the rows of `part-00000.tsv.gz` failed: error 2013 (HY000): the server says no"
+        );
+        let big = DbError::RowTooLarge {
+            path: "p".into(),
+            bytes: 2000,
+            limit: 1024,
+        };
+        assert!(!big.is_transient());
+        assert_eq!(big.exit_code(), ExitCode::Database);
+        let bug = DbError::BadRow {
+            path: "p".into(),
+            fields: 2,
+            expected: 3,
+        };
+        assert_eq!(bug.exit_code(), ExitCode::Internal);
+        assert!(
+            DbError::LoadData {
+                path: "p".into(),
+                source: server(4166)
+            }
+            .to_string()
+            .contains("add `?local_infile=false` to the connection string")
+        );
     }
 
     #[test]

@@ -41,12 +41,24 @@ async fn my_conn(url: &str) -> Result<mysql_async::Conn, mysql_async::Error> {
 pub(crate) struct MyDb {
     pub(crate) url: String,
     name: String,
+    /// The server's URL (a database on it), to drop this one.
+    base: String,
 }
 
 impl MyDb {
     /// `None` (and a "skipped" line) when the server is unreachable, except under CI.
     pub(crate) fn new(test: &str) -> Option<MyDb> {
-        let base = my_base();
+        MyDb::on(&my_base(), test)
+    }
+
+    /// A database on the server at `base`.
+    fn on(base: &str, test: &str) -> Option<MyDb> {
+        MyDb::create(base, test, "")
+    }
+
+    /// A database created with `options` (e.g. `CHARACTER SET latin1`).
+    fn create(base: &str, test: &str, options: &str) -> Option<MyDb> {
+        let base = base.to_owned();
         let name = format!(
             "dap_run_{test}_{}_{}",
             std::process::id(),
@@ -54,7 +66,8 @@ impl MyDb {
         );
         let made = rt().block_on(async {
             let mut c = my_conn(&base).await?;
-            c.query_drop(format!("CREATE DATABASE {name}")).await
+            c.query_drop(format!("CREATE DATABASE {name} {options}"))
+                .await
         });
         if let Err(e) = made {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
@@ -68,7 +81,27 @@ impl MyDb {
         Some(MyDb {
             url: url.to_string(),
             name,
+            base,
         })
+    }
+
+    /// dap-run's connection string with `?local_infile=false`: rows staged with INSERT.
+    fn url_without_local_infile(&self) -> String {
+        format!("{}?local_infile=false", self.url)
+    }
+
+    /// Every row of a table, exactly as the server returns them, in key order.
+    fn raw_rows(&self, table: &str) -> Vec<Vec<mysql_async::Value>> {
+        let rows: Vec<mysql_async::Row> =
+            self.query(&format!("SELECT * FROM `{table}` ORDER BY 1"));
+        rows.into_iter().map(mysql_async::Row::unwrap).collect()
+    }
+
+    /// A table's columns: name, type, nullability.
+    fn column_types(&self, table: &str) -> Vec<(String, String, String)> {
+        self.query(&format!(
+            "SELECT column_name, column_type, is_nullable FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = '{table}' ORDER BY ordinal_position"
+        ))
     }
 
     pub(crate) fn query<T: mysql_async::prelude::FromRow + Send + 'static>(
@@ -191,22 +224,24 @@ impl MyDb {
 
 impl Drop for MyDb {
     fn drop(&mut self) {
-        let name = self.name.clone();
+        let (name, base) = (self.name.clone(), self.base.clone());
         let _ = rt().block_on(async move {
-            let mut c = my_conn(&my_base()).await?;
+            let mut c = my_conn(&base).await?;
             c.query_drop(format!("DROP DATABASE IF EXISTS {name}"))
                 .await
         });
     }
 }
 
-#[test]
-fn issue_16_mysql_snapshot_then_incrementals_match_the_objects() {
-    let Some(db) = MyDb::new("incr") else { return };
+/// Three runs of `users` and `courses` into `url` (the database `db`): a snapshot, then two
+/// incrementals; after each, the tables equal the downloaded objects applied in order and the
+/// sandbox's snapshot at the recorded `until`. Returns the runs.
+fn snapshot_then_incrementals(db: &MyDb, url: &str) -> Vec<Run> {
     let ws = sandbox_with_rows(300);
     let mut modes = vec![];
+    let mut runs = vec![];
     for _ in 0..3 {
-        let r = replicate(&ws, Some(&db.url), r#"["users","courses"]"#);
+        let r = replicate(&ws, Some(url), r#"["users","courses"]"#);
         r.expect_code(0);
         for t in ["users", "courses"] {
             let (until, mode, schema) = db.state("canvas", t).expect("state recorded");
@@ -226,12 +261,22 @@ fn issue_16_mysql_snapshot_then_incrementals_match_the_objects() {
             assert_rows_eq(&got, &want, t);
             assert_rows_eq(&got, &oracle(&ws, "canvas", t, &until), t);
         }
+        runs.push(r);
         std::thread::sleep(std::time::Duration::from_millis(1100));
     }
     assert_eq!(modes, ["snapshot", "incremental", "incremental"]);
     let deleted: Vec<i64> =
         db.query("SELECT CAST(SUM(deleted) AS SIGNED) FROM dap_run__load_history");
     assert!(deleted[0] > 0, "the incrementals deleted rows");
+    runs
+}
+
+#[test]
+fn issue_16_mysql_snapshot_then_incrementals_match_the_objects() {
+    let Some(db) = MyDb::new("incr") else { return };
+    for r in snapshot_then_incrementals(&db, &db.url) {
+        assert!(!r.stderr.contains("INSERT batches"), "{}", r.stderr);
+    }
     // The official client's bookkeeping, written in the same transaction.
     let sync: Vec<(String, String, String)> = db.query(
         "SELECT source_table, DATE_FORMAT(`timestamp`, '%Y-%m-%dT%H:%i:%sZ'), target_table FROM instructure_dap__table_sync ORDER BY 1",
@@ -258,6 +303,167 @@ fn issue_16_mysql_snapshot_then_incrementals_match_the_objects() {
     );
     assert_eq!(ty("bio").1, "mediumtext");
     assert_eq!(ty("created_at").1, "datetime");
+}
+
+#[test]
+fn issue_16_mysql_insert_path_snapshot_then_incrementals_match_the_objects() {
+    let Some(db) = MyDb::new("insert") else {
+        return;
+    };
+    for r in snapshot_then_incrementals(&db, &db.url_without_local_infile()) {
+        assert!(
+            r.stderr
+                .contains("staging rows with INSERT batches (`local_infile=false`"),
+            "{}",
+            r.stderr
+        );
+        assert!(!r.stderr.contains("refuses LOAD DATA"), "{}", r.stderr);
+    }
+}
+
+/// `run JOB --output-dir OUT --var tables=TABLES --database URL`.
+fn replicate_with(ws: &Workspace, job: &str, out: &str, url: &str, tables: &str) -> Run {
+    let var = format!("tables={tables}");
+    ws.run(&[
+        "run",
+        job,
+        "--output-dir",
+        out,
+        "--var",
+        &var,
+        "--database",
+        url,
+    ])
+}
+
+#[test]
+fn issue_16_mysql_insert_path_loads_the_same_rows_as_load_data() {
+    let Some(infile) = MyDb::new("same_infile") else {
+        return;
+    };
+    let Some(insert) = MyDb::new("same_insert") else {
+        return;
+    };
+    let ws = sandbox_with_rows(300);
+    let text = std::fs::read_to_string(ws.example("replicate.toml")).unwrap();
+    ws.job("replicate_b.toml", &text);
+    let tables = r#"["users","courses"]"#;
+    // A snapshot, two incrementals, then an incremental with a schema change (the table
+    // rebuilt beside the live one).
+    for phase in 0..4 {
+        if phase == 3 {
+            ws.sandbox.change_schema("canvas", "users");
+        }
+        let a = replicate_with(&ws, "replicate.toml", "out", &infile.url, tables);
+        a.expect_code(0);
+        assert!(!a.stderr.contains("INSERT batches"), "{}", a.stderr);
+        // The same queries again: the sandbox answers with the same jobs, so the same objects.
+        let b = replicate_with(
+            &ws,
+            "replicate_b.toml",
+            "out-b",
+            &insert.url_without_local_infile(),
+            tables,
+        );
+        b.expect_code(0);
+        assert!(b.stderr.contains("INSERT batches"), "{}", b.stderr);
+        for t in ["users", "courses"] {
+            let (x, y) = (infile.state("canvas", t), insert.state("canvas", t));
+            assert_eq!(x.map(|s| s.0), y.map(|s| s.0), "{t}: the same until");
+            let table = format!("canvas__{t}");
+            assert_eq!(infile.column_types(&table), insert.column_types(&table));
+            let (x, y) = (infile.raw_rows(&table), insert.raw_rows(&table));
+            assert!(!x.is_empty(), "{t}: rows");
+            assert_eq!(x.len(), y.len(), "{t}: row count in phase {phase}");
+            for (r, s) in x.iter().zip(&y) {
+                assert_eq!(r, s, "{t} in phase {phase}");
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    assert!(
+        insert
+            .column_types("canvas__users")
+            .iter()
+            .any(|c| c.0 == "sandbox_added_note")
+    );
+    // The comparison covered every kind of value that needs care in a literal.
+    let count = |sql: &str| insert.query::<i64>(sql)[0];
+    for (what, cond) in [
+        ("a tab", "LOCATE(CHAR(9), bio) > 0"),
+        ("a newline", "LOCATE(CHAR(10), bio) > 0"),
+        ("a carriage return", "LOCATE(CHAR(13), bio) > 0"),
+        (
+            "a backslash before N",
+            "LOCATE(CONCAT(CHAR(92), 'N'), bio) > 0",
+        ),
+        ("an apostrophe", "LOCATE(CHAR(39), bio) > 0"),
+        ("an empty string", "bio = ''"),
+        ("the text NULL", "bio = 'NULL'"),
+        ("NULL", "bio IS NULL"),
+        ("a 4-byte character", "HEX(bio) LIKE '%F09F8E93%'"),
+        (
+            "JSON",
+            "JSON_VALID(preferences) AND LOCATE(CHAR(92), preferences) > 0",
+        ),
+    ] {
+        let n = count(&format!("SELECT COUNT(*) FROM canvas__users WHERE {cond}"));
+        assert!(n > 0, "no user with {what}");
+    }
+    assert!(count("SELECT COUNT(DISTINCT workflow_state) FROM canvas__users") > 1);
+    assert_eq!(
+        count("SELECT COUNT(DISTINCT is_public) FROM canvas__courses"),
+        2
+    );
+}
+
+/// A database whose default character set is not utf8mb4 (upstream MariaDB's and MySQL 5.7's
+/// server default is latin1) still gets utf8mb4 tables: DAP text is Unicode.
+#[test]
+fn issue_16_mysql_latin1_database_gets_utf8mb4_tables_on_both_paths() {
+    let Some(db) = MyDb::create(&my_base(), "latin1", "CHARACTER SET latin1") else {
+        return;
+    };
+    let ws = sandbox_with_rows(100);
+    replicate(&ws, Some(&db.url), r#"["users"]"#).expect_code(0);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    replicate(&ws, Some(&db.url_without_local_infile()), r#"["users"]"#).expect_code(0);
+    db.assert_at_oracle(&ws, "users");
+    let latin1: Vec<String> = db.query(
+        "SELECT CONCAT(table_name, '.', column_name) FROM information_schema.columns WHERE table_schema = DATABASE() AND character_set_name IS NOT NULL AND character_set_name <> 'utf8mb4'",
+    );
+    assert_eq!(latin1, Vec::<String>::new());
+}
+
+/// A server with `local_infile` off refuses `LOAD DATA LOCAL`: the run says so once (one WARN
+/// for both tables) and stages the rows with INSERT. Needs such a server, which the shared one
+/// is not (its global variable must not change under parallel tests):
+/// `scripts/mysql-no-local-infile.sh` starts a private MariaDB with `--local-infile=0` and
+/// runs this test against it through `DAP_RUN_TEST_MYSQL_NO_LOCAL_INFILE`.
+#[test]
+fn issue_16_mysql_server_refusing_local_infile_gets_insert_batches() {
+    let Ok(base) = std::env::var("DAP_RUN_TEST_MYSQL_NO_LOCAL_INFILE") else {
+        eprintln!(
+            "skipped: DAP_RUN_TEST_MYSQL_NO_LOCAL_INFILE names no server with local_infile off (scripts/mysql-no-local-infile.sh runs this test)"
+        );
+        return;
+    };
+    let Some(db) = MyDb::on(&base, "refused") else {
+        return;
+    };
+    for r in snapshot_then_incrementals(&db, &db.url) {
+        assert_eq!(
+            r.stderr.matches("refuses LOAD DATA LOCAL INFILE").count(),
+            1,
+            "{}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains("SET GLOBAL local_infile = ON"),
+            "{}",
+            r.stderr
+        );
+    }
 }
 
 #[test]
@@ -317,10 +523,24 @@ fn issue_16_mysql_schema_changes_by_a_new_table_swapped_in() {
 #[test]
 fn issue_16_mysql_kill_9_leaves_each_table_at_its_old_or_new_point() {
     let Some(db) = MyDb::new("kill") else { return };
+    kill_9_at_random_moments(&db, &db.url);
+}
+
+#[test]
+fn issue_16_mysql_insert_path_kill_9_leaves_each_table_at_its_old_or_new_point() {
+    let Some(db) = MyDb::new("kill_insert") else {
+        return;
+    };
+    kill_9_at_random_moments(&db, &db.url_without_local_infile());
+}
+
+/// Runs killed at random moments leave each table at its old or new point; a last run
+/// converges to the sandbox.
+fn kill_9_at_random_moments(db: &MyDb, url: &str) {
     let ws = sandbox_with_rows(8000);
     ws.example("replicate.toml");
     let out = ws.path().join("out");
-    kill_at_random_moments(&ws, Some(&db.url), &|t| match db.state("canvas", t) {
+    kill_at_random_moments(&ws, Some(url), &|t| match db.state("canvas", t) {
         None => assert!(
             !db.has_table(&format!("canvas__{t}")),
             "{t}: a table without state"
@@ -331,7 +551,7 @@ fn issue_16_mysql_kill_9_leaves_each_table_at_its_old_or_new_point() {
             assert_rows_eq(&db.rows("canvas", t, &schema), &want, t);
         }
     });
-    replicate(&ws, Some(&db.url), r#"["users","courses"]"#).expect_code(0);
+    replicate(&ws, Some(url), r#"["users","courses"]"#).expect_code(0);
     for t in ["users", "courses"] {
         db.assert_at_oracle(&ws, t);
     }
@@ -339,8 +559,9 @@ fn issue_16_mysql_kill_9_leaves_each_table_at_its_old_or_new_point() {
     assert_eq!(pending[0], 0, "a finished run leaves nothing pending");
 }
 
-fn through(db: &MyDb, proxy: &Proxy) -> String {
-    let mut u = url::Url::parse(&db.url).unwrap();
+/// `url` through the proxy.
+fn through(url: &str, proxy: &Proxy) -> String {
+    let mut u = url::Url::parse(url).unwrap();
     u.set_port(Some(proxy.port)).unwrap();
     u.to_string()
 }
@@ -357,14 +578,27 @@ fn upstream_addr(db: &MyDb) -> String {
 #[test]
 fn issue_16_mysql_connection_dropped_mid_load_fails_the_table_and_keeps_its_point() {
     let Some(db) = MyDb::new("cut") else { return };
+    connection_cut_mid_load(&db, &db.url);
+}
+
+#[test]
+fn issue_16_mysql_insert_path_connection_dropped_mid_load_keeps_the_tables_point() {
+    let Some(db) = MyDb::new("cut_insert") else {
+        return;
+    };
+    connection_cut_mid_load(&db, &db.url_without_local_infile());
+}
+
+/// Every connection is cut after 64 KiB from the client, so the rows never get through: the
+/// load is retried, then fails, and the table keeps its point and rows.
+fn connection_cut_mid_load(db: &MyDb, url: &str) {
     let ws = sandbox_with_rows(3000);
-    replicate(&ws, Some(&db.url), r#"["users"]"#).expect_code(0);
+    replicate(&ws, Some(url), r#"["users"]"#).expect_code(0);
     let before = db.state("canvas", "users").unwrap();
     let rows_before = db.rows("canvas", "users", &before.2);
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    // Every connection is cut after 64 KiB from the client: LOAD DATA never gets through.
-    let proxy = Proxy::start(upstream_addr(&db), 64 * 1024, |_| true);
-    let r = replicate(&ws, Some(&through(&db, &proxy)), r#"["users"]"#);
+    let proxy = Proxy::start(upstream_addr(db), 64 * 1024, |_| true);
+    let r = replicate(&ws, Some(&through(url, &proxy)), r#"["users"]"#);
     r.expect_code(6);
     assert!(r.stderr.contains("retrying"), "retried first: {}", r.stderr);
     assert!(
@@ -382,7 +616,7 @@ fn issue_16_mysql_connection_dropped_once_is_retried() {
     let ws = sandbox_with_rows(3000);
     // Connection 1 prepares the table; connection 2, the load, is cut in its LOAD DATA.
     let proxy = Proxy::start(upstream_addr(&db), 64 * 1024, |n| n == 2);
-    let r = replicate(&ws, Some(&through(&db, &proxy)), r#"["users"]"#);
+    let r = replicate(&ws, Some(&through(&db.url, &proxy)), r#"["users"]"#);
     r.expect_code(0);
     assert!(r.stderr.contains("retrying"), "{}", r.stderr);
     db.assert_at_oracle(&ws, "users");
@@ -425,4 +659,15 @@ fn issue_16_mysql_replica_command_and_bad_urls() {
     r.expect_code(6);
     assert!(r.stderr.contains("cannot connect to MySQL"), "{}", r.stderr);
     assert!(!r.stderr.contains("hunter2"), "{}", r.stderr);
+    let r = replicate(
+        &ws,
+        Some(&format!("{}?local_infile=maybe", db.url)),
+        r#"["users"]"#,
+    );
+    r.expect_code(6);
+    assert!(
+        r.stderr.contains("`local_infile=maybe`: use true or false"),
+        "{}",
+        r.stderr
+    );
 }

@@ -1,7 +1,8 @@
 //! MySQL and MariaDB connections: `mysql://user:pass@host:port/db` with the official client's
 //! `ssl` parameter (`disable`, the default as the official client's; `prefer`, `require`,
-//! `verify-ca`, `verify-full`), TLS through rustls, and each session set up as the official
-//! client sets its own: strict mode and UTC.
+//! `verify-ca`, `verify-full`) and dap-run's `local_infile` (`false` stages rows with
+//! `INSERT` instead of `LOAD DATA LOCAL INFILE`), TLS through rustls, and each session set up
+//! as the official client sets its own: strict mode, UTC and utf8mb4.
 
 use mysql_async::prelude::Queryable as _;
 use mysql_async::{Conn, OptsBuilder, SslOpts};
@@ -10,16 +11,32 @@ use crate::load::DbError;
 use crate::load::db_error::{Engine, UrlProblem};
 
 /// The session settings of every connection: strict mode (a value that does not fit is an
-/// error, not a silent truncation), UTC (`datetime` values are naive UTC), and READ COMMITTED
-/// (no gap locks between parallel loads).
-const SETUP: [&str; 3] = [
+/// error, not a silent truncation), UTC (`datetime` values are naive UTC), READ COMMITTED
+/// (no gap locks between parallel loads), and utf8mb4 for the `INSERT` path's literals
+/// whatever the server's default character set.
+const SETUP: [&str; 4] = [
+    "SET NAMES utf8mb4",
     "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
     "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'",
     "SET SESSION time_zone = '+00:00'",
 ];
 
+/// What a connection string asks of the load beyond the connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Whether to try `LOAD DATA LOCAL INFILE` (`local_infile`, default true).
+    pub local_infile: bool,
+    /// The server as `host:port`: the run remembers per server that it refused `LOAD DATA`.
+    pub server: String,
+}
+
 /// Opens a connection (see the module docs).
 pub async fn connect(url: &str) -> Result<Conn, DbError> {
+    open(url).await.map(|(c, _)| c)
+}
+
+/// Opens a connection, with the connection string's [`Settings`].
+pub async fn open(url: &str) -> Result<(Conn, Settings), DbError> {
     let what = crate::load::mask(url);
     let bad = |problem| DbError::BadUrl {
         engine: Engine::Mysql,
@@ -36,9 +53,21 @@ pub async fn connect(url: &str) -> Result<Conn, DbError> {
         return Err(bad(UrlProblem::NoDatabase));
     }
     let mut ssl = "disable".to_owned();
+    let mut local_infile = true;
     for (k, v) in parsed.query_pairs() {
         match k.as_ref() {
             "ssl" | "sslmode" | "ssl-mode" | "ssl_mode" => ssl = v.to_ascii_lowercase(),
+            "local_infile" | "local-infile" => {
+                local_infile = match v.to_ascii_lowercase().as_str() {
+                    "true" | "1" | "on" | "yes" => true,
+                    "false" | "0" | "off" | "no" => false,
+                    _ => {
+                        return Err(bad(UrlProblem::LocalInfile {
+                            value: v.into_owned(),
+                        }));
+                    }
+                }
+            }
             other => {
                 return Err(bad(UrlProblem::UnknownParameter {
                     name: other.to_owned(),
@@ -46,6 +75,12 @@ pub async fn connect(url: &str) -> Result<Conn, DbError> {
             }
         }
     }
+    let host = parsed.host_str().unwrap_or("localhost").to_owned();
+    let port = parsed.port().unwrap_or(3306);
+    let settings = Settings {
+        local_infile,
+        server: format!("{host}:{port}"),
+    };
     let tls = match ssl.as_str() {
         "disable" | "disabled" | "false" => None,
         "prefer" | "preferred" | "allow" | "require" | "required" | "true" => Some(
@@ -65,8 +100,8 @@ pub async fn connect(url: &str) -> Result<Conn, DbError> {
     };
     let user = decode(parsed.username());
     let opts = OptsBuilder::default()
-        .ip_or_hostname(parsed.host_str().unwrap_or("localhost").to_owned())
-        .tcp_port(parsed.port().unwrap_or(3306))
+        .ip_or_hostname(host)
+        .tcp_port(port)
         .user((!user.is_empty()).then_some(user))
         .pass(parsed.password().map(decode))
         .db_name(Some(db))
@@ -78,12 +113,13 @@ pub async fn connect(url: &str) -> Result<Conn, DbError> {
         source,
     };
     let prefer = matches!(ssl.as_str(), "prefer" | "preferred" | "allow");
-    match Conn::new(opts.clone().ssl_opts(tls)).await {
-        Ok(c) => Ok(c),
+    let conn = match Conn::new(opts.clone().ssl_opts(tls)).await {
+        Ok(c) => c,
         // `prefer`: a server without TLS gets a plain connection.
-        Err(_) if prefer => Conn::new(opts).await.map_err(fail),
-        Err(e) => Err(fail(e)),
-    }
+        Err(_) if prefer => Conn::new(opts).await.map_err(fail)?,
+        Err(e) => return Err(fail(e)),
+    };
+    Ok((conn, settings))
 }
 
 /// Maps a driver error to a [`DbError`] saying what was being done.

@@ -11,6 +11,8 @@ use super::conn::{connect, my_err, run};
 use crate::load::layout::{mysql_ident as qi, mysql_literal as ql};
 use crate::load::{DbColumn, DbError, TableState};
 
+/// utf8mb4 whatever the database's default (upstream MariaDB before 11.6 and MySQL 5.7 default
+/// to latin1): schema descriptions and reasons are Unicode.
 const META_DDL: [&str; 6] = [
     "CREATE TABLE IF NOT EXISTS instructure_dap__table_sync (
         id bigint NOT NULL AUTO_INCREMENT,
@@ -23,11 +25,11 @@ const META_DDL: [&str; 6] = [
         schema_description_format varchar(64) NOT NULL,
         schema_description mediumtext NOT NULL,
         PRIMARY KEY (id)
-    ) COMMENT = 'Table for storing meta-information about tables managed by the client library.'",
+    ) DEFAULT CHARACTER SET utf8mb4 COMMENT = 'Table for storing meta-information about tables managed by the client library.'",
     "CREATE TABLE IF NOT EXISTS instructure_dap__database_version (
         version bigint NOT NULL AUTO_INCREMENT COMMENT 'The version of the database schema.',
         PRIMARY KEY (version)
-    ) COMMENT = 'Table for storing meta-information about the database schema version.'",
+    ) DEFAULT CHARACTER SET utf8mb4 COMMENT = 'Table for storing meta-information about the database schema version.'",
     "INSERT INTO instructure_dap__database_version (version) SELECT 1 FROM DUAL
         WHERE NOT EXISTS (SELECT 1 FROM instructure_dap__database_version)",
     "CREATE TABLE IF NOT EXISTS dap_run__table_state (
@@ -43,7 +45,7 @@ const META_DDL: [&str; 6] = [
         loaded_at datetime(6) NOT NULL,
         schema_description mediumtext NOT NULL,
         PRIMARY KEY (namespace, `table`)
-    )",
+    ) DEFAULT CHARACTER SET utf8mb4",
     "CREATE TABLE IF NOT EXISTS dap_run__load_history (
         id bigint NOT NULL AUTO_INCREMENT,
         namespace varchar(64) NOT NULL,
@@ -59,14 +61,14 @@ const META_DDL: [&str; 6] = [
         duration_ms bigint NOT NULL,
         loaded_at datetime(6) NOT NULL,
         PRIMARY KEY (id)
-    )",
+    ) DEFAULT CHARACTER SET utf8mb4",
     "CREATE TABLE IF NOT EXISTS dap_run__pending (
         namespace varchar(64) NOT NULL,
         `table` varchar(64) NOT NULL,
         token varchar(128) NOT NULL,
         record mediumtext NOT NULL,
         PRIMARY KEY (namespace, `table`)
-    )",
+    ) DEFAULT CHARACTER SET utf8mb4",
 ];
 
 /// Creates the bookkeeping tables.
@@ -133,14 +135,14 @@ async fn record(conn: &mut Conn, r: &Record) -> Result<(), DbError> {
     // As the official client: the namespace as `target_schema`, the DAP table's name as
     // `target_table` (the MySQL table is `<target_schema>__<target_table>`).
     let target = ql(&r.table);
+    // The values again rather than `VALUES(…)`, which MySQL 8.0.20+ deprecates.
     let sql = vec![
         format!(
             "INSERT INTO dap_run__table_state (namespace, `table`, until, schema_version, last_load, reason, upserted, deleted, duration_ms, loaded_at, schema_description)
              VALUES ({ns}, {t}, {until}, {v}, {kind}, {reason}, {up}, {del}, {ms}, UTC_TIMESTAMP(6), {schema})
-             ON DUPLICATE KEY UPDATE until = VALUES(until), schema_version = VALUES(schema_version),
-               last_load = VALUES(last_load), reason = VALUES(reason), upserted = VALUES(upserted),
-               deleted = VALUES(deleted), duration_ms = VALUES(duration_ms),
-               loaded_at = VALUES(loaded_at), schema_description = VALUES(schema_description)"
+             ON DUPLICATE KEY UPDATE until = {until}, schema_version = {v}, last_load = {kind},
+               reason = {reason}, upserted = {up}, deleted = {del}, duration_ms = {ms},
+               loaded_at = UTC_TIMESTAMP(6), schema_description = {schema}"
         ),
         format!(
             "UPDATE instructure_dap__table_sync SET `timestamp` = {ts}, schema_version = {v},

@@ -1,7 +1,13 @@
 //! MySQL 8 and MariaDB 10.11+: tables like the official client's MySQL replica
 //! (`<namespace>__<table>`, inline `ENUM` columns, its `instructure_dap__table_sync`), loaded
 //! with `LOAD DATA LOCAL INFILE` streamed from the gzip objects (no file is written: the
-//! driver's local-infile handler reads the same chunk stream as PostgreSQL's COPY).
+//! driver's local-infile handler reads the same chunk stream as PostgreSQL's COPY; see
+//! [`infile`]). When the server refuses `LOCAL` (MySQL 8's default) or the connection string
+//! says `local_infile=false`, the same rows go in multi-row `INSERT` batches in the same
+//! transaction ([`insert`]); a refusal is taken once per server and run, and said in one WARN.
+//! The SQL is MySQL 8's as well as MariaDB's: no `CREATE OR REPLACE`, no `IF [NOT] EXISTS` on
+//! columns (the columns are read from `information_schema` first), no `RETURNING`, no
+//! `VALUES()` in `ON DUPLICATE KEY UPDATE` (deprecated in MySQL 8.0.20).
 //!
 //! **An incremental without schema change** is one transaction: the changes go into a
 //! temporary staging table (creating a temporary table does not commit), then one
@@ -29,25 +35,25 @@
 //! harmless: an incremental since an older point, applied to newer rows, ends at the same rows.
 
 mod conn;
+mod infile;
+mod insert;
 mod meta;
 
 pub use conn::connect;
 pub use meta::{status, table_name};
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use bytes::{BufMut, Bytes, BytesMut};
-use futures_util::StreamExt as _;
 use mysql_async::Conn;
 use mysql_async::prelude::Queryable as _;
 
 use super::layout::{ColType, Column, Layout, mysql_ident as qi, mysql_literal as ql, mysql_type};
-use super::stream::{Msg, spawn_rows};
-use super::{Changes, DbError, LoadOutcome, LoadRequest, Mode, TableState, TsvError};
-use conn::{my_err, run};
+use super::{Changes, DbError, LoadOutcome, LoadRequest, Mode, TableState};
+use conn::{Settings, my_err, run};
 use meta::{Record, columns, commit_record, create_meta, settle, state};
 
 /// A table beside `name` (`new` or `old`), within MySQL's 64 characters.
@@ -114,181 +120,98 @@ fn col_def(c: &Column, constraints: bool) -> String {
     format!("{} {}{null}", qi(&c.name), mysql_type(&c.ty))
 }
 
-/// Writes a COPY text field as `LOAD DATA` reads it: the same escapes, except that `\f`, `\v`
-/// and octal or hex escapes, which MySQL does not know, become their bytes.
-fn mysql_text(field: &[u8], out: &mut BytesMut) {
-    if !field.contains(&b'\\') || field == b"\\N" {
-        out.put_slice(field);
-        return;
-    }
-    let mut i = 0;
-    while i < field.len() {
-        let b = field[i];
-        if b != b'\\' || i + 1 == field.len() {
-            out.put_u8(b);
-            i += 1;
-            continue;
-        }
-        let n = field[i + 1];
-        let byte = match n {
-            b'f' => Some((12u8, 2)),
-            b'v' => Some((11u8, 2)),
-            b'x' => {
-                let hex: Vec<u8> = field[i + 2..]
-                    .iter()
-                    .take(2)
-                    .take_while(|c| c.is_ascii_hexdigit())
-                    .copied()
-                    .collect();
-                std::str::from_utf8(&hex)
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .map(|v| (v, 2 + hex.len()))
-            }
-            b'0'..=b'7' => {
-                let oct: Vec<u8> = field[i + 1..]
-                    .iter()
-                    .take(3)
-                    .take_while(|c| (b'0'..=b'7').contains(c))
-                    .copied()
-                    .collect();
-                std::str::from_utf8(&oct)
-                    .ok()
-                    .and_then(|o| u8::from_str_radix(o, 8).ok())
-                    .map(|v| (v, 1 + oct.len()))
-            }
-            _ => None,
-        };
-        match byte {
-            // A raw tab, newline or backslash must stay escaped for LOAD DATA.
-            Some((b'\t', k)) => (out.put_slice(b"\\t"), i += k).1,
-            Some((b'\n', k)) => (out.put_slice(b"\\n"), i += k).1,
-            Some((b'\\', k)) => (out.put_slice(b"\\\\"), i += k).1,
-            Some((0, k)) => (out.put_slice(b"\\0"), i += k).1,
-            Some((v, k)) => (out.put_u8(v), i += k).1,
-            None => {
-                out.put_slice(&field[i..i + 2]);
-                i += 2;
-            }
-        }
-    }
+/// The servers (`host:port`) that refused `LOAD DATA LOCAL INFILE` in this run: every later
+/// load into them stages its rows with `INSERT` at once.
+static REFUSED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
+/// Whether the `local_infile=false` of a connection string was said in this run.
+static FORCED_SAID: AtomicBool = AtomicBool::new(false);
+
+/// How one load sends its rows: `LOAD DATA LOCAL INFILE` while the server takes it, else
+/// `INSERT` batches (see [`insert`]).
+struct Rows {
+    settings: Settings,
+    /// The `INSERT` statement size limit, read from the server when first needed.
+    limit: Option<usize>,
 }
 
-/// The expression that turns a field (a user variable holding its text) into the column's
-/// value.
-fn convert(ty: &ColType, var: &str) -> String {
-    match ty {
-        ColType::Bool => format!("({var} IN ('t', 'true', 'TRUE', '1'))"),
-        ColType::Timestamp => {
-            format!("CAST(REPLACE(REPLACE({var}, 'T', ' '), 'Z', '') AS DATETIME(6))")
+impl Rows {
+    fn new(settings: Settings) -> Rows {
+        Rows {
+            settings,
+            limit: None,
         }
-        ColType::Uuid => format!("UNHEX(REPLACE({var}, '-', ''))"),
-        _ => var.to_owned(),
     }
-}
 
-/// Streams the files into `LOAD DATA LOCAL INFILE … INTO TABLE <into>`, one statement per
-/// file. With `staged`, each row gets its action in `dap_action`. A warning (a value that did
-/// not fit, which `LOCAL` reports as a warning rather than an error) fails the load. Returns
-/// the rows read and the deletions among them.
-async fn load_files(
-    conn: &mut Conn,
-    into: &str,
-    layout: &Layout,
-    files: &[PathBuf],
-    staged: bool,
-) -> Result<(u64, u64), DbError> {
-    let (mut read, mut deletes) = (0u64, 0u64);
-    for path in files {
-        let (mut recv, reader) = spawn_rows(path.clone(), layout, staged, mysql_text);
-        let present = super::stream::header(&mut recv, path).await?;
-        let lines = Arc::new(AtomicU64::new(0));
-        let counter = lines.clone();
-        // The reader's own error, kept typed: the driver only carries an I/O error to the
-        // statement's end, and would make an unreadable object look like a lost connection.
-        let unreadable = Arc::new(std::sync::Mutex::new(None::<TsvError>));
-        let slot = unreadable.clone();
-        let stream = futures_util::stream::unfold(recv, move |mut r| {
-            let (counter, slot) = (counter.clone(), slot.clone());
-            async move {
-                match r.recv().await {
-                    Some(Ok(Msg::Chunk(b))) => {
-                        let n = b.iter().filter(|c| **c == b'\n').count() as u64;
-                        counter.fetch_add(n, Ordering::Relaxed);
-                        Some((Ok::<Bytes, std::io::Error>(b), r))
+    fn infile(&self) -> bool {
+        self.settings.local_infile
+            && !REFUSED
+                .lock()
+                .is_ok_and(|r| r.contains(&self.settings.server))
+    }
+
+    /// Remembers a refusal for the rest of the run, and says so once per server.
+    fn refused(&self, why: &str) {
+        let first = REFUSED
+            .lock()
+            .map(|mut r| r.insert(self.settings.server.clone()))
+            .unwrap_or(true);
+        if first {
+            tracing::warn!(
+                "MySQL at {} refuses LOAD DATA LOCAL INFILE ({why}): staging rows with INSERT batches instead, which is slower; for speed, a DBA can run `SET GLOBAL local_infile = ON` (add `?local_infile=false` to the connection string to skip the attempt)",
+                self.settings.server
+            );
+        }
+    }
+
+    /// Streams the files into `into` (with `staged`, each row gets its action in
+    /// `dap_action`), one statement or batch of statements per file, in the caller's
+    /// transaction. Returns the rows read and the deletions among them.
+    async fn load_files(
+        &mut self,
+        conn: &mut Conn,
+        into: &str,
+        layout: &Layout,
+        files: &[PathBuf],
+        staged: bool,
+    ) -> Result<(u64, u64), DbError> {
+        let (mut read, mut deletes) = (0u64, 0u64);
+        for path in files {
+            if self.infile() {
+                match infile::load_file(conn, into, layout, path, staged).await {
+                    Ok((r, d)) => {
+                        read += r;
+                        deletes += d;
+                        continue;
                     }
-                    Some(Err(e)) => {
-                        let stop = std::io::Error::other("the object could not be read");
-                        if let Ok(mut s) = slot.lock() {
-                            *s = Some(e);
-                        }
-                        Some((Err(stop), r))
-                    }
-                    Some(Ok(Msg::Header(_))) => Some((Ok(Bytes::new()), r)),
-                    Some(Ok(Msg::Done)) | None => None,
+                    Err(infile::Failure::Refused(why)) => self.refused(&why),
+                    Err(infile::Failure::Other(e)) => return Err(e),
                 }
             }
-        })
-        .boxed();
-        let cell = std::sync::Mutex::new(Some(stream));
-        conn.set_infile_handler(async move {
-            cell.lock()
-                .ok()
-                .and_then(|mut s| s.take())
-                .ok_or_else(|| mysql_async::Error::Other("the rows were already sent".into()))
-        });
-        let vars: Vec<String> = present.iter().map(|i| format!("@c{i}")).collect();
-        let mut fields = vars.clone();
-        if staged {
-            fields.push("dap_action".into());
+            if !self.settings.local_infile && !FORCED_SAID.swap(true, Ordering::Relaxed) {
+                tracing::info!(
+                    "MySQL at {}: staging rows with INSERT batches (`local_infile=false` in the connection string)",
+                    self.settings.server
+                );
+            }
+            let limit = match self.limit {
+                Some(l) => l,
+                None => *self.limit.insert(insert::statement_limit(conn).await?),
+            };
+            let (r, d) = insert::insert_file(conn, into, layout, path, staged, limit).await?;
+            read += r;
+            deletes += d;
         }
-        let sets: Vec<String> = present
-            .iter()
-            .map(|i| {
-                let c = &layout.columns[*i];
-                format!("{} = {}", qi(&c.name), convert(&c.ty, &format!("@c{i}")))
-            })
-            .collect();
-        let sql = format!(
-            "LOAD DATA LOCAL INFILE 'dap-run' {} INTO TABLE {} CHARACTER SET utf8mb4
-             FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n'
-             ({}) SET {}",
-            if staged { "" } else { "REPLACE" },
-            qi(into),
-            fields.join(", "),
-            sets.join(", ")
-        );
-        let done = conn.query_drop(sql).await;
-        let dels = reader
-            .await
-            .map_err(|e| DbError::internal("the reader of the MySQL load", e))?;
-        if let Some(e) = unreadable.lock().ok().and_then(|mut s| s.take()) {
-            return Err(e.into());
-        }
-        if let Err(source) = done {
-            let path = path.clone();
-            return Err(DbError::LoadData { path, source });
-        }
-        if conn.get_warnings() > 0 {
-            let w: Vec<(String, u32, String)> = conn
-                .query("SHOW WARNINGS LIMIT 3")
-                .await
-                .map_err(my_err("cannot read the warnings"))?;
-            let warnings: Vec<String> = w.into_iter().map(|(_, _, m)| m).collect();
-            let path = path.clone();
-            return Err(DbError::DoesNotFit { path, warnings });
-        }
-        read += lines.load(Ordering::Relaxed);
-        deletes += dels;
+        Ok((read, deletes))
     }
-    Ok((read, deletes))
 }
 
 /// Loads one table (see the module docs). On any error before the swap, the live table and
 /// its recorded point stay where they were.
 pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<LoadOutcome, DbError> {
     let started = Instant::now();
-    let mut conn = connect(url).await?;
+    let (mut conn, settings) = conn::open(url).await?;
+    let mut sender = Rows::new(settings);
     let l = &req.layout;
     let name = table_name(&l.namespace, &l.table);
     let new = beside(&name, "new");
@@ -308,7 +231,7 @@ pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<Loa
         let ddl = vec![
             format!("DROP TABLE IF EXISTS {}", qi(&new)),
             format!(
-                "CREATE TABLE {} ({}, PRIMARY KEY ({})) ENGINE = InnoDB COMMENT = {}",
+                "CREATE TABLE {} ({}, PRIMARY KEY ({})) ENGINE = InnoDB DEFAULT CHARACTER SET utf8mb4 COMMENT = {}",
                 qi(&new),
                 defs.join(", "),
                 keys.join(", "),
@@ -317,23 +240,36 @@ pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<Loa
         ];
         run(&mut conn, "cannot create the new table", &ddl).await?;
         run(&mut conn, "cannot begin a transaction", &begin()).await?;
-        let (read, _) = load_files(&mut conn, &new, l, &req.files, false).await?;
+        let (read, _) = sender
+            .load_files(&mut conn, &new, l, &req.files, false)
+            .await?;
         out.read = read;
     } else {
+        let defs: Vec<String> = l.columns.iter().map(|c| col_def(c, false)).collect();
+        // The staging table before the transaction: MySQL with GTID consistency refuses
+        // temporary-table DDL inside one.
+        let mut ddl = vec![
+            "DROP TEMPORARY TABLE IF EXISTS dap_stage".to_owned(),
+            format!(
+                "CREATE TEMPORARY TABLE dap_stage (dap_seq bigint NOT NULL AUTO_INCREMENT PRIMARY KEY, {}, dap_action char(1) NOT NULL) DEFAULT CHARACTER SET utf8mb4",
+                defs.join(", ")
+            ),
+        ];
+        let mut old_cols = vec![];
         if rebuild {
-            let old_cols: Vec<String> = columns(&mut conn, &name)
+            old_cols = columns(&mut conn, &name)
                 .await?
                 .unwrap_or_default()
                 .into_iter()
                 .map(|(c, _)| qi(&c.name))
                 .collect();
-            let mut ddl = vec![
-                format!("DROP TABLE IF EXISTS {}", qi(&new)),
-                format!("CREATE TABLE {} LIKE {}", qi(&new), qi(&name)),
-            ];
+            ddl.push(format!("DROP TABLE IF EXISTS {}", qi(&new)));
+            ddl.push(format!("CREATE TABLE {} LIKE {}", qi(&new), qi(&name)));
             ddl.extend(alter(&mut conn, &name, &new, l, changes, &token).await?);
-            run(&mut conn, "cannot build the new table", &ddl).await?;
-            run(&mut conn, "cannot begin a transaction", &begin()).await?;
+        }
+        run(&mut conn, "cannot build the new and staging tables", &ddl).await?;
+        run(&mut conn, "cannot begin a transaction", &begin()).await?;
+        if rebuild {
             let cols = old_cols.join(", ");
             run(
                 &mut conn,
@@ -346,19 +282,9 @@ pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<Loa
             )
             .await?;
         }
-        let defs: Vec<String> = l.columns.iter().map(|c| col_def(c, false)).collect();
-        let stage = vec![
-            "DROP TEMPORARY TABLE IF EXISTS dap_stage".to_owned(),
-            format!(
-                "CREATE TEMPORARY TABLE dap_stage (dap_seq bigint NOT NULL AUTO_INCREMENT PRIMARY KEY, {}, dap_action char(1) NOT NULL)",
-                defs.join(", ")
-            ),
-        ];
-        run(&mut conn, "cannot create the staging table", &stage).await?;
-        if !rebuild {
-            run(&mut conn, "cannot begin a transaction", &begin()).await?;
-        }
-        let (read, _) = load_files(&mut conn, "dap_stage", l, &req.files, true).await?;
+        let (read, _) = sender
+            .load_files(&mut conn, "dap_stage", l, &req.files, true)
+            .await?;
         out.read = read;
         let on: Vec<String> = l
             .keys()
@@ -373,22 +299,25 @@ pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<Loa
         .map_err(my_err("cannot apply the deletions"))?;
         out.deleted = conn.affected_rows();
         let all: Vec<String> = l.columns.iter().map(|c| qi(&c.name)).collect();
+        let from_stage: Vec<String> = all.iter().map(|c| format!("s.{c}")).collect();
+        // `s.<column>` rather than `VALUES(<column>)`, which MySQL 8.0.20+ deprecates.
         let mut sets: Vec<String> = l
             .columns
             .iter()
             .filter(|c| !c.key)
-            .map(|c| format!("{0} = VALUES({0})", qi(&c.name)))
+            .map(|c| format!("{0} = s.{0}", qi(&c.name)))
             .collect();
         if sets.is_empty() {
             sets = l
                 .keys()
-                .map(|c| format!("{0} = {0}", qi(&c.name)))
+                .map(|c| format!("{0} = s.{0}", qi(&c.name)))
                 .collect();
         }
         conn.query_drop(format!(
-            "INSERT INTO {} ({1}) SELECT {1} FROM dap_stage WHERE dap_action = 'U' ORDER BY dap_seq ON DUPLICATE KEY UPDATE {2}",
+            "INSERT INTO {} ({}) SELECT {} FROM dap_stage s WHERE s.dap_action = 'U' ORDER BY s.dap_seq ON DUPLICATE KEY UPDATE {}",
             qi(&into),
             all.join(", "),
+            from_stage.join(", "),
             sets.join(", ")
         ))
         .await
@@ -527,10 +456,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn copy_text_becomes_load_data_text() {
-        let mut out = BytesMut::new();
-        mysql_text(b"a\\tb\\\\c\\fd\\013e\\x41\\N", &mut out);
-        assert_eq!(&out[..], b"a\\tb\\\\c\x0cd\x0beA\\N");
+    fn tables_beside_fit_in_64_characters() {
         assert_eq!(beside(&"x".repeat(70), "new").len(), 64);
+        assert_eq!(beside("canvas__users", "old"), "canvas__users__dap_old");
     }
 }
