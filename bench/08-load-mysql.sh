@@ -3,17 +3,20 @@
 # ROWS rows and an incremental that changes every row (about 9 in 10 updated, 1 in 10 deleted),
 # by
 #   - dap-run (`examples/replicate.toml`, one table), end to end and its database time;
+#   - dap-run at ROWS rows again with `?local_infile=false` (rows staged with INSERT batches,
+#     the path of a server that refuses LOAD DATA LOCAL INFILE), unless INSERT_PATH=0;
 #   - the official client (`dap initdb` / `dap syncdb` into MySQL), at OFFICIAL_ROWS rows
-#     (default 100000: row-by-row `executemany`, minutes at 1M rows);
+#     (default 100000: row-by-row `executemany`, minutes at 1M rows; 0 skips it);
 #   - dap-run at OFFICIAL_ROWS rows, for the same-size comparison.
 # Peak memory (max RSS) from /usr/bin/time. One run each.
 #
-# usage: bench/08-load-mysql.sh   (ROWS=1000000 OFFICIAL_ROWS=100000 DAP_RUN_TEST_MYSQL=... VENV=...)
+# usage: bench/08-load-mysql.sh   (ROWS=1000000 OFFICIAL_ROWS=100000 INSERT_PATH=1 DAP_RUN_TEST_MYSQL=... VENV=...)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 : "${ROWS:=1000000}"
 : "${OFFICIAL_ROWS:=100000}"
+: "${INSERT_PATH:=1}"
 : "${VENV:=$HOME/.cache/dap-run-bench/venv}"
 my_admin=${DAP_RUN_TEST_MYSQL:-mysql://root@127.0.0.1:3306/test}
 work=$(mktemp -d)
@@ -87,7 +90,19 @@ my "$db" "$state_sql"
 sleep 3
 timed dap-run-incremental "$DAP_RUN" "${job[@]}"
 my "$db" "$state_sql"
+if [[ $INSERT_PATH == 1 ]]; then
+echo "# dap-run, $ROWS rows, local_infile=false (INSERT batches)"
+bench_table "$ROWS"
+new_db dap_insert
+job=(run "$work/replicate.toml" --output-dir "$work/out-insert" --var 'tables=["users"]' --database "$db?local_infile=false")
+timed dap-run-snapshot-insert "$DAP_RUN" "${job[@]}"
+my "$db" "$state_sql"
+sleep 3
+timed dap-run-incremental-insert "$DAP_RUN" "${job[@]}"
+my "$db" "$state_sql"
 fi
+fi
+[[ $OFFICIAL_ROWS -gt 0 ]] || exit 0
 
 echo "# official client, $OFFICIAL_ROWS rows"
 bench_table "$OFFICIAL_ROWS"
