@@ -91,6 +91,9 @@ pub struct SandboxArgs {
     /// Answer the next N object downloads with 403 (expired URL).
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub expire_object_urls: u32,
+    /// Serve N object downloads before the expired answers of `--expire-object-urls` begin.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub expire_object_urls_after: u32,
     /// Refuse incremental queries for this table with `SnapshotRequiredError` (repeatable).
     #[arg(long = "snapshot-required", value_name = "TABLE")]
     pub snapshot_required: Vec<String>,
@@ -169,6 +172,7 @@ impl From<SandboxArgs> for SandboxConfig {
                 drop_connections: args.drop_connections,
                 fail_tables: args.fail_tables,
                 expire_object_urls: args.expire_object_urls,
+                expire_object_urls_after: args.expire_object_urls_after,
                 revoke_after: None,
                 snapshot_required: args.snapshot_required,
                 out_of_range: args.out_of_range,

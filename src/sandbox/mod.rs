@@ -128,6 +128,8 @@ pub struct Faults {
     pub fail_tables: Vec<String>,
     /// The next N object downloads answer 403 like an expired pre-signed URL.
     pub expire_object_urls: u32,
+    /// Downloads served before those 403s begin (URLs that expire in the middle of a job).
+    pub expire_object_urls_after: u32,
     /// After this many further `/dap` requests, every token issued so far is revoked.
     pub revoke_after: Option<u32>,
     /// Incremental queries for these tables are refused with `SnapshotRequiredError`.

@@ -93,9 +93,12 @@ async fn download(
     }
     let expired = {
         let mut state = shared.lock();
-        let expire = state.faults.expire_object_urls > 0;
+        let f = &mut state.faults;
+        let expire = f.expire_object_urls > 0 && f.expire_object_urls_after == 0;
         if expire {
-            state.faults.expire_object_urls -= 1;
+            f.expire_object_urls -= 1;
+        } else if f.expire_object_urls > 0 {
+            f.expire_object_urls_after -= 1;
         }
         expire
     };
