@@ -14,6 +14,17 @@
 use jsonpath_rust::parser::model::{JpQuery, Segment, Selector};
 use serde_json::Value as Json;
 
+/// A JSON value for a message, cut at 300 characters.
+pub fn short_json(v: &Json) -> String {
+    let s = v.to_string();
+    if s.chars().count() > 300 {
+        let cut: String = s.chars().take(300).collect();
+        format!("{cut}…")
+    } else {
+        s
+    }
+}
+
 /// A named JSONPath extraction.
 #[derive(Debug, Clone)]
 pub struct Output {

@@ -255,6 +255,12 @@ pub enum DbError {
         /// The object.
         path: PathBuf,
     },
+    /// The downloads stopped before this part arrived (their own error says why).
+    #[error("the downloads stopped before part {part} arrived")]
+    Downloads {
+        /// The part the load waited for.
+        part: usize,
+    },
 }
 
 impl DbError {
@@ -287,7 +293,8 @@ impl DbError {
             | DbError::Sqlite { .. }
             | DbError::Tsv(_)
             | DbError::Internal { .. }
-            | DbError::ReaderStopped { .. } => false,
+            | DbError::ReaderStopped { .. }
+            | DbError::Downloads { .. } => false,
         }
     }
 
@@ -299,6 +306,7 @@ impl DbError {
                 ExitCode::Internal
             }
             DbError::SqliteFolder { .. } => ExitCode::LocalIo,
+            DbError::Downloads { .. } => ExitCode::Gateway,
             DbError::Tsv(e) if e.is_local_io() => ExitCode::LocalIo,
             _ => ExitCode::Database,
         }

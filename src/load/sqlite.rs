@@ -248,7 +248,8 @@ pub fn load(path: &Path, req: &LoadRequest, changes: &Changes) -> Result<LoadOut
             .map_err(err("cannot prepare the delete"))?;
         let mut row = Vec::new();
         let mut vals: Vec<Value> = Vec::with_capacity(l.columns.len());
-        for path in &req.files {
+        // The step hands a SQLite load its parts once all are downloaded.
+        for path in &req.files.downloaded() {
             let mut file = TsvFile::open(path, l)?;
             let bad = |line: u64, column: &str, problem: ValueError| TsvError::Value {
                 path: path.clone(),
@@ -410,7 +411,7 @@ mod tests {
                 reason: "first load".into(),
             },
             until: "2025-01-01T00:00:00Z".into(),
-            files: vec![file],
+            files: super::super::Parts::ready(vec![file]),
             job_id: "j1".into(),
         }
     }
@@ -435,7 +436,7 @@ mod tests {
             e.to_string(),
             format!(
                 "`{}`: line 3: column `id`: `x` is not an integer",
-                req.files[0].display()
+                req.files.downloaded()[0].display()
             )
         );
         assert_eq!(e.exit_code(), ExitCode::Database);
@@ -454,8 +455,10 @@ mod tests {
         assert!(matches!(&e, DbError::Tsv(TsvError::Open { .. })), "{e:?}");
         assert_eq!(e.exit_code(), ExitCode::LocalIo);
         assert!(
-            e.to_string()
-                .starts_with(&format!("cannot read `{}`: ", req.files[0].display())),
+            e.to_string().starts_with(&format!(
+                "cannot read `{}`: ",
+                req.files.downloaded()[0].display()
+            )),
             "{e}"
         );
     }

@@ -66,16 +66,6 @@ impl StepError {
             ..self
         }
     }
-
-    /// A failure of the load layer, with its exit code and its text. Its errors are not typed
-    /// here yet (`src/load` is typed on its own); every other failure is a [`StepErrorKind`].
-    pub(crate) fn new(code: ExitCode, message: impl Into<String>) -> Self {
-        StepErrorKind::Load {
-            code,
-            message: message.into(),
-        }
-        .into()
-    }
 }
 
 impl From<StepErrorKind> for StepError {
@@ -94,6 +84,25 @@ impl From<HttpError> for StepError {
             url_refreshed: false,
         }
         .into()
+    }
+}
+
+/// A load's failure: the transport's as any other step's (a missing token stops the run's
+/// later items), the rest as the load's own kind.
+impl From<crate::load::replicate::ReplicateError> for StepError {
+    fn from(e: crate::load::replicate::ReplicateError) -> Self {
+        use crate::load::replicate::ReplicateError as R;
+        match e {
+            R::Http {
+                source,
+                url_refreshed,
+            } => StepErrorKind::Http {
+                source,
+                url_refreshed,
+            }
+            .into(),
+            other => StepErrorKind::Load(other).into(),
+        }
     }
 }
 
@@ -313,14 +322,10 @@ pub enum StepErrorKind {
         "internal error (a bug in dap-run): no database for a load step\n  = help: please report it with the log of this run"
     )]
     NoDatabase,
-    /// A failure of a `load` step, rendered by the load layer (see [`StepError::new`]).
-    #[error("{message}")]
-    Load {
-        /// Its exit code.
-        code: ExitCode,
-        /// Its text.
-        message: String,
-    },
+    /// A failure of a `load` step other than the transport's: the gateway's answers, a local
+    /// file, the database.
+    #[error(transparent)]
+    Load(crate::load::replicate::ReplicateError),
 }
 
 impl StepErrorKind {
@@ -349,7 +354,7 @@ impl StepErrorKind {
             K::Io { .. } | K::StateNotSaved { .. } => ExitCode::LocalIo,
             K::Interrupted(why) => why.exit_code(),
             K::Internal { .. } | K::NoDatabase => ExitCode::Internal,
-            K::Load { code, .. } => *code,
+            K::Load(e) => e.exit_code(),
         }
     }
 }
@@ -412,10 +417,10 @@ mod tests {
             StepError::from(StepErrorKind::NoDatabase).exit_code(),
             ExitCode::Internal
         );
-        assert_eq!(
-            StepError::new(ExitCode::Database, "database down").exit_code(),
-            ExitCode::Database
-        );
+        let load = StepError::from(crate::load::replicate::ReplicateError::NoUntil {
+            table: "canvas.users".into(),
+        });
+        assert_eq!(load.exit_code(), ExitCode::Gateway);
     }
 
     /// The reports keep the fields they always had: `code`, `message` (the place, then the

@@ -3,7 +3,7 @@
 
 use minijinja::Value;
 
-use super::short_json;
+use crate::extract::short_json;
 use crate::job::model::{Job, Step};
 use crate::record::{CheckFailure, Rendered, StepError, StepErrorKind};
 use crate::template::to_json;

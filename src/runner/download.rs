@@ -9,10 +9,11 @@ use futures_util::StreamExt as _;
 use minijinja::Value;
 use serde_json::Value as Json;
 
+use super::Shared;
 use super::save::file_path;
 use super::scope::with_var;
-use super::{Shared, short_json};
 use crate::extract;
+use crate::extract::short_json;
 use crate::fsio;
 use crate::job::model::Step;
 use crate::net::{FileOptions, Request};

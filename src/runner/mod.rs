@@ -211,14 +211,3 @@ pub async fn run(job: Arc<Job>, ctx: RunContext) -> (RunReport, serde_json::Map<
     };
     (report, state)
 }
-
-/// A JSON value for a message, cut at 300 characters.
-fn short_json(v: &Json) -> String {
-    let s = v.to_string();
-    if s.chars().count() > 300 {
-        let cut: String = s.chars().take(300).collect();
-        format!("{cut}…")
-    } else {
-        s
-    }
-}

@@ -6,8 +6,8 @@ use serde_json::Value as Json;
 
 use super::request::render_json;
 use super::scope::ItemScope;
-use super::short_json;
 use crate::extract;
+use crate::extract::short_json;
 use crate::job::model::{Job, Step};
 use crate::record::{ItemRecord, StepError, StepErrorKind};
 use crate::template::to_value;

@@ -152,7 +152,7 @@ fn poll_status(json: &Json, outputs: &[crate::job::model::Output]) -> String {
     for o in outputs.iter().filter(|o| o.name != "status") {
         if let Ok(v) = extract::apply(o, json) {
             let v = crate::secret::redact_json(v);
-            parts.push(format!("{}={}", o.name, super::short_json(&v)));
+            parts.push(format!("{}={}", o.name, crate::extract::short_json(&v)));
         }
     }
     if parts.is_empty() {

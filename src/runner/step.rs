@@ -8,10 +8,11 @@ use std::time::Instant;
 use futures_util::StreamExt as _;
 use minijinja::Value;
 
+use super::Shared;
 use super::item::{Item, run_in_task};
 use super::request::build_request;
 use super::scope::{LoopItem, item_extra, item_label};
-use super::{Shared, short_json};
+use crate::extract::short_json;
 use crate::job::model::{Job, Loop, Step};
 use crate::record::{ItemRecord, LoopError, StepErrorKind, StepRecord, Violation, ViolationKind};
 use crate::template::to_json;

@@ -724,6 +724,95 @@ fn issue_14_postgres_connection_dropped_once_is_retried() {
     );
 }
 
+/// Every file under `out/canvas/users`: complete parts only, no temporary file left.
+fn assert_only_parts(ws: &Workspace) {
+    for job in std::fs::read_dir(ws.path().join("out/canvas/users")).unwrap() {
+        for f in std::fs::read_dir(job.unwrap().path()).unwrap() {
+            let name = f.unwrap().file_name().to_string_lossy().into_owned();
+            assert!(
+                name.starts_with("part-") && name.ends_with(".tsv.gz"),
+                "only complete parts: {name}"
+            );
+        }
+    }
+}
+
+/// A pre-signed URL that expires while the load reads the earlier parts (the load and the
+/// downloads overlap) is asked for again, once, and the load completes.
+#[test]
+fn issue_14_postgres_expired_object_url_is_refreshed_mid_load() {
+    let Some(pg) = PgDb::new("refresh") else {
+        return;
+    };
+    let ws = sandbox_with_rows(3000);
+    ws.sandbox.set_faults(Faults {
+        expire_object_urls: 1,
+        expire_object_urls_after: 1,
+        ..Default::default()
+    });
+    let r = replicate(&ws, Some(&pg.url), r#"["users"]"#);
+    r.expect_code(0);
+    assert!(
+        r.stderr.contains("asking the gateway for a fresh one"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("X-Amz-Signature"), "{}", r.stderr);
+    let (until, _) = pg.state("canvas", "users").unwrap();
+    assert_rows_eq(
+        &pg.rows("canvas", "users"),
+        &oracle(&ws, "canvas", "users", &until),
+        "users",
+    );
+    assert_only_parts(&ws);
+}
+
+/// A download that fails after the load began on the earlier parts rolls the table's
+/// transaction back: rows and state stay at the previous point, the gateway's exit code says
+/// what failed, and no signature or partial file is left.
+#[test]
+fn issue_14_postgres_download_failing_mid_load_rolls_back_the_table() {
+    let Some(pg) = PgDb::new("dlfail") else {
+        return;
+    };
+    let ws = sandbox_with_rows(3000);
+    replicate(&ws, Some(&pg.url), r#"["users"]"#).expect_code(0);
+    let before = pg.state("canvas", "users").unwrap();
+    let rows_before = pg.rows("canvas", "users");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    // Part 0 downloads (and loads); part 1 is refused, and again after its refresh.
+    ws.sandbox.set_faults(Faults {
+        expire_object_urls: 2,
+        expire_object_urls_after: 1,
+        ..Default::default()
+    });
+    let r = replicate(&ws, Some(&pg.url), r#"["users"]"#);
+    r.expect_code(4);
+    assert!(
+        r.stderr.contains("the URL was refreshed once already"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("X-Amz-Signature"), "{}", r.stderr);
+    assert_eq!(
+        pg.state("canvas", "users").unwrap(),
+        before,
+        "state did not move"
+    );
+    assert_eq!(pg.rows("canvas", "users"), rows_before, "rows did not move");
+    assert_only_parts(&ws);
+    // The next run converges.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    replicate(&ws, Some(&pg.url), r#"["users"]"#).expect_code(0);
+    let (until, mode) = pg.state("canvas", "users").unwrap();
+    assert_eq!(mode, "incremental");
+    assert_rows_eq(
+        &pg.rows("canvas", "users"),
+        &oracle(&ws, "canvas", "users", &until),
+        "users",
+    );
+}
+
 #[test]
 fn issue_14_refused_incremental_reloads_a_snapshot_and_says_why() {
     let ws = sandbox_with_rows(40);

@@ -31,7 +31,7 @@ fn request(dir: &Path, tsv: Option<&str>) -> LoadRequest {
             reason: "first load".into(),
         },
         until: "2025-01-01T00:00:00Z".into(),
-        files: vec![file],
+        files: dap_run::load::Parts::ready(vec![file]),
         job_id: "j1".into(),
     }
 }
@@ -76,7 +76,7 @@ fn assert_missing(e: &DbError, path: &Path) {
 }
 
 fn object(req: &LoadRequest) -> PathBuf {
-    req.files[0].clone()
+    req.files.downloaded()[0].clone()
 }
 
 #[test]

@@ -45,7 +45,6 @@ pub use conn::connect;
 pub use meta::{status, table_name};
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -54,7 +53,7 @@ use mysql_async::Conn;
 use mysql_async::prelude::Queryable as _;
 
 use super::layout::{ColType, Column, Layout, mysql_ident as qi, mysql_literal as ql, mysql_type};
-use super::{Changes, DbError, LoadOutcome, LoadRequest, Mode, TableState};
+use super::{Changes, DbError, LoadOutcome, LoadRequest, Mode, Parts, TableState};
 use conn::{Settings, my_err, run};
 use meta::{Record, columns, commit_record, create_meta, settle, state};
 
@@ -174,11 +173,14 @@ impl Rows {
         conn: &mut Conn,
         into: &str,
         layout: &Layout,
-        files: &[PathBuf],
+        files: &Parts,
         staged: bool,
     ) -> Result<(u64, u64), DbError> {
         let (mut read, mut deletes) = (0u64, 0u64);
-        for path in files {
+        let mut part = 0;
+        while let Some(path) = files.get(part).await? {
+            part += 1;
+            let path = &path;
             if self.infile() {
                 match infile::load_file(conn, into, layout, path, staged).await {
                     Ok((r, d)) => {

@@ -4,22 +4,28 @@
 //! new or a column changed type, else incremental since its recorded `until`); start the query
 //! job (`format = "tsv"`, `mode = "condensed"`, as the official client); poll it; download its
 //! objects under the output folder (`<ns>/<table>/<job id>/part-NNNNN.tsv.gz`, never
-//! overwriting an earlier run's files); load them in one transaction. When the gateway refuses
+//! overwriting an earlier run's files) while loading them in one transaction, each part as soon
+//! as it is downloaded (see [`download`]). When the gateway refuses
 //! the incremental (`SnapshotRequiredError`, `OutOfRangeError`) the table is reloaded from a
 //! snapshot, and the outputs say why. A database failure that looks transient (the connection
 //! dropped, the server restarting) is retried from the start of the transaction, twice.
+
+mod download;
+mod error;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value as Json, json};
 
+pub use error::{Refusal, RefusalKind, ReplicateError};
+
 use super::layout::Layout;
-use super::{Changes, DbError, LoadOutcome, LoadRequest, Mode, TableState, Target, TargetError};
-use crate::error::ExitCode;
+use super::{
+    Changes, DbError, LoadOutcome, LoadRequest, Mode, Parts, TableState, Target, TargetError,
+};
 use crate::job::model::Method;
 use crate::net::{Http, HttpError, Request, RequestBody};
-use crate::record::StepError;
 
 /// Everything the step needs for one table.
 pub struct Table<'a> {
@@ -74,38 +80,17 @@ pub struct Loaded {
     pub requests: u32,
 }
 
-/// A load's failure as the step's error: a bug as it is, anything else with the replica it
-/// happened on and what it leaves behind.
-fn db_step_error(target: &Target, e: DbError) -> StepError {
-    let code = e.exit_code();
-    if code == ExitCode::Internal {
-        return StepError::new(code, e.to_string());
-    }
-    StepError::new(
-        code,
-        format!(
-            "{}\n  = note: the table was left at its previous point; the next run continues from there",
-            e.describe(&target.display())
-        ),
-    )
-}
-
-/// A refusal of an incremental query, by its error type.
-fn refusal(message: &str) -> Option<&'static str> {
-    ["SnapshotRequiredError", "OutOfRangeError"]
-        .into_iter()
-        .find(|t| message.contains(t))
-}
-
 async fn send_json(
     http: &Http,
     method: Method,
     path: &str,
     body: Option<Json>,
     requests: &mut u32,
-) -> Result<Json, QueryError> {
-    let url = crate::net::resolve(http.gateway(), path)
-        .map_err(|e| QueryError::Other(StepError::new(ExitCode::Gateway, e.to_string())))?;
+) -> Result<Json, ReplicateError> {
+    let url = crate::net::resolve(http.gateway(), path).map_err(|source| ReplicateError::Path {
+        path: path.to_owned(),
+        source,
+    })?;
     let req = Request {
         method,
         url,
@@ -114,11 +99,9 @@ async fn send_json(
     };
     let r = http.send(&req).await?;
     *requests += 1;
-    serde_json::from_slice(&r.body).map_err(|e| {
-        QueryError::Other(StepError::new(
-            ExitCode::Gateway,
-            format!("the answer to {path} is not JSON: {e}"),
-        ))
+    serde_json::from_slice(&r.body).map_err(|source| ReplicateError::NotJson {
+        path: path.to_owned(),
+        source,
     })
 }
 
@@ -167,6 +150,8 @@ async fn load(
         Target::Postgres(url) => super::pg::load(url, req, changes).await,
         Target::Mysql(url) => super::mysql::load(url, req, changes).await,
         Target::Sqlite(path) => {
+            // SQLite's load runs on a blocking thread: it starts once every part is here.
+            req.files.all().await?;
             let (p, r, c) = (path.clone(), req.clone(), changes.clone());
             tokio::task::spawn_blocking(move || super::sqlite::load(&p, &r, &c))
                 .await
@@ -176,10 +161,11 @@ async fn load(
 }
 
 /// Loads one table; see the module docs.
-pub async fn run(t: Table<'_>) -> Result<Loaded, StepError> {
+pub async fn run(t: Table<'_>) -> Result<Loaded, ReplicateError> {
     let http = t.http;
     let (ns, table) = (t.namespace.as_str(), t.table.as_str());
     let seg = |s: &str| crate::template::url_segment(s);
+    let target_text = || t.target.display();
     let mut requests = 0u32;
 
     // 1. The schema.
@@ -192,15 +178,17 @@ pub async fn run(t: Table<'_>) -> Result<Loaded, StepError> {
     )
     .await?;
     let version = schema.get("version").and_then(Json::as_i64).unwrap_or(0);
-    let layout = Layout::from_schema(ns, table, &schema)
-        .map_err(|e| StepError::new(ExitCode::Gateway, e.to_string()))?;
+    let layout = Layout::from_schema(ns, table, &schema)?;
     let table_schema = schema.get("schema").cloned().unwrap_or(schema.clone());
 
     // 2. Where the table stands.
     let (mut mode, mut changes, _state) =
         with_retries("preparing the table", || prepare(t.target, &layout))
             .await
-            .map_err(|e| db_step_error(t.target, e))?;
+            .map_err(|source| ReplicateError::Database {
+                target: target_text(),
+                source,
+            })?;
     if !changes.is_empty() {
         tracing::info!(step = %t.step_id, table = %format!("{ns}.{table}"), "schema change applied with the load: {}", changes.describe());
     }
@@ -219,128 +207,73 @@ pub async fn run(t: Table<'_>) -> Result<Loaded, StepError> {
                 tracing::info!(step = %t.step_id, table = %format!("{ns}.{table}"), "incremental since {since}")
             }
         }
-        let refused = match query(http, ns, table, body, &mut requests).await {
+        let refusal = match query(http, ns, table, body, &mut requests).await {
             Ok((job, until)) => break (job, until),
-            Err(QueryError::Refused(kind, msg)) => (kind, msg),
+            Err(QueryError::Refused(refusal)) => refusal,
             Err(QueryError::Other(e)) => return Err(e),
         };
         match &mode {
             Mode::Incremental { since } => {
-                let reason = format!(
-                    "the gateway refused an incremental since {since}: {}",
-                    refused.1
-                );
+                let reason = format!("the gateway refused an incremental since {since}: {refusal}");
                 tracing::warn!(step = %t.step_id, table = %format!("{ns}.{table}"), "{reason}; loading a snapshot instead");
                 mode = Mode::Snapshot { reason };
                 changes = Changes::default();
-                let _ = refused.0;
             }
             Mode::Snapshot { .. } => {
-                return Err(StepError::new(
-                    ExitCode::Gateway,
-                    format!(
-                        "the gateway refused a snapshot of `{ns}.{table}`: {}",
-                        refused.1
-                    ),
-                ));
+                return Err(ReplicateError::SnapshotRefused {
+                    table: format!("{ns}.{table}"),
+                    refusal,
+                });
             }
         }
     };
 
-    // 4. Downloads.
-    let objects = job.get("objects").cloned().unwrap_or(json!([]));
+    // 4. Downloads and the load (one transaction), side by side: the load reads each part as
+    //    soon as it is on disk.
     let job_id = job
         .get("id")
         .and_then(Json::as_str)
         .unwrap_or("job")
         .to_owned();
-    let mut files = Vec::new();
-    let mut bytes = 0u64;
-    if objects.as_array().is_some_and(|a| !a.is_empty()) {
-        let urls = send_json(
-            http,
-            Method::Post,
-            "/dap/object/url",
-            Some(objects.clone()),
-            &mut requests,
-        )
-        .await?;
-        let dir = crate::fsio::safe_join(
-            t.output_dir,
-            &format!(
-                "{}/{}/{}",
-                crate::template::file_segment(ns),
-                crate::template::file_segment(table),
-                crate::template::file_segment(&job_id)
-            ),
-        )
-        .map_err(|e| StepError::new(ExitCode::LocalIo, e.to_string()))?;
-        // The objects in their order; the URL map is keyed by object id.
-        let ids: Vec<String> = objects
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|o| o.get("id").and_then(Json::as_str).map(str::to_owned))
-            .collect();
-        for (part, id) in ids.iter().enumerate() {
-            let url = urls
-                .pointer(&format!(
-                    "/urls/{}/url",
-                    id.replace('~', "~0").replace('/', "~1")
-                ))
-                .and_then(Json::as_str)
-                .ok_or_else(|| {
-                    StepError::new(
-                        ExitCode::Gateway,
-                        format!("the gateway gave no URL for object `{id}` of `{ns}.{table}`"),
-                    )
-                })?;
-            let url = reqwest::Url::parse(url)
-                .map_err(|e| StepError::new(ExitCode::Gateway, format!("object URL: {e}")))?;
-            let path = dir.join(format!("part-{part:05}.tsv.gz"));
-            let tmp = crate::fsio::temp_beside(&path).map_err(|e| {
-                StepError::new(
-                    ExitCode::LocalIo,
-                    format!("cannot create a file beside `{}`: {e}", path.display()),
-                )
-            })?;
-            let n = http
-                .download(
-                    &url,
-                    tmp.path(),
-                    crate::net::FileOptions::default(),
-                    &indicatif::ProgressBar::hidden(),
-                )
-                .await?;
-            requests += 1;
-            tmp.persist(&path).map_err(|e| {
-                StepError::new(
-                    ExitCode::LocalIo,
-                    format!("cannot write `{}`: {}", path.display(), e.error),
-                )
-            })?;
-            tracing::debug!(step = %t.step_id, path = %path.display(), bytes = n, "downloaded");
-            bytes += n;
-            files.push(path);
-        }
-    }
-
-    // 5. The load: one transaction.
+    let ids: Vec<String> = job
+        .get("objects")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|o| o.get("id").and_then(Json::as_str).map(str::to_owned))
+        .collect();
+    let dir = crate::fsio::safe_join(
+        t.output_dir,
+        &format!(
+            "{}/{}/{}",
+            crate::template::file_segment(ns),
+            crate::template::file_segment(table),
+            crate::template::file_segment(&job_id)
+        ),
+    )?;
+    let (sender, parts) = Parts::channel();
     let req = LoadRequest {
         layout,
         schema: table_schema,
         schema_version: version,
         mode: mode.clone(),
         until: until.clone(),
-        files: files.clone(),
+        files: parts,
         job_id: job_id.clone(),
     };
     let started = Instant::now();
-    let out = with_retries(&format!("loading `{ns}.{table}`"), || {
-        load(t.target, &req, &changes)
-    })
-    .await
-    .map_err(|e| db_step_error(t.target, e))?;
+    let loading = async {
+        with_retries(&format!("loading `{ns}.{table}`"), || {
+            load(t.target, &req, &changes)
+        })
+        .await
+        .map_err(|source| ReplicateError::Database {
+            target: target_text(),
+            source,
+        })
+    };
+    let (fetched, out) = tokio::try_join!(download::objects(&t, &ids, &dir, sender), loading)?;
+    requests += fetched.requests;
     let (kind, since, reason) = match &mode {
         Mode::Snapshot { reason } => ("snapshot", None, Some(reason.clone())),
         Mode::Incremental { since } => ("incremental", Some(since.clone()), None),
@@ -367,36 +300,37 @@ pub async fn run(t: Table<'_>) -> Result<Loaded, StepError> {
         deleted: out.deleted,
         rows: out.rows,
         load_s: (out.duration.as_secs_f64() * 1000.0).round() / 1000.0,
-        files,
-        bytes,
+        files: fetched.files,
+        bytes: fetched.bytes,
         requests,
     })
 }
 
+/// A query's failure: a refusal the step answers with a snapshot, or anything else.
 enum QueryError {
-    Refused(&'static str, String),
-    Other(StepError),
+    Refused(Refusal),
+    Other(ReplicateError),
 }
 
-impl From<HttpError> for QueryError {
-    fn from(e: HttpError) -> Self {
-        match &e {
-            HttpError::Refused { detail, .. } if refusal(detail).is_some() => {
-                QueryError::Refused(refusal(detail).unwrap_or(""), detail.clone())
-            }
-            _ => QueryError::Other(e.into()),
+impl From<ReplicateError> for QueryError {
+    fn from(e: ReplicateError) -> Self {
+        if let ReplicateError::Http {
+            source: HttpError::Refused { detail, .. },
+            ..
+        } = &e
+            && let Some(kind) = RefusalKind::find(detail)
+        {
+            return QueryError::Refused(Refusal {
+                kind,
+                detail: detail.clone(),
+            });
         }
+        QueryError::Other(e)
     }
 }
 
-impl From<QueryError> for StepError {
-    fn from(e: QueryError) -> Self {
-        match e {
-            QueryError::Refused(_, msg) => StepError::new(ExitCode::Gateway, msg),
-            QueryError::Other(e) => e,
-        }
-    }
-}
+/// How long a query job is polled before the load gives up.
+const JOB_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
 
 /// Starts the query job and polls it to completion: the job's JSON and its `until` (or `at`).
 async fn query(
@@ -415,7 +349,7 @@ async fn query(
         requests,
     )
     .await?;
-    let deadline = Instant::now() + Duration::from_secs(4 * 3600);
+    let deadline = Instant::now() + JOB_TIMEOUT;
     let mut every = Duration::from_millis(200);
     loop {
         let status = job.get("status").and_then(Json::as_str).unwrap_or("");
@@ -424,23 +358,26 @@ async fn query(
             "failed" => {
                 let err = job.get("error").cloned().unwrap_or(Json::Null);
                 let kind = err.get("type").and_then(Json::as_str).unwrap_or("");
-                let msg = err.get("message").and_then(Json::as_str).unwrap_or("");
-                let text = format!("{kind}: {msg}");
-                if let Some(k) = refusal(kind) {
-                    return Err(QueryError::Refused(k, text));
+                let message = err.get("message").and_then(Json::as_str).unwrap_or("");
+                if let Some(k) = RefusalKind::find(kind) {
+                    return Err(QueryError::Refused(Refusal {
+                        kind: k,
+                        detail: format!("{kind}: {message}"),
+                    }));
                 }
-                return Err(QueryError::Other(StepError::new(
-                    ExitCode::CheckFailed,
-                    format!("the query job for `{ns}.{table}` failed: {text}"),
-                )));
+                return Err(QueryError::Other(ReplicateError::JobFailed {
+                    table: format!("{ns}.{table}"),
+                    kind: kind.to_owned(),
+                    message: message.to_owned(),
+                }));
             }
             _ => {}
         }
         if Instant::now() >= deadline {
-            return Err(QueryError::Other(StepError::new(
-                ExitCode::Gateway,
-                format!("the query job for `{ns}.{table}` did not complete within 4 hours"),
-            )));
+            return Err(QueryError::Other(ReplicateError::JobTimeout {
+                table: format!("{ns}.{table}"),
+                waited: JOB_TIMEOUT,
+            }));
         }
         tokio::time::sleep(every).await;
         every = (every * 2).min(Duration::from_secs(10));
@@ -448,10 +385,10 @@ async fn query(
             .get("id")
             .and_then(Json::as_str)
             .ok_or_else(|| {
-                QueryError::Other(StepError::new(
-                    ExitCode::Gateway,
-                    format!("the query job for `{ns}.{table}` has no id: {job}"),
-                ))
+                QueryError::Other(ReplicateError::JobWithoutId {
+                    table: format!("{ns}.{table}"),
+                    job: crate::extract::short_json(&job),
+                })
             })?
             .to_owned();
         job = send_json(
@@ -468,10 +405,9 @@ async fn query(
         .or_else(|| job.get("at"))
         .and_then(Json::as_str)
         .ok_or_else(|| {
-            QueryError::Other(StepError::new(
-                ExitCode::Gateway,
-                format!("the completed job for `{ns}.{table}` has neither `until` nor `at`"),
-            ))
+            QueryError::Other(ReplicateError::NoUntil {
+                table: format!("{ns}.{table}"),
+            })
         })?
         .to_owned();
     Ok((job, until))
@@ -497,39 +433,4 @@ pub fn resolve_target(
         return Target::parse(u, job_dir);
     }
     Ok(Target::Sqlite(output_dir.join("replica.db")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A database task that panics is a bug, exit 70 as everywhere else (issue 12, defect 10),
-    /// not a database failure (exit 6).
-    #[test]
-    fn a_panicked_database_task_is_an_internal_error_exit_70() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        let joined =
-            rt.block_on(async { tokio::task::spawn_blocking(|| -> u64 { panic!("boom") }).await });
-        let e = DbError::internal("the SQLite load", joined.unwrap_err());
-        let step = db_step_error(&Target::Sqlite("replica.db".into()), e);
-        assert_eq!(step.exit_code(), ExitCode::Internal);
-        assert!(step.to_string().contains("a bug in dap-run"), "{step}");
-        let plain = db_step_error(
-            &Target::Sqlite("replica.db".into()),
-            DbError::Sqlite {
-                what: "cannot commit the load",
-                source: rusqlite::Error::SqliteFailure(
-                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
-                    None,
-                ),
-            },
-        );
-        assert_eq!(plain.exit_code(), ExitCode::Database);
-        assert_eq!(
-            plain.to_string(),
-            "database sqlite:replica.db: cannot commit the load: Error code 10: disk I/O error\n  = note: the table was left at its previous point; the next run continues from there"
-        );
-    }
 }

@@ -1,0 +1,128 @@
+//! A load's downloads: the job's objects, one after another, each handed to the load as soon as
+//! it is on disk, so the database reads part N while part N+1 downloads. A 403 from the object
+//! store (an expired pre-signed URL: a long load can outlive it) asks the gateway once for a
+//! fresh URL for that object.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value as Json, json};
+
+use super::{ReplicateError, Table, send_json};
+use crate::job::model::Method;
+use crate::load::PartsSender;
+
+/// What the downloads fetched.
+#[derive(Debug, Default)]
+pub(super) struct Fetched {
+    /// The files, in part order.
+    pub files: Vec<PathBuf>,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Requests made (URL requests and downloads).
+    pub requests: u32,
+}
+
+/// Downloads the objects `ids` of job `job_id` into `dir`, pushing each file to `parts` when it
+/// is complete. Dropping `parts` unfinished (an error) stops a load waiting for a further part.
+pub(super) async fn objects(
+    t: &Table<'_>,
+    ids: &[String],
+    dir: &Path,
+    parts: PartsSender,
+) -> Result<Fetched, ReplicateError> {
+    let mut got = Fetched::default();
+    if ids.is_empty() {
+        parts.finish();
+        return Ok(got);
+    }
+    let all: Vec<Json> = ids.iter().map(|id| json!({ "id": id })).collect();
+    let urls = send_json(
+        t.http,
+        Method::Post,
+        "/dap/object/url",
+        Some(Json::Array(all)),
+        &mut got.requests,
+    )
+    .await?;
+    for (part, id) in ids.iter().enumerate() {
+        let path = dir.join(format!("part-{part:05}.tsv.gz"));
+        let mut url = object_url(t, &urls, id)?;
+        let tmp = crate::fsio::temp_beside(&path).map_err(|source| ReplicateError::Io {
+            action: "create a file beside",
+            path: path.clone(),
+            source,
+        })?;
+        let mut refreshed = false;
+        let bytes = loop {
+            let r = t
+                .http
+                .download(
+                    &url,
+                    tmp.path(),
+                    crate::net::FileOptions::default(),
+                    &indicatif::ProgressBar::hidden(),
+                )
+                .await;
+            got.requests += 1;
+            match r {
+                Ok(n) => break n,
+                Err(e)
+                    if e.refused_status() == Some(reqwest::StatusCode::FORBIDDEN) && !refreshed =>
+                {
+                    refreshed = true;
+                    tracing::warn!(
+                        step = %t.step_id,
+                        table = %format!("{}.{}", t.namespace, t.table),
+                        part,
+                        "the object store refused the URL (expired?); asking the gateway for a fresh one"
+                    );
+                    let fresh = send_json(
+                        t.http,
+                        Method::Post,
+                        "/dap/object/url",
+                        Some(json!([{ "id": id }])),
+                        &mut got.requests,
+                    )
+                    .await?;
+                    url = object_url(t, &fresh, id)?;
+                }
+                Err(source) => {
+                    return Err(ReplicateError::Http {
+                        source,
+                        url_refreshed: refreshed,
+                    });
+                }
+            }
+        };
+        tmp.persist(&path).map_err(|e| ReplicateError::Io {
+            action: "write",
+            path: path.clone(),
+            source: e.error,
+        })?;
+        tracing::debug!(step = %t.step_id, path = %path.display(), bytes, "downloaded");
+        got.bytes += bytes;
+        got.files.push(path.clone());
+        parts.push(path);
+    }
+    parts.finish();
+    Ok(got)
+}
+
+/// The URL the gateway gave for object `id` (`{"urls": {id: {"url": …}}}`).
+fn object_url(t: &Table<'_>, urls: &Json, id: &str) -> Result<reqwest::Url, ReplicateError> {
+    let table = || format!("{}.{}", t.namespace, t.table);
+    let text = urls
+        .get("urls")
+        .and_then(|u| u.get(id))
+        .and_then(|o| o.get("url"))
+        .and_then(Json::as_str)
+        .ok_or_else(|| ReplicateError::NoObjectUrl {
+            table: table(),
+            id: id.to_owned(),
+        })?;
+    reqwest::Url::parse(text).map_err(|source| ReplicateError::BadObjectUrl {
+        table: table(),
+        id: id.to_owned(),
+        source,
+    })
+}

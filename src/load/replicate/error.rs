@@ -1,0 +1,273 @@
+//! What can stop a table's load, typed: the gateway's (the transport's [`HttpError`], an answer
+//! that is not what the API documents), a local file's, or the database's ([`DbError`]). The
+//! exit code comes from the kind: 4 for the gateway, 5 for a local file, 6 for the database,
+//! 70 for a bug.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::ExitCode;
+use crate::fsio::UnsafePath;
+use crate::load::{DbError, LayoutError};
+use crate::net::{HttpError, UrlError};
+
+/// Why the gateway refused an incremental query: the table must be reloaded from a snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalKind {
+    /// `SnapshotRequiredError`.
+    SnapshotRequired,
+    /// `OutOfRangeError` (`since` older than the table keeps).
+    OutOfRange,
+}
+
+impl RefusalKind {
+    /// The refusal named by an error type or a message that holds one.
+    pub fn find(text: &str) -> Option<RefusalKind> {
+        if text.contains("SnapshotRequiredError") {
+            Some(RefusalKind::SnapshotRequired)
+        } else if text.contains("OutOfRangeError") {
+            Some(RefusalKind::OutOfRange)
+        } else {
+            None
+        }
+    }
+}
+
+/// A refusal of a query, with the gateway's own words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{detail}")]
+pub struct Refusal {
+    /// Which refusal.
+    pub kind: RefusalKind,
+    /// What the gateway said (`SnapshotRequiredError: …`).
+    pub detail: String,
+}
+
+/// What stopped a table's load.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicateError {
+    /// A gateway request failed; a download's says whether its URL had been refreshed.
+    #[error(
+        "{source}{}",
+        if *url_refreshed { "\n  = note: the URL was refreshed once already" } else { "" }
+    )]
+    Http {
+        /// The transport's error.
+        source: HttpError,
+        /// A download whose URL the gateway had refreshed after a 403 already.
+        url_refreshed: bool,
+    },
+    /// A gateway path that cannot be made a URL (a table name the gateway should not send).
+    #[error("`{path}` is not a gateway path: {source}")]
+    Path {
+        /// The path.
+        path: String,
+        /// Why.
+        source: UrlError,
+    },
+    /// A gateway answer that is not JSON.
+    #[error("the answer to {path} is not JSON: {source}")]
+    NotJson {
+        /// The path asked.
+        path: String,
+        /// The parser's error.
+        source: serde_json::Error,
+    },
+    /// The table's schema cannot be turned into a table.
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    /// The gateway refused even a snapshot.
+    #[error("the gateway refused a snapshot of `{table}`: {refusal}")]
+    SnapshotRefused {
+        /// `namespace.table`.
+        table: String,
+        /// What it said.
+        refusal: Refusal,
+    },
+    /// The query job ended `failed`.
+    #[error("the query job for `{table}` failed: {kind}: {message}")]
+    JobFailed {
+        /// `namespace.table`.
+        table: String,
+        /// The error's `type`.
+        kind: String,
+        /// The error's `message`.
+        message: String,
+    },
+    /// The query job did not complete in time.
+    #[error("the query job for `{table}` did not complete within {} hours", waited.as_secs() / 3600)]
+    JobTimeout {
+        /// `namespace.table`.
+        table: String,
+        /// How long it was polled.
+        waited: Duration,
+    },
+    /// The gateway's answer to a query has no job id to poll.
+    #[error("the query job for `{table}` has no id: {job}")]
+    JobWithoutId {
+        /// `namespace.table`.
+        table: String,
+        /// The answer, shortened.
+        job: String,
+    },
+    /// A completed job without its point in time.
+    #[error("the completed job for `{table}` has neither `until` nor `at`")]
+    NoUntil {
+        /// `namespace.table`.
+        table: String,
+    },
+    /// The gateway gave no URL for an object of the job.
+    #[error("the gateway gave no URL for object `{id}` of `{table}`")]
+    NoObjectUrl {
+        /// `namespace.table`.
+        table: String,
+        /// The object.
+        id: String,
+    },
+    /// An object URL that does not parse (its text is not shown: it may carry a signature).
+    #[error("the gateway's URL for object `{id}` of `{table}` is not a URL: {source}")]
+    BadObjectUrl {
+        /// `namespace.table`.
+        table: String,
+        /// The object.
+        id: String,
+        /// The parser's error.
+        source: url::ParseError,
+    },
+    /// The folder for the objects leaves the output folder.
+    #[error(transparent)]
+    OutputDir(#[from] UnsafePath),
+    /// A local file that cannot be created or written.
+    #[error("cannot {action} `{}`: {source}", path.display())]
+    Io {
+        /// What was being done (`create a file beside`, `write`).
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The database failed; the table was left where it was.
+    #[error("{}", database_text(target, source))]
+    Database {
+        /// The replica, password masked.
+        target: String,
+        /// The failure.
+        source: DbError,
+    },
+}
+
+fn database_text(target: &str, e: &DbError) -> String {
+    if e.exit_code() == ExitCode::Internal {
+        return e.to_string();
+    }
+    format!(
+        "{}\n  = note: the table was left at its previous point; the next run continues from there",
+        e.describe(target)
+    )
+}
+
+impl From<HttpError> for ReplicateError {
+    fn from(source: HttpError) -> Self {
+        ReplicateError::Http {
+            source,
+            url_refreshed: false,
+        }
+    }
+}
+
+impl ReplicateError {
+    /// The exit code this failure maps to.
+    pub fn exit_code(&self) -> ExitCode {
+        use ReplicateError as E;
+        match self {
+            E::Http { source, .. } => source.exit_code(),
+            E::Path { .. }
+            | E::NotJson { .. }
+            | E::Layout(_)
+            | E::SnapshotRefused { .. }
+            | E::JobTimeout { .. }
+            | E::JobWithoutId { .. }
+            | E::NoUntil { .. }
+            | E::NoObjectUrl { .. }
+            | E::BadObjectUrl { .. } => ExitCode::Gateway,
+            // As a `poll` step's `failed` job: the gateway worked, the job did not.
+            E::JobFailed { .. } => ExitCode::CheckFailed,
+            E::OutputDir(_) | E::Io { .. } => ExitCode::LocalIo,
+            E::Database { source, .. } => source.exit_code(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database task that panics is a bug, exit 70 as everywhere else (issue 12, defect 10),
+    /// not a database failure (exit 6); any other database failure names the replica and says
+    /// the table did not move.
+    #[test]
+    fn a_panicked_database_task_is_an_internal_error_exit_70() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let joined =
+            rt.block_on(async { tokio::task::spawn_blocking(|| -> u64 { panic!("boom") }).await });
+        let e = ReplicateError::Database {
+            target: "sqlite:replica.db".into(),
+            source: DbError::internal("the SQLite load", joined.unwrap_err()),
+        };
+        assert_eq!(e.exit_code(), ExitCode::Internal);
+        assert!(e.to_string().contains("a bug in dap-run"), "{e}");
+        let plain = ReplicateError::Database {
+            target: "sqlite:replica.db".into(),
+            source: DbError::Sqlite {
+                what: "cannot commit the load",
+                source: rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
+                    None,
+                ),
+            },
+        };
+        assert_eq!(plain.exit_code(), ExitCode::Database);
+        assert_eq!(
+            plain.to_string(),
+            "database sqlite:replica.db: cannot commit the load: Error code 10: disk I/O error\n  = note: the table was left at its previous point; the next run continues from there"
+        );
+    }
+
+    /// Each kind keeps its exit code: the gateway's answers 4, a local file 5, a failed job as
+    /// a failed poll.
+    #[test]
+    fn exit_codes_follow_the_kind() {
+        let table = || "canvas.users".to_owned();
+        assert_eq!(
+            ReplicateError::NoUntil { table: table() }.exit_code(),
+            ExitCode::Gateway
+        );
+        assert_eq!(
+            ReplicateError::Io {
+                action: "write",
+                path: "out/x".into(),
+                source: std::io::Error::other("disk full"),
+            }
+            .exit_code(),
+            ExitCode::LocalIo
+        );
+        let failed = ReplicateError::JobFailed {
+            table: table(),
+            kind: "ValidationError".into(),
+            message: "no".into(),
+        };
+        assert_eq!(failed.exit_code(), ExitCode::CheckFailed);
+        assert_eq!(
+            failed.to_string(),
+            "the query job for `canvas.users` failed: ValidationError: no"
+        );
+        assert_eq!(
+            RefusalKind::find("OutOfRangeError: since is too old"),
+            Some(RefusalKind::OutOfRange)
+        );
+        assert_eq!(RefusalKind::find("ValidationError"), None);
+    }
+}
