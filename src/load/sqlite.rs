@@ -70,8 +70,24 @@ fn open(path: &Path) -> Result<Connection, DbError> {
     // Parallel tables take turns for the write lock.
     conn.busy_timeout(std::time::Duration::from_secs(3600))
         .map_err(err("cannot configure SQLite"))?;
-    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
-        .map_err(err("cannot configure SQLite"))?;
+    // Switching a new database to WAL needs it unlocked, and SQLite answers "database is
+    // locked" at once instead of calling the busy handler: a table loading in parallel may
+    // hold it, so wait for it here.
+    let mut waited = std::time::Duration::ZERO;
+    loop {
+        match conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;") {
+            Ok(()) => break,
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && waited < std::time::Duration::from_secs(3600) =>
+            {
+                let pause = std::time::Duration::from_millis(20);
+                std::thread::sleep(pause);
+                waited += pause;
+            }
+            Err(e) => return Err(err("cannot configure SQLite")(e)),
+        }
+    }
     conn.execute_batch(META_DDL)
         .map_err(err("cannot create the bookkeeping table"))?;
     Ok(conn)
@@ -391,6 +407,32 @@ pub fn status(path: &Path) -> Result<Vec<TableState>, DbError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Tables loading in parallel into a new replica each open it (and switch it to WAL) while
+    /// another may be writing: none fails with "database is locked" (seen with two tables).
+    #[test]
+    fn parallel_tables_opening_a_new_replica_wait_for_each_other() {
+        for _ in 0..30 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("replica.db");
+            let threads: Vec<_> = (0..4)
+                .map(|i| {
+                    let path = path.clone();
+                    std::thread::spawn(move || -> Result<(), DbError> {
+                        let conn = open(&path)?;
+                        let t = format!("t{i}");
+                        conn.execute_batch(&format!(
+                            "BEGIN IMMEDIATE; CREATE TABLE {t} (x); INSERT INTO {t} VALUES (1); COMMIT;"
+                        ))
+                        .map_err(err("write"))
+                    })
+                })
+                .collect();
+            for t in threads {
+                t.join().unwrap().expect("every table opens and writes");
+            }
+        }
+    }
     use crate::error::ExitCode;
     use crate::load::error::ValueError;
 
