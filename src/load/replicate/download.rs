@@ -1,10 +1,11 @@
-//! A load's downloads: the job's objects, one after another, each handed to the load as soon as
-//! it is on disk, so the database reads part N while part N+1 downloads. A 403 from the object
+//! A load's downloads: the job's objects, two at a time, each handed to the load in order as
+//! soon as it is on disk, so the database reads part N while the next parts download. A 403 from the object
 //! store (an expired pre-signed URL: a long load can outlive it) asks the gateway once for a
 //! fresh URL for that object.
 
 use std::path::{Path, PathBuf};
 
+use futures_util::StreamExt as _;
 use serde_json::{Value as Json, json};
 
 use super::{ReplicateError, Table, send_json};
@@ -44,68 +45,93 @@ pub(super) async fn objects(
         &mut got.requests,
     )
     .await?;
-    for (part, id) in ids.iter().enumerate() {
-        let path = dir.join(format!("part-{part:05}.tsv.gz"));
-        let mut url = object_url(t, &urls, id)?;
-        let tmp = crate::fsio::temp_beside(&path).map_err(|source| ReplicateError::Io {
-            action: "create a file beside",
-            path: path.clone(),
-            source,
-        })?;
-        let mut refreshed = false;
-        let bytes = loop {
-            let r = t
-                .http
-                .download(
-                    &url,
-                    tmp.path(),
-                    crate::net::FileOptions::default(),
-                    &indicatif::ProgressBar::hidden(),
-                )
-                .await;
-            got.requests += 1;
-            match r {
-                Ok(n) => break n,
-                Err(e)
-                    if e.refused_status() == Some(reqwest::StatusCode::FORBIDDEN) && !refreshed =>
-                {
-                    refreshed = true;
-                    tracing::warn!(
-                        step = %t.step_id,
-                        table = %format!("{}.{}", t.namespace, t.table),
-                        part,
-                        "the object store refused the URL (expired?); asking the gateway for a fresh one"
-                    );
-                    let fresh = send_json(
-                        t.http,
-                        Method::Post,
-                        "/dap/object/url",
-                        Some(json!([{ "id": id }])),
-                        &mut got.requests,
-                    )
-                    .await?;
-                    url = object_url(t, &fresh, id)?;
-                }
-                Err(source) => {
-                    return Err(ReplicateError::Http {
-                        source,
-                        url_refreshed: refreshed,
-                    });
-                }
-            }
-        };
-        tmp.persist(&path).map_err(|e| ReplicateError::Io {
-            action: "write",
-            path: path.clone(),
-            source: e.error,
-        })?;
-        tracing::debug!(step = %t.step_id, path = %path.display(), bytes, "downloaded");
+    // Two at a time, in order: the next part is on disk by the time the load wants it.
+    // (A window over `FuturesOrdered`, not `stream::iter(..).map(..).buffered(..)`: that
+    // closure over borrowed arguments makes the step's future not provably `Send`.)
+    let mut fetches = futures_util::stream::FuturesOrdered::new();
+    let mut next = ids.iter().enumerate();
+    loop {
+        while fetches.len() < AHEAD {
+            let Some((part, id)) = next.next() else { break };
+            fetches.push_back(one(t, &urls, id, part, dir));
+        }
+        let Some(r) = fetches.next().await else { break };
+        let (path, bytes, requests) = r?;
+        got.requests += requests;
         got.bytes += bytes;
         got.files.push(path.clone());
         parts.push(path);
     }
     parts.finish();
     Ok(got)
+}
+
+/// Parts downloaded at the same time.
+const AHEAD: usize = 2;
+
+/// Downloads part `part` (object `id`) to its file: the file, its bytes and the requests made.
+async fn one(
+    t: &Table<'_>,
+    urls: &Json,
+    id: &str,
+    part: usize,
+    dir: &Path,
+) -> Result<(PathBuf, u64, u32), ReplicateError> {
+    let path = dir.join(format!("part-{part:05}.tsv.gz"));
+    let mut url = object_url(t, urls, id)?;
+    let tmp = crate::fsio::temp_beside(&path).map_err(|source| ReplicateError::Io {
+        action: "create a file beside",
+        path: path.clone(),
+        source,
+    })?;
+    let mut requests = 0;
+    let mut refreshed = false;
+    let bytes = loop {
+        let r = t
+            .http
+            .download(
+                &url,
+                tmp.path(),
+                crate::net::FileOptions::default(),
+                &indicatif::ProgressBar::hidden(),
+            )
+            .await;
+        requests += 1;
+        match r {
+            Ok(n) => break n,
+            Err(e) if e.refused_status() == Some(reqwest::StatusCode::FORBIDDEN) && !refreshed => {
+                refreshed = true;
+                tracing::warn!(
+                    step = %t.step_id,
+                    table = %format!("{}.{}", t.namespace, t.table),
+                    part,
+                    "the object store refused the URL (expired?); asking the gateway for a fresh one"
+                );
+                let fresh = send_json(
+                    t.http,
+                    Method::Post,
+                    "/dap/object/url",
+                    Some(json!([{ "id": id }])),
+                    &mut requests,
+                )
+                .await?;
+                url = object_url(t, &fresh, id)?;
+            }
+            Err(source) => {
+                return Err(ReplicateError::Http {
+                    source,
+                    url_refreshed: refreshed,
+                });
+            }
+        }
+    };
+    tmp.persist(&path).map_err(|e| ReplicateError::Io {
+        action: "write",
+        path: path.clone(),
+        source: e.error,
+    })?;
+    tracing::debug!(step = %t.step_id, path = %path.display(), bytes, "downloaded");
+    Ok((path, bytes, requests))
 }
 
 /// The URL the gateway gave for object `id` (`{"urls": {id: {"url": …}}}`).
