@@ -96,6 +96,16 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The state file is not the JSON dap-run writes.
+    #[error(
+        "cannot read the state file `{}`: {source}; delete the file to start again from snapshots",
+        path.display()
+    )]
+    CorruptState {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
     /// Another run holds the job's lock.
     #[error(
         "another run of this job is in progress ({holder}); lock file `{}`\n  = help: try again later, or check for a stuck process",
@@ -152,7 +162,7 @@ impl Error {
             Error::Invalid(_) | Error::Usage(_) | Error::JobFile(_) | Error::Resolve(_) => {
                 ExitCode::Invalid
             }
-            Error::Io { .. } => ExitCode::LocalIo,
+            Error::Io { .. } | Error::CorruptState { .. } => ExitCode::LocalIo,
             Error::Locked { .. } => ExitCode::Locked,
             Error::Sandbox { .. } => ExitCode::Gateway,
             Error::Internal { .. } | Error::Panicked { .. } => ExitCode::Internal,

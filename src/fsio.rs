@@ -132,15 +132,22 @@ pub fn write_atomic(target: &Path, bytes: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// A lock, state or cache file that is a symbolic link (inside the `io::Error` of
+/// [`refuse_symlink`]).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "it is a symbolic link, and dap-run does not follow links for its lock, state and cache files; remove the link"
+)]
+pub struct SymlinkRefused;
+
 /// Fails when `path` is a symbolic link: the lock, state and cache files are never followed
 /// through a link, so a planted link cannot make a run truncate or read another file
 /// (issue 12, defect 3). A missing file is fine.
 pub fn refuse_symlink(path: &Path) -> io::Result<()> {
     match fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "it is a symbolic link, and dap-run does not follow links for its lock, state and cache files; remove the link",
-        )),
+        Ok(m) if m.file_type().is_symlink() => {
+            Err(io::Error::new(io::ErrorKind::InvalidInput, SymlinkRefused))
+        }
         _ => Ok(()),
     }
 }

@@ -44,13 +44,9 @@ pub fn read_state(path: &Path) -> Result<Option<serde_json::Map<String, Json>>, 
             });
         }
     };
-    let json: Json = serde_json::from_str(&text).map_err(|e| Error::Io {
-        action: "read the state file",
+    let json: Json = serde_json::from_str(&text).map_err(|source| Error::CorruptState {
         path: path.to_path_buf(),
-        source: io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{e}; delete the file to start again from snapshots"),
-        ),
+        source,
     })?;
     Ok(json.get("state").and_then(|s| s.as_object()).cloned())
 }
