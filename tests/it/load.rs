@@ -311,6 +311,34 @@ fn unescape(f: &str) -> Option<String> {
 }
 
 /// Applies the `.tsv.gz` objects of one load (a job folder) to `rows`.
+/// The `U` and `D` records in a job's objects (a record without `meta.action` is a `U`).
+pub(crate) fn actions_in(job_dir: &Path) -> (u64, u64) {
+    let (mut u, mut d) = (0, 0);
+    for e in std::fs::read_dir(job_dir).unwrap() {
+        let p = e.unwrap().path();
+        if !p.to_string_lossy().ends_with(".tsv.gz") {
+            continue;
+        }
+        let r = std::io::BufReader::new(flate2::read::MultiGzDecoder::new(
+            std::fs::File::open(&p).unwrap(),
+        ));
+        let mut at = None;
+        for (i, line) in r.lines().enumerate() {
+            let line = line.unwrap();
+            let fields: Vec<&str> = line.split('\t').collect();
+            if i == 0 {
+                at = fields.iter().position(|h| *h == "meta.action");
+                continue;
+            }
+            match at.map(|a| fields[a]) {
+                Some("D") => d += 1,
+                _ => u += 1,
+            }
+        }
+    }
+    (u, d)
+}
+
 fn apply_job(rows: &mut Rows, job_dir: &Path, snapshot: bool, layout: &Layout) {
     if snapshot {
         rows.clear();

@@ -11,8 +11,8 @@ use serde_json::Value as Json;
 
 use crate::common::*;
 use crate::load::{
-    Proxy, Rows, assert_rows_eq, expected, kill_at_random_moments, normal, oracle, recorded_layout,
-    replicate, rt, sandbox_with_rows,
+    Proxy, Rows, actions_in, assert_rows_eq, expected, kill_at_random_moments, normal, oracle,
+    recorded_layout, replicate, rt, sandbox_with_rows,
 };
 
 fn my_base() -> String {
@@ -268,6 +268,15 @@ fn snapshot_then_incrementals(db: &MyDb, url: &str) -> Vec<Run> {
     let deleted: Vec<i64> =
         db.query("SELECT CAST(SUM(deleted) AS SIGNED) FROM dap_run__load_history");
     assert!(deleted[0] > 0, "the incrementals deleted rows");
+    // Each incremental's `upserted` is the `U` records of its objects.
+    let loads: Vec<(String, String, i64)> = db.query(
+        "SELECT `table`, job_id, CAST(upserted AS SIGNED) FROM dap_run__load_history WHERE `load` = 'incremental'",
+    );
+    assert_eq!(loads.len(), 4);
+    for (t, job, upserted) in loads {
+        let (u, _) = actions_in(&ws.path().join("out/canvas").join(&t).join(&job));
+        assert_eq!(upserted as u64, u, "{t} {job}");
+    }
     runs
 }
 
