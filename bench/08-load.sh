@@ -27,11 +27,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# new_db TAG: creates a database and sets $db to its URL (not echoed: `$(new_db …)` would run
+# in a subshell, and cleanup would not see it in $dbs).
 new_db() {
     local name="dap_run_bench_$1_$$"
     psql -q -d "$pg_admin" -c "CREATE DATABASE $name" >/dev/null
     dbs+=("$name")
-    echo "${pg_admin%/*}/$name"
+    db="${pg_admin%/*}/$name"
 }
 
 # timed NAME CMD...: runs CMD under /usr/bin/time; prints "NAME seconds max-rss-MiB".
@@ -64,7 +66,7 @@ bench_table() {
 
 echo "# dap-run, $ROWS rows" >&2
 bench_table "$ROWS" dap
-db=$(new_db dap)
+new_db dap
 job=(run "$work/replicate.toml" --output-dir "$work/out" --var 'tables=["users"]' --database "$db")
 timed dap-run-snapshot "$DAP_RUN" "${job[@]}"
 snap_db=$(psql -At -d "$db" -c "SELECT duration_ms / 1000.0 FROM dap_run.table_state")
@@ -96,7 +98,7 @@ timed psql-copy psql -q -d "$db" -c "\\copy canvas.users_copy ($(cat "$tsv.cols"
 
 echo "# official client, $OFFICIAL_ROWS rows" >&2
 bench_table "$OFFICIAL_ROWS" official
-db=$(new_db official)
+new_db official
 # An array, not a function: /usr/bin/time runs a program, and a shell function is not one.
 dap=("$VENV/bin/dap" --no-tracking --non-interactive --loglevel warning)
 export DAP_CONNECTION_STRING=$db
@@ -108,7 +110,7 @@ official_version=$("$VENV/bin/pip" show instructure-dap-client | sed -n 's/^Vers
 
 if [[ $OFFICIAL_ROWS != "$ROWS" ]]; then
     echo "# dap-run, $OFFICIAL_ROWS rows (the official client's size)" >&2
-    db=$(new_db dap_small)
+    new_db dap_small
     job=(run "$work/replicate.toml" --output-dir "$work/out-small" --var 'tables=["users"]' --database "$db")
     bench_table "$OFFICIAL_ROWS" dap_small
     timed dap-run-snapshot-small "$DAP_RUN" "${job[@]}"
