@@ -23,7 +23,7 @@ pub(super) struct Fetched {
     pub requests: u32,
 }
 
-/// Downloads the objects `ids` of job `job_id` into `dir`, pushing each file to `parts` when it
+/// Downloads the objects `ids` of a query job into `dir`, pushing each file to `parts` when it
 /// is complete. Dropping `parts` unfinished (an error) stops a load waiting for a further part.
 pub(super) async fn objects(
     t: &Table<'_>,
