@@ -258,4 +258,67 @@ impl Http {
         self.fetch_to_file(&Request::get(url.clone()), file, options, bar)
             .await
     }
+
+    /// Downloads a pre-signed URL into `file`; when the store answers 403 (the URL expired),
+    /// asks `fresh` once for a new one (`fresh` gets the refused URL) and tries again. Both
+    /// the download step and the load step fetch objects this way.
+    pub async fn download_refreshing<E, F, Fut>(
+        &self,
+        mut url: Url,
+        file: &Path,
+        options: FileOptions,
+        bar: &indicatif::ProgressBar,
+        fresh: F,
+    ) -> Result<Downloaded, Refreshing<E>>
+    where
+        F: FnOnce(Url) -> Fut,
+        Fut: std::future::Future<Output = Result<Url, E>>,
+    {
+        let mut fresh = Some(fresh);
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self.download(&url, file, options, bar).await {
+                Ok(bytes) => return Ok(Downloaded { bytes, attempts }),
+                Err(e) if e.refused_status() == Some(reqwest::StatusCode::FORBIDDEN) => {
+                    let Some(fresh) = fresh.take() else {
+                        return Err(Refreshing::Http {
+                            source: e,
+                            url_refreshed: true,
+                        });
+                    };
+                    url = fresh(url).await.map_err(Refreshing::Refresh)?;
+                }
+                Err(source) => {
+                    return Err(Refreshing::Http {
+                        source,
+                        url_refreshed: fresh.is_none(),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// What [`Http::download_refreshing`] fetched.
+#[derive(Debug, Clone, Copy)]
+pub struct Downloaded {
+    /// Bytes written.
+    pub bytes: u64,
+    /// Downloads tried (2 after a refresh).
+    pub attempts: u32,
+}
+
+/// Why [`Http::download_refreshing`] failed.
+#[derive(Debug)]
+pub enum Refreshing<E> {
+    /// The download failed, after a refresh of its URL or not.
+    Http {
+        /// The transport's error.
+        source: HttpError,
+        /// Whether the URL had been refreshed already.
+        url_refreshed: bool,
+    },
+    /// Asking for a fresh URL failed.
+    Refresh(E),
 }

@@ -16,7 +16,7 @@ use crate::extract;
 use crate::extract::short_json;
 use crate::fsio;
 use crate::job::model::Step;
-use crate::net::{FileOptions, Request};
+use crate::net::{FileOptions, Refreshing, Request};
 use crate::record::{FileRecord, ItemRecord, StepError, StepErrorKind};
 
 pub(super) async fn all(
@@ -141,49 +141,52 @@ async fn download_one(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let bar = crate::progress::Cleared(shared.progress.download_bar(&format!("{step_id} {name}")));
-    let mut refreshed = false;
-    loop {
-        let url = urls.lock().await[part].clone();
-        tracing::debug!(step = %step_id, part, url = %crate::net::display_url(&url), "downloading");
-        let options = FileOptions {
-            decompress: d.decompress,
-            max_ratio: d.max_ratio,
-            limit: None,
-        };
-        match http.download(&url, tmp.path(), options, &bar.0).await {
-            Ok(bytes) => {
-                tmp.persist(&path).map_err(|e| StepErrorKind::Io {
-                    action: "write",
-                    path: path.clone(),
-                    source: e.error,
-                })?;
-                tracing::info!(step = %step_id, path = %path.display(), bytes, "downloaded");
-                return Ok(FileRecord { path, bytes });
-            }
-            Err(e) if e.refused_status() == Some(reqwest::StatusCode::FORBIDDEN) && !refreshed => {
-                refreshed = true;
-                // Parts of one item expire together: the first to notice asks for fresh URLs
-                // while holding the lock; the others then find theirs replaced and just retry.
-                let mut guard = urls.lock().await;
-                if guard[part] != url {
-                    continue;
-                }
-                tracing::warn!(step = %step_id, part, "the object store refused the URL (expired?); asking the gateway for fresh URLs");
-                let r = http.send(request).await?;
-                let json: Json = serde_json::from_slice(&r.body)
-                    .map_err(|source| StepErrorKind::FreshUrlsNotJson { source })?;
-                let fresh = urls_in(d, &json)?;
-                if fresh.len() == guard.len() {
-                    *guard = fresh;
-                }
-            }
-            Err(source) => {
-                return Err(StepErrorKind::Http {
-                    source,
-                    url_refreshed: refreshed,
-                }
-                .into());
-            }
+    let first = urls.lock().await[part].clone();
+    tracing::debug!(step = %step_id, part, url = %crate::net::display_url(&first), "downloading");
+    let options = FileOptions {
+        decompress: d.decompress,
+        max_ratio: d.max_ratio,
+        limit: None,
+    };
+    let fresh = |refused: reqwest::Url| async move {
+        // Parts of one item expire together: the first to notice asks for fresh URLs while
+        // holding the lock; the others then find theirs replaced and just retry.
+        let mut guard = urls.lock().await;
+        if guard[part] != refused {
+            return Ok(guard[part].clone());
         }
+        tracing::warn!(step = %step_id, part, "the object store refused the URL (expired?); asking the gateway for fresh URLs");
+        let r = http.send(request).await?;
+        let json: Json = serde_json::from_slice(&r.body)
+            .map_err(|source| StepErrorKind::FreshUrlsNotJson { source })?;
+        let fresh = urls_in(d, &json)?;
+        if fresh.len() == guard.len() {
+            *guard = fresh;
+        }
+        Ok::<_, StepError>(guard[part].clone())
+    };
+    match http
+        .download_refreshing(first, tmp.path(), options, &bar.0, fresh)
+        .await
+    {
+        Ok(got) => {
+            tmp.persist(&path).map_err(|e| StepErrorKind::Io {
+                action: "write",
+                path: path.clone(),
+                source: e.error,
+            })?;
+            let bytes = got.bytes;
+            tracing::info!(step = %step_id, path = %path.display(), bytes, "downloaded");
+            Ok(FileRecord { path, bytes })
+        }
+        Err(Refreshing::Http {
+            source,
+            url_refreshed,
+        }) => Err(StepErrorKind::Http {
+            source,
+            url_refreshed,
+        }
+        .into()),
+        Err(Refreshing::Refresh(e)) => Err(e),
     }
 }

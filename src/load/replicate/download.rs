@@ -11,6 +11,7 @@ use serde_json::{Value as Json, json};
 use super::{ReplicateError, Table, send_json};
 use crate::job::model::Method;
 use crate::load::PartsSender;
+use crate::net::Refreshing;
 
 /// What the downloads fetched.
 #[derive(Debug, Default)]
@@ -78,53 +79,53 @@ async fn one(
     dir: &Path,
 ) -> Result<(PathBuf, u64, u32), ReplicateError> {
     let path = dir.join(format!("part-{part:05}.tsv.gz"));
-    let mut url = object_url(t, urls, id)?;
+    let url = object_url(t, urls, id)?;
     let tmp = crate::fsio::temp_beside(&path).map_err(|source| ReplicateError::Io {
         action: "create a file beside",
         path: path.clone(),
         source,
     })?;
-    let mut requests = 0;
-    let mut refreshed = false;
-    let bytes = loop {
-        let r = t
-            .http
-            .download(
-                &url,
-                tmp.path(),
-                crate::net::FileOptions::default(),
-                &indicatif::ProgressBar::hidden(),
-            )
-            .await;
-        requests += 1;
-        match r {
-            Ok(n) => break n,
-            Err(e) if e.refused_status() == Some(reqwest::StatusCode::FORBIDDEN) && !refreshed => {
-                refreshed = true;
-                tracing::warn!(
-                    step = %t.step_id,
-                    table = %format!("{}.{}", t.namespace, t.table),
-                    part,
-                    "the object store refused the URL (expired?); asking the gateway for a fresh one"
-                );
-                let fresh = send_json(
-                    t.http,
-                    Method::Post,
-                    "/dap/object/url",
-                    Some(json!([{ "id": id }])),
-                    &mut requests,
-                )
-                .await?;
-                url = object_url(t, &fresh, id)?;
-            }
-            Err(source) => {
-                return Err(ReplicateError::Http {
-                    source,
-                    url_refreshed: refreshed,
-                });
-            }
-        }
+    let fresh = |_refused| async {
+        tracing::warn!(
+            step = %t.step_id,
+            table = %format!("{}.{}", t.namespace, t.table),
+            part,
+            "the object store refused the URL (expired?); asking the gateway for a fresh one"
+        );
+        let mut asked = 0;
+        let fresh = send_json(
+            t.http,
+            Method::Post,
+            "/dap/object/url",
+            Some(json!([{ "id": id }])),
+            &mut asked,
+        )
+        .await?;
+        object_url(t, &fresh, id)
     };
+    let got = t
+        .http
+        .download_refreshing(
+            url,
+            tmp.path(),
+            crate::net::FileOptions::default(),
+            &indicatif::ProgressBar::hidden(),
+            fresh,
+        )
+        .await
+        .map_err(|e| match e {
+            Refreshing::Http {
+                source,
+                url_refreshed,
+            } => ReplicateError::Http {
+                source,
+                url_refreshed,
+            },
+            Refreshing::Refresh(e) => e,
+        })?;
+    // The downloads, and the URL request of a refresh.
+    let requests = got.attempts * 2 - 1;
+    let bytes = got.bytes;
     tmp.persist(&path).map_err(|e| ReplicateError::Io {
         action: "write",
         path: path.clone(),
