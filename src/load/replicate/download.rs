@@ -1,7 +1,7 @@
 //! A load's downloads: the job's objects, two at a time, each handed to the load in order as
-//! soon as it is on disk, so the database reads part N while the next parts download. A 403 from the object
-//! store (an expired pre-signed URL: a long load can outlive it) asks the gateway once for a
-//! fresh URL for that object.
+//! soon as it is on disk, so the database reads part N while the next parts download. A 403
+//! from the object store (an expired pre-signed URL: a long load can outlive it) asks the
+//! gateway once for a fresh URL for that object ([`crate::net::Http::download_refreshing`]).
 
 use std::path::{Path, PathBuf};
 
