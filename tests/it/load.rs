@@ -311,14 +311,21 @@ fn unescape(f: &str) -> Option<String> {
 }
 
 /// Applies the `.tsv.gz` objects of one load (a job folder) to `rows`.
+/// A job's downloaded objects, in part order.
+fn part_files(job_dir: &Path) -> Vec<PathBuf> {
+    let mut parts: Vec<PathBuf> = std::fs::read_dir(job_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".tsv.gz"))
+        .collect();
+    parts.sort();
+    parts
+}
+
 /// The `U` and `D` records in a job's objects (a record without `meta.action` is a `U`).
 pub(crate) fn actions_in(job_dir: &Path) -> (u64, u64) {
     let (mut u, mut d) = (0, 0);
-    for e in std::fs::read_dir(job_dir).unwrap() {
-        let p = e.unwrap().path();
-        if !p.to_string_lossy().ends_with(".tsv.gz") {
-            continue;
-        }
+    for p in part_files(job_dir) {
         let r = std::io::BufReader::new(flate2::read::MultiGzDecoder::new(
             std::fs::File::open(&p).unwrap(),
         ));
@@ -343,13 +350,7 @@ fn apply_job(rows: &mut Rows, job_dir: &Path, snapshot: bool, layout: &Layout) {
     if snapshot {
         rows.clear();
     }
-    let mut parts: Vec<PathBuf> = std::fs::read_dir(job_dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with(".tsv.gz"))
-        .collect();
-    parts.sort();
-    for p in parts {
+    for p in part_files(job_dir) {
         let r = std::io::BufReader::new(flate2::read::MultiGzDecoder::new(
             std::fs::File::open(&p).unwrap(),
         ));
