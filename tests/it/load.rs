@@ -483,11 +483,17 @@ fn issue_14_sqlite_snapshot_then_incrementals_match_the_objects() {
 #[test]
 fn issue_14_postgres_snapshot_then_incrementals_match_the_objects() {
     let Some(pg) = PgDb::new("incr") else { return };
-    let ws = sandbox_with_rows(300);
+    // One key in 20 changes a second: small incrementals, applied by upsert.
+    let ws = Workspace::new(SandboxConfig {
+        object_rows: 300,
+        change_period: 20,
+        ..Default::default()
+    });
     let mut modes = vec![];
     for _ in 0..3 {
         let r = replicate(&ws, Some(&pg.url), r#"["users","courses"]"#);
         r.expect_code(0);
+        assert!(!r.stderr.contains(REWRITING), "{}", r.stderr);
         for t in ["users", "courses"] {
             let (until, mode) = pg.state("canvas", t).expect("state recorded");
             assert!(r.stderr.contains(&format!("until {until}")), "{}", r.stderr);
@@ -535,6 +541,129 @@ fn issue_14_postgres_snapshot_then_incrementals_match_the_objects() {
         "pk_users",
         "named as the official client names it"
     );
+}
+
+/// The keys of `rows`.
+fn keys(rows: &Rows) -> std::collections::BTreeSet<String> {
+    rows.keys().cloned().collect()
+}
+
+/// A sandbox whose every key changes each second, so an incremental changes every row.
+fn sandbox_changing_every_key(object_rows: usize) -> Workspace {
+    Workspace::new(SandboxConfig {
+        object_rows,
+        change_period: 1,
+        ..Default::default()
+    })
+}
+
+const REWRITING: &str = "rewriting the table in place";
+
+#[test]
+fn issue_14_postgres_incremental_changing_most_rows_rewrites_the_table_in_place() {
+    let Some(pg) = PgDb::new("rewrite") else {
+        return;
+    };
+    let ws = sandbox_changing_every_key(300);
+    let out = ws.path().join("out");
+    replicate(&ws, Some(&pg.url), r#"["users"]"#).expect_code(0);
+    // What a user hangs on a replica table: all of it must survive the rewrite.
+    pg.execute(
+        "CREATE VIEW public.user_names AS SELECT id, name FROM canvas.users;
+         COMMENT ON TABLE canvas.users IS 'replica';
+         CREATE INDEX users_by_name ON canvas.users (name);
+         GRANT SELECT ON canvas.users TO PUBLIC;",
+    );
+    // Rows of the user's own, under keys the gateway never sends: no change touches them, so
+    // the rewrite must keep them as they are.
+    pg.execute(
+        "INSERT INTO canvas.users SELECT (json_populate_record(t, json_build_object('id', t.id + 9000000))).*
+           FROM canvas.users t ORDER BY id LIMIT 50",
+    );
+    let own = |rows: Rows| -> (Rows, Rows) {
+        rows.into_iter()
+            .partition(|(_, r)| r["id"].as_f64().is_some_and(|id| id >= 9_000_000.0))
+    };
+    let (mine, _) = own(pg.rows("canvas", "users"));
+    assert_eq!(mine.len(), 50);
+    let oid = |pg: &PgDb| -> u32 { pg.query("SELECT 'canvas.users'::regclass::oid")[0].get(0) };
+    let before_oid = oid(&pg);
+    // Each incremental: (whether it rewrote, what a trigger or a foreign key did to that).
+    let check = |pg: &PgDb, r: &Run, rewrote: bool| {
+        r.expect_code(0);
+        assert_eq!(r.stderr.contains(REWRITING), rewrote, "{}", r.stderr);
+        let (until, mode) = pg.state("canvas", "users").unwrap();
+        assert_eq!(mode, "incremental");
+        let layout = recorded_layout(&pg.schema("canvas", "users"), "canvas", "users");
+        let history = pg.history("canvas", "users");
+        let want = expected(&out, "canvas", "users", &layout, &history);
+        let (theirs, got) = own(pg.rows("canvas", "users"));
+        assert_eq!(theirs, mine, "rows no change touches are kept as they were");
+        assert_rows_eq(&got, &want, "users");
+        assert_rows_eq(&got, &oracle(&ws, "canvas", "users", &until), "users");
+        // The counts are those of an upsert: every `U` record, the rows the `D` records removed.
+        let before = expected(
+            &out,
+            "canvas",
+            "users",
+            &layout,
+            &history[..history.len() - 1],
+        );
+        let last = out.join("canvas/users").join(&history.last().unwrap().0);
+        let (u, _) = actions_in(&last);
+        let counts =
+            pg.query("SELECT upserted, deleted FROM dap_run.table_state WHERE \"table\" = 'users'");
+        let gone = keys(&before).difference(&keys(&got)).count() as i64;
+        assert_eq!(counts[0].get::<_, i64>(0), u as i64, "upserted");
+        assert_eq!(counts[0].get::<_, i64>(1), gone, "deleted");
+        assert!(
+            r.stderr
+                .contains(&format!("{} rows", got.len() + mine.len())),
+            "the report gives the rows after: {}",
+            r.stderr
+        );
+    };
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let r = replicate(&ws, Some(&pg.url), r#"["users"]"#);
+    check(&pg, &r, true);
+    assert_eq!(oid(&pg), before_oid, "the same table, not a new one");
+    let kept = pg.query(
+        "SELECT obj_description('canvas.users'::regclass)::text,
+                (SELECT count(*) FROM public.user_names),
+                (SELECT count(*) FROM canvas.users),
+                (SELECT indisvalid FROM pg_index WHERE indexrelid = 'canvas.users_by_name'::regclass),
+                has_table_privilege('public', 'canvas.users', 'SELECT'),
+                (SELECT conname::text FROM pg_constraint WHERE conrelid = 'canvas.users'::regclass AND contype = 'p')",
+    );
+    let k = &kept[0];
+    assert_eq!(k.get::<_, String>(0), "replica");
+    assert_eq!(
+        k.get::<_, i64>(1),
+        k.get::<_, i64>(2),
+        "the view reads the new rows"
+    );
+    assert!(k.get::<_, bool>(3), "the user's index is kept and valid");
+    assert!(k.get::<_, bool>(4), "the grant is kept");
+    assert_eq!(k.get::<_, String>(5), "pk_users");
+
+    // A user's trigger expects updates and deletes: the load upserts instead.
+    pg.execute(
+        "CREATE FUNCTION public.noop() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NULL; END';
+         CREATE TRIGGER users_changed AFTER UPDATE ON canvas.users FOR EACH ROW EXECUTE FUNCTION public.noop();",
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let r = replicate(&ws, Some(&pg.url), r#"["users"]"#);
+    check(&pg, &r, false);
+    pg.execute("DROP TRIGGER users_changed ON canvas.users");
+    // A foreign key points at the table: TRUNCATE would fail, so the load upserts.
+    pg.execute("CREATE TABLE public.notes (user_id bigint REFERENCES canvas.users (id))");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let r = replicate(&ws, Some(&pg.url), r#"["users"]"#);
+    check(&pg, &r, false);
+    pg.execute("DROP TABLE public.notes");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let r = replicate(&ws, Some(&pg.url), r#"["users"]"#);
+    check(&pg, &r, true);
 }
 
 #[test]

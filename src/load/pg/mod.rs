@@ -5,6 +5,7 @@
 //! (counts, duration) and the official client's `instructure_dap.table_sync`, so either tool can
 //! continue a replica the other one filled.
 
+mod apply;
 mod conn;
 mod meta;
 
@@ -210,6 +211,8 @@ pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<Loa
         .await
         .map_err(db_err("cannot begin a transaction"))?;
     let mut out = LoadOutcome::default();
+    // The rows after the load, when a statement already counted them.
+    let mut rows = None;
     match &req.mode {
         Mode::Snapshot { .. } => {
             let new = short(format!("{t}__dap_new"));
@@ -293,27 +296,7 @@ pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<Loa
                 .await
                 .map_err(db_err("cannot analyze the staged changes"))?;
             let on: Vec<String> = keys.iter().map(|k| format!("t.{k} = s.{k}")).collect();
-            out.deleted = tx
-                .execute(
-                    &format!(
-                        "DELETE FROM {target} AS t USING dap_stage AS s WHERE s.dap_action = 'D' AND {}",
-                        on.join(" AND ")
-                    ),
-                    &[],
-                )
-                .await
-                .map_err(db_err("cannot apply the deletions"))?;
-            let sets: Vec<String> = layout
-                .columns
-                .iter()
-                .filter(|c| !c.key)
-                .map(|c| format!("{0} = EXCLUDED.{0}", qi(&c.name)))
-                .collect();
-            let conflict = if sets.is_empty() {
-                "DO NOTHING".to_owned()
-            } else {
-                format!("DO UPDATE SET {}", sets.join(", "))
-            };
+            let on = on.join(" AND ");
             let select = if dedupe {
                 format!(
                     "SELECT DISTINCT ON ({1}) {0} FROM dap_stage WHERE dap_action <> 'D' ORDER BY {1}, ctid DESC",
@@ -326,25 +309,33 @@ pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<Loa
                     all.join(", ")
                 )
             };
-            out.upserted = tx
-                .execute(
-                    &format!(
-                        "INSERT INTO {target} ({}) {select} ON CONFLICT ({}) {conflict}",
-                        all.join(", "),
-                        keys.join(", ")
-                    ),
-                    &[],
-                )
-                .await
-                .map_err(db_err("cannot apply the updates"))?;
+            let applied = match apply::plan(&tx, &target, all.len(), read).await? {
+                Some(key) => {
+                    tracing::info!(
+                        table = %format!("{ns}.{t}"),
+                        changes = read,
+                        "rewriting the table in place: the changes touch at least half of its rows"
+                    );
+                    apply::rewrite(&tx, &target, &key, &on, &all, &select).await?
+                }
+                None => apply::upsert(&tx, &target, layout, &on, &all, &keys, &select).await?,
+            };
+            out.deleted = applied.deleted;
+            out.upserted = applied.upserted;
+            rows = applied.rows;
         }
     }
-    let rows: i64 = tx
-        .query_one(&format!("SELECT count(*) FROM {target}"), &[])
-        .await
-        .map_err(db_err("cannot count the rows"))?
-        .get(0);
-    out.rows = rows as u64;
+    out.rows = match rows {
+        Some(n) => n,
+        None => {
+            let n: i64 = tx
+                .query_one(&format!("SELECT count(*) FROM {target}"), &[])
+                .await
+                .map_err(db_err("cannot count the rows"))?
+                .get(0);
+            n as u64
+        }
+    };
     out.duration = started.elapsed();
     record(&tx, req, &out).await?;
     tx.commit()
