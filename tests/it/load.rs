@@ -1011,6 +1011,49 @@ fn issue_14_refused_incremental_reloads_a_snapshot_and_says_why() {
 }
 
 #[test]
+fn issue_14_postgres_snapshot_of_an_existing_table_loads_in_place_under_a_view() {
+    let Some(pg) = PgDb::new("inplace") else {
+        return;
+    };
+    let ws = sandbox_with_rows(200);
+    replicate(&ws, Some(&pg.url), r#"["users"]"#).expect_code(0);
+    pg.execute(
+        "CREATE VIEW public.user_names AS SELECT id, name FROM canvas.users;
+         GRANT SELECT ON canvas.users TO PUBLIC;",
+    );
+    let oid = || -> u32 { pg.query("SELECT 'canvas.users'::regclass::oid")[0].get(0) };
+    let before = oid();
+    ws.sandbox.set_faults(Faults {
+        snapshot_required: vec!["users".into()],
+        ..Default::default()
+    });
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let r = replicate(&ws, Some(&pg.url), r#"["users"]"#);
+    r.expect_code(0);
+    assert!(
+        r.stderr
+            .contains("loading the snapshot into the existing table"),
+        "{}",
+        r.stderr
+    );
+    let (until, mode) = pg.state("canvas", "users").unwrap();
+    assert_eq!(mode, "snapshot");
+    let got = pg.rows("canvas", "users");
+    assert_rows_eq(&got, &oracle(&ws, "canvas", "users", &until), "users");
+    assert_eq!(oid(), before, "the same table, so the view still reads it");
+    let k = &pg.query(
+        "SELECT (SELECT count(*) FROM public.user_names),
+                has_table_privilege('public', 'canvas.users', 'SELECT'),
+                (SELECT conname::text FROM pg_constraint WHERE conrelid = 'canvas.users'::regclass AND contype = 'p')",
+    )[0];
+    assert_eq!(k.get::<_, i64>(0), got.len() as i64);
+    assert!(k.get::<_, bool>(1), "the grant is kept");
+    assert_eq!(k.get::<_, String>(2), "pk_users");
+    let rows = &pg.query("SELECT upserted FROM dap_run.table_state")[0];
+    assert_eq!(rows.get::<_, i64>(0), got.len() as i64);
+}
+
+#[test]
 fn issue_14_postgres_schema_changes_additive_in_the_load_type_change_by_snapshot() {
     let Some(pg) = PgDb::new("schema") else {
         return;

@@ -15,6 +15,11 @@
 //! user could rely on: no trigger, no foreign key pointing at the table, nothing depending on
 //! the primary key, no column besides the schema's (a column that left the schema keeps its
 //! values in an upsert), and a connection that owns the table.
+//!
+//! A snapshot of a table that exists with the schema's columns (the gateway refused an
+//! incremental, or the state was lost) loads in place the same way ([`key_if_safe`]): emptied,
+//! `COPY … WITH (FREEZE)` straight into it, the key added back. A view or a grant on the table
+//! keeps working; before, the table was dropped and a new one renamed in, which a view refuses.
 
 use tokio_postgres::Transaction;
 
@@ -24,7 +29,7 @@ use super::conn::db_err;
 use super::qi;
 
 /// The table's primary key, to add back after the rows.
-pub(super) struct Rewrite {
+pub(super) struct Key {
     name: String,
     definition: String,
 }
@@ -36,7 +41,40 @@ pub(super) async fn plan(
     target: &str,
     columns: usize,
     staged: u64,
-) -> Result<Option<Rewrite>, DbError> {
+) -> Result<Option<Key>, DbError> {
+    let Some((key, estimate)) = safe(tx, target, columns).await? else {
+        return Ok(None);
+    };
+    // `reltuples` is an estimate, -1 before the table's first ANALYZE: then count.
+    let rows = if estimate < 0.0 {
+        let n: i64 = tx
+            .query_one(&format!("SELECT count(*) FROM {target}"), &[])
+            .await
+            .map_err(db_err("cannot count the rows"))?
+            .get(0);
+        n as f64
+    } else {
+        estimate
+    };
+    Ok(((staged as f64) * 2.0 >= rows).then_some(key))
+}
+
+/// The primary key of `target` when the table can be emptied and refilled in place: see the
+/// module docs.
+pub(super) async fn key_if_safe(
+    tx: &Transaction<'_>,
+    target: &str,
+    columns: usize,
+) -> Result<Option<Key>, DbError> {
+    Ok(safe(tx, target, columns).await?.map(|(key, _)| key))
+}
+
+/// The key and the row estimate, when nothing a user hung on the table would notice a rewrite.
+async fn safe(
+    tx: &Transaction<'_>,
+    target: &str,
+    columns: usize,
+) -> Result<Option<(Key, f64)>, DbError> {
     let row = tx
         .query_opt(
             "SELECT c.reltuples::float8,
@@ -54,28 +92,39 @@ pub(super) async fn plan(
         )
         .await
         .map_err(db_err("cannot read the table's catalog"))?;
-    let Some(row) = row else { return Ok(None) };
-    let safe: bool = row.get(1);
-    if !safe {
-        return Ok(None);
-    }
-    // `reltuples` is an estimate, -1 before the table's first ANALYZE: then count.
-    let mut rows: f64 = row.get(0);
-    if rows < 0.0 {
-        let n: i64 = tx
-            .query_one(&format!("SELECT count(*) FROM {target}"), &[])
-            .await
-            .map_err(db_err("cannot count the rows"))?
-            .get(0);
-        rows = n as f64;
-    }
-    if (staged as f64) * 2.0 < rows {
-        return Ok(None);
-    }
-    Ok(Some(Rewrite {
-        name: row.get(2),
-        definition: row.get(3),
+    Ok(row.filter(|r| r.get::<_, bool>(1)).map(|r| {
+        let key = Key {
+            name: r.get(2),
+            definition: r.get(3),
+        };
+        (key, r.get(0))
     }))
+}
+
+/// Empties `target` and drops its primary key, for rows to be written in bulk: `COPY` may
+/// then use `FREEZE` (the table was truncated in this transaction).
+pub(super) async fn empty(tx: &Transaction<'_>, target: &str, key: &Key) -> Result<(), DbError> {
+    tx.batch_execute(&format!(
+        "TRUNCATE {target}; ALTER TABLE {target} DROP CONSTRAINT {}",
+        qi(&key.name)
+    ))
+    .await
+    .map_err(db_err("cannot empty the table"))
+}
+
+/// Adds the primary key back after [`empty`] and the rows: one sorted index build.
+pub(super) async fn restore_key(
+    tx: &Transaction<'_>,
+    target: &str,
+    key: &Key,
+) -> Result<(), DbError> {
+    tx.batch_execute(&format!(
+        "ALTER TABLE {target} ADD CONSTRAINT {} {}",
+        qi(&key.name),
+        key.definition
+    ))
+    .await
+    .map_err(db_err("cannot add the primary key back"))
 }
 
 /// What applying the changes did.
@@ -140,7 +189,7 @@ pub(super) async fn upsert(
 pub(super) async fn rewrite(
     tx: &Transaction<'_>,
     target: &str,
-    key: &Rewrite,
+    key: &Key,
     on: &str,
     columns: &[String],
     changed: &str,
@@ -167,12 +216,7 @@ pub(super) async fn rewrite(
         )
         .await
         .map_err(db_err("cannot set aside the unchanged rows"))?;
-    let pk = qi(&key.name);
-    tx.batch_execute(&format!(
-        "TRUNCATE {target}; ALTER TABLE {target} DROP CONSTRAINT {pk}"
-    ))
-    .await
-    .map_err(db_err("cannot empty the table for its rewrite"))?;
+    empty(tx, target, key).await?;
     let rows = tx
         .execute(
             &format!(
@@ -182,12 +226,7 @@ pub(super) async fn rewrite(
         )
         .await
         .map_err(db_err("cannot rewrite the table"))?;
-    tx.batch_execute(&format!(
-        "ALTER TABLE {target} ADD CONSTRAINT {pk} {}",
-        key.definition
-    ))
-    .await
-    .map_err(db_err("cannot add the primary key back"))?;
+    restore_key(tx, target, key).await?;
     Ok(Applied {
         deleted: deleted as u64,
         upserted: rows - kept,

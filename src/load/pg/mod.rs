@@ -214,6 +214,36 @@ pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<Loa
     // The rows after the load, when a statement already counted them.
     let mut rows = None;
     match &req.mode {
+        Mode::Snapshot { .. } if let Some(key) = in_place(&tx, layout, &target).await? => {
+            tracing::info!(
+                table = %format!("{ns}.{t}"),
+                "loading the snapshot into the existing table, emptied in this transaction"
+            );
+            apply::empty(&tx, &target, &key).await?;
+            if dedupe {
+                stage(&tx, layout).await?;
+                let (read, _) =
+                    copy_files(&tx, "dap_stage", layout, &req.files, Some("dap_action")).await?;
+                out.read = read;
+                out.upserted = tx
+                    .execute(
+                        &format!(
+                            "INSERT INTO {target} ({0}) SELECT DISTINCT ON ({1}) {0} FROM dap_stage WHERE dap_action <> 'D' ORDER BY {1}, ctid DESC",
+                            all.join(", "),
+                            keys.join(", ")
+                        ),
+                        &[],
+                    )
+                    .await
+                    .map_err(db_err("cannot insert the snapshot"))?;
+            } else {
+                let (read, _) = copy_files(&tx, &target, layout, &req.files, None).await?;
+                out.read = read;
+                out.upserted = read;
+            }
+            apply::restore_key(&tx, &target, &key).await?;
+            rows = Some(out.upserted);
+        }
         Mode::Snapshot { .. } => {
             let new = short(format!("{t}__dap_new"));
             let new_pk = short(format!("{t}__dap_new_pkey"));
@@ -272,22 +302,7 @@ pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<Loa
             .map_err(db_err("cannot swap the new table in"))?;
         }
         Mode::Incremental { .. } => {
-            for c in &changes.add {
-                tx.batch_execute(&format!(
-                    "ALTER TABLE {target} ADD COLUMN IF NOT EXISTS {}",
-                    col_def(ns, c, false)
-                ))
-                .await
-                .map_err(db_err("cannot add a column"))?;
-            }
-            for c in &changes.drop_not_null {
-                tx.batch_execute(&format!(
-                    "ALTER TABLE {target} ALTER COLUMN {} DROP NOT NULL",
-                    qi(c)
-                ))
-                .await
-                .map_err(db_err("cannot drop NOT NULL"))?;
-            }
+            additive(&tx, &target, ns, changes).await?;
             stage(&tx, layout).await?;
             let (read, _) =
                 copy_files(&tx, "dap_stage", layout, &req.files, Some("dap_action")).await?;
@@ -342,6 +357,70 @@ pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<Loa
         .await
         .map_err(db_err("cannot commit the load"))?;
     Ok(out)
+}
+
+/// Applies additive schema changes: new columns, dropped NOT NULL (enum values are committed
+/// before the load, by [`prepare`]).
+async fn additive(
+    tx: &Transaction<'_>,
+    target: &str,
+    ns: &str,
+    changes: &Changes,
+) -> Result<(), DbError> {
+    for c in &changes.add {
+        tx.batch_execute(&format!(
+            "ALTER TABLE {target} ADD COLUMN IF NOT EXISTS {}",
+            col_def(ns, c, false)
+        ))
+        .await
+        .map_err(db_err("cannot add a column"))?;
+    }
+    for c in &changes.drop_not_null {
+        tx.batch_execute(&format!(
+            "ALTER TABLE {target} ALTER COLUMN {} DROP NOT NULL",
+            qi(c)
+        ))
+        .await
+        .map_err(db_err("cannot drop NOT NULL"))?;
+    }
+    Ok(())
+}
+
+/// For a snapshot: the key of the existing table when the snapshot can load into it in place
+/// (it exists, reaches the schema's columns by additive changes, which are applied here, and
+/// nothing on it forbids emptying it; see [`apply`]). `None`: a new table is built and swapped
+/// in (a first load, a column that changed type).
+async fn in_place(
+    tx: &Transaction<'_>,
+    layout: &Layout,
+    target: &str,
+) -> Result<Option<apply::Key>, DbError> {
+    let ns = &layout.namespace;
+    let Some(existing) = columns(tx, ns, &layout.table).await? else {
+        return Ok(None);
+    };
+    let mut enums = std::collections::HashMap::new();
+    for c in &layout.columns {
+        if let ColType::Enum(name, _) = &c.ty
+            && let Some(have) = enum_values(tx, ns, name).await?
+        {
+            enums.insert(name.clone(), have);
+        }
+    }
+    let Ok(changes) = super::diff(
+        layout,
+        &existing,
+        |t| pg_type(ns, t),
+        |n| enums.get(n).cloned(),
+    ) else {
+        return Ok(None);
+    };
+    // New enum values must be committed before a row uses them: the new table's path does.
+    if !changes.enum_values.is_empty() {
+        return Ok(None);
+    }
+    additive(tx, target, ns, &changes).await?;
+    apply::key_if_safe(tx, target, layout.columns.len()).await
 }
 
 async fn stage(tx: &Transaction<'_>, layout: &Layout) -> Result<(), DbError> {
