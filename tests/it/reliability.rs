@@ -624,7 +624,7 @@ mod hostile {
     /// gzip of `n` zero bytes, made once per size.
     fn zeros_gz(n: usize) -> bytes::Bytes {
         use std::io::Write as _;
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
         let block = vec![0u8; 1024 * 1024];
         for _ in 0..n / block.len() {
             enc.write_all(&block).unwrap();
