@@ -186,6 +186,8 @@ pub(super) async fn upsert(
 }
 
 /// Rewrites `target` from `dap_stage` (arguments as for [`upsert`]), restoring `key`.
+/// `repeated` (the key columns, joined) when a key can have several records, as in
+/// `canvas_logs`: a row with a `D` record among them counts as deleted, as in the upsert.
 pub(super) async fn rewrite(
     tx: &Transaction<'_>,
     target: &str,
@@ -193,34 +195,44 @@ pub(super) async fn rewrite(
     on: &str,
     columns: &[String],
     changed: &str,
+    repeated: Option<&str>,
 ) -> Result<Applied, DbError> {
     let columns = columns.join(", ");
-    let deleted: i64 = tx
-        .query_one(
-            &format!(
-                "SELECT count(*) FROM {target} AS t WHERE EXISTS
-                   (SELECT 1 FROM dap_stage AS s WHERE s.dap_action = 'D' AND {on})"
-            ),
-            &[],
-        )
-        .await
-        .map_err(db_err("cannot count the deletions"))?
-        .get(0);
-    let kept = tx
+    let staged = match repeated {
+        Some(keys) => format!(
+            "(SELECT DISTINCT ON ({keys}) {keys}, dap_action FROM dap_stage ORDER BY {keys}, dap_action = 'D' DESC)"
+        ),
+        None => "dap_stage".to_owned(),
+    };
+    // One pass over the table: the rows no record touches (`NULL`), and those a `D` removes,
+    // to count them.
+    let set_aside = tx
         .execute(
             &format!(
                 "CREATE TEMPORARY TABLE dap_keep ON COMMIT DROP AS
-                   SELECT t.* FROM {target} AS t WHERE NOT EXISTS (SELECT 1 FROM dap_stage AS s WHERE {on})"
+                   SELECT t.*, s.dap_action AS \"dap-run action\" FROM {target} AS t LEFT JOIN {staged} AS s ON {on}
+                   WHERE s.dap_action IS DISTINCT FROM 'U'"
             ),
             &[],
         )
         .await
         .map_err(db_err("cannot set aside the unchanged rows"))?;
+    let deleted: i64 = tx
+        .query_one(
+            "SELECT count(*) FROM dap_keep WHERE \"dap-run action\" = 'D'",
+            &[],
+        )
+        .await
+        .map_err(db_err("cannot count the deletions"))?
+        .get(0);
+    let deleted = deleted as u64;
+    let kept = set_aside - deleted;
     empty(tx, target, key).await?;
     let rows = tx
         .execute(
             &format!(
-                "INSERT INTO {target} ({columns}) SELECT {columns} FROM dap_keep UNION ALL ({changed})"
+                "INSERT INTO {target} ({columns}) SELECT {columns} FROM dap_keep WHERE \"dap-run action\" IS NULL
+                 UNION ALL ({changed})"
             ),
             &[],
         )
@@ -228,7 +240,7 @@ pub(super) async fn rewrite(
         .map_err(db_err("cannot rewrite the table"))?;
     restore_key(tx, target, key).await?;
     Ok(Applied {
-        deleted: deleted as u64,
+        deleted,
         upserted: rows - kept,
         rows: Some(rows),
     })

@@ -331,7 +331,16 @@ pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<Loa
                         changes = read,
                         "rewriting the table in place: the changes touch at least half of its rows"
                     );
-                    apply::rewrite(&tx, &target, &key, &on, &all, &select).await?
+                    apply::rewrite(
+                        &tx,
+                        &target,
+                        &key,
+                        &on,
+                        &all,
+                        &select,
+                        dedupe.then(|| keys.join(", ")).as_deref(),
+                    )
+                    .await?
                 }
                 None => apply::upsert(&tx, &target, layout, &on, &all, &keys, &select).await?,
             };
