@@ -667,6 +667,52 @@ fn issue_14_postgres_incremental_changing_most_rows_rewrites_the_table_in_place(
 }
 
 #[test]
+fn issue_14_postgres_canvas_logs_rewrite_keeps_one_row_per_key() {
+    let Some(pg) = PgDb::new("logs") else { return };
+    let ws = sandbox_changing_every_key(150);
+    ws.example("replicate.toml");
+    let out = ws.path().join("out");
+    let run = || {
+        ws.run(&[
+            "run",
+            "replicate.toml",
+            "--output-dir",
+            "out",
+            "--var",
+            "namespace=canvas_logs",
+            "--var",
+            r#"tables=["web_logs"]"#,
+            "--database",
+            &pg.url,
+        ])
+    };
+    run().expect_code(0);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let r = run();
+    r.expect_code(0);
+    assert!(r.stderr.contains(REWRITING), "{}", r.stderr);
+    let (until, mode) = pg.state("canvas_logs", "web_logs").unwrap();
+    assert_eq!(mode, "incremental");
+    let layout = recorded_layout(
+        &pg.schema("canvas_logs", "web_logs"),
+        "canvas_logs",
+        "web_logs",
+    );
+    let history = pg.history("canvas_logs", "web_logs");
+    let got = pg.rows("canvas_logs", "web_logs");
+    assert_rows_eq(
+        &got,
+        &expected(&out, "canvas_logs", "web_logs", &layout, &history),
+        "web_logs",
+    );
+    assert_rows_eq(
+        &got,
+        &oracle(&ws, "canvas_logs", "web_logs", &until),
+        "web_logs",
+    );
+}
+
+#[test]
 fn issue_14_postgres_takes_over_an_official_client_replica() {
     let Some(pg) = PgDb::new("takeover") else {
         return;
