@@ -110,6 +110,20 @@ pub enum DbError {
         #[source]
         source: tokio_postgres::Error,
     },
+    /// A snapshot that builds a new table cannot replace the old one: objects of the user's
+    /// (a view) depend on it. PostgreSQL's hint (`DROP … CASCADE`) is left out: it would drop
+    /// them.
+    #[error(
+        "cannot replace `{table}` with the snapshot's new table: {}\n  = help: this snapshot builds a new table and swaps it in (a column changed type, or the table has a trigger, a foreign key pointing at it or a column outside the schema, which loading in place would not keep); drop what depends on the table, run again, then create it again. dap-run never drops your objects",
+        pg_message_without_hint(source)
+    )]
+    Dependents {
+        /// The table, `namespace.table`.
+        table: String,
+        /// The driver's error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
     /// A COPY of an object into PostgreSQL failed.
     #[error("COPY of `{}` failed: {}", path.display(), pg_message(source))]
     Copy {
@@ -294,7 +308,8 @@ impl DbError {
             | DbError::Tsv(_)
             | DbError::Internal { .. }
             | DbError::ReaderStopped { .. }
-            | DbError::Downloads { .. } => false,
+            | DbError::Downloads { .. }
+            | DbError::Dependents { .. } => false,
         }
     }
 
@@ -329,6 +344,17 @@ impl crate::error::DatabaseFailure for DbError {
 
     fn describe(&self, target: &str) -> String {
         DbError::describe(self, target)
+    }
+}
+
+/// [`pg_message`] without the server's hint.
+fn pg_message_without_hint(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(d) => format!("{}: {} ({d})", db.severity(), db.message()),
+            None => format!("{}: {}", db.severity(), db.message()),
+        },
+        None => pg_message(e),
     }
 }
 

@@ -1100,6 +1100,50 @@ fn issue_14_postgres_snapshot_of_an_existing_table_loads_in_place_under_a_view()
 }
 
 #[test]
+fn issue_14_postgres_a_view_blocking_a_rebuild_fails_the_table_and_says_what_to_do() {
+    let Some(pg) = PgDb::new("viewblock") else {
+        return;
+    };
+    let ws = sandbox_with_rows(50);
+    replicate(&ws, Some(&pg.url), r#"["users"]"#).expect_code(0);
+    let before = pg.state("canvas", "users").unwrap();
+    let rows = pg.rows("canvas", "users");
+    // A type change: the table must be rebuilt, and a view of the user's depends on it.
+    pg.execute(
+        "ALTER TABLE canvas.users ALTER COLUMN name TYPE text;
+         CREATE VIEW public.user_ids AS SELECT id FROM canvas.users;",
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let r = replicate(&ws, Some(&pg.url), r#"["users"]"#);
+    r.expect_code(6);
+    assert!(
+        r.stderr
+            .contains("cannot replace `canvas.users` with the snapshot's new table")
+            && r.stderr
+                .contains("view user_ids depends on table canvas.users")
+            && r.stderr
+                .contains("drop what depends on the table, run again"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !r.stderr.contains("CASCADE"),
+        "no advice to drop the user's objects: {}",
+        r.stderr
+    );
+    assert_eq!(
+        pg.state("canvas", "users").unwrap(),
+        before,
+        "state did not move"
+    );
+    assert_eq!(pg.rows("canvas", "users"), rows, "rows did not move");
+    assert_eq!(
+        pg.query("SELECT count(*) FROM public.user_ids")[0].get::<_, i64>(0),
+        rows.len() as i64
+    );
+}
+
+#[test]
 fn issue_14_postgres_schema_changes_additive_in_the_load_type_change_by_snapshot() {
     let Some(pg) = PgDb::new("schema") else {
         return;

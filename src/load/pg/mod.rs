@@ -299,7 +299,21 @@ pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<Loa
                 qi(&short(format!("pk_{t}")))
             ))
             .await
-            .map_err(db_err("cannot swap the new table in"))?;
+            .map_err(|source| {
+                if source.code()
+                    == Some(&tokio_postgres::error::SqlState::DEPENDENT_OBJECTS_STILL_EXIST)
+                {
+                    DbError::Dependents {
+                        table: format!("{ns}.{t}"),
+                        source,
+                    }
+                } else {
+                    DbError::Postgres {
+                        what: "cannot swap the new table in",
+                        source,
+                    }
+                }
+            })?;
         }
         Mode::Incremental { .. } => {
             additive(&tx, &target, ns, changes).await?;
