@@ -56,7 +56,7 @@ pub(super) async fn plan(
     } else {
         estimate
     };
-    Ok(((staged as f64) * 2.0 >= rows).then_some(key))
+    Ok((staged > 0 && (staged as f64) * 2.0 >= rows).then_some(key))
 }
 
 /// The primary key of `target` when the table can be emptied and refilled in place: see the
