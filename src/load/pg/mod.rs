@@ -220,27 +220,7 @@ pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<Loa
                 "loading the snapshot into the existing table, emptied in this transaction"
             );
             apply::empty(&tx, &target, &key).await?;
-            if dedupe {
-                stage(&tx, layout).await?;
-                let (read, _) =
-                    copy_files(&tx, "dap_stage", layout, &req.files, Some("dap_action")).await?;
-                out.read = read;
-                out.upserted = tx
-                    .execute(
-                        &format!(
-                            "INSERT INTO {target} ({0}) SELECT DISTINCT ON ({1}) {0} FROM dap_stage WHERE dap_action <> 'D' ORDER BY {1}, ctid DESC",
-                            all.join(", "),
-                            keys.join(", ")
-                        ),
-                        &[],
-                    )
-                    .await
-                    .map_err(db_err("cannot insert the snapshot"))?;
-            } else {
-                let (read, _) = copy_files(&tx, &target, layout, &req.files, None).await?;
-                out.read = read;
-                out.upserted = read;
-            }
+            (out.read, out.upserted) = fill(&tx, &target, layout, &req.files, dedupe).await?;
             apply::restore_key(&tx, &target, &key).await?;
             rows = Some(out.upserted);
         }
@@ -262,27 +242,7 @@ pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<Loa
             ))
             .await
             .map_err(db_err("cannot create the new table"))?;
-            if dedupe {
-                stage(&tx, layout).await?;
-                let (read, _) =
-                    copy_files(&tx, "dap_stage", layout, &req.files, Some("dap_action")).await?;
-                out.read = read;
-                out.upserted = tx
-                    .execute(
-                        &format!(
-                            "INSERT INTO {new_target} ({0}) SELECT DISTINCT ON ({1}) {0} FROM dap_stage WHERE dap_action <> 'D' ORDER BY {1}, ctid DESC",
-                            all.join(", "),
-                            keys.join(", ")
-                        ),
-                        &[],
-                    )
-                    .await
-                    .map_err(db_err("cannot insert the snapshot"))?;
-            } else {
-                let (read, _) = copy_files(&tx, &new_target, layout, &req.files, None).await?;
-                out.read = read;
-                out.upserted = read;
-            }
+            (out.read, out.upserted) = fill(&tx, &new_target, layout, &req.files, dedupe).await?;
             tx.batch_execute(&format!(
                 "ALTER TABLE {new_target} ADD CONSTRAINT {} PRIMARY KEY ({})",
                 qi(&new_pk),
@@ -326,18 +286,7 @@ pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<Loa
                 .map_err(db_err("cannot analyze the staged changes"))?;
             let on: Vec<String> = keys.iter().map(|k| format!("t.{k} = s.{k}")).collect();
             let on = on.join(" AND ");
-            let select = if dedupe {
-                format!(
-                    "SELECT DISTINCT ON ({1}) {0} FROM dap_stage WHERE dap_action <> 'D' ORDER BY {1}, ctid DESC",
-                    all.join(", "),
-                    keys.join(", ")
-                )
-            } else {
-                format!(
-                    "SELECT {} FROM dap_stage WHERE dap_action <> 'D'",
-                    all.join(", ")
-                )
-            };
+            let select = upserts(layout, dedupe);
             let applied = match apply::plan(&tx, &target, all.len(), read).await? {
                 Some(key) => {
                     tracing::info!(
@@ -380,6 +329,55 @@ pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<Loa
         .await
         .map_err(db_err("cannot commit the load"))?;
     Ok(out)
+}
+
+/// Copies a snapshot's rows into `into` (a table this transaction created or emptied): the
+/// rows read and the rows written. Where keys repeat (`dedupe`), through the staging table,
+/// the last record of a key winning.
+async fn fill(
+    tx: &Transaction<'_>,
+    into: &str,
+    layout: &Layout,
+    files: &Parts,
+    dedupe: bool,
+) -> Result<(u64, u64), DbError> {
+    if !dedupe {
+        let (read, _) = copy_files(tx, into, layout, files, None).await?;
+        return Ok((read, read));
+    }
+    stage(tx, layout).await?;
+    let (read, _) = copy_files(tx, "dap_stage", layout, files, Some("dap_action")).await?;
+    let all: Vec<String> = layout.columns.iter().map(|c| qi(&c.name)).collect();
+    let written = tx
+        .execute(
+            &format!(
+                "INSERT INTO {into} ({}) {}",
+                all.join(", "),
+                upserts(layout, true)
+            ),
+            &[],
+        )
+        .await
+        .map_err(db_err("cannot insert the snapshot"))?;
+    Ok((read, written))
+}
+
+/// `SELECT …` the `U` records in `dap_stage`; with `dedupe` (keys repeat), the last of each
+/// key.
+fn upserts(layout: &Layout, dedupe: bool) -> String {
+    let all: Vec<String> = layout.columns.iter().map(|c| qi(&c.name)).collect();
+    if !dedupe {
+        return format!(
+            "SELECT {} FROM dap_stage WHERE dap_action <> 'D'",
+            all.join(", ")
+        );
+    }
+    let keys: Vec<String> = layout.keys().map(|c| qi(&c.name)).collect();
+    format!(
+        "SELECT DISTINCT ON ({1}) {0} FROM dap_stage WHERE dap_action <> 'D' ORDER BY {1}, ctid DESC",
+        all.join(", "),
+        keys.join(", ")
+    )
 }
 
 /// Applies additive schema changes: new columns, dropped NOT NULL (enum values are committed
