@@ -1063,9 +1063,13 @@ fn issue_14_postgres_snapshot_of_an_existing_table_loads_in_place_under_a_view()
     };
     let ws = sandbox_with_rows(200);
     replicate(&ws, Some(&pg.url), r#"["users"]"#).expect_code(0);
+    // A view, a grant, a trigger and a column of the user's: a new table would lose them.
     pg.execute(
         "CREATE VIEW public.user_names AS SELECT id, name FROM canvas.users;
-         GRANT SELECT ON canvas.users TO PUBLIC;",
+         GRANT SELECT ON canvas.users TO PUBLIC;
+         CREATE FUNCTION public.noop() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NULL; END';
+         CREATE TRIGGER users_added AFTER INSERT ON canvas.users FOR EACH ROW EXECUTE FUNCTION public.noop();
+         ALTER TABLE canvas.users ADD COLUMN note text NOT NULL DEFAULT 'mine';",
     );
     let oid = || -> u32 { pg.query("SELECT 'canvas.users'::regclass::oid")[0].get(0) };
     let before = oid();
@@ -1095,6 +1099,16 @@ fn issue_14_postgres_snapshot_of_an_existing_table_loads_in_place_under_a_view()
     assert_eq!(k.get::<_, i64>(0), got.len() as i64);
     assert!(k.get::<_, bool>(1), "the grant is kept");
     assert_eq!(k.get::<_, String>(2), "pk_users");
+    let mine = &pg.query(
+        "SELECT (SELECT count(*) FROM pg_trigger WHERE tgname = 'users_added'),
+                (SELECT count(*) FROM canvas.users WHERE note = 'mine')",
+    )[0];
+    assert_eq!(mine.get::<_, i64>(0), 1, "the trigger is kept");
+    assert_eq!(
+        mine.get::<_, i64>(1),
+        got.len() as i64,
+        "the column is kept, its default in the snapshot's rows"
+    );
     let rows = &pg.query("SELECT upserted FROM dap_run.table_state")[0];
     assert_eq!(rows.get::<_, i64>(0), got.len() as i64);
 }

@@ -16,10 +16,13 @@
 //! the primary key, no column besides the schema's (a column that left the schema keeps its
 //! values in an upsert), and a connection that owns the table.
 //!
-//! A snapshot of a table that exists with the schema's columns (the gateway refused an
-//! incremental, or the state was lost) loads in place the same way ([`key_if_safe`]): emptied,
-//! `COPY … WITH (FREEZE)` straight into it, the key added back. A view or a grant on the table
-//! keeps working; before, the table was dropped and a new one renamed in, which a view refuses.
+//! A snapshot of a table that exists and reaches the schema's columns by additive changes (the
+//! gateway refused an incremental, or the state was lost) loads in place the same way
+//! ([`key_if_safe`]): emptied, `COPY … WITH (FREEZE)` straight into it, the key added back. A
+//! view, a grant, a trigger or a column of the user's stays; before, the table was dropped and
+//! a new one renamed in, which lost them, and which a view refuses. Only a foreign key pointing
+//! at the table or an object depending on its key (which `TRUNCATE` or dropping the key
+//! refuse), or a table the connection does not own, send a snapshot to a new table.
 
 use tokio_postgres::Transaction;
 
@@ -42,11 +45,16 @@ pub(super) async fn plan(
     columns: usize,
     staged: u64,
 ) -> Result<Option<Key>, DbError> {
-    let Some((key, estimate)) = safe(tx, target, columns).await? else {
+    let Some(c) = catalog(tx, target).await? else {
         return Ok(None);
     };
+    // Where an upsert would differ: a user's trigger sees inserts instead of updates and
+    // deletes; a column outside the schema would lose its values.
+    if !c.can_empty || c.triggers || c.columns != columns as i64 {
+        return Ok(None);
+    }
     // `reltuples` is an estimate, -1 before the table's first ANALYZE: then count.
-    let rows = if estimate < 0.0 {
+    let rows = if c.estimate < 0.0 {
         let n: i64 = tx
             .query_one(&format!("SELECT count(*) FROM {target}"), &[])
             .await
@@ -54,50 +62,64 @@ pub(super) async fn plan(
             .get(0);
         n as f64
     } else {
-        estimate
+        c.estimate
     };
-    Ok((staged > 0 && (staged as f64) * 2.0 >= rows).then_some(key))
+    Ok((staged > 0 && (staged as f64) * 2.0 >= rows).then_some(c.key))
 }
 
-/// The primary key of `target` when the table can be emptied and refilled in place: see the
-/// module docs.
+/// For a snapshot: the primary key of `target` when the table can be emptied and refilled in
+/// place. Its triggers and columns outside the schema stay (a new table would lose them).
 pub(super) async fn key_if_safe(
     tx: &Transaction<'_>,
     target: &str,
-    columns: usize,
 ) -> Result<Option<Key>, DbError> {
-    Ok(safe(tx, target, columns).await?.map(|(key, _)| key))
+    Ok(catalog(tx, target)
+        .await?
+        .filter(|c| c.can_empty)
+        .map(|c| c.key))
 }
 
-/// The key and the row estimate, when nothing a user hung on the table would notice a rewrite.
-async fn safe(
-    tx: &Transaction<'_>,
-    target: &str,
-    columns: usize,
-) -> Result<Option<(Key, f64)>, DbError> {
+/// What the catalog says of a table.
+struct Catalog {
+    key: Key,
+    /// `reltuples`.
+    estimate: f64,
+    /// Owned by the connection's role, no foreign key pointing at it, nothing depending on its
+    /// primary key: `TRUNCATE` and dropping the key will work.
+    can_empty: bool,
+    /// It has triggers of its own.
+    triggers: bool,
+    /// Its columns.
+    columns: i64,
+}
+
+async fn catalog(tx: &Transaction<'_>, target: &str) -> Result<Option<Catalog>, DbError> {
     let row = tx
         .query_opt(
             "SELECT c.reltuples::float8,
                     pg_has_role(c.relowner, 'USAGE')
                       AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.confrelid = c.oid)
-                      AND NOT EXISTS (SELECT 1 FROM pg_trigger g WHERE g.tgrelid = c.oid AND NOT g.tgisinternal)
                       AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.refclassid = 'pg_constraint'::regclass
-                                        AND d.refobjid = p.oid AND d.deptype = 'n')
-                      AND (SELECT count(*) FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0
-                             AND NOT a.attisdropped) = $2,
+                                        AND d.refobjid = p.oid AND d.deptype = 'n'),
+                    EXISTS (SELECT 1 FROM pg_trigger g WHERE g.tgrelid = c.oid AND NOT g.tgisinternal),
+                    (SELECT count(*) FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0
+                       AND NOT a.attisdropped),
                     p.conname::text, pg_get_constraintdef(p.oid)
                FROM pg_class c JOIN pg_constraint p ON p.conrelid = c.oid AND p.contype = 'p'
               WHERE c.oid = to_regclass($1::text) AND c.relkind = 'r'",
-            &[&target, &(columns as i64)],
+            &[&target],
         )
         .await
         .map_err(db_err("cannot read the table's catalog"))?;
-    Ok(row.filter(|r| r.get::<_, bool>(1)).map(|r| {
-        let key = Key {
-            name: r.get(2),
-            definition: r.get(3),
-        };
-        (key, r.get(0))
+    Ok(row.map(|r| Catalog {
+        key: Key {
+            name: r.get(4),
+            definition: r.get(5),
+        },
+        estimate: r.get(0),
+        can_empty: r.get(1),
+        triggers: r.get(2),
+        columns: r.get(3),
     }))
 }
 

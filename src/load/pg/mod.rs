@@ -409,8 +409,8 @@ async fn additive(
 
 /// For a snapshot: the key of the existing table when the snapshot can load into it in place
 /// (it exists, reaches the schema's columns by additive changes, which are applied here, and
-/// nothing on it forbids emptying it; see [`apply`]). `None`: a new table is built and swapped
-/// in (a first load, a column that changed type).
+/// can be emptied; see [`apply`]). `None`: a new table is built and swapped in (a first load,
+/// a column that changed type, a foreign key pointing at the table).
 async fn in_place(
     tx: &Transaction<'_>,
     layout: &Layout,
@@ -441,7 +441,7 @@ async fn in_place(
         return Ok(None);
     }
     additive(tx, target, ns, &changes).await?;
-    apply::key_if_safe(tx, target, layout.columns.len()).await
+    apply::key_if_safe(tx, target).await
 }
 
 async fn stage(tx: &Transaction<'_>, layout: &Layout) -> Result<(), DbError> {
