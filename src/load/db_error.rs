@@ -114,7 +114,7 @@ pub enum DbError {
     /// (a view) depend on it. PostgreSQL's hint (`DROP … CASCADE`) is left out: it would drop
     /// them.
     #[error(
-        "cannot replace `{table}` with the snapshot's new table: {}\n  = help: this snapshot builds a new table and swaps it in (a column changed type, a foreign key points at the table or something depends on its primary key, so it cannot be loaded in place); drop what depends on the table, run again, then create it again. dap-run never drops your objects",
+        "cannot replace `{table}` with the snapshot's new table: {}\n  = help: this snapshot builds a new table and swaps it in (a column changed type, a foreign key points at the table or something depends on its primary key, so it cannot be loaded in place); drop what depends on the table, run again, then create it again (dap-run does not drop it for you)",
         pg_message_without_hint(source)
     )]
     Dependents {
