@@ -1321,4 +1321,59 @@ fn issue_14_postgres_kill_9_leaves_each_table_at_its_old_or_new_point() {
         let (until, _) = pg.state("canvas", t).unwrap();
         assert_rows_eq(&pg.rows("canvas", t), &oracle(&ws, "canvas", t, &until), t);
     }
+    assert_eq!(
+        staging_tables(&pg),
+        Vec::<String>::new(),
+        "a killed load's staging tables are gone after the next run"
+    );
+}
+
+/// The helper connections' staging tables in `dap_run`.
+fn staging_tables(pg: &PgDb) -> Vec<String> {
+    pg.query(
+        "SELECT tablename::text FROM pg_tables WHERE schemaname = 'dap_run' AND tablename LIKE 'stage\\_%' ORDER BY 1",
+    )
+    .iter()
+    .map(|r| r.get(0))
+    .collect()
+}
+
+#[test]
+fn issue_14_postgres_staging_tables_of_a_dead_load_are_dropped_of_a_live_one_kept() {
+    let Some(pg) = PgDb::new("leftover") else {
+        return;
+    };
+    let ws = sandbox_with_rows(50);
+    let r = replicate(&ws, Some(&pg.url), r#"["users"]"#);
+    r.expect_code(0);
+    assert_eq!(staging_tables(&pg), Vec::<String>::new());
+    // Two tables a helper connection would leave: one whose session is gone, one whose session
+    // still holds its lock (a load running in another process).
+    pg.execute(
+        "CREATE UNLOGGED TABLE dap_run.stage_00000000000000aa (id bigint);
+         CREATE UNLOGGED TABLE dap_run.stage_00000000000000bb (id bigint);",
+    );
+    let rt = rt();
+    let live = rt.block_on(async {
+        let c = pg_client(&pg.url).await.unwrap();
+        c.execute(
+            "SELECT pg_advisory_lock(hashtext('stage_00000000000000bb'))",
+            &[],
+        )
+        .await
+        .unwrap();
+        c
+    });
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let r = replicate(&ws, Some(&pg.url), r#"["users"]"#);
+    r.expect_code(0);
+    assert!(
+        r.stderr
+            .contains("dropping a staging table left by an interrupted load"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(staging_tables(&pg), ["stage_00000000000000bb"]);
+    drop(live);
+    drop(rt);
 }

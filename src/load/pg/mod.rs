@@ -8,6 +8,7 @@
 mod apply;
 mod conn;
 mod meta;
+mod stage;
 
 pub use conn::connect;
 pub use meta::status;
@@ -45,6 +46,7 @@ pub async fn prepare(
     tx.batch_execute(META_DDL)
         .await
         .map_err(db_err("cannot create the bookkeeping tables"))?;
+    stage::drop_leftovers(&tx).await?;
     tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", qi(ns)))
         .await
         .map_err(db_err("cannot create the schema"))?;
@@ -133,64 +135,79 @@ async fn copy_files(
     let mut part = 0;
     while let Some(path) = files.get(part).await? {
         part += 1;
-        let path = &path;
-        tracing::debug!(path = %path.display(), "loading");
-        let (mut recv, reader) = spawn_rows(
-            path.clone(),
-            layout,
-            action.is_some(),
-            super::stream::copy_text,
-        );
-        let present = super::stream::header(&mut recv, path).await?;
-        let mut cols: Vec<String> = present
-            .iter()
-            .map(|i| qi(&layout.columns[*i].name))
-            .collect();
-        if let Some(a) = action {
-            cols.push(a.to_owned());
-        }
-        let sql = format!(
-            "COPY {target} ({}) FROM STDIN WITH (FREEZE)",
-            cols.join(", ")
-        );
-        let sink = tx
-            .copy_in::<_, Bytes>(&sql)
-            .await
-            .map_err(db_err("cannot start COPY"))?;
-        futures_util::pin_mut!(sink);
-        let mut failed = None;
-        while let Some(msg) = recv.recv().await {
-            match msg {
-                Ok(Msg::Chunk(b)) => {
-                    if let Err(source) = sink.send(b).await {
-                        let path = path.clone();
-                        failed = Some(DbError::Copy { path, source });
-                        break;
-                    }
-                }
-                Ok(Msg::Done) => break,
-                Ok(Msg::Header(_)) => {}
-                Err(e) => {
-                    failed = Some(e.into());
+        let (n, d) = copy_part(tx.client(), target, layout, &path, action, true).await?;
+        total += n;
+        deletes += d;
+    }
+    Ok((total, deletes))
+}
+
+/// One part into `COPY <target>` (see [`copy_files`]; `FREEZE` only when `freeze`): the rows
+/// copied and the deletions among them.
+async fn copy_part(
+    client: &tokio_postgres::Client,
+    target: &str,
+    layout: &Layout,
+    path: &std::path::Path,
+    action: Option<&str>,
+    freeze: bool,
+) -> Result<(u64, u64), DbError> {
+    tracing::debug!(path = %path.display(), "loading");
+    let (mut recv, reader) = spawn_rows(
+        path.to_owned(),
+        layout,
+        action.is_some(),
+        super::stream::copy_text,
+    );
+    let present = super::stream::header(&mut recv, path).await?;
+    let mut cols: Vec<String> = present
+        .iter()
+        .map(|i| qi(&layout.columns[*i].name))
+        .collect();
+    if let Some(a) = action {
+        cols.push(a.to_owned());
+    }
+    let sql = format!(
+        "COPY {target} ({}) FROM STDIN{}",
+        cols.join(", "),
+        if freeze { " WITH (FREEZE)" } else { "" }
+    );
+    let sink = client
+        .copy_in::<_, Bytes>(&sql)
+        .await
+        .map_err(db_err("cannot start COPY"))?;
+    futures_util::pin_mut!(sink);
+    let mut failed = None;
+    while let Some(msg) = recv.recv().await {
+        match msg {
+            Ok(Msg::Chunk(b)) => {
+                if let Err(source) = sink.send(b).await {
+                    let path = path.to_owned();
+                    failed = Some(DbError::Copy { path, source });
                     break;
                 }
             }
+            Ok(Msg::Done) => break,
+            Ok(Msg::Header(_)) => {}
+            Err(e) => {
+                failed = Some(e.into());
+                break;
+            }
         }
-        drop(recv);
-        if let Some(e) = failed {
-            let _ = reader.await;
-            return Err(e);
-        }
-        let n = sink.as_mut().finish().await.map_err(|source| {
-            let path = path.clone();
-            DbError::Copy { path, source }
-        })?;
-        deletes += reader
-            .await
-            .map_err(|e| DbError::internal("the reader of the PostgreSQL load", e))?;
-        total += n;
     }
-    Ok((total, deletes))
+    drop(recv);
+    if let Some(e) = failed {
+        let _ = reader.await;
+        return Err(e);
+    }
+    let n = sink.as_mut().finish().await.map_err(|source| {
+        let path = path.to_owned();
+        DbError::Copy { path, source }
+    })?;
+    let deletes = reader
+        .await
+        .map_err(|e| DbError::internal("the reader of the PostgreSQL load", e))?;
+    Ok((n, deletes))
 }
 
 /// Loads one table in one transaction (see the module docs). On any error the transaction is
@@ -213,6 +230,8 @@ pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<Loa
     let mut out = LoadOutcome::default();
     // The rows after the load, when a statement already counted them.
     let mut rows = None;
+    // A second connection staging parts of an incremental, if it took any.
+    let mut helper = None;
     match &req.mode {
         Mode::Snapshot { .. } if let Some(key) = in_place(&tx, layout, &target).await? => {
             tracing::info!(
@@ -278,12 +297,14 @@ pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<Loa
         Mode::Incremental { .. } => {
             additive(&tx, &target, ns, changes).await?;
             stage(&tx, layout).await?;
-            let (read, _) =
-                copy_files(&tx, "dap_stage", layout, &req.files, Some("dap_action")).await?;
-            out.read = read;
-            tx.batch_execute("ANALYZE dap_stage")
-                .await
-                .map_err(db_err("cannot analyze the staged changes"))?;
+            if dedupe {
+                (out.read, _) =
+                    copy_files(&tx, "dap_stage", layout, &req.files, Some("dap_action")).await?;
+            } else {
+                (out.read, helper) = stage::changes(url, &tx, layout, &req.files).await?;
+            }
+            let read = out.read;
+            stage::analyze(&tx, helper.as_ref(), &keys.join(", ")).await?;
             let on: Vec<String> = keys.iter().map(|k| format!("t.{k} = s.{k}")).collect();
             let on = on.join(" AND ");
             let select = upserts(layout, dedupe);
@@ -324,6 +345,9 @@ pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<Loa
         }
     };
     out.duration = started.elapsed();
+    if let Some(h) = &helper {
+        h.finish(&tx).await?;
+    }
     record(&tx, req, &out).await?;
     tx.commit()
         .await
