@@ -1,7 +1,9 @@
 //! PostgreSQL: tables like the official client's (`<namespace>.<table>`, enums as
 //! `<namespace>.<table>__<column>` types), loaded with `COPY FROM STDIN WITH (FREEZE)` streamed
 //! from the gzip objects as they download, one transaction per table; a snapshot's primary key
-//! is added after its rows. The transaction also writes `dap_run.table_state`
+//! is added after its rows, an existing table is loaded in place, and an incremental's changes
+//! are staged on two connections ([`stage`]) and applied by upsert or, when they touch half the
+//! table, by a rewrite in place ([`apply`]). The transaction also writes `dap_run.table_state`
 //! (counts, duration) and the official client's `instructure_dap.table_sync`, so either tool can
 //! continue a replica the other one filled.
 
