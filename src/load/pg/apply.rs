@@ -29,7 +29,7 @@ use tokio_postgres::Transaction;
 use super::super::DbError;
 use super::super::layout::Layout;
 use super::conn::db_err;
-use super::qi;
+use super::{count, qi};
 
 /// The table's primary key, to add back after the rows.
 pub(super) struct Key {
@@ -55,12 +55,7 @@ pub(super) async fn plan(
     }
     // `reltuples` is an estimate, -1 before the table's first ANALYZE: then count.
     let rows = if c.estimate < 0.0 {
-        let n: i64 = tx
-            .query_one(&format!("SELECT count(*) FROM {target}"), &[])
-            .await
-            .map_err(db_err("cannot count the rows"))?
-            .get(0);
-        n as f64
+        count(tx, target, "cannot count the rows").await? as f64
     } else {
         c.estimate
     };
@@ -239,15 +234,12 @@ pub(super) async fn rewrite(
         )
         .await
         .map_err(db_err("cannot set aside the unchanged rows"))?;
-    let deleted: i64 = tx
-        .query_one(
-            "SELECT count(*) FROM dap_keep WHERE \"dap-run action\" = 'D'",
-            &[],
-        )
-        .await
-        .map_err(db_err("cannot count the deletions"))?
-        .get(0);
-    let deleted = deleted as u64;
+    let deleted = count(
+        tx,
+        "dap_keep WHERE \"dap-run action\" = 'D'",
+        "cannot count the deletions",
+    )
+    .await?;
     let kept = set_aside - deleted;
     empty(tx, target, key).await?;
     let rows = tx

@@ -15,6 +15,7 @@ mod stage;
 pub use conn::connect;
 pub use meta::status;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -131,21 +132,29 @@ async fn copy_files(
     layout: &Layout,
     files: &Parts,
     action: Option<&str>,
-) -> Result<(u64, u64), DbError> {
+) -> Result<u64, DbError> {
+    copy_taken(tx, target, layout, files, action, &AtomicUsize::new(0)).await
+}
+
+/// [`copy_files`] of the parts whose index `next` hands out: all of them, or, with a second
+/// connection taking from the same `next`, those it did not take ([`stage`]).
+async fn copy_taken(
+    tx: &Transaction<'_>,
+    target: &str,
+    layout: &Layout,
+    files: &Parts,
+    action: Option<&str>,
+    next: &AtomicUsize,
+) -> Result<u64, DbError> {
     let mut total = 0u64;
-    let mut deletes = 0u64;
-    let mut part = 0;
-    while let Some(path) = files.get(part).await? {
-        part += 1;
-        let (n, d) = copy_part(tx.client(), target, layout, &path, action, true).await?;
-        total += n;
-        deletes += d;
+    while let Some(path) = files.get(next.fetch_add(1, Ordering::Relaxed)).await? {
+        total += copy_part(tx.client(), target, layout, &path, action, true).await?;
     }
-    Ok((total, deletes))
+    Ok(total)
 }
 
 /// One part into `COPY <target>` (see [`copy_files`]; `FREEZE` only when `freeze`): the rows
-/// copied and the deletions among them.
+/// copied.
 async fn copy_part(
     client: &tokio_postgres::Client,
     target: &str,
@@ -153,7 +162,7 @@ async fn copy_part(
     path: &std::path::Path,
     action: Option<&str>,
     freeze: bool,
-) -> Result<(u64, u64), DbError> {
+) -> Result<u64, DbError> {
     tracing::debug!(path = %path.display(), "loading");
     let (mut recv, reader) = spawn_rows(
         path.to_owned(),
@@ -206,10 +215,10 @@ async fn copy_part(
         let path = path.to_owned();
         DbError::Copy { path, source }
     })?;
-    let deletes = reader
+    reader
         .await
         .map_err(|e| DbError::internal("the reader of the PostgreSQL load", e))?;
-    Ok((n, deletes))
+    Ok(n)
 }
 
 /// Loads one table in one transaction (see the module docs). On any error the transaction is
@@ -300,7 +309,7 @@ pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<Loa
             additive(&tx, &target, ns, changes).await?;
             stage(&tx, layout).await?;
             if dedupe {
-                (out.read, _) =
+                out.read =
                     copy_files(&tx, "dap_stage", layout, &req.files, Some("dap_action")).await?;
             } else {
                 (out.read, helper) = stage::changes(url, &tx, layout, &req.files).await?;
@@ -337,14 +346,7 @@ pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<Loa
     }
     out.rows = match rows {
         Some(n) => n,
-        None => {
-            let n: i64 = tx
-                .query_one(&format!("SELECT count(*) FROM {target}"), &[])
-                .await
-                .map_err(db_err("cannot count the rows"))?
-                .get(0);
-            n as u64
-        }
+        None => count(&tx, &target, "cannot count the rows").await?,
     };
     out.duration = started.elapsed();
     if let Some(h) = &helper {
@@ -368,11 +370,11 @@ async fn fill(
     dedupe: bool,
 ) -> Result<(u64, u64), DbError> {
     if !dedupe {
-        let (read, _) = copy_files(tx, into, layout, files, None).await?;
+        let read = copy_files(tx, into, layout, files, None).await?;
         return Ok((read, read));
     }
     stage(tx, layout).await?;
-    let (read, _) = copy_files(tx, "dap_stage", layout, files, Some("dap_action")).await?;
+    let read = copy_files(tx, "dap_stage", layout, files, Some("dap_action")).await?;
     let all: Vec<String> = layout.columns.iter().map(|c| qi(&c.name)).collect();
     let written = tx
         .execute(
@@ -404,6 +406,16 @@ fn upserts(layout: &Layout, dedupe: bool) -> String {
         all.join(", "),
         keys.join(", ")
     )
+}
+
+/// `SELECT count(*) FROM <from>` (a table, or a table and a `WHERE`); `what` failed if not.
+async fn count(tx: &Transaction<'_>, from: &str, what: &'static str) -> Result<u64, DbError> {
+    let n: i64 = tx
+        .query_one(&format!("SELECT count(*) FROM {from}"), &[])
+        .await
+        .map_err(db_err(what))?
+        .get(0);
+    Ok(n as u64)
 }
 
 /// Applies additive schema changes: new columns, dropped NOT NULL (enum values are committed

@@ -27,8 +27,9 @@ pub(super) struct Helper {
     table: String,
 }
 
-/// Copies every part into `dap_stage` (created by the caller) and, from the second part on,
-/// into a helper's table as well: the rows read, and the helper if it took a part.
+/// Copies the parts into `dap_stage` (created by the caller) on the load's connection and into
+/// a helper's table on a second one, each taking the next part when it is free: the rows read,
+/// and the helper if it took a part.
 pub(super) async fn changes(
     url: &str,
     tx: &Transaction<'_>,
@@ -36,34 +37,16 @@ pub(super) async fn changes(
     files: &Parts,
 ) -> Result<(u64, Option<Helper>), DbError> {
     let next = AtomicUsize::new(0);
-    let take = || next.fetch_add(1, Ordering::Relaxed);
-    let here = async {
-        let mut read = 0;
-        while let Some(path) = files.get(take()).await? {
-            read += copy_part(
-                tx.client(),
-                "dap_stage",
-                layout,
-                &path,
-                Some("dap_action"),
-                true,
-            )
-            .await?
-            .0;
-        }
-        Ok::<_, DbError>(read)
-    };
+    let here = super::copy_taken(tx, "dap_stage", layout, files, Some("dap_action"), &next);
     let mut opened: Option<(Client, String)> = None;
     let there = async {
         let mut read = 0;
-        while let Some(path) = files.get(take()).await? {
+        while let Some(path) = files.get(next.fetch_add(1, Ordering::Relaxed)).await? {
             let (client, table) = match &opened {
                 Some(o) => o,
                 None => opened.insert(open(url, layout).await?),
             };
-            read += copy_part(client, table, layout, &path, Some("dap_action"), false)
-                .await?
-                .0;
+            read += copy_part(client, table, layout, &path, Some("dap_action"), false).await?;
         }
         Ok::<_, DbError>(read)
     };
