@@ -543,6 +543,51 @@ fn issue_14_postgres_snapshot_then_incrementals_match_the_objects() {
     );
 }
 
+/// A snapshot's parts load on two connections: the load's copies into the new table while a
+/// second one copies the other parts into a staging table, inserted before the commit. The
+/// rows are the objects', and no staging table is left.
+#[test]
+fn issue_14_postgres_snapshot_parts_load_on_two_connections() {
+    let Some(pg) = PgDb::new("snap2") else { return };
+    let ws = sandbox_with_rows(150);
+    ws.example("replicate.toml");
+    let db = pg.url.as_str();
+    let args = [
+        "run",
+        "replicate.toml",
+        "--output-dir",
+        "out",
+        "--var",
+        r#"tables=["users"]"#,
+        "--database",
+        db,
+        "-v",
+    ];
+    for round in 0..2 {
+        let r = ws.run(&args);
+        r.expect_code(0);
+        assert!(
+            r.stderr
+                .contains("a second connection copied parts at the same time"),
+            "{}",
+            r.stderr
+        );
+        let (until, mode) = pg.state("canvas", "users").expect("state recorded");
+        assert_eq!(mode, "snapshot");
+        let got = pg.rows("canvas", "users");
+        assert_rows_eq(&got, &oracle(&ws, "canvas", "users", &until), "users");
+        assert!(staging_tables(&pg).is_empty(), "{:?}", staging_tables(&pg));
+        if round == 0 {
+            // The second round: a snapshot into the existing table, emptied in place.
+            ws.sandbox.set_faults(Faults {
+                snapshot_required: vec!["users".into()],
+                ..Default::default()
+            });
+            std::thread::sleep(std::time::Duration::from_millis(1100));
+        }
+    }
+}
+
 /// The keys of `rows`.
 fn keys(rows: &Rows) -> std::collections::BTreeSet<String> {
     rows.keys().cloned().collect()

@@ -240,8 +240,8 @@ pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<Loa
         .map_err(db_err("cannot begin a transaction"))?;
     let mut out = LoadOutcome::default();
     // The rows after the load, when a statement already counted them.
-    let mut rows = None;
-    // A second connection staging parts of an incremental, if it took any.
+    let rows;
+    // The second connection that staged parts of an incremental, if it took any.
     let mut helper = None;
     match &req.mode {
         Mode::Snapshot { .. } if let Some(key) = in_place(&tx, layout, &target).await? => {
@@ -250,7 +250,7 @@ pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<Loa
                 "loading the snapshot into the existing table, emptied in this transaction"
             );
             apply::empty(&tx, &target, &key).await?;
-            (out.read, out.upserted) = fill(&tx, &target, layout, &req.files, dedupe).await?;
+            (out.read, out.upserted) = fill(url, &tx, &target, layout, &req.files, dedupe).await?;
             apply::restore_key(&tx, &target, &key).await?;
             rows = Some(out.upserted);
         }
@@ -272,7 +272,9 @@ pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<Loa
             ))
             .await
             .map_err(db_err("cannot create the new table"))?;
-            (out.read, out.upserted) = fill(&tx, &new_target, layout, &req.files, dedupe).await?;
+            (out.read, out.upserted) =
+                fill(url, &tx, &new_target, layout, &req.files, dedupe).await?;
+            rows = Some(out.upserted);
             tx.batch_execute(&format!(
                 "ALTER TABLE {new_target} ADD CONSTRAINT {} PRIMARY KEY ({})",
                 qi(&new_pk),
@@ -312,7 +314,18 @@ pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<Loa
                 out.read =
                     copy_files(&tx, "dap_stage", layout, &req.files, Some("dap_action")).await?;
             } else {
-                (out.read, helper) = stage::changes(url, &tx, layout, &req.files).await?;
+                (out.read, helper) = stage::parts(
+                    url,
+                    &tx,
+                    "dap_stage",
+                    layout,
+                    &req.files,
+                    Some("dap_action"),
+                )
+                .await?;
+                if let Some(h) = &mut helper {
+                    h.join(&tx).await?;
+                }
             }
             let read = out.read;
             stage::analyze(&tx, helper.as_ref(), &keys.join(", ")).await?;
@@ -360,22 +373,28 @@ pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<Loa
 }
 
 /// Copies a snapshot's rows into `into` (a table this transaction created or emptied): the
-/// rows read and the rows written. Where keys repeat (`dedupe`), through the staging table,
-/// the last record of a key winning.
+/// rows read and the rows written. From the second part on, a second connection copies every
+/// other part at the same time into a table of its own, whose rows are then inserted
+/// ([`stage`]). Where keys repeat (`dedupe`), through the staging table on one connection, the
+/// last record of a key winning.
 async fn fill(
+    url: &str,
     tx: &Transaction<'_>,
     into: &str,
     layout: &Layout,
     files: &Parts,
     dedupe: bool,
 ) -> Result<(u64, u64), DbError> {
+    let all: Vec<String> = layout.columns.iter().map(|c| qi(&c.name)).collect();
     if !dedupe {
-        let read = copy_files(tx, into, layout, files, None).await?;
+        let (read, helper) = stage::parts(url, tx, into, layout, files, None).await?;
+        if let Some(h) = helper {
+            h.insert_into(tx, into, &all.join(", ")).await?;
+        }
         return Ok((read, read));
     }
     stage(tx, layout).await?;
     let read = copy_files(tx, "dap_stage", layout, files, Some("dap_action")).await?;
-    let all: Vec<String> = layout.columns.iter().map(|c| qi(&c.name)).collect();
     let written = tx
         .execute(
             &format!(

@@ -1,14 +1,16 @@
-//! Staging an incremental's changes on two connections. One COPY runs on one server process, so
-//! the parts of a table are copied one after the other; with two parts or more, a second
+//! Loading a table's parts on two connections. One COPY runs on one server process, so the
+//! parts of a table would be copied one after the other; with two parts or more, a second
 //! connection copies every other part at the same time, into an unlogged table of its own
-//! (`dap_run.stage_<16 hex>`), committed as it goes. The load's transaction then reads both
-//! through a temporary view named `dap_stage`, and drops the helper's table before it commits,
-//! so the table goes with the load's commit.
+//! (`dap_run.stage_<16 hex>`), committed as it goes. The load's connection copies the others
+//! into the load's target: an incremental's temporary `dap_stage`, which then becomes a view of
+//! both ([`Helper::join`]), or a snapshot's table, which the helper's rows are then inserted
+//! into ([`Helper::insert_into`]). The load's transaction drops the helper's table before it
+//! commits, so the table goes with the load's commit.
 //!
 //! The helper's session holds an advisory lock on its table's name while it lives. A table left
 //! by a killed run (its lock free) is dropped by the next load's preparation
 //! ([`drop_leftovers`]); one in use by a running load (its lock held) is left alone.
-//! `canvas_logs` (keys repeat, the last record wins by its position) stages on one connection.
+//! `canvas_logs` (keys repeat, the last record wins by its position) loads on one connection.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -25,28 +27,33 @@ pub(super) struct Helper {
     client: Option<Client>,
     /// `dap_run."stage_…"`, quoted.
     table: String,
+    /// Whether the view `dap_stage` reads the table ([`Helper::join`]).
+    view: bool,
 }
 
-/// Copies the parts into `dap_stage` (created by the caller) on the load's connection and into
-/// a helper's table on a second one, each taking the next part when it is free: the rows read,
-/// and the helper if it took a part.
-pub(super) async fn changes(
+/// Copies the parts into `target` on the load's connection (a table this transaction created
+/// or emptied, so with `FREEZE`) and, from the second part on, into a helper's table on a
+/// second connection, each taking the next part when it is free: the rows read, and the helper
+/// if it took a part. `action`: as for [`copy_part`] (an incremental's `dap_action` column).
+pub(super) async fn parts(
     url: &str,
     tx: &Transaction<'_>,
+    target: &str,
     layout: &Layout,
     files: &Parts,
+    action: Option<&str>,
 ) -> Result<(u64, Option<Helper>), DbError> {
     let next = AtomicUsize::new(0);
-    let here = super::copy_taken(tx, "dap_stage", layout, files, Some("dap_action"), &next);
+    let here = super::copy_taken(tx, target, layout, files, action, &next);
     let mut opened: Option<(Client, String)> = None;
     let there = async {
         let mut read = 0;
         while let Some(path) = files.get(next.fetch_add(1, Ordering::Relaxed)).await? {
             let (client, table) = match &opened {
                 Some(o) => o,
-                None => opened.insert(open(url, layout).await?),
+                None => opened.insert(open(url, layout, action).await?),
             };
-            read += copy_part(client, table, layout, &path, Some("dap_action"), false).await?;
+            read += copy_part(client, table, layout, &path, action, false).await?;
         }
         Ok::<_, DbError>(read)
     };
@@ -55,40 +62,41 @@ pub(super) async fn changes(
     let helper = opened.map(|(client, table)| Helper {
         client: Some(client),
         table,
+        view: false,
     });
     let (a, b) = joined?;
     if let Some(h) = &helper {
-        tx.batch_execute(&format!(
-            "ALTER TABLE dap_stage RENAME TO dap_stage_here;
-             CREATE TEMPORARY VIEW dap_stage AS
-               SELECT * FROM dap_stage_here UNION ALL SELECT * FROM {};",
-            h.table
-        ))
-        .await
-        .map_err(db_err("cannot join the staged parts"))?;
+        tracing::debug!(target, rows = b, helper = %h.table, "a second connection copied parts at the same time");
     }
     Ok((a + b, helper))
 }
 
-/// Opens the helper's connection and creates its table (the layout's columns and
-/// `dap_action`, no constraint), locked by name for as long as the connection lives: the
-/// connection and the quoted table.
-async fn open(url: &str, layout: &Layout) -> Result<(Client, String), DbError> {
+/// Opens the helper's connection and creates its table (the layout's columns, and
+/// `dap_action` with `action`, no constraint), locked by name for as long as the connection
+/// lives: the connection and the quoted table.
+async fn open(
+    url: &str,
+    layout: &Layout,
+    action: Option<&str>,
+) -> Result<(Client, String), DbError> {
     let client = super::connect(url).await?;
     let name = format!("stage_{:016x}", fastrand::u64(..));
     let table = format!("dap_run.{}", qi(&name));
-    let defs: Vec<String> = layout
+    let mut defs: Vec<String> = layout
         .columns
         .iter()
         .map(|c| super::col_def(&layout.namespace, c, false))
         .collect();
+    if let Some(a) = action {
+        defs.push(format!("{a} text NOT NULL"));
+    }
     client
         .execute("SELECT pg_advisory_lock(hashtext($1))", &[&name])
         .await
         .map_err(db_err("cannot lock the helper's staging table"))?;
     client
         .batch_execute(&format!(
-            "CREATE UNLOGGED TABLE {table} ({}, dap_action text NOT NULL)",
+            "CREATE UNLOGGED TABLE {table} ({})",
             defs.join(", ")
         ))
         .await
@@ -97,9 +105,52 @@ async fn open(url: &str, layout: &Layout) -> Result<(Client, String), DbError> {
 }
 
 impl Helper {
-    /// Drops the view and the helper's table in the load's transaction, before its commit.
+    /// For an incremental staged in the temporary `dap_stage`: renames it `dap_stage_here` and
+    /// makes `dap_stage` a view of it and the helper's table.
+    pub(super) async fn join(&mut self, tx: &Transaction<'_>) -> Result<(), DbError> {
+        tx.batch_execute(&format!(
+            "ALTER TABLE dap_stage RENAME TO dap_stage_here;
+             CREATE TEMPORARY VIEW dap_stage AS
+               SELECT * FROM dap_stage_here UNION ALL SELECT * FROM {};",
+            self.table
+        ))
+        .await
+        .map_err(db_err("cannot join the staged parts"))?;
+        self.view = true;
+        Ok(())
+    }
+
+    /// For a snapshot: inserts the helper's rows into `into` (`columns`: the layout's, quoted
+    /// and joined) and drops its table: the rows inserted.
+    pub(super) async fn insert_into(
+        &self,
+        tx: &Transaction<'_>,
+        into: &str,
+        columns: &str,
+    ) -> Result<u64, DbError> {
+        let rows = tx
+            .execute(
+                &format!(
+                    "INSERT INTO {into} ({columns}) SELECT {columns} FROM {}",
+                    self.table
+                ),
+                &[],
+            )
+            .await
+            .map_err(db_err("cannot insert the helper's rows"))?;
+        self.finish(tx).await?;
+        Ok(rows)
+    }
+
+    /// Drops the view, if any, and the helper's table in the load's transaction, before its
+    /// commit.
     pub(super) async fn finish(&self, tx: &Transaction<'_>) -> Result<(), DbError> {
-        tx.batch_execute(&format!("DROP VIEW dap_stage; DROP TABLE {}", self.table))
+        let view = if self.view {
+            "DROP VIEW dap_stage; "
+        } else {
+            ""
+        };
+        tx.batch_execute(&format!("{view}DROP TABLE {}", self.table))
             .await
             .map_err(db_err("cannot drop the helper's staging table"))
     }
