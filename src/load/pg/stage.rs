@@ -66,7 +66,12 @@ pub(super) async fn parts(
     });
     let (a, b) = joined?;
     if let Some(h) = &helper {
-        tracing::debug!(target, rows = b, helper = %h.table, "a second connection copied parts at the same time");
+        tracing::debug!(
+            target,
+            rows = b,
+            helper = %h.table,
+            "a second connection copied parts at the same time"
+        );
     }
     Ok((a + b, helper))
 }
