@@ -10,7 +10,11 @@ use std::process::{Command, Output};
 
 pub use dap_run::sandbox::{Counters, Faults, Sandbox, SandboxConfig};
 
+mod db;
+mod gateway;
 mod test;
+pub use db::{Engine, TestDb};
+pub use gateway::{FakeGateway, FakeJob, schema};
 pub use test::{Outcome, TEST_SECRET, Test, regex_escape};
 
 /// The repository's `examples/` folder.
