@@ -12,6 +12,7 @@ use std::io;
 use std::path::PathBuf;
 
 use super::error::TsvError;
+use super::names::NameError;
 use crate::error::ExitCode;
 
 /// What to do when a connection cannot be opened.
@@ -269,12 +270,72 @@ pub enum DbError {
         /// The object.
         path: PathBuf,
     },
+    /// A table's names cannot be used (a reserved namespace, a name the database would cut,
+    /// two names it cannot tell apart).
+    #[error(transparent)]
+    Name(Box<NameError>),
+    /// Another load of the same table (another job's run, or another machine's) holds its lock.
+    #[error(
+        "another load of `{table}` is running (a run of another job, or on another machine); this run leaves the table to it\n  = help: run again once that load has finished"
+    )]
+    Busy {
+        /// `namespace.table`.
+        table: String,
+    },
+    /// The database took another number of rows from an object than it was sent.
+    #[error(
+        "COPY of `{}` took {taken} rows of the {sent} sent; the load was rolled back",
+        path.display()
+    )]
+    RowsLost {
+        /// The object.
+        path: PathBuf,
+        /// Rows sent.
+        sent: u64,
+        /// Rows the database reported.
+        taken: u64,
+    },
+    /// MySQL answered a `GET_LOCK` with NULL (an error while waiting).
+    #[error("cannot take the named lock `{name}`: the server answered NULL")]
+    LockFailed {
+        /// The lock.
+        name: String,
+    },
+    /// A snapshot whose rows the table holds fewer of than were read: keys the database
+    /// compares as one (letter case, trailing spaces), or a key the gateway sent twice.
+    #[error(
+        "the snapshot of `{table}` read {read} rows but the table would hold {rows}: keys that the database compares as equal (letter case, trailing spaces) or a key sent twice; the load was rolled back"
+    )]
+    KeysMerged {
+        /// `namespace.table`.
+        table: String,
+        /// Rows read.
+        read: u64,
+        /// Rows in the table.
+        rows: u64,
+    },
+    /// The replica's bookkeeping was migrated by a newer dap-run.
+    #[error(
+        "the replica's bookkeeping is at version {have}, newer than this dap-run knows ({known}): a newer dap-run wrote it\n  = help: upgrade dap-run"
+    )]
+    ReplicaNewer {
+        /// The replica's version.
+        have: i64,
+        /// The newest this dap-run knows.
+        known: i64,
+    },
     /// The downloads stopped before this part arrived (their own error says why).
     #[error("the downloads stopped before part {part} arrived")]
     Downloads {
         /// The part the load waited for.
         part: usize,
     },
+}
+
+impl From<NameError> for DbError {
+    fn from(e: NameError) -> Self {
+        DbError::Name(Box::new(e))
+    }
 }
 
 impl DbError {
@@ -309,6 +370,12 @@ impl DbError {
             | DbError::Internal { .. }
             | DbError::ReaderStopped { .. }
             | DbError::Downloads { .. }
+            | DbError::Name(_)
+            | DbError::ReplicaNewer { .. }
+            | DbError::KeysMerged { .. }
+            | DbError::LockFailed { .. }
+            | DbError::Busy { .. }
+            | DbError::RowsLost { .. }
             | DbError::Dependents { .. } => false,
         }
     }
@@ -322,6 +389,7 @@ impl DbError {
             }
             DbError::SqliteFolder { .. } => ExitCode::LocalIo,
             DbError::Downloads { .. } => ExitCode::Gateway,
+            DbError::Busy { .. } => ExitCode::Locked,
             DbError::Tsv(e) if e.is_local_io() => ExitCode::LocalIo,
             _ => ExitCode::Database,
         }
@@ -420,11 +488,27 @@ pub fn my_message(e: &mysql_async::Error) -> String {
 /// the server went away or is shutting down, a lock wait timed out or a deadlock was resolved.
 pub fn my_transient(e: &mysql_async::Error) -> bool {
     match e {
+        // A packet past the server's `max_allowed_packet` fails the same way every time.
+        mysql_async::Error::Io(_) if my_packet_too_large(e) => false,
         mysql_async::Error::Io(_) | mysql_async::Error::Driver(_) => true,
         mysql_async::Error::Server(s) => {
             matches!(s.code, 1053 | 1205 | 1213 | 1927 | 2006 | 2013 | 4031)
         }
         mysql_async::Error::Other(_) | mysql_async::Error::Url(_) => false,
+    }
+}
+
+/// Whether a MySQL failure is a packet larger than `max_allowed_packet` (the driver's own
+/// check before it sends one).
+pub fn my_packet_too_large(e: &mysql_async::Error) -> bool {
+    use mysql_common::proto::codec::error::PacketCodecError;
+    match e {
+        mysql_async::Error::Io(mysql_async::IoError::Io(io)) => io
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<PacketCodecError>())
+            .is_some_and(|p| matches!(p, PacketCodecError::PacketTooLarge)),
+        mysql_async::Error::Server(s) => s.code == 1153,
+        _ => false,
     }
 }
 
@@ -440,7 +524,9 @@ pub fn my_refusal(e: &mysql_async::Error) -> bool {
 /// The fix for a server that refuses `LOAD DATA LOCAL INFILE` once the rows went out (a
 /// refusal before is taken as such: the rows go by `INSERT`).
 fn load_data_help(e: &mysql_async::Error) -> &'static str {
-    if my_refusal(e) {
+    if my_packet_too_large(e) {
+        "\n  = help: a row is larger than the server's max_allowed_packet: raise it on the server (`SET GLOBAL max_allowed_packet = 1073741824`, and in its configuration)"
+    } else if my_refusal(e) {
         "\n  = help: add `?local_infile=false` to the connection string to stage the rows with INSERT, or enable LOAD DATA LOCAL on the server (`SET GLOBAL local_infile = ON`; MySQL 8 has it off by default)"
     } else {
         ""

@@ -161,6 +161,62 @@ pub enum ValueError {
         /// The field.
         text: String,
     },
+    /// NULL in a key or a required column.
+    #[error("NULL in a column that must have a value")]
+    Null,
+    /// A NUL character, which PostgreSQL's text cannot hold.
+    #[error("a NUL character, which no text column can hold")]
+    Nul,
+    /// A number outside its column's range.
+    #[error("`{text}` is out of the column's range")]
+    OutOfRange {
+        /// The field.
+        text: String,
+    },
+    /// A string longer than its `varchar(n)`.
+    #[error("a value of {len} characters in a column of at most {max}")]
+    TooLong {
+        /// Its length in characters.
+        len: usize,
+        /// The column's.
+        max: u64,
+    },
+    /// A timestamp that is none, or a time that does not exist.
+    #[error("`{text}` is not a timestamp")]
+    NotTimestamp {
+        /// The field.
+        text: String,
+    },
+    /// A date that is none.
+    #[error("`{text}` is not a date")]
+    NotDate {
+        /// The field.
+        text: String,
+    },
+    /// A time of day that is none.
+    #[error("`{text}` is not a time of day")]
+    NotTime {
+        /// The field.
+        text: String,
+    },
+    /// A UUID that is none.
+    #[error("`{text}` is not a UUID")]
+    NotUuid {
+        /// The field.
+        text: String,
+    },
+    /// A label that is not among the enum's.
+    #[error("`{text}` is not one of the column's enum values")]
+    NotInEnum {
+        /// The field.
+        text: String,
+    },
+    /// JSON that does not parse.
+    #[error("`{text}` is not JSON")]
+    NotJson {
+        /// The field.
+        text: String,
+    },
 }
 
 /// A change between the table in the database and its schema that no incremental can apply:

@@ -133,6 +133,13 @@ impl Layout {
         })
     }
 
+    /// Whether the table's results repeat keys (`canvas_logs.web_logs`: a log line can be
+    /// sent again), the last record of a key winning. Every other table's snapshot has each
+    /// key once, so a snapshot that loads fewer rows than it read lost some.
+    pub fn keys_repeat(&self) -> bool {
+        self.namespace == "canvas_logs"
+    }
+
     /// The key columns.
     pub fn keys(&self) -> impl Iterator<Item = &Column> {
         self.columns.iter().filter(|c| c.key)
@@ -141,6 +148,22 @@ impl Layout {
     /// The column with this name.
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// A name for a column dap-run adds beside the table's own (a staged change's action):
+    /// `base`, with `_` appended until no column of the table has it, compared without case
+    /// (MySQL's and SQLite's column names ignore it). A gateway column may be called anything,
+    /// `dap_action` too.
+    pub fn free_column(&self, base: &str) -> String {
+        let mut name = base.to_owned();
+        while self
+            .columns
+            .iter()
+            .any(|c| c.name.to_lowercase() == name.to_lowercase())
+        {
+            name.push('_');
+        }
+        name
     }
 }
 
@@ -272,6 +295,15 @@ pub fn pg_type(ns: &str, ty: &ColType) -> String {
     }
 }
 
+/// PostgreSQL's type as dap-run compares it with a column's: [`pg_type`], except an enum,
+/// named `schema.type` unquoted, as the catalog has it (see `pg::meta::columns`).
+pub fn pg_type_name(ns: &str, ty: &ColType) -> String {
+    match ty {
+        ColType::Enum(name, _) => format!("{ns}.{name}"),
+        other => pg_type(ns, other),
+    }
+}
+
 /// SQLite's declared type for a column type.
 pub fn sqlite_type(ty: &ColType) -> String {
     match ty {
@@ -323,89 +355,23 @@ pub fn mysql_literal(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
 }
 
-/// Quotes an identifier for PostgreSQL and SQLite (`"` doubled).
+/// Quotes an identifier for PostgreSQL and SQLite: always (a name that is a keyword in some
+/// version, `current_user` or `fetch`, needs it as much as one with a capital), `"` doubled.
 pub fn quote_ident(s: &str) -> String {
-    if !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && !s.starts_with(|c: char| c.is_ascii_digit())
-        && !RESERVED.contains(&s)
-    {
-        s.to_owned()
-    } else {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    }
+    format!("\"{}\"", s.replace('"', "\"\""))
 }
 
-/// Words that must be quoted as identifiers (the ones likely in DAP schemas).
-const RESERVED: &[&str] = &[
-    "all",
-    "and",
-    "any",
-    "array",
-    "as",
-    "asc",
-    "both",
-    "case",
-    "cast",
-    "check",
-    "collate",
-    "column",
-    "constraint",
-    "create",
-    "default",
-    "desc",
-    "distinct",
-    "do",
-    "else",
-    "end",
-    "except",
-    "false",
-    "for",
-    "foreign",
-    "from",
-    "grant",
-    "group",
-    "having",
-    "in",
-    "into",
-    "is",
-    "join",
-    "key",
-    "leading",
-    "limit",
-    "not",
-    "null",
-    "offset",
-    "on",
-    "only",
-    "or",
-    "order",
-    "primary",
-    "references",
-    "select",
-    "table",
-    "then",
-    "to",
-    "trailing",
-    "true",
-    "union",
-    "unique",
-    "user",
-    "using",
-    "when",
-    "where",
-    "window",
-    "with",
-    "action",
-    "timestamp",
-    "position",
-    "value",
-];
-
-/// Quotes a string literal for SQL.
-pub fn quote_literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
+/// Quotes a string literal for PostgreSQL whatever the server's settings: with
+/// `standard_conforming_strings = off` a backslash in `'…'` is an escape, so a literal holding
+/// one is written `E'…'` with backslashes doubled (which means the same under either setting).
+/// Values the gateway sends go in as bind parameters where PostgreSQL takes them; this is for
+/// DDL (enum labels), which takes none.
+pub fn pg_literal(s: &str) -> String {
+    if s.contains('\\') {
+        format!("E'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+    } else {
+        format!("'{}'", s.replace('\'', "''"))
+    }
 }
 
 #[cfg(test)]
@@ -437,7 +403,7 @@ mod tests {
         let got: Vec<(String, String, bool)> = l
             .columns
             .iter()
-            .map(|c| (c.name.clone(), pg_type("canvas", &c.ty), c.nullable))
+            .map(|c| (c.name.clone(), pg_type_name("canvas", &c.ty), c.nullable))
             .collect();
         let want = [
             ("id", "bigint", false),
@@ -485,11 +451,33 @@ mod tests {
     }
 
     #[test]
-    fn quoting() {
-        assert_eq!(quote_ident("users"), "users");
-        assert_eq!(quote_ident("user"), "\"user\"");
-        assert_eq!(quote_ident("Mixed"), "\"Mixed\"");
-        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
-        assert_eq!(quote_literal("it's"), "'it''s'");
+    fn an_added_column_never_takes_a_columns_name() {
+        let mut l = Layout {
+            namespace: "canvas".into(),
+            table: "t".into(),
+            columns: vec![],
+        };
+        assert_eq!(l.free_column("dap_action"), "dap_action");
+        for name in ["DAP_ACTION", "dap_action_"] {
+            l.columns.push(Column {
+                name: name.into(),
+                label: format!("value.{name}"),
+                ty: ColType::Text,
+                nullable: true,
+                key: false,
+            });
+        }
+        assert_eq!(l.free_column("dap_action"), "dap_action__");
+    }
+
+    #[test]
+    fn identifiers_are_always_quoted_and_literals_mean_the_same_under_any_setting() {
+        assert_eq!(quote_ident("users"), r#""users""#);
+        assert_eq!(quote_ident("current_user"), r#""current_user""#);
+        assert_eq!(quote_ident(r#"a"b"#), r#""a""b""#);
+        assert_eq!(pg_literal("it's"), "'it''s'");
+        assert_eq!(pg_literal(r"x\"), r"E'x\\'");
+        assert_eq!(pg_literal(r"a\'b"), r"E'a\\''b'");
+        assert_eq!(mysql_literal(r"x\'"), r"'x\\'''");
     }
 }

@@ -18,7 +18,9 @@
 pub mod db_error;
 pub mod error;
 pub mod layout;
+pub mod migrate;
 pub mod mysql;
+pub mod names;
 pub mod pg;
 pub mod replicate;
 pub mod sqlite;
@@ -642,7 +644,7 @@ mod tests {
             db("gone", "text", true),
             db("gone_required", "text", false),
         ];
-        let ty = |t: &ColType| layout::pg_type("canvas", t);
+        let ty = |t: &ColType| layout::pg_type_name("canvas", t);
         let changes = diff(&l, &existing, ty, |_| Some(vec!["a".into()])).unwrap();
         assert_eq!(
             changes

@@ -25,32 +25,66 @@ pub enum Msg {
     Done,
 }
 
+/// What the reading thread sent: rows (each one line), and the deletions among them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sent {
+    /// Rows sent.
+    pub rows: u64,
+    /// Deletions among them.
+    pub deletes: u64,
+}
+
 /// Writes one field (as the object has it: COPY text) in the target's text format.
 pub type Encode = fn(&[u8], &mut BytesMut);
 
-/// COPY text as it is (PostgreSQL).
+/// COPY text for PostgreSQL, in one canonical form: a field without a backslash or a carriage
+/// return goes as it is; any other is decoded and written again with only `\\`, `\t`, `\n`,
+/// `\r` escaped. It means the same to COPY, and no line can be the end-of-data marker `\.`
+/// (an object's field `\.`, a dot, would otherwise end the COPY there and drop the rest).
 pub fn copy_text(field: &[u8], out: &mut BytesMut) {
-    out.put_slice(field);
+    if field == b"\\N" || memchr::memchr2(b'\\', b'\r', field).is_none() {
+        out.put_slice(field);
+        return;
+    }
+    let mut i = 0;
+    while i < field.len() {
+        let (byte, used) = match field[i] {
+            b'\\' => {
+                let (b, n) = super::tsv::copy_escape(&field[i + 1..]);
+                (b, 1 + n)
+            }
+            b => (b, 1),
+        };
+        i += used;
+        match byte {
+            b'\\' => out.put_slice(b"\\\\"),
+            b'\t' => out.put_slice(b"\\t"),
+            b'\n' => out.put_slice(b"\\n"),
+            b'\r' => out.put_slice(b"\\r"),
+            b => out.put_u8(b),
+        }
+    }
 }
 
 /// Reads `path` on a blocking thread. With `with_action`, each row gets `U` or `D` as a last
 /// column and a `D` row gets `\N` for its values; without, deletions are skipped (a snapshot).
-/// The handle's value is the number of deletions read.
+/// The handle's value is what was sent: rows, and deletions among them.
 pub fn spawn_rows(
     path: PathBuf,
     layout: &Layout,
     with_action: bool,
     encode: Encode,
-) -> (Receiver<Result<Msg, TsvError>>, JoinHandle<u64>) {
+) -> (Receiver<Result<Msg, TsvError>>, JoinHandle<Sent>) {
     let (send, recv) = tokio::sync::mpsc::channel::<Result<Msg, TsvError>>(8);
     let l = layout.clone();
-    let reader = tokio::task::spawn_blocking(move || -> u64 {
+    let reader = tokio::task::spawn_blocking(move || -> Sent {
+        let mut sent = Sent::default();
         let p = path;
         let mut file = match TsvFile::open(&p, &l) {
             Ok(f) => f,
             Err(e) => {
                 let _ = send.blocking_send(Err(e));
-                return 0;
+                return sent;
             }
         };
         let present: Vec<usize> = (0..l.columns.len())
@@ -61,18 +95,17 @@ pub fn spawn_rows(
             .map(|i| (file.fields[*i].unwrap_or(0), l.columns[*i].key))
             .collect();
         if send.blocking_send(Ok(Msg::Header(present))).is_err() {
-            return 0;
+            return sent;
         }
         let mut buf = BytesMut::with_capacity(300 * 1024);
         let mut row = Vec::new();
-        let mut dels = 0u64;
         loop {
             match file.next_row(&mut row) {
                 Ok(true) => {}
                 Ok(false) => break,
                 Err(e) => {
                     let _ = send.blocking_send(Err(e));
-                    return dels;
+                    return sent;
                 }
             }
             let delete = file.is_delete(&row);
@@ -80,7 +113,8 @@ pub fn spawn_rows(
                 // A deletion in a snapshot: nothing to load.
                 continue;
             }
-            dels += u64::from(delete);
+            sent.deletes += u64::from(delete);
+            sent.rows += 1;
             for (n, (f, key)) in src.iter().enumerate() {
                 if n > 0 {
                     buf.put_u8(b'\t');
@@ -100,7 +134,7 @@ pub fn spawn_rows(
                     .blocking_send(Ok(Msg::Chunk(buf.split().freeze())))
                     .is_err()
                 {
-                    return dels;
+                    return sent;
                 }
                 buf.reserve(300 * 1024);
             }
@@ -109,7 +143,7 @@ pub fn spawn_rows(
             let _ = send.blocking_send(Ok(Msg::Chunk(buf.split().freeze())));
         }
         let _ = send.blocking_send(Ok(Msg::Done));
-        dels
+        sent
     });
     (recv, reader)
 }
@@ -127,5 +161,38 @@ pub async fn header(
         _ => Err(DbError::ReaderStopped {
             path: path.to_owned(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn copy(field: &[u8]) -> Vec<u8> {
+        let mut out = BytesMut::new();
+        copy_text(field, &mut out);
+        out.to_vec()
+    }
+
+    /// No field can make a line `\.` (the end of COPY's data), and every field means what it
+    /// meant: only `\\`, `\t`, `\n`, `\r` stay escaped.
+    #[test]
+    fn a_backslash_dot_field_never_ends_a_copy() {
+        assert_eq!(copy(br"\."), b".");
+        assert_eq!(copy(br"a\.b"), b"a.b");
+        assert_eq!(copy(br"\\."), br"\\.");
+        assert_eq!(copy(br"\N"), br"\N");
+        assert_eq!(copy(br"\\N"), br"\\N");
+        assert_eq!(copy(br"tab\there\101\x42\n"), br"tab\thereAB\n");
+        assert_eq!(copy(b"raw\rcr"), br"raw\rcr");
+        assert_eq!(copy(b"plain"), b"plain");
+        for field in [&br"\."[..], br"\\\.", br"x\", br"\"] {
+            assert_eq!(
+                super::super::tsv::unescape(&copy(field)),
+                super::super::tsv::unescape(field),
+                "{}",
+                String::from_utf8_lossy(field)
+            );
+        }
     }
 }

@@ -157,7 +157,8 @@ impl TsvFile {
     }
 }
 
-/// Unescapes a COPY text field; `None` for `\N`.
+/// Unescapes a COPY text field (every escape PostgreSQL reads: `\n`, octal, hex, a character
+/// standing for itself); `None` for `\N`.
 pub fn unescape(field: &[u8]) -> Option<Vec<u8>> {
     if field == b"\\N" {
         return None;
@@ -166,25 +167,62 @@ pub fn unescape(field: &[u8]) -> Option<Vec<u8>> {
         return Some(field.to_vec());
     }
     let mut out = Vec::with_capacity(field.len());
-    let mut it = field.iter();
-    while let Some(&b) = it.next() {
-        if b != b'\\' {
-            out.push(b);
+    let mut i = 0;
+    while i < field.len() {
+        if field[i] != b'\\' {
+            out.push(field[i]);
+            i += 1;
             continue;
         }
-        match it.next() {
-            Some(b'n') => out.push(b'\n'),
-            Some(b'r') => out.push(b'\r'),
-            Some(b't') => out.push(b'\t'),
-            Some(b'b') => out.push(8),
-            Some(b'f') => out.push(12),
-            Some(b'v') => out.push(11),
-            Some(b'0') => out.push(0),
-            Some(&other) => out.push(other),
-            None => out.push(b'\\'),
-        }
+        let (byte, used) = copy_escape(&field[i + 1..]);
+        out.push(byte);
+        i += 1 + used;
     }
     Some(out)
+}
+
+/// The byte a COPY escape stands for (`rest` follows the backslash) and how many bytes of
+/// `rest` it takes. A backslash that ends the field stands for itself.
+pub fn copy_escape(rest: &[u8]) -> (u8, usize) {
+    let Some(&n) = rest.first() else {
+        return (b'\\', 0);
+    };
+    match n {
+        b'b' => (8, 1),
+        b'f' => (12, 1),
+        b'n' => (b'\n', 1),
+        b'r' => (b'\r', 1),
+        b't' => (b'\t', 1),
+        b'v' => (11, 1),
+        b'0'..=b'7' => {
+            let digits = rest
+                .iter()
+                .take(3)
+                .take_while(|c| (b'0'..=b'7').contains(c))
+                .count();
+            // As PostgreSQL: the low 8 bits of up to three octal digits.
+            let v = rest[..digits]
+                .iter()
+                .fold(0u32, |v, d| (v << 3) + u32::from(d - b'0'));
+            ((v & 0xff) as u8, digits)
+        }
+        b'x' => {
+            let digits = rest[1..]
+                .iter()
+                .take(2)
+                .take_while(|c| c.is_ascii_hexdigit())
+                .count();
+            if digits == 0 {
+                return (b'x', 1);
+            }
+            let v = rest[1..=digits].iter().fold(0u8, |v, d| {
+                // `d` is an ASCII hex digit (checked above).
+                (v << 4) | (*d as char).to_digit(16).unwrap_or(0) as u8
+            });
+            (v, 1 + digits)
+        }
+        other => (other, 1),
+    }
 }
 
 #[cfg(test)]
@@ -196,5 +234,7 @@ mod tests {
         assert_eq!(unescape(b"\\N"), None);
         assert_eq!(unescape(b"a\\tb\\nc\\\\d").unwrap(), b"a\tb\nc\\d");
         assert_eq!(unescape(b"plain").unwrap(), b"plain");
+        // Octal and hex escapes, as PostgreSQL reads them; `\.` is a dot.
+        assert_eq!(unescape(b"\\101\\x42\\.\\0").unwrap(), b"AB.\0");
     }
 }

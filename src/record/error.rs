@@ -417,8 +417,10 @@ mod tests {
             StepError::from(StepErrorKind::NoDatabase).exit_code(),
             ExitCode::Internal
         );
-        let load = StepError::from(crate::load::replicate::ReplicateError::NoUntil {
+        let load = StepError::from(crate::load::replicate::ReplicateError::BadAnswer {
             table: "canvas.users".into(),
+            what: "the query job",
+            problem: crate::load::replicate::AnswerProblem::Missing("until` or `at"),
         });
         assert_eq!(load.exit_code(), ExitCode::Gateway);
     }

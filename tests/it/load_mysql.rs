@@ -528,7 +528,9 @@ fn issue_16_mysql_takes_over_an_official_client_replica() {
     let ws = sandbox_with_rows(50);
     replicate(&ws, Some(&db.url), r#"["users"]"#).expect_code(0);
     // As `dap initdb` leaves it: only the official client's bookkeeping.
-    db.execute("DROP TABLE dap_run__table_state, dap_run__load_history, dap_run__pending");
+    db.execute(
+        "DROP TABLE dap_run__table_state, dap_run__load_history, dap_run__pending, dap_run__names, dap_run__migrations",
+    );
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let r = replicate(&ws, Some(&db.url), r#"["users"]"#);
     r.expect_code(0);

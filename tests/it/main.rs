@@ -9,6 +9,7 @@ mod day_one;
 mod day_one_logs;
 mod diagnostics;
 mod faults;
+mod hostile_data;
 mod job_file;
 mod load;
 mod load_errors;

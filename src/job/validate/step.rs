@@ -319,18 +319,19 @@ impl Validator {
             }
         }
         let hint = |what: &str| format!("step.{id}.{what}");
+        // Names, not path segments: the loader encodes them once where it builds a path.
         let ns = self.checked_template(
             &hint("load.namespace"),
             &l.namespace.value,
             &l.namespace.span,
-            Escape::UrlPath,
+            Escape::None,
             names,
         );
         let table = self.checked_template(
             &hint("load.table"),
             &l.table.value,
             &l.table.span,
-            Escape::UrlPath,
+            Escape::None,
             names,
         );
         match (ns, table) {

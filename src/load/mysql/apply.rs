@@ -20,8 +20,10 @@ pub fn stage_ddl(l: &Layout) -> [String; 2] {
     [
         "DROP TEMPORARY TABLE IF EXISTS dap_stage".to_owned(),
         format!(
-            "CREATE TEMPORARY TABLE dap_stage (dap_seq bigint NOT NULL AUTO_INCREMENT PRIMARY KEY, {}, dap_action char(1) NOT NULL) DEFAULT CHARACTER SET utf8mb4",
-            defs.join(", ")
+            "CREATE TEMPORARY TABLE dap_stage ({} bigint NOT NULL AUTO_INCREMENT PRIMARY KEY, {}, {} char(1) NOT NULL) DEFAULT CHARACTER SET utf8mb4",
+            seq(l),
+            defs.join(", "),
+            action(l)
         ),
     ]
 }
@@ -33,9 +35,10 @@ pub fn apply_sql(into: &str, l: &Layout) -> [String; 2] {
         .map(|c| format!("t.{0} = s.{0}", qi(&c.name)))
         .collect();
     let delete = format!(
-        "DELETE t FROM dap_stage s STRAIGHT_JOIN {} t ON {} WHERE s.dap_action = 'D'",
+        "DELETE t FROM dap_stage s STRAIGHT_JOIN {} t ON {} WHERE s.{} = 'D'",
         qi(into),
-        on.join(" AND ")
+        on.join(" AND "),
+        action(l)
     );
     let all: Vec<String> = l.columns.iter().map(|c| qi(&c.name)).collect();
     let from_stage: Vec<String> = all.iter().map(|c| format!("s.{c}")).collect();
@@ -53,11 +56,24 @@ pub fn apply_sql(into: &str, l: &Layout) -> [String; 2] {
             .collect();
     }
     let upsert = format!(
-        "INSERT INTO {} ({}) SELECT {} FROM dap_stage s WHERE s.dap_action = 'U' ORDER BY s.dap_seq ON DUPLICATE KEY UPDATE {}",
+        "INSERT INTO {} ({}) SELECT {} FROM dap_stage s WHERE s.{} = 'U' ORDER BY s.{} ON DUPLICATE KEY UPDATE {}",
         qi(into),
         all.join(", "),
         from_stage.join(", "),
+        action(l),
+        seq(l),
         sets.join(", ")
     );
     [delete, upsert]
+}
+
+/// The staged rows' action column (`U` or `D`), quoted: `dap_action`, unless the table has a
+/// column of that name.
+pub(super) fn action(l: &Layout) -> String {
+    qi(&l.free_column("dap_action"))
+}
+
+/// The staged rows' sequence column, quoted (as [`action`]).
+fn seq(l: &Layout) -> String {
+    qi(&l.free_column("dap_seq"))
 }

@@ -138,3 +138,36 @@ pub async fn run(
     }
     Ok(())
 }
+
+/// A named lock's name on the server: `name@<16 hex of the database's name>`. Named locks are
+/// the server's, not a database's: two replicas in two databases of one server must not
+/// share them.
+const SCOPED: &str = "CONCAT(?, '@', LEFT(SHA2(DATABASE(), 256), 16))";
+
+/// Takes the named lock `name` of this database (`GET_LOCK`), waiting up to `wait` seconds:
+/// whether it was taken. The server's NULL (an error, such as being killed while waiting) is
+/// a failure.
+pub async fn lock(conn: &mut Conn, name: &str, wait: u32) -> Result<bool, DbError> {
+    let got: Option<Option<i64>> = conn
+        .exec_first(format!("SELECT GET_LOCK({SCOPED}, ?)"), (name, wait))
+        .await
+        .map_err(my_err("cannot take a named lock"))?;
+    match got.flatten() {
+        Some(1) => Ok(true),
+        Some(_) => Ok(false),
+        None => Err(DbError::LockFailed {
+            name: name.to_owned(),
+        }),
+    }
+}
+
+/// Releases the named lock `name`; a failure is only logged (the lock goes with the
+/// connection anyway).
+pub async fn unlock(conn: &mut Conn, name: &str) {
+    if let Err(e) = conn
+        .exec_drop(format!("SELECT RELEASE_LOCK({SCOPED})"), (name,))
+        .await
+    {
+        tracing::debug!("cannot release the named lock `{name}`: {e}");
+    }
+}

@@ -21,6 +21,7 @@ use super::conn::my_err;
 use crate::load::db_error::{my_message, my_refusal};
 use crate::load::layout::{ColType, Layout, mysql_ident as qi};
 use crate::load::stream::{Msg, header, spawn_rows};
+use crate::load::tsv::copy_escape;
 use crate::load::{DbError, TsvError};
 
 /// Why `LOAD DATA` of a file did not load it.
@@ -65,50 +66,6 @@ pub fn mysql_text(field: &[u8], out: &mut BytesMut) {
             0 => out.put_slice(b"\\0"),
             v => out.put_u8(v),
         }
-    }
-}
-
-/// The byte a COPY escape stands for (`rest` follows the backslash) and how many bytes of
-/// `rest` it takes. A backslash that ends the field stands for itself.
-fn copy_escape(rest: &[u8]) -> (u8, usize) {
-    let Some(&n) = rest.first() else {
-        return (b'\\', 0);
-    };
-    match n {
-        b'b' => (8, 1),
-        b'f' => (12, 1),
-        b'n' => (b'\n', 1),
-        b'r' => (b'\r', 1),
-        b't' => (b'\t', 1),
-        b'v' => (11, 1),
-        b'0'..=b'7' => {
-            let digits = rest
-                .iter()
-                .take(3)
-                .take_while(|c| (b'0'..=b'7').contains(c))
-                .count();
-            // As PostgreSQL: the low 8 bits of up to three octal digits.
-            let v = rest[..digits]
-                .iter()
-                .fold(0u32, |v, d| (v << 3) + u32::from(d - b'0'));
-            ((v & 0xff) as u8, digits)
-        }
-        b'x' => {
-            let digits = rest[1..]
-                .iter()
-                .take(2)
-                .take_while(|c| c.is_ascii_hexdigit())
-                .count();
-            if digits == 0 {
-                return (b'x', 1);
-            }
-            let v = rest[1..=digits].iter().fold(0u8, |v, d| {
-                // `d` is an ASCII hex digit (checked above).
-                (v << 4) | (*d as char).to_digit(16).unwrap_or(0) as u8
-            });
-            (v, 1 + digits)
-        }
-        other => (other, 1),
     }
 }
 
@@ -209,7 +166,7 @@ pub async fn load_file(
     let vars: Vec<String> = present.iter().map(|i| format!("@c{i}")).collect();
     let mut fields = vars.clone();
     if staged {
-        fields.push("dap_action".into());
+        fields.push(super::apply::action(layout));
     }
     let sets: Vec<String> = present
         .iter()
@@ -231,7 +188,8 @@ pub async fn load_file(
     let unasked = cell.lock().ok().and_then(|mut s| s.take()).is_some();
     let dels = reader
         .await
-        .map_err(|e| DbError::internal("the reader of the MySQL load", e))?;
+        .map_err(|e| DbError::internal("the reader of the MySQL load", e))?
+        .deletes;
     if let Some(e) = unreadable.lock().ok().and_then(|mut s| s.take()) {
         return Err(DbError::from(e).into());
     }

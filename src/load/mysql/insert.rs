@@ -60,7 +60,8 @@ pub async fn insert_file(
     drop(recv);
     let dels = reader
         .await
-        .map_err(|e| DbError::internal("the reader of the MySQL load", e))?;
+        .map_err(|e| DbError::internal("the reader of the MySQL load", e))?
+        .deletes;
     Ok((sent?, dels))
 }
 
@@ -80,7 +81,7 @@ async fn send_rows(
         .map(|i| qi(&layout.columns[*i].name))
         .collect();
     if staged {
-        cols.push("dap_action".into());
+        cols.push(super::apply::action(layout));
     }
     let head = format!(
         "{} INTO {} ({}) VALUES ",

@@ -7,8 +7,12 @@ use mysql_async::Conn;
 use mysql_async::prelude::Queryable as _;
 use serde::{Deserialize, Serialize};
 
-use super::conn::{connect, my_err, run};
+use super::conn::{connect, lock, my_err, run, unlock};
+
+/// The named lock of the bookkeeping's shared rows.
+const STATE_LOCK: &str = "dap_run state";
 use crate::load::layout::{mysql_ident as qi, mysql_literal as ql};
+use crate::load::migrate::{Migration, pending as pending_migrations};
 use crate::load::{DbColumn, DbError, TableState};
 
 /// utf8mb4 whatever the database's default (upstream MariaDB before 11.6 and MySQL 5.7 default
@@ -71,10 +75,80 @@ const META_DDL: [&str; 6] = [
     ) DEFAULT CHARACTER SET utf8mb4",
 ];
 
-/// Creates the bookkeeping tables.
-pub async fn create_meta(conn: &mut Conn) -> Result<(), DbError> {
-    let ddl: Vec<String> = META_DDL.iter().map(|s| s.to_string()).collect();
-    run(conn, "cannot create the bookkeeping tables", &ddl).await
+/// The `ALTER TABLE` that makes a bookkeeping table's names compare as bytes: `Users` and
+/// `users` are two tables.
+macro_rules! binary_names {
+    ($table:literal) => {
+        concat!(
+            "ALTER TABLE ",
+            $table,
+            " MODIFY namespace varchar(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,",
+            " MODIFY `table` varchar(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL"
+        )
+    };
+}
+
+/// The bookkeeping's migrations (see [`crate::load::migrate`]). MySQL commits around each DDL
+/// statement, so each statement can be run again after a kill.
+static MIGRATIONS: [Migration; 2] = [
+    Migration {
+        version: 1,
+        description: "the official client's instructure_dap__table_sync and database_version; dap_run__table_state, load_history and pending",
+        statements: &META_DDL,
+    },
+    Migration {
+        version: 2,
+        description: "names compared as bytes; dap_run__names: which gateway table each MySQL table name belongs to",
+        statements: &[
+            binary_names!("dap_run__table_state"),
+            binary_names!("dap_run__load_history"),
+            binary_names!("dap_run__pending"),
+            "CREATE TABLE IF NOT EXISTS dap_run__names (
+                folded varchar(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+                namespace varchar(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+                `table` varchar(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+                PRIMARY KEY (folded)
+            ) DEFAULT CHARACTER SET utf8mb4",
+            // The tables loaded before: the first loaded keeps a name its twin shares.
+            "INSERT IGNORE INTO dap_run__names (folded, namespace, `table`)
+                SELECT IF(@@lower_case_table_names = 0, CONCAT(namespace, '__', `table`),
+                          LOWER(CONCAT(namespace, '__', `table`))), namespace, `table`
+                FROM dap_run__table_state ORDER BY loaded_at",
+        ],
+    },
+];
+
+/// Brings the bookkeeping to this dap-run's version; the caller holds the DDL lock.
+pub async fn migrate(conn: &mut Conn) -> Result<(), DbError> {
+    let fail = my_err("cannot migrate the bookkeeping tables");
+    conn.query_drop(
+        "CREATE TABLE IF NOT EXISTS dap_run__migrations (
+            version bigint NOT NULL,
+            description text NOT NULL,
+            applied_at datetime(6) NOT NULL,
+            PRIMARY KEY (version)
+        ) DEFAULT CHARACTER SET utf8mb4",
+    )
+    .await
+    .map_err(fail)?;
+    let have: Option<i64> = conn
+        .query_first("SELECT MAX(version) FROM dap_run__migrations")
+        .await
+        .map_err(fail)?
+        .flatten();
+    for m in pending_migrations(&MIGRATIONS, have)? {
+        for sql in m.statements {
+            conn.query_drop(*sql).await.map_err(fail)?;
+        }
+        conn.query_drop(format!(
+            "INSERT INTO dap_run__migrations (version, description, applied_at) VALUES ({}, {}, UTC_TIMESTAMP(6))",
+            m.version,
+            ql(m.description)
+        ))
+        .await
+        .map_err(fail)?;
+    }
+    Ok(())
 }
 
 /// A table's new point: what a load commits (or, before a swap, leaves pending).
@@ -103,10 +177,11 @@ pub fn table_name(ns: &str, table: &str) -> String {
 /// its own with `begin`. The bookkeeping tables are written under a named lock, one load at a
 /// time: parallel loads would otherwise deadlock on their shared rows.
 pub async fn commit_record(conn: &mut Conn, r: &Record, begin: bool) -> Result<(), DbError> {
-    let _: Option<i64> = conn
-        .query_first("SELECT GET_LOCK('dap_run_state', 600)")
-        .await
-        .map_err(my_err("cannot lock the replica's state"))?;
+    if !lock(conn, STATE_LOCK, 600).await? {
+        return Err(DbError::LockFailed {
+            name: STATE_LOCK.into(),
+        });
+    }
     if begin {
         run(
             conn,
@@ -117,9 +192,7 @@ pub async fn commit_record(conn: &mut Conn, r: &Record, begin: bool) -> Result<(
     }
     record(conn, r).await?;
     run(conn, "cannot commit the load", &["COMMIT".into()]).await?;
-    let _ = conn
-        .query_drop("SELECT RELEASE_LOCK('dap_run_state')")
-        .await;
+    unlock(conn, STATE_LOCK).await;
     Ok(())
 }
 
@@ -148,12 +221,12 @@ async fn record(conn: &mut Conn, r: &Record) -> Result<(), DbError> {
             "UPDATE instructure_dap__table_sync SET `timestamp` = {ts}, schema_version = {v},
                target_schema = {ns}, target_table = {target}, schema_description_format = 'json',
                schema_description = {schema}
-             WHERE source_namespace = {ns} AND source_table = {t}"
+             WHERE BINARY source_namespace = {ns} AND BINARY source_table = {t}"
         ),
         format!(
             "INSERT INTO instructure_dap__table_sync (source_namespace, source_table, `timestamp`, schema_version, target_schema, target_table, schema_description_format, schema_description)
              SELECT {ns}, {t}, {ts}, {v}, {ns}, {target}, 'json', {schema} FROM DUAL
-             WHERE NOT EXISTS (SELECT 1 FROM instructure_dap__table_sync WHERE source_namespace = {ns} AND source_table = {t})"
+             WHERE NOT EXISTS (SELECT 1 FROM instructure_dap__table_sync WHERE BINARY source_namespace = {ns} AND BINARY source_table = {t})"
         ),
         format!(
             "INSERT INTO dap_run__load_history (namespace, `table`, job_id, `load`, since, until, reason, schema_version, upserted, deleted, duration_ms, loaded_at)
@@ -218,14 +291,14 @@ pub async fn settle(conn: &mut Conn, ns: &str, t: &str) -> Result<(), DbError> {
             .await?;
         }
     }
-    let name = table_name(ns, t);
+    let names = super::names::Names::of_names(ns, t);
     run(
         conn,
         "cannot drop a half-built table",
         &[format!(
             "DROP TABLE IF EXISTS {}, {}",
-            qi(&super::beside(&name, "new")),
-            qi(&super::beside(&name, "old"))
+            qi(&names.new),
+            qi(&names.old)
         )],
     )
     .await
@@ -270,7 +343,7 @@ pub async fn state(conn: &mut Conn, ns: &str, t: &str) -> Result<Option<TableSta
                 d.until, d.schema_version, d.last_load, d.reason, d.upserted, d.deleted,
                 d.duration_ms, DATE_FORMAT(d.loaded_at, '%Y-%m-%dT%H:%i:%sZ'), d.schema_description
          FROM (SELECT 1 AS one) o
-         LEFT JOIN instructure_dap__table_sync s ON s.source_namespace = {0} AND s.source_table = {1}
+         LEFT JOIN instructure_dap__table_sync s ON BINARY s.source_namespace = {0} AND BINARY s.source_table = {1}
          LEFT JOIN dap_run__table_state d ON d.namespace = {0} AND d.`table` = {1}
          LIMIT 1",
         ql(ns),
@@ -409,7 +482,7 @@ pub async fn status(url: &str) -> Result<Vec<TableState>, DbError> {
         return Ok(vec![]);
     }
     if known.len() < 3 {
-        create_meta(&mut conn).await?;
+        migrate(&mut conn).await?;
     }
     let names: Vec<(String, String)> = conn
         .query(

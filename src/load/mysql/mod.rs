@@ -39,6 +39,7 @@ mod conn;
 mod infile;
 mod insert;
 mod meta;
+mod names;
 
 pub use apply::{apply_sql, stage_ddl};
 pub use conn::connect;
@@ -54,18 +55,11 @@ use mysql_async::prelude::Queryable as _;
 
 use super::layout::{ColType, Column, Layout, mysql_ident as qi, mysql_literal as ql, mysql_type};
 use super::{Changes, DbError, LoadOutcome, LoadRequest, Mode, Parts, TableState};
-use conn::{Settings, my_err, run};
-use meta::{Record, columns, commit_record, create_meta, settle, state};
+use conn::{Settings, lock, my_err, run, unlock};
+use meta::{Record, columns, commit_record, migrate, settle, state};
 
-/// A table beside `name` (`new` or `old`), within MySQL's 64 characters.
-pub(crate) fn beside(name: &str, what: &str) -> String {
-    let suffix = format!("__dap_{what}");
-    let mut base = name.to_owned();
-    while base.len() + suffix.len() > 64 {
-        base.pop();
-    }
-    base + &suffix
-}
+/// The named lock of the replica's DDL (bookkeeping migrations, names, settling).
+const DDL_LOCK: &str = "dap_run ddl";
 
 /// The type the diff compares: enums by kind (their values are compared apart).
 fn diff_type(ty: &ColType) -> String {
@@ -81,15 +75,27 @@ pub async fn prepare(
     url: &str,
     layout: &Layout,
 ) -> Result<(Mode, Changes, Option<TableState>), DbError> {
+    names::check(layout)?;
     let mut conn = connect(url).await?;
     let (ns, t) = (&layout.namespace, &layout.table);
     // One DDL writer at a time: parallel tables create the same bookkeeping tables.
-    let _: Option<i64> = conn
-        .query_first("SELECT GET_LOCK('dap_run_ddl', 3600)")
-        .await
-        .map_err(my_err("cannot lock the replica's DDL"))?;
-    create_meta(&mut conn).await?;
+    if !lock(&mut conn, DDL_LOCK, 3600).await? {
+        return Err(DbError::LockFailed {
+            name: DDL_LOCK.into(),
+        });
+    }
+    migrate(&mut conn).await?;
+    names::claim(&mut conn, layout).await?;
+    // What a killed load left is settled only while no load of the table runs.
+    let table_lock = names::Names::of(layout).lock;
+    if !lock(&mut conn, &table_lock, 0).await? {
+        unlock(&mut conn, DDL_LOCK).await;
+        return Err(DbError::Busy {
+            table: format!("{ns}.{t}"),
+        });
+    }
     settle(&mut conn, ns, t).await?;
+    unlock(&mut conn, &table_lock).await;
     let st = state(&mut conn, ns, t).await?;
     let existing = columns(&mut conn, &table_name(ns, t)).await?;
     let cols: Option<Vec<_>> = existing
@@ -108,7 +114,7 @@ pub async fn prepare(
                 .map(|(_, v)| v.clone())
         })
     });
-    let _ = conn.query_drop("SELECT RELEASE_LOCK('dap_run_ddl')").await;
+    unlock(&mut conn, DDL_LOCK).await;
     Ok((mode, changes, st))
 }
 
@@ -118,7 +124,13 @@ fn col_def(c: &Column, constraints: bool) -> String {
     } else {
         ""
     };
-    format!("{} {}{null}", qi(&c.name), mysql_type(&c.ty))
+    // A text key compares as bytes: under the table's default collation `a` and `A` would be
+    // one key, and one row would replace the other.
+    let binary = match c.ty {
+        ColType::Varchar(_) | ColType::Text if c.key => " COLLATE utf8mb4_bin",
+        _ => "",
+    };
+    format!("{} {}{binary}{null}", qi(&c.name), mysql_type(&c.ty))
 }
 
 /// The servers (`host:port`) that refused `LOAD DATA LOCAL INFILE` in this run: every later
@@ -213,12 +225,39 @@ impl Rows {
 /// Loads one table (see the module docs). On any error before the swap, the live table and
 /// its recorded point stay where they were.
 pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<LoadOutcome, DbError> {
-    let started = Instant::now();
     let (mut conn, settings) = conn::open(url).await?;
+    let l = &req.layout;
+    let names = names::Names::of(l);
+    // One load of a table at a time, whoever runs it; the lock goes with the connection.
+    if !lock(&mut conn, &names.lock, 0).await? {
+        return Err(DbError::Busy {
+            table: format!("{}.{}", l.namespace, l.table),
+        });
+    }
+    let out = load_locked(&mut conn, settings, req, changes, &names).await;
+    if out.is_err() {
+        // A failed load leaves no half-built table in the user's database (a killed one's
+        // is dropped by the next load of the table).
+        let _ = conn
+            .query_drop(format!("DROP TABLE IF EXISTS {}", qi(&names.new)))
+            .await;
+    }
+    unlock(&mut conn, &names.lock).await;
+    out
+}
+
+async fn load_locked(
+    conn: &mut Conn,
+    settings: Settings,
+    req: &LoadRequest,
+    changes: &Changes,
+    names: &names::Names,
+) -> Result<LoadOutcome, DbError> {
+    let started = Instant::now();
     let mut sender = Rows::new(settings);
     let l = &req.layout;
-    let name = table_name(&l.namespace, &l.table);
-    let new = beside(&name, "new");
+    let name = names.table.clone();
+    let new = names.new.clone();
     let snapshot = matches!(req.mode, Mode::Snapshot { .. });
     let rebuild = snapshot || !changes.is_empty();
     let token = format!(
@@ -242,11 +281,9 @@ pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<Loa
                 ql(&table_comment(l, &token))
             ),
         ];
-        run(&mut conn, "cannot create the new table", &ddl).await?;
-        run(&mut conn, "cannot begin a transaction", &begin()).await?;
-        let (read, _) = sender
-            .load_files(&mut conn, &new, l, &req.files, false)
-            .await?;
+        run(conn, "cannot create the new table", &ddl).await?;
+        run(conn, "cannot begin a transaction", &begin()).await?;
+        let (read, _) = sender.load_files(conn, &new, l, &req.files, false).await?;
         out.read = read;
     } else {
         // The staging table before the transaction: MySQL with GTID consistency refuses
@@ -254,7 +291,7 @@ pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<Loa
         let mut ddl = stage_ddl(l).to_vec();
         let mut old_cols = vec![];
         if rebuild {
-            old_cols = columns(&mut conn, &name)
+            old_cols = columns(conn, &name)
                 .await?
                 .unwrap_or_default()
                 .into_iter()
@@ -262,14 +299,14 @@ pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<Loa
                 .collect();
             ddl.push(format!("DROP TABLE IF EXISTS {}", qi(&new)));
             ddl.push(format!("CREATE TABLE {} LIKE {}", qi(&new), qi(&name)));
-            ddl.extend(alter(&mut conn, &name, &new, l, changes, &token).await?);
+            ddl.extend(alter(conn, &name, &new, l, changes, &token).await?);
         }
-        run(&mut conn, "cannot build the new and staging tables", &ddl).await?;
-        run(&mut conn, "cannot begin a transaction", &begin()).await?;
+        run(conn, "cannot build the new and staging tables", &ddl).await?;
+        run(conn, "cannot begin a transaction", &begin()).await?;
         if rebuild {
             let cols = old_cols.join(", ");
             run(
-                &mut conn,
+                conn,
                 "cannot copy the rows into the new table",
                 &[format!(
                     "INSERT INTO {} ({cols}) SELECT {cols} FROM {}",
@@ -280,7 +317,7 @@ pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<Loa
             .await?;
         }
         let (read, deletes) = sender
-            .load_files(&mut conn, "dap_stage", l, &req.files, true)
+            .load_files(conn, "dap_stage", l, &req.files, true)
             .await?;
         out.read = read;
         let [delete, upsert] = apply_sql(&into, l);
@@ -301,6 +338,13 @@ pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<Loa
         .map_err(my_err("cannot count the rows"))?;
     out.rows = rows.unwrap_or(0) as u64;
     if snapshot {
+        if out.rows != out.read && !l.keys_repeat() {
+            return Err(DbError::KeysMerged {
+                table: format!("{}.{}", l.namespace, l.table),
+                read: out.read,
+                rows: out.rows,
+            });
+        }
         out.upserted = out.rows;
     }
     out.duration = started.elapsed();
@@ -325,13 +369,13 @@ pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<Loa
         schema: serde_json::to_string(&req.schema).unwrap_or_default(),
     };
     if !rebuild {
-        commit_record(&mut conn, &rec, false).await?;
+        commit_record(conn, &rec, false).await?;
         return Ok(out);
     }
     // The swap (see the module docs for the order).
     let pending = serde_json::to_string(&rec).unwrap_or_default();
-    let exists = meta::comment(&mut conn, &name).await?.is_some();
-    let old = beside(&name, "old");
+    let exists = meta::comment(conn, &name).await?.is_some();
+    let old = names.old.clone();
     let swap = if exists {
         format!(
             "RENAME TABLE {0} TO {1}, {2} TO {0}",
@@ -353,8 +397,8 @@ pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<Loa
         ),
         swap,
     ];
-    run(&mut conn, "cannot swap the new table in", &steps).await?;
-    commit_record(&mut conn, &rec, true).await?;
+    run(conn, "cannot swap the new table in", &steps).await?;
+    commit_record(conn, &rec, true).await?;
     let _ = conn
         .query_drop(format!("DROP TABLE IF EXISTS {}", qi(&old)))
         .await;
@@ -416,15 +460,4 @@ async fn alter(
         qi(new),
         parts.join(", ")
     )])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tables_beside_fit_in_64_characters() {
-        assert_eq!(beside(&"x".repeat(70), "new").len(), 64);
-        assert_eq!(beside("canvas__users", "old"), "canvas__users__dap_old");
-    }
 }

@@ -152,22 +152,38 @@ pub(super) struct Applied {
     pub rows: Option<u64>,
 }
 
-/// Deletes the `D` records' rows and upserts the `U` records: `on` joins a table row `t` to a
-/// staged change `s` by key, `columns` and `keys` are the layout's quoted columns, `changed`
-/// selects the `U` records (deduplicated where keys repeat).
+/// The staged changes (`dap_stage`) and how they meet the table.
+pub(super) struct Staged<'a> {
+    /// Joins a table row `t` to a staged change `s` by key.
+    pub on: &'a str,
+    /// The layout's quoted columns.
+    pub columns: &'a [String],
+    /// Its quoted key columns.
+    pub keys: &'a [String],
+    /// `SELECT …` of the `U` records (deduplicated where keys repeat).
+    pub changed: &'a str,
+    /// The staged changes' action column, quoted.
+    pub action: &'a str,
+}
+
+/// Deletes the `D` records' rows and upserts the `U` records.
 pub(super) async fn upsert(
     tx: &Transaction<'_>,
     target: &str,
     layout: &Layout,
-    on: &str,
-    columns: &[String],
-    keys: &[String],
-    changed: &str,
+    staged: &Staged<'_>,
 ) -> Result<Applied, DbError> {
+    let Staged {
+        on,
+        columns,
+        keys,
+        changed,
+        action,
+    } = staged;
     let deleted = tx
         .execute(
             &format!(
-                "DELETE FROM {target} AS t USING dap_stage AS s WHERE s.dap_action = 'D' AND {on}"
+                "DELETE FROM {target} AS t USING dap_stage AS s WHERE s.{action} = 'D' AND {on}"
             ),
             &[],
         )
@@ -202,22 +218,29 @@ pub(super) async fn upsert(
     })
 }
 
-/// Rewrites `target` from `dap_stage` (arguments as for [`upsert`]), restoring `key`.
-/// `repeated` (the key columns, joined) when a key can have several records, as in
-/// `canvas_logs`: a row with a `D` record among them counts as deleted, as in the upsert.
+/// Rewrites `target` from the staged changes, restoring `key`. `repeated` (the key columns,
+/// joined) when a key can have several records, as in `canvas_logs`: a row with a `D` record
+/// among them counts as deleted, as in the upsert. `kept_action` names the set-aside rows'
+/// action column (one no table column has).
 pub(super) async fn rewrite(
     tx: &Transaction<'_>,
     target: &str,
     key: &Key,
-    on: &str,
-    columns: &[String],
-    changed: &str,
+    staged: &Staged<'_>,
     repeated: Option<&str>,
+    kept_action: &str,
 ) -> Result<Applied, DbError> {
+    let Staged {
+        on,
+        columns,
+        changed,
+        action,
+        ..
+    } = staged;
     let columns = columns.join(", ");
     let staged = match repeated {
         Some(keys) => format!(
-            "(SELECT DISTINCT ON ({keys}) {keys}, dap_action FROM dap_stage ORDER BY {keys}, dap_action = 'D' DESC)"
+            "(SELECT DISTINCT ON ({keys}) {keys}, {action} FROM dap_stage ORDER BY {keys}, {action} = 'D' DESC)"
         ),
         None => "dap_stage".to_owned(),
     };
@@ -227,8 +250,8 @@ pub(super) async fn rewrite(
         .execute(
             &format!(
                 "CREATE TEMPORARY TABLE dap_keep ON COMMIT DROP AS
-                   SELECT t.*, s.dap_action AS \"dap-run action\" FROM {target} AS t LEFT JOIN {staged} AS s ON {on}
-                   WHERE s.dap_action IS DISTINCT FROM 'U'"
+                   SELECT t.*, s.{action} AS {kept_action} FROM {target} AS t LEFT JOIN {staged} AS s ON {on}
+                   WHERE s.{action} IS DISTINCT FROM 'U'"
             ),
             &[],
         )
@@ -236,7 +259,7 @@ pub(super) async fn rewrite(
         .map_err(db_err("cannot set aside the unchanged rows"))?;
     let deleted = count(
         tx,
-        "dap_keep WHERE \"dap-run action\" = 'D'",
+        &format!("dap_keep WHERE {kept_action} = 'D'"),
         "cannot count the deletions",
     )
     .await?;
@@ -245,7 +268,7 @@ pub(super) async fn rewrite(
     let rows = tx
         .execute(
             &format!(
-                "INSERT INTO {target} ({columns}) SELECT {columns} FROM dap_keep WHERE \"dap-run action\" IS NULL
+                "INSERT INTO {target} ({columns}) SELECT {columns} FROM dap_keep WHERE {kept_action} IS NULL
                  UNION ALL ({changed})"
             ),
             &[],

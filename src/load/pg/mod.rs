@@ -10,6 +10,7 @@
 mod apply;
 mod conn;
 mod meta;
+mod names;
 mod stage;
 
 pub use conn::connect;
@@ -22,11 +23,11 @@ use bytes::Bytes;
 use futures_util::SinkExt as _;
 use tokio_postgres::Transaction;
 
-use super::layout::{ColType, Layout, pg_type, quote_ident as qi, quote_literal as ql};
+use super::layout::{ColType, Layout, pg_literal as ql, pg_type, pg_type_name, quote_ident as qi};
 use super::stream::{Msg, spawn_rows};
 use super::{Changes, DbError, LoadOutcome, LoadRequest, Mode, Parts, TableState};
 use conn::db_err;
-use meta::{META_DDL, columns, enum_values, state};
+use meta::{columns, enum_values, state};
 
 /// What the next load of a table is, decided from the database: a snapshot when the table is
 /// new or a column changed type, else an incremental since the recorded point with the
@@ -36,6 +37,7 @@ pub async fn prepare(
     url: &str,
     layout: &Layout,
 ) -> Result<(Mode, Changes, Option<TableState>), DbError> {
+    names::check(layout)?;
     let mut client = connect(url).await?;
     let ns = &layout.namespace;
     let tx = client
@@ -46,9 +48,9 @@ pub async fn prepare(
     tx.batch_execute("SELECT pg_advisory_xact_lock(7303010014)")
         .await
         .map_err(db_err("cannot lock the replica's DDL"))?;
-    tx.batch_execute(META_DDL)
-        .await
-        .map_err(db_err("cannot create the bookkeeping tables"))?;
+    meta::migrate(&tx).await?;
+    // A load of the table running elsewhere: fail now, before a query job is asked for.
+    try_lock(&tx, layout).await?;
     stage::drop_leftovers(&tx).await?;
     tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", qi(ns)))
         .await
@@ -82,7 +84,7 @@ pub async fn prepare(
         super::diff(
             layout,
             cols,
-            |t| pg_type(ns, t),
+            |t| pg_type_name(ns, t),
             |n| known_enums.get(n).cloned(),
         )
     });
@@ -104,6 +106,24 @@ pub async fn prepare(
     Ok((mode, changes, state))
 }
 
+/// One load of a table at a time, whoever runs it: takes the table's lock for the
+/// transaction, or fails with [`DbError::Busy`] when another load holds it.
+async fn try_lock(tx: &Transaction<'_>, layout: &Layout) -> Result<(), DbError> {
+    let (a, b) = names::Names::of(layout).lock;
+    let free: bool = tx
+        .query_one("SELECT pg_try_advisory_xact_lock($1, $2)", &[&a, &b])
+        .await
+        .map_err(db_err("cannot lock the table's load"))?
+        .get(0);
+    if free {
+        Ok(())
+    } else {
+        Err(DbError::Busy {
+            table: format!("{}.{}", layout.namespace, layout.table),
+        })
+    }
+}
+
 fn col_def(ns: &str, c: &super::layout::Column, constraints: bool) -> String {
     let null = if constraints && !c.nullable {
         " NOT NULL"
@@ -111,14 +131,6 @@ fn col_def(ns: &str, c: &super::layout::Column, constraints: bool) -> String {
         ""
     };
     format!("{} {}{null}", qi(&c.name), pg_type(ns, &c.ty))
-}
-
-fn short(name: String) -> String {
-    let mut n = name;
-    while n.len() > 63 {
-        n.pop();
-    }
-    n
 }
 
 /// Streams the parts' rows into `COPY <copy_target> (<columns>) FROM STDIN WITH (FREEZE)`, one
@@ -211,14 +223,23 @@ async fn copy_part(
         let _ = reader.await;
         return Err(e);
     }
-    let n = sink.as_mut().finish().await.map_err(|source| {
+    let taken = sink.as_mut().finish().await.map_err(|source| {
         let path = path.to_owned();
         DbError::Copy { path, source }
     })?;
-    reader
+    let sent = reader
         .await
         .map_err(|e| DbError::internal("the reader of the PostgreSQL load", e))?;
-    Ok(n)
+    // Every line is one row: a database that took another number of rows than it was sent
+    // ended the data early (or read a line as two), and the load must not commit.
+    if taken != sent.rows {
+        return Err(DbError::RowsLost {
+            path: path.to_owned(),
+            sent: sent.rows,
+            taken,
+        });
+    }
+    Ok(taken)
 }
 
 /// Loads one table in one transaction (see the module docs). On any error the transaction is
@@ -229,15 +250,17 @@ pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<Loa
     let layout = &req.layout;
     let ns = &layout.namespace;
     let t = &layout.table;
-    let target = format!("{}.{}", qi(ns), qi(t));
+    let names = names::Names::of(layout);
+    let target = names.target.clone();
     let keys: Vec<String> = layout.keys().map(|c| qi(&c.name)).collect();
     let all: Vec<String> = layout.columns.iter().map(|c| qi(&c.name)).collect();
     // `canvas_logs.web_logs` repeats keys: the last record of a key wins.
-    let dedupe = ns == "canvas_logs";
+    let dedupe = layout.keys_repeat();
     let tx = client
         .transaction()
         .await
         .map_err(db_err("cannot begin a transaction"))?;
+    try_lock(&tx, layout).await?;
     let mut out = LoadOutcome::default();
     // The rows after the load, when a statement already counted them.
     let rows;
@@ -255,9 +278,10 @@ pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<Loa
             rows = Some(out.upserted);
         }
         Mode::Snapshot { .. } => {
-            let new = short(format!("{t}__dap_new"));
-            let new_pk = short(format!("{t}__dap_new_pkey"));
-            let new_target = format!("{}.{}", qi(ns), qi(&new));
+            // Built in `dap_run` (no gateway table's schema), moved into the namespace's
+            // schema at the swap: a gateway table can be named anything, so no name beside
+            // the table is safe to drop or fill.
+            let new_target = &names.new;
             let defs: Vec<String> = layout
                 .columns
                 .iter()
@@ -273,22 +297,26 @@ pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<Loa
             .await
             .map_err(db_err("cannot create the new table"))?;
             (out.read, out.upserted) =
-                fill(url, &tx, &new_target, layout, &req.files, dedupe).await?;
+                fill(url, &tx, new_target, layout, &req.files, dedupe).await?;
             rows = Some(out.upserted);
             tx.batch_execute(&format!(
                 "ALTER TABLE {new_target} ADD CONSTRAINT {} PRIMARY KEY ({})",
-                qi(&new_pk),
+                qi(&names.new_pk),
                 keys.join(", ")
             ))
             .await
             .map_err(db_err("cannot add the primary key"))?;
             tx.batch_execute(&format!(
                 "DROP TABLE IF EXISTS {target};
-                 ALTER TABLE {new_target} RENAME TO {};
+                 ALTER TABLE {new_target} SET SCHEMA {};
+                 ALTER TABLE {}.{} RENAME TO {};
                  ALTER TABLE {target} RENAME CONSTRAINT {} TO {}",
+                qi(ns),
+                qi(ns),
+                qi(&names.new_bare),
                 qi(t),
-                qi(&new_pk),
-                qi(&short(format!("pk_{t}")))
+                qi(&names.new_pk),
+                qi(&names.pk)
             ))
             .await
             .map_err(|source| {
@@ -310,28 +338,28 @@ pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<Loa
         Mode::Incremental { .. } => {
             additive(&tx, &target, ns, changes).await?;
             stage(&tx, layout).await?;
+            let action = action(layout);
             if dedupe {
-                out.read =
-                    copy_files(&tx, "dap_stage", layout, &req.files, Some("dap_action")).await?;
+                out.read = copy_files(&tx, "dap_stage", layout, &req.files, Some(&action)).await?;
             } else {
-                (out.read, helper) = stage::parts(
-                    url,
-                    &tx,
-                    "dap_stage",
-                    layout,
-                    &req.files,
-                    Some("dap_action"),
-                )
-                .await?;
+                (out.read, helper) =
+                    stage::parts(url, &tx, "dap_stage", layout, &req.files, Some(&action)).await?;
                 if let Some(h) = &mut helper {
                     h.join(&tx).await?;
                 }
             }
             let read = out.read;
-            stage::analyze(&tx, helper.as_ref(), &keys.join(", ")).await?;
+            stage::analyze(&tx, helper.as_ref(), &keys.join(", "), &action).await?;
             let on: Vec<String> = keys.iter().map(|k| format!("t.{k} = s.{k}")).collect();
             let on = on.join(" AND ");
             let select = upserts(layout, dedupe);
+            let staged = apply::Staged {
+                on: &on,
+                columns: &all,
+                keys: &keys,
+                changed: &select,
+                action: &action,
+            };
             let applied = match apply::plan(&tx, &target, all.len(), read).await? {
                 Some(key) => {
                     tracing::info!(
@@ -343,14 +371,13 @@ pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<Loa
                         &tx,
                         &target,
                         &key,
-                        &on,
-                        &all,
-                        &select,
+                        &staged,
                         dedupe.then(|| keys.join(", ")).as_deref(),
+                        &qi(&layout.free_column("dap-run action")),
                     )
                     .await?
                 }
-                None => apply::upsert(&tx, &target, layout, &on, &all, &keys, &select).await?,
+                None => apply::upsert(&tx, &target, layout, &staged).await?,
             };
             out.deleted = applied.deleted;
             out.upserted = applied.upserted;
@@ -394,7 +421,7 @@ async fn fill(
         return Ok((read, read));
     }
     stage(tx, layout).await?;
-    let read = copy_files(tx, "dap_stage", layout, files, Some("dap_action")).await?;
+    let read = copy_files(tx, "dap_stage", layout, files, Some(&action(layout))).await?;
     let written = tx
         .execute(
             &format!(
@@ -413,15 +440,16 @@ async fn fill(
 /// key.
 fn upserts(layout: &Layout, dedupe: bool) -> String {
     let all: Vec<String> = layout.columns.iter().map(|c| qi(&c.name)).collect();
+    let action = action(layout);
     if !dedupe {
         return format!(
-            "SELECT {} FROM dap_stage WHERE dap_action <> 'D'",
+            "SELECT {} FROM dap_stage WHERE {action} <> 'D'",
             all.join(", ")
         );
     }
     let keys: Vec<String> = layout.keys().map(|c| qi(&c.name)).collect();
     format!(
-        "SELECT DISTINCT ON ({1}) {0} FROM dap_stage WHERE dap_action <> 'D' ORDER BY {1}, ctid DESC",
+        "SELECT DISTINCT ON ({1}) {0} FROM dap_stage WHERE {action} <> 'D' ORDER BY {1}, ctid DESC",
         all.join(", "),
         keys.join(", ")
     )
@@ -488,7 +516,7 @@ async fn in_place(
     let Ok(changes) = super::diff(
         layout,
         &existing,
-        |t| pg_type(ns, t),
+        |t| pg_type_name(ns, t),
         |n| enums.get(n).cloned(),
     ) else {
         return Ok(None);
@@ -501,6 +529,12 @@ async fn in_place(
     apply::key_if_safe(tx, target).await
 }
 
+/// The staged changes' action column (`U` or `D`), quoted: `dap_action`, unless the table has
+/// a column of that name.
+fn action(layout: &Layout) -> String {
+    qi(&layout.free_column("dap_action"))
+}
+
 async fn stage(tx: &Transaction<'_>, layout: &Layout) -> Result<(), DbError> {
     let defs: Vec<String> = layout
         .columns
@@ -508,49 +542,85 @@ async fn stage(tx: &Transaction<'_>, layout: &Layout) -> Result<(), DbError> {
         .map(|c| col_def(&layout.namespace, c, false))
         .collect();
     tx.batch_execute(&format!(
-        "CREATE TEMPORARY TABLE dap_stage ({}, dap_action text NOT NULL) ON COMMIT DROP",
-        defs.join(", ")
+        "CREATE TEMPORARY TABLE dap_stage ({}, {} text NOT NULL) ON COMMIT DROP",
+        defs.join(", "),
+        action(layout)
     ))
     .await
     .map_err(db_err("cannot create the staging table"))
 }
 
-/// Writes the table's new point into `dap_run.table_state` and `instructure_dap.table_sync`.
+/// Writes the table's new point into `dap_run.table_state` and `instructure_dap.table_sync`,
+/// and the load into `dap_run.load_history`. Every value the gateway chose (names, the job id,
+/// the schema) is a bind parameter: nothing of it is read as SQL.
 async fn record(tx: &Transaction<'_>, req: &LoadRequest, out: &LoadOutcome) -> Result<(), DbError> {
     let l = &req.layout;
     let (kind, reason, since) = match &req.mode {
-        Mode::Snapshot { reason } => ("snapshot", ql(reason), "NULL".to_owned()),
-        Mode::Incremental { since } => ("incremental", "NULL".to_owned(), ql(since)),
+        Mode::Snapshot { reason } => ("snapshot", Some(reason.as_str()), None),
+        Mode::Incremental { since } => ("incremental", None, Some(since.as_str())),
     };
-    let schema_text = serde_json::to_string(&req.schema).unwrap_or_default();
-    let ts = ql(&super::naive_utc(&req.until));
-    tx.batch_execute(&format!(
-        r#"INSERT INTO dap_run.table_state (namespace, "table", until, schema_version, last_load, reason, upserted, deleted, duration_ms, loaded_at, schema_description)
-           VALUES ({ns}, {t}, {until}, {v}, '{kind}', {reason}, {up}, {del}, {ms}, now(), {schema})
-           ON CONFLICT (namespace, "table") DO UPDATE SET until = EXCLUDED.until,
-             schema_version = EXCLUDED.schema_version, last_load = EXCLUDED.last_load,
-             reason = EXCLUDED.reason, upserted = EXCLUDED.upserted, deleted = EXCLUDED.deleted,
-             duration_ms = EXCLUDED.duration_ms, loaded_at = EXCLUDED.loaded_at,
-             schema_description = EXCLUDED.schema_description;
-           UPDATE instructure_dap.table_sync SET "timestamp" = {ts}, schema_version = {v},
-             target_schema = {ns}, target_table = {t}, schema_description_format = 'json',
-             schema_description = {schema}
-             WHERE source_namespace = {ns} AND source_table = {t};
-           INSERT INTO instructure_dap.table_sync (source_namespace, source_table, "timestamp", schema_version, target_schema, target_table, schema_description_format, schema_description)
-             SELECT {ns}, {t}, {ts}, {v}, {ns}, {t}, 'json', {schema}
-             WHERE NOT EXISTS (SELECT 1 FROM instructure_dap.table_sync WHERE source_namespace = {ns} AND source_table = {t});
-           INSERT INTO dap_run.load_history (namespace, "table", job_id, load, since, until, reason, schema_version, upserted, deleted, duration_ms)
-             VALUES ({ns}, {t}, {job}, '{kind}', {since}, {until}, {reason}, {v}, {up}, {del}, {ms});"#,
-        job = ql(&req.job_id),
-        ns = ql(&l.namespace),
-        t = ql(&l.table),
-        until = ql(&req.until),
-        v = req.schema_version,
-        up = out.upserted,
-        del = out.deleted,
-        ms = out.duration.as_millis() as i64,
-        schema = ql(&schema_text),
-    ))
-    .await
-    .map_err(db_err("cannot record the table's new point"))
+    let schema = serde_json::to_string(&req.schema).unwrap_or_default();
+    let ts = super::naive_utc(&req.until);
+    let (ns, t) = (l.namespace.as_str(), l.table.as_str());
+    let (up, del) = (out.upserted as i64, out.deleted as i64);
+    let ms = out.duration.as_millis() as i64;
+    let statements: [(&str, &[&(dyn tokio_postgres::types::ToSql + Sync)]); 4] = [
+        (
+            r#"INSERT INTO dap_run.table_state (namespace, "table", until, schema_version, last_load, reason, upserted, deleted, duration_ms, loaded_at, schema_description)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), $10)
+               ON CONFLICT (namespace, "table") DO UPDATE SET until = EXCLUDED.until,
+                 schema_version = EXCLUDED.schema_version, last_load = EXCLUDED.last_load,
+                 reason = EXCLUDED.reason, upserted = EXCLUDED.upserted, deleted = EXCLUDED.deleted,
+                 duration_ms = EXCLUDED.duration_ms, loaded_at = EXCLUDED.loaded_at,
+                 schema_description = EXCLUDED.schema_description"#,
+            &[
+                &ns,
+                &t,
+                &req.until,
+                &req.schema_version,
+                &kind,
+                &reason,
+                &up,
+                &del,
+                &ms,
+                &schema,
+            ],
+        ),
+        (
+            r#"UPDATE instructure_dap.table_sync SET "timestamp" = $3::text::timestamp, schema_version = $4,
+                 target_schema = $1::text, target_table = $2::text, schema_description_format = 'json',
+                 schema_description = $5
+               WHERE source_namespace = $1::text AND source_table = $2::text"#,
+            &[&ns, &t, &ts, &req.schema_version, &schema],
+        ),
+        (
+            r#"INSERT INTO instructure_dap.table_sync (source_namespace, source_table, "timestamp", schema_version, target_schema, target_table, schema_description_format, schema_description)
+               SELECT $1::text, $2::text, $3::text::timestamp, $4, $1::text, $2::text, 'json', $5
+               WHERE NOT EXISTS (SELECT 1 FROM instructure_dap.table_sync WHERE source_namespace = $1::text AND source_table = $2::text)"#,
+            &[&ns, &t, &ts, &req.schema_version, &schema],
+        ),
+        (
+            r#"INSERT INTO dap_run.load_history (namespace, "table", job_id, load, since, until, reason, schema_version, upserted, deleted, duration_ms)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"#,
+            &[
+                &ns,
+                &t,
+                &req.job_id,
+                &kind,
+                &since,
+                &req.until,
+                &reason,
+                &req.schema_version,
+                &up,
+                &del,
+                &ms,
+            ],
+        ),
+    ];
+    for (sql, params) in statements {
+        tx.execute(sql, params)
+            .await
+            .map_err(db_err("cannot record the table's new point"))?;
+    }
+    Ok(())
 }

@@ -183,6 +183,7 @@ pub(super) async fn analyze(
     tx: &Transaction<'_>,
     helper: Option<&Helper>,
     keys: &str,
+    action: &str,
 ) -> Result<(), DbError> {
     let tables = match helper {
         Some(h) => vec!["dap_stage_here", h.table.as_str()],
@@ -190,7 +191,7 @@ pub(super) async fn analyze(
     };
     let mut sql = "SET LOCAL default_statistics_target = 10;".to_owned();
     for t in tables {
-        sql.push_str(&format!(" ANALYZE {t} ({keys}, dap_action);"));
+        sql.push_str(&format!(" ANALYZE {t} ({keys}, {action});"));
     }
     sql.push_str(" SET LOCAL default_statistics_target TO DEFAULT;");
     tx.batch_execute(&sql)

@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::answer::AnswerProblem;
 use crate::error::ExitCode;
 use crate::fsio::UnsafePath;
 use crate::load::{DbError, LayoutError};
@@ -102,19 +103,15 @@ pub enum ReplicateError {
         /// How long it was polled.
         waited: Duration,
     },
-    /// The gateway's answer to a query has no job id to poll.
-    #[error("the query job for `{table}` has no id: {job}")]
-    JobWithoutId {
+    /// An answer of the gateway that is not what its API documents.
+    #[error("the gateway's answer to {what} of `{table}` cannot be used: {problem}")]
+    BadAnswer {
         /// `namespace.table`.
         table: String,
-        /// The answer, shortened.
-        job: String,
-    },
-    /// A completed job without its point in time.
-    #[error("the completed job for `{table}` has neither `until` nor `at`")]
-    NoUntil {
-        /// `namespace.table`.
-        table: String,
+        /// Which answer (`the schema request`, `the query job`).
+        what: &'static str,
+        /// What is wrong with it.
+        problem: AnswerProblem,
     },
     /// The gateway gave no URL for an object of the job.
     #[error("the gateway gave no URL for object `{id}` of `{table}`")]
@@ -187,8 +184,7 @@ impl ReplicateError {
             | E::Layout(_)
             | E::SnapshotRefused { .. }
             | E::JobTimeout { .. }
-            | E::JobWithoutId { .. }
-            | E::NoUntil { .. }
+            | E::BadAnswer { .. }
             | E::NoObjectUrl { .. }
             | E::BadObjectUrl { .. } => ExitCode::Gateway,
             // As a `poll` step's `failed` job: the gateway worked, the job did not.
@@ -242,7 +238,12 @@ mod tests {
     fn exit_codes_follow_the_kind() {
         let table = || "canvas.users".to_owned();
         assert_eq!(
-            ReplicateError::NoUntil { table: table() }.exit_code(),
+            ReplicateError::BadAnswer {
+                table: table(),
+                what: "the query job",
+                problem: AnswerProblem::Missing("objects")
+            }
+            .exit_code(),
             ExitCode::Gateway
         );
         assert_eq!(

@@ -10,6 +10,7 @@
 //! snapshot, and the outputs say why. A database failure that looks transient (the connection
 //! dropped, the server restarting) is retried from the start of the transaction, twice.
 
+mod answer;
 mod download;
 mod error;
 
@@ -18,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value as Json, json};
 
+pub use answer::{AnswerProblem, CompleteJob, JobState, SchemaAnswer};
 pub use error::{Refusal, RefusalKind, ReplicateError};
 
 use super::layout::Layout;
@@ -177,9 +179,14 @@ pub async fn run(t: Table<'_>) -> Result<Loaded, ReplicateError> {
         &mut requests,
     )
     .await?;
-    let version = schema.get("version").and_then(Json::as_i64).unwrap_or(0);
-    let layout = Layout::from_schema(ns, table, &schema)?;
-    let table_schema = schema.get("schema").cloned().unwrap_or(schema.clone());
+    let schema = SchemaAnswer::read(schema).map_err(|problem| ReplicateError::BadAnswer {
+        table: format!("{ns}.{table}"),
+        what: "the schema request",
+        problem,
+    })?;
+    let version = schema.version;
+    let layout = Layout::from_schema(ns, table, &schema.answer)?;
+    let table_schema = schema.schema;
 
     // 2. Where the table stands.
     let (mut mode, mut changes, _state) =
@@ -230,18 +237,11 @@ pub async fn run(t: Table<'_>) -> Result<Loaded, ReplicateError> {
 
     // 4. Downloads and the load (one transaction), side by side: the load reads each part as
     //    soon as it is on disk.
-    let job_id = job
-        .get("id")
-        .and_then(Json::as_str)
-        .unwrap_or("job")
-        .to_owned();
-    let ids: Vec<String> = job
-        .get("objects")
-        .and_then(Json::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|o| o.get("id").and_then(Json::as_str).map(str::to_owned))
-        .collect();
+    let CompleteJob {
+        id: job_id,
+        objects: ids,
+        ..
+    } = job;
     let dir = crate::fsio::safe_join(
         t.output_dir,
         &format!(
@@ -332,15 +332,23 @@ impl From<ReplicateError> for QueryError {
 /// How long a query job is polled before the load gives up.
 const JOB_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
 
-/// Starts the query job and polls it to completion: the job's JSON and its `until` (or `at`).
+/// Starts the query job and polls it to completion: the complete job (its `until` or `at`
+/// the point it reaches).
 async fn query(
     http: &Http,
     ns: &str,
     table: &str,
     body: Json,
     requests: &mut u32,
-) -> Result<(Json, String), QueryError> {
+) -> Result<(CompleteJob, String), QueryError> {
     let seg = |s: &str| crate::template::url_segment(s);
+    let bad = |problem| {
+        QueryError::Other(ReplicateError::BadAnswer {
+            table: format!("{ns}.{table}"),
+            what: "the query job",
+            problem,
+        })
+    };
     let mut job = send_json(
         http,
         Method::Post,
@@ -352,14 +360,13 @@ async fn query(
     let deadline = Instant::now() + JOB_TIMEOUT;
     let mut every = Duration::from_millis(200);
     loop {
-        let status = job.get("status").and_then(Json::as_str).unwrap_or("");
-        match status {
-            "complete" => break,
-            "failed" => {
-                let err = job.get("error").cloned().unwrap_or(Json::Null);
-                let kind = err.get("type").and_then(Json::as_str).unwrap_or("");
-                let message = err.get("message").and_then(Json::as_str).unwrap_or("");
-                if let Some(k) = RefusalKind::find(kind) {
+        let id = match answer::job(&job).map_err(bad)? {
+            JobState::Complete(done) => {
+                let until = done.until.clone();
+                return Ok((done, until));
+            }
+            JobState::Failed { kind, message } => {
+                if let Some(k) = RefusalKind::find(&kind) {
                     return Err(QueryError::Refused(Refusal {
                         kind: k,
                         detail: format!("{kind}: {message}"),
@@ -367,12 +374,12 @@ async fn query(
                 }
                 return Err(QueryError::Other(ReplicateError::JobFailed {
                     table: format!("{ns}.{table}"),
-                    kind: kind.to_owned(),
-                    message: message.to_owned(),
+                    kind,
+                    message,
                 }));
             }
-            _ => {}
-        }
+            JobState::Running { id } => id,
+        };
         if Instant::now() >= deadline {
             return Err(QueryError::Other(ReplicateError::JobTimeout {
                 table: format!("{ns}.{table}"),
@@ -381,16 +388,6 @@ async fn query(
         }
         tokio::time::sleep(every).await;
         every = (every * 2).min(Duration::from_secs(10));
-        let id = job
-            .get("id")
-            .and_then(Json::as_str)
-            .ok_or_else(|| {
-                QueryError::Other(ReplicateError::JobWithoutId {
-                    table: format!("{ns}.{table}"),
-                    job: crate::extract::short_json(&job),
-                })
-            })?
-            .to_owned();
         job = send_json(
             http,
             Method::Get,
@@ -400,17 +397,6 @@ async fn query(
         )
         .await?;
     }
-    let until = job
-        .get("until")
-        .or_else(|| job.get("at"))
-        .and_then(Json::as_str)
-        .ok_or_else(|| {
-            QueryError::Other(ReplicateError::NoUntil {
-                table: format!("{ns}.{table}"),
-            })
-        })?
-        .to_owned();
-    Ok((job, until))
 }
 
 /// Resolves the replica: `--database`, then `DAP_CONNECTION_STRING`, then the job's

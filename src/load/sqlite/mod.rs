@@ -5,14 +5,18 @@
 //! as `YYYY-MM-DD HH:MM:SS[.ffffff]` text (naive UTC), JSON as text, enums as text, booleans as
 //! 0/1. Each load is one `BEGIN IMMEDIATE` transaction with prepared statements.
 
+mod value;
+
 use std::path::Path;
 use std::time::Instant;
 
 use rusqlite::{Connection, params, types::Value};
 
 use super::error::{TsvError, ValueError};
-use super::layout::{ColType, Layout, quote_ident as qi, sqlite_type};
-use super::tsv::{TsvFile, unescape};
+use super::layout::{Layout, quote_ident as qi, sqlite_type};
+use super::migrate::Migration;
+use super::names::{self, NameError};
+use super::tsv::TsvFile;
 use super::{Changes, DbColumn, DbError, LoadOutcome, LoadRequest, Mode, TableState};
 
 fn err(what: &'static str) -> impl Fn(rusqlite::Error) -> DbError + Copy {
@@ -22,6 +26,94 @@ fn err(what: &'static str) -> impl Fn(rusqlite::Error) -> DbError + Copy {
 /// The table's name in SQLite.
 pub fn table_name(ns: &str, table: &str) -> String {
     format!("{ns}__{table}")
+}
+
+/// The bookkeeping's migrations (see [`super::migrate`]).
+static MIGRATIONS: [Migration; 2] = [
+    Migration {
+        version: 1,
+        description: "dap_run__table_state and dap_run__load_history",
+        statements: &[META_DDL],
+    },
+    Migration {
+        version: 2,
+        description: "dap_run__names: which gateway table each SQLite table name belongs to",
+        statements: &[
+            r#"CREATE TABLE IF NOT EXISTS dap_run__names (
+                folded TEXT PRIMARY KEY,
+                namespace TEXT NOT NULL,
+                "table" TEXT NOT NULL
+            )"#,
+            // The tables loaded before: the first loaded keeps a name its twin shares.
+            r#"INSERT OR IGNORE INTO dap_run__names (folded, namespace, "table")
+                SELECT lower(namespace || '__' || "table"), namespace, "table"
+                FROM dap_run__table_state ORDER BY loaded_at"#,
+        ],
+    },
+];
+
+/// Brings the bookkeeping to this dap-run's version, in one transaction.
+fn migrate(conn: &mut Connection) -> Result<(), DbError> {
+    let fail = err("cannot migrate the bookkeeping tables");
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(fail)?;
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS dap_run__migrations (
+            version INTEGER PRIMARY KEY,
+            description TEXT NOT NULL,
+            applied_at TEXT NOT NULL
+        )",
+    )
+    .map_err(fail)?;
+    let have: Option<i64> = tx
+        .query_row("SELECT max(version) FROM dap_run__migrations", [], |r| {
+            r.get(0)
+        })
+        .map_err(fail)?;
+    for m in super::migrate::pending(&MIGRATIONS, have)? {
+        for sql in m.statements {
+            tx.execute_batch(sql).map_err(fail)?;
+        }
+        tx.execute(
+            "INSERT INTO dap_run__migrations (version, description, applied_at)
+             VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
+            params![m.version, m.description],
+        )
+        .map_err(fail)?;
+    }
+    tx.commit().map_err(fail)
+}
+
+/// Claims the table's name in SQLite for its gateway table: SQLite's names ignore ASCII case,
+/// and `<namespace>__<table>` can be one name for two tables (`a__b`.`c`, `a`.`b__c`), so a
+/// name another gateway table holds is refused.
+fn claim(conn: &Connection, layout: &Layout) -> Result<(), DbError> {
+    let (ns, t) = (&layout.namespace, &layout.table);
+    let folded = table_name(ns, t).to_ascii_lowercase();
+    let fail = err("cannot claim the table's name");
+    conn.execute(
+        r#"INSERT OR IGNORE INTO dap_run__names (folded, namespace, "table") VALUES (?1, ?2, ?3)"#,
+        params![folded, ns, t],
+    )
+    .map_err(fail)?;
+    let (owner_ns, owner_t): (String, String) = conn
+        .query_row(
+            r#"SELECT namespace, "table" FROM dap_run__names WHERE folded = ?1"#,
+            params![folded],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(fail)?;
+    if (&owner_ns, &owner_t) != (ns, t) {
+        return Err(NameError::Twin {
+            table: format!("{ns}.{t}"),
+            other: format!("{owner_ns}.{owner_t}"),
+            engine: "SQLite",
+            why: "its table names ignore case, and `<namespace>__<table>` can be one name for two",
+        }
+        .into());
+    }
+    Ok(())
 }
 
 const META_DDL: &str = r#"
@@ -88,8 +180,13 @@ fn open(path: &Path) -> Result<Connection, DbError> {
             Err(e) => return Err(err("cannot configure SQLite")(e)),
         }
     }
-    conn.execute_batch(META_DDL)
-        .map_err(err("cannot create the bookkeeping table"))?;
+    Ok(conn)
+}
+
+/// [`open`] for a load: the bookkeeping migrated.
+fn open_to_write(path: &Path) -> Result<Connection, DbError> {
+    let mut conn = open(path)?;
+    migrate(&mut conn)?;
     Ok(conn)
 }
 
@@ -153,7 +250,9 @@ pub fn prepare(
     path: &Path,
     layout: &Layout,
 ) -> Result<(Mode, Changes, Option<TableState>), DbError> {
-    let conn = open(path)?;
+    names::check(layout)?;
+    let conn = open_to_write(path)?;
+    claim(&conn, layout)?;
     let st = state(&conn, &layout.namespace, &layout.table)?;
     let existing = columns(&conn, &table_name(&layout.namespace, &layout.table))?;
     let (mode, changes) = super::choose_mode(st.as_ref(), existing.as_deref(), |cols| {
@@ -167,35 +266,10 @@ fn col_def(c: &super::layout::Column) -> String {
     format!("{} {}{null}", qi(&c.name), sqlite_type(&c.ty))
 }
 
-/// A TSV field as an SQLite value of the column's type.
-fn value(ty: &ColType, raw: &[u8]) -> Result<Value, ValueError> {
-    let Some(bytes) = unescape(raw) else {
-        return Ok(Value::Null);
-    };
-    let text = String::from_utf8(bytes).map_err(|_| ValueError::NotUtf8)?;
-    Ok(match ty {
-        ColType::Int16 | ColType::Int32 | ColType::Int64 => match text.parse() {
-            Ok(n) => Value::Integer(n),
-            Err(_) => return Err(ValueError::NotInteger { text }),
-        },
-        ColType::Float32 | ColType::Float64 => match text.parse() {
-            Ok(x) => Value::Real(x),
-            Err(_) => return Err(ValueError::NotNumber { text }),
-        },
-        ColType::Bool => Value::Integer(match text.as_str() {
-            "t" | "true" | "TRUE" | "1" => 1,
-            "f" | "false" | "FALSE" | "0" => 0,
-            _ => return Err(ValueError::NotBoolean { text }),
-        }),
-        ColType::Timestamp => Value::Text(super::naive_utc(&text)),
-        _ => Value::Text(text),
-    })
-}
-
 /// Loads one table in one transaction; see [`super::pg::load`].
 pub fn load(path: &Path, req: &LoadRequest, changes: &Changes) -> Result<LoadOutcome, DbError> {
     let started = Instant::now();
-    let mut conn = open(path)?;
+    let mut conn = open_to_write(path)?;
     let l = &req.layout;
     let name = table_name(&l.namespace, &l.table);
     let tx = conn
@@ -204,7 +278,8 @@ pub fn load(path: &Path, req: &LoadRequest, changes: &Changes) -> Result<LoadOut
     let keys: Vec<String> = l.keys().map(|c| qi(&c.name)).collect();
     let snapshot = matches!(req.mode, Mode::Snapshot { .. });
     let into = if snapshot {
-        let new = format!("{name}__dap_new");
+        // `dap_run__…`: no gateway table's name (see `names`).
+        let new = format!("dap_run__new__{}", names::tag(&l.namespace, &l.table));
         let defs: Vec<String> = l.columns.iter().map(col_def).collect();
         tx.execute_batch(&format!(
             "DROP TABLE IF EXISTS {0}; CREATE TABLE {0} ({1}, PRIMARY KEY ({2}));",
@@ -284,7 +359,7 @@ pub fn load(path: &Path, req: &LoadRequest, changes: &Changes) -> Result<LoadOut
                     for i in &key_cols {
                         let (f, c) = (file.fields[*i].unwrap_or(0), &l.columns[*i]);
                         vals.push(
-                            value(&c.ty, file.field(&row, f))
+                            value::value(c, file.field(&row, f))
                                 .map_err(|e| bad(file.line_no, &c.name, e))?,
                         );
                     }
@@ -295,9 +370,9 @@ pub fn load(path: &Path, req: &LoadRequest, changes: &Changes) -> Result<LoadOut
                 } else {
                     for (c, f) in l.columns.iter().zip(&file.fields) {
                         vals.push(match f {
-                            Some(f) => value(&c.ty, file.field(&row, *f))
+                            Some(f) => value::value(c, file.field(&row, *f))
                                 .map_err(|e| bad(file.line_no, &c.name, e))?,
-                            None => Value::Null,
+                            None => value::null(c).map_err(|e| bad(file.line_no, &c.name, e))?,
                         });
                     }
                     out.upserted += upsert
@@ -321,6 +396,14 @@ pub fn load(path: &Path, req: &LoadRequest, changes: &Changes) -> Result<LoadOut
             r.get::<_, i64>(0)
         })
         .map_err(err("cannot count the rows"))? as u64;
+    // Each of a snapshot's rows was one statement: a table with fewer rows had a key twice.
+    if snapshot && out.rows != out.upserted && !l.keys_repeat() {
+        return Err(DbError::KeysMerged {
+            table: format!("{}.{}", l.namespace, l.table),
+            read: out.upserted,
+            rows: out.rows,
+        });
+    }
     out.duration = started.elapsed();
     let (kind, reason) = match &req.mode {
         Mode::Snapshot { reason } => ("snapshot", Some(reason.clone())),
@@ -380,6 +463,16 @@ pub fn status(path: &Path) -> Result<Vec<TableState>, DbError> {
         return Ok(vec![]);
     }
     let conn = open(path)?;
+    let loaded: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'dap_run__table_state'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(err("cannot read the replica"))?;
+    if loaded == 0 {
+        return Ok(vec![]);
+    }
     let mut stmt = conn
         .prepare(r#"SELECT namespace, "table" FROM dap_run__table_state ORDER BY 1, 2"#)
         .map_err(err("cannot read the replica"))?;
