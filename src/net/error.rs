@@ -10,7 +10,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 
 use super::url::RedirectRefusal;
-use crate::error::ExitCode;
+use crate::error::{ExitCode, error_chain};
 
 /// Who answered: decides the wording of a refusal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -304,21 +304,6 @@ pub fn error_detail(body: &str) -> String {
         _ => {}
     }
     body.chars().filter(|c| !c.is_control()).take(200).collect()
-}
-
-/// An error and its causes on one line.
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let c = cause.to_string();
-        if !s.contains(&c) {
-            s.push_str(": ");
-            s.push_str(&c);
-        }
-        source = cause.source();
-    }
-    s
 }
 
 #[cfg(test)]
