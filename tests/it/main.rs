@@ -26,4 +26,5 @@ mod schema;
 mod sync;
 mod token_cache;
 mod tokens;
+mod transport;
 mod usage;
