@@ -82,12 +82,7 @@ pub struct RunInfo {
 impl RunInfo {
     /// The values for a run starting now.
     pub fn now() -> RunInfo {
-        let now = time::OffsetDateTime::now_utc();
-        let started = now
-            .replace_nanosecond(0)
-            .unwrap_or(now)
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
+        let started = crate::timestamp::now_seconds();
         let id = format!(
             "{}-{:06x}",
             stamp(Value::from(started.as_str())),
