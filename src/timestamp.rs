@@ -1,6 +1,6 @@
-//! Timestamps as text: RFC 3339 for logs, lock files and `run.started`. Formatted with the
-//! `time` crate, in one place, so that no string code guesses at offsets (`-05:00` is an
-//! offset, not a separator).
+//! Timestamps as text: RFC 3339 for logs, lock files and `run.started`, and ISO 8601's basic
+//! format for the `stamp` filter. Parsed and formatted with the `time` crate, in one place, so
+//! that no string code guesses at offsets (`-05:00` is an offset, not a separator).
 
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
@@ -29,9 +29,72 @@ pub fn now_micros() -> String {
         .unwrap_or_default()
 }
 
+/// What [`basic`] accepts, for its error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{text}` is not an RFC 3339 time (`2026-01-05T04:00:12Z`) or date (`2026-01-05`)")]
+pub struct NotATime {
+    /// The text given.
+    pub text: String,
+}
+
+/// An RFC 3339 time (or a date) in ISO 8601's basic format, without `-` or `:`, as it was
+/// given: `2026-01-05T04:00:12Z` → `20260105T040012Z`, `2026-01-05T04:00:12.5-05:00` →
+/// `20260105T040012.5-0500`, `2026-01-05` → `20260105`.
+pub fn basic(text: &str) -> Result<String, NotATime> {
+    let not = || NotATime {
+        text: text.to_owned(),
+    };
+    let Ok(at) = OffsetDateTime::parse(text, &Rfc3339) else {
+        let date = time::Date::parse(text, format_description!("[year]-[month]-[day]"))
+            .map_err(|_| not())?;
+        return date
+            .format(format_description!("[year][month][day]"))
+            .map_err(|_| not());
+    };
+    let time = if at.nanosecond() == 0 {
+        at.format(format_description!(
+            "[year][month][day]T[hour][minute][second]"
+        ))
+    } else {
+        at.format(format_description!(
+            "[year][month][day]T[hour][minute][second].[subsecond digits:1+]"
+        ))
+    };
+    let offset = if at.offset().is_utc() {
+        Ok("Z".to_owned())
+    } else {
+        at.format(format_description!(
+            "[offset_hour sign:mandatory][offset_minute]"
+        ))
+    };
+    Ok(format!(
+        "{}{}",
+        time.map_err(|_| not())?,
+        offset.map_err(|_| not())?
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn basic_format_keeps_the_offset_and_its_sign() {
+        let b = |t: &str| basic(t).unwrap();
+        assert_eq!(b("2026-01-05T04:00:12Z"), "20260105T040012Z");
+        assert_eq!(b("2026-01-05T04:00:12+02:00"), "20260105T040012+0200");
+        // String code that strips `-` and `:` turned this into `20260105T04001205`.
+        assert_eq!(b("2026-01-05T04:00:12-05:00"), "20260105T040012-0500");
+        assert_eq!(b("2026-01-05T04:00:12.250Z"), "20260105T040012.25Z");
+        assert_eq!(b("2026-01-05"), "20260105");
+        assert_eq!(
+            basic("yesterday"),
+            Err(NotATime {
+                text: "yesterday".into()
+            })
+        );
+        assert!(basic("2026-01-05T04:00:12").is_err(), "no offset");
+    }
 
     #[test]
     fn rfc3339_text_in_utc() {
