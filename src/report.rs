@@ -338,8 +338,15 @@ pub struct JobResult<'a> {
     pub code: ExitCode,
     /// Its run's record (none for a dry run or a job that ended before running).
     pub report: Option<&'a RunReport>,
-    /// The error that ended it before its run, redacted.
-    pub error: Option<String>,
+    /// The error that ended it before its run (rendered, redacted, by the reports).
+    pub error: Option<&'a crate::error::Error>,
+}
+
+impl JobResult<'_> {
+    /// The error's message as the reports show it, secrets masked.
+    fn error_text(&self) -> Option<String> {
+        self.error.map(|e| crate::secret::redact(&e.to_string()))
+    }
 }
 
 /// JUnit XML of several jobs: a suite per job; a job that ended before its run is a suite with
@@ -347,15 +354,15 @@ pub struct JobResult<'a> {
 pub fn junit_combined(jobs: &[JobResult]) -> String {
     let mut report = Report::new("dap-run");
     for j in jobs {
-        match (j.report, &j.error) {
+        match (j.report, j.error_text()) {
             (Some(r), _) => {
                 report.add_test_suite(junit_suite(r));
             }
             (None, Some(e)) => {
                 let mut suite = TestSuite::new(j.job.clone());
                 let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
-                status.set_message(first_line(e));
-                status.set_description(e.clone());
+                status.set_message(first_line(&e));
+                status.set_description(e);
                 let mut case = TestCase::new("run", status);
                 case.set_classname(j.job.clone());
                 suite.add_test_case(case);
@@ -384,7 +391,7 @@ pub fn json_combined(jobs: &[JobResult], code: ExitCode) -> String {
             None => serde_json::json!({
                 "job": j.job,
                 "exit_code": j.code.code(),
-                "error": j.error,
+                "error": j.error_text(),
             }),
         })
         .collect();
@@ -511,4 +518,38 @@ fn write_report(path: &Path, text: &str) -> Result<(), crate::error::Error> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_that_ended_before_its_run_has_its_error_rendered_and_redacted() {
+        let _secret = crate::secret::Secret::new("tok-report-9a8b7c");
+        let e = crate::error::Error::Locked {
+            path: "nightly.lock".into(),
+            holder: "pid 7 tok-report-9a8b7c".into(),
+        };
+        let jobs = [JobResult {
+            job: "nightly".into(),
+            code: e.exit_code(),
+            report: None,
+            error: Some(&e),
+        }];
+        let json: serde_json::Value =
+            serde_json::from_str(&json_combined(&jobs, ExitCode::Locked)).unwrap();
+        let entry = &json["jobs"][0];
+        assert_eq!(entry["exit_code"], 75);
+        assert_eq!(
+            entry["error"].as_str().unwrap().lines().next(),
+            Some("another run of this job is in progress (pid 7 ***); lock file `nightly.lock`")
+        );
+        let xml = junit_combined(&jobs);
+        assert!(
+            xml.contains(r#"message="another run of this job is in progress (pid 7 ***); lock file `nightly.lock`""#),
+            "{xml}"
+        );
+        assert!(!xml.contains("tok-report"), "{xml}");
+    }
 }

@@ -120,7 +120,7 @@ async fn run_all(
                 job: name.clone(),
                 code: e.exit_code(),
                 report: None,
-                error: Some(crate::secret::redact(&e.to_string())),
+                error: Some(e),
             },
         })
         .collect();
