@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+use serde::Serialize;
 
 use crate::error::ExitCode;
 use crate::record::RunReport;
@@ -378,24 +379,40 @@ pub fn junit_combined(jobs: &[JobResult]) -> String {
 /// The JSON report of several jobs: `{"exit_code": N, "jobs": [...]}`, each job's entry the
 /// single-job report (or its name, exit code and error).
 pub fn json_combined(jobs: &[JobResult], code: ExitCode) -> String {
-    let entries: Vec<serde_json::Value> = jobs
+    /// One job's entry: its run's record, or what ended it before its run.
+    #[derive(Serialize)]
+    #[serde(untagged)]
+    enum Entry<'a> {
+        Run(WithCode<'a>),
+        Early {
+            job: &'a str,
+            exit_code: i32,
+            error: Option<String>,
+        },
+    }
+    #[derive(Serialize)]
+    struct Doc<'a> {
+        exit_code: i32,
+        jobs: Vec<Entry<'a>>,
+    }
+    let jobs = jobs
         .iter()
         .map(|j| match j.report {
-            Some(r) => {
-                let mut v = serde_json::to_value(r).unwrap_or_default();
-                if let Some(obj) = v.as_object_mut() {
-                    obj.insert("exit_code".into(), j.code.code().into());
-                }
-                v
-            }
-            None => serde_json::json!({
-                "job": j.job,
-                "exit_code": j.code.code(),
-                "error": j.error_text(),
+            Some(r) => Entry::Run(WithCode {
+                report: r,
+                exit_code: j.code.code(),
             }),
+            None => Entry::Early {
+                job: &j.job,
+                exit_code: j.code.code(),
+                error: j.error_text(),
+            },
         })
         .collect();
-    let doc = serde_json::json!({ "exit_code": code.code(), "jobs": entries });
+    let doc = Doc {
+        exit_code: code.code(),
+        jobs,
+    };
     crate::secret::redact(&serde_json::to_string_pretty(&doc).unwrap_or_default())
 }
 
@@ -461,13 +478,22 @@ fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or_default().to_owned()
 }
 
+/// A run's record and its exit code, as the JSON report writes them: serialized straight from
+/// the record (outputs included) rather than through a copy as a JSON value.
+#[derive(Serialize)]
+struct WithCode<'a> {
+    #[serde(flatten)]
+    report: &'a RunReport,
+    exit_code: i32,
+}
+
 /// The JSON report: the whole run record.
 pub fn json(r: &RunReport) -> String {
-    let mut v = serde_json::to_value(r).unwrap_or_default();
-    if let Some(obj) = v.as_object_mut() {
-        obj.insert("exit_code".into(), r.exit_code().code().into());
-    }
-    crate::secret::redact(&serde_json::to_string_pretty(&v).unwrap_or_default())
+    let doc = WithCode {
+        report: r,
+        exit_code: r.exit_code().code(),
+    };
+    crate::secret::redact(&serde_json::to_string_pretty(&doc).unwrap_or_default())
 }
 
 /// A `--report KIND=FILE` request.

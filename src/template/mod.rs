@@ -397,8 +397,12 @@ pub fn to_value(json: &serde_json::Value) -> Value {
     Value::from(minijinja::value::Serde(json))
 }
 
-/// Converts a template value to JSON (`undefined` becomes `null`).
+/// Converts a template value to JSON (`undefined` becomes `null`). An output's value (a view
+/// of its JSON) is cloned as JSON directly, not walked through the template value.
 pub fn to_json(value: &Value) -> serde_json::Value {
+    if let Some(shared) = value.downcast_object_ref::<crate::extract::SharedJson>() {
+        return shared.json().clone();
+    }
     serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
 }
 

@@ -15,6 +15,7 @@ mod load_errors;
 mod load_mysql;
 mod load_schema;
 mod nightly_refused;
+mod outputs;
 mod panics;
 mod plan;
 mod reliability;
