@@ -7,7 +7,8 @@
 //! `[]` for a list path).
 //!
 //! An answer can be large (tens of MB), and an output can select most of it (`$.objects`).
-//! So [`outputs`] moves each value out of the parsed answer instead of copying it, and an output inside
+//! So the answer is parsed once, only as far as the paths read ([`parse`]); [`outputs`] then
+//! moves each value out of the parsed answer instead of copying it, and an output inside
 //! another one (`$.objects[0].id` beside `$.objects`) is a view of it; only a list path copies
 //! what it selects. Every output is a [`SharedJson`]: the records, reports and templates all
 //! read the same tree.
@@ -15,6 +16,7 @@
 use jsonpath_rust::parser::model::{JpQuery, Segment, Selector};
 use serde_json::Value as Json;
 
+pub mod parse;
 mod shared;
 
 use shared::walk;
@@ -56,6 +58,38 @@ impl std::io::Write for Bounded {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// The start of a body for a message: its first 300 characters outside whitespace between
+/// JSON tokens (so a pretty-printed answer reads as a compact one), control characters
+/// dropped. Read from the bytes, so it shows the answer as sent, whatever was parsed of it.
+pub fn excerpt(body: &[u8]) -> String {
+    const CHARS: usize = 300;
+    let head = String::from_utf8_lossy(&body[..body.len().min(64 * 1024)]);
+    let mut out = String::new();
+    let (mut in_string, mut escaped, mut n) = (false, false, 0);
+    for c in head.chars() {
+        if n == CHARS {
+            out.push('…');
+            return out;
+        }
+        if in_string {
+            in_string = escaped || c != '"';
+            escaped = !escaped && c == '\\';
+        } else if c == '"' {
+            in_string = true;
+        } else if c.is_whitespace() {
+            continue;
+        }
+        if !c.is_control() {
+            out.push(c);
+            n += 1;
+        }
+    }
+    if head.len() < body.len() {
+        out.push('…');
+    }
+    out
 }
 
 /// A named JSONPath extraction.
@@ -494,12 +528,17 @@ mod tests {
     }
 
     #[test]
-    fn short_json_stops_at_300_characters() {
+    fn short_json_and_excerpt_stop_at_300_characters() {
         let big = Json::Array((0..100_000).map(|i| json!({"id": i})).collect());
         let short = short_json(&big);
         assert_eq!(short.chars().count(), 301);
         assert!(short.starts_with(r#"[{"id":0},{"id":1}"#) && short.ends_with('…'));
         assert_eq!(short_json(&json!({"a": "é"})), r#"{"a":"é"}"#);
+        let pretty = serde_json::to_vec_pretty(&json!({"a": "x  y", "b": [1, 2]})).unwrap();
+        assert_eq!(excerpt(&pretty), r#"{"a":"x  y","b":[1,2]}"#);
+        assert_eq!(excerpt(br#"{"a": "q\" \n"}"#), r#"{"a":"q\" \n"}"#);
+        let long = serde_json::to_vec(&big).unwrap();
+        assert_eq!(excerpt(&long), short);
     }
 
     #[test]

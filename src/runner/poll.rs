@@ -2,9 +2,11 @@
 //! holds over the outputs of the latest answer, with a growing interval and an overall
 //! deadline. Transport retries are not here: they live in `net` (hurl keeps the two apart too).
 //!
-//! An answer's outputs are taken from it as it is parsed (see [`crate::extract`]): moved or
-//! shared, not copied.
+//! An answer is parsed once, as far as the step's paths read, and its outputs taken from it
+//! then (see [`crate::extract`]); the body is kept only when a save writes it, so a large
+//! answer is not held twice while the step goes on.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -15,7 +17,7 @@ use super::Shared;
 use super::request::build_request;
 use super::scope::ItemScope;
 use crate::extract::{self, Extracted, SharedJson};
-use crate::job::model::Step;
+use crate::job::model::{SaveWhat, Step};
 use crate::net::Request;
 use crate::record::{ItemRecord, Rendered, StepError, StepErrorKind};
 
@@ -35,6 +37,17 @@ pub(super) struct Answer {
 struct Taken {
     outputs: Extracted,
     urls: Option<Result<Vec<reqwest::Url>, StepError>>,
+}
+
+/// The top-level members an answer of `step` is read for: its outputs', its download's and,
+/// when it polls, `status` (the spinner and a timeout's message show it). `None`: all.
+fn members(step: &Step) -> Option<BTreeSet<String>> {
+    let paths = step.outputs.iter().map(|o| &o.query);
+    let mut names = extract::parse::members(paths.chain(step.download.iter().map(|d| &d.query)))?;
+    if step.poll.is_some() {
+        names.insert("status".to_owned());
+    }
+    Some(names)
 }
 
 /// The answer's URLs (read first: the outputs move values out of it), then its outputs.
@@ -93,18 +106,18 @@ pub(super) async fn send_and_poll(
         tracing::info!(step = %step.id, query = ?q.kind, since = q.since.as_deref().unwrap_or(""), "{where_}: {}", q.describe());
         rec.query = Some(q);
     }
+    let members = members(step);
+    let keep_body = step.saves.iter().any(|s| matches!(s.what, SaveWhat::Body));
 
-    // Send (and poll).
+    // Send (and poll). The body is dropped once parsed unless a save needs it, before the
+    // outputs are taken: the tree and the body are not both held any longer than the parse.
     let (body, excerpt, taken) = match &step.poll {
         None => {
             let r = send_query(shared, step, &request, rec, where_).await?;
-            let json = parse_json_if_needed(step, &r.body)?;
-            let excerpt = json.as_ref().map(extract::short_json).unwrap_or_default();
-            (
-                Some(r.body),
-                excerpt,
-                json.map(|json| take_apart(step, json)),
-            )
+            let json = parse_json_if_needed(step, &r.body, members.as_ref())?;
+            let excerpt = extract::excerpt(&r.body);
+            let body = keep_body.then_some(r.body);
+            (body, excerpt, json.map(|json| take_apart(step, json)))
         }
         Some(poll) => {
             let first = Instant::now();
@@ -114,7 +127,7 @@ pub(super) async fn send_and_poll(
             loop {
                 let r = http.send(&request).await?;
                 rec.requests += 1;
-                let json: Json = serde_json::from_slice(&r.body).map_err(|source| {
+                let json = extract::parse::parse(&r.body, members.as_ref()).map_err(|source| {
                     StepErrorKind::PollAnswerNotJson {
                         request: format!(
                             "{} {}",
@@ -124,8 +137,8 @@ pub(super) async fn send_and_poll(
                         source,
                     }
                 })?;
-                let excerpt = extract::short_json(&json);
-                let body = Some(r.body);
+                let excerpt = extract::excerpt(&r.body);
+                let body = keep_body.then_some(r.body);
                 let status = json.get("status").cloned();
                 if let Some(s) = status.as_ref().and_then(|s| s.as_str()) {
                     spinner.set_message(format!("{where_}: {s}"));
@@ -226,14 +239,18 @@ fn poll_status(json: &Json, outputs: &[crate::job::model::Output]) -> String {
     }
 }
 
-/// The answer as JSON: an error when the outputs or a download need it and it is not JSON;
-/// `None` when nothing needs it.
-fn parse_json_if_needed(step: &Step, body: &[u8]) -> Result<Option<Json>, StepError> {
+/// The answer as JSON (as far as `members` go): an error when the outputs or a download need
+/// it and it is not JSON; `None` when nothing needs it.
+fn parse_json_if_needed(
+    step: &Step,
+    body: &[u8],
+    members: Option<&BTreeSet<String>>,
+) -> Result<Option<Json>, StepError> {
     let needed = !step.outputs.is_empty() || step.download.is_some();
     if !needed {
         return Ok(None);
     }
-    match serde_json::from_slice::<Json>(body) {
+    match extract::parse::parse(body, members) {
         Ok(j) => Ok(Some(j)),
         Err(source) => {
             let excerpt: String = String::from_utf8_lossy(body)

@@ -82,6 +82,18 @@ check = "urls | length == ids | length""#,
 }
 
 #[test]
+fn an_output_that_matches_nothing_shows_the_answer_as_sent() {
+    // Only `status` and `nope` are parsed; the message still shows the members around them.
+    let job = job_answer_step(r#"{ status = "$.status", nope = "$.nope.id" }"#, "");
+    let t = Test::new().sandbox(sandbox(3)).job("job.toml", &job).run();
+    t.expect_code(1).stderr_has(&[
+        "output `nope`: JSONPath `$.nope.id` matched nothing in the response {\"id\":\"",
+        "\"status\":\"complete\"",
+        "\"objects\":[{\"id\":\"",
+    ]);
+}
+
+#[test]
 fn a_poll_takes_its_outputs_from_the_answer_that_ended_it() {
     let job = r#"
 [[step]]
