@@ -7,7 +7,8 @@
 # hyperfine and GNU time from Debian, Hurl 8 built from crates.io (HURL=... to use another),
 # the official client in a venv (VENV=..., default ~/.cache/dap-run-bench/venv).
 # Knobs: RUNS (hyperfine runs, 10), SYNC_RUNS (3), OFFICIAL_RUNS (1), OFFICIAL_50 (0),
-# PACE_TABLES (12), DL_RUNS (7), DL_BYTES (1 GiB), SAVE_RUNS (3), ROWS and OFFICIAL_ROWS
+# PACE_TABLES (12), DL_RUNS (7), DL_BYTES (1 GiB), SAVE_RUNS (3), OBJECTS and OUTPUT_RUNS
+# (benchmark 6 through the binary: 600000 objects, 3 runs; BEFORE=an older dap-run), ROWS and OFFICIAL_ROWS
 # (benchmark 8: 1000000 each; the official client takes about 6 minutes per phase at 1M rows).
 # As root it installs with `apt-get install -y hyperfine time jq pkg-config libcurl4-openssl-dev
 # libxml2-dev libclang-dev` (the last four only to build Hurl); otherwise through sudo.

@@ -2,8 +2,8 @@
 //!
 //! `cargo build --release --bench jsonpath`, then run the binary with a mode:
 //! `parse` (serde_json only, what every response with outputs costs) or `outputs` (parse, then
-//! the four outputs as the runner takes them: [`outputs`], which moves what it can out of the
-//! parsed response, and the in-place secret scrub). bench/06-jsonpath.sh runs both under GNU
+//! the four outputs as the runner takes them: the body parsed as far as the paths read, then
+//! [`outputs`], which moves what it can out of it and scrubs secrets in place). bench/06-jsonpath.sh runs both under GNU
 //! time for peak memory. Timings are the median of several rounds, printed one line per phase;
 //! the per-output lines copy each selection from a borrowed response, to show what selecting
 //! costs, and the last line adds the conversion to template values (a copy) that a later
@@ -85,15 +85,13 @@ fn main() {
         output("recursive_ids", "$..id"),
         output("filter", "$.objects[?@.rows < 10].id"),
     ];
-    // What a step with the four outputs does with its response, as the runner does it.
+    // What a step with the four outputs does with its response, as the runner does it: the
+    // body parsed as far as the paths read, the outputs moved out of it (or views of one
+    // another), scrubbed of secrets.
     let step = |bytes: &[u8]| {
-        let mut json: Json = serde_json::from_slice(bytes).unwrap();
-        let mut values = take_outputs(&outputs[..4], &mut json).unwrap();
-        drop(json);
-        for v in values.values_mut() {
-            dap_run::secret::redact_json_in_place(v);
-        }
-        values
+        let members = dap_run::extract::parse::members(outputs[..4].iter().map(|o| &o.query));
+        let json = dap_run::extract::parse::parse(bytes, members.as_ref()).unwrap();
+        take_outputs(&outputs[..4], json)
     };
     match mode.as_str() {
         "parse" => {
@@ -150,8 +148,9 @@ fn main() {
     let templated = time(rounds, || {
         let values = step(&bytes);
         values
-            .values()
-            .map(dap_run::template::to_value)
+            .values
+            .iter()
+            .map(|(_, v)| v.to_template())
             .collect::<Vec<_>>()
     });
     println!(

@@ -10,10 +10,12 @@ use std::path::PathBuf;
 
 use crate::diagnostic::Diagnostics;
 
+mod client;
 mod job_file;
 mod resolve;
 mod usage;
 
+pub use client::{ClientKind, ClientSetupError};
 pub use job_file::JobFileError;
 pub use resolve::ResolveError;
 pub use usage::{UsageError, VarError};
@@ -88,6 +90,9 @@ pub enum Error {
     /// What a run connects to (the gateway, its credentials, the replica) cannot be resolved.
     #[error(transparent)]
     Resolve(#[from] ResolveError),
+    /// The HTTP client cannot be set up (for HTTPS: no CA certificates): nothing can be sent.
+    #[error(transparent)]
+    ClientSetup(#[from] ClientSetupError),
     /// A file that could not be read or written.
     #[error("cannot {action} `{}`: {source}", path.display())]
     Io {
@@ -164,7 +169,7 @@ impl Error {
             }
             Error::Io { .. } | Error::CorruptState { .. } => ExitCode::LocalIo,
             Error::Locked { .. } => ExitCode::Locked,
-            Error::Sandbox { .. } => ExitCode::Gateway,
+            Error::Sandbox { .. } | Error::ClientSetup(_) => ExitCode::Gateway,
             Error::Internal { .. } | Error::Panicked { .. } => ExitCode::Internal,
             Error::Database { error, .. } => error.exit_code(),
             Error::NotStarted { by } => by.exit_code(),
@@ -203,6 +208,21 @@ impl serde::Serialize for Interruption {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.signal())
     }
+}
+
+/// An error and its causes on one line.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let c = cause.to_string();
+        if !s.contains(&c) {
+            s.push_str(": ");
+            s.push_str(&c);
+        }
+        source = cause.source();
+    }
+    s
 }
 
 #[cfg(test)]

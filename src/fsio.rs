@@ -328,7 +328,7 @@ impl RunLock {
             }
             Err(fs::TryLockError::Error(source)) => return Err(source),
         }
-        let started = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+        let started = crate::timestamp::now_seconds();
         let _ = file.set_len(0);
         let _ = writeln!(file, "pid {} since {started}", std::process::id());
         let _ = file.flush();

@@ -27,3 +27,4 @@ pub mod secret;
 pub mod state;
 pub mod template;
 pub mod test_panic;
+pub mod timestamp;

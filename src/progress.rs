@@ -317,7 +317,7 @@ pub fn eprint_lines(text: &str, level: &str) {
 
 /// The current time as the log formatter writes it (RFC 3339, microseconds, UTC).
 fn timestamp() -> String {
-    humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string()
+    crate::timestamp::now_micros()
 }
 
 /// Gives the continuation lines of one formatted event (`= help:` lines, a multi-line

@@ -16,6 +16,7 @@ use serde_json::Value as Json;
 
 use crate::error::ExitCode;
 pub use crate::error::Interruption;
+use crate::extract::SharedJson;
 
 mod detail;
 mod error;
@@ -32,6 +33,62 @@ pub struct FileRecord {
     pub bytes: u64,
 }
 
+/// An item's outputs and `let` values by name, in the step's order; a report writes them as
+/// a JSON object. Each value is shared with the templates and later steps, not copied.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outputs(Vec<(String, SharedJson)>);
+
+impl Outputs {
+    /// The value named `name`.
+    pub fn get(&self, name: &str) -> Option<&Json> {
+        self.shared(name).map(SharedJson::json)
+    }
+
+    /// The value named `name`, as it is shared.
+    pub fn shared(&self, name: &str) -> Option<&SharedJson> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    /// Whether there is a value named `name`.
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.shared(name).is_some()
+    }
+
+    /// Sets `name` (in its place if it is there, else last).
+    pub fn insert(&mut self, name: String, value: SharedJson) {
+        match self.0.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, v)) => *v = value,
+            None => self.0.push((name, value)),
+        }
+    }
+
+    /// Each name and value, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &SharedJson)> {
+        self.0.iter().map(|(n, v)| (n.as_str(), v))
+    }
+
+    /// How many.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for Outputs {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (name, value) in &self.0 {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
+}
+
 /// One execution of a step: the step itself, or one loop item.
 #[derive(Debug, Serialize)]
 pub struct ItemRecord {
@@ -39,7 +96,8 @@ pub struct ItemRecord {
     pub index: Option<usize>,
     /// Short name for messages (the item's value or first field).
     pub label: Option<String>,
-    pub outputs: serde_json::Map<String, Json>,
+    /// The outputs and `let` values, shared with the templates (not copies).
+    pub outputs: Outputs,
     pub files: Vec<FileRecord>,
     /// Requests of this item that got an answer (polls included).
     pub requests: u32,

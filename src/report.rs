@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+use serde::Serialize;
 
 use crate::error::ExitCode;
 use crate::record::RunReport;
@@ -338,8 +339,15 @@ pub struct JobResult<'a> {
     pub code: ExitCode,
     /// Its run's record (none for a dry run or a job that ended before running).
     pub report: Option<&'a RunReport>,
-    /// The error that ended it before its run, redacted.
-    pub error: Option<String>,
+    /// The error that ended it before its run (rendered, redacted, by the reports).
+    pub error: Option<&'a crate::error::Error>,
+}
+
+impl JobResult<'_> {
+    /// The error's message as the reports show it, secrets masked.
+    fn error_text(&self) -> Option<String> {
+        self.error.map(|e| crate::secret::redact(&e.to_string()))
+    }
 }
 
 /// JUnit XML of several jobs: a suite per job; a job that ended before its run is a suite with
@@ -347,15 +355,15 @@ pub struct JobResult<'a> {
 pub fn junit_combined(jobs: &[JobResult]) -> String {
     let mut report = Report::new("dap-run");
     for j in jobs {
-        match (j.report, &j.error) {
+        match (j.report, j.error_text()) {
             (Some(r), _) => {
                 report.add_test_suite(junit_suite(r));
             }
             (None, Some(e)) => {
                 let mut suite = TestSuite::new(j.job.clone());
                 let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
-                status.set_message(first_line(e));
-                status.set_description(e.clone());
+                status.set_message(first_line(&e));
+                status.set_description(e);
                 let mut case = TestCase::new("run", status);
                 case.set_classname(j.job.clone());
                 suite.add_test_case(case);
@@ -371,24 +379,40 @@ pub fn junit_combined(jobs: &[JobResult]) -> String {
 /// The JSON report of several jobs: `{"exit_code": N, "jobs": [...]}`, each job's entry the
 /// single-job report (or its name, exit code and error).
 pub fn json_combined(jobs: &[JobResult], code: ExitCode) -> String {
-    let entries: Vec<serde_json::Value> = jobs
+    /// One job's entry: its run's record, or what ended it before its run.
+    #[derive(Serialize)]
+    #[serde(untagged)]
+    enum Entry<'a> {
+        Run(WithCode<'a>),
+        Early {
+            job: &'a str,
+            exit_code: i32,
+            error: Option<String>,
+        },
+    }
+    #[derive(Serialize)]
+    struct Doc<'a> {
+        exit_code: i32,
+        jobs: Vec<Entry<'a>>,
+    }
+    let jobs = jobs
         .iter()
         .map(|j| match j.report {
-            Some(r) => {
-                let mut v = serde_json::to_value(r).unwrap_or_default();
-                if let Some(obj) = v.as_object_mut() {
-                    obj.insert("exit_code".into(), j.code.code().into());
-                }
-                v
-            }
-            None => serde_json::json!({
-                "job": j.job,
-                "exit_code": j.code.code(),
-                "error": j.error,
+            Some(r) => Entry::Run(WithCode {
+                report: r,
+                exit_code: j.code.code(),
             }),
+            None => Entry::Early {
+                job: &j.job,
+                exit_code: j.code.code(),
+                error: j.error_text(),
+            },
         })
         .collect();
-    let doc = serde_json::json!({ "exit_code": code.code(), "jobs": entries });
+    let doc = Doc {
+        exit_code: code.code(),
+        jobs,
+    };
     crate::secret::redact(&serde_json::to_string_pretty(&doc).unwrap_or_default())
 }
 
@@ -454,13 +478,22 @@ fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or_default().to_owned()
 }
 
+/// A run's record and its exit code, as the JSON report writes them: serialized straight from
+/// the record (outputs included) rather than through a copy as a JSON value.
+#[derive(Serialize)]
+struct WithCode<'a> {
+    #[serde(flatten)]
+    report: &'a RunReport,
+    exit_code: i32,
+}
+
 /// The JSON report: the whole run record.
 pub fn json(r: &RunReport) -> String {
-    let mut v = serde_json::to_value(r).unwrap_or_default();
-    if let Some(obj) = v.as_object_mut() {
-        obj.insert("exit_code".into(), r.exit_code().code().into());
-    }
-    crate::secret::redact(&serde_json::to_string_pretty(&v).unwrap_or_default())
+    let doc = WithCode {
+        report: r,
+        exit_code: r.exit_code().code(),
+    };
+    crate::secret::redact(&serde_json::to_string_pretty(&doc).unwrap_or_default())
 }
 
 /// A `--report KIND=FILE` request.
@@ -511,4 +544,38 @@ fn write_report(path: &Path, text: &str) -> Result<(), crate::error::Error> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_that_ended_before_its_run_has_its_error_rendered_and_redacted() {
+        let _secret = crate::secret::Secret::new("tok-report-9a8b7c");
+        let e = crate::error::Error::Locked {
+            path: "nightly.lock".into(),
+            holder: "pid 7 tok-report-9a8b7c".into(),
+        };
+        let jobs = [JobResult {
+            job: "nightly".into(),
+            code: e.exit_code(),
+            report: None,
+            error: Some(&e),
+        }];
+        let json: serde_json::Value =
+            serde_json::from_str(&json_combined(&jobs, ExitCode::Locked)).unwrap();
+        let entry = &json["jobs"][0];
+        assert_eq!(entry["exit_code"], 75);
+        assert_eq!(
+            entry["error"].as_str().unwrap().lines().next(),
+            Some("another run of this job is in progress (pid 7 ***); lock file `nightly.lock`")
+        );
+        let xml = junit_combined(&jobs);
+        assert!(
+            xml.contains(r#"message="another run of this job is in progress (pid 7 ***); lock file `nightly.lock`""#),
+            "{xml}"
+        );
+        assert!(!xml.contains("tok-report"), "{xml}");
+    }
 }

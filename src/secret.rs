@@ -67,34 +67,21 @@ pub fn register(value: &str) {
     }
 }
 
-/// Registers a client secret in every form dap-run sends it: as is, percent-encoded (a form or
-/// a URL), and inside a Basic `Authorization` header (the base64 of `id:secret`, standard and
-/// URL-safe, with and without padding), so a server that echoes the header cannot get it out.
+/// Registers a client secret in every form dap-run sends it: as is, percent-encoded as a URL
+/// path segment (as templates insert it) and as a query or form value (as the `url` crate
+/// writes step query parameters: `application/x-www-form-urlencoded`), and inside a Basic
+/// `Authorization` header (the base64 of `id:secret`, standard and URL-safe, with and without
+/// padding), so a server that echoes any of them cannot get it out.
 pub fn register_client(client_id: &str, secret: &str) {
     use base64::Engine as _;
     use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
     register(secret);
-    register(&percent_encode(secret, false));
-    register(&percent_encode(secret, true));
+    register(&crate::template::url_segment(secret));
+    register(&url::form_urlencoded::byte_serialize(secret.as_bytes()).collect::<String>());
     let pair = format!("{client_id}:{secret}");
     for engine in [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD] {
         register(&engine.encode(&pair));
     }
-}
-
-/// `value` percent-encoded as a URL component (`form`: spaces as `+`, as in a form body).
-fn percent_encode(value: &str, form: bool) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            b' ' if form => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 /// Replaces every registered secret in `text` with `***`, and the query and userinfo of every
@@ -304,6 +291,22 @@ mod tests {
             "client_secret=***"
         );
         assert_eq!(redact("s3cr%2Ft%2Bforms%20value"), "***");
+    }
+
+    /// The query and form encoding keeps `*` and encodes `~`, unlike a path segment's: the
+    /// hand-written encoder registered neither form of a secret holding them.
+    #[test]
+    fn a_client_secret_is_redacted_as_a_step_query_sends_it() {
+        let secret = "tilde~star*secret";
+        register_client("id-query", secret);
+        let mut url = url::Url::parse("https://gw.example/x").unwrap();
+        url.query_pairs_mut().append_pair("s", secret);
+        let sent = url.query().unwrap().strip_prefix("s=").unwrap().to_owned();
+        assert_eq!(sent, "tilde%7Estar*secret");
+        assert_eq!(redact_data(&format!("echo: {sent}")), "echo: ***");
+        let segment = crate::template::url_segment(secret);
+        assert_eq!(segment, "tilde~star%2Asecret");
+        assert_eq!(redact_data(&format!("echo: {segment}")), "echo: ***");
     }
 
     #[test]

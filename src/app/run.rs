@@ -21,14 +21,6 @@ use crate::runner::{Interruption, RunReport};
 
 use super::{load_all, load_options, runtime};
 
-fn http_clients() -> Result<crate::net::Clients, Error> {
-    crate::net::Clients::new().map_err(|e| Error::Io {
-        action: "set up",
-        path: "the HTTP client".into(),
-        source: std::io::Error::other(e),
-    })
-}
-
 /// What one job's run left: its exit code and report (none for a dry run).
 struct Outcome {
     code: ExitCode,
@@ -128,7 +120,7 @@ async fn run_all(
                 job: name.clone(),
                 code: e.exit_code(),
                 report: None,
-                error: Some(crate::secret::redact(&e.to_string())),
+                error: Some(e),
             },
         })
         .collect();
@@ -270,7 +262,7 @@ async fn run_job(job: Job, args: &RunArgs, quiet: bool, stop: Stop) -> Result<Ou
     let state = crate::state::initial(&job)?;
     let database = database_target(&job, &state, args.database.as_deref())?;
 
-    let client = http_clients()?;
+    let client = crate::net::Clients::new()?;
     let policy = RetryPolicy {
         attempts: job.gateway.attempts,
         min: job.gateway.backoff.0,

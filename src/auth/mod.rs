@@ -339,7 +339,7 @@ impl TokenSource {
                     },
                 }
             }
-            HttpError::Setup { .. } => AuthError::Transport { source: e },
+            HttpError::Setup(_) => AuthError::Transport { source: e },
             other => AuthError::Unavailable {
                 place,
                 source: other,

@@ -12,6 +12,7 @@ use std::time::Duration;
 use reqwest::Url;
 
 use super::HttpError;
+use crate::error::{ClientKind, ClientSetupError};
 
 /// The plain client and the TLS one.
 #[derive(Clone)]
@@ -22,11 +23,12 @@ pub struct Clients {
 
 impl Clients {
     /// The plain client now, the TLS one later.
-    pub fn new() -> Result<Self, HttpError> {
+    pub fn new() -> Result<Self, ClientSetupError> {
         let plain = builder()
             .tls_certs_only(Vec::<reqwest::Certificate>::new())
             .build()
-            .map_err(|e| HttpError::Setup {
+            .map_err(|e| ClientSetupError {
+                kind: ClientKind::Plain,
                 source: Arc::new(e),
             })?;
         Ok(Clients {
@@ -43,8 +45,11 @@ impl Clients {
         self.tls
             .get_or_init(|| builder().build().map_err(Arc::new))
             .as_ref()
-            .map_err(|source| HttpError::Setup {
-                source: source.clone(),
+            .map_err(|source| {
+                HttpError::Setup(ClientSetupError {
+                    kind: ClientKind::Tls,
+                    source: source.clone(),
+                })
             })
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 
 use super::url::RedirectRefusal;
-use crate::error::ExitCode;
+use crate::error::{ClientSetupError, ExitCode, error_chain};
 
 /// Who answered: decides the wording of a refusal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,15 +84,9 @@ pub trait TokenFailure: std::error::Error + Send + Sync + 'static {
 /// How a request failed for good.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
-    /// The HTTPS client could not be set up (no CA certificates).
-    #[error(
-        "cannot set up TLS: {}\n  = help: install the system CA certificates (Debian: `apt-get install ca-certificates`)",
-        error_chain(.source.as_ref())
-    )]
-    Setup {
-        /// Why.
-        source: Arc<reqwest::Error>,
-    },
+    /// The HTTP client could not be set up (for HTTPS: no CA certificates).
+    #[error(transparent)]
+    Setup(#[from] ClientSetupError),
     /// The server answered a status that is not retried, or kept answering a transient one.
     #[error("{}", refusal(*.peer, what, *.status, *.attempts, detail))]
     Refused {
@@ -193,10 +187,11 @@ impl HttpError {
     /// The exit code this failure maps to.
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            HttpError::Setup { .. } | HttpError::LocalIo { .. } => ExitCode::LocalIo,
+            HttpError::LocalIo { .. } => ExitCode::LocalIo,
             HttpError::Unauthorized { .. } => ExitCode::Auth,
             HttpError::Token { source } => source.exit_code(),
-            HttpError::Refused { .. }
+            HttpError::Setup(_)
+            | HttpError::Refused { .. }
             | HttpError::Network { .. }
             | HttpError::TooLarge { .. }
             | HttpError::Redirect { .. }
@@ -304,21 +299,6 @@ pub fn error_detail(body: &str) -> String {
         _ => {}
     }
     body.chars().filter(|c| !c.is_control()).take(200).collect()
-}
-
-/// An error and its causes on one line.
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let c = cause.to_string();
-        if !s.contains(&c) {
-            s.push_str(": ");
-            s.push_str(&c);
-        }
-        source = cause.source();
-    }
-    s
 }
 
 #[cfg(test)]

@@ -90,7 +90,10 @@ pub async fn read_limited(mut resp: reqwest::Response, limit: u64) -> Result<Byt
     {
         return Err(ReadError::TooLarge(len));
     }
-    let mut buf = bytes::BytesMut::new();
+    // Sized once from the declared length: grown by doubling, a 50 MB body took 64 MiB and
+    // held the old and the new buffer at once while it grew.
+    let declared = resp.content_length().map_or(0, |len| len.min(limit));
+    let mut buf = bytes::BytesMut::with_capacity(usize::try_from(declared).unwrap_or(0));
     while let Some(chunk) = resp.chunk().await.map_err(ReadError::Transport)? {
         if (buf.len() + chunk.len()) as u64 > limit {
             return Err(ReadError::TooLarge((buf.len() + chunk.len()) as u64));

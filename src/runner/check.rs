@@ -41,7 +41,11 @@ pub(super) fn run(job: &Job, step: &Step, ctx: &Value) -> Result<(), StepError> 
             for part in var.split('.').skip(1) {
                 v = v.get_attr(part).unwrap_or_default();
             }
-            let value = short_json(&to_json(&v));
+            // An output's value is read where it is, not copied whole to be cut to 300 chars.
+            let value = match v.downcast_object_ref::<crate::extract::SharedJson>() {
+                Some(shared) => short_json(shared.json()),
+                None => short_json(&to_json(&v)),
+            };
             failure.values.push((var, value));
         }
         failures.push(failure);

@@ -157,7 +157,8 @@ async fn download_one(
         }
         tracing::warn!(step = %step_id, part, "the object store refused the URL (expired?); asking the gateway for fresh URLs");
         let r = http.send(request).await?;
-        let json: Json = serde_json::from_slice(&r.body)
+        let members = extract::parse::members([&d.query]);
+        let json = extract::parse::parse(&r.body, members.as_ref())
             .map_err(|source| StepErrorKind::FreshUrlsNotJson { source })?;
         let fresh = urls_in(d, &json)?;
         if fresh.len() == guard.len() {

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use minijinja::Value;
-use serde_json::Value as Json;
 
 use super::scope::{ItemScope, item_extra, item_label};
 use super::{Shared, check, download, load, outputs, persist, poll, save};
@@ -124,7 +123,10 @@ async fn run_item(shared: Arc<Shared>, index: usize, item: Item) -> ItemRecord {
                 .map(|o| &o.name)
                 .chain(step.lets.iter().map(|(n, _)| n))
             {
-                rec.outputs.insert(name.clone(), Json::Null);
+                rec.outputs.insert(
+                    name.clone(),
+                    crate::extract::SharedJson::new(Default::default()),
+                );
                 rec.values.push((name.clone(), Value::from(())));
             }
             rec.duration = started.elapsed();
@@ -206,25 +208,24 @@ async fn item_body(
         (Some(_), None) => Some(poll::send_and_poll(shared, step, scope, rec, where_).await?),
         (None, None) => None,
     };
-    let (request, response, mut json) = match sent {
-        Some((request, response, json)) => (Some(request), Some(response), json),
+    let (request, body, urls) = match sent {
+        Some(answer) => {
+            outputs::record(step, answer.outputs, rec, where_);
+            (Some(answer.request), answer.body, answer.urls)
+        }
         None => (None, None, None),
     };
-
-    // The URLs to download, read before the outputs take their values out of the response
-    // (a failure is reported after the files, where it always was).
-    let urls = match (&step.download, &json) {
-        (Some(d), Some(json)) => Some(download::urls_in(d, json)),
-        _ => None,
-    };
-    if let Some(json) = &mut json {
-        outputs::extract(step, json, rec, where_)?;
-    }
-    drop(json);
     outputs::bind(job, step, scope, rec, where_)?;
     let ctx = scope.ctx();
-    let body = response.as_ref().map_or(&[][..], |r| &r.body[..]);
-    save::from_memory(job, step, streamed, body, &ctx, rec)?;
+    save::from_memory(
+        job,
+        step,
+        streamed,
+        body.as_deref().unwrap_or(&[]),
+        &ctx,
+        rec,
+    )?;
+    drop(body);
     if let (Some(d), Some(urls), Some(request)) = (&step.download, urls, &request) {
         download::all(shared, step, d, urls?, request, &ctx, rec).await?;
     }

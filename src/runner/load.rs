@@ -59,7 +59,10 @@ pub(super) async fn item(
     }
     let json = serde_json::to_value(&loaded).unwrap_or(Json::Null);
     if let Json::Object(m) = &json {
-        rec.outputs.extend(m.clone());
+        for (k, v) in m {
+            rec.outputs
+                .insert(k.clone(), crate::extract::SharedJson::new(v.clone()));
+        }
     }
     Ok(json)
 }

@@ -1,39 +1,26 @@
-//! The `outputs` phase: named JSONPath extractions from the answer, then the step's `let`
-//! values computed from them. Both join the item's record (reports, files) and its scope
-//! (its own later phases, and later steps).
+//! The `outputs` phase: named JSONPath extractions from the answer (taken in the send phase,
+//! where the answer is parsed), then the step's `let` values computed from them. Both join the
+//! item's record (reports, files) and its scope (its own later phases, and later steps).
 
 use serde_json::Value as Json;
 
 use super::request::render_json;
 use super::scope::ItemScope;
-use crate::extract;
-use crate::extract::short_json;
+use crate::extract::{SharedJson, short_json};
 use crate::job::model::{Job, Step};
-use crate::record::{ItemRecord, StepError, StepErrorKind};
-use crate::template::to_value;
+use crate::record::{ItemRecord, StepError};
 
-/// Takes the outputs out of the response (moved where nothing else needs them, not copied).
-pub(super) fn extract(
+/// Puts the outputs taken from the answer (scrubbed of secrets, shared, not copied: see
+/// [`crate::extract::outputs`]) into the item's record.
+pub(super) fn record(
     step: &Step,
-    json: &mut Json,
+    outputs: Vec<(String, SharedJson)>,
     rec: &mut ItemRecord,
     where_: &str,
-) -> Result<(), StepError> {
-    match extract::outputs(&step.outputs, json) {
-        Ok(outputs) => {
-            for (name, mut v) in outputs {
-                // A server that echoes the token must not get it into files or reports.
-                crate::secret::redact_json_in_place(&mut v);
-                tracing::trace!(step = %step.id, "{where_}: output {name} = {}", short_json(&v));
-                rec.outputs.insert(name, v);
-            }
-            Ok(())
-        }
-        Err(missing) => Err(StepErrorKind::OutputMissing {
-            missing,
-            response: short_json(json),
-        }
-        .into()),
+) {
+    for (name, v) in outputs {
+        tracing::trace!(step = %step.id, "{where_}: output {name} = {}", short_json(v.json()));
+        rec.outputs.insert(name, v);
     }
 }
 
@@ -46,9 +33,10 @@ pub(super) fn bind(
     rec: &mut ItemRecord,
     where_: &str,
 ) -> Result<(), StepError> {
-    for (k, v) in &rec.outputs {
-        let v = to_value(v);
-        rec.values.push((k.clone(), v.clone()));
+    for (k, v) in rec.outputs.iter() {
+        // A view of the output, not a converted copy.
+        let v = v.to_template();
+        rec.values.push((k.to_owned(), v.clone()));
         scope.set(k, v);
     }
     if step.lets.is_empty() {
@@ -62,10 +50,53 @@ pub(super) fn bind(
     }
     for (name, v) in values {
         tracing::debug!(step = %step.id, "{where_}: let {name} = {}", short_json(&v));
-        let value = to_value(&v);
+        let v = SharedJson::new(v);
+        let value = v.to_template();
         rec.values.push((name.clone(), value.clone()));
         scope.set(&name, value);
         rec.outputs.insert(name, v);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use super::*;
+
+    /// What the issue of outputs costing twice their size was: the record held the JSON and
+    /// the templates a converted copy. Now both hold the one tree the answer was parsed into.
+    #[test]
+    fn the_record_the_templates_and_a_let_share_one_tree() {
+        let src = r#"
+[[step]]
+id = "job"
+get = "/dap/job/j1"
+outputs = { objects = "$.objects", first = "$.objects[0]" }
+let = { same = "{{ objects }}" }
+"#;
+        let job =
+            crate::job::load_str(std::path::Path::new("j.toml"), src, &Default::default()).unwrap();
+        let step = &job.steps[0];
+        let answer =
+            serde_json::json!({"status": "complete", "objects": [{"id": "a"}, {"id": "b"}]});
+        let taken = crate::extract::outputs(&step.outputs, answer);
+        let mut rec = ItemRecord::new(None, None);
+        let mut scope = ItemScope::new(Arc::new(BTreeMap::new()), BTreeMap::new());
+        record(step, taken.values, &mut rec, "step `job`");
+        bind(&job, step, &mut scope, &mut rec, "step `job`").unwrap();
+
+        let objects = rec.outputs.shared("objects").unwrap();
+        let first = rec.outputs.shared("first").unwrap();
+        assert!(first.shares_tree_with(objects), "an inner output is a view");
+        let template = &rec.values.iter().find(|(n, _)| n == "objects").unwrap().1;
+        let view = template
+            .downcast_object_ref::<SharedJson>()
+            .expect("the template value is a view, not a converted copy");
+        assert!(view.shares_tree_with(objects));
+        // A `let` renders a new value (here equal to the output), as a template asks.
+        assert_eq!(rec.outputs.get("same"), Some(objects.json()));
+    }
 }

@@ -1,20 +1,66 @@
 //! The `send` and `poll` phase: the item's request sent once, or repeated until `poll.until`
 //! holds over the outputs of the latest answer, with a growing interval and an overall
 //! deadline. Transport retries are not here: they live in `net` (hurl keeps the two apart too).
+//!
+//! An answer is parsed once, as far as the step's paths read, and its outputs taken from it
+//! then (see [`crate::extract`]); the body is kept only when a save writes it, so a large
+//! answer is not held twice while the step goes on.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::Bytes;
 use serde_json::Value as Json;
 
 use super::Shared;
 use super::request::build_request;
 use super::scope::ItemScope;
-use crate::extract;
-use crate::job::model::Step;
+use crate::extract::{self, Extracted, SharedJson};
+use crate::job::model::{SaveWhat, Step};
 use crate::net::Request;
 use crate::record::{ItemRecord, Rendered, StepError, StepErrorKind};
-use crate::template::to_value;
+
+/// What a sent (and polled) request left for the item's later phases.
+pub(super) struct Answer {
+    /// The request, for fresh download URLs.
+    pub request: Request,
+    /// The body, only when a save writes it.
+    pub body: Option<Bytes>,
+    /// The outputs, in the step's order.
+    pub outputs: Vec<(String, SharedJson)>,
+    /// The URLs to download (when the step downloads), or why there are none.
+    pub urls: Option<Result<Vec<reqwest::Url>, StepError>>,
+}
+
+/// One answer taken apart: its outputs and its download URLs.
+struct Taken {
+    outputs: Extracted,
+    urls: Option<Result<Vec<reqwest::Url>, StepError>>,
+}
+
+/// The top-level members an answer of `step` is read for: its outputs', its download's and,
+/// when it polls, `status` (the spinner and a timeout's message show it). `None`: all.
+fn members(step: &Step) -> Option<BTreeSet<String>> {
+    let paths = step.outputs.iter().map(|o| &o.query);
+    let mut names = extract::parse::members(paths.chain(step.download.iter().map(|d| &d.query)))?;
+    if step.poll.is_some() {
+        names.insert("status".to_owned());
+    }
+    Some(names)
+}
+
+/// The answer's URLs (read first: the outputs move values out of it), then its outputs.
+fn take_apart(step: &Step, json: Json) -> Taken {
+    let urls = step
+        .download
+        .as_ref()
+        .map(|d| super::download::urls_in(d, &json));
+    Taken {
+        outputs: extract::outputs(&step.outputs, json),
+        urls,
+    }
+}
 
 /// Sends a request once; a DAP incremental query that the gateway refuses in a way a snapshot
 /// answers (`SnapshotRequiredError`, `OutOfRangeError`) is sent again without `since`, and the
@@ -45,14 +91,14 @@ async fn send_query(
 }
 
 /// Sends the item's request, or polls it until `poll.until` holds; returns the request, the
-/// last answer and its JSON (parsed when the outputs or a download need it).
+/// last answer's outputs and download URLs, and its body when a save needs it.
 pub(super) async fn send_and_poll(
     shared: &Arc<Shared>,
     step: &Step,
     scope: &ItemScope,
     rec: &mut ItemRecord,
     where_: &str,
-) -> Result<(Request, crate::net::Response, Option<Json>), StepError> {
+) -> Result<Answer, StepError> {
     let job = &shared.job;
     let http = &shared.http;
     let request = build_request(job, step, &scope.ctx(), http.gateway())?;
@@ -60,13 +106,18 @@ pub(super) async fn send_and_poll(
         tracing::info!(step = %step.id, query = ?q.kind, since = q.since.as_deref().unwrap_or(""), "{where_}: {}", q.describe());
         rec.query = Some(q);
     }
+    let members = members(step);
+    let keep_body = step.saves.iter().any(|s| matches!(s.what, SaveWhat::Body));
 
-    // Send (and poll).
-    let (response, json) = match &step.poll {
+    // Send (and poll). The body is dropped once parsed unless a save needs it, before the
+    // outputs are taken: the tree and the body are not both held any longer than the parse.
+    let (body, excerpt, taken) = match &step.poll {
         None => {
             let r = send_query(shared, step, &request, rec, where_).await?;
-            let json = parse_json_if_needed(step, &r.body)?;
-            (r, json)
+            let json = parse_json_if_needed(step, &r.body, members.as_ref())?;
+            let excerpt = extract::excerpt(&r.body);
+            let body = keep_body.then_some(r.body);
+            (body, excerpt, json.map(|json| take_apart(step, json)))
         }
         Some(poll) => {
             let first = Instant::now();
@@ -76,7 +127,7 @@ pub(super) async fn send_and_poll(
             loop {
                 let r = http.send(&request).await?;
                 rec.requests += 1;
-                let json: Json = serde_json::from_slice(&r.body).map_err(|source| {
+                let json = extract::parse::parse(&r.body, members.as_ref()).map_err(|source| {
                     StepErrorKind::PollAnswerNotJson {
                         request: format!(
                             "{} {}",
@@ -86,20 +137,10 @@ pub(super) async fn send_and_poll(
                         source,
                     }
                 })?;
-                let latest = step.outputs.iter().map(|o| {
-                    let v = extract::apply(o, &json).unwrap_or(Json::Null);
-                    (o.name.clone(), to_value(&v))
-                });
-                let done = job
-                    .templates
-                    .eval(&poll.until, &scope.with(latest).ctx())
-                    .map_err(|source| StepErrorKind::Template {
-                        what: Rendered::PollUntil {
-                            expr: poll.until.source.clone(),
-                        },
-                        source,
-                    })?;
-                if let Some(s) = json.get("status").and_then(|s| s.as_str()) {
+                let excerpt = extract::excerpt(&r.body);
+                let body = keep_body.then_some(r.body);
+                let status = json.get("status").cloned();
+                if let Some(s) = status.as_ref().and_then(|s| s.as_str()) {
                     spinner.set_message(format!("{where_}: {s}"));
                 }
                 if tracing::enabled!(tracing::Level::TRACE) {
@@ -110,9 +151,26 @@ pub(super) async fn send_and_poll(
                         poll_status(&json, &step.outputs)
                     );
                 }
+                // The latest outputs, as the condition sees them (one that matched nothing
+                // is none): they are the item's outputs when it holds.
+                let taken = take_apart(step, json);
+                let latest = taken
+                    .outputs
+                    .values
+                    .iter()
+                    .map(|(name, v)| (name.clone(), v.to_template()));
+                let done = job
+                    .templates
+                    .eval(&poll.until, &scope.with(latest).ctx())
+                    .map_err(|source| StepErrorKind::Template {
+                        what: Rendered::PollUntil {
+                            expr: poll.until.source.clone(),
+                        },
+                        source,
+                    })?;
                 if done.is_true() {
                     spinner.finish_and_clear();
-                    break (r, Some(json));
+                    break (body, excerpt, Some(taken));
                 }
                 // The last poll lands on the deadline rather than giving up one interval early.
                 let now = Instant::now();
@@ -122,10 +180,11 @@ pub(super) async fn send_and_poll(
                         until: poll.until.source.clone(),
                         timeout: poll.timeout,
                         polls: rec.requests,
-                        last_status: json.get("status").cloned(),
+                        last_status: status,
                     }
                     .into());
                 }
+                drop((taken, body));
                 let elapsed = now - first;
                 let wait = schedule.interval(elapsed).min(deadline - now);
                 tracing::debug!(
@@ -139,7 +198,25 @@ pub(super) async fn send_and_poll(
             }
         }
     };
-    Ok((request, response, json))
+    let (outputs, urls) = match taken {
+        Some(Taken { outputs, urls }) => {
+            if let Some(missing) = outputs.missing {
+                return Err(StepErrorKind::OutputMissing {
+                    missing,
+                    response: excerpt,
+                }
+                .into());
+            }
+            (outputs.values, urls)
+        }
+        None => (Vec::new(), None),
+    };
+    Ok(Answer {
+        request,
+        body,
+        outputs,
+        urls,
+    })
 }
 
 /// What one poll saw, for `-vv`: the gateway job's `status` and the step's outputs
@@ -162,12 +239,19 @@ fn poll_status(json: &Json, outputs: &[crate::job::model::Output]) -> String {
     }
 }
 
-/// The answer as JSON: an error when the outputs or a download need it and it is not JSON.
-fn parse_json_if_needed(step: &Step, body: &[u8]) -> Result<Option<Json>, StepError> {
+/// The answer as JSON (as far as `members` go): an error when the outputs or a download need
+/// it and it is not JSON; `None` when nothing needs it.
+fn parse_json_if_needed(
+    step: &Step,
+    body: &[u8],
+    members: Option<&BTreeSet<String>>,
+) -> Result<Option<Json>, StepError> {
     let needed = !step.outputs.is_empty() || step.download.is_some();
-    match serde_json::from_slice::<Json>(body) {
+    if !needed {
+        return Ok(None);
+    }
+    match extract::parse::parse(body, members) {
         Ok(j) => Ok(Some(j)),
-        Err(_) if !needed => Ok(None),
         Err(source) => {
             let excerpt: String = String::from_utf8_lossy(body)
                 .chars()

@@ -82,15 +82,10 @@ pub struct RunInfo {
 impl RunInfo {
     /// The values for a run starting now.
     pub fn now() -> RunInfo {
-        let now = time::OffsetDateTime::now_utc();
-        let started = now
-            .replace_nanosecond(0)
-            .unwrap_or(now)
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
+        let started = crate::timestamp::now_seconds();
         let id = format!(
             "{}-{:06x}",
-            stamp(Value::from(started.as_str())),
+            crate::timestamp::basic(&started).unwrap_or_default(),
             fastrand::u32(..0x100_0000)
         );
         RunInfo { started, id }
@@ -321,13 +316,12 @@ fn pad(value: Value, width: usize) -> Result<String, Error> {
 }
 
 /// `{{ "2026-01-05T04:00:12Z" | stamp }}` → `20260105T040012Z`: a time in ISO 8601's basic
-/// format, without `-` or `:`, so it is a folder name every tool and file system accepts.
-fn stamp(value: Value) -> String {
-    value
-        .to_string()
-        .chars()
-        .filter(|c| *c != '-' && *c != ':')
-        .collect()
+/// format, without `-` or `:`, so it is a folder name every tool and file system accepts. The
+/// offset stays as given (`-05:00` → `-0500`); a value that is not an RFC 3339 time or date is
+/// an error, not a name with its dashes removed.
+fn stamp(value: Value) -> Result<String, Error> {
+    crate::timestamp::basic(&value.to_string())
+        .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("stamp: {e}")))
 }
 
 /// The `env` object of templates: environment variables, read when used.
@@ -403,8 +397,12 @@ pub fn to_value(json: &serde_json::Value) -> Value {
     Value::from(minijinja::value::Serde(json))
 }
 
-/// Converts a template value to JSON (`undefined` becomes `null`).
+/// Converts a template value to JSON (`undefined` becomes `null`). An output's value (a view
+/// of its JSON) is cloned as JSON directly, not walked through the template value.
 pub fn to_json(value: &Value) -> serde_json::Value {
+    if let Some(shared) = value.downcast_object_ref::<crate::extract::SharedJson>() {
+        return shared.json().clone();
+    }
     serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
 }
 
@@ -487,6 +485,28 @@ mod tests {
         assert_eq!(out, ".._.._etc/part-00007.gz");
         assert_eq!(file_segment(".."), "__");
         assert_eq!(file_segment("a\0b"), "a_b");
+    }
+
+    #[test]
+    fn stamp_keeps_a_negative_offset_and_refuses_what_is_not_a_time() {
+        let mut b = TemplatesBuilder::new();
+        let t = b
+            .template("t", "{{ at | stamp }}", Escape::FilePath)
+            .unwrap();
+        let ts = b.finish();
+        let stamp = |at: &str| ts.render(&t, &context! { at => at });
+        assert_eq!(stamp("2026-01-05T04:00:12Z").unwrap(), "20260105T040012Z");
+        // Dashes and colons stripped as text made this `20260105T04001205`.
+        assert_eq!(
+            stamp("2026-01-05T04:00:12-05:00").unwrap(),
+            "20260105T040012-0500"
+        );
+        let e = stamp("not-a-time").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("stamp: `not-a-time` is not an RFC 3339 time"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! JSONPath outputs: compiled once at validation, applied to each response.
+//! JSONPath outputs: compiled once at validation, applied to each answer.
 //!
 //! One value or a list: a path made only of names and indexes (`$.id`, `$.objects[0].id`)
 //! selects at most one value, and its output is that value. A path with a wildcard, slice,
@@ -6,24 +6,23 @@
 //! A path that matches nothing is an error unless the output is optional (then `none`, or
 //! `[]` for a list path).
 //!
-//! A response can be large (tens of MB), and an output can select most of it (`$.objects`).
-//! [`outputs`] therefore moves a single-value output out of the parsed response instead of
-//! copying it, whenever nothing else still needs that part; everything else is copied from
-//! the (borrowed) response first. The response is consumed in the process.
+//! An answer can be large (tens of MB), and an output can select most of it (`$.objects`).
+//! So the answer is parsed once, only as far as the paths read ([`parse`]); [`outputs`] then
+//! moves each value out of the parsed answer instead of copying it, and an output inside
+//! another one (`$.objects[0].id` beside `$.objects`) is a view of it; only a list path copies
+//! what it selects. Every output is a [`SharedJson`]: the records, reports and templates all
+//! read the same tree.
 
 use jsonpath_rust::parser::model::{JpQuery, Segment, Selector};
 use serde_json::Value as Json;
 
-/// A JSON value for a message, cut at 300 characters.
-pub fn short_json(v: &Json) -> String {
-    let s = v.to_string();
-    if s.chars().count() > 300 {
-        let cut: String = s.chars().take(300).collect();
-        format!("{cut}…")
-    } else {
-        s
-    }
-}
+mod excerpt;
+pub mod parse;
+mod shared;
+
+pub use excerpt::{excerpt, short_json};
+use shared::walk;
+pub use shared::{Route, SharedJson};
 
 /// A named JSONPath extraction.
 #[derive(Debug, Clone)]
@@ -139,13 +138,6 @@ fn select_plain<'a>(q: &JpQuery, value: &'a Json) -> Option<Vec<&'a Json>> {
     Some(at)
 }
 
-/// One step from the root towards a value: an object member or an array position.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Route {
-    Name(String),
-    Index(usize),
-}
-
 /// Where a path made only of names and indexes leads in `body`, if it leads anywhere.
 fn route(q: &JpQuery, body: &Json) -> Option<Vec<Route>> {
     let mut at = body;
@@ -172,81 +164,118 @@ fn route(q: &JpQuery, body: &Json) -> Option<Vec<Route>> {
     Some(route)
 }
 
-fn take(body: &mut Json, route: &[Route]) -> Option<Json> {
+fn take(body: &mut Json, route: &[Route]) -> Json {
     let mut at = body;
     for step in route {
-        at = match step {
-            Route::Name(n) => at.as_object_mut()?.get_mut(n.as_str())?,
-            Route::Index(i) => at.as_array_mut()?.get_mut(*i)?,
+        let next = match step {
+            Route::Name(n) => at.as_object_mut().and_then(|m| m.get_mut(n.as_str())),
+            Route::Index(i) => at.as_array_mut().and_then(|a| a.get_mut(*i)),
         };
+        match next {
+            Some(v) => at = v,
+            None => return Json::Null,
+        }
     }
-    Some(at.take())
+    at.take()
 }
 
-/// Applies every output of a step to its response, in order, without copying what can be
-/// moved: a single-value output is taken out of `body` (leaving `null` there) unless another
-/// output selects inside it or the same value; the others are copied. On an error nothing has
-/// been taken, so `body` is whole for the message. After success `body` has holes: do not
-/// read it again.
-pub fn outputs(
-    outputs: &[Output],
-    body: &mut Json,
-) -> Result<serde_json::Map<String, Json>, NoMatch> {
+/// The outputs of one answer.
+#[derive(Debug)]
+pub struct Extracted {
+    /// Each output's value, in the step's order; one that matched nothing is `null` (`[]` for
+    /// an optional list path).
+    pub values: Vec<(String, SharedJson)>,
+    /// The first output that matched nothing and is not optional: an error once the answer
+    /// is final, "not yet" while polling.
+    pub missing: Option<NoMatch>,
+}
+
+/// Applies every output of a step to its parsed answer, without copying what can be shared.
+/// A single-value path's value is moved out of `body` (the outermost of those that contain
+/// one another: an inner one is a view of it); a list path copies what it selects, before
+/// anything is moved. Every value is scrubbed of registered secrets (a server that echoes the
+/// token must not get it into files or reports).
+pub fn outputs(outputs: &[Output], mut body: Json) -> Extracted {
+    enum Plan {
+        At(Vec<Route>),
+        Copy(Json),
+    }
     // First every copy and every check, while the body is whole.
-    let mut values: Vec<Option<Json>> = Vec::with_capacity(outputs.len());
-    let mut routes: Vec<Option<Vec<Route>>> = Vec::with_capacity(outputs.len());
+    let mut missing = None;
+    let mut plans = Vec::with_capacity(outputs.len());
     for output in outputs {
-        let found = select(&output.query, body);
-        let movable = match found.first() {
-            Some(first) if !output.many => route(&output.query, body).filter(|r| {
+        let found = select(&output.query, &body);
+        if found.is_empty() && !output.optional {
+            missing.get_or_insert_with(|| NoMatch {
+                name: output.name.clone(),
+                path: output.path.clone(),
+            });
+            plans.push(Plan::Copy(Json::Null));
+            continue;
+        }
+        let at = match found.first() {
+            Some(first) if !output.many => route(&output.query, &body).filter(|r| {
                 // The route must lead to what the JSONPath engine selected; if the two ever
                 // disagree, copy what the engine selected.
-                take_ref(body, r).is_some_and(|v| std::ptr::eq(v, *first))
+                walk(&body, r).is_some_and(|v| std::ptr::eq(v, *first))
             }),
             _ => None,
         };
-        if movable.is_some() {
-            values.push(None);
-            routes.push(movable);
-            continue;
-        }
-        values.push(Some(finish(output, found)?));
-        routes.push(None);
-    }
-    // Then the moves, deepest first: a value is moved only when no output still to be taken
-    // selects the same value or one that contains it (that one copies instead).
-    let mut order: Vec<usize> = (0..outputs.len())
-        .filter(|&i| routes[i].is_some())
-        .collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(routes[i].as_ref().map_or(0, Vec::len)));
-    for (n, &i) in order.iter().enumerate() {
-        let mine = routes[i].as_deref().unwrap_or_default();
-        let shared = order[n + 1..].iter().any(|&j| {
-            let theirs = routes[j].as_deref().unwrap_or_default();
-            mine.starts_with(theirs)
+        plans.push(match at {
+            Some(r) => Plan::At(r),
+            None => Plan::Copy(finish(output, found).unwrap_or(Json::Null)),
         });
-        values[i] = if shared {
-            take_ref(body, mine).cloned()
-        } else {
-            take(body, mine)
-        };
     }
-    Ok(outputs
+    // Then the moves: a route that no other route contains is moved out (the first of equal
+    // ones); the others are views of the one that contains them.
+    let routes: Vec<Option<&Vec<Route>>> = plans
         .iter()
-        .zip(values)
-        .map(|(o, v)| (o.name.clone(), v.unwrap_or(Json::Null)))
-        .collect())
-}
-
-fn take_ref<'a>(body: &'a Json, route: &[Route]) -> Option<&'a Json> {
-    let mut at = body;
-    for step in route {
-        at = match step {
-            Route::Name(n) => at.as_object()?.get(n.as_str())?,
-            Route::Index(i) => at.as_array()?.get(*i)?,
-        };
+        .map(|p| match p {
+            Plan::At(r) => Some(r),
+            Plan::Copy(_) => None,
+        })
+        .collect();
+    let owner = |i: usize| -> usize {
+        let mine = routes[i].map_or(&[][..], Vec::as_slice);
+        (0..routes.len())
+            .filter_map(|j| routes[j].map(|r| (j, r)))
+            .filter(|(_, r)| mine.starts_with(r))
+            .min_by_key(|(j, r)| (r.len(), *j))
+            .map_or(i, |(j, _)| j)
+    };
+    let mut shared: Vec<Option<SharedJson>> = vec![None; plans.len()];
+    for i in 0..plans.len() {
+        if routes[i].is_some() && owner(i) == i {
+            let mut v = take(&mut body, routes[i].map_or(&[][..], Vec::as_slice));
+            crate::secret::redact_json_in_place(&mut v);
+            shared[i] = Some(SharedJson::new(v));
+        }
     }
-    Some(at)
+    for i in 0..plans.len() {
+        if let (Some(mine), None) = (routes[i], &shared[i]) {
+            let o = owner(i);
+            let theirs = routes[o].map_or(0, Vec::len);
+            shared[i] = shared[o].as_ref().and_then(|s| s.within(&mine[theirs..]));
+        }
+    }
+    drop(body);
+    let values = outputs
+        .iter()
+        .zip(plans)
+        .zip(shared)
+        .map(|((o, plan), shared)| {
+            let value = match (shared, plan) {
+                (Some(s), _) => s,
+                (None, Plan::Copy(mut v)) => {
+                    crate::secret::redact_json_in_place(&mut v);
+                    SharedJson::new(v)
+                }
+                (None, Plan::At(_)) => SharedJson::new(Json::Null),
+            };
+            (o.name.clone(), value)
+        })
+        .collect();
+    Extracted { values, missing }
 }
 
 /// An output's value from what its path selected (copied).
@@ -327,8 +356,12 @@ mod tests {
         }
     }
 
+    fn value<'a>(got: &'a Extracted, name: &str) -> &'a SharedJson {
+        &got.values.iter().find(|(n, _)| n == name).unwrap().1
+    }
+
     #[test]
-    fn issue_15_outputs_equal_copies_whatever_overlaps() {
+    fn outputs_equal_copies_whatever_overlaps() {
         let body = json!({
             "id": "j1",
             "objects": [{"id": "a", "n": {"x": 1}}, {"id": "b", "n": {"x": 2}}],
@@ -356,47 +389,78 @@ mod tests {
         for rotate in 0..outs.len() {
             let mut outs = outs.clone();
             outs.rotate_left(rotate);
-            let mut taken = body.clone();
-            let got = outputs(&outs, &mut taken).unwrap();
+            let got = outputs(&outs, body.clone());
+            assert!(got.missing.is_none());
             for o in &outs {
-                assert_eq!(got[&o.name], apply(o, &body).unwrap(), "{}", o.path);
+                assert_eq!(
+                    value(&got, &o.name).json(),
+                    &apply(o, &body).unwrap(),
+                    "{}",
+                    o.path
+                );
             }
             assert_eq!(
-                got.keys().cloned().collect::<Vec<_>>(),
+                got.values
+                    .iter()
+                    .map(|(n, _)| n.clone())
+                    .collect::<Vec<_>>(),
                 outs.iter().map(|o| o.name.clone()).collect::<Vec<_>>()
             );
         }
     }
 
     #[test]
-    fn issue_15_an_output_used_once_is_moved_not_copied() {
-        let mut body = json!({"status": "complete", "objects": [{"id": "a"}, {"id": "b"}]});
+    fn an_output_inside_another_shares_its_value_instead_of_copying_it() {
+        let body = json!({"status": "complete", "objects": [{"id": "a"}, {"id": "b"}]});
         let outs = [
+            named("first", "$.objects[0]", false),
             named("ids", "$.objects[*].id", false),
             named("objects", "$.objects", false),
+            named("again", "$.objects", false),
             named("status", "$.status", false),
         ];
-        let got = outputs(&outs, &mut body).unwrap();
-        assert_eq!(got["objects"], json!([{"id": "a"}, {"id": "b"}]));
-        assert_eq!(got["ids"], json!(["a", "b"]));
-        // Taken out of the response, not copied: the response is left with holes.
-        assert_eq!(body, json!({"status": null, "objects": null}));
+        let got = outputs(&outs, body);
+        let objects = value(&got, "objects");
+        assert_eq!(objects.json(), &json!([{"id": "a"}, {"id": "b"}]));
+        assert!(value(&got, "first").shares_tree_with(objects));
+        assert!(value(&got, "again").shares_tree_with(objects));
+        assert_eq!(value(&got, "first").json(), &json!({"id": "a"}));
+        // A list path's values are its own (copied), the others' trees are not shared.
+        assert_eq!(value(&got, "ids").json(), &json!(["a", "b"]));
+        assert!(!value(&got, "ids").shares_tree_with(objects));
+        assert!(!value(&got, "status").shares_tree_with(objects));
     }
 
     #[test]
-    fn issue_15_a_missing_output_fails_before_anything_is_taken() {
-        let mut body = json!({"objects": [1, 2]});
+    fn a_missing_output_is_named_and_null() {
         let outs = [
             named("objects", "$.objects", false),
             named("id", "$.id", false),
+            named("maybe", "$.maybe[*]", true),
         ];
-        let err = outputs(&outs, &mut body).unwrap_err();
-        assert_eq!(err.name, "id");
-        assert_eq!(body, json!({"objects": [1, 2]}));
+        let got = outputs(&outs, json!({"objects": [1, 2]}));
+        assert_eq!(got.missing.as_ref().map(|m| m.name.as_str()), Some("id"));
+        assert_eq!(value(&got, "objects").json(), &json!([1, 2]));
+        assert_eq!(value(&got, "id").json(), &Json::Null);
+        assert_eq!(value(&got, "maybe").json(), &json!([]));
     }
 
     #[test]
-    fn issue_15_plain_paths_select_what_the_jsonpath_engine_selects() {
+    fn outputs_are_scrubbed_of_secrets() {
+        let _s = crate::secret::Secret::new("tok-output-5e6f");
+        let outs = [
+            named("all", "$.echo", false),
+            named("inner", "$.echo.token", false),
+            named("list", "$.echo.*", false),
+        ];
+        let got = outputs(&outs, json!({"echo": {"token": "tok-output-5e6f"}}));
+        assert_eq!(value(&got, "all").json(), &json!({"token": "***"}));
+        assert_eq!(value(&got, "inner").json(), &json!("***"));
+        assert_eq!(value(&got, "list").json(), &json!(["***"]));
+    }
+
+    #[test]
+    fn plain_paths_select_what_the_jsonpath_engine_selects() {
         let body = json!({
             "a": {"b": [1, {"c": 2}, [3, 4]], "d": {"e": 5, "f": {"c": 6}}},
             "list": [{"id": "x", "k": [7]}, {"id": "y"}, {"k": [8, 9]}, 10, "s"],
