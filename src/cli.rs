@@ -20,8 +20,9 @@ use crate::report::ReportSpec;
 /// Exit codes: 0 success; 1 a check failed or a gateway job failed; 2 invalid job file or
 /// command line (nothing sent); 3 authentication failed; 4 gateway or network failure after
 /// retries; 5 a local file could not be read or written; 6 the replica database failed;
-/// 75 another run holds the job's lock; 130 or 143 stopped by SIGINT or SIGTERM. With several
-/// jobs, the most serious code of their runs, in the order 70, 130/143, 3, 2, 5, 6, 4, 1, 75, 0.
+/// 7 the job asked for a namespace or table that does not exist; 75 another run holds the
+/// job's lock; 130 or 143 stopped by SIGINT or SIGTERM. With several jobs, the most serious
+/// code of their runs, in the order 70, 130/143, 3, 2, 7, 5, 6, 4, 1, 75, 0.
 #[derive(Debug, Parser)]
 #[command(name = "dap-run", version, subcommand_negates_reqs = true)]
 pub struct Cli {

@@ -8,44 +8,7 @@ use std::path::Path;
 use clap::CommandFactory as _;
 
 use crate::cli::Cli;
-
-/// What each exit code means: the man page's EXIT STATUS (the README has the same table).
-pub const EXIT_STATUS: &[(i32, &str)] = &[
-    (0, "every step and check succeeded"),
-    (
-        1,
-        "a check failed, a gateway job ended failed, or a step could not be completed (an output matched nothing, a value was missing at run time)",
-    ),
-    (
-        2,
-        "the job file or the command line is invalid, or a credential variable is not set; nothing was sent",
-    ),
-    (
-        3,
-        "authentication failed (login rejected, or 401 after a fresh login)",
-    ),
-    (
-        4,
-        "the gateway or the network failed after retries (5xx, timeouts, unexpected 4xx, a poll that timed out)",
-    ),
-    (5, "a local file could not be written or read"),
-    (
-        70,
-        "internal error: a bug in dap-run; please report it with the log",
-    ),
-    (
-        75,
-        "another run of the same job holds its lock (try again later)",
-    ),
-    (
-        130,
-        "stopped by SIGINT: summary and reports written, temporary files removed, state left as it was",
-    ),
-    (
-        143,
-        "stopped by SIGTERM: summary and reports written, temporary files removed, state left as it was",
-    ),
-];
+use crate::error::ExitCode;
 
 const ENVIRONMENT: &[(&str, &str)] = &[
     (
@@ -97,15 +60,23 @@ fn extra_sections(w: &mut dyn Write) -> std::io::Result<()> {
     for (name, text) in ENVIRONMENT {
         writeln!(w, ".TP\n\\fB{}\\fR\n{}", roff(name), roff(text))?;
     }
+    exit_status(w)
+}
+
+/// EXIT STATUS: every code with its meaning, then the order that decides between several.
+fn exit_status(w: &mut dyn Write) -> std::io::Result<()> {
     writeln!(w, ".SH \"EXIT STATUS\"")?;
-    for (code, text) in EXIT_STATUS {
-        writeln!(w, ".TP\n\\fB{code}\\fR\n{}", roff(text))?;
+    for code in ExitCode::ALL {
+        writeln!(w, ".TP\n\\fB{}\\fR\n{}", code.code(), roff(code.meaning()))?;
     }
     writeln!(
         w,
-        ".PP\nWhen a run has several failures the most serious decides: 3, then 5, then 4, then 1."
-    )?;
-    Ok(())
+        ".PP\n{}",
+        roff(&format!(
+            "When a run (or a command of several jobs) has several failures, the most serious decides, in the order {}.",
+            ExitCode::severity_order()
+        ))
+    )
 }
 
 fn see_also(w: &mut dyn Write, except: &str) -> std::io::Result<()> {
@@ -170,10 +141,7 @@ pub fn render(page: Option<&str>, w: &mut dyn Write) -> Result<(), ManError> {
     let man = clap_mangen::Man::new(sub);
     man.render(w)?;
     if name == "run" {
-        writeln!(w, ".SH \"EXIT STATUS\"")?;
-        for (code, text) in EXIT_STATUS {
-            writeln!(w, ".TP\n\\fB{code}\\fR\n{}", roff(text))?;
-        }
+        exit_status(w)?;
     }
     see_also(w, &format!("dap-run-{name}"))?;
     Ok(())

@@ -23,6 +23,9 @@ pub enum ExitCode {
     LocalIo = 5,
     /// The database of a `load` step failed (after retries); the table stays at its old point.
     Database = 6,
+    /// The job asked for something that is not there: a namespace or table the gateway does
+    /// not have.
+    NotFound = 7,
     /// A bug in dap-run: an internal invariant broke (a task panicked).
     Internal = 70,
     /// Another run of the same job holds its lock.
@@ -35,7 +38,7 @@ pub enum ExitCode {
 
 impl ExitCode {
     /// Every code, in numeric order.
-    pub const ALL: [ExitCode; 11] = [
+    pub const ALL: [ExitCode; 12] = [
         ExitCode::Success,
         ExitCode::CheckFailed,
         ExitCode::Invalid,
@@ -43,6 +46,7 @@ impl ExitCode {
         ExitCode::Gateway,
         ExitCode::LocalIo,
         ExitCode::Database,
+        ExitCode::NotFound,
         ExitCode::Internal,
         ExitCode::Locked,
         ExitCode::Interrupted,
@@ -64,6 +68,7 @@ impl ExitCode {
             ExitCode::Gateway => "gateway or network failure after retries",
             ExitCode::LocalIo => "a local file could not be read or written",
             ExitCode::Database => "the replica database failed",
+            ExitCode::NotFound => "the job asked for a namespace or table that does not exist",
             ExitCode::Internal => "a bug in dap-run",
             ExitCode::Locked => "another run holds the job's lock",
             ExitCode::Interrupted => "stopped by SIGINT",
@@ -93,6 +98,9 @@ impl ExitCode {
             ExitCode::Database => {
                 "the replica database failed (after retries): unreachable, refused a statement, or the connection dropped, or an object's row does not fit its table (not retried); the table stays at its previous point"
             }
+            ExitCode::NotFound => {
+                "the job asked for something that is not there: the gateway has no such namespace or table (it answered 404 to a query); the message names it, and the other tables of the run are still done"
+            }
             ExitCode::Internal => {
                 "internal error: a bug in dap-run (a panic, in a task or not); the message says so, please report it with the log"
             }
@@ -108,8 +116,9 @@ impl ExitCode {
 
     /// How serious a failure is when a run (or a command of several jobs) has several: the
     /// worst one decides the exit code. A bug comes first, then a signal that stopped the run,
-    /// then authentication problems (nothing else can work), an invalid job, local I/O, the
-    /// database, the gateway and failed checks. A held lock ranks just above success: it means
+    /// then authentication problems (nothing else can work), an invalid job, a namespace or
+    /// table that does not exist (the job must be changed, like an invalid one), local I/O,
+    /// the database, the gateway and failed checks. A held lock ranks just above success: it means
     /// "this job was skipped, its previous run is still going", and must not hide another
     /// job's failure from a wrapper that treats 75 as "skip".
     pub fn severity(self) -> u8 {
@@ -120,15 +129,16 @@ impl ExitCode {
             ExitCode::Gateway => 3,
             ExitCode::Database => 4,
             ExitCode::LocalIo => 5,
-            ExitCode::Invalid => 6,
-            ExitCode::Auth => 7,
-            ExitCode::Interrupted | ExitCode::Terminated => 8,
-            ExitCode::Internal => 9,
+            ExitCode::NotFound => 6,
+            ExitCode::Invalid => 7,
+            ExitCode::Auth => 8,
+            ExitCode::Interrupted | ExitCode::Terminated => 9,
+            ExitCode::Internal => 10,
         }
     }
 
     /// The codes from the most serious to success, codes of one rank joined by `/`:
-    /// `70, 130/143, 3, 2, 5, 6, 4, 1, 75, 0`.
+    /// `70, 130/143, 3, 2, 7, 5, 6, 4, 1, 75, 0`.
     pub fn severity_order() -> String {
         let mut codes = ExitCode::ALL.to_vec();
         codes.sort_by_key(|c| (std::cmp::Reverse(c.severity()), c.code()));
@@ -175,7 +185,7 @@ mod tests {
         // The order the README states, written out here independently of `severity()`.
         assert_eq!(
             ExitCode::severity_order(),
-            "70, 130/143, 3, 2, 5, 6, 4, 1, 75, 0"
+            "70, 130/143, 3, 2, 7, 5, 6, 4, 1, 75, 0"
         );
     }
 

@@ -196,6 +196,14 @@ impl HttpError {
             HttpError::Setup { .. } | HttpError::LocalIo { .. } => ExitCode::LocalIo,
             HttpError::Unauthorized { .. } => ExitCode::Auth,
             HttpError::Token { source } => source.exit_code(),
+            // A 404 to a DAP query (`/dap/query/{namespace}/table...`): the namespace or the
+            // table does not exist, the only names such a path has. Not an outage.
+            HttpError::Refused {
+                what,
+                peer: Peer::Gateway,
+                status: StatusCode::NOT_FOUND,
+                ..
+            } if what.contains("/dap/query/") => ExitCode::NotFound,
             HttpError::Refused { .. }
             | HttpError::Network { .. }
             | HttpError::TooLarge { .. }

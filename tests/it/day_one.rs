@@ -639,7 +639,7 @@ fn issue_13_man_pages_for_every_subcommand_with_job_file_environment_and_exit_st
     ] {
         assert!(top.stdout.contains(section), "{section}");
     }
-    for (code, _) in dap_run::man::EXIT_STATUS {
+    for code in dap_run::error::ExitCode::ALL.map(|c| c.code()) {
         assert!(
             top.stdout.contains(&format!(".TP\n\\fB{code}\\fR\n")),
             "exit {code}"

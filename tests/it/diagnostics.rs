@@ -192,7 +192,7 @@ get = "/dap/query/canvas/table/{{ table }}/schema"
     );
     let run = ws.run(&[job.to_str().unwrap(), "--output-dir", "out", "-v"]);
     // The gateway sees one (unknown) table name, never a path that climbs out.
-    run.expect_code(4);
+    run.expect_code(7);
     assert!(
         run.stderr.contains("a%2F..%2F..%2Fids%2Fauth%2Flogin"),
         "{}",
