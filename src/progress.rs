@@ -5,7 +5,7 @@
 //! [`LogWriter`], which redacts secrets and, while bars are drawn, prints through
 //! `MultiProgress::suspend` so a line never lands in the middle of a bar.
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -21,11 +21,8 @@ static FORMAT: OnceLock<LogFormat> = OnceLock::new();
 /// filtered by time or grepped line by line without losing a `= help:` line's date.
 static STAMPED: OnceLock<bool> = OnceLock::new();
 
-/// Whether stderr is an interactive terminal that can show progress.
-pub fn stderr_is_terminal() -> bool {
-    io::stderr().is_terminal()
-        && std::env::var("TERM").map_or(true, |t| t != "dumb" && !t.is_empty())
-}
+/// Whether colours are on (a terminal, `NO_COLOR` unset), as [`init_logging`] was told.
+static COLORS: OnceLock<bool> = OnceLock::new();
 
 /// Progress display for one run.
 #[derive(Clone, Default)]
@@ -52,7 +49,7 @@ impl Progress {
         };
         let bar = m.add(ProgressBar::new(len));
         bar.set_style(
-            ProgressStyle::with_template(if colors() {
+            ProgressStyle::with_template(if COLORS.get() == Some(&true) {
                 "{spinner} {prefix:.bold} [{bar:30}] {pos}/{len} {elapsed}"
             } else {
                 "{spinner} {prefix} [{bar:30}] {pos}/{len} {elapsed}"
@@ -166,15 +163,11 @@ pub enum LogFormat {
     Json,
 }
 
-/// Colours on a terminal unless `NO_COLOR` is set to a non-empty value (no-color.org).
-pub fn colors() -> bool {
-    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-}
-
-/// Sets up logging. `verbosity`: -1 quiet, 0 default, 1 `-v`, 2 `-vv`.
-pub fn init_logging(verbosity: i8, format: LogFormat) {
+/// Sets up logging. `verbosity`: -1 quiet, 0 default, 1 `-v`, 2 `-vv`; `terminal`: stderr is
+/// a terminal that can draw progress; `colors`: colours on it.
+pub fn init_logging(verbosity: i8, format: LogFormat, terminal: bool, colors: bool) {
     let _ = FORMAT.set(format);
-    let terminal = stderr_is_terminal();
+    let _ = COLORS.set(terminal && colors);
     let _ = STAMPED.set(format == LogFormat::Text && !terminal);
     let level = match verbosity {
         i8::MIN..=-1 => "error",
@@ -190,7 +183,7 @@ pub fn init_logging(verbosity: i8, format: LogFormat) {
         .with_target(false);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text if terminal => builder.without_time().with_ansi(colors()).try_init(),
+        LogFormat::Text if terminal => builder.without_time().with_ansi(colors).try_init(),
         LogFormat::Text => builder.with_ansi(false).try_init(),
     };
 }

@@ -6,8 +6,9 @@
 //! state, run, reports) in [`run`], the state between runs in [`crate::state`].
 
 mod run;
+mod settings;
 
-use clap::CommandFactory as _;
+pub use settings::Settings;
 
 use crate::cli::{CheckArgs, Cli, Command, JobArgs, PlanArgs};
 use crate::error::{Error, ExitCode, UsageError};
@@ -15,23 +16,28 @@ use crate::job::{LoadOptions, validate};
 
 /// Runs the command line; returns the process exit code.
 pub fn main(cli: Cli) -> i32 {
-    crate::progress::init_logging(cli.log.verbosity(), cli.log.log_format);
+    let settings = Settings::resolve(&cli.log);
+    crate::progress::init_logging(
+        settings.verbosity,
+        settings.log_format,
+        settings.terminal,
+        settings.colors,
+    );
     install_panic_hook();
-    let quiet = cli.log.quiet;
     if let Some(message) = misplaced_run_options(&cli) {
         crate::progress::print_error_message(message);
         return ExitCode::Invalid.code();
     }
     let result = guarded(|| match cli.command {
-        None => run::run(cli.run, quiet),
-        Some(Command::Run(args)) => run::run(args, quiet),
+        None => run::run(cli.run, &settings),
+        Some(Command::Run(args)) => run::run(args, &settings),
         Some(Command::Check(args)) => check(&args),
         Some(Command::Plan(args)) => plan(&args),
         Some(Command::Replica(args)) => replica(&args),
         Some(Command::Sandbox(args)) => sandbox(*args),
         Some(Command::Completions { shell }) => {
             let mut script = Vec::new();
-            clap_complete::generate(shell, &mut Cli::command(), "dap-run", &mut script);
+            clap_complete::generate(shell, &mut crate::cli::command(), "dap-run", &mut script);
             let mut script = String::from_utf8_lossy(&script).into_owned();
             if shell == clap_complete::Shell::Bash {
                 script = fix_bash_completion(&script);
@@ -54,7 +60,7 @@ pub fn main(cli: Cli) -> i32 {
 /// ignored), or before `run` (clap takes them as the top level's). Printed like every error
 /// that ends a command, so a cron or JSON log keeps its format; exit 2.
 fn misplaced_run_options(cli: &Cli) -> Option<&'static str> {
-    if cli.run.is_empty() {
+    if !cli.run_options_given {
         return None;
     }
     match cli.command {

@@ -195,7 +195,7 @@ fn keys_of(path: &[Seg], kind: Kind) -> &'static [&'static str] {
 
 /// The field names serde's derive gives a struct, asked of it by a deserializer that only
 /// listens.
-fn fields<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
+pub(crate) fn fields<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
     let mut fields: &'static [&'static str] = &[];
     let _ = T::deserialize(FieldProbe(&mut fields));
     fields

@@ -8,6 +8,7 @@ mod common;
 mod day_one;
 mod day_one_logs;
 mod diagnostics;
+mod documentation;
 mod exit_codes;
 mod faults;
 mod job_file;

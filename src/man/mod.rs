@@ -1,53 +1,50 @@
 //! Man pages: `dap-run(1)` with the job file, environment and exit status sections, and one
-//! page per subcommand (`dap-run-run(1)`, ...), generated from the clap definitions so the
-//! options cannot drift from `--help`.
+//! page per subcommand (`dap-run-run(1)`, ...), generated from the definitions in code so they
+//! cannot drift: the options and the variables declared on them from clap, the other
+//! variables from [`crate::cli::ENVIRONMENT`], the JOB FILE from the job model
+//! ([`job_file`]), the EXIT STATUS from [`ExitCode`].
 
 use std::io::Write;
 use std::path::Path;
 
-use clap::CommandFactory as _;
+mod job_file;
 
-use crate::cli::Cli;
+pub use job_file::{Table, tables as job_file_tables};
+
 use crate::error::ExitCode;
 
-const ENVIRONMENT: &[(&str, &str)] = &[
-    (
-        "DAP_CLIENT_ID, DAP_CLIENT_SECRET",
-        "the client credentials, as for the official client (the job file's [gateway] templates can read other variables). Never taken from a command-line flag.",
-    ),
-    (
-        "DAP_API_URL",
-        "the gateway URL; --gateway-url wins over it, and it wins over the job file.",
-    ),
-    (
-        "CANVAS_API_TOKEN",
-        "the Canvas API token for auth = \"inst_access\".",
-    ),
-    (
-        "XDG_CACHE_HOME, HOME",
-        "where token_cache = true keeps its file ($XDG_CACHE_HOME/dap-run/, else ~/.cache/dap-run/).",
-    ),
-    (
-        "NO_COLOR",
-        "when set (to anything), no colours on a terminal.",
-    ),
-];
+/// What the JOB FILE section says before the tables: what no single key says.
+const JOB_FILE: &str = r#"A job is a TOML file: its top-level keys, the tables below, and the steps, [[step]], run in order. A project file, dap-run.toml in the job file's folder, holds a [gateway] that every job there inherits; the job's own keys win.
 
-const JOB_FILE: &str = r#"A job is a TOML file: optional name, description, output_dir and state_dir; the tables [gateway] (url, auth, client_id, client_secret, canvas_url, canvas_token, token_cache, timeout, retry, rate_limits), [vars] (variables for every template; --var overrides them), [state] (values carried from one successful run to the next, with their first-run values) and [defaults] (concurrency, headers); and the steps, [[step]], run in order. A project file, dap-run.toml in the job file's folder, holds a [gateway] that every job there inherits; the job's own keys win.
+Templates and expressions are minijinja (Jinja2) with strict undefined. Every step sees [vars], env.NAME, state.KEY, job.name, run.id, run.started, the outputs of earlier steps and the records of earlier loops. A `load` step loads a DAP table into the replica database ([database], DAP_CONNECTION_STRING or --database; default the SQLite file replica.db under the output folder), one transaction per table.
 
-A step has an id and at most one request (get, post, put, patch or delete: a path under the gateway or an absolute URL), with query, headers, json or body. It can loop (for_each, as, concurrency, label: how logs and reports name each item), run only when an expression holds (when), extract outputs with JSONPath (outputs), compute values (let; a step with let and no request sends nothing), repeat until a condition holds (poll), check expressions (check), write files (save, download) and remember values for the next run (persist). A query step can require incremental queries where the job has state (incremental).
+dap-run check validates a job file without network or credentials and reports every problem with file:line:col. schemas/job.schema.json is the JSON Schema of the file, made from the same model as this section."#;
 
-Templates and expressions are minijinja (Jinja2) with strict undefined. Every step sees [vars], env.NAME, state.KEY, job.name, run.id, run.started, the outputs of earlier steps and the records of earlier loops.
-
-dap-run check validates a job file without network or credentials and reports every problem with file:line:col. The README describes every key; schemas/job.schema.json is the JSON Schema of the file."#;
-
-/// Escapes text for roff: backslashes, and a leading `.` or `'` that would be a request.
+/// Escapes text for roff (backslashes, `-`, and a leading `.` or `'` that would be a
+/// request); `code` in backticks is set in bold.
 fn roff(text: &str) -> String {
     let t = text.replace('\\', "\\e").replace('-', "\\-");
-    if t.starts_with('.') || t.starts_with('\'') {
-        format!("\\&{t}")
+    let mut out = String::with_capacity(t.len());
+    let mut parts = t.split('`');
+    if let Some(first) = parts.next() {
+        out.push_str(first);
+    }
+    let rest: Vec<&str> = parts.collect();
+    if rest.len().is_multiple_of(2) {
+        for pair in rest.chunks(2) {
+            out.push_str("\\fB");
+            out.push_str(pair[0]);
+            out.push_str("\\fR");
+            out.push_str(pair[1]);
+        }
     } else {
-        t
+        // An odd backtick: left as written.
+        out = t.clone();
+    }
+    if out.starts_with('.') || out.starts_with('\'') {
+        format!("\\&{out}")
+    } else {
+        out
     }
 }
 
@@ -56,11 +53,42 @@ fn extra_sections(w: &mut dyn Write) -> std::io::Result<()> {
     for para in JOB_FILE.split("\n\n") {
         writeln!(w, ".PP\n{}", roff(&para.replace('\n', " ")))?;
     }
-    writeln!(w, ".SH ENVIRONMENT")?;
-    for (name, text) in ENVIRONMENT {
-        writeln!(w, ".TP\n\\fB{}\\fR\n{}", roff(name), roff(text))?;
+    for table in job_file::tables() {
+        writeln!(w, ".SS {}", roff(&table.heading))?;
+        if !table.description.is_empty() {
+            writeln!(w, ".PP\n{}", roff(&table.description))?;
+        }
+        for (key, text) in &table.keys {
+            writeln!(w, ".TP\n\\fB{}\\fR\n{}", roff(key), roff(text))?;
+        }
     }
+    environment(w)?;
     exit_status(w)
+}
+
+/// ENVIRONMENT: the variables declared on flags, then those that are no flag's value.
+fn environment(w: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(w, ".SH ENVIRONMENT")?;
+    for (name, flag, help) in crate::cli::flag_environment() {
+        let help = help.trim_end_matches('.');
+        writeln!(
+            w,
+            ".TP\n\\fB{}\\fR\n{}",
+            roff(&name),
+            roff(&format!(
+                "the value of `{flag}` when it is not given: {help}."
+            ))
+        )?;
+    }
+    for var in crate::cli::ENVIRONMENT {
+        writeln!(
+            w,
+            ".TP\n\\fB{}\\fR\n{}",
+            roff(&var.names.join(", ")),
+            roff(var.text)
+        )?;
+    }
+    Ok(())
 }
 
 /// EXIT STATUS: every code with its meaning, then the order that decides between several.
@@ -90,7 +118,7 @@ fn see_also(w: &mut dyn Write, except: &str) -> std::io::Result<()> {
 
 /// The subcommands that get a page.
 pub fn subcommands() -> Vec<String> {
-    Cli::command()
+    crate::cli::command()
         .get_subcommands()
         .filter(|s| !s.is_hide_set() && s.get_name() != "help")
         .map(|s| s.get_name().to_owned())
@@ -115,7 +143,7 @@ pub enum ManError {
 
 /// Renders `dap-run(1)` (`page = None`) or `dap-run-<page>(1)`.
 pub fn render(page: Option<&str>, w: &mut dyn Write) -> Result<(), ManError> {
-    let mut cmd = Cli::command().disable_help_subcommand(true);
+    let mut cmd = crate::cli::command().disable_help_subcommand(true);
     cmd.build();
     let Some(name) = page else {
         let man = clap_mangen::Man::new(cmd);
