@@ -28,6 +28,11 @@ pub fn main(cli: Cli) -> i32 {
         crate::progress::print_error_message(message);
         return ExitCode::Invalid.code();
     }
+    if let Some(e) = mistyped_subcommand(&cli) {
+        let e = Error::from(e);
+        crate::progress::print_error(&e);
+        return e.exit_code().code();
+    }
     let result = guarded(|| match cli.command {
         None => run::run(cli.run, &settings),
         Some(Command::Run(args)) => run::run(args, &settings),
@@ -72,6 +77,25 @@ fn misplaced_run_options(cli: &Cli) -> Option<&'static str> {
             "a job file or run option comes before the subcommand\n  = help: write `dap-run SUBCOMMAND ...`, or `dap-run run JOB.toml [OPTIONS]`",
         ),
     }
+}
+
+/// `dap-run chek job.toml`: with no subcommand the first word is a job file, but when no such
+/// file exists and the word is close to a subcommand's name, it was surely meant as one.
+fn mistyped_subcommand(cli: &Cli) -> Option<UsageError> {
+    if cli.command.is_some() {
+        return None;
+    }
+    let first = cli.run.jobs.first()?;
+    if first.exists() {
+        return None;
+    }
+    let word = first.to_str()?;
+    let names = crate::man::subcommands();
+    let meant = crate::job::validate::suggest(word, names.iter().map(String::as_str))?;
+    Some(UsageError::MistypedSubcommand {
+        given: word.to_owned(),
+        meant: meant.to_owned(),
+    })
 }
 
 /// Runs a command. A panic that reaches here (outside a task, whose panic is awaited as a

@@ -23,6 +23,16 @@ pub enum VarError {
 /// A command line that cannot be run as given.
 #[derive(Debug, thiserror::Error)]
 pub enum UsageError {
+    /// `dap-run chek job.toml`: no file `chek`, and a subcommand of a name close to it.
+    #[error(
+        "`{given}` is not a job file or a subcommand\n  = help: did you mean `dap-run {meant}`?"
+    )]
+    MistypedSubcommand {
+        /// The word given.
+        given: String,
+        /// The subcommand it is close to.
+        meant: String,
+    },
     /// `dap-run run` without a job file.
     #[error("no job file given\n  = help: dap-run JOB.toml (see `dap-run --help`)")]
     NoJob,

@@ -168,3 +168,27 @@ fn issue_11_errors_before_a_run_read_as_before() {
     settings.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "[time]");
     settings.bind(|| insta::assert_snapshot!("it__usage__errors_before_a_run", transcript));
 }
+
+/// `dap-run chek job.toml`: no file `chek`, so the word was meant as a subcommand; nothing is
+/// read or sent, exit 2, and the closest subcommand is named.
+#[test]
+fn a_mistyped_subcommand_is_named_with_the_one_meant() {
+    for (typo, name) in [("chek", "check"), ("paln", "plan")] {
+        let t = Test::new()
+            .example("tables.toml")
+            .command(&[typo, "{job}"])
+            .run();
+        t.expect_code(2)
+            .stderr_snapshot(&format!("mistyped_subcommand_{name}"));
+        assert_eq!(t.ws.counters().requests, 0);
+    }
+    // A file of that name is a job file, whatever its name.
+    Test::new()
+        .file(
+            "chek",
+            "[[step]]\nid = \"a\"\nget = \"/dap/query/canvas/table\"\n",
+        )
+        .command(&["chek", "--output-dir", "out"])
+        .run()
+        .expect_code(0);
+}
