@@ -82,7 +82,7 @@ fn load_parts(
         name: path.display().to_string(),
         text: Arc::from(text),
     };
-    let (raw, mut diags) = load::parse(&source);
+    let (raw, mut diags, misspelt) = load::parse(&source);
     let project = match project {
         None => None,
         Some(Ok(p)) => Some(p),
@@ -99,5 +99,5 @@ fn load_parts(
         raw.gateway = project::merge(gateway, raw.gateway.take());
         p
     });
-    validate::validate(path, source, project, raw, diags, opts)
+    validate::validate(path, source, project, raw, (diags, misspelt), opts)
 }

@@ -43,6 +43,50 @@ outputs = { tables = "$.tables" }
 "#
 );
 
+// An unknown key is one problem among the others: the rest of the file is checked as if it
+// were absent.
+diagnostic_snapshot!(
+    an_unknown_key_is_one_problem_among_the_others,
+    r#"[vars]
+namespace = "canvas"
+tables = ["users"]
+
+[[step]]
+id = "query"
+for_each = "tables"
+concurency = 4
+post = "/dap/query/{{ namespce }}/table/{{ item }}/data"
+outputs = { job_id = "$.id" }
+
+[[step]]
+id = "wait"
+for_each = "query"
+get = "/dap/job/{{ item.job_id }}"
+poll = { until = "status == 'complete'", every = "soon" }
+outputs = { status = "$.status" }
+"#
+);
+
+// A mistyped key that would have defined names (`[vars]`, `outputs`, `for_each`) is the one
+// problem reported: the names it holds are not reported as undefined where they are used.
+diagnostic_snapshot!(
+    a_mistyped_key_does_not_cascade,
+    r#"[vras]
+namespace = "canvas"
+
+[[step]]
+id = "tables"
+get = "/dap/query/{{ namespace }}/table"
+outptus = { tables = "$.tables" }
+check = "tables | length > 0"
+
+[[step]]
+id = "schemas"
+foreach = "tables"
+gett = "/dap/query/canvas/table/{{ item }}/schema"
+"#
+);
+
 diagnostic_snapshot!(
     undefined_variable_with_suggestion,
     r#"[vars]

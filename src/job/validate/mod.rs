@@ -30,6 +30,7 @@ pub(crate) use persist::split_key;
 pub use values::{parse_var, toml_to_json};
 
 use super::LoadOptions;
+use super::load::Misspelt;
 use super::model::*;
 use super::raw::*;
 use crate::diagnostic::{Diagnostic, Diagnostics, Source};
@@ -40,19 +41,22 @@ use scope::{Later, Name, Names, Scope};
 /// The gateway used when the job file names none.
 pub const DEFAULT_GATEWAY: &str = "https://api-gateway.instructure.com";
 
-/// Validates a parsed job; `diags` are the problems loading found already (wrong types).
+/// Validates a parsed job; `found` are the problems loading found already (unknown keys,
+/// wrong types) and the unknown keys that look like typos of known ones.
 pub fn validate(
     path: &Path,
     src: Source,
     project: Option<crate::job::project::Project>,
     raw: RawJob,
-    diags: Diagnostics,
+    found: (Diagnostics, Vec<Misspelt>),
     opts: &LoadOptions,
 ) -> Result<Job, Error> {
+    let (diags, misspelt) = found;
     let mut v = Validator {
         src,
         project,
         diags,
+        misspelt,
         tb: TemplatesBuilder::new(),
         vars: BTreeMap::new(),
     };
@@ -85,12 +89,28 @@ struct Validator {
     /// in it.
     project: Option<crate::job::project::Project>,
     diags: Diagnostics,
+    /// Unknown keys close to known ones: what their absence causes is not reported again.
+    misspelt: Vec<Misspelt>,
     tb: TemplatesBuilder,
     /// The job's variables (after `--var`), to know the shape of the lists loops go over.
     vars: BTreeMap<String, Json>,
 }
 
 impl Validator {
+    /// The names an unknown key close to one of `meant` (in step `step`, or at the top level)
+    /// would have defined, if there is such a key.
+    fn misspelt(&self, step: Option<usize>, meant: &[&str]) -> Option<Vec<String>> {
+        let mut found = None;
+        for m in &self.misspelt {
+            if m.step == step && meant.contains(&m.meant) {
+                found
+                    .get_or_insert_with(Vec::new)
+                    .extend(m.names.iter().cloned());
+            }
+        }
+        found
+    }
+
     fn error(&mut self, mut d: Diagnostic) {
         if let Some(p) = &self.project
             && let Some(span) = d.span.as_ref().and_then(|s| p.locate(s))
@@ -150,9 +170,19 @@ impl Validator {
             vars.insert(k.clone(), v.clone());
         }
         self.vars = vars.clone();
-        let state_defaults = self.named_values(raw.state.as_ref(), "state key");
+        let mut state_defaults = self.named_values(raw.state.as_ref(), "state key");
 
+        // A mistyped `[vars]` or `[state]` table still defines its names: its typo is reported,
+        // the templates that use them are not.
+        let mut typo_vars = self.misspelt(None, &["vars"]).unwrap_or_default();
+        typo_vars.retain(|k| !vars.contains_key(k));
+        for k in self.misspelt(None, &["state"]).unwrap_or_default() {
+            state_defaults.entry(k).or_insert(Json::Null);
+        }
         let mut scope = Scope::default();
+        for k in typo_vars {
+            scope.names.insert(k, Name::Var);
+        }
         for reserved in ["env", "job", "run"] {
             scope.names.insert(reserved.into(), Name::Builtin);
         }
