@@ -117,7 +117,13 @@ fn parse_as<T: DeserializeOwned>(
                     .any(|p| message.starts_with(p));
                 // After a value was taken out, a structural error is one the removal made (a
                 // table left without a required key): only a missing key is worth reporting.
-                if wrong_type || wrong_types == 0 || message.starts_with("missing field") {
+                if wrong_type {
+                    let d = e
+                        .span()
+                        .and_then(|span| in_its_words(&doc, &span, message, kind))
+                        .unwrap_or_else(|| toml_diagnostic(&e, &source.text, kind));
+                    diags.push(source, d);
+                } else if wrong_types == 0 || message.starts_with("missing field") {
                     diags.push(source, toml_diagnostic(&e, &source.text, kind));
                 }
                 let removed = wrong_type
@@ -321,6 +327,79 @@ fn key_span(doc: &Spanned<DeTable<'_>>, path: &[Seg]) -> Option<Range<usize>> {
         DeValue::Table(t) => t.get_key_value(last.as_str()).map(|(key, _)| key.span()),
         _ => None,
     }
+}
+
+/// A value of the wrong type, said in the job file's words: `` `concurrency` must be a whole
+/// number 1-256 `` with what was found under it, rather than serde's `invalid type: string
+/// "eight", expected i64`. `None` when the value cannot be placed or its key takes anything.
+fn in_its_words(
+    doc: &Spanned<DeTable<'_>>,
+    span: &Range<usize>,
+    message: &str,
+    kind: Kind,
+) -> Option<Diagnostic> {
+    let path = path_at(doc.get_ref(), span)?;
+    let keys: Vec<Option<&str>> = path
+        .iter()
+        .map(|s| match s {
+            Seg::Key(k) => Some(k.as_str()),
+            Seg::Index(_) => None,
+        })
+        .collect();
+    let words = super::expected::expected(&keys, kind == Kind::Project)?;
+    let name = match path.as_slice() {
+        [.., Seg::Key(k), Seg::Index(i)] => format!("{k}[{i}]"),
+        [.., Seg::Key(k)] => k.clone(),
+        _ => return None,
+    };
+    let found = message
+        .strip_prefix("invalid type: ")
+        .and_then(|rest| rest.split(", expected").next())
+        .map(|found| match found.split([' ', '`']).next().unwrap_or("") {
+            "string" => "a string",
+            "integer" => "a whole number",
+            "floating" => "a decimal number",
+            "boolean" => "`true` or `false`",
+            "map" => "a table",
+            "sequence" => "a list",
+            _ => "something else",
+        });
+    let mut d = Diagnostic::at(span.clone(), format!("`{name}` must be {words}"));
+    if let Some(found) = found {
+        d = d.label(format!("this is {found}"));
+    }
+    Some(d)
+}
+
+/// The path of the value at `span`: the key that holds it (and its position, in a list).
+fn path_at(table: &DeTable<'_>, span: &Range<usize>) -> Option<Vec<Seg>> {
+    for (key, value) in table.iter() {
+        let here = Seg::Key(key.get_ref().to_string());
+        if value.span() == *span {
+            return Some(vec![here]);
+        }
+        let inner = match value.get_ref() {
+            DeValue::Table(t) => path_at(t, span),
+            DeValue::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+                if item.span() == *span {
+                    return Some(vec![Seg::Index(i)]);
+                }
+                match item.get_ref() {
+                    DeValue::Table(t) => path_at(t, span).map(|mut p| {
+                        p.insert(0, Seg::Index(i));
+                        p
+                    }),
+                    _ => None,
+                }
+            }),
+            _ => None,
+        };
+        if let Some(mut rest) = inner {
+            rest.insert(0, here);
+            return Some(rest);
+        }
+    }
+    None
 }
 
 /// Takes the entry whose value is at `span` out of the document; false if none is. Every

@@ -1,6 +1,7 @@
 //! Job files: `load` reads TOML into the raw serde mirror ([`raw`]), `validate` turns it into
 //! the validated [`Job`] ([`model`]) the runner executes. Only the model leaves this module.
 
+mod expected;
 pub mod load;
 pub mod model;
 pub mod project;

@@ -98,12 +98,48 @@ get = "/dap/query/{{ namespce }}/table"
 "#
 );
 
+// One bad JSONPath, one error: the output still defines its name for the checks, saves and
+// steps that use it.
 diagnostic_snapshot!(
     bad_jsonpath,
     r#"[[step]]
 id = "tables"
 get = "/dap/query/canvas/table"
 outputs = { tables = "$.tables[" }
+check = "tables | length > 0"
+save = { to = "tables.json", output = "tables" }
+
+[[step]]
+id = "schemas"
+for_each = "tables"
+get = "/dap/query/canvas/table/{{ item }}/schema"
+"#
+);
+
+// Values of the wrong type, said in the job file's words, with their bounds.
+diagnostic_snapshot!(
+    values_of_the_wrong_type_in_the_job_files_words,
+    r#"name = 1
+
+[gateway]
+timeout = 30
+retry = 3
+auth = 2
+
+[defaults]
+concurrency = 0
+
+[[step]]
+id = "tables"
+get = "/dap/query/canvas/table"
+outputs = { tables = "$.tables" }
+
+[[step]]
+id = "schemas"
+for_each = "tables"
+concurrency = "eight"
+get = "/dap/query/canvas/table/{{ item }}/schema"
+download = { urls = "$.u", to = "x", decompress = "yes", concurrency = 1.5 }
 "#
 );
 

@@ -231,7 +231,7 @@ impl Validator {
         let default_concurrency = defaults
             .as_ref()
             .and_then(|d| d.concurrency.as_ref())
-            .and_then(|c| self.count(c, "concurrency", 256))
+            .and_then(|c| self.count(c, "concurrency", crate::job::schema::CONCURRENCY))
             .unwrap_or(4);
         let mut default_headers = Vec::new();
         for (k, v) in defaults

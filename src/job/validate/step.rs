@@ -245,7 +245,7 @@ impl Validator {
                 let (record, shape) = self.loop_record(scope, fe.value.trim());
                 item_shape = shape;
                 let concurrency = match &rs.concurrency {
-                    Some(c) => self.count(c, "concurrency", 256),
+                    Some(c) => self.count(c, "concurrency", crate::job::schema::CONCURRENCY),
                     None => Some(default_concurrency),
                 };
                 loop_ = Some(Loop {

@@ -133,11 +133,20 @@ impl Validator {
         }
     }
 
-    pub(super) fn count(&mut self, sp: &Sp<i64>, what: &str, max: i64) -> Option<usize> {
-        if sp.value < 1 || sp.value > max {
+    /// A count within its bounds; `key` names it as the job file does.
+    pub(super) fn count(
+        &mut self,
+        sp: &Sp<i64>,
+        key: &str,
+        (min, max): crate::job::schema::Bounds,
+    ) -> Option<usize> {
+        if sp.value < min || sp.value > max {
             self.error(Diagnostic::at(
                 sp.span.clone(),
-                format!("{what} must be between 1 and {max}, not {}", sp.value),
+                format!(
+                    "`{key}` must be a whole number {min}-{max}, not {}",
+                    sp.value
+                ),
             ));
             return None;
         }
