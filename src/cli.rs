@@ -97,7 +97,8 @@ pub enum Command {
 /// Options shared by `run`, `check` and `plan` that change how a job is read.
 #[derive(Debug, Args, Clone, Default)]
 pub struct JobArgs {
-    /// Override a variable of the job's [vars]: NAME=VALUE (VALUE is JSON if it parses, else a string).
+    /// Override a variable of the job's [vars]: NAME=VALUE, VALUE of the variable's type there:
+    /// a string as written, anything else as JSON (`--var 'tables=["users"]'`).
     #[arg(long = "var", value_name = "NAME=VALUE")]
     pub vars: Vec<String>,
 }

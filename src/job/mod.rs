@@ -13,8 +13,6 @@ pub mod validate;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde_json::Value as Json;
-
 pub use model::Job;
 
 use crate::diagnostic::Source;
@@ -26,8 +24,9 @@ const MAX_JOB_BYTES: u64 = 4 * 1024 * 1024;
 /// Options that change how a job is loaded.
 #[derive(Debug, Clone, Default)]
 pub struct LoadOptions {
-    /// `--var NAME=VALUE` overrides, in order.
-    pub vars: Vec<(String, Json)>,
+    /// `--var NAME=VALUE` overrides, in order: the name and the value's text (read as the
+    /// variable's declaration in `[vars]` says).
+    pub vars: Vec<(String, String)>,
     /// `--output-dir`.
     pub output_dir: Option<PathBuf>,
     /// `--state-dir`.

@@ -192,3 +192,34 @@ fn a_mistyped_subcommand_is_named_with_the_one_meant() {
         .run()
         .expect_code(0);
 }
+
+/// A `--var` of another type than its declaration in `[vars]` fails `check`, `plan` and `run`
+/// alike, with exit 2, nothing sent, and the JSON to write; `[users]` does not silently become
+/// the string `"[users]"`.
+#[test]
+fn a_var_of_another_type_than_declared_fails_with_the_json_to_write() {
+    for (command, name) in [
+        (&["check", "{job}"][..], "check"),
+        (&["plan", "{job}"], "plan"),
+        (&["run", "{job}", "--output-dir", "out"], "run"),
+    ] {
+        for (arg, case) in [("tables=users", "word"), ("tables=[users]", "bare_list")] {
+            let t = Test::new()
+                .example("replicate.toml")
+                .command(command)
+                .args(&["--var", arg])
+                .run();
+            t.expect_code(2)
+                .stderr_snapshot(&format!("var_of_another_type_{name}_{case}"));
+            assert_eq!(t.ws.counters().requests, 0);
+            assert_eq!(t.ws.counters().logins, 0);
+        }
+    }
+    // The declared type given as JSON: accepted.
+    Test::new()
+        .example("replicate.toml")
+        .command(&["check", "{job}"])
+        .args(&["--var", r#"tables=["users"]"#, "--var", "namespace=canvas"])
+        .run()
+        .expect_code(0);
+}

@@ -157,7 +157,7 @@ impl Validator {
 
         // Variables, with overrides.
         let mut vars = self.named_values(raw.vars.as_ref(), "variable name");
-        for (k, v) in &opts.vars {
+        for (k, text) in &opts.vars {
             if !vars.contains_key(k) {
                 let mut d =
                     Diagnostic::nowhere(format!("--var `{k}` is not a variable of this job"));
@@ -167,7 +167,10 @@ impl Validator {
                 };
                 self.error(d);
             }
-            vars.insert(k.clone(), v.clone());
+            let declared = raw.vars.as_ref().and_then(|m| m.get(k));
+            if let Some(value) = self.var_override(k, text, declared) {
+                vars.insert(k.clone(), value);
+            }
         }
         self.vars = vars.clone();
         let mut state_defaults = self.named_values(raw.state.as_ref(), "state key");
@@ -463,12 +466,80 @@ outputs = { tables = "$.tables" }
     }
 
     #[test]
-    fn vars_parse_as_json_or_string() {
-        assert_eq!(parse_var("a=[1,2]").unwrap().1, serde_json::json!([1, 2]));
+    fn a_var_is_a_name_and_its_text() {
         assert_eq!(
-            parse_var("a=canvas").unwrap().1,
-            serde_json::json!("canvas")
+            parse_var("a=[1,2]").unwrap(),
+            ("a".to_owned(), "[1,2]".to_owned())
         );
+        assert_eq!(parse_var("a=b=c").unwrap().1, "b=c");
         assert!(parse_var("nothing").is_err());
+    }
+
+    fn with_var(vars: &str, arg: &str) -> Result<serde_json::Value, Vec<String>> {
+        let src = format!("[vars]\n{vars}\n[[step]]\nid = \"a\"\nget = \"/x\"\n");
+        let opts = LoadOptions {
+            vars: vec![parse_var(arg).unwrap()],
+            ..Default::default()
+        };
+        match load_str(Path::new("job.toml"), &src, &opts) {
+            Ok(job) => Ok(job.vars[&parse_var(arg).unwrap().0].clone()),
+            Err(Error::Invalid(d)) => Err(d.messages()),
+            Err(e) => Err(vec![e.to_string()]),
+        }
+    }
+
+    #[test]
+    fn a_var_takes_the_type_its_declaration_has() {
+        use serde_json::json;
+        assert_eq!(
+            with_var("t = [\"a\"]", "t=[\"b\",\"c\"]"),
+            Ok(json!(["b", "c"]))
+        );
+        assert_eq!(with_var("n = \"canvas\"", "n=123"), Ok(json!("123")));
+        assert_eq!(with_var("n = \"canvas\"", "n=\"x\""), Ok(json!("x")));
+        assert_eq!(
+            with_var("n = \"canvas\"", "n=[users]"),
+            Ok(json!("[users]"))
+        );
+        assert_eq!(with_var("n = 4", "n=8"), Ok(json!(8)));
+        assert_eq!(with_var("f = 1.5", "f=2"), Ok(json!(2)));
+        assert_eq!(with_var("b = false", "b=true"), Ok(json!(true)));
+        assert_eq!(
+            with_var("o = { a = 1 }", "o={\"a\": 2}"),
+            Ok(json!({"a": 2}))
+        );
+        for (vars, arg) in [
+            ("t = [\"a\"]", "t=users"),
+            ("t = [\"a\"]", "t=[users]"),
+            ("n = 4", "n=four"),
+            ("n = 4", "n=4.5"),
+            ("b = false", "b=yes"),
+            ("o = { a = 1 }", "o=a"),
+        ] {
+            assert!(with_var(vars, arg).is_err(), "{vars} {arg}");
+        }
+    }
+
+    #[test]
+    fn the_hint_is_the_json_to_write() {
+        use super::values::as_json_hint;
+        let list = toml::Value::Array(vec![]);
+        assert_eq!(
+            as_json_hint("tables", "users", &list),
+            "--var 'tables=[\"users\"]'"
+        );
+        assert_eq!(
+            as_json_hint("tables", "[users, courses]", &list),
+            "--var 'tables=[\"users\",\"courses\"]'"
+        );
+        assert_eq!(as_json_hint("ids", "1,2", &list), "--var 'ids=[1,2]'");
+        assert_eq!(
+            as_json_hint("n", "four", &toml::Value::Integer(4)),
+            "--var 'n=4'"
+        );
+        assert_eq!(
+            as_json_hint("who", "it's", &list),
+            "--var 'who=[\"it'\\''s\"]'"
+        );
     }
 }
