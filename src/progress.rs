@@ -251,19 +251,47 @@ macro_rules! summary_event {
     };
 }
 
-/// Prints the closing summary of a run on stderr: as is on a terminal; every line timestamped
-/// in a log file (cron); as one log event whose fields are the counts in JSON mode (so every
-/// stderr line is JSON). `-q` shows it only when the run failed.
-pub fn print_summary(text: &str, counts: &SummaryCounts, quiet: bool) {
+/// Prints the closing summary of a run on stderr, each line (or entry of a few lines) with its
+/// own level: as is on a terminal; every line timestamped with its level in a log file
+/// (cron), so that a table that loaded is not logged at ERROR because another failed; in JSON
+/// mode one event whose fields are the counts, holding the first line and those of its level,
+/// then one event per other line at its level (so every stderr line is JSON). `-q` shows it
+/// only when the run failed.
+pub fn print_summary(lines: &[(tracing::Level, &str)], counts: &SummaryCounts, quiet: bool) {
     let success = counts.exit_code == 0;
+    let Some((head_level, _)) = lines.first() else {
+        return;
+    };
     if json_logs() {
+        let (with_head, others): (Vec<_>, Vec<_>) = lines
+            .iter()
+            .enumerate()
+            .partition(|(i, (level, _))| *i == 0 || level == head_level);
+        let text: Vec<&str> = with_head.iter().map(|(_, (_, t))| *t).collect();
+        let text = text.join("\n");
         if success {
             summary_event!(info, counts, text);
         } else {
             summary_event!(error, counts, text);
         }
+        for (_, (level, text)) in others {
+            log_at(*level, text);
+        }
     } else if !quiet || !success {
-        eprint_lines(text, if success { "INFO" } else { "ERROR" });
+        for (level, text) in lines {
+            eprint_lines(text, level.as_str());
+        }
+    }
+}
+
+/// A log event at a level known only at run time.
+fn log_at(level: tracing::Level, text: &str) {
+    match level {
+        tracing::Level::ERROR => tracing::error!("{text}"),
+        tracing::Level::WARN => tracing::warn!("{text}"),
+        tracing::Level::INFO => tracing::info!("{text}"),
+        tracing::Level::DEBUG => tracing::debug!("{text}"),
+        _ => tracing::trace!("{text}"),
     }
 }
 

@@ -26,8 +26,38 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
+/// One line (or the few lines of one entry) of the closing summary, with the level of its own
+/// outcome: a table that loaded is INFO even when another one failed, so `grep ERROR` in a
+/// cron log finds only what went wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SummaryLine {
+    /// INFO for what went well, WARN for what was not done, ERROR for what failed.
+    pub level: tracing::Level,
+    /// The text (redacted).
+    pub text: String,
+}
+
 /// The closing summary: counts, then the first error in plain words.
 pub fn summary(r: &RunReport) -> String {
+    summary_lines(r)
+        .into_iter()
+        .map(|l| l.text)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The closing summary, line by line, each with its level: the counts (the run's level), the
+/// queries and each loaded table (INFO), the first error (ERROR), what was not run or not
+/// saved (WARN), the state saved (INFO).
+pub fn summary_lines(r: &RunReport) -> Vec<SummaryLine> {
+    use tracing::Level;
+    let mut lines: Vec<SummaryLine> = Vec::new();
+    let mut line = |level: Level, text: String| {
+        lines.push(SummaryLine {
+            level,
+            text: crate::secret::redact(&text),
+        });
+    };
     let steps = r.steps.iter().filter(|s| !s.skipped).count();
     let items: usize = r
         .steps
@@ -37,30 +67,32 @@ pub fn summary(r: &RunReport) -> String {
         .sum();
     let (files, bytes) = r.files();
     let code = r.exit_code();
-    let mut out = String::new();
-    let verdict = if code == ExitCode::Success {
-        "ok".to_owned()
-    } else {
+    let failed = code != ExitCode::Success;
+    let verdict = if failed {
         format!("failed (exit {})", code.code())
+    } else {
+        "ok".to_owned()
     };
-    let _ = write!(
-        out,
-        "{}: {verdict}: {steps} step{}, {items} loop item{}, {files} file{} ({}), {} login{}, {} request{}, {} retr{}, {:.1}s",
-        r.job,
-        plural(steps),
-        plural(items),
-        plural(files),
-        human_bytes(bytes),
-        r.logins,
-        plural(r.logins as usize),
-        r.requests,
-        plural(r.requests as usize),
-        r.retries,
-        if r.retries == 1 { "y" } else { "ies" },
-        r.duration.as_secs_f64()
+    line(
+        if failed { Level::ERROR } else { Level::INFO },
+        format!(
+            "{}: {verdict}: {steps} step{}, {items} loop item{}, {files} file{} ({}), {} login{}, {} request{}, {} retr{}, {:.1}s",
+            r.job,
+            plural(steps),
+            plural(items),
+            plural(files),
+            human_bytes(bytes),
+            r.logins,
+            plural(r.logins as usize),
+            r.requests,
+            plural(r.requests as usize),
+            r.retries,
+            if r.retries == 1 { "y" } else { "ies" },
+            r.duration.as_secs_f64()
+        ),
     );
-    if let Some(line) = queries_line(r) {
-        let _ = write!(out, "\n{line}");
+    if let Some(text) = queries_line(r) {
+        line(Level::INFO, text);
     }
     // What each `load` step did to its table.
     for item in r.steps.iter().flat_map(|s| s.items.iter()) {
@@ -88,25 +120,28 @@ pub fn summary(r: &RunReport) -> String {
             (None, None) => mode.to_owned(),
         };
         let n = |k: &str| o.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
-        let _ = write!(
-            out,
-            "\n  {name}: {how} until {until}: {} upserted, {} deleted, {} rows",
-            n("upserted"),
-            n("deleted"),
-            n("rows")
+        line(
+            Level::INFO,
+            format!(
+                "  {name}: {how} until {until}: {} upserted, {} deleted, {} rows",
+                n("upserted"),
+                n("deleted"),
+                n("rows")
+            ),
         );
     }
     let failures: Vec<_> = r.errors().collect();
     if let Some((_, _, first)) = failures.first() {
-        let _ = write!(out, "\nerror: {first}");
+        let mut text = format!("error: {first}");
         if failures.len() > 1 {
             let _ = write!(
-                out,
+                text,
                 "\n  = note: {} more failure{} above",
                 failures.len() - 1,
                 plural(failures.len() - 1)
             );
         }
+        line(Level::ERROR, text);
     }
     let skipped: usize = r
         .steps
@@ -115,9 +150,8 @@ pub fn summary(r: &RunReport) -> String {
         .filter(|i| i.skipped)
         .count();
     if let Some(why) = r.interrupted {
-        let _ = write!(
-            out,
-            "\ninterrupted by {}: the work in flight was abandoned",
+        let mut text = format!(
+            "interrupted by {}: the work in flight was abandoned",
             why.signal()
         );
         let steps = r.steps.iter().filter(|s| s.skipped).count();
@@ -129,30 +163,37 @@ pub fn summary(r: &RunReport) -> String {
             not_started.push(format!("{skipped} loop item{}", plural(skipped)));
         }
         if !not_started.is_empty() {
-            let _ = write!(out, "; not started: {}", not_started.join(", "));
+            let _ = write!(text, "; not started: {}", not_started.join(", "));
         }
+        line(Level::WARN, text);
     } else if skipped > 0 {
-        let _ = write!(
-            out,
-            "\n  = note: {skipped} loop item{} not run after the authentication failure",
-            plural(skipped)
+        line(
+            Level::WARN,
+            format!(
+                "  = note: {skipped} loop item{} not run after the authentication failure",
+                plural(skipped)
+            ),
         );
     }
+    let not_saved = "state not saved: the next run starts from the same point";
     if let Some(e) = &r.state_error {
-        let _ = write!(out, "\nerror: {e}");
-        out.push_str("\nstate not saved: the next run starts from the same point");
-    } else if code == ExitCode::Success && r.state_written {
-        out.push_str("\nstate saved for the next run");
+        line(Level::ERROR, format!("error: {e}"));
+        line(Level::WARN, not_saved.to_owned());
+    } else if !failed && r.state_written {
+        line(Level::INFO, "state saved for the next run".to_owned());
     } else if r.interrupted.is_some() {
-        out.push_str("\nstate left as it was: the next run starts from the same point");
-    } else if code != ExitCode::Success
+        line(
+            Level::WARN,
+            "state left as it was: the next run starts from the same point".to_owned(),
+        );
+    } else if failed
         && r.steps
             .iter()
             .any(|s| s.items.iter().any(|i| !i.persist_is_empty()))
     {
-        out.push_str("\nstate not saved: the next run starts from the same point");
+        line(Level::WARN, not_saved.to_owned());
     }
-    crate::secret::redact(&out)
+    lines
 }
 
 /// The summary's counts as data, for the fields of the JSON summary event.

@@ -151,11 +151,10 @@ async fn run_all(
 }
 
 fn print_summary(report: &RunReport, quiet: bool) {
-    crate::progress::print_summary(
-        &crate::report::summary(report),
-        &crate::report::summary_counts(report),
-        quiet,
-    );
+    let lines = crate::report::summary_lines(report);
+    let lines: Vec<(tracing::Level, &str)> =
+        lines.iter().map(|l| (l.level, l.text.as_str())).collect();
+    crate::progress::print_summary(&lines, &crate::report::summary_counts(report), quiet);
 }
 
 /// Turns the first SIGTERM or SIGINT into a stop of the run, and exits at once on a second.

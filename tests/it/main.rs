@@ -16,6 +16,7 @@ mod load;
 mod load_errors;
 mod load_mysql;
 mod load_schema;
+mod log_levels;
 mod nightly_refused;
 mod panics;
 mod plan;
