@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use crate::diagnostic::Diagnostics;
 
+pub mod advice;
 mod exit_code;
 mod job_file;
 mod resolve;
@@ -55,30 +56,26 @@ pub enum Error {
     },
     /// Another run holds the job's lock.
     #[error(
-        "another run of this job is in progress ({holder}); lock file `{}`\n  = help: try again later, or check for a stuck process",
+        "another run of this job is in progress ({holder}); lock file `{}`",
         path.display()
     )]
     Locked { path: PathBuf, holder: String },
     /// A bug: a task of the run panicked or was cancelled.
-    #[error(
-        "internal error (a bug in dap-run): {what} failed: {source}\n  = help: please report it with the log of this run"
-    )]
+    #[error("internal error (a bug in dap-run): {what} failed: {source}")]
     Internal {
         what: &'static str,
         #[source]
         source: tokio::task::JoinError,
     },
     /// A bug: the command panicked outside any task.
-    #[error(
-        "internal error (a bug in dap-run): {what} panicked\n  = help: please report it with the log of this run"
-    )]
+    #[error("internal error (a bug in dap-run): {what} panicked")]
     Panicked { what: &'static str },
     /// The sandbox server stopped (`dap-run sandbox`).
     #[error("the sandbox stopped: {cause:#}")]
     Sandbox { cause: anyhow::Error },
     /// The replica database failed, or a task reading it broke (then the error says it is a
     /// bug). Its exit code is the error's own: 6, 5 for a local file, 70 for a bug.
-    #[error("{}", error.describe(target))]
+    #[error("{}", advice::message_of(&error.describe(target)))]
     Database {
         /// The replica, password masked.
         target: String,
@@ -102,7 +99,37 @@ pub trait DatabaseFailure: std::error::Error + Send + Sync + 'static {
     fn describe(&self, target: &str) -> String;
 }
 
+/// What to tell a user who meets a bug.
+pub const BUG_HELP: &str = "please report it with the log of this run";
+
 impl Error {
+    /// What to do about it, apart from the message (see [`advice`]); `None` for the
+    /// diagnostics of an invalid job, which carry their own.
+    pub fn help(&self) -> Option<String> {
+        match self {
+            Error::Invalid(_) | Error::Io { .. } | Error::Sandbox { .. } => None,
+            Error::NotStarted { .. } => None,
+            Error::Usage(e) => e.help(),
+            Error::JobFile(e) => e.help(),
+            Error::Resolve(e) => e.help(),
+            Error::CorruptState { .. } => None,
+            Error::Locked { .. } => {
+                Some("try again later, or check for a stuck process".to_owned())
+            }
+            Error::Internal { .. } | Error::Panicked { .. } => Some(BUG_HELP.to_owned()),
+            // The load layer's text, with its advice.
+            Error::Database { target, error } => advice::Split::of(&error.describe(target)).help,
+        }
+    }
+
+    /// Context beside the message, apart from it (see [`advice`]).
+    pub fn note(&self) -> Option<String> {
+        match self {
+            Error::Database { target, error } => advice::Split::of(&error.describe(target)).note,
+            _ => None,
+        }
+    }
+
     /// The exit code for this error.
     pub fn exit_code(&self) -> ExitCode {
         match self {

@@ -1,6 +1,8 @@
 //! What a run tells its users: the summary on stderr, and JUnit and JSON reports.
 //!
-//! Reports are written atomically and pass through the secret redactor.
+//! Reports are written atomically and pass through the secret redactor. An error's advice
+//! (`note`, `help`) is data here: fields of its own in the JSON report, the `<system-err>` of
+//! its case in JUnit; never the text log's `= help:` lines.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -313,6 +315,9 @@ fn junit_suite(r: &RunReport) -> TestSuite {
             status.set_description(message);
             let mut case = TestCase::new(s.id.clone(), status);
             case.set_classname(r.job.clone());
+            if e.note().is_some() || e.help().is_some() {
+                case.set_system_err(advice_text(e.note(), e.help()));
+            }
             suite.add_test_case(case);
         }
         for item in &s.items {
@@ -352,6 +357,11 @@ fn junit_suite(r: &RunReport) -> TestSuite {
             let mut case = TestCase::new(name, status);
             case.set_classname(r.job.clone());
             case.set_time(item.duration);
+            if let Some(e) = &item.error
+                && (e.note().is_some() || e.help().is_some())
+            {
+                case.set_system_err(advice_text(e.note(), e.help()));
+            }
             if let Some(q) = &item.query {
                 case.set_system_out(q.describe());
             }
@@ -381,6 +391,8 @@ pub struct JobResult<'a> {
     pub report: Option<&'a RunReport>,
     /// The error that ended it before its run, redacted.
     pub error: Option<String>,
+    /// What to do about that error, redacted.
+    pub help: Option<String>,
 }
 
 /// JUnit XML of several jobs: a suite per job; a job that ended before its run is a suite with
@@ -399,6 +411,9 @@ pub fn junit_combined(jobs: &[JobResult]) -> String {
                 status.set_description(e.clone());
                 let mut case = TestCase::new("run", status);
                 case.set_classname(j.job.clone());
+                if let Some(help) = &j.help {
+                    case.set_system_err(advice_text(None, Some(help.clone())));
+                }
                 suite.add_test_case(case);
                 report.add_test_suite(suite);
             }
@@ -422,11 +437,17 @@ pub fn json_combined(jobs: &[JobResult], code: ExitCode) -> String {
                 }
                 v
             }
-            None => serde_json::json!({
-                "job": j.job,
-                "exit_code": j.code.code(),
-                "error": j.error,
-            }),
+            None => {
+                let mut entry = serde_json::json!({
+                    "job": j.job,
+                    "exit_code": j.code.code(),
+                    "error": j.error,
+                });
+                if let (Some(help), Some(obj)) = (&j.help, entry.as_object_mut()) {
+                    obj.insert("help".into(), help.clone().into());
+                }
+                entry
+            }
         })
         .collect();
     let doc = serde_json::json!({ "exit_code": code.code(), "jobs": entries });
@@ -489,6 +510,19 @@ fn junit_10(xml: &str) -> String {
         .find('"')
         .map_or(tag.len(), |e| at + 10 + e + 1);
     format!("{}{}{}", &xml[..start + at], &tag[value_end..], &xml[end..])
+}
+
+/// An error's advice in a JUnit case, apart from the failure's text: `note: ...` and
+/// `help: ...` lines in its `<system-err>`, which CI test views show beside the failure.
+fn advice_text(note: Option<String>, help: Option<String>) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    for n in note.iter().flat_map(|n| n.lines()) {
+        lines.push(format!("note: {n}"));
+    }
+    for h in help.iter().flat_map(|h| h.lines()) {
+        lines.push(format!("help: {h}"));
+    }
+    lines.join("\n")
 }
 
 fn first_line(s: &str) -> String {

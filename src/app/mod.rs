@@ -24,11 +24,7 @@ pub fn main(cli: Cli) -> i32 {
         settings.colors,
     );
     install_panic_hook();
-    if let Some(message) = misplaced_run_options(&cli) {
-        crate::progress::print_error_message(message);
-        return ExitCode::Invalid.code();
-    }
-    if let Some(e) = mistyped_subcommand(&cli) {
+    if let Some(e) = misplaced_run_options(&cli).or_else(|| mistyped_subcommand(&cli)) {
         let e = Error::from(e);
         crate::progress::print_error(&e);
         return e.exit_code().code();
@@ -64,18 +60,14 @@ pub fn main(cli: Cli) -> i32 {
 /// Run options given where they do not belong: before another subcommand (they would be
 /// ignored), or before `run` (clap takes them as the top level's). Printed like every error
 /// that ends a command, so a cron or JSON log keeps its format; exit 2.
-fn misplaced_run_options(cli: &Cli) -> Option<&'static str> {
+fn misplaced_run_options(cli: &Cli) -> Option<UsageError> {
     if !cli.run_options_given {
         return None;
     }
     match cli.command {
         None => None,
-        Some(Command::Run(_)) => {
-            Some("run options come after `run`\n  = help: write `dap-run run JOB.toml [OPTIONS]`")
-        }
-        Some(_) => Some(
-            "a job file or run option comes before the subcommand\n  = help: write `dap-run SUBCOMMAND ...`, or `dap-run run JOB.toml [OPTIONS]`",
-        ),
+        Some(Command::Run(_)) => Some(UsageError::RunOptionsBeforeRun),
+        Some(_) => Some(UsageError::RunOptionsBeforeSubcommand),
     }
 }
 
@@ -343,14 +335,10 @@ fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
 /// first line saying that `run` refuses them.
 fn warn_of_clash(jobs: &[&crate::job::Job]) {
     if let Some(e) = clash(jobs) {
-        let text = e.to_string();
-        let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
-        let rest = if rest.is_empty() {
-            String::new()
-        } else {
-            format!("\n{rest}")
-        };
-        tracing::warn!("{first}; `dap-run run` refuses them in one command{rest}");
+        tracing::warn!(
+            help = e.help().as_deref(),
+            "{e}; `dap-run run` refuses them in one command"
+        );
     }
 }
 

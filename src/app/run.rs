@@ -126,12 +126,14 @@ async fn run_all(
                 code: o.code,
                 report: o.report.as_ref(),
                 error: None,
+                help: None,
             },
             Err(e) => crate::report::JobResult {
                 job: name.clone(),
                 code: e.exit_code(),
                 report: None,
                 error: Some(crate::secret::redact(&e.to_string())),
+                help: e.help().map(|h| crate::secret::redact(&h)),
             },
         })
         .collect();
@@ -324,7 +326,7 @@ async fn run_job(
                     path: job.state_file.clone(),
                     source,
                 });
-                tracing::error!("{e}");
+                tracing::error!(help = e.help().as_deref(), "{e}");
                 report.state_error = Some(e);
             }
         }

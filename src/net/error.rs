@@ -79,6 +79,14 @@ pub enum DataProblem {
 pub trait TokenFailure: std::error::Error + Send + Sync + 'static {
     /// The exit code this failure maps to.
     fn exit_code(&self) -> ExitCode;
+    /// Context beside the message (`crate::error::advice`).
+    fn note(&self) -> Option<String> {
+        None
+    }
+    /// What to do about it, apart from the message (`crate::error::advice`).
+    fn help(&self) -> Option<String> {
+        None
+    }
 }
 
 /// How a request failed for good.

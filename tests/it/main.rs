@@ -3,6 +3,7 @@
 //! executable. Each module is one concern; `common` holds the sandbox workspace and helpers.
 //! Run one module with `cargo test --test it <module>::`.
 
+mod advice;
 mod cli;
 mod common;
 mod day_one;

@@ -5,6 +5,8 @@
 //! [`LogWriter`], which redacts secrets and, while bars are drawn, prints through
 //! `MultiProgress::suspend` so a line never lands in the middle of a bar.
 
+mod fields;
+
 use std::io::{self, Write};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -183,8 +185,15 @@ pub fn init_logging(verbosity: i8, format: LogFormat, terminal: bool, colors: bo
         .with_target(false);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text if terminal => builder.without_time().with_ansi(colors).try_init(),
-        LogFormat::Text => builder.with_ansi(false).try_init(),
+        LogFormat::Text if terminal => builder
+            .fmt_fields(fields::TextFields)
+            .without_time()
+            .with_ansi(colors)
+            .try_init(),
+        LogFormat::Text => builder
+            .fmt_fields(fields::TextFields)
+            .with_ansi(false)
+            .try_init(),
     };
 }
 
@@ -389,6 +398,8 @@ pub fn print_error_of(e: &crate::error::Error, job: Option<&str>) {
     if let Some(job) = job {
         text = format!("job `{job}`: {text}");
     }
+    let note = e.note().map(|n| crate::secret::redact(&n));
+    let help = e.help().map(|h| crate::secret::redact(&h));
     match e {
         crate::error::Error::Invalid(diags) if json_logs() => {
             for d in diags.located() {
@@ -411,8 +422,15 @@ pub fn print_error_of(e: &crate::error::Error, job: Option<&str>) {
         // The rendered diagnostics stay as rustc renders its own, whatever the mode: their
         // `--> file:line:col` lines start the line, where editors' and CI's problem matchers
         // look for them (`--log-format json` gives each problem's place as fields).
-        crate::error::Error::Invalid(_) if !json_logs() => eprintln!("{text}"),
-        _ => print_error_message(&text),
+        crate::error::Error::Invalid(_) => eprintln!("{text}"),
+        _ if json_logs() => {
+            tracing::error!(note = note.as_deref(), help = help.as_deref(), "{text}");
+        }
+        _ => print_error_message(&crate::error::advice::render(
+            &text,
+            note.as_deref(),
+            help.as_deref(),
+        )),
     }
 }
 
