@@ -17,6 +17,7 @@ use serde_json::Value as Json;
 use crate::error::ExitCode;
 pub use crate::error::Interruption;
 
+mod advice;
 mod detail;
 mod error;
 

@@ -14,8 +14,8 @@ use std::time::Duration;
 use serde::ser::SerializeStruct as _;
 use serde_json::Value as Json;
 
-use crate::error::advice::{Split, join, message_of};
-use crate::error::{BUG_HELP, ExitCode, Interruption};
+use crate::error::advice::message_of;
+use crate::error::{ExitCode, Interruption};
 use crate::extract::NoMatch;
 use crate::fsio::UnsafePath;
 use crate::net::{HttpError, UrlError};
@@ -345,68 +345,6 @@ pub enum StepErrorKind {
 }
 
 impl StepErrorKind {
-    /// Context beside the message (see [`crate::error::advice`]).
-    pub fn note(&self) -> Option<String> {
-        use StepErrorKind as K;
-        match self {
-            K::Http {
-                source: HttpError::Token { source },
-                ..
-            } => source.note(),
-            K::Http {
-                source,
-                url_refreshed,
-            } => join(
-                Split::of(&source.to_string()).note,
-                (*url_refreshed && source.exit_code() == ExitCode::Gateway)
-                    .then(|| "the URL was refreshed once already".to_owned()),
-            ),
-            K::Load(e) => Split::of(&e.to_string()).note,
-            _ => None,
-        }
-    }
-
-    /// What to do about it, apart from the message (see [`crate::error::advice`]).
-    pub fn help(&self) -> Option<String> {
-        use StepErrorKind as K;
-        Some(match self {
-            K::Http {
-                source: HttpError::Token { source },
-                ..
-            } => return source.help(),
-            // The transport's and the replica's texts, with their advice.
-            K::Http { source, .. } => return Split::of(&source.to_string()).help,
-            K::Load(e) => return Split::of(&e.to_string()).help,
-            K::PollTimeout { .. } => {
-                "raise `poll.timeout`, or check the gateway job's progress".to_owned()
-            }
-            K::NotIncremental { .. } => "fix the state lookup in the request's `since`; to take new snapshots on purpose, delete the state file".to_owned(),
-            K::SameDownloadPath { .. } => {
-                "use `part` in `download.to`, e.g. `part-{{ part | pad(5) }}.jsonl.gz`".to_owned()
-            }
-            K::OutputMissing { .. } => {
-                "check the path, or mark the output `optional = true`".to_owned()
-            }
-            K::StateNotSaved { .. } => "the files of this run are complete; fix the folder's permissions or space, and the next run fetches the same changes again".to_owned(),
-            K::Internal { .. } | K::NoDatabase => BUG_HELP.to_owned(),
-            K::PollAnswerNotJson { .. }
-            | K::AnswerNotJson { .. }
-            | K::NoUrls { .. }
-            | K::UrlNotAString { .. }
-            | K::BadUrl { .. }
-            | K::UrlNotHttp { .. }
-            | K::FreshUrlsNotJson { .. }
-            | K::Template { .. }
-            | K::Loop(_)
-            | K::NoRequest { .. }
-            | K::Url(_)
-            | K::UnsafePath(_)
-            | K::Check { .. }
-            | K::Io { .. }
-            | K::Interrupted(_) => return None,
-        })
-    }
-
     /// The exit code this failure maps to.
     pub fn exit_code(&self) -> ExitCode {
         use StepErrorKind as K;
