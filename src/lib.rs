@@ -25,5 +25,6 @@ pub mod runner;
 pub mod sandbox;
 pub mod secret;
 pub mod state;
+pub mod suggest;
 pub mod template;
 pub mod test_panic;

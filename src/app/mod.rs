@@ -83,7 +83,7 @@ fn mistyped_subcommand(cli: &Cli) -> Option<UsageError> {
     }
     let word = first.to_str()?;
     let names = crate::man::subcommands();
-    let meant = crate::job::validate::suggest(word, names.iter().map(String::as_str))?;
+    let meant = crate::suggest::suggest(word, names.iter().map(String::as_str))?;
     Some(UsageError::MistypedSubcommand {
         given: word.to_owned(),
         meant: meant.to_owned(),

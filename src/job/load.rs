@@ -24,8 +24,8 @@ use super::project::RawProject;
 use super::raw::{
     RawDatabase, RawDefaults, RawDownload, RawGateway, RawJob, RawLoad, RawPoll, RawRetry, RawStep,
 };
-use super::validate::suggest;
 use crate::diagnostic::{Diagnostic, Diagnostics, Source};
+use crate::suggest::suggest;
 
 /// Most values of the wrong type reported in one file (each costs one more deserialization of
 /// the parsed document, never a parse of the text).

@@ -67,15 +67,7 @@ pub fn validate(
     }
 }
 
-/// The closest of `choices` to `name`, if close enough to be a likely typo.
-pub fn suggest<'a>(name: &str, choices: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    choices
-        .into_iter()
-        .map(|c| (strsim::damerau_levenshtein(name, c), c))
-        .filter(|(d, c)| *d <= 2.max(name.len() / 4) && *d < c.len().max(name.len()))
-        .min_by_key(|(d, c)| (*d, c.len()))
-        .map(|(_, c)| c)
-}
+pub use crate::suggest::suggest;
 
 pub(crate) fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
