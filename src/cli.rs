@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
 use crate::plan::PlanFormat;
 use crate::progress::LogFormat;
@@ -13,15 +14,6 @@ use crate::report::ReportSpec;
 /// A TOML job file lists authenticated steps with templated paths and JSONPath outputs.
 /// dap-run logs in once, reuses or renews the token across steps, and writes the results to
 /// files. `dap-run JOB.toml` is the same as `dap-run run JOB.toml`.
-///
-/// Credentials come from DAP_CLIENT_ID and DAP_CLIENT_SECRET (or the job file's templates);
-/// DAP_API_URL overrides the gateway URL.
-///
-/// Exit codes: 0 success; 1 a check failed or a gateway job failed; 2 invalid job file or
-/// command line (nothing sent); 3 authentication failed; 4 gateway or network failure after
-/// retries; 5 a local file could not be read or written; 6 the replica database failed;
-/// 75 another run holds the job's lock; 130 or 143 stopped by SIGINT or SIGTERM. With several
-/// jobs, the most serious code of their runs, in the order 70, 130/143, 3, 2, 5, 6, 4, 1, 75, 0.
 #[derive(Debug, Parser)]
 #[command(name = "dap-run", version, subcommand_negates_reqs = true)]
 pub struct Cli {
@@ -36,6 +28,11 @@ pub struct Cli {
     /// Logging options.
     #[command(flatten)]
     pub log: LogArgs,
+
+    /// Whether a run option was given on the command line before any subcommand (not from
+    /// the environment): set by [`parse`].
+    #[arg(skip)]
+    pub run_options_given: bool,
 }
 
 /// Logging flags, accepted by every subcommand.
@@ -100,7 +97,8 @@ pub enum Command {
 /// Options shared by `run`, `check` and `plan` that change how a job is read.
 #[derive(Debug, Args, Clone, Default)]
 pub struct JobArgs {
-    /// Override a variable of the job's [vars]: NAME=VALUE (VALUE is JSON if it parses, else a string).
+    /// Override a variable of the job's [vars]: NAME=VALUE, VALUE of the variable's type there:
+    /// a string as written, anything else as JSON (`--var 'tables=["users"]'`).
     #[arg(long = "var", value_name = "NAME=VALUE")]
     pub vars: Vec<String>,
 }
@@ -125,8 +123,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
 
-    /// Gateway base URL (overrides DAP_API_URL and the job file).
-    #[arg(long, value_name = "URL")]
+    /// Gateway base URL (overrides the job file's `[gateway] url`).
+    #[arg(long, value_name = "URL", env = "DAP_API_URL", hide_env_values = true)]
     pub gateway_url: Option<String>,
 
     /// Write a report: junit=FILE or json=FILE (repeatable).
@@ -142,25 +140,15 @@ pub struct RunArgs {
     #[arg(long)]
     pub sandbox: bool,
 
-    /// Replica database of `load` steps: `postgresql://...`, `mysql://...` or `sqlite:PATH` (overrides
-    /// DAP_CONNECTION_STRING and the job's `[database] url`).
-    #[arg(long, value_name = "URL")]
+    /// Replica database of `load` steps: `postgresql://...`, `mysql://...` or `sqlite:PATH`
+    /// (overrides the job's `[database] url`).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "DAP_CONNECTION_STRING",
+        hide_env_values = true
+    )]
     pub database: Option<String>,
-}
-
-impl RunArgs {
-    /// Whether no run option was given (they belong to `run`, not to another subcommand).
-    pub fn is_empty(&self) -> bool {
-        self.jobs.is_empty()
-            && self.job_args.vars.is_empty()
-            && self.output_dir.is_none()
-            && self.state_dir.is_none()
-            && self.gateway_url.is_none()
-            && self.report.is_empty()
-            && !self.dry_run
-            && !self.sandbox
-            && self.database.is_none()
-    }
 }
 
 /// `dap-run check`.
@@ -202,8 +190,13 @@ pub struct ReplicaArgs {
     #[command(flatten)]
     pub job_args: JobArgs,
 
-    /// The replica database (overrides DAP_CONNECTION_STRING and the job's `[database] url`).
-    #[arg(long, value_name = "URL")]
+    /// The replica database (overrides the job's `[database] url`).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "DAP_CONNECTION_STRING",
+        hide_env_values = true
+    )]
     pub database: Option<String>,
 
     /// The job's output folder, if the run used `--output-dir` (for the default SQLite file).
@@ -213,4 +206,108 @@ pub struct ReplicaArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
+}
+
+/// An environment variable dap-run reads that is no flag's value. Those that are (the gateway
+/// URL, the replica database) are declared on their flags with `env`, where `--help` and the
+/// man pages show them.
+pub struct EnvVar {
+    /// The variable, or variables read together (`XDG_CACHE_HOME`, then `HOME`).
+    pub names: &'static [&'static str],
+    /// What it is, in a few words (`--help`).
+    pub summary: &'static str,
+    /// What it does (the man page).
+    pub text: &'static str,
+}
+
+/// The environment variables that are no flag's value.
+pub const ENVIRONMENT: &[EnvVar] = &[
+    EnvVar {
+        names: &["DAP_CLIENT_ID", "DAP_CLIENT_SECRET"],
+        summary: "the client credentials",
+        text: "the client credentials, as for the official client: what the job's `[gateway]` reads by default (its templates can read other variables). Never taken from a command-line flag, which `ps` would show.",
+    },
+    EnvVar {
+        names: &["CANVAS_API_TOKEN"],
+        summary: "the Canvas API token",
+        text: "the Canvas API token for `auth = \"inst_access\"`: what `canvas_token` reads by default.",
+    },
+    EnvVar {
+        names: &["XDG_CACHE_HOME", "HOME"],
+        summary: "the token cache's folder",
+        text: "where `token_cache = true` keeps its file: `$XDG_CACHE_HOME/dap-run/`, else `~/.cache/dap-run/`.",
+    },
+    EnvVar {
+        names: &["NO_COLOR"],
+        summary: "no colours",
+        text: "when set to a non-empty value, no colours on a terminal.",
+    },
+    EnvVar {
+        names: &["TERM"],
+        summary: "`dumb`: no progress bars",
+        text: "`dumb` (or empty): no progress bars, as when stderr is not a terminal.",
+    },
+];
+
+/// The environment variables declared on flags: each with the flag's long name and help,
+/// once (several subcommands share a flag), in the order the command tree declares them.
+pub fn flag_environment() -> Vec<(String, String, String)> {
+    fn walk(cmd: &clap::Command, out: &mut Vec<(String, String, String)>) {
+        for arg in cmd.get_arguments() {
+            let (Some(env), Some(long)) = (arg.get_env(), arg.get_long()) else {
+                continue;
+            };
+            let name = env.to_string_lossy().into_owned();
+            if out.iter().any(|(n, _, _)| *n == name) {
+                continue;
+            }
+            let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+            out.push((name, format!("--{long}"), help));
+        }
+        for sub in cmd.get_subcommands() {
+            walk(sub, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(&Cli::command(), &mut out);
+    out
+}
+
+/// `--help`'s closing paragraphs: the environment and the exit codes, made from their
+/// definitions ([`ENVIRONMENT`], the flags' `env`, [`ExitCode`](crate::error::ExitCode)).
+fn after_help() -> String {
+    let mut env: Vec<String> = flag_environment()
+        .into_iter()
+        .map(|(name, flag, _)| format!("{name} (as {flag})"))
+        .collect();
+    env.extend(
+        ENVIRONMENT
+            .iter()
+            .map(|v| format!("{} ({})", v.names.join(", "), v.summary)),
+    );
+    format!(
+        "Environment: {}.\n\n{}",
+        env.join("; "),
+        crate::error::ExitCode::help_text()
+    )
+}
+
+/// The command line's definition, with the generated closing paragraphs of `--help`: what
+/// `--help`, the completions and the man pages are made from.
+pub fn command() -> clap::Command {
+    Cli::command().after_help(after_help())
+}
+
+/// Parses the process's arguments (and the variables declared on flags), exiting as clap does
+/// on `--help`, `--version` or a malformed command line.
+pub fn parse() -> Cli {
+    let matches = command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // The run options given before a subcommand, on the command line itself: a variable
+    // declared on a run option (DAP_API_URL) fills it at the top level too.
+    let run_ids = RunArgs::augment_args(clap::Command::new("run"));
+    cli.run_options_given = run_ids
+        .get_arguments()
+        .any(|a| matches.value_source(a.get_id().as_str()) == Some(ValueSource::CommandLine));
+    cli
 }

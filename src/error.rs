@@ -11,69 +11,17 @@ use std::path::PathBuf;
 use crate::diagnostic::Diagnostics;
 
 mod client;
+pub mod advice;
+mod exit_code;
 mod job_file;
 mod resolve;
 mod usage;
 
 pub use client::{ClientKind, ClientSetupError};
+pub use exit_code::ExitCode;
 pub use job_file::JobFileError;
 pub use resolve::ResolveError;
 pub use usage::{UsageError, VarError};
-
-/// Process exit codes. Stable: documented in the README and tested.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-pub enum ExitCode {
-    /// Every step and check succeeded.
-    Success = 0,
-    /// A check failed, a gateway job ended `failed`, or a step could not be completed.
-    CheckFailed = 1,
-    /// The job file or the command line is invalid; nothing was sent.
-    Invalid = 2,
-    /// Authentication failed.
-    Auth = 3,
-    /// The gateway or the network failed after retries.
-    Gateway = 4,
-    /// A local file could not be written or read.
-    LocalIo = 5,
-    /// The database of a `load` step failed (after retries); the table stays at its old point.
-    Database = 6,
-    /// A bug in dap-run: an internal invariant broke (a task panicked).
-    Internal = 70,
-    /// Another run of the same job holds its lock.
-    Locked = 75,
-    /// The run was stopped by SIGINT (Ctrl-C): 128 + 2, as shells report it.
-    Interrupted = 130,
-    /// The run was stopped by SIGTERM (cron, systemd, Kubernetes): 128 + 15.
-    Terminated = 143,
-}
-
-impl ExitCode {
-    /// The numeric process exit code.
-    pub fn code(self) -> i32 {
-        self as i32
-    }
-
-    /// How serious a failure is when a run (or a command of several jobs) has several: the
-    /// worst one decides the exit code. A bug comes first, then a signal that stopped the run,
-    /// then authentication problems (nothing else can work), an invalid job, local I/O, the
-    /// database, the gateway and failed checks. A held lock ranks just above success: it means
-    /// "this job was skipped, its previous run is still going", and must not hide another
-    /// job's failure from a wrapper that treats 75 as "skip".
-    pub fn severity(self) -> u8 {
-        match self {
-            ExitCode::Success => 0,
-            ExitCode::Locked => 1,
-            ExitCode::CheckFailed => 2,
-            ExitCode::Gateway => 3,
-            ExitCode::Database => 4,
-            ExitCode::LocalIo => 5,
-            ExitCode::Invalid => 6,
-            ExitCode::Auth => 7,
-            ExitCode::Interrupted | ExitCode::Terminated => 8,
-            ExitCode::Internal => 9,
-        }
-    }
-}
 
 /// An error that ends a command before or instead of a run report.
 #[derive(Debug, thiserror::Error)]
@@ -113,30 +61,26 @@ pub enum Error {
     },
     /// Another run holds the job's lock.
     #[error(
-        "another run of this job is in progress ({holder}); lock file `{}`\n  = help: try again later, or check for a stuck process",
+        "another run of this job is in progress ({holder}); lock file `{}`",
         path.display()
     )]
     Locked { path: PathBuf, holder: String },
     /// A bug: a task of the run panicked or was cancelled.
-    #[error(
-        "internal error (a bug in dap-run): {what} failed: {source}\n  = help: please report it with the log of this run"
-    )]
+    #[error("internal error (a bug in dap-run): {what} failed: {source}")]
     Internal {
         what: &'static str,
         #[source]
         source: tokio::task::JoinError,
     },
     /// A bug: the command panicked outside any task.
-    #[error(
-        "internal error (a bug in dap-run): {what} panicked\n  = help: please report it with the log of this run"
-    )]
+    #[error("internal error (a bug in dap-run): {what} panicked")]
     Panicked { what: &'static str },
     /// The sandbox server stopped (`dap-run sandbox`).
     #[error("the sandbox stopped: {cause:#}")]
     Sandbox { cause: anyhow::Error },
     /// The replica database failed, or a task reading it broke (then the error says it is a
     /// bug). Its exit code is the error's own: 6, 5 for a local file, 70 for a bug.
-    #[error("{}", error.describe(target))]
+    #[error("{}", advice::message_of(&error.describe(target)))]
     Database {
         /// The replica, password masked.
         target: String,
@@ -160,7 +104,38 @@ pub trait DatabaseFailure: std::error::Error + Send + Sync + 'static {
     fn describe(&self, target: &str) -> String;
 }
 
+/// What to tell a user who meets a bug.
+pub const BUG_HELP: &str = "please report it with the log of this run";
+
 impl Error {
+    /// What to do about it, apart from the message (see [`advice`]); `None` for the
+    /// diagnostics of an invalid job, which carry their own.
+    pub fn help(&self) -> Option<String> {
+        match self {
+            Error::Invalid(_) | Error::Io { .. } | Error::Sandbox { .. } => None,
+            Error::NotStarted { .. } => None,
+            Error::Usage(e) => e.help(),
+            Error::JobFile(e) => e.help(),
+            Error::Resolve(e) => e.help(),
+            Error::CorruptState { .. } => None,
+            Error::ClientSetup(e) => Some(e.help().to_owned()),
+            Error::Locked { .. } => {
+                Some("try again later, or check for a stuck process".to_owned())
+            }
+            Error::Internal { .. } | Error::Panicked { .. } => Some(BUG_HELP.to_owned()),
+            // The load layer's text, with its advice.
+            Error::Database { target, error } => advice::Split::of(&error.describe(target)).help,
+        }
+    }
+
+    /// Context beside the message, apart from it (see [`advice`]).
+    pub fn note(&self) -> Option<String> {
+        match self {
+            Error::Database { target, error } => advice::Split::of(&error.describe(target)).note,
+            _ => None,
+        }
+    }
+
     /// The exit code for this error.
     pub fn exit_code(&self) -> ExitCode {
         match self {
@@ -243,25 +218,5 @@ mod tests {
                 .starts_with("internal error (a bug in dap-run): a test task failed")
         );
         assert!(ExitCode::Internal.severity() > ExitCode::Auth.severity());
-    }
-
-    #[test]
-    fn the_documented_order_of_exit_codes() {
-        let mut codes = [
-            ExitCode::Success,
-            ExitCode::CheckFailed,
-            ExitCode::Invalid,
-            ExitCode::Auth,
-            ExitCode::Gateway,
-            ExitCode::LocalIo,
-            ExitCode::Database,
-            ExitCode::Internal,
-            ExitCode::Interrupted,
-            ExitCode::Locked,
-        ];
-        codes.sort_by_key(|c| std::cmp::Reverse(c.severity()));
-        let order: Vec<i32> = codes.iter().map(|c| c.code()).collect();
-        // The order in the README's "Exit codes" and in `dap-run --help`.
-        assert_eq!(order, [70, 130, 3, 2, 5, 6, 4, 1, 75, 0]);
     }
 }

@@ -25,6 +25,7 @@ pub mod runner;
 pub mod sandbox;
 pub mod secret;
 pub mod state;
+pub mod suggest;
 pub mod template;
 pub mod test_panic;
 pub mod timestamp;

@@ -1,8 +1,6 @@
 //! The `dap-run` binary: parse flags, call the library, exit with its code.
 
-use clap::Parser as _;
-
 fn main() {
-    let cli = dap_run::cli::Cli::parse();
+    let cli = dap_run::cli::parse();
     std::process::exit(dap_run::app::main(cli));
 }

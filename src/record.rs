@@ -18,6 +18,7 @@ use crate::error::ExitCode;
 pub use crate::error::Interruption;
 use crate::extract::SharedJson;
 
+mod advice;
 mod detail;
 mod error;
 

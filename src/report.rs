@@ -1,6 +1,8 @@
 //! What a run tells its users: the summary on stderr, and JUnit and JSON reports.
 //!
-//! Reports are written atomically and pass through the secret redactor.
+//! Reports are written atomically and pass through the secret redactor. An error's advice
+//! (`note`, `help`) is data here: fields of its own in the JSON report, the `<system-err>` of
+//! its case in JUnit; never the text log's `= help:` lines.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -27,8 +29,38 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
+/// One line (or the few lines of one entry) of the closing summary, with the level of its own
+/// outcome: a table that loaded is INFO even when another one failed, so `grep ERROR` in a
+/// cron log finds only what went wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SummaryLine {
+    /// INFO for what went well, WARN for what was not done, ERROR for what failed.
+    pub level: tracing::Level,
+    /// The text (redacted).
+    pub text: String,
+}
+
 /// The closing summary: counts, then the first error in plain words.
 pub fn summary(r: &RunReport) -> String {
+    summary_lines(r)
+        .into_iter()
+        .map(|l| l.text)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The closing summary, line by line, each with its level: the counts (the run's level), the
+/// queries and each loaded table (INFO), the first error (ERROR), what was not run or not
+/// saved (WARN), the state saved (INFO).
+pub fn summary_lines(r: &RunReport) -> Vec<SummaryLine> {
+    use tracing::Level;
+    let mut lines: Vec<SummaryLine> = Vec::new();
+    let mut line = |level: Level, text: String| {
+        lines.push(SummaryLine {
+            level,
+            text: crate::secret::redact(&text),
+        });
+    };
     let steps = r.steps.iter().filter(|s| !s.skipped).count();
     let items: usize = r
         .steps
@@ -38,30 +70,32 @@ pub fn summary(r: &RunReport) -> String {
         .sum();
     let (files, bytes) = r.files();
     let code = r.exit_code();
-    let mut out = String::new();
-    let verdict = if code == ExitCode::Success {
-        "ok".to_owned()
-    } else {
+    let failed = code != ExitCode::Success;
+    let verdict = if failed {
         format!("failed (exit {})", code.code())
+    } else {
+        "ok".to_owned()
     };
-    let _ = write!(
-        out,
-        "{}: {verdict}: {steps} step{}, {items} loop item{}, {files} file{} ({}), {} login{}, {} request{}, {} retr{}, {:.1}s",
-        r.job,
-        plural(steps),
-        plural(items),
-        plural(files),
-        human_bytes(bytes),
-        r.logins,
-        plural(r.logins as usize),
-        r.requests,
-        plural(r.requests as usize),
-        r.retries,
-        if r.retries == 1 { "y" } else { "ies" },
-        r.duration.as_secs_f64()
+    line(
+        if failed { Level::ERROR } else { Level::INFO },
+        format!(
+            "{}: {verdict}: {steps} step{}, {items} loop item{}, {files} file{} ({}), {} login{}, {} request{}, {} retr{}, {:.1}s",
+            r.job,
+            plural(steps),
+            plural(items),
+            plural(files),
+            human_bytes(bytes),
+            r.logins,
+            plural(r.logins as usize),
+            r.requests,
+            plural(r.requests as usize),
+            r.retries,
+            if r.retries == 1 { "y" } else { "ies" },
+            r.duration.as_secs_f64()
+        ),
     );
-    if let Some(line) = queries_line(r) {
-        let _ = write!(out, "\n{line}");
+    if let Some(text) = queries_line(r) {
+        line(Level::INFO, text);
     }
     // What each `load` step did to its table.
     for item in r.steps.iter().flat_map(|s| s.items.iter()) {
@@ -89,25 +123,28 @@ pub fn summary(r: &RunReport) -> String {
             (None, None) => mode.to_owned(),
         };
         let n = |k: &str| o.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
-        let _ = write!(
-            out,
-            "\n  {name}: {how} until {until}: {} upserted, {} deleted, {} rows",
-            n("upserted"),
-            n("deleted"),
-            n("rows")
+        line(
+            Level::INFO,
+            format!(
+                "  {name}: {how} until {until}: {} upserted, {} deleted, {} rows",
+                n("upserted"),
+                n("deleted"),
+                n("rows")
+            ),
         );
     }
     let failures: Vec<_> = r.errors().collect();
     if let Some((_, _, first)) = failures.first() {
-        let _ = write!(out, "\nerror: {first}");
+        let mut text = format!("error: {first}");
         if failures.len() > 1 {
             let _ = write!(
-                out,
+                text,
                 "\n  = note: {} more failure{} above",
                 failures.len() - 1,
                 plural(failures.len() - 1)
             );
         }
+        line(Level::ERROR, text);
     }
     let skipped: usize = r
         .steps
@@ -116,9 +153,8 @@ pub fn summary(r: &RunReport) -> String {
         .filter(|i| i.skipped)
         .count();
     if let Some(why) = r.interrupted {
-        let _ = write!(
-            out,
-            "\ninterrupted by {}: the work in flight was abandoned",
+        let mut text = format!(
+            "interrupted by {}: the work in flight was abandoned",
             why.signal()
         );
         let steps = r.steps.iter().filter(|s| s.skipped).count();
@@ -130,30 +166,37 @@ pub fn summary(r: &RunReport) -> String {
             not_started.push(format!("{skipped} loop item{}", plural(skipped)));
         }
         if !not_started.is_empty() {
-            let _ = write!(out, "; not started: {}", not_started.join(", "));
+            let _ = write!(text, "; not started: {}", not_started.join(", "));
         }
+        line(Level::WARN, text);
     } else if skipped > 0 {
-        let _ = write!(
-            out,
-            "\n  = note: {skipped} loop item{} not run after the authentication failure",
-            plural(skipped)
+        line(
+            Level::WARN,
+            format!(
+                "  = note: {skipped} loop item{} not run after the authentication failure",
+                plural(skipped)
+            ),
         );
     }
+    let not_saved = "state not saved: the next run starts from the same point";
     if let Some(e) = &r.state_error {
-        let _ = write!(out, "\nerror: {e}");
-        out.push_str("\nstate not saved: the next run starts from the same point");
-    } else if code == ExitCode::Success && r.state_written {
-        out.push_str("\nstate saved for the next run");
+        line(Level::ERROR, format!("error: {e}"));
+        line(Level::WARN, not_saved.to_owned());
+    } else if !failed && r.state_written {
+        line(Level::INFO, "state saved for the next run".to_owned());
     } else if r.interrupted.is_some() {
-        out.push_str("\nstate left as it was: the next run starts from the same point");
-    } else if code != ExitCode::Success
+        line(
+            Level::WARN,
+            "state left as it was: the next run starts from the same point".to_owned(),
+        );
+    } else if failed
         && r.steps
             .iter()
             .any(|s| s.items.iter().any(|i| !i.persist_is_empty()))
     {
-        out.push_str("\nstate not saved: the next run starts from the same point");
+        line(Level::WARN, not_saved.to_owned());
     }
-    crate::secret::redact(&out)
+    lines
 }
 
 /// The summary's counts as data, for the fields of the JSON summary event.
@@ -273,6 +316,9 @@ fn junit_suite(r: &RunReport) -> TestSuite {
             status.set_description(message);
             let mut case = TestCase::new(s.id.clone(), status);
             case.set_classname(r.job.clone());
+            if e.note().is_some() || e.help().is_some() {
+                case.set_system_err(advice_text(e.note(), e.help()));
+            }
             suite.add_test_case(case);
         }
         for item in &s.items {
@@ -312,6 +358,11 @@ fn junit_suite(r: &RunReport) -> TestSuite {
             let mut case = TestCase::new(name, status);
             case.set_classname(r.job.clone());
             case.set_time(item.duration);
+            if let Some(e) = &item.error
+                && (e.note().is_some() || e.help().is_some())
+            {
+                case.set_system_err(advice_text(e.note(), e.help()));
+            }
             if let Some(q) = &item.query {
                 case.set_system_out(q.describe());
             }
@@ -348,6 +399,13 @@ impl JobResult<'_> {
     fn error_text(&self) -> Option<String> {
         self.error.map(|e| crate::secret::redact(&e.to_string()))
     }
+
+    /// What to do about that error, secrets masked.
+    fn help_text(&self) -> Option<String> {
+        self.error
+            .and_then(|e| e.help())
+            .map(|h| crate::secret::redact(&h))
+    }
 }
 
 /// JUnit XML of several jobs: a suite per job; a job that ended before its run is a suite with
@@ -366,6 +424,9 @@ pub fn junit_combined(jobs: &[JobResult]) -> String {
                 status.set_description(e);
                 let mut case = TestCase::new("run", status);
                 case.set_classname(j.job.clone());
+                if let Some(help) = j.help_text() {
+                    case.set_system_err(advice_text(None, Some(help)));
+                }
                 suite.add_test_case(case);
                 report.add_test_suite(suite);
             }
@@ -388,6 +449,8 @@ pub fn json_combined(jobs: &[JobResult], code: ExitCode) -> String {
             job: &'a str,
             exit_code: i32,
             error: Option<String>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            help: Option<String>,
         },
     }
     #[derive(Serialize)]
@@ -406,6 +469,7 @@ pub fn json_combined(jobs: &[JobResult], code: ExitCode) -> String {
                 job: &j.job,
                 exit_code: j.code.code(),
                 error: j.error_text(),
+                help: j.help_text(),
             },
         })
         .collect();
@@ -472,6 +536,19 @@ fn junit_10(xml: &str) -> String {
         .find('"')
         .map_or(tag.len(), |e| at + 10 + e + 1);
     format!("{}{}{}", &xml[..start + at], &tag[value_end..], &xml[end..])
+}
+
+/// An error's advice in a JUnit case, apart from the failure's text: `note: ...` and
+/// `help: ...` lines in its `<system-err>`, which CI test views show beside the failure.
+fn advice_text(note: Option<String>, help: Option<String>) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    for n in note.iter().flat_map(|n| n.lines()) {
+        lines.push(format!("note: {n}"));
+    }
+    for h in help.iter().flat_map(|h| h.lines()) {
+        lines.push(format!("help: {h}"));
+    }
+    lines.join("\n")
 }
 
 fn first_line(s: &str) -> String {

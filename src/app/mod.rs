@@ -6,8 +6,9 @@
 //! state, run, reports) in [`run`], the state between runs in [`crate::state`].
 
 mod run;
+mod settings;
 
-use clap::CommandFactory as _;
+pub use settings::Settings;
 
 use crate::cli::{CheckArgs, Cli, Command, JobArgs, PlanArgs};
 use crate::error::{Error, ExitCode, UsageError};
@@ -15,23 +16,29 @@ use crate::job::{LoadOptions, validate};
 
 /// Runs the command line; returns the process exit code.
 pub fn main(cli: Cli) -> i32 {
-    crate::progress::init_logging(cli.log.verbosity(), cli.log.log_format);
+    let settings = Settings::resolve(&cli.log);
+    crate::progress::init_logging(
+        settings.verbosity,
+        settings.log_format,
+        settings.terminal,
+        settings.colors,
+    );
     install_panic_hook();
-    let quiet = cli.log.quiet;
-    if let Some(message) = misplaced_run_options(&cli) {
-        crate::progress::print_error_message(message);
-        return ExitCode::Invalid.code();
+    if let Some(e) = misplaced_run_options(&cli).or_else(|| mistyped_subcommand(&cli)) {
+        let e = Error::from(e);
+        crate::progress::print_error(&e);
+        return e.exit_code().code();
     }
     let result = guarded(|| match cli.command {
-        None => run::run(cli.run, quiet),
-        Some(Command::Run(args)) => run::run(args, quiet),
+        None => run::run(cli.run, &settings),
+        Some(Command::Run(args)) => run::run(args, &settings),
         Some(Command::Check(args)) => check(&args),
         Some(Command::Plan(args)) => plan(&args),
         Some(Command::Replica(args)) => replica(&args),
         Some(Command::Sandbox(args)) => sandbox(*args),
         Some(Command::Completions { shell }) => {
             let mut script = Vec::new();
-            clap_complete::generate(shell, &mut Cli::command(), "dap-run", &mut script);
+            clap_complete::generate(shell, &mut crate::cli::command(), "dap-run", &mut script);
             let mut script = String::from_utf8_lossy(&script).into_owned();
             if shell == clap_complete::Shell::Bash {
                 script = fix_bash_completion(&script);
@@ -53,19 +60,34 @@ pub fn main(cli: Cli) -> i32 {
 /// Run options given where they do not belong: before another subcommand (they would be
 /// ignored), or before `run` (clap takes them as the top level's). Printed like every error
 /// that ends a command, so a cron or JSON log keeps its format; exit 2.
-fn misplaced_run_options(cli: &Cli) -> Option<&'static str> {
-    if cli.run.is_empty() {
+fn misplaced_run_options(cli: &Cli) -> Option<UsageError> {
+    if !cli.run_options_given {
         return None;
     }
     match cli.command {
         None => None,
-        Some(Command::Run(_)) => {
-            Some("run options come after `run`\n  = help: write `dap-run run JOB.toml [OPTIONS]`")
-        }
-        Some(_) => Some(
-            "a job file or run option comes before the subcommand\n  = help: write `dap-run SUBCOMMAND ...`, or `dap-run run JOB.toml [OPTIONS]`",
-        ),
+        Some(Command::Run(_)) => Some(UsageError::RunOptionsBeforeRun),
+        Some(_) => Some(UsageError::RunOptionsBeforeSubcommand),
     }
+}
+
+/// `dap-run chek job.toml`: with no subcommand the first word is a job file, but when no such
+/// file exists and the word is close to a subcommand's name, it was surely meant as one.
+fn mistyped_subcommand(cli: &Cli) -> Option<UsageError> {
+    if cli.command.is_some() {
+        return None;
+    }
+    let first = cli.run.jobs.first()?;
+    if first.exists() {
+        return None;
+    }
+    let word = first.to_str()?;
+    let names = crate::man::subcommands();
+    let meant = crate::suggest::suggest(word, names.iter().map(String::as_str))?;
+    Some(UsageError::MistypedSubcommand {
+        given: word.to_owned(),
+        meant: meant.to_owned(),
+    })
 }
 
 /// Runs a command. A panic that reaches here (outside a task, whose panic is awaited as a
@@ -313,14 +335,10 @@ fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
 /// first line saying that `run` refuses them.
 fn warn_of_clash(jobs: &[&crate::job::Job]) {
     if let Some(e) = clash(jobs) {
-        let text = e.to_string();
-        let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
-        let rest = if rest.is_empty() {
-            String::new()
-        } else {
-            format!("\n{rest}")
-        };
-        tracing::warn!("{first}; `dap-run run` refuses them in one command{rest}");
+        tracing::warn!(
+            help = e.help().as_deref(),
+            "{e}; `dap-run run` refuses them in one command"
+        );
     }
 }
 

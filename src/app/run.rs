@@ -19,7 +19,7 @@ use crate::record::StepErrorKind;
 use crate::runner::stop::{Stop, StopSender};
 use crate::runner::{Interruption, RunReport};
 
-use super::{load_all, load_options, runtime};
+use super::{Settings, load_all, load_options, runtime};
 
 /// What one job's run left: its exit code and report (none for a dry run).
 struct Outcome {
@@ -31,7 +31,7 @@ struct Outcome {
 /// invalid file stops them all with exit 2, every problem of every file shown), then the jobs
 /// run one after another, each with its own lock, state and summary. The exit code is the most
 /// serious of the runs' codes ([`ExitCode::severity`]).
-pub(super) fn run(args: RunArgs, quiet: bool) -> Result<ExitCode, Error> {
+pub(super) fn run(args: RunArgs, settings: &Settings) -> Result<ExitCode, Error> {
     if args.jobs.is_empty() {
         return Err(UsageError::NoJob.into());
     }
@@ -50,7 +50,7 @@ pub(super) fn run(args: RunArgs, quiet: bool) -> Result<ExitCode, Error> {
     rt.block_on(async move {
         let (sender, stop) = crate::runner::stop::channel();
         let signals = tokio::spawn(listen_for_signals(sender));
-        let result = run_all(jobs, args, quiet, stop).await;
+        let result = run_all(jobs, args, settings, stop).await;
         signals.abort();
         result
     })
@@ -61,9 +61,10 @@ pub(super) fn run(args: RunArgs, quiet: bool) -> Result<ExitCode, Error> {
 async fn run_all(
     jobs: Vec<Job>,
     args: RunArgs,
-    quiet: bool,
+    settings: &Settings,
     stop: Stop,
 ) -> Result<ExitCode, Error> {
+    let quiet = settings.quiet;
     let several = jobs.len() > 1;
     let total = jobs.len();
     let mut outcomes: Vec<(String, Result<Outcome, Error>)> = Vec::new();
@@ -78,17 +79,19 @@ async fn run_all(
         }
         let job_args = args.clone();
         let job_stop = stop.clone();
+        let job_settings = settings.clone();
         // The job runs as a task on the runtime's workers, not on this thread: hyper's
         // connection tasks live there, and a request whose future ran here would cross
         // threads twice.
-        let result = tokio::spawn(async move { run_job(job, &job_args, quiet, job_stop).await })
-            .await
-            .unwrap_or_else(|source| {
-                Err(Error::Internal {
-                    what: "the run task",
-                    source,
-                })
-            });
+        let result =
+            tokio::spawn(async move { run_job(job, &job_args, &job_settings, job_stop).await })
+                .await
+                .unwrap_or_else(|source| {
+                    Err(Error::Internal {
+                        what: "the run task",
+                        source,
+                    })
+                });
         if !several {
             let outcome = result?;
             if let Some(report) = &outcome.report {
@@ -140,11 +143,10 @@ async fn run_all(
 }
 
 fn print_summary(report: &RunReport, quiet: bool) {
-    crate::progress::print_summary(
-        &crate::report::summary(report),
-        &crate::report::summary_counts(report),
-        quiet,
-    );
+    let lines = crate::report::summary_lines(report);
+    let lines: Vec<(tracing::Level, &str)> =
+        lines.iter().map(|l| (l.level, l.text.as_str())).collect();
+    crate::progress::print_summary(&lines, &crate::report::summary_counts(report), quiet);
 }
 
 /// Turns the first SIGTERM or SIGINT into a stop of the run, and exits at once on a second.
@@ -208,7 +210,12 @@ async fn next_signal() -> Option<Interruption> {
     Some(Interruption::Interrupt)
 }
 
-async fn run_job(job: Job, args: &RunArgs, quiet: bool, stop: Stop) -> Result<Outcome, Error> {
+async fn run_job(
+    job: Job,
+    args: &RunArgs,
+    settings: &Settings,
+    stop: Stop,
+) -> Result<Outcome, Error> {
     // An in-process sandbox for `--sandbox`: it lives as long as the run.
     let sandbox = if args.sandbox {
         // A secret of its own for this run: the default `sandbox` would make the redactor mask the
@@ -271,14 +278,19 @@ async fn run_job(job: Job, args: &RunArgs, quiet: bool, stop: Stop) -> Result<Ou
     };
     let stats = Arc::new(Stats::default());
     let transport = Transport::new(client, policy, stats);
-    let source = crate::auth::resolve::token_source(&job, creds, transport.clone());
+    let source = crate::auth::resolve::token_source(
+        &job,
+        creds,
+        transport.clone(),
+        settings.cache_dir.as_deref(),
+    );
     let http = Arc::new(Http::new(
         transport,
         gateway,
         Arc::new(source),
         job.gateway.rate_limits.clone(),
     ));
-    let progress = crate::progress::Progress::new(!quiet && crate::progress::stderr_is_terminal());
+    let progress = crate::progress::Progress::new(!settings.quiet && settings.terminal);
     let job = Arc::new(job);
     let (mut report, state) = crate::runner::run(
         job.clone(),
@@ -304,7 +316,7 @@ async fn run_job(job: Job, args: &RunArgs, quiet: bool, stop: Stop) -> Result<Ou
                     path: job.state_file.clone(),
                     source,
                 });
-                tracing::error!("{e}");
+                tracing::error!(help = e.help().as_deref(), "{e}");
                 report.state_error = Some(e);
             }
         }
@@ -316,8 +328,9 @@ async fn run_job(job: Job, args: &RunArgs, quiet: bool, stop: Stop) -> Result<Ou
     })
 }
 
-/// The replica of the job's `load` steps (none when it has none): `--database`, then
-/// `DAP_CONNECTION_STRING`, then `[database] url`, else `replica.db` under the output folder.
+/// The replica of the job's `load` steps (none when it has none): `--database` (or
+/// `DAP_CONNECTION_STRING`, declared on it), then `[database] url`, else `replica.db` under the
+/// output folder.
 pub(super) fn database_target(
     job: &Job,
     state: &serde_json::Map<String, serde_json::Value>,
@@ -337,11 +350,10 @@ pub(super) fn database_target(
         }
         None => None,
     };
-    let env = std::env::var("DAP_CONNECTION_STRING").ok();
     let dir = job.file.parent().unwrap_or(std::path::Path::new("."));
     let target = crate::load::replicate::resolve_target(
         flag,
-        env.as_deref(),
+        None,
         job_url.as_deref(),
         dir,
         &job.output_dir,

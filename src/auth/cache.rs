@@ -122,12 +122,10 @@ pub(super) fn write(path: &Path, key: &str, token: &Token) {
     }
 }
 
-/// The default token cache file for a gateway and client.
-pub fn default_cache_file(key: &str) -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+/// The default token cache file for a gateway and client, under the user's cache folder
+/// (`$XDG_CACHE_HOME`, else `~/.cache`: resolved with the other settings).
+pub fn default_cache_file(cache_dir: &std::path::Path, key: &str) -> PathBuf {
     let digest = sha2::Sha256::digest(key.as_bytes());
     let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    Some(base.join("dap-run").join(format!("token-{hex}.json")))
+    cache_dir.join("dap-run").join(format!("token-{hex}.json"))
 }

@@ -6,6 +6,7 @@ use reqwest::StatusCode;
 
 use super::Provenance;
 use crate::error::ExitCode;
+use crate::error::advice::{Split, message_of};
 use crate::net::{HttpError, TokenFailure};
 
 /// Who was refused, for the message's note.
@@ -44,7 +45,7 @@ pub enum AuthError {
     },
     /// The login could not be completed (5xx or 429 on every attempt, timeouts, the network, a
     /// redirect, a body too large): the gateway failing, exit 4.
-    #[error("cannot log in at {place}: {source}")]
+    #[error("cannot log in at {place}: {}", message_of(&source.to_string()))]
     Unavailable {
         /// Where.
         place: String,
@@ -53,9 +54,7 @@ pub enum AuthError {
         source: HttpError,
     },
     /// The login answered 2xx with something that is not a token: exit 4.
-    #[error(
-        "the login answer from {place} was not understood ({problem})\n  = help: check the gateway URL; it should be the DAP API gateway"
-    )]
+    #[error("the login answer from {place} was not understood ({problem})")]
     Unreadable {
         /// Where.
         place: String,
@@ -64,7 +63,7 @@ pub enum AuthError {
     },
     /// A token fresh from a login was rejected too: exit 3.
     #[error(
-        "{what}: the gateway rejected a fresh token (401 after logging in again){}\n  = help: the credentials work for logging in but not for this service; check that your client is allowed to use DAP",
+        "{what}: the gateway rejected a fresh token (401 after logging in again){}",
         if detail.is_empty() { String::new() } else { format!(": {detail}") }
     )]
     FreshTokenRejected {
@@ -75,15 +74,13 @@ pub enum AuthError {
     },
     /// The run logged in [`super::MAX_LOGINS`] times: the gateway keeps handing out tokens that do
     /// not last. Exit 4.
-    #[error(
-        "stopped after {logins} logins in one run: the gateway's tokens do not last\n  = help: the gateway is misbehaving; try again later"
-    )]
+    #[error("stopped after {logins} logins in one run: the gateway's tokens do not last")]
     TooManyLogins {
         /// Logins made.
         logins: u64,
     },
     /// The transport failed for another reason (TLS setup, say).
-    #[error("{source}")]
+    #[error("{}", message_of(&source.to_string()))]
     Transport {
         /// The transport's error.
         #[source]
@@ -92,6 +89,14 @@ pub enum AuthError {
 }
 
 impl TokenFailure for AuthError {
+    fn note(&self) -> Option<String> {
+        AuthError::note(self)
+    }
+
+    fn help(&self) -> Option<String> {
+        AuthError::help(self)
+    }
+
     fn exit_code(&self) -> ExitCode {
         match self {
             AuthError::Rejected { .. } | AuthError::FreshTokenRejected { .. } => ExitCode::Auth,
@@ -113,17 +118,61 @@ fn rejected(place: &str, status: StatusCode, detail: &str, who: &Refusee) -> Str
         format!(": {detail}")
     };
     match who {
-        Refusee::Client {
-            client_id,
-            client_id_from,
-            client_secret_from,
-        } => format!(
-            "login rejected by {place} ({status}){detail}\n  = note: client id `{client_id}` (from {}), secret from {}\n  = help: check the client id and secret; they are issued by your Canvas admin in the Identity Services settings",
-            client_id_from.0, client_secret_from.0,
-        ),
-        Refusee::Canvas { canvas_token_from } => format!(
-            "Canvas refused to mint an InstAccess token ({status}){detail}\n  = note: Canvas API token from {}\n  = help: check that the token is a valid Canvas API token (not a JWT or an InstAccess token)",
-            canvas_token_from.0
-        ),
+        Refusee::Client { .. } => format!("login rejected by {place} ({status}){detail}"),
+        Refusee::Canvas { .. } => {
+            format!("Canvas refused to mint an InstAccess token ({status}){detail}")
+        }
+    }
+}
+
+impl AuthError {
+    /// Whose credentials were refused and where they came from (never their value).
+    pub fn note(&self) -> Option<String> {
+        match self {
+            AuthError::Rejected {
+                who:
+                    Refusee::Client {
+                        client_id,
+                        client_id_from,
+                        client_secret_from,
+                    },
+                ..
+            } => Some(format!(
+                "client id `{client_id}` (from {}), secret from {}",
+                client_id_from.0, client_secret_from.0
+            )),
+            AuthError::Rejected {
+                who: Refusee::Canvas { canvas_token_from },
+                ..
+            } => Some(format!("Canvas API token from {}", canvas_token_from.0)),
+            AuthError::Unavailable { source, .. } | AuthError::Transport { source } => {
+                Split::of(&source.to_string()).note
+            }
+            _ => None,
+        }
+    }
+
+    /// What to do about it, apart from the message (see [`crate::error::advice`]).
+    pub fn help(&self) -> Option<String> {
+        match self {
+            AuthError::Rejected {
+                who: Refusee::Client { .. },
+                ..
+            } => Some("check the client id and secret; they are issued by your Canvas admin in the Identity Services settings".to_owned()),
+            AuthError::Rejected {
+                who: Refusee::Canvas { .. },
+                ..
+            } => Some("check that the token is a valid Canvas API token (not a JWT or an InstAccess token)".to_owned()),
+            AuthError::Unreadable { .. } => {
+                Some("check the gateway URL; it should be the DAP API gateway".to_owned())
+            }
+            AuthError::FreshTokenRejected { .. } => Some("the credentials work for logging in but not for this service; check that your client is allowed to use DAP".to_owned()),
+            AuthError::TooManyLogins { .. } => {
+                Some("the gateway is misbehaving; try again later".to_owned())
+            }
+            AuthError::Unavailable { source, .. } | AuthError::Transport { source } => {
+                Split::of(&source.to_string()).help
+            }
+        }
     }
 }

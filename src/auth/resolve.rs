@@ -66,23 +66,17 @@ fn render_credential(job: &Job, t: &Tmpl, what: &'static str) -> Result<String, 
     Ok(value)
 }
 
-/// Resolves the gateway URL: `flag` (`--gateway-url`, or the sandbox's), then `DAP_API_URL`,
-/// then the job file.
+/// Resolves the gateway URL: `flag` (`--gateway-url` or `DAP_API_URL`, declared on it, or the
+/// sandbox's) unless blank, then the job file.
 pub fn gateway_url(job: &Job, flag: Option<&str>) -> Result<reqwest::Url, ResolveError> {
-    let raw = match flag {
+    let raw = match flag.filter(|s| !s.trim().is_empty()) {
         Some(u) => u.to_owned(),
-        None => match std::env::var("DAP_API_URL")
-            .ok()
-            .filter(|s| !s.trim().is_empty())
-        {
-            Some(u) => u,
-            None => job
-                .templates
-                .render(&job.gateway.url, &env_ctx())
-                .map_err(|_| ResolveError::GatewayUrlUnset {
-                    template: job.gateway.url.source.clone(),
-                })?,
-        },
+        None => job
+            .templates
+            .render(&job.gateway.url, &env_ctx())
+            .map_err(|_| ResolveError::GatewayUrlUnset {
+                template: job.gateway.url.source.clone(),
+            })?,
     };
     let url = reqwest::Url::parse(raw.trim()).map_err(|source| ResolveError::InvalidUrl {
         what: "gateway",
@@ -168,8 +162,14 @@ pub fn credentials(
 }
 
 /// The run's token source, with the job's token cache: off, a file (relative to the job
-/// file's folder, like every path in the job file), or the default per-user cache file.
-pub fn token_source(job: &Job, creds: Credentials, transport: Transport) -> TokenSource {
+/// file's folder, like every path in the job file), or the default per-user cache file under
+/// `cache_dir` (none: the cache is off, with a warning).
+pub fn token_source(
+    job: &Job,
+    creds: Credentials,
+    transport: Transport,
+    cache_dir: Option<&std::path::Path>,
+) -> TokenSource {
     let cache: Option<PathBuf> = match &job.gateway.token_cache {
         TokenCache::Off => None,
         TokenCache::File(p) => Some(match job.file.parent() {
@@ -182,7 +182,7 @@ pub fn token_source(job: &Job, creds: Credentials, transport: Transport) -> Toke
     if job.gateway.token_cache != TokenCache::Default {
         return source;
     }
-    let file = super::default_cache_file(&source.cache_key());
+    let file = cache_dir.map(|dir| super::default_cache_file(dir, &source.cache_key()));
     if file.is_none() {
         tracing::warn!(
             "no cache folder (neither XDG_CACHE_HOME nor HOME is set); the token cache is off"

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 pub enum JobFileError {
     /// The project file was named as a job.
     #[error(
-        "`{}` is the project file, not a job: its `[gateway]` is shared by the job files beside it\n  = help: name the job files instead",
+        "`{}` is the project file, not a job: its `[gateway]` is shared by the job files beside it",
         path.display()
     )]
     IsProjectFile {
@@ -58,4 +58,14 @@ pub enum JobFileError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl JobFileError {
+    /// What to do about it, apart from the message (see [`super::advice`]).
+    pub fn help(&self) -> Option<String> {
+        match self {
+            JobFileError::IsProjectFile { .. } => Some("name the job files instead".to_owned()),
+            _ => None,
+        }
+    }
 }

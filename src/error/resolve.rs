@@ -6,9 +6,7 @@
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
     /// A credential's variable is not set.
-    #[error(
-        "no {what}: {from} is not set\n  = help: export it, or set it in the job's [gateway] table"
-    )]
+    #[error("no {what}: {from} is not set")]
     Unset {
         /// `client id`, `client secret`, `Canvas URL` or `Canvas API token`.
         what: &'static str,
@@ -41,9 +39,7 @@ pub enum ResolveError {
         source: url::ParseError,
     },
     /// Credentials would go over plain http to a host that is not loopback.
-    #[error(
-        "refusing to send credentials to the {what} `{url}` over plain http\n  = help: use https:// (plain http is allowed only for loopback addresses such as 127.0.0.1)"
-    )]
+    #[error("refusing to send credentials to the {what} `{url}` over plain http")]
     PlainHttp {
         /// `gateway` or `Canvas`.
         what: &'static str,
@@ -67,9 +63,29 @@ pub enum ResolveError {
     },
     /// The connection string names no replica dap-run can load into: the load layer's
     /// `TargetError`, boxed, since this layer sits below the load layer.
-    #[error("{source}")]
+    #[error("{}", super::advice::message_of(&source.to_string()))]
     DatabaseTarget {
         /// Why.
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+}
+
+impl ResolveError {
+    /// What to do about it, apart from the message (see [`super::advice`]).
+    pub fn help(&self) -> Option<String> {
+        match self {
+            ResolveError::Unset { .. } => {
+                Some("export it, or set it in the job's [gateway] table".to_owned())
+            }
+            ResolveError::PlainHttp { .. } => Some(
+                "use https:// (plain http is allowed only for loopback addresses such as 127.0.0.1)"
+                    .to_owned(),
+            ),
+            // The load layer's text, with its advice.
+            ResolveError::DatabaseTarget { source } => {
+                super::advice::Split::of(&source.to_string()).help
+            }
+            _ => None,
+        }
+    }
 }

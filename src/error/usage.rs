@@ -23,13 +23,25 @@ pub enum VarError {
 /// A command line that cannot be run as given.
 #[derive(Debug, thiserror::Error)]
 pub enum UsageError {
+    /// `dap-run chek job.toml`: no file `chek`, and a subcommand of a name close to it.
+    #[error("`{given}` is not a job file or a subcommand")]
+    MistypedSubcommand {
+        /// The word given.
+        given: String,
+        /// The subcommand it is close to.
+        meant: String,
+    },
+    /// Run options before `run` (clap takes them as the top level's).
+    #[error("run options come after `run`")]
+    RunOptionsBeforeRun,
+    /// A job file or run option before another subcommand, which would ignore it.
+    #[error("a job file or run option comes before the subcommand")]
+    RunOptionsBeforeSubcommand,
     /// `dap-run run` without a job file.
-    #[error("no job file given\n  = help: dap-run JOB.toml (see `dap-run --help`)")]
+    #[error("no job file given")]
     NoJob,
     /// `--output-dir` with several jobs.
-    #[error(
-        "`--output-dir` with several jobs would mix their files in one folder\n  = help: give each job its own `output_dir`, or run the jobs one by one"
-    )]
+    #[error("`--output-dir` with several jobs would mix their files in one folder")]
     OutputDirWithSeveralJobs,
     /// A bad `--var NAME=VALUE`.
     #[error("invalid --var: {0}")]
@@ -50,7 +62,7 @@ pub enum UsageError {
     },
     /// Two job files of one name: one report entry, one default output folder.
     #[error(
-        "`{}` and `{}` are both named `{name}`: their reports and default output folders would be one\n  = help: set a different `name` in one of them",
+        "`{}` and `{}` are both named `{name}`: their reports and default output folders would be one",
         first.display(),
         second.display()
     )]
@@ -64,7 +76,7 @@ pub enum UsageError {
     },
     /// Two job files whose state (or lock) would be one file.
     #[error(
-        "`{}` and `{}` would share the state file `{}`\n  = help: give the jobs different file names, or different `state_dir`s",
+        "`{}` and `{}` would share the state file `{}`",
         first.display(),
         second.display(),
         state.display()
@@ -83,4 +95,31 @@ pub enum UsageError {
         /// The job file.
         job: PathBuf,
     },
+}
+
+impl UsageError {
+    /// What to do about it, apart from the message (see [`super::advice`]).
+    pub fn help(&self) -> Option<String> {
+        Some(match self {
+            UsageError::MistypedSubcommand { meant, .. } => {
+                format!("did you mean `dap-run {meant}`?")
+            }
+            UsageError::RunOptionsBeforeRun => "write `dap-run run JOB.toml [OPTIONS]`".to_owned(),
+            UsageError::RunOptionsBeforeSubcommand => {
+                "write `dap-run SUBCOMMAND ...`, or `dap-run run JOB.toml [OPTIONS]`".to_owned()
+            }
+            UsageError::NoJob => "dap-run JOB.toml (see `dap-run --help`)".to_owned(),
+            UsageError::OutputDirWithSeveralJobs => {
+                "give each job its own `output_dir`, or run the jobs one by one".to_owned()
+            }
+            UsageError::SameName { .. } => "set a different `name` in one of them".to_owned(),
+            UsageError::SameState { .. } => {
+                "give the jobs different file names, or different `state_dir`s".to_owned()
+            }
+            UsageError::Var(_)
+            | UsageError::UnknownManPage { .. }
+            | UsageError::JobsUnreadable { .. }
+            | UsageError::NoReplica { .. } => return None,
+        })
+    }
 }

@@ -6,9 +6,10 @@
 //! one pass, with its path (the raw structs do not deny unknown fields for serde; the schema
 //! still does, through `schemars(deny_unknown_fields)`). Serde stops at a value of the wrong
 //! type: its entry is reported, taken out of the document, and the document is deserialized
-//! again, so `concurrency = "eight"` does not hide the file's other problems. A job with
-//! unknown keys is not validated further: an unknown key is a typo of a key the rest of the
-//! job misses (`gett`), and validating on would add "has no request" noise. The project file
+//! again, so `concurrency = "eight"` does not hide the file's other problems. An unknown key is
+//! one problem among the others: the job is validated as if it were absent, and when it is
+//! close to a key the table has ([`Misspelt`]: `gett`, `outptus`), validation does not report
+//! what its absence causes ("has no request", the outputs it would define). The project file
 //! (`dap-run.toml`) is read the same way ([`parse_project`]), so a typo in its `[gateway]` is
 //! reported too, not silently ignored.
 
@@ -23,8 +24,8 @@ use super::project::RawProject;
 use super::raw::{
     RawDatabase, RawDefaults, RawDownload, RawGateway, RawJob, RawLoad, RawPoll, RawRetry, RawStep,
 };
-use super::validate::suggest;
 use crate::diagnostic::{Diagnostic, Diagnostics, Source};
+use crate::suggest::suggest;
 
 /// Most values of the wrong type reported in one file (each costs one more deserialization of
 /// the parsed document, never a parse of the text).
@@ -53,26 +54,45 @@ impl Kind {
     }
 }
 
-/// Parses job file text into the raw model. `None` when the TOML is broken, a key is unknown
-/// or the model cannot be built; the diagnostics say why. Values of the wrong type are
-/// reported and left out, and the job without them is returned for validation.
-pub fn parse(source: &Source) -> (Option<RawJob>, Diagnostics) {
+/// An unknown key close to one the model has (`gett`, `outptus`): what it surely meant, so
+/// that validation, which goes on as if the key were absent, does not also report what its
+/// absence causes (a step with no request, the outputs it would have defined).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Misspelt {
+    /// The step it is in, by position; `None` at the top level.
+    pub step: Option<usize>,
+    /// The key it is close to.
+    pub meant: &'static str,
+    /// The keys of its value, when that is a table: the names a mistyped `outputs`, `let` or
+    /// `[vars]` would have defined.
+    pub names: Vec<String>,
+}
+
+/// Parses job file text into the raw model. `None` when the TOML is broken or the model cannot
+/// be built (a required key is missing); the diagnostics say why. Unknown keys and values of
+/// the wrong type are reported and left out, and the job without them is returned for
+/// validation, with the unknown keys that look like typos of known ones.
+pub fn parse(source: &Source) -> (Option<RawJob>, Diagnostics, Vec<Misspelt>) {
     parse_as(source, Kind::Job)
 }
 
 /// Parses project file text (`dap-run.toml`) into its raw model, with the same reporting as
 /// [`parse`]: every unknown key and every value of the wrong type, each at its place.
 pub fn parse_project(source: &Source) -> (Option<RawProject>, Diagnostics) {
-    parse_as(source, Kind::Project)
+    let (raw, diags, _) = parse_as(source, Kind::Project);
+    (raw, diags)
 }
 
-fn parse_as<T: DeserializeOwned>(source: &Source, kind: Kind) -> (Option<T>, Diagnostics) {
+fn parse_as<T: DeserializeOwned>(
+    source: &Source,
+    kind: Kind,
+) -> (Option<T>, Diagnostics, Vec<Misspelt>) {
     let mut diags = Diagnostics::default();
     let mut doc = match DeTable::parse(&source.text) {
         Ok(doc) => doc,
         Err(e) => {
             diags.push(source, toml_diagnostic(&e, &source.text, kind));
-            return (None, diags);
+            return (None, diags, Vec::new());
         }
     };
     let mut unknown: Vec<Vec<Seg>> = Vec::new();
@@ -97,7 +117,13 @@ fn parse_as<T: DeserializeOwned>(source: &Source, kind: Kind) -> (Option<T>, Dia
                     .any(|p| message.starts_with(p));
                 // After a value was taken out, a structural error is one the removal made (a
                 // table left without a required key): only a missing key is worth reporting.
-                if wrong_type || wrong_types == 0 || message.starts_with("missing field") {
+                if wrong_type {
+                    let d = e
+                        .span()
+                        .and_then(|span| in_its_words(&doc, &span, message, kind))
+                        .unwrap_or_else(|| toml_diagnostic(&e, &source.text, kind));
+                    diags.push(source, d);
+                } else if wrong_types == 0 || message.starts_with("missing field") {
                     diags.push(source, toml_diagnostic(&e, &source.text, kind));
                 }
                 let removed = wrong_type
@@ -110,14 +136,23 @@ fn parse_as<T: DeserializeOwned>(source: &Source, kind: Kind) -> (Option<T>, Dia
             }
         }
     };
+    let mut misspelt = Vec::new();
     for path in &unknown {
-        diags.push(source, unknown_key(&doc, path, kind));
+        let (d, meant) = unknown_key(&doc, path, kind);
+        diags.push(source, d);
+        if let Some(meant) = meant {
+            let step = match path.as_slice() {
+                [Seg::Key(s), Seg::Index(i), Seg::Key(_)] if s == "step" => Some(*i),
+                _ => None,
+            };
+            misspelt.push(Misspelt {
+                step,
+                meant,
+                names: table_keys(&doc, path),
+            });
+        }
     }
-    if unknown.is_empty() {
-        (raw, diags)
-    } else {
-        (None, diags)
-    }
+    (raw, diags, misspelt)
 }
 
 /// A `serde_ignored` path as keys and indexes (toml's span wrapper is not a step).
@@ -145,8 +180,13 @@ fn segments(path: &serde_ignored::Path<'_>) -> Vec<Seg> {
     out
 }
 
-/// The diagnostic for an unknown key: where it is, and the closest key the table has.
-fn unknown_key(doc: &Spanned<DeTable<'_>>, path: &[Seg], kind: Kind) -> Diagnostic {
+/// The diagnostic for an unknown key: where it is, and the closest key the table has (also
+/// returned, when there is one).
+fn unknown_key(
+    doc: &Spanned<DeTable<'_>>,
+    path: &[Seg],
+    kind: Kind,
+) -> (Diagnostic, Option<&'static str>) {
     let (name, table) = match path.split_last() {
         Some((Seg::Key(name), table)) => (name.as_str(), table),
         _ => ("?", path),
@@ -154,7 +194,8 @@ fn unknown_key(doc: &Spanned<DeTable<'_>>, path: &[Seg], kind: Kind) -> Diagnost
     let mut d = Diagnostic::nowhere(format!("unknown key `{name}`"));
     d.span = key_span(doc, path);
     let choices = keys_of(table, kind);
-    match suggest(name, choices.iter().copied()) {
+    let meant = suggest(name, choices.iter().copied());
+    let d = match meant {
         Some(s) => d.label(format!("did you mean `{s}`?")),
         None if !choices.is_empty() => d.help(format!(
             "expected one of {}",
@@ -165,6 +206,30 @@ fn unknown_key(doc: &Spanned<DeTable<'_>>, path: &[Seg], kind: Kind) -> Diagnost
                 .join(", ")
         )),
         None => d,
+    };
+    (d, meant)
+}
+
+/// The keys of the table at `path` in the document (none if it is not a table).
+fn table_keys(doc: &Spanned<DeTable<'_>>, path: &[Seg]) -> Vec<String> {
+    let root = DeValue::Table(doc.get_ref().clone());
+    let mut at = &root;
+    for seg in path {
+        at = match (seg, at) {
+            (Seg::Key(k), DeValue::Table(t)) => match t.get(k.as_str()) {
+                Some(v) => v.get_ref(),
+                None => return Vec::new(),
+            },
+            (Seg::Index(i), DeValue::Array(a)) => match a.get(*i) {
+                Some(v) => v.get_ref(),
+                None => return Vec::new(),
+            },
+            _ => return Vec::new(),
+        };
+    }
+    match at {
+        DeValue::Table(t) => t.iter().map(|(k, _)| k.get_ref().to_string()).collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -195,7 +260,7 @@ fn keys_of(path: &[Seg], kind: Kind) -> &'static [&'static str] {
 
 /// The field names serde's derive gives a struct, asked of it by a deserializer that only
 /// listens.
-fn fields<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
+pub(crate) fn fields<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
     let mut fields: &'static [&'static str] = &[];
     let _ = T::deserialize(FieldProbe(&mut fields));
     fields
@@ -262,6 +327,79 @@ fn key_span(doc: &Spanned<DeTable<'_>>, path: &[Seg]) -> Option<Range<usize>> {
         DeValue::Table(t) => t.get_key_value(last.as_str()).map(|(key, _)| key.span()),
         _ => None,
     }
+}
+
+/// A value of the wrong type, said in the job file's words: `` `concurrency` must be a whole
+/// number 1-256 `` with what was found under it, rather than serde's `invalid type: string
+/// "eight", expected i64`. `None` when the value cannot be placed or its key takes anything.
+fn in_its_words(
+    doc: &Spanned<DeTable<'_>>,
+    span: &Range<usize>,
+    message: &str,
+    kind: Kind,
+) -> Option<Diagnostic> {
+    let path = path_at(doc.get_ref(), span)?;
+    let keys: Vec<Option<&str>> = path
+        .iter()
+        .map(|s| match s {
+            Seg::Key(k) => Some(k.as_str()),
+            Seg::Index(_) => None,
+        })
+        .collect();
+    let words = super::expected::expected(&keys, kind == Kind::Project)?;
+    let name = match path.as_slice() {
+        [.., Seg::Key(k), Seg::Index(i)] => format!("{k}[{i}]"),
+        [.., Seg::Key(k)] => k.clone(),
+        _ => return None,
+    };
+    let found = message
+        .strip_prefix("invalid type: ")
+        .and_then(|rest| rest.split(", expected").next())
+        .map(|found| match found.split([' ', '`']).next().unwrap_or("") {
+            "string" => "a string",
+            "integer" => "a whole number",
+            "floating" => "a decimal number",
+            "boolean" => "`true` or `false`",
+            "map" => "a table",
+            "sequence" => "a list",
+            _ => "something else",
+        });
+    let mut d = Diagnostic::at(span.clone(), format!("`{name}` must be {words}"));
+    if let Some(found) = found {
+        d = d.label(format!("this is {found}"));
+    }
+    Some(d)
+}
+
+/// The path of the value at `span`: the key that holds it (and its position, in a list).
+fn path_at(table: &DeTable<'_>, span: &Range<usize>) -> Option<Vec<Seg>> {
+    for (key, value) in table.iter() {
+        let here = Seg::Key(key.get_ref().to_string());
+        if value.span() == *span {
+            return Some(vec![here]);
+        }
+        let inner = match value.get_ref() {
+            DeValue::Table(t) => path_at(t, span),
+            DeValue::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+                if item.span() == *span {
+                    return Some(vec![Seg::Index(i)]);
+                }
+                match item.get_ref() {
+                    DeValue::Table(t) => path_at(t, span).map(|mut p| {
+                        p.insert(0, Seg::Index(i));
+                        p
+                    }),
+                    _ => None,
+                }
+            }),
+            _ => None,
+        };
+        if let Some(mut rest) = inner {
+            rest.insert(0, here);
+            return Some(rest);
+        }
+    }
+    None
 }
 
 /// Takes the entry whose value is at `span` out of the document; false if none is. Every

@@ -1,6 +1,7 @@
 //! Job files: `load` reads TOML into the raw serde mirror ([`raw`]), `validate` turns it into
 //! the validated [`Job`] ([`model`]) the runner executes. Only the model leaves this module.
 
+mod expected;
 pub mod load;
 pub mod model;
 pub mod project;
@@ -11,8 +12,6 @@ pub mod validate;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-use serde_json::Value as Json;
 
 pub use model::Job;
 
@@ -25,8 +24,9 @@ const MAX_JOB_BYTES: u64 = 4 * 1024 * 1024;
 /// Options that change how a job is loaded.
 #[derive(Debug, Clone, Default)]
 pub struct LoadOptions {
-    /// `--var NAME=VALUE` overrides, in order.
-    pub vars: Vec<(String, Json)>,
+    /// `--var NAME=VALUE` overrides, in order: the name and the value's text (read as the
+    /// variable's declaration in `[vars]` says).
+    pub vars: Vec<(String, String)>,
     /// `--output-dir`.
     pub output_dir: Option<PathBuf>,
     /// `--state-dir`.
@@ -82,7 +82,7 @@ fn load_parts(
         name: path.display().to_string(),
         text: Arc::from(text),
     };
-    let (raw, mut diags) = load::parse(&source);
+    let (raw, mut diags, misspelt) = load::parse(&source);
     let project = match project {
         None => None,
         Some(Ok(p)) => Some(p),
@@ -99,5 +99,5 @@ fn load_parts(
         raw.gateway = project::merge(gateway, raw.gateway.take());
         p
     });
-    validate::validate(path, source, project, raw, diags, opts)
+    validate::validate(path, source, project, raw, (diags, misspelt), opts)
 }

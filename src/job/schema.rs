@@ -72,29 +72,41 @@ pub fn rate_limits(schema: &mut Schema) {
     );
 }
 
-fn range(schema: &mut Schema, min: u64, max: u64) {
+/// The bounds of a count (`check` refuses a value outside them too).
+pub type Bounds = (i64, i64);
+
+/// Loop items at once.
+pub const CONCURRENCY: Bounds = (1, 256);
+/// Retry attempts in all.
+pub const ATTEMPTS: Bounds = (1, 100);
+/// Downloads at once for one item.
+pub const DOWNLOAD_CONCURRENCY: Bounds = (1, 64);
+/// Decompressed size over gzip size.
+pub const MAX_RATIO: Bounds = (1, 1_000_000);
+
+fn range(schema: &mut Schema, (min, max): Bounds) {
     set(schema, "minimum", json!(min));
     set(schema, "maximum", json!(max));
 }
 
-/// Loop items at once: 1 to 256.
+/// Loop items at once: [`CONCURRENCY`].
 pub fn concurrency(schema: &mut Schema) {
-    range(schema, 1, 256);
+    range(schema, CONCURRENCY);
 }
 
-/// Retry attempts in all: 1 to 100.
+/// Retry attempts in all: [`ATTEMPTS`].
 pub fn attempts(schema: &mut Schema) {
-    range(schema, 1, 100);
+    range(schema, ATTEMPTS);
 }
 
-/// Downloads at once for one item: 1 to 64.
+/// Downloads at once for one item: [`DOWNLOAD_CONCURRENCY`].
 pub fn download_concurrency(schema: &mut Schema) {
-    range(schema, 1, 64);
+    range(schema, DOWNLOAD_CONCURRENCY);
 }
 
-/// Decompressed size over gzip size: 1 to 1,000,000.
+/// Decompressed size over gzip size: [`MAX_RATIO`].
 pub fn max_ratio(schema: &mut Schema) {
-    range(schema, 1, 1_000_000);
+    range(schema, MAX_RATIO);
 }
 
 /// A secret's setting is a template (`{{ env.DAP_CLIENT_SECRET }}`): a literal secret in the

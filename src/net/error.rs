@@ -79,6 +79,14 @@ pub enum DataProblem {
 pub trait TokenFailure: std::error::Error + Send + Sync + 'static {
     /// The exit code this failure maps to.
     fn exit_code(&self) -> ExitCode;
+    /// Context beside the message (`crate::error::advice`).
+    fn note(&self) -> Option<String> {
+        None
+    }
+    /// What to do about it, apart from the message (`crate::error::advice`).
+    fn help(&self) -> Option<String> {
+        None
+    }
 }
 
 /// How a request failed for good.
@@ -190,6 +198,14 @@ impl HttpError {
             HttpError::LocalIo { .. } => ExitCode::LocalIo,
             HttpError::Unauthorized { .. } => ExitCode::Auth,
             HttpError::Token { source } => source.exit_code(),
+            // A 404 to a DAP query (`/dap/query/{namespace}/table...`): the namespace or the
+            // table does not exist, the only names such a path has. Not an outage.
+            HttpError::Refused {
+                what,
+                peer: Peer::Gateway,
+                status: StatusCode::NOT_FOUND,
+                ..
+            } if what.contains("/dap/query/") => ExitCode::NotFound,
             HttpError::Setup(_)
             | HttpError::Refused { .. }
             | HttpError::Network { .. }

@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde::ser::SerializeStruct as _;
 use serde_json::Value as Json;
 
+use crate::error::advice::message_of;
 use crate::error::{ExitCode, Interruption};
 use crate::extract::NoMatch;
 use crate::fsio::UnsafePath;
@@ -57,6 +58,16 @@ impl StepError {
     /// What went wrong.
     pub fn kind(&self) -> &StepErrorKind {
         &self.kind
+    }
+
+    /// Context beside the message, redacted (see [`crate::error::advice`]).
+    pub fn note(&self) -> Option<String> {
+        self.kind.note().map(|n| crate::secret::redact(&n))
+    }
+
+    /// What to do about it, apart from the message, redacted (see [`crate::error::advice`]).
+    pub fn help(&self) -> Option<String> {
+        self.kind.help().map(|h| crate::secret::redact(&h))
     }
 
     /// The same failure, placed in the item (or step) it happened in.
@@ -129,13 +140,27 @@ impl std::error::Error for StepError {
     }
 }
 
-/// As the reports have always shown it: `code`, `message` (the text above) and `check`.
+/// As the reports show it: `code`, `message` (the text above), `check`, and the advice as
+/// fields of their own, `note` and `help`, when there is some.
 impl serde::Serialize for StepError {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("StepError", 3)?;
+        let note = self.note();
+        let help = self.help();
+        let fields = 3 + usize::from(note.is_some()) + usize::from(help.is_some());
+        let mut st = s.serialize_struct("StepError", fields)?;
         st.serialize_field("code", &self.exit_code())?;
         st.serialize_field("message", &self.to_string())?;
         st.serialize_field("check", &self.is_check())?;
+        if let Some(note) = note {
+            st.serialize_field("note", &note)?;
+        } else {
+            st.skip_field("note")?;
+        }
+        if let Some(help) = help {
+            st.serialize_field("help", &help)?;
+        } else {
+            st.skip_field("help")?;
+        }
         st.end()
     }
 }
@@ -144,10 +169,7 @@ impl serde::Serialize for StepError {
 #[derive(Debug, thiserror::Error)]
 pub enum StepErrorKind {
     /// A request failed for good (its exit code is the transport's: 3, 4 or 5).
-    #[error(
-        "{source}{}",
-        if *url_refreshed && source.exit_code() == ExitCode::Gateway { "\n  = note: the URL was refreshed once already" } else { "" }
-    )]
+    #[error("{}", message_of(&source.to_string()))]
     Http {
         /// Why.
         source: HttpError,
@@ -172,7 +194,7 @@ pub enum StepErrorKind {
     },
     /// `poll.until` did not hold by the poll's deadline: exit 4.
     #[error(
-        "`{until}` did not hold within the poll timeout of {} ({polls} polls{})\n  = help: raise `poll.timeout`, or check the gateway job's progress",
+        "`{until}` did not hold within the poll timeout of {} ({polls} polls{})",
         humantime::format_duration(*timeout),
         last_status.as_ref().map(|s| format!(", last status {s}")).unwrap_or_default()
     )]
@@ -236,7 +258,7 @@ pub enum StepErrorKind {
     /// The `incremental` rule holds for items whose request would take a snapshot: nothing
     /// was sent, exit 1.
     #[error(
-        "step `{step}`: refusing to take snapshots of tables that must run incrementally; nothing was sent\n{}\n  = help: fix the state lookup in the request's `since`; to take new snapshots on purpose, delete the state file",
+        "step `{step}`: refusing to take snapshots of tables that must run incrementally; nothing was sent\n{}",
         violations.iter().map(|v| format!("  - {v}")).collect::<Vec<_>>().join("\n")
     )]
     NotIncremental {
@@ -258,16 +280,14 @@ pub enum StepErrorKind {
     #[error(transparent)]
     UnsafePath(UnsafePath),
     /// Two URLs of a download would be written to one file: exit 1.
-    #[error(
-        "download path `{rel}` is the same for two URLs\n  = help: use `part` in `download.to`, e.g. `part-{{{{ part | pad(5) }}}}.jsonl.gz`"
-    )]
+    #[error("download path `{rel}` is the same for two URLs")]
     SameDownloadPath {
         /// The rendered path.
         rel: String,
     },
     /// An output's JSONPath matched nothing: exit 1.
     #[error(
-        "output `{}`: JSONPath `{}` matched nothing in the response {response}\n  = help: check the path, or mark the output `optional = true`",
+        "output `{}`: JSONPath `{}` matched nothing in the response {response}",
         missing.name,
         missing.path
     )]
@@ -295,7 +315,7 @@ pub enum StepErrorKind {
     },
     /// The state file could not be written after a successful run: exit 5.
     #[error(
-        "cannot write the state file `{}`: {source}\n  = help: the files of this run are complete; fix the folder's permissions or space, and the next run fetches the same changes again",
+        "cannot write the state file `{}`: {source}",
         path.display()
     )]
     StateNotSaved {
@@ -308,9 +328,7 @@ pub enum StepErrorKind {
     #[error("interrupted by {}: abandoned", .0.signal())]
     Interrupted(Interruption),
     /// A task of the run panicked: a bug, exit 70.
-    #[error(
-        "internal error (a bug in dap-run): {what} failed: {source}\n  = help: please report it with the log of this run"
-    )]
+    #[error("internal error (a bug in dap-run): {what} failed: {source}")]
     Internal {
         /// The task (`a loop task`, `a download task`).
         what: &'static str,
@@ -318,13 +336,11 @@ pub enum StepErrorKind {
         source: tokio::task::JoinError,
     },
     /// A `load` step ran without a resolved replica: a bug, exit 70.
-    #[error(
-        "internal error (a bug in dap-run): no database for a load step\n  = help: please report it with the log of this run"
-    )]
+    #[error("internal error (a bug in dap-run): no database for a load step")]
     NoDatabase,
     /// A failure of a `load` step other than the transport's: the gateway's answers, a local
     /// file, the database.
-    #[error(transparent)]
+    #[error("{}", message_of(&.0.to_string()))]
     Load(crate::load::replicate::ReplicateError),
 }
 
@@ -444,6 +460,20 @@ mod tests {
                 "check": false,
             })
         );
+        // The advice is a field of its own, never in the message.
+        let timeout = serde_json::to_value(StepError::from(StepErrorKind::PollTimeout {
+            until: "done".into(),
+            timeout: Duration::from_secs(1),
+            polls: 1,
+            last_status: None,
+        }))
+        .unwrap();
+        assert_eq!(
+            timeout["help"],
+            "raise `poll.timeout`, or check the gateway job's progress"
+        );
+        assert!(!timeout["message"].as_str().unwrap().contains("help"));
+        assert!(timeout.get("note").is_none());
         let check = serde_json::to_value(StepError::from(check_failure())).unwrap();
         assert_eq!(check["code"], "CheckFailed");
         assert_eq!(check["check"], true);
@@ -465,7 +495,11 @@ mod tests {
         };
         assert_eq!(
             timeout.to_string(),
-            "`status == 'complete'` did not hold within the poll timeout of 1m 30s (3 polls, last status \"running\")\n  = help: raise `poll.timeout`, or check the gateway job's progress"
+            "`status == 'complete'` did not hold within the poll timeout of 1m 30s (3 polls, last status \"running\")"
+        );
+        assert_eq!(
+            timeout.help().as_deref(),
+            Some("raise `poll.timeout`, or check the gateway job's progress")
         );
         let refused = StepErrorKind::NotIncremental {
             step: "query".into(),
@@ -488,14 +522,20 @@ mod tests {
         };
         assert_eq!(
             refused.to_string(),
-            "step `query`: refusing to take snapshots of tables that must run incrementally; nothing was sent\n  - item `users`: `table in state.until` holds, but the request would take a snapshot of canvas.users: its body has no `since`\n  - `true` holds, but the request is not a DAP query (`POST /dap/query/NAMESPACE/table/TABLE/data`)\n  = help: fix the state lookup in the request's `since`; to take new snapshots on purpose, delete the state file"
+            "step `query`: refusing to take snapshots of tables that must run incrementally; nothing was sent\n  - item `users`: `table in state.until` holds, but the request would take a snapshot of canvas.users: its body has no `since`\n  - `true` holds, but the request is not a DAP query (`POST /dap/query/NAMESPACE/table/TABLE/data`)"
+        );
+        assert_eq!(
+            refused.help().as_deref(),
+            Some(
+                "fix the state lookup in the request's `since`; to take new snapshots on purpose, delete the state file"
+            )
         );
         assert_eq!(
             StepErrorKind::SameDownloadPath {
                 rel: "same.gz".into()
             }
             .to_string(),
-            "download path `same.gz` is the same for two URLs\n  = help: use `part` in `download.to`, e.g. `part-{{ part | pad(5) }}.jsonl.gz`"
+            "download path `same.gz` is the same for two URLs"
         );
         assert_eq!(
             Rendered::Expr {
@@ -514,11 +554,18 @@ mod tests {
             },
             url_refreshed: true,
         };
+        // The transport's text has its help line; it reaches the front ends as data.
+        assert!(!refreshed.to_string().contains("= "), "{refreshed}");
+        assert_eq!(
+            refreshed.note().as_deref(),
+            Some("the URL was refreshed once already")
+        );
         assert!(
             refreshed
-                .to_string()
-                .ends_with("\n  = note: the URL was refreshed once already"),
-            "{refreshed}"
+                .help()
+                .is_some_and(|h| h.starts_with("the pre-signed URL was refused")),
+            "{:?}",
+            refreshed.help()
         );
     }
 }

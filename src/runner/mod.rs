@@ -181,7 +181,12 @@ pub async fn run(job: Arc<Job>, ctx: RunContext) -> (RunReport, serde_json::Map<
             persist.extend(item.persist.iter().cloned());
         }
         for e in record.errors() {
-            tracing::error!(step = %step.id, "{e}");
+            tracing::error!(
+                step = %step.id,
+                note = e.note().as_deref(),
+                help = e.help().as_deref(),
+                "{e}"
+            );
         }
         steps.push(record);
     }

@@ -639,7 +639,7 @@ fn issue_13_man_pages_for_every_subcommand_with_job_file_environment_and_exit_st
     ] {
         assert!(top.stdout.contains(section), "{section}");
     }
-    for (code, _) in dap_run::man::EXIT_STATUS {
+    for code in dap_run::error::ExitCode::ALL.map(|c| c.code()) {
         assert!(
             top.stdout.contains(&format!(".TP\n\\fB{code}\\fR\n")),
             "exit {code}"
@@ -1019,9 +1019,9 @@ poll = { until = "true", every = 5 }
     r.expect_code(2);
     for expected in [
         "typed.toml:2:15",
-        "invalid type: string \"eight\", expected i64",
+        "`concurrency` must be a whole number 1-256",
         "typed.toml:10:",
-        "invalid type: integer `5`, expected a string",
+        "`every` must be a duration or a range in quotes",
         "undefined variable `namespce` in step `tables`",
         "did you mean `namespace`?",
         "3 problems found",

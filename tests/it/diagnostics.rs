@@ -43,6 +43,50 @@ outputs = { tables = "$.tables" }
 "#
 );
 
+// An unknown key is one problem among the others: the rest of the file is checked as if it
+// were absent.
+diagnostic_snapshot!(
+    an_unknown_key_is_one_problem_among_the_others,
+    r#"[vars]
+namespace = "canvas"
+tables = ["users"]
+
+[[step]]
+id = "query"
+for_each = "tables"
+concurency = 4
+post = "/dap/query/{{ namespce }}/table/{{ item }}/data"
+outputs = { job_id = "$.id" }
+
+[[step]]
+id = "wait"
+for_each = "query"
+get = "/dap/job/{{ item.job_id }}"
+poll = { until = "status == 'complete'", every = "soon" }
+outputs = { status = "$.status" }
+"#
+);
+
+// A mistyped key that would have defined names (`[vars]`, `outputs`, `for_each`) is the one
+// problem reported: the names it holds are not reported as undefined where they are used.
+diagnostic_snapshot!(
+    a_mistyped_key_does_not_cascade,
+    r#"[vras]
+namespace = "canvas"
+
+[[step]]
+id = "tables"
+get = "/dap/query/{{ namespace }}/table"
+outptus = { tables = "$.tables" }
+check = "tables | length > 0"
+
+[[step]]
+id = "schemas"
+foreach = "tables"
+gett = "/dap/query/canvas/table/{{ item }}/schema"
+"#
+);
+
 diagnostic_snapshot!(
     undefined_variable_with_suggestion,
     r#"[vars]
@@ -54,12 +98,48 @@ get = "/dap/query/{{ namespce }}/table"
 "#
 );
 
+// One bad JSONPath, one error: the output still defines its name for the checks, saves and
+// steps that use it.
 diagnostic_snapshot!(
     bad_jsonpath,
     r#"[[step]]
 id = "tables"
 get = "/dap/query/canvas/table"
 outputs = { tables = "$.tables[" }
+check = "tables | length > 0"
+save = { to = "tables.json", output = "tables" }
+
+[[step]]
+id = "schemas"
+for_each = "tables"
+get = "/dap/query/canvas/table/{{ item }}/schema"
+"#
+);
+
+// Values of the wrong type, said in the job file's words, with their bounds.
+diagnostic_snapshot!(
+    values_of_the_wrong_type_in_the_job_files_words,
+    r#"name = 1
+
+[gateway]
+timeout = 30
+retry = 3
+auth = 2
+
+[defaults]
+concurrency = 0
+
+[[step]]
+id = "tables"
+get = "/dap/query/canvas/table"
+outputs = { tables = "$.tables" }
+
+[[step]]
+id = "schemas"
+for_each = "tables"
+concurrency = "eight"
+get = "/dap/query/canvas/table/{{ item }}/schema"
+download = { urls = "$.u", to = "x", decompress = "yes", concurrency = 1.5 }
 "#
 );
 
@@ -192,7 +272,7 @@ get = "/dap/query/canvas/table/{{ table }}/schema"
     );
     let run = ws.run(&[job.to_str().unwrap(), "--output-dir", "out", "-v"]);
     // The gateway sees one (unknown) table name, never a path that climbs out.
-    run.expect_code(4);
+    run.expect_code(7);
     assert!(
         run.stderr.contains("a%2F..%2F..%2Fids%2Fauth%2Flogin"),
         "{}",

@@ -23,7 +23,7 @@ fn issue_13_a_type_error_hides_no_other_problem() {
     let expected = [
         (
             "type_error_and_others.toml:6:15",
-            "invalid type: string \"eight\", expected i64",
+            "`concurrency` must be a whole number 1-256",
         ),
         ("type_error_and_others.toml:9:8", "unknown auth `oauth`"),
         (
@@ -40,7 +40,7 @@ fn issue_13_a_type_error_hides_no_other_problem() {
         ),
         (
             "type_error_and_others.toml:18:",
-            "invalid type: integer `5`, expected a string",
+            "`every` must be a duration or a range in quotes",
         ),
     ];
     let mut from = 0;

@@ -3,11 +3,14 @@
 //! executable. Each module is one concern; `common` holds the sandbox workspace and helpers.
 //! Run one module with `cargo test --test it <module>::`.
 
+mod advice;
 mod cli;
 mod common;
 mod day_one;
 mod day_one_logs;
 mod diagnostics;
+mod documentation;
+mod exit_codes;
 mod faults;
 mod hostile_data;
 mod job_file;
@@ -15,6 +18,7 @@ mod load;
 mod load_errors;
 mod load_mysql;
 mod load_schema;
+mod log_levels;
 mod nightly_refused;
 mod outputs;
 mod panics;

@@ -211,7 +211,7 @@ fn issue_12_a_signal_stops_the_run_with_summary_report_and_state_untouched() {
             })
             .unwrap_or_else(|| panic!("{}", run.stderr));
         assert!(
-            lines[at + 1].contains(" ERROR state left as it was"),
+            lines[at + 1].contains(" WARN state left as it was"),
             "{}",
             run.stderr
         );

@@ -168,3 +168,58 @@ fn issue_11_errors_before_a_run_read_as_before() {
     settings.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "[time]");
     settings.bind(|| insta::assert_snapshot!("it__usage__errors_before_a_run", transcript));
 }
+
+/// `dap-run chek job.toml`: no file `chek`, so the word was meant as a subcommand; nothing is
+/// read or sent, exit 2, and the closest subcommand is named.
+#[test]
+fn a_mistyped_subcommand_is_named_with_the_one_meant() {
+    for (typo, name) in [("chek", "check"), ("paln", "plan")] {
+        let t = Test::new()
+            .example("tables.toml")
+            .command(&[typo, "{job}"])
+            .run();
+        t.expect_code(2)
+            .stderr_snapshot(&format!("mistyped_subcommand_{name}"));
+        assert_eq!(t.ws.counters().requests, 0);
+    }
+    // A file of that name is a job file, whatever its name.
+    Test::new()
+        .file(
+            "chek",
+            "[[step]]\nid = \"a\"\nget = \"/dap/query/canvas/table\"\n",
+        )
+        .command(&["chek", "--output-dir", "out"])
+        .run()
+        .expect_code(0);
+}
+
+/// A `--var` of another type than its declaration in `[vars]` fails `check`, `plan` and `run`
+/// alike, with exit 2, nothing sent, and the JSON to write; `[users]` does not silently become
+/// the string `"[users]"`.
+#[test]
+fn a_var_of_another_type_than_declared_fails_with_the_json_to_write() {
+    for (command, name) in [
+        (&["check", "{job}"][..], "check"),
+        (&["plan", "{job}"], "plan"),
+        (&["run", "{job}", "--output-dir", "out"], "run"),
+    ] {
+        for (arg, case) in [("tables=users", "word"), ("tables=[users]", "bare_list")] {
+            let t = Test::new()
+                .example("replicate.toml")
+                .command(command)
+                .args(&["--var", arg])
+                .run();
+            t.expect_code(2)
+                .stderr_snapshot(&format!("var_of_another_type_{name}_{case}"));
+            assert_eq!(t.ws.counters().requests, 0);
+            assert_eq!(t.ws.counters().logins, 0);
+        }
+    }
+    // The declared type given as JSON: accepted.
+    Test::new()
+        .example("replicate.toml")
+        .command(&["check", "{job}"])
+        .args(&["--var", r#"tables=["users"]"#, "--var", "namespace=canvas"])
+        .run()
+        .expect_code(0);
+}

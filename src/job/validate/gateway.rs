@@ -210,7 +210,9 @@ impl Validator {
             None => Some(Duration::from_secs(60)),
         };
         let attempts = match g.retry.as_ref().and_then(|r| r.attempts.as_ref()) {
-            Some(a) => self.count(a, "retry attempts", 100).map(|n| n as u32),
+            Some(a) => self
+                .count(a, "attempts", crate::job::schema::ATTEMPTS)
+                .map(|n| n as u32),
             None => Some(5),
         };
         let backoff = match g.retry.as_ref().and_then(|r| r.backoff.as_ref()) {

@@ -30,6 +30,7 @@ pub(crate) use persist::split_key;
 pub use values::{parse_var, toml_to_json};
 
 use super::LoadOptions;
+use super::load::Misspelt;
 use super::model::*;
 use super::raw::*;
 use crate::diagnostic::{Diagnostic, Diagnostics, Source};
@@ -40,19 +41,22 @@ use scope::{Later, Name, Names, Scope};
 /// The gateway used when the job file names none.
 pub const DEFAULT_GATEWAY: &str = "https://api-gateway.instructure.com";
 
-/// Validates a parsed job; `diags` are the problems loading found already (wrong types).
+/// Validates a parsed job; `found` are the problems loading found already (unknown keys,
+/// wrong types) and the unknown keys that look like typos of known ones.
 pub fn validate(
     path: &Path,
     src: Source,
     project: Option<crate::job::project::Project>,
     raw: RawJob,
-    diags: Diagnostics,
+    found: (Diagnostics, Vec<Misspelt>),
     opts: &LoadOptions,
 ) -> Result<Job, Error> {
+    let (diags, misspelt) = found;
     let mut v = Validator {
         src,
         project,
         diags,
+        misspelt,
         tb: TemplatesBuilder::new(),
         vars: BTreeMap::new(),
     };
@@ -63,15 +67,7 @@ pub fn validate(
     }
 }
 
-/// The closest of `choices` to `name`, if close enough to be a likely typo.
-pub fn suggest<'a>(name: &str, choices: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    choices
-        .into_iter()
-        .map(|c| (strsim::damerau_levenshtein(name, c), c))
-        .filter(|(d, c)| *d <= 2.max(name.len() / 4) && *d < c.len().max(name.len()))
-        .min_by_key(|(d, c)| (*d, c.len()))
-        .map(|(_, c)| c)
-}
+pub use crate::suggest::suggest;
 
 pub(crate) fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
@@ -85,12 +81,28 @@ struct Validator {
     /// in it.
     project: Option<crate::job::project::Project>,
     diags: Diagnostics,
+    /// Unknown keys close to known ones: what their absence causes is not reported again.
+    misspelt: Vec<Misspelt>,
     tb: TemplatesBuilder,
     /// The job's variables (after `--var`), to know the shape of the lists loops go over.
     vars: BTreeMap<String, Json>,
 }
 
 impl Validator {
+    /// The names an unknown key close to one of `meant` (in step `step`, or at the top level)
+    /// would have defined, if there is such a key.
+    fn misspelt(&self, step: Option<usize>, meant: &[&str]) -> Option<Vec<String>> {
+        let mut found = None;
+        for m in &self.misspelt {
+            if m.step == step && meant.contains(&m.meant) {
+                found
+                    .get_or_insert_with(Vec::new)
+                    .extend(m.names.iter().cloned());
+            }
+        }
+        found
+    }
+
     fn error(&mut self, mut d: Diagnostic) {
         if let Some(p) = &self.project
             && let Some(span) = d.span.as_ref().and_then(|s| p.locate(s))
@@ -137,7 +149,7 @@ impl Validator {
 
         // Variables, with overrides.
         let mut vars = self.named_values(raw.vars.as_ref(), "variable name");
-        for (k, v) in &opts.vars {
+        for (k, text) in &opts.vars {
             if !vars.contains_key(k) {
                 let mut d =
                     Diagnostic::nowhere(format!("--var `{k}` is not a variable of this job"));
@@ -147,12 +159,25 @@ impl Validator {
                 };
                 self.error(d);
             }
-            vars.insert(k.clone(), v.clone());
+            let declared = raw.vars.as_ref().and_then(|m| m.get(k));
+            if let Some(value) = self.var_override(k, text, declared) {
+                vars.insert(k.clone(), value);
+            }
         }
         self.vars = vars.clone();
-        let state_defaults = self.named_values(raw.state.as_ref(), "state key");
+        let mut state_defaults = self.named_values(raw.state.as_ref(), "state key");
 
+        // A mistyped `[vars]` or `[state]` table still defines its names: its typo is reported,
+        // the templates that use them are not.
+        let mut typo_vars = self.misspelt(None, &["vars"]).unwrap_or_default();
+        typo_vars.retain(|k| !vars.contains_key(k));
+        for k in self.misspelt(None, &["state"]).unwrap_or_default() {
+            state_defaults.entry(k).or_insert(Json::Null);
+        }
         let mut scope = Scope::default();
+        for k in typo_vars {
+            scope.names.insert(k, Name::Var);
+        }
         for reserved in ["env", "job", "run"] {
             scope.names.insert(reserved.into(), Name::Builtin);
         }
@@ -201,7 +226,7 @@ impl Validator {
         let default_concurrency = defaults
             .as_ref()
             .and_then(|d| d.concurrency.as_ref())
-            .and_then(|c| self.count(c, "concurrency", 256))
+            .and_then(|c| self.count(c, "concurrency", crate::job::schema::CONCURRENCY))
             .unwrap_or(4);
         let mut default_headers = Vec::new();
         for (k, v) in defaults
@@ -433,12 +458,80 @@ outputs = { tables = "$.tables" }
     }
 
     #[test]
-    fn vars_parse_as_json_or_string() {
-        assert_eq!(parse_var("a=[1,2]").unwrap().1, serde_json::json!([1, 2]));
+    fn a_var_is_a_name_and_its_text() {
         assert_eq!(
-            parse_var("a=canvas").unwrap().1,
-            serde_json::json!("canvas")
+            parse_var("a=[1,2]").unwrap(),
+            ("a".to_owned(), "[1,2]".to_owned())
         );
+        assert_eq!(parse_var("a=b=c").unwrap().1, "b=c");
         assert!(parse_var("nothing").is_err());
+    }
+
+    fn with_var(vars: &str, arg: &str) -> Result<serde_json::Value, Vec<String>> {
+        let src = format!("[vars]\n{vars}\n[[step]]\nid = \"a\"\nget = \"/x\"\n");
+        let opts = LoadOptions {
+            vars: vec![parse_var(arg).unwrap()],
+            ..Default::default()
+        };
+        match load_str(Path::new("job.toml"), &src, &opts) {
+            Ok(job) => Ok(job.vars[&parse_var(arg).unwrap().0].clone()),
+            Err(Error::Invalid(d)) => Err(d.messages()),
+            Err(e) => Err(vec![e.to_string()]),
+        }
+    }
+
+    #[test]
+    fn a_var_takes_the_type_its_declaration_has() {
+        use serde_json::json;
+        assert_eq!(
+            with_var("t = [\"a\"]", "t=[\"b\",\"c\"]"),
+            Ok(json!(["b", "c"]))
+        );
+        assert_eq!(with_var("n = \"canvas\"", "n=123"), Ok(json!("123")));
+        assert_eq!(with_var("n = \"canvas\"", "n=\"x\""), Ok(json!("x")));
+        assert_eq!(
+            with_var("n = \"canvas\"", "n=[users]"),
+            Ok(json!("[users]"))
+        );
+        assert_eq!(with_var("n = 4", "n=8"), Ok(json!(8)));
+        assert_eq!(with_var("f = 1.5", "f=2"), Ok(json!(2)));
+        assert_eq!(with_var("b = false", "b=true"), Ok(json!(true)));
+        assert_eq!(
+            with_var("o = { a = 1 }", "o={\"a\": 2}"),
+            Ok(json!({"a": 2}))
+        );
+        for (vars, arg) in [
+            ("t = [\"a\"]", "t=users"),
+            ("t = [\"a\"]", "t=[users]"),
+            ("n = 4", "n=four"),
+            ("n = 4", "n=4.5"),
+            ("b = false", "b=yes"),
+            ("o = { a = 1 }", "o=a"),
+        ] {
+            assert!(with_var(vars, arg).is_err(), "{vars} {arg}");
+        }
+    }
+
+    #[test]
+    fn the_hint_is_the_json_to_write() {
+        use super::values::as_json_hint;
+        let list = toml::Value::Array(vec![]);
+        assert_eq!(
+            as_json_hint("tables", "users", &list),
+            "--var 'tables=[\"users\"]'"
+        );
+        assert_eq!(
+            as_json_hint("tables", "[users, courses]", &list),
+            "--var 'tables=[\"users\",\"courses\"]'"
+        );
+        assert_eq!(as_json_hint("ids", "1,2", &list), "--var 'ids=[1,2]'");
+        assert_eq!(
+            as_json_hint("n", "four", &toml::Value::Integer(4)),
+            "--var 'n=4'"
+        );
+        assert_eq!(
+            as_json_hint("who", "it's", &list),
+            "--var 'who=[\"it'\\''s\"]'"
+        );
     }
 }

@@ -47,6 +47,9 @@ impl Validator {
                 );
                 continue;
             }
+            // The name is defined from here on, even if its path is broken: the later checks
+            // that use it are not reported too (one bad JSONPath, one error).
+            own.push((name.clone(), Name::Output { step: id.clone() }));
             let (path, optional, path_span) = match &sp.value {
                 toml::Value::String(p) => (p.clone(), false, sp.span.clone()),
                 toml::Value::Table(t) => {
@@ -92,7 +95,6 @@ impl Validator {
             match crate::extract::compile(&path) {
                 Ok(query) => {
                     let many = crate::extract::selects_many(&query);
-                    own.push((name.clone(), Name::Output { step: id.clone() }));
                     outputs.push(Output {
                         name: name.clone(),
                         path,

@@ -59,6 +59,16 @@ impl Validator {
                     );
                 }
             }
+            // A mistyped request key (`gett`) is reported where it is.
+            [] if self
+                .misspelt(
+                    Some(request_names.at),
+                    &["get", "post", "put", "patch", "delete", "load", "let"],
+                )
+                .is_some() =>
+            {
+                ok = false;
+            }
             [] => {
                 self.error(
                     Diagnostic::at(rs.id.span.clone(), format!("step `{id}` has no request"))

@@ -47,8 +47,14 @@ impl Validator {
                     let what = match t.get("output") {
                         None => SaveWhat::Body,
                         Some(toml::Value::String(o)) => {
+                            // An output whose path is broken is still the step's (its
+                            // error is reported where it is).
+                            let own = names.local.iter().any(|(k, n)| {
+                                k == o && matches!(n, Name::Output { step: s } if s == step)
+                            });
                             if !outputs.iter().any(|x| &x.name == o)
                                 && !lets.iter().any(|(n, _)| n == o)
+                                && !own
                             {
                                 let at = self.find_in(&s.span, o);
                                 let mut d = Diagnostic::at(
@@ -158,11 +164,11 @@ impl Validator {
             names,
         )?;
         let concurrency = match &d.concurrency {
-            Some(c) => self.count(c, "download concurrency", 64)?,
+            Some(c) => self.count(c, "concurrency", crate::job::schema::DOWNLOAD_CONCURRENCY)?,
             None => 4,
         };
         let max_ratio = match &d.max_ratio {
-            Some(r) => self.count(r, "download max_ratio", 1_000_000)? as u32,
+            Some(r) => self.count(r, "max_ratio", crate::job::schema::MAX_RATIO)? as u32,
             None => crate::net::DEFAULT_MAX_RATIO,
         };
         Some(Download {

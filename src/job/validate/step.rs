@@ -90,6 +90,13 @@ impl Validator {
             .and_then(|e| self.checked_expr(e, request_names));
 
         let (outputs, mut own) = self.outputs(&rs, &id, request_names);
+        // A mistyped `outputs` or `let` (`outptus`) still defines its names.
+        for name in self
+            .misspelt(Some(index), &["outputs", "let"])
+            .unwrap_or_default()
+        {
+            own.push((name, Name::Output { step: id.clone() }));
+        }
         let with_outputs: Vec<(String, Name)> = local.iter().cloned().chain(own.clone()).collect();
         let (lets, let_own) = self.lets(&rs, &id, &with_outputs, request_names);
         own.extend(let_own);
@@ -147,6 +154,7 @@ impl Validator {
             fields.entry("index".into()).or_insert(Shape::Scalar);
             fields.extend(outputs.iter().map(|o| (o.name.clone(), Shape::Unknown)));
             fields.extend(lets.iter().map(|(n, _)| (n.clone(), Shape::Unknown)));
+            fields.extend(own.iter().map(|(n, _)| (n.clone(), Shape::Unknown)));
             if load.is_some() {
                 fields.extend(
                     crate::job::model::LOAD_OUTPUTS
@@ -237,7 +245,7 @@ impl Validator {
                 let (record, shape) = self.loop_record(scope, fe.value.trim());
                 item_shape = shape;
                 let concurrency = match &rs.concurrency {
-                    Some(c) => self.count(c, "concurrency", 256),
+                    Some(c) => self.count(c, "concurrency", crate::job::schema::CONCURRENCY),
                     None => Some(default_concurrency),
                 };
                 loop_ = Some(Loop {
@@ -270,6 +278,20 @@ impl Validator {
                     l.label = t;
                 }
             }
+        } else if self.misspelt(Some(index), &["for_each"]).is_some() {
+            // A mistyped `for_each` (`foreach`): the step's templates still have the loop
+            // variable, so that its typo is the one problem reported.
+            let var = rs
+                .as_
+                .as_ref()
+                .map_or("item".to_owned(), |a| a.value.clone());
+            local.push((
+                var,
+                Name::Item {
+                    shape: Rc::new(Shape::Unknown),
+                },
+            ));
+            local.push(("index".into(), Name::Builtin));
         } else if let Some(a) = &rs.as_ {
             self.error(Diagnostic::at(
                 a.span.clone(),

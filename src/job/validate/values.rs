@@ -14,8 +14,9 @@ use crate::job::raw::Sp;
 /// Longest duration accepted anywhere in a job file.
 const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// Parses a `--var NAME=VALUE` argument: the value is JSON when it parses as JSON, else a string.
-pub fn parse_var(arg: &str) -> Result<(String, Json), VarError> {
+/// Splits a `--var NAME=VALUE` argument into the name and the value's text. What the text
+/// means depends on the variable's declaration in `[vars]` ([`Validator::var_override`]).
+pub fn parse_var(arg: &str) -> Result<(String, String), VarError> {
     let (name, value) = arg.split_once('=').ok_or_else(|| VarError::NotNameValue {
         arg: arg.to_owned(),
     })?;
@@ -24,8 +25,94 @@ pub fn parse_var(arg: &str) -> Result<(String, Json), VarError> {
             name: name.to_owned(),
         });
     }
-    let value = serde_json::from_str(value).unwrap_or_else(|_| Json::String(value.to_owned()));
-    Ok((name.to_owned(), value))
+    Ok((name.to_owned(), value.to_owned()))
+}
+
+/// A TOML value's kind as the job file's words name it.
+fn kind_of(v: &toml::Value) -> &'static str {
+    match v {
+        toml::Value::String(_) | toml::Value::Datetime(_) => "a string",
+        toml::Value::Integer(_) => "a whole number",
+        toml::Value::Float(_) => "a number",
+        toml::Value::Boolean(_) => "`true` or `false`",
+        toml::Value::Array(_) => "a list",
+        toml::Value::Table(_) => "a table",
+    }
+}
+
+/// The `--var` to write for a value `text` that is not of the declared kind: the user's words
+/// as a JSON list for a list (`users` or `[users, courses]` → `["users","courses"]`), else the
+/// declared value itself as the example. Single-quoted for a POSIX shell.
+pub(super) fn as_json_hint(name: &str, text: &str, declared: &toml::Value) -> String {
+    let json = match declared {
+        toml::Value::Array(_) => {
+            let inner = text.trim();
+            let inner = inner
+                .strip_prefix('[')
+                .and_then(|t| t.strip_suffix(']'))
+                .unwrap_or(inner);
+            let items: Vec<Json> = inner
+                .split(',')
+                .map(str::trim)
+                .filter(|w| !w.is_empty())
+                .map(|w| match serde_json::from_str::<Json>(w) {
+                    Ok(v) if !v.is_array() && !v.is_object() => v,
+                    _ => Json::String(w.trim_matches(['"', '\'']).to_owned()),
+                })
+                .collect();
+            Json::Array(items).to_string()
+        }
+        other => toml_to_json(other).to_string(),
+    };
+    format!("--var '{name}={}'", json.replace('\'', "'\\''"))
+}
+
+impl Validator {
+    /// The value of `--var NAME=TEXT` for a variable `declared` in `[vars]` (if it is): of the
+    /// declared kind, or an error with the JSON to write. A declared string takes the text as
+    /// it is (`--var namespace=123` is the string `123`); any other kind is read as JSON
+    /// (`--var 'tables=["users"]'`), and text that is not JSON of that kind is refused rather
+    /// than taken for a string. An undeclared variable (already reported) is JSON, else text.
+    pub(super) fn var_override(
+        &mut self,
+        name: &str,
+        text: &str,
+        declared: Option<&Sp<toml::Value>>,
+    ) -> Option<Json> {
+        let json = serde_json::from_str::<Json>(text).ok();
+        let Some(declared) = declared else {
+            return Some(json.unwrap_or_else(|| Json::String(text.to_owned())));
+        };
+        let value = match (&declared.value, json) {
+            (toml::Value::String(_) | toml::Value::Datetime(_), Some(Json::String(s))) => {
+                Some(Json::String(s))
+            }
+            (toml::Value::String(_) | toml::Value::Datetime(_), _) => {
+                Some(Json::String(text.to_owned()))
+            }
+            (toml::Value::Integer(_), Some(v)) if v.is_i64() || v.is_u64() => Some(v),
+            (toml::Value::Float(_), Some(v)) if v.is_number() => Some(v),
+            (toml::Value::Boolean(_), Some(v)) if v.is_boolean() => Some(v),
+            (toml::Value::Array(_), Some(v)) if v.is_array() => Some(v),
+            (toml::Value::Table(_), Some(v)) if v.is_object() => Some(v),
+            _ => None,
+        };
+        if value.is_none() {
+            let kind = kind_of(&declared.value);
+            self.error(
+                Diagnostic::at(
+                    declared.span.clone(),
+                    format!("`{name}` is {kind} in [vars], but `--var {name}={text}` is not"),
+                )
+                .label(format!("{kind} here"))
+                .help(format!(
+                    "write the value as JSON: {}",
+                    as_json_hint(name, text, &declared.value)
+                )),
+            );
+        }
+        value
+    }
 }
 
 impl Validator {
@@ -133,11 +220,20 @@ impl Validator {
         }
     }
 
-    pub(super) fn count(&mut self, sp: &Sp<i64>, what: &str, max: i64) -> Option<usize> {
-        if sp.value < 1 || sp.value > max {
+    /// A count within its bounds; `key` names it as the job file does.
+    pub(super) fn count(
+        &mut self,
+        sp: &Sp<i64>,
+        key: &str,
+        (min, max): crate::job::schema::Bounds,
+    ) -> Option<usize> {
+        if sp.value < min || sp.value > max {
             self.error(Diagnostic::at(
                 sp.span.clone(),
-                format!("{what} must be between 1 and {max}, not {}", sp.value),
+                format!(
+                    "`{key}` must be a whole number {min}-{max}, not {}",
+                    sp.value
+                ),
             ));
             return None;
         }

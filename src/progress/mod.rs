@@ -5,7 +5,9 @@
 //! [`LogWriter`], which redacts secrets and, while bars are drawn, prints through
 //! `MultiProgress::suspend` so a line never lands in the middle of a bar.
 
-use std::io::{self, IsTerminal, Write};
+mod fields;
+
+use std::io::{self, Write};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -21,11 +23,8 @@ static FORMAT: OnceLock<LogFormat> = OnceLock::new();
 /// filtered by time or grepped line by line without losing a `= help:` line's date.
 static STAMPED: OnceLock<bool> = OnceLock::new();
 
-/// Whether stderr is an interactive terminal that can show progress.
-pub fn stderr_is_terminal() -> bool {
-    io::stderr().is_terminal()
-        && std::env::var("TERM").map_or(true, |t| t != "dumb" && !t.is_empty())
-}
+/// Whether colours are on (a terminal, `NO_COLOR` unset), as [`init_logging`] was told.
+static COLORS: OnceLock<bool> = OnceLock::new();
 
 /// Progress display for one run.
 #[derive(Clone, Default)]
@@ -52,7 +51,7 @@ impl Progress {
         };
         let bar = m.add(ProgressBar::new(len));
         bar.set_style(
-            ProgressStyle::with_template(if colors() {
+            ProgressStyle::with_template(if COLORS.get() == Some(&true) {
                 "{spinner} {prefix:.bold} [{bar:30}] {pos}/{len} {elapsed}"
             } else {
                 "{spinner} {prefix} [{bar:30}] {pos}/{len} {elapsed}"
@@ -166,15 +165,11 @@ pub enum LogFormat {
     Json,
 }
 
-/// Colours on a terminal unless `NO_COLOR` is set to a non-empty value (no-color.org).
-pub fn colors() -> bool {
-    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-}
-
-/// Sets up logging. `verbosity`: -1 quiet, 0 default, 1 `-v`, 2 `-vv`.
-pub fn init_logging(verbosity: i8, format: LogFormat) {
+/// Sets up logging. `verbosity`: -1 quiet, 0 default, 1 `-v`, 2 `-vv`; `terminal`: stderr is
+/// a terminal that can draw progress; `colors`: colours on it.
+pub fn init_logging(verbosity: i8, format: LogFormat, terminal: bool, colors: bool) {
     let _ = FORMAT.set(format);
-    let terminal = stderr_is_terminal();
+    let _ = COLORS.set(terminal && colors);
     let _ = STAMPED.set(format == LogFormat::Text && !terminal);
     let level = match verbosity {
         i8::MIN..=-1 => "error",
@@ -190,8 +185,15 @@ pub fn init_logging(verbosity: i8, format: LogFormat) {
         .with_target(false);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text if terminal => builder.without_time().with_ansi(colors()).try_init(),
-        LogFormat::Text => builder.with_ansi(false).try_init(),
+        LogFormat::Text if terminal => builder
+            .fmt_fields(fields::TextFields)
+            .without_time()
+            .with_ansi(colors)
+            .try_init(),
+        LogFormat::Text => builder
+            .fmt_fields(fields::TextFields)
+            .with_ansi(false)
+            .try_init(),
     };
 }
 
@@ -258,19 +260,47 @@ macro_rules! summary_event {
     };
 }
 
-/// Prints the closing summary of a run on stderr: as is on a terminal; every line timestamped
-/// in a log file (cron); as one log event whose fields are the counts in JSON mode (so every
-/// stderr line is JSON). `-q` shows it only when the run failed.
-pub fn print_summary(text: &str, counts: &SummaryCounts, quiet: bool) {
+/// Prints the closing summary of a run on stderr, each line (or entry of a few lines) with its
+/// own level: as is on a terminal; every line timestamped with its level in a log file
+/// (cron), so that a table that loaded is not logged at ERROR because another failed; in JSON
+/// mode one event whose fields are the counts, holding the first line and those of its level,
+/// then one event per other line at its level (so every stderr line is JSON). `-q` shows it
+/// only when the run failed.
+pub fn print_summary(lines: &[(tracing::Level, &str)], counts: &SummaryCounts, quiet: bool) {
     let success = counts.exit_code == 0;
+    let Some((head_level, _)) = lines.first() else {
+        return;
+    };
     if json_logs() {
+        let (with_head, others): (Vec<_>, Vec<_>) = lines
+            .iter()
+            .enumerate()
+            .partition(|(i, (level, _))| *i == 0 || level == head_level);
+        let text: Vec<&str> = with_head.iter().map(|(_, (_, t))| *t).collect();
+        let text = text.join("\n");
         if success {
             summary_event!(info, counts, text);
         } else {
             summary_event!(error, counts, text);
         }
+        for (_, (level, text)) in others {
+            log_at(*level, text);
+        }
     } else if !quiet || !success {
-        eprint_lines(text, if success { "INFO" } else { "ERROR" });
+        for (level, text) in lines {
+            eprint_lines(text, level.as_str());
+        }
+    }
+}
+
+/// A log event at a level known only at run time.
+fn log_at(level: tracing::Level, text: &str) {
+    match level {
+        tracing::Level::ERROR => tracing::error!("{text}"),
+        tracing::Level::WARN => tracing::warn!("{text}"),
+        tracing::Level::INFO => tracing::info!("{text}"),
+        tracing::Level::DEBUG => tracing::debug!("{text}"),
+        _ => tracing::trace!("{text}"),
     }
 }
 
@@ -368,6 +398,8 @@ pub fn print_error_of(e: &crate::error::Error, job: Option<&str>) {
     if let Some(job) = job {
         text = format!("job `{job}`: {text}");
     }
+    let note = e.note().map(|n| crate::secret::redact(&n));
+    let help = e.help().map(|h| crate::secret::redact(&h));
     match e {
         crate::error::Error::Invalid(diags) if json_logs() => {
             for d in diags.located() {
@@ -390,8 +422,15 @@ pub fn print_error_of(e: &crate::error::Error, job: Option<&str>) {
         // The rendered diagnostics stay as rustc renders its own, whatever the mode: their
         // `--> file:line:col` lines start the line, where editors' and CI's problem matchers
         // look for them (`--log-format json` gives each problem's place as fields).
-        crate::error::Error::Invalid(_) if !json_logs() => eprintln!("{text}"),
-        _ => print_error_message(&text),
+        crate::error::Error::Invalid(_) => eprintln!("{text}"),
+        _ if json_logs() => {
+            tracing::error!(note = note.as_deref(), help = help.as_deref(), "{text}");
+        }
+        _ => print_error_message(&crate::error::advice::render(
+            &text,
+            note.as_deref(),
+            help.as_deref(),
+        )),
     }
 }
 

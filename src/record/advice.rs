@@ -1,0 +1,73 @@
+//! What a step's failure advises, apart from its message: the note that gives context and the
+//! help that says what to do (see [`crate::error::advice`]). dap-run's own kinds say it here;
+//! the transport's and the replica's errors still write it into their text, which is split at
+//! its advice lines, and a token source's failure gives its own.
+
+use super::error::StepErrorKind;
+use crate::error::advice::{Split, join};
+use crate::error::{BUG_HELP, ExitCode};
+use crate::net::HttpError;
+
+impl StepErrorKind {
+    /// Context beside the message (see [`crate::error::advice`]).
+    pub fn note(&self) -> Option<String> {
+        use StepErrorKind as K;
+        match self {
+            K::Http {
+                source: HttpError::Token { source },
+                ..
+            } => source.note(),
+            K::Http {
+                source,
+                url_refreshed,
+            } => join(
+                Split::of(&source.to_string()).note,
+                (*url_refreshed && source.exit_code() == ExitCode::Gateway)
+                    .then(|| "the URL was refreshed once already".to_owned()),
+            ),
+            K::Load(e) => Split::of(&e.to_string()).note,
+            _ => None,
+        }
+    }
+
+    /// What to do about it, apart from the message (see [`crate::error::advice`]).
+    pub fn help(&self) -> Option<String> {
+        use StepErrorKind as K;
+        Some(match self {
+            K::Http {
+                source: HttpError::Token { source },
+                ..
+            } => return source.help(),
+            // The transport's and the replica's texts, with their advice.
+            K::Http { source, .. } => return Split::of(&source.to_string()).help,
+            K::Load(e) => return Split::of(&e.to_string()).help,
+            K::PollTimeout { .. } => {
+                "raise `poll.timeout`, or check the gateway job's progress".to_owned()
+            }
+            K::NotIncremental { .. } => "fix the state lookup in the request's `since`; to take new snapshots on purpose, delete the state file".to_owned(),
+            K::SameDownloadPath { .. } => {
+                "use `part` in `download.to`, e.g. `part-{{ part | pad(5) }}.jsonl.gz`".to_owned()
+            }
+            K::OutputMissing { .. } => {
+                "check the path, or mark the output `optional = true`".to_owned()
+            }
+            K::StateNotSaved { .. } => "the files of this run are complete; fix the folder's permissions or space, and the next run fetches the same changes again".to_owned(),
+            K::Internal { .. } | K::NoDatabase => BUG_HELP.to_owned(),
+            K::PollAnswerNotJson { .. }
+            | K::AnswerNotJson { .. }
+            | K::NoUrls { .. }
+            | K::UrlNotAString { .. }
+            | K::BadUrl { .. }
+            | K::UrlNotHttp { .. }
+            | K::FreshUrlsNotJson { .. }
+            | K::Template { .. }
+            | K::Loop(_)
+            | K::NoRequest { .. }
+            | K::Url(_)
+            | K::UnsafePath(_)
+            | K::Check { .. }
+            | K::Io { .. }
+            | K::Interrupted(_) => return None,
+        })
+    }
+}
