@@ -16,6 +16,7 @@
 //! The database is the source of truth for where a table stands: a killed run leaves every
 //! table at its old or its new point, and the next run starts from what was committed.
 
+mod connect_help;
 pub mod db_error;
 pub mod error;
 pub mod layout;
@@ -36,7 +37,7 @@ use serde_json::Value as Json;
 pub use db_error::DbError;
 pub use error::{Incompatible, LayoutError, TsvError};
 use layout::Layout;
-pub use target::{Target, TargetError, mask, mask_template};
+pub use target::{Target, TargetError, mask_template};
 
 /// Where a table of the replica stands.
 #[derive(Debug, Clone, Serialize, PartialEq)]

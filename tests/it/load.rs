@@ -77,7 +77,7 @@ fn sqlite_history(db: &Path, ns: &str, table: &str) -> Vec<(String, String)> {
 
 // ---- PostgreSQL, one database per test ----
 
-fn pg_base() -> String {
+pub(crate) fn pg_base() -> String {
     std::env::var("DAP_RUN_TEST_POSTGRES")
         .unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432/test".to_owned())
 }
@@ -89,7 +89,7 @@ pub(crate) fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-async fn pg_client(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+pub(crate) async fn pg_client(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
     let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
     tokio::spawn(async move {
         let _ = conn.await;
@@ -131,6 +131,19 @@ impl PgDb {
             url: url.to_string(),
             name,
         })
+    }
+
+    /// The database's name.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The connection string as dap-run reads it.
+    pub(crate) fn server(&self) -> dap_run::load::target::PgServer {
+        match dap_run::load::Target::parse(&self.url, Path::new(".")) {
+            Ok(dap_run::load::Target::Postgres(s)) => s,
+            other => panic!("{other:?}"),
+        }
     }
 
     pub(crate) fn query(&self, sql: &str) -> Vec<tokio_postgres::Row> {

@@ -78,7 +78,7 @@ fn diff_type(ty: &ColType) -> String {
 /// What the next load of a table is (see [`super::pg::prepare`]). Creates the bookkeeping
 /// tables and settles what a killed run left (see the module docs).
 pub async fn prepare(
-    url: &str,
+    url: &crate::load::target::MyServer,
     layout: &Layout,
 ) -> Result<(Mode, Changes, Option<TableState>), DbError> {
     let mut conn = connect(url).await?;
@@ -212,7 +212,11 @@ impl Rows {
 
 /// Loads one table (see the module docs). On any error before the swap, the live table and
 /// its recorded point stay where they were.
-pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<LoadOutcome, DbError> {
+pub async fn load(
+    url: &crate::load::target::MyServer,
+    req: &LoadRequest,
+    changes: &Changes,
+) -> Result<LoadOutcome, DbError> {
     let started = Instant::now();
     let (mut conn, settings) = conn::open(url).await?;
     let mut sender = Rows::new(settings);

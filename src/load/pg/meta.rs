@@ -165,7 +165,7 @@ pub(super) async fn enum_values(
 }
 
 /// Every table the replica knows, with its row count.
-pub async fn status(url: &str) -> Result<Vec<TableState>, DbError> {
+pub async fn status(url: &crate::load::target::PgServer) -> Result<Vec<TableState>, DbError> {
     let client = connect(url).await?;
     let exists: Option<String> = client
         .query_one(
