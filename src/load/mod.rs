@@ -1,7 +1,8 @@
 //! Loading DAP tables into a database (issue 14): the replica's layout, its bookkeeping and the
 //! one-transaction-per-table loads, for PostgreSQL, MySQL/MariaDB and SQLite.
 //!
-//! - [`target`] names the replica (a connection string or an SQLite file) and masks it.
+//! - [`target`] names the replica (a connection string or an SQLite file) and masks it;
+//!   [`check`] makes sure, before a run's first request, that the loads can write there.
 //! - [`error`] and [`db_error`] hold the errors of loading, typed down to the driver's or the
 //!   file's error.
 //! - [`layout`] turns a DAP table schema into columns, as the official client does.
@@ -16,6 +17,7 @@
 //! The database is the source of truth for where a table stands: a killed run leaves every
 //! table at its old or its new point, and the next run starts from what was committed.
 
+pub mod check;
 mod connect_help;
 pub mod db_error;
 pub mod error;
@@ -34,6 +36,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value as Json;
 
+pub use check::check;
 pub use db_error::DbError;
 pub use error::{Incompatible, LayoutError, TsvError};
 use layout::Layout;

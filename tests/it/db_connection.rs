@@ -186,8 +186,8 @@ fn a_failed_load_names_the_database_masked(ws: &Workspace, url: &str) {
 }
 
 /// A role with the password, the owner of its database, dropped at the end.
-struct PgRole {
-    name: String,
+pub(crate) struct PgRole {
+    pub(crate) name: String,
 }
 
 impl Drop for PgRole {
@@ -252,8 +252,8 @@ fn a_postgres_password_never_shows_in_any_output() {
 
 /// A MariaDB user with the password: the server checks it, so the load proves that the
 /// percent-encoded password reaches the server whole.
-struct MyUser {
-    name: String,
+pub(crate) struct MyUser {
+    pub(crate) name: String,
 }
 
 impl Drop for MyUser {

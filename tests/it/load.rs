@@ -973,8 +973,9 @@ fn issue_14_postgres_connection_dropped_mid_load_fails_the_table_and_keeps_its_p
 fn issue_14_postgres_connection_dropped_once_is_retried() {
     let Some(pg) = PgDb::new("retry") else { return };
     let ws = sandbox_with_rows(3000);
-    // Connection 1 prepares the table; connection 2, the load, is cut in its COPY.
-    let proxy = Proxy::start(upstream_addr(&pg), 64 * 1024, |n| n == 2);
+    // Connection 1 is the run's check of the database, connection 2 prepares the table;
+    // connection 3, the load, is cut in its COPY.
+    let proxy = Proxy::start(upstream_addr(&pg), 64 * 1024, |n| n == 3);
     let r = replicate(&ws, Some(&through(&pg, &proxy)), r#"["users"]"#);
     r.expect_code(0);
     assert!(r.stderr.contains("retrying"), "{}", r.stderr);

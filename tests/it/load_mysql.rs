@@ -681,8 +681,9 @@ fn connection_cut_mid_load(db: &MyDb, url: &str) {
 fn issue_16_mysql_connection_dropped_once_is_retried() {
     let Some(db) = MyDb::new("retry") else { return };
     let ws = sandbox_with_rows(3000);
-    // Connection 1 prepares the table; connection 2, the load, is cut in its LOAD DATA.
-    let proxy = Proxy::start(upstream_addr(&db), 64 * 1024, |n| n == 2);
+    // Connection 1 is the run's check of the database, connection 2 prepares the table;
+    // connection 3, the load, is cut in its LOAD DATA.
+    let proxy = Proxy::start(upstream_addr(&db), 64 * 1024, |n| n == 3);
     let r = replicate(&ws, Some(&through(&db.url, &proxy)), r#"["users"]"#);
     r.expect_code(0);
     assert!(r.stderr.contains("retrying"), "{}", r.stderr);

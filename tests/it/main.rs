@@ -7,6 +7,7 @@ mod cli;
 mod common;
 mod day_one;
 mod day_one_logs;
+mod db_check;
 mod db_connection;
 mod diagnostics;
 mod faults;

@@ -35,12 +35,14 @@
 //! harmless: an incremental since an older point, applied to newer rows, ends at the same rows.
 
 mod apply;
+mod check;
 mod conn;
 mod infile;
 mod insert;
 mod meta;
 
 pub use apply::{apply_sql, stage_ddl};
+pub use check::check;
 pub use conn::connect;
 pub use meta::{status, table_name};
 

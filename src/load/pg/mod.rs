@@ -8,10 +8,12 @@
 //! continue a replica the other one filled.
 
 mod apply;
+mod check;
 mod conn;
 mod meta;
 mod stage;
 
+pub use check::check;
 pub use conn::connect;
 pub use meta::status;
 
