@@ -66,7 +66,8 @@ pub struct TableState {
     pub deleted: Option<i64>,
     /// Duration of the last load, in seconds.
     pub duration_s: Option<f64>,
-    /// When the last load committed (UTC).
+    /// When the last load committed: RFC 3339 in UTC, to the second (`2026-12-07T05:21:45Z`),
+    /// the same for every database.
     pub loaded_at: Option<String>,
     /// The stored schema of the last load (JSON), for detecting changes.
     #[serde(skip)]

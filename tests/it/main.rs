@@ -20,6 +20,7 @@ mod nightly_refused;
 mod panics;
 mod plan;
 mod reliability;
+mod replica_status;
 mod run_defects;
 mod run_edges;
 mod runner;

@@ -68,7 +68,8 @@ pub(super) async fn state(
     let q = format!(
         r#"SELECT s."timestamp"::text, s.schema_version, s.schema_description,
                   d.until, d.schema_version, d.last_load, d.reason, d.upserted, d.deleted,
-                  d.duration_ms, d.loaded_at::text, d.schema_description
+                  d.duration_ms, to_char(d.loaded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+                  d.schema_description
            FROM (SELECT 1) one
            LEFT JOIN instructure_dap.table_sync s ON s.source_namespace = {0} AND s.source_table = {1}
            LEFT JOIN dap_run.table_state d ON d.namespace = {0} AND d."table" = {1}"#,
