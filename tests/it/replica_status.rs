@@ -1,9 +1,11 @@
 //! `dap-run replica`, through the binary: one time format (RFC 3339, UTC) for `loaded_at`
-//! whatever the database and its session's time zone.
+//! whatever the database and its session's time zone, and an SQLite replica read where it may
+//! not be written.
 
 use serde_json::Value as Json;
 
 use crate::common::*;
+use crate::db_check::as_unprivileged;
 use crate::load::{PgDb, replicate, sandbox_with_rows};
 use crate::load_mysql::MyDb;
 
@@ -83,4 +85,49 @@ fn loaded_at_is_rfc3339_utc_in_mysql() {
     let started = std::time::SystemTime::now();
     replicate(&ws, Some(&db.url), r#"["users"]"#).expect_code(0);
     assert_loaded_at_in_rfc3339_utc(&ws, Some(&db.url), started);
+}
+
+/// A replica file of mode 0444 in a folder of mode 0555: `replica` reads it (text and JSON)
+/// and writes nothing there.
+#[test]
+fn replica_reads_a_read_only_sqlite_replica() {
+    let ws = sandbox_with_rows(10);
+    replicate(&ws, None, r#"["users","courses"]"#).expect_code(0);
+    let out = ws.path().join("out");
+    let before = files_under(&out);
+    for format in ["json", "text"] {
+        let r = as_unprivileged(&ws, &out, |cmd| {
+            cmd.args([
+                "replica",
+                "replicate.toml",
+                "--output-dir",
+                "out",
+                "--format",
+                format,
+            ]);
+        });
+        r.expect_code(0);
+        assert!(
+            r.stdout.contains("canvas")
+                && r.stdout.contains("users")
+                && r.stdout.contains("courses"),
+            "{}\n{}",
+            r.stdout,
+            r.stderr
+        );
+        if format == "json" {
+            let doc: Json = serde_json::from_str(&r.stdout).unwrap();
+            assert_eq!(doc["tables"].as_array().unwrap().len(), 2, "{}", r.stdout);
+            assert!(
+                doc["tables"][0]["rows"].as_u64().unwrap() > 0,
+                "{}",
+                r.stdout
+            );
+        }
+    }
+    assert_eq!(
+        files_under(&out),
+        before,
+        "replica wrote into the replica's folder"
+    );
 }
