@@ -9,6 +9,7 @@ mod day_one;
 mod day_one_logs;
 mod db_check;
 mod db_connection;
+mod db_tls;
 mod diagnostics;
 mod faults;
 mod job_file;
