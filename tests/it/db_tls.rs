@@ -1,8 +1,9 @@
 //! TLS to the replica, through the binary: a PostgreSQL cluster started by the test with
 //! `ssl = on` (initdb in a temporary folder, a free port, a CA, a server certificate and a
 //! client certificate made here with rcgen; `hostssl … cert` for the client certificate's user,
-//! `scram-sha-256` for the others, nothing without TLS), and the loopback MariaDB, which has no
-//! TLS: what it allows is tested (a mode that requires TLS is refused clearly).
+//! `scram-sha-256` for the others, nothing without TLS); a MariaDB server started by the test
+//! with the same kind of certificates and a user that `REQUIRE X509`; and the loopback
+//! MariaDB, which has no TLS (a mode that requires TLS is refused clearly).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -31,6 +32,8 @@ struct Pki {
     other_ca: String,
     server: (String, String),
     client: (String, String),
+    /// A server certificate for 127.0.0.1 (MySQL's driver checks the name it connects to).
+    server_ip: (String, String),
 }
 
 fn pki() -> Pki {
@@ -61,6 +64,7 @@ fn pki() -> Pki {
         other_ca: other.pem(),
         server: leaf(vec![SERVER_NAME.to_owned()], SERVER_NAME),
         client: leaf(vec![], "dap_cert"),
+        server_ip: leaf(vec!["127.0.0.1".to_owned()], "127.0.0.1"),
     }
 }
 
@@ -484,4 +488,206 @@ fn tls_modes_against_a_mariadb_without_tls() {
         r.stderr
     );
     assert_eq!(ws.counters().requests, 0);
+}
+
+/// A MariaDB server of the test's own with TLS, stopped when this is dropped.
+struct TlsMariaDb {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: std::process::Child,
+}
+
+impl TlsMariaDb {
+    /// `None` (and a "skipped" line) when MariaDB's programs are missing, except under CI.
+    fn start(pki: &Pki) -> Option<TlsMariaDb> {
+        let found = ["mariadb-install-db", "mariadbd"].iter().all(|p| {
+            Command::new("sh")
+                .args(["-c", &format!("command -v {p} || test -x /usr/sbin/{p}")])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+        if !found {
+            assert!(
+                std::env::var_os("CI").is_none_or(|v| v != "true"),
+                "mariadb-install-db and mariadbd are required under CI=true (Debian package mariadb-server)"
+            );
+            eprintln!("skipped: no mariadb-install-db or mariadbd");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let root = rustix::process::geteuid().is_root();
+        let user: &[&str] = if root { &["--user=mysql"] } else { &[] };
+        let file = |name: &str, text: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            p.display().to_string()
+        };
+        let ca = file("ca.pem", &pki.ca);
+        let cert = file("server.pem", &pki.server_ip.0);
+        let key = file("server.key", &pki.server_ip.1);
+        if root {
+            let out = Command::new("chown")
+                .args(["-R", "mysql:", path(dir.path())])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+        }
+        let data = dir.path().join("data");
+        let out = Command::new("mariadb-install-db")
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .args(user)
+            .args(["--auth-root-authentication-method=normal", "--skip-test-db"])
+            .output()
+            .expect("mariadb-install-db runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = free_port();
+        let sock = dir.path().join("sock");
+        let mariadbd = if Path::new("/usr/sbin/mariadbd").exists() {
+            PathBuf::from("/usr/sbin/mariadbd")
+        } else {
+            PathBuf::from("mariadbd")
+        };
+        let child = Command::new(mariadbd)
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .args(user)
+            .arg(format!("--port={port}"))
+            .arg("--bind-address=127.0.0.1")
+            .arg(format!("--socket={}", sock.display()))
+            .arg(format!("--pid-file={}", dir.path().join("pid").display()))
+            .arg(format!("--ssl-ca={ca}"))
+            .arg(format!("--ssl-cert={cert}"))
+            .arg(format!("--ssl-key={key}"))
+            .args(["--skip-log-bin", "--innodb-buffer-pool-size=16M"])
+            .stdout(std::process::Stdio::null())
+            .stderr(
+                std::fs::File::create(dir.path().join("log"))
+                    .map(Into::into)
+                    .unwrap_or(std::process::Stdio::null()),
+            )
+            .spawn()
+            .expect("mariadbd starts");
+        let db = TlsMariaDb { dir, port, child };
+        // Ready when its socket answers (bounded: 300 tries of 100 ms).
+        let mut ready = false;
+        for _ in 0..300 {
+            let ok = Command::new("mariadb")
+                .arg(format!("--socket={}", sock.display()))
+                .args(["-uroot", "-e", "SELECT 1"])
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if ok {
+                ready = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert!(
+            ready,
+            "mariadbd did not start: {}",
+            std::fs::read_to_string(db.dir.path().join("log")).unwrap_or_default()
+        );
+        let out = Command::new("mariadb")
+            .arg(format!("--socket={}", sock.display()))
+            .args([
+                "-uroot",
+                "-e",
+                "CREATE DATABASE replica; CREATE USER 'dap_x509'@'%' REQUIRE X509; GRANT ALL ON replica.* TO 'dap_x509'@'%';",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Some(db)
+    }
+}
+
+impl Drop for TlsMariaDb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A MariaDB server with TLS and a user that must show a client certificate: `VERIFY_IDENTITY`
+/// with `ssl-ca`, `ssl-cert` and `ssl-key` loads; without the CA file, with another CA, or
+/// without the client certificate, the run fails before any request and says why.
+#[test]
+fn tls_to_a_mariadb_started_with_certificates() {
+    let pki = pki();
+    let Some(server) = TlsMariaDb::start(&pki) else {
+        return;
+    };
+    let certs = tempfile::tempdir().unwrap();
+    let file = |name: &str, text: &str| {
+        let p = certs.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let ca = file("ca.pem", &pki.ca);
+    let other_ca = file("other-ca.pem", &pki.other_ca);
+    let cert = file("client.pem", &pki.client.0);
+    let key = file("client.key", &pki.client.1);
+    let base = format!("mysql://dap_x509@127.0.0.1:{}/replica", server.port);
+    let client = format!("ssl-cert={cert}&ssl-key={key}");
+
+    let ws = sandbox_with_rows(10);
+    replicate(
+        &ws,
+        Some(&format!(
+            "{base}?ssl-mode=VERIFY_IDENTITY&ssl-ca={ca}&{client}"
+        )),
+        r#"["users"]"#,
+    )
+    .expect_code(0);
+    // A CA file without a mode: checked.
+    let ws = sandbox_with_rows(10);
+    replicate(
+        &ws,
+        Some(&format!("{base}?ssl-ca={ca}&{client}")),
+        r#"["users"]"#,
+    )
+    .expect_code(0);
+
+    let ws = sandbox_with_rows(10);
+    let r = replicate(
+        &ws,
+        Some(&format!("{base}?ssl-mode=VERIFY_IDENTITY&{client}")),
+        r#"["users"]"#,
+    );
+    refused(
+        &ws,
+        &r,
+        "the server's certificate is not signed by a CA dap-run trusts: give the server's CA bundle (your provider publishes it, e.g. Amazon RDS's global-bundle.pem) with `ssl-ca=/path/to/ca.pem`",
+    );
+    let ws = sandbox_with_rows(10);
+    let r = replicate(
+        &ws,
+        Some(&format!("{base}?ssl-ca={other_ca}&{client}")),
+        r#"["users"]"#,
+    );
+    refused(&ws, &r, "not signed by a CA dap-run trusts");
+    let ws = sandbox_with_rows(10);
+    let r = replicate(
+        &ws,
+        Some(&format!("{base}?ssl-mode=VERIFY_IDENTITY&ssl-ca={ca}")),
+        r#"["users"]"#,
+    );
+    refused(&ws, &r, "Access denied for user 'dap_x509'");
+    // Not checked: connects to any server certificate.
+    let ws = sandbox_with_rows(10);
+    replicate(
+        &ws,
+        Some(&format!("{base}?ssl-mode=REQUIRED&{client}")),
+        r#"["users"]"#,
+    )
+    .expect_code(0);
 }
