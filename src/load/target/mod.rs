@@ -9,160 +9,20 @@
 //! the password left out. [`syntax`] refuses a string that two readers would split
 //! differently, so there is only one reading of a password to mask.
 
+mod error;
+mod options;
 pub mod syntax;
 pub mod tls;
 
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use crate::load::db_error::Engine;
 use crate::secret::Secret;
+pub use error::{Origin, TargetError, UrlProblem};
+use options::Options;
+pub use options::{MyOptions, PgOptions};
 pub use syntax::{Ambiguity, mask_template};
 pub use tls::{ClientCert, Roots, SslMode, Tls};
-
-/// Where a connection string came from, for its errors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
-    /// `--database`.
-    Flag,
-    /// `DAP_CONNECTION_STRING`.
-    Env,
-    /// The job file's `[database] url`.
-    JobFile,
-}
-
-impl std::fmt::Display for Origin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Origin::Flag => "--database",
-            Origin::Env => "DAP_CONNECTION_STRING",
-            Origin::JobFile => "`[database] url`",
-        })
-    }
-}
-
-/// A connection string that names no replica dap-run can load into.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TargetError {
-    /// `sqlite:` with nothing after it.
-    #[error("`sqlite:` needs a file path, e.g. `sqlite:replica.db`")]
-    SqliteWithoutPath,
-    /// A scheme dap-run does not load into.
-    #[error(
-        "unsupported database `{masked}`: dap-run loads into `postgresql://…`, `mysql://…` and `sqlite:PATH`{}",
-        if matches!(scheme.as_str(), "mssql" | "sqlserver") { " (SQL Server is not supported yet)" } else { "" }
-    )]
-    Unsupported {
-        /// The connection string with its password masked.
-        masked: String,
-        /// Its scheme (what comes before the first `:`).
-        scheme: String,
-    },
-    /// A PostgreSQL or MySQL connection string that cannot be used. Its text never holds the
-    /// string: the problem says which part is wrong.
-    #[error(
-        "invalid {engine} connection string{}: {problem}{}",
-        origin.map(|o| format!(" from {o}")).unwrap_or_default(),
-        if matches!(problem, UrlProblem::Ambiguous(_)) { format!("\n  = help: {}", syntax::PERCENT_ENCODE_HELP) } else { String::new() }
-    )]
-    Invalid {
-        /// The server kind.
-        engine: Engine,
-        /// Where the string came from, when known.
-        origin: Option<Origin>,
-        /// What is wrong with it.
-        problem: UrlProblem,
-    },
-}
-
-impl TargetError {
-    /// The error, saying where the string came from.
-    pub fn from_origin(self, from: Origin) -> TargetError {
-        match self {
-            TargetError::Invalid {
-                engine, problem, ..
-            } => TargetError::Invalid {
-                engine,
-                origin: Some(from),
-                problem,
-            },
-            other => other,
-        }
-    }
-}
-
-/// Why a connection string cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum UrlProblem {
-    /// Two readers would split it differently (see [`syntax`]).
-    #[error("{0}, which other readers of it (libpq, the official client) would split differently")]
-    Ambiguous(Ambiguity),
-    /// A part that is not UTF-8 once percent-decoded.
-    #[error("its {part} is not UTF-8 once percent-decoded")]
-    NotUtf8 {
-        /// `user name`, `password`, `database`, `host`, `parameter`.
-        part: &'static str,
-    },
-    /// No host.
-    #[error("it names no host (`SCHEME://user:password@HOST:port/database`)")]
-    NoHost,
-    /// PostgreSQL without a user.
-    #[error("it names no user (`postgresql://USER:password@host:5432/database`)")]
-    NoUser,
-    /// MySQL without a database.
-    #[error("it names no database (`mysql://user:password@host:3306/DATABASE`)")]
-    NoDatabase,
-    /// A path with more than one segment.
-    #[error("its path is more than a database name (`…@host:port/DATABASE`)")]
-    Path,
-    /// A port that is not a number (the value is not shown: a string without `@` may hold a
-    /// password where the port would be).
-    #[error("its port is not a number from 1 to 65535")]
-    BadPort,
-    /// A query parameter dap-run does not know.
-    #[error("unknown parameter `{name}` (known: {known})")]
-    UnknownParameter {
-        /// The parameter's name.
-        name: String,
-        /// The parameters dap-run knows for this database.
-        known: String,
-    },
-    /// A parameter without `=value`.
-    #[error("parameter `{name}` has no value (`{name}=…`)")]
-    NoValue {
-        /// The parameter's name.
-        name: String,
-    },
-    /// A parameter's value that is not one it takes.
-    #[error("`{name}={value}`: use {expected}")]
-    BadValue {
-        /// The parameter.
-        name: String,
-        /// The value given.
-        value: String,
-        /// What it takes.
-        expected: &'static str,
-    },
-    /// A client certificate without its key, or a key without its certificate.
-    #[error("`{given}` without `{missing}`: give both")]
-    Lonely {
-        /// The one given.
-        given: &'static str,
-        /// The one missing.
-        missing: &'static str,
-    },
-    /// A certificate or key file that cannot be read.
-    #[error("`{name}`: cannot read `{}`: {reason}", path.display())]
-    File {
-        /// The parameter.
-        name: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        reason: String,
-    },
-}
 
 /// Where the replica lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,49 +62,6 @@ pub struct Server<O> {
 pub type PgServer = Server<PgOptions>;
 /// A MySQL or MariaDB server.
 pub type MyServer = Server<MyOptions>;
-
-/// libpq's parameters beyond the server, user, password, database and TLS.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PgOptions {
-    /// `hostaddr`: the address to connect to; the host name is still the one TLS checks.
-    pub hostaddr: Option<IpAddr>,
-    /// `application_name` (dap-run's own when unset).
-    pub application_name: Option<String>,
-    /// `connect_timeout`, in seconds.
-    pub connect_timeout: Option<Duration>,
-    /// `options`: command-line options sent to the server.
-    pub options: Option<String>,
-    /// `keepalives` (1 or 0).
-    pub keepalives: Option<bool>,
-    /// `keepalives_idle`, in seconds.
-    pub keepalives_idle: Option<Duration>,
-    /// `target_session_attrs=read-write`.
-    pub read_write: bool,
-}
-
-/// dap-run's MySQL parameters beyond the server, user, password, database and TLS.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MyOptions {
-    /// `local_infile` (default true): whether to try `LOAD DATA LOCAL INFILE`.
-    pub local_infile: bool,
-}
-
-const PG_PARAMS: &[&str] = &[
-    "host",
-    "hostaddr",
-    "port",
-    "user",
-    "password",
-    "dbname",
-    "application_name",
-    "connect_timeout",
-    "options",
-    "keepalives",
-    "keepalives_idle",
-    "target_session_attrs",
-];
-
-const MY_PARAMS: &[&str] = &["local_infile"];
 
 impl Target {
     /// Reads a connection string: `postgresql://…`/`postgres://…`, `mysql://…`/`mariadb://…`,
@@ -456,94 +273,6 @@ fn port_number(p: &str) -> Result<u16, UrlProblem> {
         .ok_or(UrlProblem::BadPort)
 }
 
-/// A database's own parameters (see [`PgOptions`], [`MyOptions`]).
-trait Options: Default {
-    /// The names it takes.
-    fn names() -> &'static [&'static str];
-    /// Takes `name=value`; `Ok(false)` when the name is not one of its own.
-    fn take(&mut self, name: &str, value: &str) -> Result<bool, UrlProblem>;
-}
-
-fn seconds(name: &str, value: &str) -> Result<Duration, UrlProblem> {
-    value
-        .parse::<u64>()
-        .map(Duration::from_secs)
-        .map_err(|_| UrlProblem::BadValue {
-            name: name.to_owned(),
-            value: value.to_owned(),
-            expected: "a number of seconds",
-        })
-}
-
-impl Options for PgOptions {
-    fn names() -> &'static [&'static str] {
-        PG_PARAMS
-    }
-
-    fn take(&mut self, name: &str, value: &str) -> Result<bool, UrlProblem> {
-        let bad = |expected| UrlProblem::BadValue {
-            name: name.to_owned(),
-            value: value.to_owned(),
-            expected,
-        };
-        match name {
-            "hostaddr" => self.hostaddr = Some(value.parse().map_err(|_| bad("an IP address"))?),
-            "application_name" => self.application_name = Some(value.to_owned()),
-            "connect_timeout" => self.connect_timeout = Some(seconds(name, value)?),
-            "options" => self.options = Some(value.to_owned()),
-            "keepalives" => {
-                self.keepalives = Some(match value {
-                    "1" => true,
-                    "0" => false,
-                    _ => return Err(bad("1 or 0")),
-                })
-            }
-            "keepalives_idle" => self.keepalives_idle = Some(seconds(name, value)?),
-            "target_session_attrs" => {
-                self.read_write = match value {
-                    "any" => false,
-                    "read-write" => true,
-                    _ => return Err(bad("any or read-write")),
-                }
-            }
-            _ => return Ok(false),
-        }
-        Ok(true)
-    }
-}
-
-impl Default for MyOptions {
-    fn default() -> Self {
-        MyOptions { local_infile: true }
-    }
-}
-
-impl Options for MyOptions {
-    fn names() -> &'static [&'static str] {
-        MY_PARAMS
-    }
-
-    fn take(&mut self, name: &str, value: &str) -> Result<bool, UrlProblem> {
-        match name {
-            "local_infile" | "local-infile" => {
-                self.local_infile = match value.to_ascii_lowercase().as_str() {
-                    "true" | "1" | "on" | "yes" => true,
-                    "false" | "0" | "off" | "no" => false,
-                    _ => {
-                        return Err(UrlProblem::BadValue {
-                            name: name.to_owned(),
-                            value: value.to_owned(),
-                            expected: "true or false",
-                        });
-                    }
-                }
-            }
-            _ => return Ok(false),
-        }
-        Ok(true)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -664,7 +393,10 @@ mod tests {
         assert_eq!(s.user.as_deref(), Some("user"));
         assert_eq!(s.password.as_ref().map(Secret::expose), Some("x&y"));
         assert_eq!(s.options.hostaddr, Some("127.0.0.1".parse().unwrap()));
-        assert_eq!(s.options.connect_timeout, Some(Duration::from_secs(5)));
+        assert_eq!(
+            s.options.connect_timeout,
+            Some(std::time::Duration::from_secs(5))
+        );
         assert_eq!(s.tls.mode, SslMode::VerifyFull);
         assert_eq!(
             s.display(),
