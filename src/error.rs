@@ -10,8 +10,8 @@ use std::path::PathBuf;
 
 use crate::diagnostic::Diagnostics;
 
-mod client;
 pub mod advice;
+mod client;
 mod exit_code;
 mod job_file;
 mod resolve;

@@ -268,6 +268,10 @@ async fn run_job(
     crate::fsio::clean_temp_files(&job.output_dir, &tag);
     let state = crate::state::initial(&job)?;
     let database = database_target(&job, &state, args.database.as_deref())?;
+    if let Some(target) = &database {
+        // Before the first request: a run that cannot load sends nothing, not even a login.
+        check_database(&job, &state, target).await?;
+    }
 
     let client = crate::net::Clients::new()?;
     let policy = RetryPolicy {
@@ -326,6 +330,37 @@ async fn run_job(
         code: report.exit_code(),
         report: Some(report),
     })
+}
+
+/// Connects to the replica and checks that the loads can create and write there (see
+/// [`crate::load::check`]); PostgreSQL's check covers the schemas of the namespaces the job names
+/// without a loop's item.
+async fn check_database(
+    job: &Job,
+    state: &serde_json::Map<String, serde_json::Value>,
+    target: &crate::load::Target,
+) -> Result<(), Error> {
+    let scope = Value::from(crate::runner::base_scope(
+        job,
+        state,
+        &crate::template::RunInfo::now(),
+    ));
+    let mut namespaces: Vec<String> = job
+        .steps
+        .iter()
+        .filter_map(|s| s.load.as_ref())
+        .filter_map(|l| job.templates.render(&l.namespace, &scope).ok())
+        .collect();
+    namespaces.sort();
+    namespaces.dedup();
+    crate::load::check(target, &namespaces)
+        .await
+        .map_err(|e| Error::Database {
+            target: target.display(),
+            error: Box::new(e),
+        })?;
+    tracing::debug!(database = %target.display(), "the replica database takes loads");
+    Ok(())
 }
 
 /// The replica of the job's `load` steps (none when it has none): `--database` (or

@@ -96,7 +96,7 @@ impl ExitCode {
                 "a local file could not be written or read (a full disk during a download included, a downloaded object that cannot be read back for its load, an SQLite replica's folder that cannot be created; when only the state file fails, the files, summary and reports of the run are still written)"
             }
             ExitCode::Database => {
-                "the replica database failed (after retries): unreachable, refused a statement, or the connection dropped, or an object's row does not fit its table (not retried); the table stays at its previous point"
+                "the replica database cannot take the loads (checked before the first request: unreachable, missing, or its user lacks a privilege), or failed (after retries): refused a statement, or the connection dropped, or an object's row or name does not fit it (not retried); the table stays at its previous point"
             }
             ExitCode::NotFound => {
                 "the job asked for something that is not there: the gateway has no such namespace or table (it answered 404 to a query); the message names it, and the other tables of the run are still done"
@@ -104,7 +104,9 @@ impl ExitCode {
             ExitCode::Internal => {
                 "internal error: a bug in dap-run (a panic, in a task or not); the message says so, please report it with the log"
             }
-            ExitCode::Locked => "another run of the same job holds its lock (try again later)",
+            ExitCode::Locked => {
+                "another run of the same job holds its lock, or another load of a table is running (try again later)"
+            }
             ExitCode::Interrupted => {
                 "stopped by SIGINT (Ctrl-C): summary and reports written, temporary files removed, state left as it was"
             }

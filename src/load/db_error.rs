@@ -15,9 +15,6 @@ use super::error::TsvError;
 use super::names::NameError;
 use crate::error::ExitCode;
 
-/// What to do when a connection cannot be opened.
-const CONNECT_HELP: &str = "check the connection string (`[database] url`, DAP_CONNECTION_STRING or --database) and that the server is running";
-
 /// What to do when a task of dap-run broke.
 const BUG_HELP: &str = "please report it with the log of this run";
 
@@ -39,65 +36,26 @@ impl fmt::Display for Engine {
     }
 }
 
-/// Why a connection string cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum UrlProblem {
-    /// It is not a URL.
-    #[error("{0}")]
-    Parse(#[source] url::ParseError),
-    /// The PostgreSQL driver refuses it.
-    #[error("{0}")]
-    Postgres(#[source] tokio_postgres::Error),
-    /// A MySQL URL without a database.
-    #[error("it names no database (`mysql://user:pass@host:3306/DATABASE`)")]
-    NoDatabase,
-    /// A query parameter dap-run does not know.
-    #[error("unknown parameter `{name}` (known: ssl, local_infile)")]
-    UnknownParameter {
-        /// The parameter's name.
-        name: String,
-    },
-    /// A MySQL `local_infile` value that is not a boolean.
-    #[error("`local_infile={value}`: use true or false")]
-    LocalInfile {
-        /// The value given.
-        value: String,
-    },
-    /// An `ssl`/`sslmode` value dap-run does not know.
-    #[error("unknown ssl mode `{value}`: use disable, prefer, require, verify-ca or verify-full")]
-    UnknownSslMode {
-        /// The value given.
-        value: String,
-    },
-}
-
 /// A database failure: what was being done, and why it failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
-    /// The connection string cannot be used (the report names it, masked, before this).
-    #[error("invalid {engine} connection string: {problem}")]
-    BadUrl {
-        /// The server kind.
-        engine: Engine,
-        /// What is wrong with it.
-        #[source]
-        problem: UrlProblem,
-    },
-    /// TLS could not be set up for PostgreSQL.
-    #[error("cannot set up TLS: {source}")]
+    /// TLS could not be set up for PostgreSQL: the CA roots or the client certificate.
+    #[error("cannot set up TLS: {what}: {source}")]
     Tls {
+        /// What could not be set up (`the CA certificates of \`/etc/ca.pem\``).
+        what: String,
         /// The TLS library's error.
         #[source]
-        source: rustls::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
-    /// PostgreSQL could not be reached or refused the login.
+    /// PostgreSQL could not be reached or refused the login (the message that reports it names
+    /// the server).
     #[error(
-        "cannot connect to PostgreSQL at {target}: {}\n  = help: {CONNECT_HELP}",
-        pg_message(source)
+        "cannot connect to PostgreSQL: {}\n  = help: {}",
+        pg_message(source),
+        super::connect_help::postgres(source)
     )]
     PgConnect {
-        /// The connection string, password masked.
-        target: String,
         /// The driver's error.
         #[source]
         source: tokio_postgres::Error,
@@ -134,14 +92,14 @@ pub enum DbError {
         #[source]
         source: tokio_postgres::Error,
     },
-    /// MySQL could not be reached or refused the login.
+    /// MySQL could not be reached or refused the login (the message that reports it names the
+    /// server).
     #[error(
-        "cannot connect to MySQL at {target}: {}\n  = help: {CONNECT_HELP}",
-        my_message(source)
+        "cannot connect to MySQL: {}\n  = help: {}",
+        my_message(source),
+        super::connect_help::mysql(source)
     )]
     MysqlConnect {
-        /// The connection string, password masked.
-        target: String,
         /// The driver's error.
         #[source]
         source: mysql_async::Error,
@@ -357,8 +315,7 @@ impl DbError {
             | DbError::Mysql { source, .. }
             | DbError::LoadData { source, .. }
             | DbError::Insert { source, .. } => my_transient(source),
-            DbError::BadUrl { .. }
-            | DbError::Tls { .. }
+            DbError::Tls { .. }
             | DbError::DoesNotFit { .. }
             | DbError::RowTooLarge { .. }
             | DbError::BadRow { .. }
@@ -630,13 +587,12 @@ mod tests {
             .is_transient()
         );
         let denied = DbError::MysqlConnect {
-            target: "mysql://root:***@h/db".into(),
             source: server(1045),
         };
         assert!(!denied.is_transient());
         assert_eq!(
-            denied.to_string(),
-            "cannot connect to MySQL at mysql://root:***@h/db: error 1045 (HY000): the server says no\n  = help: check the connection string (`[database] url`, DAP_CONNECTION_STRING or --database) and that the server is running"
+            denied.describe("mysql://root:***@h/db"),
+            "database mysql://root:***@h/db: cannot connect to MySQL: error 1045 (HY000): the server says no\n  = help: check the user name and password in the connection string (`[database] url`, DAP_CONNECTION_STRING or --database), and that the user may connect from this host"
         );
         let io = mysql_async::Error::Io(mysql_async::IoError::Io(io::Error::from(
             io::ErrorKind::ConnectionReset,
@@ -721,40 +677,32 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_bad_connection_string_names_it_masked_and_is_not_retried() {
-        let e = DbError::BadUrl {
-            engine: Engine::Postgres,
-            problem: UrlProblem::UnknownSslMode {
-                value: "maybe".into(),
-            },
-        };
-        assert_eq!(
-            e.to_string(),
-            "invalid PostgreSQL connection string: unknown ssl mode `maybe`: use disable, prefer, require, verify-ca or verify-full"
-        );
-        assert!(!e.is_transient());
-        assert_eq!(e.exit_code(), ExitCode::Database);
-        assert_eq!(
-            e.describe("postgresql://u:***@h/db?sslmode=maybe"),
-            "database postgresql://u:***@h/db?sslmode=maybe: invalid PostgreSQL connection string: unknown ssl mode `maybe`: use disable, prefer, require, verify-ca or verify-full"
-        );
-    }
-
     #[tokio::test]
     async fn an_unreachable_postgres_is_transient_and_says_so_without_the_password() {
         // Port 1 on loopback: nothing listens, the connection is refused at once.
         let url = "postgresql://u:hunter2@127.0.0.1:1/db?sslmode=disable";
-        let e = crate::load::pg::connect(url)
+        let crate::load::Target::Postgres(server) =
+            crate::load::Target::parse(url, std::path::Path::new(".")).unwrap()
+        else {
+            panic!("a PostgreSQL target")
+        };
+        let e = crate::load::pg::connect(&server)
             .await
             .expect_err("nothing listens on port 1");
         assert!(matches!(e, DbError::PgConnect { .. }), "{e:?}");
         assert!(e.is_transient());
         assert_eq!(e.exit_code(), ExitCode::Database);
-        let text = e.to_string();
+        let text = e.describe("postgresql://u:***@127.0.0.1:1/db?sslmode=disable");
         assert!(
-            text.starts_with("cannot connect to PostgreSQL at postgresql://u:***@127.0.0.1:1/db"),
+            text.starts_with(
+                "database postgresql://u:***@127.0.0.1:1/db?sslmode=disable: cannot connect to PostgreSQL: "
+            ),
             "{text}"
+        );
+        assert_eq!(
+            text.matches("127.0.0.1:1").count(),
+            1,
+            "the server once: {text}"
         );
         assert!(!text.contains("hunter2"), "{text}");
     }

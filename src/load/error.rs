@@ -1,6 +1,6 @@
-//! The errors of loading tables: naming the replica ([`TargetError`]), reading a table's schema
-//! ([`LayoutError`]), reading a downloaded object ([`TsvError`]) and a schema change that only a
-//! reload can apply ([`Incompatible`]).
+//! The errors of loading tables: reading a table's schema ([`LayoutError`]), reading a
+//! downloaded object ([`TsvError`]) and a schema change that only a reload can apply
+//! ([`Incompatible`]).
 //!
 //! Each keeps what went wrong as data (the path and line, the column, the value, the I/O error)
 //! and renders it in one place, so a caller decides what a failure means (an exit code, a
@@ -8,25 +8,6 @@
 
 use std::io;
 use std::path::PathBuf;
-
-/// A connection string that names no replica dap-run can load into.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TargetError {
-    /// `sqlite:` with nothing after it.
-    #[error("`sqlite:` needs a file path, e.g. `sqlite:replica.db`")]
-    SqliteWithoutPath,
-    /// A scheme dap-run does not load into.
-    #[error(
-        "unsupported database `{masked}`: dap-run loads into `postgresql://…`, `mysql://…` and `sqlite:PATH`{}",
-        if matches!(scheme.as_str(), "mssql" | "sqlserver") { " (SQL Server is not supported yet)" } else { "" }
-    )]
-    Unsupported {
-        /// The connection string with its password masked.
-        masked: String,
-        /// Its scheme (what comes before the first `:`).
-        scheme: String,
-    },
-}
 
 /// A DAP table schema that cannot be turned into a table.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -304,22 +285,5 @@ mod tests {
                 .to_string()
                 .starts_with("`part-00000.tsv.gz`: cannot read line 2: ")
         );
-    }
-
-    #[test]
-    fn an_unsupported_target_names_what_is_supported_without_its_password() {
-        let e = TargetError::Unsupported {
-            masked: "mssql://root:***@h/db".into(),
-            scheme: "mssql".into(),
-        };
-        assert_eq!(
-            e.to_string(),
-            "unsupported database `mssql://root:***@h/db`: dap-run loads into `postgresql://…`, `mysql://…` and `sqlite:PATH` (SQL Server is not supported yet)"
-        );
-        let e = TargetError::Unsupported {
-            masked: "oracle://h/db".into(),
-            scheme: "oracle".into(),
-        };
-        assert!(e.to_string().ends_with("and `sqlite:PATH`"), "{e}");
     }
 }

@@ -1,6 +1,8 @@
 //! Loading DAP tables into a database (issue 14): the replica's layout, its bookkeeping and the
 //! one-transaction-per-table loads, for PostgreSQL, MySQL/MariaDB and SQLite.
 //!
+//! - [`target`] names the replica (a connection string or an SQLite file) and masks it;
+//!   [`check`] makes sure, before a run's first request, that the loads can write there.
 //! - [`error`] and [`db_error`] hold the errors of loading, typed down to the driver's or the
 //!   file's error.
 //! - [`layout`] turns a DAP table schema into columns, as the official client does.
@@ -15,6 +17,8 @@
 //! The database is the source of truth for where a table stands: a killed run leaves every
 //! table at its old or its new point, and the next run starts from what was committed.
 
+pub mod check;
+mod connect_help;
 pub mod db_error;
 pub mod error;
 pub mod layout;
@@ -25,108 +29,20 @@ pub mod pg;
 pub mod replicate;
 pub mod sqlite;
 pub mod stream;
+pub mod target;
 pub mod tsv;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value as Json;
 
+pub use check::check;
 pub use db_error::DbError;
-pub use error::{Incompatible, LayoutError, TargetError, TsvError};
+pub use error::{Incompatible, LayoutError, TsvError};
 use layout::Layout;
-
-/// Where the replica lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    /// A PostgreSQL connection string (`postgresql://…`).
-    Postgres(String),
-    /// A MySQL or MariaDB connection string (`mysql://…`).
-    Mysql(String),
-    /// An SQLite database file.
-    Sqlite(PathBuf),
-}
-
-impl Target {
-    /// Reads a connection string: `postgresql://…`/`postgres://…`, `sqlite:PATH` or
-    /// `sqlite://PATH`. Relative SQLite paths are under `base`.
-    pub fn parse(url: &str, base: &Path) -> Result<Target, TargetError> {
-        let url = url.trim();
-        if url.starts_with("postgresql://") || url.starts_with("postgres://") {
-            return Ok(Target::Postgres(url.to_owned()));
-        }
-        if url.starts_with("mysql://") || url.starts_with("mariadb://") {
-            return Ok(Target::Mysql(url.to_owned()));
-        }
-        if let Some(rest) = url.strip_prefix("sqlite:") {
-            let path = rest.strip_prefix("//").unwrap_or(rest);
-            if path.is_empty() {
-                return Err(TargetError::SqliteWithoutPath);
-            }
-            let p = Path::new(path);
-            return Ok(Target::Sqlite(if p.is_absolute() {
-                p.to_path_buf()
-            } else {
-                base.join(p)
-            }));
-        }
-        Err(TargetError::Unsupported {
-            masked: mask(url),
-            scheme: url.split(':').next().unwrap_or("").to_owned(),
-        })
-    }
-
-    /// The target with any password masked, for logs and reports.
-    pub fn display(&self) -> String {
-        match self {
-            Target::Postgres(u) | Target::Mysql(u) => mask(u),
-            Target::Sqlite(p) => format!("sqlite:{}", p.display()),
-        }
-    }
-}
-
-/// A connection string with its password replaced by `***`.
-pub fn mask(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) => {
-            if u.password().is_some() {
-                let _ = u.set_password(Some("***"));
-            }
-            let pairs: Vec<(String, String)> = u
-                .query_pairs()
-                .map(|(k, v)| {
-                    if k.eq_ignore_ascii_case("password") {
-                        (k.into_owned(), "***".to_owned())
-                    } else {
-                        (k.into_owned(), v.into_owned())
-                    }
-                })
-                .collect();
-            if !pairs.is_empty() {
-                u.query_pairs_mut().clear().extend_pairs(pairs);
-            }
-            u.to_string()
-        }
-        Err(_) => "(a connection string that does not parse)".to_owned(),
-    }
-}
-
-/// A connection string template as the plan shows it: a literal password is `***`.
-pub fn mask_template(source: &str) -> String {
-    match source.split_once("://") {
-        Some((scheme, rest)) => match rest.split_once('@') {
-            Some((userinfo, host)) => match userinfo.split_once(':') {
-                Some((user, pw)) if !pw.trim_start().starts_with("{{") => {
-                    format!("{scheme}://{user}:***@{host}")
-                }
-                _ => source.to_owned(),
-            },
-            None => source.to_owned(),
-        },
-        None => source.to_owned(),
-    }
-}
+pub use target::{Target, TargetError, mask_template};
 
 /// Where a table of the replica stands.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -152,7 +68,8 @@ pub struct TableState {
     pub deleted: Option<i64>,
     /// Duration of the last load, in seconds.
     pub duration_s: Option<f64>,
-    /// When the last load committed (UTC).
+    /// When the last load committed: RFC 3339 in UTC, to the second (`2026-12-07T05:21:45Z`),
+    /// the same for every database.
     pub loaded_at: Option<String>,
     /// The stored schema of the last load (JSON), for detecting changes.
     #[serde(skip)]
@@ -576,35 +493,6 @@ mod tests {
             assert!(parts.all().await.is_err());
             assert_eq!(Parts::ready(vec![]).get(0).await.unwrap(), None);
         });
-    }
-
-    #[test]
-    fn targets_and_masking() {
-        let base = Path::new("/out");
-        assert_eq!(
-            Target::parse("sqlite:r.db", base).unwrap(),
-            Target::Sqlite("/out/r.db".into())
-        );
-        assert_eq!(
-            Target::parse("sqlite:///abs/r.db", base).unwrap(),
-            Target::Sqlite("/abs/r.db".into())
-        );
-        let t = Target::parse("postgresql://u:secret@h:5432/db?sslmode=require", base).unwrap();
-        assert!(!t.display().contains("secret"), "{}", t.display());
-        let t = Target::parse("mysql://root:pw@h/db", base).unwrap();
-        assert!(!t.display().contains("pw"), "{}", t.display());
-        let e = Target::parse("mssql://root:pw@h/db", base).unwrap_err();
-        assert_eq!(
-            e,
-            TargetError::Unsupported {
-                masked: "mssql://root:***@h/db".into(),
-                scheme: "mssql".into()
-            }
-        );
-        assert_eq!(
-            Target::parse("sqlite:", base).unwrap_err(),
-            TargetError::SqliteWithoutPath
-        );
     }
 
     #[test]

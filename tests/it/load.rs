@@ -77,7 +77,7 @@ fn sqlite_history(db: &Path, ns: &str, table: &str) -> Vec<(String, String)> {
 
 // ---- PostgreSQL, one database per test ----
 
-fn pg_base() -> String {
+pub(crate) fn pg_base() -> String {
     std::env::var("DAP_RUN_TEST_POSTGRES")
         .unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432/test".to_owned())
 }
@@ -89,7 +89,7 @@ pub(crate) fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-async fn pg_client(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+pub(crate) async fn pg_client(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
     let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
     tokio::spawn(async move {
         let _ = conn.await;
@@ -131,6 +131,19 @@ impl PgDb {
             url: url.to_string(),
             name,
         })
+    }
+
+    /// The database's name.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The connection string as dap-run reads it.
+    pub(crate) fn server(&self) -> dap_run::load::target::PgServer {
+        match dap_run::load::Target::parse(&self.url, Path::new(".")) {
+            Ok(dap_run::load::Target::Postgres(s)) => s,
+            other => panic!("{other:?}"),
+        }
     }
 
     pub(crate) fn query(&self, sql: &str) -> Vec<tokio_postgres::Row> {
@@ -960,8 +973,9 @@ fn issue_14_postgres_connection_dropped_mid_load_fails_the_table_and_keeps_its_p
 fn issue_14_postgres_connection_dropped_once_is_retried() {
     let Some(pg) = PgDb::new("retry") else { return };
     let ws = sandbox_with_rows(3000);
-    // Connection 1 prepares the table; connection 2, the load, is cut in its COPY.
-    let proxy = Proxy::start(upstream_addr(&pg), 64 * 1024, |n| n == 2);
+    // Connection 1 is the run's check of the database, connection 2 prepares the table;
+    // connection 3, the load, is cut in its COPY.
+    let proxy = Proxy::start(upstream_addr(&pg), 64 * 1024, |n| n == 3);
     let r = replicate(&ws, Some(&through(&pg, &proxy)), r#"["users"]"#);
     r.expect_code(0);
     assert!(r.stderr.contains("retrying"), "{}", r.stderr);

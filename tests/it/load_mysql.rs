@@ -15,14 +15,14 @@ use crate::load::{
     recorded_layout, replicate, rt, sandbox_with_rows,
 };
 
-fn my_base() -> String {
+pub(crate) fn my_base() -> String {
     std::env::var("DAP_RUN_TEST_MYSQL")
         .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned())
 }
 
 /// The test's own connection to look at the database (not dap-run's). A loaded machine has
 /// been seen to abort one handshake in a full run, so a refused connect is tried three times.
-async fn my_conn(url: &str) -> Result<mysql_async::Conn, mysql_async::Error> {
+pub(crate) async fn my_conn(url: &str) -> Result<mysql_async::Conn, mysql_async::Error> {
     let opts = mysql_async::Opts::from_url(url).map_err(mysql_async::Error::Url)?;
     let opts = mysql_async::OptsBuilder::from_opts(opts).prefer_socket(false);
     let mut tries = 0;
@@ -114,13 +114,26 @@ impl MyDb {
         })
     }
 
-    fn execute(&self, sql: &str) {
+    pub(crate) fn execute(&self, sql: &str) {
         rt().block_on(async {
             let mut c = my_conn(&self.url).await.unwrap();
             c.query_drop(sql)
                 .await
                 .unwrap_or_else(|e| panic!("{sql}: {e}"))
         })
+    }
+
+    /// The database's name.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The connection string as dap-run reads it.
+    pub(crate) fn server(&self) -> dap_run::load::target::MyServer {
+        match dap_run::load::Target::parse(&self.url, std::path::Path::new(".")) {
+            Ok(dap_run::load::Target::Mysql(s)) => s,
+            other => panic!("{other:?}"),
+        }
     }
 
     pub(crate) fn has_table(&self, name: &str) -> bool {
@@ -670,8 +683,9 @@ fn connection_cut_mid_load(db: &MyDb, url: &str) {
 fn issue_16_mysql_connection_dropped_once_is_retried() {
     let Some(db) = MyDb::new("retry") else { return };
     let ws = sandbox_with_rows(3000);
-    // Connection 1 prepares the table; connection 2, the load, is cut in its LOAD DATA.
-    let proxy = Proxy::start(upstream_addr(&db), 64 * 1024, |n| n == 2);
+    // Connection 1 is the run's check of the database, connection 2 prepares the table;
+    // connection 3, the load, is cut in its LOAD DATA.
+    let proxy = Proxy::start(upstream_addr(&db), 64 * 1024, |n| n == 3);
     let r = replicate(&ws, Some(&through(&db.url, &proxy)), r#"["users"]"#);
     r.expect_code(0);
     assert!(r.stderr.contains("retrying"), "{}", r.stderr);
@@ -715,12 +729,13 @@ fn issue_16_mysql_replica_command_and_bad_urls() {
     r.expect_code(6);
     assert!(r.stderr.contains("cannot connect to MySQL"), "{}", r.stderr);
     assert!(!r.stderr.contains("hunter2"), "{}", r.stderr);
+    // A bad parameter is a refused connection string: exit 2, nothing sent.
     let r = replicate(
         &ws,
         Some(&format!("{}?local_infile=maybe", db.url)),
         r#"["users"]"#,
     );
-    r.expect_code(6);
+    r.expect_code(2);
     assert!(
         r.stderr.contains("`local_infile=maybe`: use true or false"),
         "{}",

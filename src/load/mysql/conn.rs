@@ -1,14 +1,16 @@
-//! MySQL and MariaDB connections: `mysql://user:pass@host:port/db` with the official client's
-//! `ssl` parameter (`disable`, the default as the official client's; `prefer`, `require`,
-//! `verify-ca`, `verify-full`) and dap-run's `local_infile` (`false` stages rows with
-//! `INSERT` instead of `LOAD DATA LOCAL INFILE`), TLS through rustls, and each session set up
-//! as the official client sets its own: strict mode, UTC and utf8mb4.
+//! MySQL and MariaDB connections, built from the connection string as
+//! [`crate::load::target`] read it (never from the string again): TLS through rustls as the
+//! MySQL client's `ssl-mode` names it (`DISABLED`, the default as the official client's;
+//! `PREFERRED`, `REQUIRED`, `VERIFY_CA`, `VERIFY_IDENTITY`) with `ssl-ca` and a client
+//! certificate (`ssl-cert`, `ssl-key`); dap-run's `local_infile` (`false` stages rows with
+//! `INSERT` instead of `LOAD DATA LOCAL INFILE`); and each session set up as the official
+//! client sets its own: strict mode, UTC and utf8mb4.
 
 use mysql_async::prelude::Queryable as _;
-use mysql_async::{Conn, OptsBuilder, SslOpts};
+use mysql_async::{ClientIdentity, Conn, OptsBuilder, SslOpts};
 
 use crate::load::DbError;
-use crate::load::db_error::{Engine, UrlProblem};
+use crate::load::target::{MyServer, Roots, SslMode, Tls};
 
 /// The session settings of every connection: strict mode (a value that does not fit is an
 /// error, not a silent truncation), UTC (`datetime` values are naive UTC), READ COMMITTED
@@ -31,95 +33,59 @@ pub struct Settings {
 }
 
 /// Opens a connection (see the module docs).
-pub async fn connect(url: &str) -> Result<Conn, DbError> {
-    open(url).await.map(|(c, _)| c)
+pub async fn connect(server: &MyServer) -> Result<Conn, DbError> {
+    open(server).await.map(|(c, _)| c)
 }
 
 /// Opens a connection, with the connection string's [`Settings`].
-pub async fn open(url: &str) -> Result<(Conn, Settings), DbError> {
-    let what = crate::load::mask(url);
-    let bad = |problem| DbError::BadUrl {
-        engine: Engine::Mysql,
-        problem,
-    };
-    let parsed = url::Url::parse(url).map_err(|e| bad(UrlProblem::Parse(e)))?;
-    let decode = |s: &str| {
-        percent_encoding::percent_decode_str(s)
-            .decode_utf8_lossy()
-            .into_owned()
-    };
-    let db = decode(parsed.path().trim_start_matches('/'));
-    if db.is_empty() {
-        return Err(bad(UrlProblem::NoDatabase));
-    }
-    let mut ssl = "disable".to_owned();
-    let mut local_infile = true;
-    for (k, v) in parsed.query_pairs() {
-        match k.as_ref() {
-            "ssl" | "sslmode" | "ssl-mode" | "ssl_mode" => ssl = v.to_ascii_lowercase(),
-            "local_infile" | "local-infile" => {
-                local_infile = match v.to_ascii_lowercase().as_str() {
-                    "true" | "1" | "on" | "yes" => true,
-                    "false" | "0" | "off" | "no" => false,
-                    _ => {
-                        return Err(bad(UrlProblem::LocalInfile {
-                            value: v.into_owned(),
-                        }));
-                    }
-                }
-            }
-            other => {
-                return Err(bad(UrlProblem::UnknownParameter {
-                    name: other.to_owned(),
-                }));
-            }
-        }
-    }
-    let host = parsed.host_str().unwrap_or("localhost").to_owned();
-    let port = parsed.port().unwrap_or(3306);
+pub async fn open(server: &MyServer) -> Result<(Conn, Settings), DbError> {
     let settings = Settings {
-        local_infile,
-        server: format!("{host}:{port}"),
+        local_infile: server.options.local_infile,
+        server: server.address(3306),
     };
-    let tls = match ssl.as_str() {
-        "disable" | "disabled" | "false" => None,
-        "prefer" | "preferred" | "allow" | "require" | "required" | "true" => Some(
-            SslOpts::default()
-                .with_danger_accept_invalid_certs(true)
-                .with_danger_skip_domain_validation(true),
-        ),
-        "verify-ca" | "verify_ca" => {
-            Some(SslOpts::default().with_danger_skip_domain_validation(true))
-        }
-        "verify-full" | "verify_identity" => Some(SslOpts::default()),
-        other => {
-            return Err(bad(UrlProblem::UnknownSslMode {
-                value: other.to_owned(),
-            }));
-        }
-    };
-    let user = decode(parsed.username());
     let opts = OptsBuilder::default()
-        .ip_or_hostname(host)
-        .tcp_port(port)
-        .user((!user.is_empty()).then_some(user))
-        .pass(parsed.password().map(decode))
-        .db_name(Some(db))
+        .ip_or_hostname(server.host.clone())
+        .tcp_port(server.port.unwrap_or(3306))
+        .user(server.user.clone())
+        .pass(server.password.as_ref().map(|p| p.expose().to_owned()))
+        .db_name(server.database.clone())
         // Never switch to the server's Unix socket behind the caller's back.
         .prefer_socket(false)
         .init(SETUP.to_vec());
-    let fail = |source| DbError::MysqlConnect {
-        target: what.clone(),
-        source,
-    };
-    let prefer = matches!(ssl.as_str(), "prefer" | "preferred" | "allow");
-    let conn = match Conn::new(opts.clone().ssl_opts(tls)).await {
+    let fail = |source| DbError::MysqlConnect { source };
+    let conn = match Conn::new(opts.clone().ssl_opts(ssl_opts(&server.tls))).await {
         Ok(c) => c,
-        // `prefer`: a server without TLS gets a plain connection.
-        Err(_) if prefer => Conn::new(opts).await.map_err(fail)?,
+        // `PREFERRED`: a server without TLS gets a plain connection.
+        Err(_) if server.tls.mode == SslMode::Prefer => Conn::new(opts).await.map_err(fail)?,
         Err(e) => return Err(fail(e)),
     };
     Ok((conn, settings))
+}
+
+/// The driver's TLS options: `PREFERRED` and `REQUIRED` accept any certificate, `VERIFY_CA`
+/// checks the chain (against `ssl-ca` alone when given, else the driver's built-in roots),
+/// `VERIFY_IDENTITY` the chain and the host name.
+fn ssl_opts(tls: &Tls) -> Option<SslOpts> {
+    let mut opts = match tls.mode {
+        SslMode::Disable => return None,
+        SslMode::Prefer | SslMode::Require => SslOpts::default()
+            .with_danger_accept_invalid_certs(true)
+            .with_danger_skip_domain_validation(true),
+        SslMode::VerifyCa => SslOpts::default().with_danger_skip_domain_validation(true),
+        SslMode::VerifyFull => SslOpts::default(),
+    };
+    if let Roots::File(ca) = &tls.roots {
+        opts = opts
+            .with_root_certs(vec![ca.clone().into()])
+            .with_disable_built_in_roots(true);
+    }
+    if let Some(c) = &tls.client {
+        opts = opts.with_client_identity(Some(ClientIdentity::new(
+            c.cert.clone().into(),
+            c.key.clone().into(),
+        )));
+    }
+    Some(opts)
 }
 
 /// Maps a driver error to a [`DbError`] saying what was being done.

@@ -469,7 +469,7 @@ fn enum_values(column_type: &str) -> Vec<String> {
 }
 
 /// Every table the replica knows, with its row count.
-pub async fn status(url: &str) -> Result<Vec<TableState>, DbError> {
+pub async fn status(url: &crate::load::target::MyServer) -> Result<Vec<TableState>, DbError> {
     let mut conn = connect(url).await?;
     let known: Vec<String> = conn
         .query(

@@ -35,6 +35,7 @@
 //! harmless: an incremental since an older point, applied to newer rows, ends at the same rows.
 
 mod apply;
+mod check;
 mod conn;
 mod infile;
 mod insert;
@@ -42,6 +43,7 @@ mod meta;
 mod names;
 
 pub use apply::{apply_sql, stage_ddl};
+pub use check::check;
 pub use conn::connect;
 pub use meta::{status, table_name};
 
@@ -72,7 +74,7 @@ fn diff_type(ty: &ColType) -> String {
 /// What the next load of a table is (see [`super::pg::prepare`]). Creates the bookkeeping
 /// tables and settles what a killed run left (see the module docs).
 pub async fn prepare(
-    url: &str,
+    url: &crate::load::target::MyServer,
     layout: &Layout,
 ) -> Result<(Mode, Changes, Option<TableState>), DbError> {
     names::check(layout)?;
@@ -224,7 +226,11 @@ impl Rows {
 
 /// Loads one table (see the module docs). On any error before the swap, the live table and
 /// its recorded point stay where they were.
-pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<LoadOutcome, DbError> {
+pub async fn load(
+    url: &crate::load::target::MyServer,
+    req: &LoadRequest,
+    changes: &Changes,
+) -> Result<LoadOutcome, DbError> {
     let (mut conn, settings) = conn::open(url).await?;
     let l = &req.layout;
     let names = names::Names::of(l);

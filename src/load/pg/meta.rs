@@ -119,7 +119,8 @@ pub(super) async fn state(
         .query_one(
             r#"SELECT s."timestamp"::text, s.schema_version, s.schema_description,
                       d.until, d.schema_version, d.last_load, d.reason, d.upserted, d.deleted,
-                      d.duration_ms, d.loaded_at::text, d.schema_description
+                      d.duration_ms, to_char(d.loaded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+                      d.schema_description
                FROM (SELECT 1) one
                LEFT JOIN instructure_dap.table_sync s ON s.source_namespace = $1 AND s.source_table = $2
                LEFT JOIN dap_run.table_state d ON d.namespace = $1 AND d."table" = $2"#,
@@ -220,7 +221,7 @@ pub(super) async fn enum_values(
 }
 
 /// Every table the replica knows, with its row count.
-pub async fn status(url: &str) -> Result<Vec<TableState>, DbError> {
+pub async fn status(url: &crate::load::target::PgServer) -> Result<Vec<TableState>, DbError> {
     let client = connect(url).await?;
     let exists: Option<String> = client
         .query_one(

@@ -8,11 +8,13 @@
 //! continue a replica the other one filled.
 
 mod apply;
+mod check;
 mod conn;
 mod meta;
 mod names;
 mod stage;
 
+pub use check::check;
 pub use conn::connect;
 pub use meta::status;
 
@@ -34,7 +36,7 @@ use meta::{columns, enum_values, state};
 /// additive changes it needs. Creates the bookkeeping tables, the namespace's schema and the
 /// enum types, and adds new enum values (committed before any data, as PostgreSQL requires).
 pub async fn prepare(
-    url: &str,
+    url: &crate::load::target::PgServer,
     layout: &Layout,
 ) -> Result<(Mode, Changes, Option<TableState>), DbError> {
     names::check(layout)?;
@@ -244,7 +246,11 @@ async fn copy_part(
 
 /// Loads one table in one transaction (see the module docs). On any error the transaction is
 /// rolled back: the table and its recorded point stay where they were.
-pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<LoadOutcome, DbError> {
+pub async fn load(
+    url: &crate::load::target::PgServer,
+    req: &LoadRequest,
+    changes: &Changes,
+) -> Result<LoadOutcome, DbError> {
     let started = Instant::now();
     let mut client = connect(url).await?;
     let layout = &req.layout;
@@ -405,7 +411,7 @@ pub async fn load(url: &str, req: &LoadRequest, changes: &Changes) -> Result<Loa
 /// ([`stage`]). Where keys repeat (`dedupe`), through the staging table on one connection, the
 /// last record of a key winning.
 async fn fill(
-    url: &str,
+    url: &crate::load::target::PgServer,
     tx: &Transaction<'_>,
     into: &str,
     layout: &Layout,

@@ -36,7 +36,7 @@ pub(super) struct Helper {
 /// second connection, each taking the next part when it is free: the rows read, and the helper
 /// if it took a part. `action`: as for [`copy_part`] (an incremental's `dap_action` column).
 pub(super) async fn parts(
-    url: &str,
+    url: &crate::load::target::PgServer,
     tx: &Transaction<'_>,
     target: &str,
     layout: &Layout,
@@ -80,7 +80,7 @@ pub(super) async fn parts(
 /// `dap_action` with `action`, no constraint), locked by name for as long as the connection
 /// lives: the connection and the quoted table.
 async fn open(
-    url: &str,
+    url: &crate::load::target::PgServer,
     layout: &Layout,
     action: Option<&str>,
 ) -> Result<(Client, String), DbError> {

@@ -408,15 +408,18 @@ pub fn resolve_target(
     job_dir: &std::path::Path,
     output_dir: &std::path::Path,
 ) -> Result<Target, TargetError> {
+    use super::target::Origin;
     let cwd = std::path::Path::new(".");
-    if let Some(u) = flag.filter(|s| !s.trim().is_empty()) {
-        return Target::parse(u, cwd);
-    }
-    if let Some(u) = env.filter(|s| !s.trim().is_empty()) {
-        return Target::parse(u, cwd);
-    }
-    if let Some(u) = job_url.filter(|s| !s.trim().is_empty()) {
-        return Target::parse(u, job_dir);
+    let given = [
+        (flag, cwd, Origin::Flag),
+        (env, cwd, Origin::Env),
+        (job_url, job_dir, Origin::JobFile),
+    ];
+    if let Some((Some(u), base, origin)) = given
+        .into_iter()
+        .find(|(u, ..)| u.is_some_and(|s| !s.trim().is_empty()))
+    {
+        return Target::parse(u, base).map_err(|e| e.from_origin(origin));
     }
     Ok(Target::Sqlite(output_dir.join("replica.db")))
 }

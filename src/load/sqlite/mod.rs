@@ -457,20 +457,66 @@ pub fn load(path: &Path, req: &LoadRequest, changes: &Changes) -> Result<LoadOut
     Ok(out)
 }
 
+/// Opens the replica for reading only, so that `replica` works on a file it may not write
+/// (mode 0444, a read-only folder or mount). A WAL database's readers need its `-shm` file;
+/// where it is missing and cannot be created (a read-only folder), the file is opened
+/// immutable, which reads it without one.
+fn open_read_only(path: &Path) -> Result<Connection, DbError> {
+    use rusqlite::OpenFlags;
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let opened = |name: &str| -> rusqlite::Result<Connection> {
+        let conn = Connection::open_with_flags(name, flags)?;
+        conn.busy_timeout(std::time::Duration::from_secs(60))?;
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+            r.get::<_, i64>(0)
+        })?;
+        Ok(conn)
+    };
+    let uri = |query: &str| {
+        let text = path.to_string_lossy();
+        let encoded: String = text
+            .chars()
+            .map(|c| match c {
+                '%' | '?' | '#' => format!("%{:02X}", c as u32),
+                c => c.to_string(),
+            })
+            .collect();
+        format!("file:{encoded}{query}")
+    };
+    opened(&uri(""))
+        .or_else(|e| match e {
+            rusqlite::Error::SqliteFailure(f, _)
+                if matches!(
+                    f.code,
+                    rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly
+                ) =>
+            {
+                opened(&uri("?immutable=1"))
+            }
+            other => Err(other),
+        })
+        .map_err(|source| DbError::SqliteOpen {
+            path: path.to_owned(),
+            source,
+        })
+}
+
 /// Every table the replica knows, with its row count.
 pub fn status(path: &Path) -> Result<Vec<TableState>, DbError> {
     if !path.exists() {
         return Ok(vec![]);
     }
-    let conn = open(path)?;
-    let loaded: i64 = conn
+    let conn = open_read_only(path)?;
+    let known: i64 = conn
         .query_row(
-            "SELECT count(*) FROM sqlite_master WHERE name = 'dap_run__table_state'",
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'dap_run__table_state'",
             [],
             |r| r.get(0),
         )
         .map_err(err("cannot read the replica"))?;
-    if loaded == 0 {
+    if known == 0 {
         return Ok(vec![]);
     }
     let mut stmt = conn

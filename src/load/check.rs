@@ -1,0 +1,213 @@
+//! The replica checked before a run sends its first request: the database is reached and its
+//! user may create and write what the loads need, so a run that cannot load fails at once
+//! (exit 6, or 5 for an SQLite file that cannot be written) without a login or a query job,
+//! and says what to do: how to create a database that does not exist, which privilege to grant.
+//!
+//! PostgreSQL's privileges are read from the server (`has_database_privilege` and its kin,
+//! [`super::pg::check`]); MySQL has no such functions that account for roles and wildcards, so
+//! its check does what a load does to a table of its own and names the privilege of the
+//! statement the server refused ([`super::mysql::check`]). The README's "Replica database"
+//! section lists what each database gets and needs.
+
+use std::path::{Path, PathBuf};
+
+use super::{DbError, Target};
+use crate::error::ExitCode;
+
+/// A privilege the replica's user lacks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Missing {
+    /// The privilege and its object: ``CREATE on database `canvas` ``.
+    pub what: String,
+    /// Why a load needs it.
+    pub why: &'static str,
+    /// The statement that grants it.
+    pub grant: String,
+}
+
+/// Why the replica cannot take a load.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// The server could not be reached, or a query failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The database does not exist.
+    #[error("the database `{database}` does not exist\n  = help: create it: {how}")]
+    NoDatabase {
+        /// Its name.
+        database: String,
+        /// The statements that create it.
+        how: String,
+    },
+    /// Privileges the loads need.
+    #[error(
+        "the user `{user}` lacks {}: {}\n  = help: as the database's owner or an administrator: {}\n  = note: the README's \"Replica database\" lists what dap-run creates and the privileges it needs",
+        if missing.len() == 1 { "a privilege the replica needs" } else { "privileges the replica needs" },
+        missing.iter().map(|m| format!("{} ({})", m.what, m.why)).collect::<Vec<_>>().join("; "),
+        missing.iter().map(|m| m.grant.as_str()).collect::<Vec<_>>().join(" ")
+    )]
+    Privileges {
+        /// The user.
+        user: String,
+        /// What it lacks.
+        missing: Vec<Missing>,
+    },
+    /// The server takes no writes.
+    #[error(
+        "the database takes no writes: {why}\n  = help: point the connection string at the primary server, or lift the read-only setting for this user"
+    )]
+    ReadOnly {
+        /// What says so.
+        why: String,
+    },
+    /// The SQLite file, or its folder, cannot be written (the message that reports it names the
+    /// file).
+    #[error(
+        "cannot write the SQLite database: {reason}\n  = help: dap-run writes the file and creates `-wal` and `-shm` files beside it: make the file and its folder writable by this user, or choose another file with --database sqlite:PATH"
+    )]
+    SqliteReadOnly {
+        /// The database file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl CheckError {
+    /// The exit code: the database's 6; 5 for an SQLite file that cannot be written; a bug 70.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            CheckError::Db(e) => e.exit_code(),
+            CheckError::SqliteReadOnly { .. } => ExitCode::LocalIo,
+            _ => ExitCode::Database,
+        }
+    }
+}
+
+impl crate::error::DatabaseFailure for CheckError {
+    fn exit_code(&self) -> ExitCode {
+        CheckError::exit_code(self)
+    }
+
+    fn describe(&self, target: &str) -> String {
+        match self {
+            CheckError::Db(e) => e.describe(target),
+            other => format!("database {target}: {other}"),
+        }
+    }
+}
+
+/// Checks the replica (see the module docs). `namespaces` are the schemas the job's loads are
+/// known to write (PostgreSQL), when the job names them without a loop's item.
+pub async fn check(target: &Target, namespaces: &[String]) -> Result<(), CheckError> {
+    match target {
+        Target::Postgres(s) => super::pg::check(s, namespaces).await,
+        Target::Mysql(s) => super::mysql::check(s).await,
+        Target::Sqlite(path) => {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || sqlite(&path))
+                .await
+                .map_err(|e| DbError::internal("checking the SQLite replica", e))?
+        }
+    }
+}
+
+/// SQLite: the folder takes new files (the database, its `-wal` and `-shm`), and an existing
+/// database takes a write transaction.
+fn sqlite(path: &Path) -> Result<(), CheckError> {
+    let unwritable = |reason: String| CheckError::SqliteReadOnly {
+        path: path.to_owned(),
+        reason,
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).map_err(|source| DbError::SqliteFolder {
+        path: path.to_owned(),
+        source,
+    })?;
+    tempfile::Builder::new()
+        .prefix(".dap-run-check")
+        .tempfile_in(&dir)
+        .map_err(|e| {
+            unwritable(format!(
+                "its folder `{}` takes no new file ({})",
+                dir.display(),
+                std::io::Error::from(e.kind())
+            ))
+        })?;
+    if !path.exists() {
+        return Ok(());
+    }
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|source| DbError::SqliteOpen {
+        path: path.to_owned(),
+        source,
+    })?;
+    match conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;") {
+        Ok(()) => Ok(()),
+        // Another load holds the write lock: the file is writable.
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if matches!(
+                e.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ) =>
+        {
+            Ok(())
+        }
+        Err(rusqlite::Error::SqliteFailure(e, msg))
+            if matches!(
+                e.code,
+                rusqlite::ErrorCode::ReadOnly
+                    | rusqlite::ErrorCode::CannotOpen
+                    | rusqlite::ErrorCode::PermissionDenied
+            ) =>
+        {
+            Err(unwritable(msg.unwrap_or_else(|| e.to_string())))
+        }
+        Err(source) => Err(DbError::Sqlite {
+            what: "cannot begin a write transaction",
+            source,
+        }
+        .into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn privileges_are_named_with_their_grants() {
+        let e = CheckError::Privileges {
+            user: "dap".into(),
+            missing: vec![Missing {
+                what: "CREATE on database `canvas`".into(),
+                why: "dap-run creates the schemas dap_run, instructure_dap and one per namespace",
+                grant: "GRANT CREATE ON DATABASE \"canvas\" TO \"dap\";".into(),
+            }],
+        };
+        assert_eq!(
+            crate::error::DatabaseFailure::describe(&e, "postgresql://dap@h/canvas"),
+            "database postgresql://dap@h/canvas: the user `dap` lacks a privilege the replica needs: CREATE on database `canvas` (dap-run creates the schemas dap_run, instructure_dap and one per namespace)\n  = help: as the database's owner or an administrator: GRANT CREATE ON DATABASE \"canvas\" TO \"dap\";\n  = note: the README's \"Replica database\" lists what dap-run creates and the privileges it needs"
+        );
+        assert_eq!(e.exit_code(), ExitCode::Database);
+    }
+
+    #[test]
+    fn an_sqlite_file_in_a_new_folder_passes_and_is_not_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a/b/replica.db");
+        sqlite(&path).unwrap();
+        assert!(!path.exists());
+        assert!(path.parent().unwrap().is_dir());
+        assert_eq!(
+            std::fs::read_dir(path.parent().unwrap()).unwrap().count(),
+            0
+        );
+    }
+}

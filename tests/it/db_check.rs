@@ -1,0 +1,315 @@
+//! The replica checked before the first gateway request, through the binary against real
+//! PostgreSQL, MariaDB and SQLite: a database that cannot take the loads fails the run (exit 6,
+//! or 5 for an SQLite file) with no request sent, not even a login, and says what to do.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::common::*;
+use crate::db_connection::{MyUser, PgRole};
+use crate::load::{PgDb, replicate, sandbox_with_rows};
+use crate::load_mysql::MyDb;
+
+/// The run failed with `code` before sending anything, naming the server once per line.
+#[track_caller]
+fn refused_before_any_request(ws: &Workspace, r: &Run, code: i32, server: &str) {
+    r.expect_code(code);
+    let c = ws.counters();
+    assert_eq!(
+        (c.requests, c.logins),
+        (0, 0),
+        "a request was sent before the database was checked:\n{}",
+        r.stderr
+    );
+    for line in r.stderr.lines().filter(|l| l.contains(" ERROR ")) {
+        assert!(
+            line.matches(server).count() <= 1,
+            "the server twice: {line}"
+        );
+    }
+}
+
+fn host_port(url: &str) -> String {
+    let u = url::Url::parse(url).unwrap();
+    format!("{}:{}", u.host_str().unwrap(), u.port().unwrap())
+}
+
+#[test]
+fn an_unreachable_database_fails_the_run_before_any_request() {
+    for url in [
+        "postgresql://u:hunter2@127.0.0.1:1/db?sslmode=disable",
+        "mysql://u:hunter2@127.0.0.1:1/db",
+    ] {
+        let ws = sandbox_with_rows(10);
+        let r = replicate(&ws, Some(url), r#"["users"]"#);
+        refused_before_any_request(&ws, &r, 6, "127.0.0.1:1");
+        assert!(r.stderr.contains("ERROR error: database "), "{}", r.stderr);
+        assert!(r.stderr.contains(": cannot connect to "), "{}", r.stderr);
+        assert!(
+            r.stderr
+                .contains("and that the server is running and reachable from here"),
+            "{}",
+            r.stderr
+        );
+        assert!(!r.stderr.contains("hunter2"), "{}", r.stderr);
+    }
+}
+
+#[test]
+fn a_postgres_database_that_does_not_exist_says_how_to_create_it() {
+    let Some(pg) = PgDb::new("check_missing") else {
+        return;
+    };
+    let mut url = url::Url::parse(&pg.url).unwrap();
+    url.set_path("/dap_run_no_such_database");
+    let ws = sandbox_with_rows(10);
+    let r = replicate(&ws, Some(url.as_str()), r#"["users"]"#);
+    refused_before_any_request(&ws, &r, 6, &host_port(&pg.url));
+    assert!(
+        r.stderr.contains(&format!(
+            "ERROR error: database {url}: the database `dap_run_no_such_database` does not exist"
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains(
+            "= help: create it: in psql, as a role with CREATEDB: `CREATE DATABASE \"dap_run_no_such_database\" OWNER \"postgres\";`"
+        ),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_mysql_database_that_does_not_exist_says_how_to_create_it() {
+    let Some(db) = MyDb::new("check_missing") else {
+        return;
+    };
+    let mut url = url::Url::parse(&db.url).unwrap();
+    url.set_path("/dap_run_no_such_database");
+    let ws = sandbox_with_rows(10);
+    let r = replicate(&ws, Some(url.as_str()), r#"["users"]"#);
+    refused_before_any_request(&ws, &r, 6, &host_port(&db.url));
+    assert!(
+        r.stderr
+            .contains("the database `dap_run_no_such_database` does not exist"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("CREATE DATABASE `dap_run_no_such_database` CHARACTER SET utf8mb4; GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, CREATE TEMPORARY TABLES ON `dap_run_no_such_database`.*"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// A role without CREATE on the database is refused with the grant that fixes it; with it,
+/// a schema of the namespace that the role may not use is named too; with every privilege
+/// granted, the run loads. A read-only role is refused as such.
+#[test]
+fn a_postgres_role_without_a_privilege_is_told_which_and_how_to_grant_it() {
+    let role = PgRole {
+        name: format!("dap_nocreate_{}_{}", std::process::id(), fastrand::u32(..)),
+    };
+    let Some(pg) = PgDb::new("check_privileges") else {
+        return;
+    };
+    pg.execute(&format!("CREATE ROLE {} LOGIN", role.name));
+    let mut url = url::Url::parse(&pg.url).unwrap();
+    url.set_username(&role.name).unwrap();
+    url.set_query(Some("sslmode=disable"));
+    let (db, user) = (pg.name().to_owned(), role.name.clone());
+
+    let ws = sandbox_with_rows(10);
+    let r = replicate(&ws, Some(url.as_str()), r#"["users"]"#);
+    refused_before_any_request(&ws, &r, 6, &host_port(&pg.url));
+    assert!(
+        r.stderr.contains(&format!(
+            "ERROR error: database {url}: the user `{user}` lacks a privilege the replica needs: CREATE on database `{db}` (dap-run creates the schemas dap_run, instructure_dap and one per namespace)"
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains(&format!(
+            "= help: as the database's owner or an administrator: GRANT CREATE ON DATABASE \"{db}\" TO \"{user}\";"
+        )),
+        "{}",
+        r.stderr
+    );
+
+    pg.execute(&format!(
+        "GRANT CREATE ON DATABASE {db} TO {user}; CREATE SCHEMA canvas; REVOKE ALL ON SCHEMA canvas FROM PUBLIC"
+    ));
+    let ws = sandbox_with_rows(10);
+    let r = replicate(&ws, Some(url.as_str()), r#"["users"]"#);
+    refused_before_any_request(&ws, &r, 6, &host_port(&pg.url));
+    assert!(
+        r.stderr.contains(
+            "lacks a privilege the replica needs: USAGE and CREATE on schema `canvas` (dap-run creates and reads its tables there)\n"
+        ) && r.stderr.contains(&format!("GRANT USAGE, CREATE ON SCHEMA \"canvas\" TO \"{user}\";")),
+        "{}",
+        r.stderr
+    );
+
+    pg.execute(&format!("GRANT USAGE, CREATE ON SCHEMA canvas TO {user}"));
+    let ws = sandbox_with_rows(10);
+    replicate(&ws, Some(url.as_str()), r#"["users"]"#).expect_code(0);
+
+    pg.execute(&format!(
+        "ALTER ROLE {user} SET default_transaction_read_only = on"
+    ));
+    let ws = sandbox_with_rows(10);
+    let r = replicate(&ws, Some(url.as_str()), r#"["users"]"#);
+    refused_before_any_request(&ws, &r, 6, &host_port(&pg.url));
+    assert!(
+        r.stderr.contains(
+            "the database takes no writes: default_transaction_read_only is on for this user or database"
+        ),
+        "{}",
+        r.stderr
+    );
+}
+
+/// A MariaDB user with no DROP or CREATE is refused with the grant of every privilege a load
+/// uses; granted them, the run loads and the check leaves no table of its own behind.
+#[test]
+fn a_mysql_user_without_a_privilege_is_told_which_and_how_to_grant_it() {
+    let Some(db) = MyDb::new("check_privileges") else {
+        return;
+    };
+    let user = MyUser {
+        name: format!("dap_nocreate_{}", fastrand::u32(..)),
+    };
+    let name = db.name().to_owned();
+    db.execute(&format!(
+        "CREATE USER '{0}'@'%'; GRANT SELECT, INSERT, UPDATE, DELETE, DROP ON `{name}`.* TO '{0}'@'%'",
+        user.name
+    ));
+    let mut url = url::Url::parse(&db.url).unwrap();
+    url.set_username(&user.name).unwrap();
+    let ws = sandbox_with_rows(10);
+    let r = replicate(&ws, Some(url.as_str()), r#"["users"]"#);
+    refused_before_any_request(&ws, &r, 6, &host_port(&db.url));
+    assert!(
+        r.stderr.contains(&format!(
+            "ERROR error: database {url}: the user `{}@%` lacks a privilege the replica needs: CREATE on database `{name}` (dap-run creates its tables and the bookkeeping tables)",
+            user.name
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains(&format!(
+            "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, CREATE TEMPORARY TABLES ON `{name}`.* TO '{}'@'%';",
+            user.name
+        )),
+        "{}",
+        r.stderr
+    );
+    db.execute(&format!(
+        "GRANT CREATE, ALTER ON `{name}`.* TO '{}'@'%'",
+        user.name
+    ));
+    let ws = sandbox_with_rows(10);
+    let r = replicate(&ws, Some(url.as_str()), r#"["users"]"#);
+    refused_before_any_request(&ws, &r, 6, &host_port(&db.url));
+    assert!(
+        r.stderr.contains(&format!(
+            "lacks a privilege the replica needs: CREATE TEMPORARY TABLES on database `{name}` (an incremental stages its changes in a temporary table)"
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !db.has_table("dap_run__access_check"),
+        "the check cleaned up"
+    );
+    db.execute(&format!(
+        "GRANT CREATE TEMPORARY TABLES ON `{name}`.* TO '{}'@'%'",
+        user.name
+    ));
+    let ws = sandbox_with_rows(10);
+    replicate(&ws, Some(url.as_str()), r#"["users"]"#).expect_code(0);
+    assert!(!db.has_table("dap_run__access_check") && !db.has_table("dap_run__access_check2"));
+    assert!(db.has_table("canvas__users"));
+}
+
+/// An SQLite replica in a folder the run may not write: exit 5 before any request. (Run as
+/// `nobody` when the tests run as root, whom file modes do not stop.)
+#[test]
+fn an_sqlite_replica_that_cannot_be_written_fails_the_run_before_any_request() {
+    let ws = sandbox_with_rows(10);
+    ws.example("replicate.toml");
+    let ro = ws.path().join("ro");
+    std::fs::create_dir(&ro).unwrap();
+    let r = as_unprivileged(&ws, &ro, |cmd| {
+        cmd.args([
+            "run",
+            "replicate.toml",
+            "--output-dir",
+            "out",
+            "--var",
+            r#"tables=["users"]"#,
+            "--database",
+            "sqlite:ro/replica.db",
+        ]);
+    });
+    refused_before_any_request(&ws, &r, 5, "ro/replica.db");
+    assert!(
+        r.stderr.contains("ERROR error: database sqlite:./ro/replica.db: cannot write the SQLite database: its folder `./ro` takes no new file (permission denied)\n"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// Runs the binary in `ws` with the sandbox's environment, as an unprivileged user when the
+/// tests run as root (whom file modes do not stop), after making `read_only` (a folder under
+/// the workspace) and the files in it read-only and the workspace writable to that user.
+pub(crate) fn as_unprivileged(
+    ws: &Workspace,
+    read_only: &Path,
+    args: impl FnOnce(&mut Command),
+) -> Run {
+    let root = rustix::process::geteuid().is_root();
+    if root {
+        set_mode(ws.path(), 0o777);
+        for f in files_under(ws.path()) {
+            let p = ws.path().join(f);
+            if !p.starts_with(read_only) {
+                set_mode(&p, 0o666);
+            }
+        }
+    }
+    for f in files_under(read_only) {
+        set_mode(&read_only.join(f), 0o444);
+    }
+    set_mode(read_only, 0o555);
+    let mut cmd = if root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(assert_cmd::cargo::cargo_bin!("dap-run"));
+        let template = ws.cmd();
+        c.current_dir(ws.path()).env_clear();
+        for (k, v) in template.get_envs() {
+            if let Some(v) = v {
+                c.env(k, v);
+            }
+        }
+        c
+    } else {
+        ws.cmd()
+    };
+    args(&mut cmd);
+    let run = Run::from(cmd.output().expect("run dap-run"));
+    // Writable again, so that the workspace can be removed.
+    set_mode(read_only, 0o755);
+    run
+}
+
+fn set_mode(p: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
+        .unwrap_or_else(|e| panic!("chmod {}: {e}", p.display()));
+}
