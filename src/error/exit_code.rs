@@ -90,7 +90,7 @@ impl ExitCode {
                 "authentication failed (login rejected with a 4xx, or 401 after a fresh login)"
             }
             ExitCode::Gateway => {
-                "the gateway or the network failed after retries (5xx, timeouts, unexpected 4xx, a poll that timed out, a login that got 429/5xx or timed out on every attempt, a refused redirect)"
+                "the gateway or the network failed after retries (5xx, timeouts, unexpected 4xx, a poll that timed out, a login that got 429/5xx or timed out on every attempt, a refused redirect), or HTTPS cannot be set up (no CA certificates; the message says what to install)"
             }
             ExitCode::LocalIo => {
                 "a local file could not be written or read (a full disk during a download included, a downloaded object that cannot be read back for its load, an SQLite replica's folder that cannot be created; when only the state file fails, the files, summary and reports of the run are still written)"
