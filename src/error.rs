@@ -102,6 +102,12 @@ pub trait DatabaseFailure: std::error::Error + Send + Sync + 'static {
     fn exit_code(&self) -> ExitCode;
     /// The error as a command reports it for the replica `target`.
     fn describe(&self, target: &str) -> String;
+    /// What to do about it, apart from the message.
+    fn help(&self) -> Option<String>;
+    /// Context beside the message.
+    fn note(&self) -> Option<String> {
+        None
+    }
 }
 
 /// What to tell a user who meets a bug.
@@ -124,14 +130,14 @@ impl Error {
             }
             Error::Internal { .. } | Error::Panicked { .. } => Some(BUG_HELP.to_owned()),
             // The load layer's text, with its advice.
-            Error::Database { target, error } => advice::Split::of(&error.describe(target)).help,
+            Error::Database { error, .. } => error.help(),
         }
     }
 
     /// Context beside the message, apart from it (see [`advice`]).
     pub fn note(&self) -> Option<String> {
         match self {
-            Error::Database { target, error } => advice::Split::of(&error.describe(target)).note,
+            Error::Database { error, .. } => error.note(),
             _ => None,
         }
     }

@@ -11,6 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::sqlite::SqliteError;
 use super::{DbError, Target};
 use crate::error::ExitCode;
 
@@ -32,7 +33,7 @@ pub enum CheckError {
     #[error(transparent)]
     Db(#[from] DbError),
     /// The database does not exist.
-    #[error("the database `{database}` does not exist\n  = help: create it: {how}")]
+    #[error("the database `{database}` does not exist")]
     NoDatabase {
         /// Its name.
         database: String,
@@ -41,10 +42,9 @@ pub enum CheckError {
     },
     /// Privileges the loads need.
     #[error(
-        "the user `{user}` lacks {}: {}\n  = help: as the database's owner or an administrator: {}\n  = note: the README's \"Replica database\" lists what dap-run creates and the privileges it needs",
+        "the user `{user}` lacks {}: {}",
         if missing.len() == 1 { "a privilege the replica needs" } else { "privileges the replica needs" },
-        missing.iter().map(|m| format!("{} ({})", m.what, m.why)).collect::<Vec<_>>().join("; "),
-        missing.iter().map(|m| m.grant.as_str()).collect::<Vec<_>>().join(" ")
+        missing.iter().map(|m| format!("{} ({})", m.what, m.why)).collect::<Vec<_>>().join("; ")
     )]
     Privileges {
         /// The user.
@@ -53,18 +53,14 @@ pub enum CheckError {
         missing: Vec<Missing>,
     },
     /// The server takes no writes.
-    #[error(
-        "the database takes no writes: {why}\n  = help: point the connection string at the primary server, or lift the read-only setting for this user"
-    )]
+    #[error("the database takes no writes: {why}")]
     ReadOnly {
         /// What says so.
         why: String,
     },
     /// The SQLite file, or its folder, cannot be written (the message that reports it names the
     /// file).
-    #[error(
-        "cannot write the SQLite database: {reason}\n  = help: dap-run writes the file and creates `-wal` and `-shm` files beside it: make the file and its folder writable by this user, or choose another file with --database sqlite:PATH"
-    )]
+    #[error("cannot write the SQLite database: {reason}")]
     SqliteReadOnly {
         /// The database file.
         path: PathBuf,
@@ -84,9 +80,45 @@ impl CheckError {
     }
 }
 
+impl CheckError {
+    /// What to do about it, apart from the message.
+    pub fn help(&self) -> Option<String> {
+        match self {
+            CheckError::Db(e) => e.help(),
+            CheckError::NoDatabase { how, .. } => Some(format!("create it: {how}")),
+            CheckError::Privileges { missing, .. } => Some(format!(
+                "as the database's owner or an administrator: {}",
+                missing
+                    .iter()
+                    .map(|m| m.grant.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )),
+            CheckError::ReadOnly { .. } => Some("point the connection string at the primary server, or lift the read-only setting for this user".to_owned()),
+            CheckError::SqliteReadOnly { .. } => Some("dap-run writes the file and creates `-wal` and `-shm` files beside it: make the file and its folder writable by this user, or choose another file with --database sqlite:PATH".to_owned()),
+        }
+    }
+
+    /// Context beside the message.
+    pub fn note(&self) -> Option<String> {
+        match self {
+            CheckError::Privileges { .. } => Some("the README's \"Replica database\" lists what dap-run creates and the privileges it needs".to_owned()),
+            _ => None,
+        }
+    }
+}
+
 impl crate::error::DatabaseFailure for CheckError {
     fn exit_code(&self) -> ExitCode {
         CheckError::exit_code(self)
+    }
+
+    fn help(&self) -> Option<String> {
+        CheckError::help(self)
+    }
+
+    fn note(&self) -> Option<String> {
+        CheckError::note(self)
     }
 
     fn describe(&self, target: &str) -> String {
@@ -123,9 +155,11 @@ fn sqlite(path: &Path) -> Result<(), CheckError> {
         Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
         _ => PathBuf::from("."),
     };
-    std::fs::create_dir_all(&dir).map_err(|source| DbError::SqliteFolder {
-        path: path.to_owned(),
-        source,
+    std::fs::create_dir_all(&dir).map_err(|source| {
+        DbError::from(SqliteError::Folder {
+            path: path.to_owned(),
+            source,
+        })
     })?;
     tempfile::Builder::new()
         .prefix(".dap-run-check")
@@ -144,9 +178,11 @@ fn sqlite(path: &Path) -> Result<(), CheckError> {
         path,
         rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|source| DbError::SqliteOpen {
-        path: path.to_owned(),
-        source,
+    .map_err(|source| {
+        DbError::from(SqliteError::Open {
+            path: path.to_owned(),
+            source,
+        })
     })?;
     match conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;") {
         Ok(()) => Ok(()),
@@ -169,10 +205,10 @@ fn sqlite(path: &Path) -> Result<(), CheckError> {
         {
             Err(unwritable(msg.unwrap_or_else(|| e.to_string())))
         }
-        Err(source) => Err(DbError::Sqlite {
+        Err(source) => Err(DbError::from(SqliteError::Statement {
             what: "cannot begin a write transaction",
             source,
-        }
+        })
         .into()),
     }
 }
@@ -193,8 +229,15 @@ mod tests {
         };
         assert_eq!(
             crate::error::DatabaseFailure::describe(&e, "postgresql://dap@h/canvas"),
-            "database postgresql://dap@h/canvas: the user `dap` lacks a privilege the replica needs: CREATE on database `canvas` (dap-run creates the schemas dap_run, instructure_dap and one per namespace)\n  = help: as the database's owner or an administrator: GRANT CREATE ON DATABASE \"canvas\" TO \"dap\";\n  = note: the README's \"Replica database\" lists what dap-run creates and the privileges it needs"
+            "database postgresql://dap@h/canvas: the user `dap` lacks a privilege the replica needs: CREATE on database `canvas` (dap-run creates the schemas dap_run, instructure_dap and one per namespace)"
         );
+        assert_eq!(
+            e.help().as_deref(),
+            Some(
+                "as the database's owner or an administrator: GRANT CREATE ON DATABASE \"canvas\" TO \"dap\";"
+            )
+        );
+        assert!(e.note().is_some_and(|n| n.contains("lists what dap-run creates")));
         assert_eq!(e.exit_code(), ExitCode::Database);
     }
 

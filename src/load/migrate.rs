@@ -56,7 +56,8 @@ mod tests {
         let e = pending(&ALL, Some(3)).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "the replica's bookkeeping is at version 3, newer than this dap-run knows (2): a newer dap-run wrote it\n  = help: upgrade dap-run"
+            "the replica's bookkeeping is at version 3, newer than this dap-run knows (2): a newer dap-run wrote it"
         );
+        assert_eq!(e.help().as_deref(), Some("upgrade dap-run"));
     }
 }

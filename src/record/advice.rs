@@ -25,7 +25,7 @@ impl StepErrorKind {
                 (*url_refreshed && source.exit_code() == ExitCode::Gateway)
                     .then(|| "the URL was refreshed once already".to_owned()),
             ),
-            K::Load(e) => Split::of(&e.to_string()).note,
+            K::Load(e) => e.note(),
             _ => None,
         }
     }
@@ -40,7 +40,7 @@ impl StepErrorKind {
             } => return source.help(),
             // The transport's and the replica's texts, with their advice.
             K::Http { source, .. } => return Split::of(&source.to_string()).help,
-            K::Load(e) => return Split::of(&e.to_string()).help,
+            K::Load(e) => return e.help(),
             K::PollTimeout { .. } => {
                 "raise `poll.timeout`, or check the gateway job's progress".to_owned()
             }

@@ -7,7 +7,8 @@
 
 use mysql_async::prelude::Queryable as _;
 
-use super::conn::{connect, my_err};
+use super::conn::connect;
+use super::error::{MyError, my_err};
 use crate::load::DbError;
 use crate::load::check::{CheckError, Missing};
 use crate::load::target::MyServer;
@@ -85,9 +86,14 @@ pub async fn check(server: &MyServer) -> Result<(), CheckError> {
     let database = server.database.clone().unwrap_or_default();
     let mut conn = match connect(server).await {
         Ok(c) => c,
-        Err(DbError::MysqlConnect {
-            source: mysql_async::Error::Server(e),
-        }) if e.code == 1049 => {
+        Err(e)
+            if matches!(
+                e.driver::<MyError>(),
+                Some(MyError::Connect {
+                    source: mysql_async::Error::Server(s),
+                }) if s.code == 1049
+            ) =>
+        {
             let user = server.user.clone().unwrap_or_default();
             return Err(CheckError::NoDatabase {
                 how: format!(
@@ -159,12 +165,12 @@ fn refused(
         }
         // --read-only, a read-only transaction, InnoDB read-only.
         Some(1290 | 1792 | 1836) => CheckError::ReadOnly {
-            why: crate::load::db_error::my_message(&e),
+            why: super::error::message(&e),
         },
-        _ => DbError::Mysql {
+        _ => DbError::from(MyError::Statement {
             what: "cannot check the replica's privileges",
             source: e,
-        }
+        })
         .into(),
     }
 }

@@ -9,6 +9,7 @@
 use mysql_async::prelude::Queryable as _;
 use mysql_async::{ClientIdentity, Conn, OptsBuilder, SslOpts};
 
+use super::error::{MyError, my_err};
 use crate::load::DbError;
 use crate::load::target::{MyServer, Roots, SslMode, Tls};
 
@@ -52,7 +53,7 @@ pub async fn open(server: &MyServer) -> Result<(Conn, Settings), DbError> {
         // Never switch to the server's Unix socket behind the caller's back.
         .prefer_socket(false)
         .init(SETUP.to_vec());
-    let fail = |source| DbError::MysqlConnect { source };
+    let fail = |source| DbError::from(MyError::Connect { source });
     let conn = match Conn::new(opts.clone().ssl_opts(ssl_opts(&server.tls))).await {
         Ok(c) => c,
         // `PREFERRED`: a server without TLS gets a plain connection.
@@ -88,11 +89,6 @@ fn ssl_opts(tls: &Tls) -> Option<SslOpts> {
     Some(opts)
 }
 
-/// Maps a driver error to a [`DbError`] saying what was being done.
-pub fn my_err(what: &'static str) -> impl Fn(mysql_async::Error) -> DbError + Copy {
-    move |source| DbError::Mysql { what, source }
-}
-
 /// Runs statements one after another.
 pub async fn run(
     conn: &mut Conn,
@@ -121,9 +117,10 @@ pub async fn lock(conn: &mut Conn, name: &str, wait: u32) -> Result<bool, DbErro
     match got.flatten() {
         Some(1) => Ok(true),
         Some(_) => Ok(false),
-        None => Err(DbError::LockFailed {
+        None => Err(MyError::LockFailed {
             name: name.to_owned(),
-        }),
+        }
+        .into()),
     }
 }
 

@@ -17,8 +17,8 @@ use futures_util::stream::BoxStream;
 use mysql_async::Conn;
 use mysql_async::prelude::Queryable as _;
 
-use super::conn::my_err;
-use crate::load::db_error::{my_message, my_refusal};
+use super::error::{MyError, my_err};
+use super::error::{message as my_message, refusal as my_refusal};
 use crate::load::layout::{ColType, Layout, mysql_ident as qi};
 use crate::load::stream::{Msg, header, spawn_rows};
 use crate::load::tsv::copy_escape;
@@ -103,11 +103,12 @@ pub async fn fail_on_warnings(
         .query("SHOW WARNINGS LIMIT 3")
         .await
         .map_err(my_err("cannot read the warnings"))?;
-    Err(DbError::DoesNotFit {
+    Err(MyError::DoesNotFit {
         statement,
         path: path.to_owned(),
         warnings: w.into_iter().map(|(_, _, m)| m).collect(),
-    })
+    }
+    .into())
 }
 
 type Rows = BoxStream<'static, Result<Bytes, std::io::Error>>;
@@ -197,7 +198,7 @@ pub async fn load_file(
         Err(e) if unasked && my_refusal(&e) => return Err(Failure::Refused(my_message(&e))),
         Err(source) => {
             let path = path.to_owned();
-            return Err(DbError::LoadData { path, source }.into());
+            return Err(DbError::from(MyError::LoadData { path, source }).into());
         }
         Ok(()) => {}
     }

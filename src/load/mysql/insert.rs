@@ -18,7 +18,7 @@ use mysql_async::Conn;
 use mysql_async::prelude::Queryable as _;
 use tokio::sync::mpsc::Receiver;
 
-use super::conn::my_err;
+use super::error::{MyError, my_err};
 use super::infile::{fail_on_warnings, mysql_text, wrap};
 use crate::load::layout::{ColType, Layout, mysql_ident as qi};
 use crate::load::stream::{Msg, header, spawn_rows};
@@ -107,11 +107,11 @@ async fn send_rows(
         let body = chunk.strip_suffix(b"\n").unwrap_or(&chunk);
         for line in body.split(|b| *b == b'\n') {
             encode_row(line, &types, staged, &mut row, &mut scratch).map_err(|fields| {
-                DbError::BadRow {
+                DbError::from(MyError::BadRow {
                     path: path.to_owned(),
                     fields,
                     expected: types.len() + usize::from(staged),
-                }
+                })
             })?;
             read += 1;
             if batch.rows > 0 && batch.sql.len() + 1 + row.len() > limit {
@@ -119,11 +119,12 @@ async fn send_rows(
             }
             if batch.rows == 0 {
                 if head.len() + row.len() > limit {
-                    return Err(DbError::RowTooLarge {
+                    return Err(MyError::RowTooLarge {
                         path: path.to_owned(),
                         bytes: head.len() + row.len(),
                         limit,
-                    });
+                    }
+                    .into());
                 }
                 batch.sql.extend_from_slice(&head);
             } else {
@@ -147,12 +148,12 @@ struct Batch {
 
 impl Batch {
     async fn send(&mut self, conn: &mut Conn, path: &Path) -> Result<(), DbError> {
-        conn.query_drop(&self.sql)
-            .await
-            .map_err(|source| DbError::Insert {
+        conn.query_drop(&self.sql).await.map_err(|source| {
+            DbError::from(MyError::Insert {
                 path: path.to_owned(),
                 source,
-            })?;
+            })
+        })?;
         fail_on_warnings(conn, "INSERT", path).await?;
         self.sql.clear();
         self.rows = 0;

@@ -7,7 +7,8 @@ use mysql_async::Conn;
 use mysql_async::prelude::Queryable as _;
 use serde::{Deserialize, Serialize};
 
-use super::conn::{connect, lock, my_err, run, unlock};
+use super::conn::{connect, lock, run, unlock};
+use super::error::{MyError, my_err};
 
 /// The named lock of the bookkeeping's shared rows.
 const STATE_LOCK: &str = "dap_run state";
@@ -178,9 +179,10 @@ pub fn table_name(ns: &str, table: &str) -> String {
 /// time: parallel loads would otherwise deadlock on their shared rows.
 pub async fn commit_record(conn: &mut Conn, r: &Record, begin: bool) -> Result<(), DbError> {
     if !lock(conn, STATE_LOCK, 600).await? {
-        return Err(DbError::LockFailed {
+        return Err(MyError::LockFailed {
             name: STATE_LOCK.into(),
-        });
+        }
+        .into());
     }
     if begin {
         run(
@@ -264,7 +266,7 @@ async fn pending(conn: &mut Conn, ns: &str, t: &str) -> Result<Option<(Record, b
         return Ok(None);
     };
     let rec: Record =
-        serde_json::from_str(&rec).map_err(|source| DbError::PendingRecord { source })?;
+        serde_json::from_str(&rec).map_err(|source| MyError::PendingRecord { source })?;
     let swapped = comment(conn, &table_name(ns, t))
         .await?
         .is_some_and(|c| c.contains(&token));

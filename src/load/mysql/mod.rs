@@ -37,6 +37,7 @@
 mod apply;
 mod check;
 mod conn;
+mod error;
 mod infile;
 mod insert;
 mod meta;
@@ -45,6 +46,7 @@ mod names;
 pub use apply::{apply_sql, stage_ddl};
 pub use check::check;
 pub use conn::connect;
+pub use error::{MyError, connect_help};
 pub use meta::{status, table_name};
 
 use std::collections::BTreeSet;
@@ -57,7 +59,8 @@ use mysql_async::prelude::Queryable as _;
 
 use super::layout::{ColType, Column, Layout, mysql_ident as qi, mysql_literal as ql, mysql_type};
 use super::{Changes, DbError, LoadOutcome, LoadRequest, Mode, Parts, TableState};
-use conn::{Settings, lock, my_err, run, unlock};
+use conn::{Settings, lock, run, unlock};
+use error::my_err;
 use meta::{Record, columns, commit_record, migrate, settle, state};
 
 /// The named lock of the replica's DDL (bookkeeping migrations, names, settling).
@@ -82,9 +85,10 @@ pub async fn prepare(
     let (ns, t) = (&layout.namespace, &layout.table);
     // One DDL writer at a time: parallel tables create the same bookkeeping tables.
     if !lock(&mut conn, DDL_LOCK, 3600).await? {
-        return Err(DbError::LockFailed {
+        return Err(MyError::LockFailed {
             name: DDL_LOCK.into(),
-        });
+        }
+        .into());
     }
     migrate(&mut conn).await?;
     names::claim(&mut conn, layout).await?;

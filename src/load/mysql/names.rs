@@ -10,7 +10,7 @@
 use mysql_async::Conn;
 use mysql_async::prelude::Queryable as _;
 
-use super::conn::my_err;
+use super::error::my_err;
 use super::meta::table_name;
 use crate::load::DbError;
 use crate::load::layout::{Layout, mysql_literal as ql};

@@ -28,7 +28,7 @@ use tokio_postgres::Transaction;
 
 use super::super::DbError;
 use super::super::layout::Layout;
-use super::conn::db_err;
+use super::error::db_err;
 use super::{count, qi};
 
 /// The table's primary key, to add back after the rows.

@@ -6,8 +6,8 @@
 //! tables, and the ownership of the tables it loaded before (a snapshot replaces or truncates
 //! them).
 
-use super::conn::{connect, db_err};
-use crate::load::DbError;
+use super::conn::connect;
+use super::error::db_err;
 use crate::load::check::{CheckError, Missing};
 use crate::load::target::PgServer;
 
@@ -28,8 +28,12 @@ fn q(name: &str) -> String {
 pub async fn check(server: &PgServer, namespaces: &[String]) -> Result<(), CheckError> {
     let client = match connect(server).await {
         Ok(c) => c,
-        Err(DbError::PgConnect { source })
-            if source.code() == Some(&tokio_postgres::error::SqlState::INVALID_CATALOG_NAME) =>
+        Err(e)
+            if matches!(
+                e.driver::<super::error::PgError>(),
+                Some(super::error::PgError::Connect { source })
+                    if source.code() == Some(&tokio_postgres::error::SqlState::INVALID_CATALOG_NAME)
+            ) =>
         {
             let database = server
                 .database

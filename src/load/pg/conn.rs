@@ -1,7 +1,7 @@
 //! PostgreSQL connections: the driver's configuration built from the connection string as
 //! [`crate::load::target`] read it (never from the string again), and TLS through rustls with
 //! libpq's `sslmode` rules. The driver's errors become [`DbError`]s here, saying what failed
-//! (their text and retry rules are in `db_error`).
+//! (their text and retry rules are in [`super::error`]).
 
 use std::sync::Arc;
 
@@ -18,7 +18,7 @@ use crate::load::target::{PgServer, Roots, SslMode, Tls};
 /// `verify-ca`, `verify-full`, as libpq (see [`tls_config`]).
 pub async fn connect(server: &PgServer) -> Result<Client, DbError> {
     let config = config(server);
-    let fail = |source| DbError::PgConnect { source };
+    let fail = |source| DbError::from(super::error::PgError::Connect { source });
     if server.tls.mode == SslMode::Disable {
         let (client, conn) = config.connect(NoTls).await.map_err(fail)?;
         tokio::spawn(async move {
@@ -216,9 +216,4 @@ impl ServerCertVerifier for Libpq {
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
         self.inner.supported_verify_schemes()
     }
-}
-
-/// Maps a driver error to a [`DbError`] saying what was being done.
-pub(super) fn db_err(what: &'static str) -> impl Fn(tokio_postgres::Error) -> DbError + Copy {
-    move |source| DbError::Postgres { what, source }
 }

@@ -4,7 +4,8 @@
 
 use tokio_postgres::GenericClient;
 
-use super::conn::{connect, db_err};
+use super::conn::connect;
+use super::error::db_err;
 use crate::load::layout::quote_ident as qi;
 use crate::load::migrate::{Migration, pending};
 use crate::load::{DbColumn, DbError, TableState};

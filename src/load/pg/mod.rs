@@ -10,12 +10,14 @@
 mod apply;
 mod check;
 mod conn;
+mod error;
 mod meta;
 mod names;
 mod stage;
 
 pub use check::check;
 pub use conn::connect;
+pub use error::PgError;
 pub use meta::status;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -28,7 +30,7 @@ use tokio_postgres::Transaction;
 use super::layout::{ColType, Layout, pg_literal as ql, pg_type, pg_type_name, quote_ident as qi};
 use super::stream::{Msg, spawn_rows};
 use super::{Changes, DbError, LoadOutcome, LoadRequest, Mode, Parts, TableState};
-use conn::db_err;
+use error::db_err;
 use meta::{columns, enum_values, state};
 
 /// What the next load of a table is, decided from the database: a snapshot when the table is
@@ -208,7 +210,7 @@ async fn copy_part(
             Ok(Msg::Chunk(b)) => {
                 if let Err(source) = sink.send(b).await {
                     let path = path.to_owned();
-                    failed = Some(DbError::Copy { path, source });
+                    failed = Some(PgError::Copy { path, source }.into());
                     break;
                 }
             }
@@ -227,7 +229,7 @@ async fn copy_part(
     }
     let taken = sink.as_mut().finish().await.map_err(|source| {
         let path = path.to_owned();
-        DbError::Copy { path, source }
+        DbError::from(PgError::Copy { path, source })
     })?;
     let sent = reader
         .await
@@ -329,15 +331,15 @@ pub async fn load(
                 if source.code()
                     == Some(&tokio_postgres::error::SqlState::DEPENDENT_OBJECTS_STILL_EXIST)
                 {
-                    DbError::Dependents {
+                    DbError::from(PgError::Dependents {
                         table: format!("{ns}.{t}"),
                         source,
-                    }
+                    })
                 } else {
-                    DbError::Postgres {
+                    DbError::from(PgError::Statement {
                         what: "cannot swap the new table in",
                         source,
-                    }
+                    })
                 }
             })?;
         }

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio_postgres::{Client, Transaction};
 
 use super::super::{DbError, Parts};
-use super::conn::db_err;
+use super::error::db_err;
 use super::{Layout, copy_part, qi};
 
 /// The helper connection's table, once it got a part. Dropped without [`Helper::finish`]

@@ -48,10 +48,7 @@ pub struct Refusal {
 #[derive(Debug, thiserror::Error)]
 pub enum ReplicateError {
     /// A gateway request failed; a download's says whether its URL had been refreshed.
-    #[error(
-        "{source}{}",
-        if *url_refreshed { "\n  = note: the URL was refreshed once already" } else { "" }
-    )]
+    #[error("{source}")]
     Http {
         /// The transport's error.
         source: HttpError,
@@ -155,13 +152,7 @@ pub enum ReplicateError {
 }
 
 fn database_text(target: &str, e: &DbError) -> String {
-    if e.exit_code() == ExitCode::Internal {
-        return e.to_string();
-    }
-    format!(
-        "{}\n  = note: the table was left at its previous point; the next run continues from there",
-        e.describe(target)
-    )
+    e.describe(target)
 }
 
 impl From<HttpError> for ReplicateError {
@@ -174,6 +165,40 @@ impl From<HttpError> for ReplicateError {
 }
 
 impl ReplicateError {
+    /// Context beside the message: that a database failure left the table where it was, that
+    /// a download's URL had been refreshed already.
+    pub fn note(&self) -> Option<String> {
+        match self {
+            ReplicateError::Http {
+                source,
+                url_refreshed,
+            } => crate::error::advice::join(
+                crate::error::advice::Split::of(&source.to_string()).note,
+                (*url_refreshed && source.exit_code() == ExitCode::Gateway)
+                    .then(|| "the URL was refreshed once already".to_owned()),
+            ),
+            ReplicateError::Database { source, .. } if source.exit_code() != ExitCode::Internal => {
+                Some(
+                    "the table was left at its previous point; the next run continues from there"
+                        .to_owned(),
+                )
+            }
+            _ => None,
+        }
+    }
+
+    /// What to do about it, apart from the message.
+    pub fn help(&self) -> Option<String> {
+        match self {
+            // The transport still writes its advice into its text.
+            ReplicateError::Http { source, .. } => {
+                crate::error::advice::Split::of(&source.to_string()).help
+            }
+            ReplicateError::Database { source, .. } => source.help(),
+            _ => None,
+        }
+    }
+
     /// The exit code this failure maps to.
     pub fn exit_code(&self) -> ExitCode {
         use ReplicateError as E;
@@ -217,18 +242,23 @@ mod tests {
         assert!(e.to_string().contains("a bug in dap-run"), "{e}");
         let plain = ReplicateError::Database {
             target: "sqlite:replica.db".into(),
-            source: DbError::Sqlite {
+            source: crate::load::sqlite::SqliteError::Statement {
                 what: "cannot commit the load",
                 source: rusqlite::Error::SqliteFailure(
                     rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
                     None,
                 ),
-            },
+            }
+            .into(),
         };
         assert_eq!(plain.exit_code(), ExitCode::Database);
         assert_eq!(
             plain.to_string(),
-            "database sqlite:replica.db: cannot commit the load: Error code 10: disk I/O error\n  = note: the table was left at its previous point; the next run continues from there"
+            "database sqlite:replica.db: cannot commit the load: Error code 10: disk I/O error"
+        );
+        assert_eq!(
+            plain.note().as_deref(),
+            Some("the table was left at its previous point; the next run continues from there")
         );
     }
 

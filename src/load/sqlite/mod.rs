@@ -5,6 +5,7 @@
 //! as `YYYY-MM-DD HH:MM:SS[.ffffff]` text (naive UTC), JSON as text, enums as text, booleans as
 //! 0/1. Each load is one `BEGIN IMMEDIATE` transaction with prepared statements.
 
+mod error;
 mod value;
 
 use std::path::Path;
@@ -18,10 +19,8 @@ use super::migrate::Migration;
 use super::names::{self, NameError};
 use super::tsv::TsvFile;
 use super::{Changes, DbColumn, DbError, LoadOutcome, LoadRequest, Mode, TableState};
-
-fn err(what: &'static str) -> impl Fn(rusqlite::Error) -> DbError + Copy {
-    move |source| DbError::Sqlite { what, source }
-}
+pub use error::SqliteError;
+use error::err;
 
 /// The table's name in SQLite.
 pub fn table_name(ns: &str, table: &str) -> String {
@@ -150,12 +149,12 @@ CREATE TABLE IF NOT EXISTS dap_run__load_history (
 
 fn open(path: &Path) -> Result<Connection, DbError> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| DbError::SqliteFolder {
+        std::fs::create_dir_all(dir).map_err(|source| SqliteError::Folder {
             path: path.to_owned(),
             source,
         })?;
     }
-    let conn = Connection::open(path).map_err(|source| DbError::SqliteOpen {
+    let conn = Connection::open(path).map_err(|source| SqliteError::Open {
         path: path.to_owned(),
         source,
     })?;
@@ -497,9 +496,11 @@ fn open_read_only(path: &Path) -> Result<Connection, DbError> {
             }
             other => Err(other),
         })
-        .map_err(|source| DbError::SqliteOpen {
-            path: path.to_owned(),
-            source,
+        .map_err(|source| {
+            DbError::from(SqliteError::Open {
+                path: path.to_owned(),
+                source,
+            })
         })
 }
 
