@@ -9,9 +9,8 @@
 //! statement the server refused ([`super::mysql::check`]). The README's "Replica database"
 //! section lists what each database gets and needs.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use super::sqlite::SqliteError;
 use super::{DbError, Target};
 use crate::error::ExitCode;
 
@@ -132,85 +131,7 @@ impl crate::error::DatabaseFailure for CheckError {
 /// Checks the replica (see the module docs). `namespaces` are the schemas the job's loads are
 /// known to write (PostgreSQL), when the job names them without a loop's item.
 pub async fn check(target: &Target, namespaces: &[String]) -> Result<(), CheckError> {
-    match target {
-        Target::Postgres(s) => super::pg::check(s, namespaces).await,
-        Target::Mysql(s) => super::mysql::check(s).await,
-        Target::Sqlite(path) => {
-            let path = path.clone();
-            tokio::task::spawn_blocking(move || sqlite(&path))
-                .await
-                .map_err(|e| DbError::internal("checking the SQLite replica", e))?
-        }
-    }
-}
-
-/// SQLite: the folder takes new files (the database, its `-wal` and `-shm`), and an existing
-/// database takes a write transaction.
-fn sqlite(path: &Path) -> Result<(), CheckError> {
-    let unwritable = |reason: String| CheckError::SqliteReadOnly {
-        path: path.to_owned(),
-        reason,
-    };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir).map_err(|source| {
-        DbError::from(SqliteError::Folder {
-            path: path.to_owned(),
-            source,
-        })
-    })?;
-    tempfile::Builder::new()
-        .prefix(".dap-run-check")
-        .tempfile_in(&dir)
-        .map_err(|e| {
-            unwritable(format!(
-                "its folder `{}` takes no new file ({})",
-                dir.display(),
-                std::io::Error::from(e.kind())
-            ))
-        })?;
-    if !path.exists() {
-        return Ok(());
-    }
-    let conn = rusqlite::Connection::open_with_flags(
-        path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|source| {
-        DbError::from(SqliteError::Open {
-            path: path.to_owned(),
-            source,
-        })
-    })?;
-    match conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;") {
-        Ok(()) => Ok(()),
-        // Another load holds the write lock: the file is writable.
-        Err(rusqlite::Error::SqliteFailure(e, _))
-            if matches!(
-                e.code,
-                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-            ) =>
-        {
-            Ok(())
-        }
-        Err(rusqlite::Error::SqliteFailure(e, msg))
-            if matches!(
-                e.code,
-                rusqlite::ErrorCode::ReadOnly
-                    | rusqlite::ErrorCode::CannotOpen
-                    | rusqlite::ErrorCode::PermissionDenied
-            ) =>
-        {
-            Err(unwritable(msg.unwrap_or_else(|| e.to_string())))
-        }
-        Err(source) => Err(DbError::from(SqliteError::Statement {
-            what: "cannot begin a write transaction",
-            source,
-        })
-        .into()),
-    }
+    target.replica().check(namespaces).await
 }
 
 #[cfg(test)]
@@ -237,20 +158,10 @@ mod tests {
                 "as the database's owner or an administrator: GRANT CREATE ON DATABASE \"canvas\" TO \"dap\";"
             )
         );
-        assert!(e.note().is_some_and(|n| n.contains("lists what dap-run creates")));
-        assert_eq!(e.exit_code(), ExitCode::Database);
-    }
-
-    #[test]
-    fn an_sqlite_file_in_a_new_folder_passes_and_is_not_created() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a/b/replica.db");
-        sqlite(&path).unwrap();
-        assert!(!path.exists());
-        assert!(path.parent().unwrap().is_dir());
-        assert_eq!(
-            std::fs::read_dir(path.parent().unwrap()).unwrap().count(),
-            0
+        assert!(
+            e.note()
+                .is_some_and(|n| n.contains("lists what dap-run creates"))
         );
+        assert_eq!(e.exit_code(), ExitCode::Database);
     }
 }

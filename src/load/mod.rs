@@ -26,6 +26,7 @@ pub mod migrate;
 pub mod mysql;
 pub mod names;
 pub mod pg;
+pub mod replica;
 pub mod replicate;
 pub mod sqlite;
 pub mod stream;
@@ -373,19 +374,10 @@ pub fn rfc3339_from_naive(s: &str) -> String {
     format!("{}Z", s.replace(' ', "T"))
 }
 
-/// Reads the state of every loaded table (and, for PostgreSQL, tables only the official
-/// client's bookkeeping knows), with row counts.
+/// Reads the state of every loaded table (and, for PostgreSQL and MySQL, tables only the
+/// official client's bookkeeping knows), with row counts.
 pub async fn status(target: &Target) -> Result<Vec<TableState>, DbError> {
-    match target {
-        Target::Postgres(url) => pg::status(url).await,
-        Target::Mysql(url) => mysql::status(url).await,
-        Target::Sqlite(path) => {
-            let path = path.clone();
-            tokio::task::spawn_blocking(move || sqlite::status(&path))
-                .await
-                .map_err(|e| DbError::internal("reading the SQLite replica", e))?
-        }
-    }
+    target.replica().status().await
 }
 
 /// The `replica` command's table.

@@ -3,6 +3,7 @@
 //! with a handcrafted object (the sandbox only serves well-formed ones), against the test
 //! servers of `load` and `load_mysql`.
 
+use dap_run::load::replica::{Prepared, Replica};
 use std::path::{Path, PathBuf};
 
 use dap_run::error::ExitCode;
@@ -88,15 +89,13 @@ fn issue_11_postgres_a_bad_object_is_typed_not_transient_and_commits_nothing() {
     let short = request(dir.path(), Some(SHORT_ROW));
     let missing = request(&dir.path().join("gone"), None);
     let (short_err, missing_err) = rt().block_on(async {
-        let (mode, changes, _) = dap_run::load::pg::prepare(&pg.server(), &short.layout)
-            .await
-            .unwrap();
+        let replica = dap_run::load::pg::Postgres::new(pg.server());
+        let Prepared { mode, changes, .. } = replica.prepare(&short.layout).await.unwrap();
         assert!(matches!(mode, Mode::Snapshot { .. }), "{mode:?}");
         (
-            dap_run::load::pg::load(&pg.server(), &short, &changes)
-                .await
-                .unwrap_err(),
-            dap_run::load::pg::load(&pg.server(), &missing, &Changes::default())
+            replica.load(&short, &changes).await.unwrap_err(),
+            replica
+                .load(&missing, &Changes::default())
                 .await
                 .unwrap_err(),
         )
@@ -122,15 +121,13 @@ fn issue_11_mysql_a_bad_object_is_not_taken_for_a_lost_connection() {
     let short = request(dir.path(), Some(SHORT_ROW));
     let missing = request(&dir.path().join("gone"), None);
     let (short_err, missing_err) = rt().block_on(async {
-        let (mode, changes, _) = dap_run::load::mysql::prepare(&db.server(), &short.layout)
-            .await
-            .unwrap();
+        let replica = dap_run::load::mysql::Mysql::new(db.server());
+        let Prepared { mode, changes, .. } = replica.prepare(&short.layout).await.unwrap();
         assert!(matches!(mode, Mode::Snapshot { .. }), "{mode:?}");
         (
-            dap_run::load::mysql::load(&db.server(), &short, &changes)
-                .await
-                .unwrap_err(),
-            dap_run::load::mysql::load(&db.server(), &missing, &Changes::default())
+            replica.load(&short, &changes).await.unwrap_err(),
+            replica
+                .load(&missing, &Changes::default())
                 .await
                 .unwrap_err(),
         )

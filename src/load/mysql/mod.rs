@@ -44,10 +44,9 @@ mod meta;
 mod names;
 
 pub use apply::{apply_sql, stage_ddl};
-pub use check::check;
 pub use conn::connect;
 pub use error::{MyError, connect_help};
-pub use meta::{status, table_name};
+pub use meta::table_name;
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -57,10 +56,14 @@ use std::time::Instant;
 use mysql_async::Conn;
 use mysql_async::prelude::Queryable as _;
 
+use super::check::CheckError;
 use super::layout::{ColType, Column, Layout, mysql_ident as qi, mysql_literal as ql, mysql_type};
+use super::replica::{Prepared, Replica};
+use super::target::MyServer;
 use super::{Changes, DbError, LoadOutcome, LoadRequest, Mode, Parts, TableState};
 use conn::{Settings, lock, run, unlock};
 use error::my_err;
+use futures_util::future::BoxFuture;
 use meta::{Record, columns, commit_record, migrate, settle, state};
 
 /// The named lock of the replica's DDL (bookkeeping migrations, names, settling).
@@ -76,10 +79,10 @@ fn diff_type(ty: &ColType) -> String {
 
 /// What the next load of a table is (see [`super::pg::prepare`]). Creates the bookkeeping
 /// tables and settles what a killed run left (see the module docs).
-pub async fn prepare(
+async fn prepare(
     url: &crate::load::target::MyServer,
     layout: &Layout,
-) -> Result<(Mode, Changes, Option<TableState>), DbError> {
+) -> Result<Prepared, DbError> {
     names::check(layout)?;
     let mut conn = connect(url).await?;
     let (ns, t) = (&layout.namespace, &layout.table);
@@ -121,7 +124,11 @@ pub async fn prepare(
         })
     });
     unlock(&mut conn, DDL_LOCK).await;
-    Ok((mode, changes, st))
+    Ok(Prepared {
+        mode,
+        changes,
+        state: st,
+    })
 }
 
 fn col_def(c: &Column, constraints: bool) -> String {
@@ -230,7 +237,7 @@ impl Rows {
 
 /// Loads one table (see the module docs). On any error before the swap, the live table and
 /// its recorded point stay where they were.
-pub async fn load(
+async fn load(
     url: &crate::load::target::MyServer,
     req: &LoadRequest,
     changes: &Changes,
@@ -470,4 +477,43 @@ async fn alter(
         qi(new),
         parts.join(", ")
     )])
+}
+
+/// A MySQL or MariaDB replica (see the module docs).
+#[derive(Debug, Clone)]
+pub struct Mysql {
+    server: MyServer,
+}
+
+impl Mysql {
+    /// The replica on `server`.
+    pub fn new(server: MyServer) -> Mysql {
+        Mysql { server }
+    }
+}
+
+impl Replica for Mysql {
+    fn check<'a>(&'a self, _namespaces: &'a [String]) -> BoxFuture<'a, Result<(), CheckError>> {
+        Box::pin(check::check(&self.server))
+    }
+
+    fn prepare<'a>(&'a self, layout: &'a Layout) -> BoxFuture<'a, Result<Prepared, DbError>> {
+        Box::pin(prepare(&self.server, layout))
+    }
+
+    fn load<'a>(
+        &'a self,
+        req: &'a LoadRequest,
+        changes: &'a Changes,
+    ) -> BoxFuture<'a, Result<LoadOutcome, DbError>> {
+        Box::pin(load(&self.server, req, changes))
+    }
+
+    fn status(&self) -> BoxFuture<'_, Result<Vec<TableState>, DbError>> {
+        Box::pin(meta::status(&self.server))
+    }
+
+    fn type_name(&self, _ns: &str, ty: &ColType) -> String {
+        diff_type(ty)
+    }
 }

@@ -15,10 +15,9 @@ mod meta;
 mod names;
 mod stage;
 
-pub use check::check;
+use check::check;
 pub use conn::connect;
 pub use error::PgError;
-pub use meta::status;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -27,20 +26,24 @@ use bytes::Bytes;
 use futures_util::SinkExt as _;
 use tokio_postgres::Transaction;
 
+use super::check::CheckError;
 use super::layout::{ColType, Layout, pg_literal as ql, pg_type, pg_type_name, quote_ident as qi};
+use super::replica::{Prepared, Replica};
 use super::stream::{Msg, spawn_rows};
+use super::target::PgServer;
 use super::{Changes, DbError, LoadOutcome, LoadRequest, Mode, Parts, TableState};
 use error::db_err;
+use futures_util::future::BoxFuture;
 use meta::{columns, enum_values, state};
 
 /// What the next load of a table is, decided from the database: a snapshot when the table is
 /// new or a column changed type, else an incremental since the recorded point with the
 /// additive changes it needs. Creates the bookkeeping tables, the namespace's schema and the
 /// enum types, and adds new enum values (committed before any data, as PostgreSQL requires).
-pub async fn prepare(
+async fn prepare(
     url: &crate::load::target::PgServer,
     layout: &Layout,
-) -> Result<(Mode, Changes, Option<TableState>), DbError> {
+) -> Result<Prepared, DbError> {
     names::check(layout)?;
     let mut client = connect(url).await?;
     let ns = &layout.namespace;
@@ -107,7 +110,11 @@ pub async fn prepare(
     tx.commit()
         .await
         .map_err(db_err("cannot commit the schema preparation"))?;
-    Ok((mode, changes, state))
+    Ok(Prepared {
+        mode,
+        changes,
+        state,
+    })
 }
 
 /// One load of a table at a time, whoever runs it: takes the table's lock for the
@@ -248,7 +255,7 @@ async fn copy_part(
 
 /// Loads one table in one transaction (see the module docs). On any error the transaction is
 /// rolled back: the table and its recorded point stay where they were.
-pub async fn load(
+async fn load(
     url: &crate::load::target::PgServer,
     req: &LoadRequest,
     changes: &Changes,
@@ -631,4 +638,43 @@ async fn record(tx: &Transaction<'_>, req: &LoadRequest, out: &LoadOutcome) -> R
             .map_err(db_err("cannot record the table's new point"))?;
     }
     Ok(())
+}
+
+/// A PostgreSQL replica (see the module docs).
+#[derive(Debug, Clone)]
+pub struct Postgres {
+    server: PgServer,
+}
+
+impl Postgres {
+    /// The replica on `server`.
+    pub fn new(server: PgServer) -> Postgres {
+        Postgres { server }
+    }
+}
+
+impl Replica for Postgres {
+    fn check<'a>(&'a self, namespaces: &'a [String]) -> BoxFuture<'a, Result<(), CheckError>> {
+        Box::pin(check(&self.server, namespaces))
+    }
+
+    fn prepare<'a>(&'a self, layout: &'a Layout) -> BoxFuture<'a, Result<Prepared, DbError>> {
+        Box::pin(prepare(&self.server, layout))
+    }
+
+    fn load<'a>(
+        &'a self,
+        req: &'a LoadRequest,
+        changes: &'a Changes,
+    ) -> BoxFuture<'a, Result<LoadOutcome, DbError>> {
+        Box::pin(load(&self.server, req, changes))
+    }
+
+    fn status(&self) -> BoxFuture<'_, Result<Vec<TableState>, DbError>> {
+        Box::pin(meta::status(&self.server))
+    }
+
+    fn type_name(&self, ns: &str, ty: &ColType) -> String {
+        pg_type_name(ns, ty)
+    }
 }

@@ -23,9 +23,8 @@ pub use answer::{AnswerProblem, CompleteJob, JobState, SchemaAnswer};
 pub use error::{Refusal, RefusalKind, ReplicateError};
 
 use super::layout::Layout;
-use super::{
-    Changes, DbError, LoadOutcome, LoadRequest, Mode, Parts, TableState, Target, TargetError,
-};
+use super::replica::Prepared;
+use super::{Changes, DbError, LoadRequest, Mode, Parts, Target, TargetError};
 use crate::job::model::Method;
 use crate::net::{Http, HttpError, Request, RequestBody};
 
@@ -127,41 +126,6 @@ where
     }
 }
 
-async fn prepare(
-    target: &Target,
-    layout: &Layout,
-) -> Result<(Mode, Changes, Option<TableState>), DbError> {
-    match target {
-        Target::Postgres(url) => super::pg::prepare(url, layout).await,
-        Target::Mysql(url) => super::mysql::prepare(url, layout).await,
-        Target::Sqlite(path) => {
-            let (p, l) = (path.clone(), layout.clone());
-            tokio::task::spawn_blocking(move || super::sqlite::prepare(&p, &l))
-                .await
-                .map_err(|e| DbError::internal("preparing the SQLite load", e))?
-        }
-    }
-}
-
-async fn load(
-    target: &Target,
-    req: &LoadRequest,
-    changes: &Changes,
-) -> Result<LoadOutcome, DbError> {
-    match target {
-        Target::Postgres(url) => super::pg::load(url, req, changes).await,
-        Target::Mysql(url) => super::mysql::load(url, req, changes).await,
-        Target::Sqlite(path) => {
-            // SQLite's load runs on a blocking thread: it starts once every part is here.
-            req.files.all().await?;
-            let (p, r, c) = (path.clone(), req.clone(), changes.clone());
-            tokio::task::spawn_blocking(move || super::sqlite::load(&p, &r, &c))
-                .await
-                .map_err(|e| DbError::internal("the SQLite load", e))?
-        }
-    }
-}
-
 /// Loads one table; see the module docs.
 pub async fn run(t: Table<'_>) -> Result<Loaded, ReplicateError> {
     let http = t.http;
@@ -189,13 +153,17 @@ pub async fn run(t: Table<'_>) -> Result<Loaded, ReplicateError> {
     let table_schema = schema.schema;
 
     // 2. Where the table stands.
-    let (mut mode, mut changes, _state) =
-        with_retries("preparing the table", || prepare(t.target, &layout))
-            .await
-            .map_err(|source| ReplicateError::Database {
-                target: target_text(),
-                source,
-            })?;
+    let replica = t.target.replica();
+    let Prepared {
+        mut mode,
+        mut changes,
+        ..
+    } = with_retries("preparing the table", || replica.prepare(&layout))
+        .await
+        .map_err(|source| ReplicateError::Database {
+            target: target_text(),
+            source,
+        })?;
     if !changes.is_empty() {
         tracing::info!(step = %t.step_id, table = %format!("{ns}.{table}"), "schema change applied with the load: {}", changes.describe());
     }
@@ -264,7 +232,7 @@ pub async fn run(t: Table<'_>) -> Result<Loaded, ReplicateError> {
     let started = Instant::now();
     let loading = async {
         with_retries(&format!("loading `{ns}.{table}`"), || {
-            load(t.target, &req, &changes)
+            replica.load(&req, &changes)
         })
         .await
         .map_err(|source| ReplicateError::Database {

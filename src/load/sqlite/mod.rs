@@ -5,6 +5,7 @@
 //! as `YYYY-MM-DD HH:MM:SS[.ffffff]` text (naive UTC), JSON as text, enums as text, booleans as
 //! 0/1. Each load is one `BEGIN IMMEDIATE` transaction with prepared statements.
 
+mod check;
 mod error;
 mod value;
 
@@ -13,14 +14,19 @@ use std::time::Instant;
 
 use rusqlite::{Connection, params, types::Value};
 
+use super::check::CheckError;
 use super::error::{TsvError, ValueError};
+use super::layout::ColType;
 use super::layout::{Layout, quote_ident as qi, sqlite_type};
 use super::migrate::Migration;
 use super::names::{self, NameError};
+use super::replica::{Prepared, Replica};
 use super::tsv::TsvFile;
 use super::{Changes, DbColumn, DbError, LoadOutcome, LoadRequest, Mode, TableState};
 pub use error::SqliteError;
 use error::err;
+use futures_util::future::BoxFuture;
+use std::path::PathBuf;
 
 /// The table's name in SQLite.
 pub fn table_name(ns: &str, table: &str) -> String {
@@ -245,10 +251,7 @@ fn columns(conn: &Connection, name: &str) -> Result<Option<Vec<DbColumn>>, DbErr
 }
 
 /// See [`super::pg::prepare`]; SQLite needs no enum types.
-pub fn prepare(
-    path: &Path,
-    layout: &Layout,
-) -> Result<(Mode, Changes, Option<TableState>), DbError> {
+fn prepare(path: &Path, layout: &Layout) -> Result<Prepared, DbError> {
     names::check(layout)?;
     let conn = open_to_write(path)?;
     claim(&conn, layout)?;
@@ -257,7 +260,11 @@ pub fn prepare(
     let (mode, changes) = super::choose_mode(st.as_ref(), existing.as_deref(), |cols| {
         super::diff(layout, cols, sqlite_type, |_| None)
     });
-    Ok((mode, changes, st))
+    Ok(Prepared {
+        mode,
+        changes,
+        state: st,
+    })
 }
 
 fn col_def(c: &super::layout::Column) -> String {
@@ -266,7 +273,7 @@ fn col_def(c: &super::layout::Column) -> String {
 }
 
 /// Loads one table in one transaction; see [`super::pg::load`].
-pub fn load(path: &Path, req: &LoadRequest, changes: &Changes) -> Result<LoadOutcome, DbError> {
+fn load(path: &Path, req: &LoadRequest, changes: &Changes) -> Result<LoadOutcome, DbError> {
     let started = Instant::now();
     let mut conn = open_to_write(path)?;
     let l = &req.layout;
@@ -505,7 +512,7 @@ fn open_read_only(path: &Path) -> Result<Connection, DbError> {
 }
 
 /// Every table the replica knows, with its row count.
-pub fn status(path: &Path) -> Result<Vec<TableState>, DbError> {
+fn status(path: &Path) -> Result<Vec<TableState>, DbError> {
     if !path.exists() {
         return Ok(vec![]);
     }
@@ -643,5 +650,66 @@ mod tests {
             )),
             "{e}"
         );
+    }
+}
+
+/// An SQLite replica: a file (see the module docs). Its work runs on blocking threads; a load
+/// starts once every part is downloaded.
+#[derive(Debug, Clone)]
+pub struct Sqlite {
+    path: PathBuf,
+}
+
+impl Sqlite {
+    /// The replica in the file `path`.
+    pub fn new(path: PathBuf) -> Sqlite {
+        Sqlite { path }
+    }
+}
+
+impl Replica for Sqlite {
+    fn check<'a>(&'a self, _namespaces: &'a [String]) -> BoxFuture<'a, Result<(), CheckError>> {
+        let path = self.path.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || check::check(&path))
+                .await
+                .map_err(|e| DbError::internal("checking the SQLite replica", e))?
+        })
+    }
+
+    fn prepare<'a>(&'a self, layout: &'a Layout) -> BoxFuture<'a, Result<Prepared, DbError>> {
+        let (path, layout) = (self.path.clone(), layout.clone());
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || prepare(&path, &layout))
+                .await
+                .map_err(|e| DbError::internal("preparing the SQLite load", e))?
+        })
+    }
+
+    fn load<'a>(
+        &'a self,
+        req: &'a LoadRequest,
+        changes: &'a Changes,
+    ) -> BoxFuture<'a, Result<LoadOutcome, DbError>> {
+        Box::pin(async move {
+            req.files.all().await?;
+            let (path, req, changes) = (self.path.clone(), req.clone(), changes.clone());
+            tokio::task::spawn_blocking(move || load(&path, &req, &changes))
+                .await
+                .map_err(|e| DbError::internal("the SQLite load", e))?
+        })
+    }
+
+    fn status(&self) -> BoxFuture<'_, Result<Vec<TableState>, DbError>> {
+        let path = self.path.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || status(&path))
+                .await
+                .map_err(|e| DbError::internal("reading the SQLite replica", e))?
+        })
+    }
+
+    fn type_name(&self, _ns: &str, ty: &ColType) -> String {
+        sqlite_type(ty)
     }
 }

@@ -35,6 +35,17 @@ pub enum Target {
     Sqlite(PathBuf),
 }
 
+impl Target {
+    /// The replica this connection string names: the one place a database is chosen.
+    pub fn replica(&self) -> Box<dyn crate::load::replica::Replica> {
+        match self {
+            Target::Postgres(s) => Box::new(crate::load::pg::Postgres::new(s.clone())),
+            Target::Mysql(s) => Box::new(crate::load::mysql::Mysql::new(s.clone())),
+            Target::Sqlite(p) => Box::new(crate::load::sqlite::Sqlite::new(p.clone())),
+        }
+    }
+}
+
 /// A database server's connection string, read (see the module docs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Server<O> {
