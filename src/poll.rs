@@ -28,6 +28,12 @@ pub struct Schedule {
 }
 
 impl Schedule {
+    /// A `poll` without `every`, and a `load` step's query job: 500 ms to 30 s.
+    pub const DEFAULT: Schedule = Schedule {
+        min: Duration::from_millis(500),
+        max: Duration::from_secs(30),
+    };
+
     /// A schedule with `every`'s bounds.
     pub fn new(min: Duration, max: Duration) -> Self {
         Schedule { min, max }

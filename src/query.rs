@@ -94,18 +94,59 @@ impl QueryRecord {
 /// answer.
 const REFUSALS: [&str; 2] = ["SnapshotRequiredError", "OutOfRangeError"];
 
-/// The gateway's answer when `e` refuses an incremental query in a way a snapshot answers
-/// (a 400 with `SnapshotRequiredError` or `OutOfRangeError`); `None` for any other failure.
-pub fn refusal(e: &HttpError) -> Option<&str> {
+/// How the gateway refused an incremental query that a snapshot answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalKind {
+    /// `SnapshotRequiredError`.
+    SnapshotRequired,
+    /// `OutOfRangeError` (`since` older than the table keeps).
+    OutOfRange,
+}
+
+impl RefusalKind {
+    /// The refusal a gateway error `type` is, if it is one.
+    pub fn of_type(error_type: &str) -> Option<RefusalKind> {
+        match error_type {
+            "SnapshotRequiredError" => Some(RefusalKind::SnapshotRequired),
+            "OutOfRangeError" => Some(RefusalKind::OutOfRange),
+            _ => None,
+        }
+    }
+
+    /// Its error type.
+    pub fn error_type(self) -> &'static str {
+        match self {
+            RefusalKind::SnapshotRequired => REFUSALS[0],
+            RefusalKind::OutOfRange => REFUSALS[1],
+        }
+    }
+}
+
+/// A refusal of an incremental query, with the gateway's own words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{detail}")]
+pub struct Refusal {
+    /// Which refusal.
+    pub kind: RefusalKind,
+    /// What the gateway said (`SnapshotRequiredError: …`).
+    pub detail: String,
+}
+
+/// The refusal when `e` refuses an incremental query in a way a snapshot answers (a 4xx whose
+/// JSON error's `type` is `SnapshotRequiredError` or `OutOfRangeError`); `None` for any other
+/// failure.
+pub fn refusal(e: &HttpError) -> Option<Refusal> {
     match e {
         HttpError::Refused {
             status,
             detail,
+            error_type: Some(t),
             peer: Peer::Gateway,
             ..
-        } if status.is_client_error() && REFUSALS.iter().any(|t| detail.contains(t)) => {
-            Some(detail.as_str())
-        }
+        } if status.is_client_error() => RefusalKind::of_type(t).map(|kind| Refusal {
+            kind,
+            detail: detail.clone(),
+        }),
         _ => None,
     }
 }

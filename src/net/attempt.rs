@@ -15,7 +15,7 @@ use reqwest::header::{HeaderMap, LOCATION};
 use reqwest::{StatusCode, Url};
 
 use super::Method;
-use super::error::{Cause, HttpError, Peer, error_detail};
+use super::error::{Cause, HttpError, Peer, error_detail, error_type};
 use super::exchange::{Exchange, Taken, read_limited};
 use super::pace::Pacer;
 use super::retry::RetryPolicy;
@@ -189,12 +189,14 @@ impl Transport {
                     if self.policy.is_transient(status) {
                         Transient::Status(resp)
                     } else if !status.is_success() {
+                        let (detail, error_type) = body_of(resp).await;
                         return Err(HttpError::Refused {
                             what,
                             peer,
                             status,
                             attempts: attempt,
-                            detail: detail_of(resp).await,
+                            detail,
+                            error_type,
                         });
                     } else {
                         match ex.take(resp, &what).await {
@@ -207,13 +209,18 @@ impl Transport {
             };
             if attempt >= self.policy.attempts {
                 return Err(match failure {
-                    Transient::Status(resp) => HttpError::Refused {
-                        what,
-                        peer,
-                        status: resp.status(),
-                        attempts: attempt,
-                        detail: detail_of(resp).await,
-                    },
+                    Transient::Status(resp) => {
+                        let status = resp.status();
+                        let (detail, error_type) = body_of(resp).await;
+                        HttpError::Refused {
+                            what,
+                            peer,
+                            status,
+                            attempts: attempt,
+                            detail,
+                            error_type,
+                        }
+                    }
                     Transient::Cause(cause) => HttpError::Network {
                         what,
                         attempts: attempt,
@@ -275,9 +282,17 @@ impl Transport {
 
 /// The readable part of an error body, read with a small limit.
 async fn detail_of(resp: reqwest::Response) -> String {
+    body_of(resp).await.0
+}
+
+/// An error answer's readable part and its JSON error's `type`.
+async fn body_of(resp: reqwest::Response) -> (String, Option<String>) {
     match read_limited(resp, ERROR_BODY_LIMIT).await {
-        Ok(body) => error_detail(&String::from_utf8_lossy(&body)),
-        Err(_) => String::new(),
+        Ok(body) => {
+            let body = String::from_utf8_lossy(&body);
+            (error_detail(&body), error_type(&body))
+        }
+        Err(_) => (String::new(), None),
     }
 }
 

@@ -108,6 +108,8 @@ pub enum HttpError {
         attempts: u32,
         /// The readable part of the body (`type: message`, or an excerpt).
         detail: String,
+        /// The `type` of the gateway's JSON error (`SnapshotRequiredError`), when it has one.
+        error_type: Option<String>,
     },
     /// The gateway rejected a token fresh from a login.
     #[error(
@@ -284,6 +286,13 @@ fn refusal(peer: Peer, what: &str, status: StatusCode, attempts: u32, detail: &s
 
 /// The readable part of an error body: `type: message` from gateway JSON, `Code: Message` from
 /// S3 XML, or a short excerpt without control characters.
+/// The `type` of a JSON error body (`{"error": {"type": …}}`), if it has one.
+pub fn error_type(body: &str) -> Option<String> {
+    let json = serde_json::from_str::<serde_json::Value>(body.trim()).ok()?;
+    let err = json.get("error").unwrap_or(&json);
+    err.get("type").and_then(|v| v.as_str()).map(str::to_owned)
+}
+
 pub fn error_detail(body: &str) -> String {
     let body = body.trim();
     if body.is_empty() {
@@ -330,6 +339,7 @@ mod tests {
             status: StatusCode::FORBIDDEN,
             attempts: 1,
             detail: error_detail(body),
+            error_type: error_type(body),
         };
         let text = e.to_string();
         assert!(

@@ -31,7 +31,7 @@ use serde_json::Value as Json;
 pub use crate::error::error_chain;
 pub use attempt::{Credential, Door, Transport};
 pub use client::Clients;
-pub use error::{Cause, DataProblem, HttpError, Peer, TokenFailure, error_detail};
+pub use error::{Cause, DataProblem, HttpError, Peer, TokenFailure, error_detail, error_type};
 pub use exchange::{
     Buffered, Exchange, MIN_BYTES_PER_TIMEOUT, RATIO_GRACE_BYTES, Response, Taken, ToFile,
 };

@@ -551,6 +551,7 @@ mod tests {
                 status: reqwest::StatusCode::FORBIDDEN,
                 attempts: 1,
                 detail: String::new(),
+                error_type: None,
             },
             url_refreshed: true,
         };

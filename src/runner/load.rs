@@ -47,8 +47,9 @@ pub(super) async fn item(
         since: loaded.since.clone(),
         refused: loaded
             .reason
-            .clone()
-            .filter(|r| r.starts_with("the gateway refused")),
+            .as_ref()
+            .filter(|r| r.refused())
+            .map(ToString::to_string),
     });
     for f in &loaded.files {
         let bytes = std::fs::metadata(f).map(|m| m.len()).unwrap_or(0);

@@ -78,7 +78,7 @@ async fn send_query(
         (Err(e), Some(q)) if q.kind == crate::query::QueryKind::Incremental => (e, q),
         (first, _) => return Ok(first?),
     };
-    let answer = crate::query::refusal(&e).map(str::to_owned);
+    let answer = crate::query::refusal(&e).map(|r| r.detail);
     let (Some(answer), Some(snapshot)) = (answer, crate::query::as_snapshot(request)) else {
         return Err(e.into());
     };

@@ -29,7 +29,7 @@ fn request(dir: &Path, tsv: Option<&str>) -> LoadRequest {
         schema,
         schema_version: 1,
         mode: Mode::Snapshot {
-            reason: "first load".into(),
+            reason: dap_run::load::SnapshotReason::FirstLoad,
         },
         until: "2025-01-01T00:00:00Z".into(),
         files: dap_run::load::Parts::ready(vec![file]),

@@ -16,7 +16,10 @@ impl Validator {
         let until = self.checked_expr(&p.until, names)?;
         let (min, max) = match &p.every {
             Some(e) => self.duration_range(e, "poll interval")?,
-            None => (Duration::from_millis(500), Duration::from_secs(30)),
+            None => (
+                crate::poll::Schedule::DEFAULT.min,
+                crate::poll::Schedule::DEFAULT.max,
+            ),
         };
         let timeout = match &p.timeout {
             Some(t) => self.duration(t, "poll timeout")?,

@@ -376,7 +376,7 @@ async fn load_locked(
         },
         until: req.until.clone(),
         reason: match &req.mode {
-            Mode::Snapshot { reason } => Some(reason.clone()),
+            Mode::Snapshot { reason } => Some(reason.to_string()),
             Mode::Incremental { .. } => None,
         },
         schema_version: req.schema_version,

@@ -571,7 +571,7 @@ async fn stage(tx: &Transaction<'_>, layout: &Layout) -> Result<(), DbError> {
 async fn record(tx: &Transaction<'_>, req: &LoadRequest, out: &LoadOutcome) -> Result<(), DbError> {
     let l = &req.layout;
     let (kind, reason, since) = match &req.mode {
-        Mode::Snapshot { reason } => ("snapshot", Some(reason.as_str()), None),
+        Mode::Snapshot { reason } => ("snapshot", Some(reason.to_string()), None),
         Mode::Incremental { since } => ("incremental", None, Some(since.as_str())),
     };
     let schema = serde_json::to_string(&req.schema).unwrap_or_default();

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use futures_util::StreamExt as _;
 use serde_json::{Value as Json, json};
 
-use super::{ReplicateError, Table, send_json};
+use super::gateway::send_json;
+use super::{ReplicateError, Table};
 use crate::job::model::Method;
 use crate::load::PartsSender;
 use crate::net::Refreshing;

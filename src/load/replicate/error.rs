@@ -11,38 +11,7 @@ use crate::error::ExitCode;
 use crate::fsio::UnsafePath;
 use crate::load::{DbError, LayoutError};
 use crate::net::{HttpError, UrlError};
-
-/// Why the gateway refused an incremental query: the table must be reloaded from a snapshot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RefusalKind {
-    /// `SnapshotRequiredError`.
-    SnapshotRequired,
-    /// `OutOfRangeError` (`since` older than the table keeps).
-    OutOfRange,
-}
-
-impl RefusalKind {
-    /// The refusal named by an error type or a message that holds one.
-    pub fn find(text: &str) -> Option<RefusalKind> {
-        if text.contains("SnapshotRequiredError") {
-            Some(RefusalKind::SnapshotRequired)
-        } else if text.contains("OutOfRangeError") {
-            Some(RefusalKind::OutOfRange)
-        } else {
-            None
-        }
-    }
-}
-
-/// A refusal of a query, with the gateway's own words.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{detail}")]
-pub struct Refusal {
-    /// Which refusal.
-    pub kind: RefusalKind,
-    /// What the gateway said (`SnapshotRequiredError: …`).
-    pub detail: String,
-}
+use crate::query::Refusal;
 
 /// What stopped a table's load.
 #[derive(Debug, thiserror::Error)]
@@ -295,10 +264,15 @@ mod tests {
             failed.to_string(),
             "the query job for `canvas.users` failed: ValidationError: no"
         );
+        use crate::query::RefusalKind;
         assert_eq!(
-            RefusalKind::find("OutOfRangeError: since is too old"),
+            RefusalKind::of_type("OutOfRangeError"),
             Some(RefusalKind::OutOfRange)
         );
-        assert_eq!(RefusalKind::find("ValidationError"), None);
+        // The error's type, not a message that mentions one.
+        assert_eq!(
+            RefusalKind::of_type("ValidationError: not an OutOfRangeError"),
+            None
+        );
     }
 }

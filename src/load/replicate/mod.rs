@@ -13,20 +13,21 @@
 mod answer;
 mod download;
 mod error;
+mod gateway;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value as Json, json};
+use serde_json::json;
 
 pub use answer::{AnswerProblem, CompleteJob, JobState, SchemaAnswer};
-pub use error::{Refusal, RefusalKind, ReplicateError};
+pub use error::ReplicateError;
 
 use super::layout::Layout;
 use super::replica::Prepared;
-use super::{Changes, DbError, LoadRequest, Mode, Parts, Target, TargetError};
-use crate::job::model::Method;
-use crate::net::{Http, HttpError, Request, RequestBody};
+use super::{Changes, DbError, LoadRequest, Mode, Parts, SnapshotReason, Target, TargetError};
+use crate::net::Http;
+use gateway::QueryError;
 
 /// Everything the step needs for one table.
 pub struct Table<'a> {
@@ -58,7 +59,7 @@ pub struct Loaded {
     /// The point the table is now at.
     pub until: String,
     /// For a snapshot, why.
-    pub reason: Option<String>,
+    pub reason: Option<SnapshotReason>,
     /// Schema version loaded.
     pub schema_version: i64,
     /// Rows read from the objects.
@@ -79,31 +80,6 @@ pub struct Loaded {
     /// Requests made.
     #[serde(skip)]
     pub requests: u32,
-}
-
-async fn send_json(
-    http: &Http,
-    method: Method,
-    path: &str,
-    body: Option<Json>,
-    requests: &mut u32,
-) -> Result<Json, ReplicateError> {
-    let url = crate::net::resolve(http.gateway(), path).map_err(|source| ReplicateError::Path {
-        path: path.to_owned(),
-        source,
-    })?;
-    let req = Request {
-        method,
-        url,
-        headers: vec![],
-        body: body.map(RequestBody::Json),
-    };
-    let r = http.send(&req).await?;
-    *requests += 1;
-    serde_json::from_slice(&r.body).map_err(|source| ReplicateError::NotJson {
-        path: path.to_owned(),
-        source,
-    })
 }
 
 /// The database work with retries of transient failures.
@@ -130,24 +106,11 @@ where
 pub async fn run(t: Table<'_>) -> Result<Loaded, ReplicateError> {
     let http = t.http;
     let (ns, table) = (t.namespace.as_str(), t.table.as_str());
-    let seg = |s: &str| crate::template::url_segment(s);
     let target_text = || t.target.display();
     let mut requests = 0u32;
 
     // 1. The schema.
-    let schema = send_json(
-        http,
-        Method::Get,
-        &format!("/dap/query/{}/table/{}/schema", seg(ns), seg(table)),
-        None,
-        &mut requests,
-    )
-    .await?;
-    let schema = SchemaAnswer::read(schema).map_err(|problem| ReplicateError::BadAnswer {
-        table: format!("{ns}.{table}"),
-        what: "the schema request",
-        problem,
-    })?;
+    let schema = gateway::schema(http, ns, table, &mut requests).await?;
     let version = schema.version;
     let layout = Layout::from_schema(ns, table, &schema.answer)?;
     let table_schema = schema.schema;
@@ -169,7 +132,7 @@ pub async fn run(t: Table<'_>) -> Result<Loaded, ReplicateError> {
     }
 
     // 3. The query job, falling back to a snapshot when the gateway refuses the incremental.
-    let (job, until) = loop {
+    let job = loop {
         let mut body = json!({"format": "tsv", "mode": "condensed"});
         if let Mode::Incremental { since } = &mode {
             body["since"] = json!(since);
@@ -182,14 +145,17 @@ pub async fn run(t: Table<'_>) -> Result<Loaded, ReplicateError> {
                 tracing::info!(step = %t.step_id, table = %format!("{ns}.{table}"), "incremental since {since}")
             }
         }
-        let refusal = match query(http, ns, table, body, &mut requests).await {
-            Ok((job, until)) => break (job, until),
+        let refusal = match gateway::query(http, ns, table, body, &mut requests).await {
+            Ok(job) => break job,
             Err(QueryError::Refused(refusal)) => refusal,
             Err(QueryError::Other(e)) => return Err(e),
         };
         match &mode {
             Mode::Incremental { since } => {
-                let reason = format!("the gateway refused an incremental since {since}: {refusal}");
+                let reason = SnapshotReason::Refused {
+                    since: since.clone(),
+                    refusal,
+                };
                 tracing::warn!(step = %t.step_id, table = %format!("{ns}.{table}"), "{reason}; loading a snapshot instead");
                 mode = Mode::Snapshot { reason };
                 changes = Changes::default();
@@ -208,6 +174,7 @@ pub async fn run(t: Table<'_>) -> Result<Loaded, ReplicateError> {
     let CompleteJob {
         id: job_id,
         objects: ids,
+        until,
         ..
     } = job;
     let dir = crate::fsio::safe_join(
@@ -272,99 +239,6 @@ pub async fn run(t: Table<'_>) -> Result<Loaded, ReplicateError> {
         bytes: fetched.bytes,
         requests,
     })
-}
-
-/// A query's failure: a refusal the step answers with a snapshot, or anything else.
-enum QueryError {
-    Refused(Refusal),
-    Other(ReplicateError),
-}
-
-impl From<ReplicateError> for QueryError {
-    fn from(e: ReplicateError) -> Self {
-        if let ReplicateError::Http {
-            source: HttpError::Refused { detail, .. },
-            ..
-        } = &e
-            && let Some(kind) = RefusalKind::find(detail)
-        {
-            return QueryError::Refused(Refusal {
-                kind,
-                detail: detail.clone(),
-            });
-        }
-        QueryError::Other(e)
-    }
-}
-
-/// How long a query job is polled before the load gives up.
-const JOB_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
-
-/// Starts the query job and polls it to completion: the complete job (its `until` or `at`
-/// the point it reaches).
-async fn query(
-    http: &Http,
-    ns: &str,
-    table: &str,
-    body: Json,
-    requests: &mut u32,
-) -> Result<(CompleteJob, String), QueryError> {
-    let seg = |s: &str| crate::template::url_segment(s);
-    let bad = |problem| {
-        QueryError::Other(ReplicateError::BadAnswer {
-            table: format!("{ns}.{table}"),
-            what: "the query job",
-            problem,
-        })
-    };
-    let mut job = send_json(
-        http,
-        Method::Post,
-        &format!("/dap/query/{}/table/{}/data", seg(ns), seg(table)),
-        Some(body),
-        requests,
-    )
-    .await?;
-    let deadline = Instant::now() + JOB_TIMEOUT;
-    let mut every = Duration::from_millis(200);
-    loop {
-        let id = match answer::job(&job).map_err(bad)? {
-            JobState::Complete(done) => {
-                let until = done.until.clone();
-                return Ok((done, until));
-            }
-            JobState::Failed { kind, message } => {
-                if let Some(k) = RefusalKind::find(&kind) {
-                    return Err(QueryError::Refused(Refusal {
-                        kind: k,
-                        detail: format!("{kind}: {message}"),
-                    }));
-                }
-                return Err(QueryError::Other(ReplicateError::JobFailed {
-                    table: format!("{ns}.{table}"),
-                    kind,
-                    message,
-                }));
-            }
-            JobState::Running { id } => id,
-        };
-        if Instant::now() >= deadline {
-            return Err(QueryError::Other(ReplicateError::JobTimeout {
-                table: format!("{ns}.{table}"),
-                waited: JOB_TIMEOUT,
-            }));
-        }
-        tokio::time::sleep(every).await;
-        every = (every * 2).min(Duration::from_secs(10));
-        job = send_json(
-            http,
-            Method::Get,
-            &format!("/dap/job/{}", seg(&id)),
-            None,
-            requests,
-        )
-        .await?;
-    }
 }
 
 /// Resolves the replica: `--database`, then `DAP_CONNECTION_STRING`, then the job's

@@ -412,7 +412,7 @@ fn load(path: &Path, req: &LoadRequest, changes: &Changes) -> Result<LoadOutcome
     }
     out.duration = started.elapsed();
     let (kind, reason) = match &req.mode {
-        Mode::Snapshot { reason } => ("snapshot", Some(reason.clone())),
+        Mode::Snapshot { reason } => ("snapshot", Some(reason.to_string())),
         Mode::Incremental { .. } => ("incremental", None),
     };
     tx.execute(
@@ -597,7 +597,7 @@ mod tests {
             schema,
             schema_version: 1,
             mode: Mode::Snapshot {
-                reason: "first load".into(),
+                reason: crate::load::SnapshotReason::FirstLoad,
             },
             until: "2025-01-01T00:00:00Z".into(),
             files: super::super::Parts::ready(vec![file]),
