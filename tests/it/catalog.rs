@@ -277,7 +277,8 @@ async fn every_schema_construct_of_the_gateway_appears_in_a_served_schema() {
         "integer enum",
         "string enum with __dap_unspecified__",
         "object with properties",
-        "object without properties",
+        // Not "object without properties": the official client 2.3.1 cannot read a column so
+        // typed (`NameError: name 'JsonType' is not defined`), so the gateway serves none.
         "$ref",
         "maxLength",
     ];

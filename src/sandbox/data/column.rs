@@ -190,6 +190,14 @@ fn is_json_text(name: &str) -> bool {
             | "pdf_settings"
             | "purchase_params"
             | "public_jwk"
+            | "question_data"
+            | "restrictions"
+            | "default_restrictions"
+            | "default_restrictions_by_type"
+            | "export_results"
+            | "results"
+            | "summary_data"
+            | "turnitin_data"
     )
 }
 
