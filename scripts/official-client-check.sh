@@ -117,8 +117,10 @@ PY
 }
 my_check() { # my_check URL: every table in table_sync equals the sandbox at its timestamp
     "$venv/bin/python" - "$url" "$1" <<'PY'
-import json, sys, urllib.parse, urllib.request, pymysql
+import json, sys, urllib.parse, urllib.request, uuid, pymysql
 url, db = sys.argv[1], sys.argv[2]
+def key_text(k):  # a uuid key (web_logs.id) is binary(16) in MySQL
+    return str(uuid.UUID(bytes=bytes(k))) if isinstance(k, (bytes, bytearray)) and len(k) == 16 else str(k)
 u = urllib.parse.urlparse(db)
 c = pymysql.connect(host=u.hostname, port=u.port or 3306, user=urllib.parse.unquote(u.username or ""),
                     password=urllib.parse.unquote(u.password or ""), database=u.path.lstrip("/"))
@@ -135,7 +137,7 @@ for namespace, table, at, target in synced:
     want = {str(row["key"]["id"]): row["value"][column].rstrip("Z") for row in expected}
     # The official client's `target_table` is the DAP table; the MySQL table has the prefix.
     cur.execute(f"SELECT id, DATE_FORMAT(`{column}`, '%Y-%m-%dT%H:%i:%s') FROM `{namespace}__{target}`")
-    got = {str(k): v for k, v in cur.fetchall()}
+    got = {key_text(k): v for k, v in cur.fetchall()}
     failed |= got != want
     print(f"  {u.path.lstrip('/')}: {namespace}.{table} at {at}: {len(got)} rows, "
           f"{len(want)} in the sandbox: {'same keys and versions' if got == want else 'DIFFERENT'}")

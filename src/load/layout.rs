@@ -5,8 +5,9 @@
 //! official client's `pysqlsync` mapping (see the README's type table): integers by `format`
 //! (`int16`/`int32`/`int64`, else by range, else `bigint`), floats by `format`, strings with a
 //! `format` of `date-time` as naive UTC timestamps, enums as their own type, other strings as
-//! `varchar(n)` when they have a `maxLength` and `text` otherwise, nested objects and arrays as
-//! JSON. A property not in its object's `required` list is nullable.
+//! `varchar(n)` when they have a `maxLength` and `text` otherwise (the `oneOf` of the
+//! `__dap_oversized_truncated__` marker and a string too), nested objects and arrays as JSON.
+//! A property not in its object's `required` list is nullable.
 
 use serde_json::Value as Json;
 
@@ -193,7 +194,24 @@ fn col_type(
         }
         None => node,
     };
-    if node.get("oneOf").is_some() || node.get("anyOf").is_some() {
+    if let Some(members) = node.get("oneOf").and_then(Json::as_array) {
+        // The gateway's too-long-text union: the `__dap_oversized_truncated__` marker or a
+        // string. The official client stores the union's string type: `varchar(n)` with the
+        // string's `maxLength`, else `text`.
+        if let [marker, text] = members.as_slice()
+            && marker.get("type").and_then(Json::as_str) == Some("string")
+            && marker.get("const").is_some_and(Json::is_string)
+            && text.get("type").and_then(Json::as_str) == Some("string")
+            && text.get("const").is_none()
+        {
+            return Ok(match text.get("maxLength").and_then(Json::as_u64) {
+                Some(n) => ColType::Varchar(n),
+                None => ColType::Text,
+            });
+        }
+        return Ok(ColType::Json);
+    }
+    if node.get("anyOf").is_some() {
         return Ok(ColType::Json);
     }
     let ty = match node.get("type") {
@@ -422,6 +440,25 @@ mod tests {
             .collect();
         assert_eq!(got, want);
         assert!(l.columns[0].key && !l.columns[1].key);
+    }
+
+    #[test]
+    fn a_truncatable_text_is_the_union_s_string_type() {
+        let marker = json!({"type": "string", "const": "__dap_oversized_truncated__"});
+        let schema = json!({"properties": {
+            "key": {"properties": {"id": {"type": "string", "format": "uuid"}}, "required": ["id"]},
+            "value": {"properties": {
+                "user_agent": {"oneOf": [marker, {"type": "string", "maxLength": 255}]},
+                "body": {"oneOf": [marker, {"type": "string"}]},
+                "either": {"oneOf": [{"type": "string"}, {"type": "integer"}]}
+            }}
+        }});
+        let l = Layout::from_schema("canvas_logs", "web_logs", &schema).unwrap();
+        let ty = |name: &str| l.column(name).map(|c| c.ty.clone());
+        assert_eq!(ty("user_agent"), Some(ColType::Varchar(255)));
+        assert_eq!(ty("body"), Some(ColType::Text));
+        assert_eq!(ty("either"), Some(ColType::Json));
+        assert_eq!(mysql_type(&ColType::Varchar(255)), "varchar(255)");
     }
 
     #[test]

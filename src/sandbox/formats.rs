@@ -17,7 +17,9 @@
 
 use std::fmt::Write as _;
 
-use super::data::{Action, Cell, Kind, Record, Table, write_timestamp};
+use super::data::{
+    Action, Cell, Kind, Record, Table, write_clock, write_date, write_timestamp, write_uuid,
+};
 
 /// Output format of a query job.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,6 +61,9 @@ struct Source {
 }
 
 /// Writes records of one table in one format.
+///
+/// Arrays, objects and JSON documents are JSON text in a TSV or CSV cell; dates, UUIDs and
+/// IPv4 addresses their usual text forms; decimals all their digits.
 #[derive(Clone, Debug)]
 pub(crate) struct Encoder {
     format: Format,
@@ -173,7 +178,7 @@ fn json_cell(value: &serde_json::Value) -> Cell {
             Some(value) => Cell::Int(value),
             None => Cell::Float(number.as_f64().unwrap_or_default()),
         },
-        serde_json::Value::String(text) => Cell::Text(text.clone()),
+        serde_json::Value::String(text) => Cell::Text(text.clone().into()),
         other => Cell::Json(other.clone()),
     }
 }
@@ -187,15 +192,46 @@ fn write_cell(cell: &Cell, tsv: bool, out: &mut String) {
         Cell::Float(value) => {
             let _ = write!(out, "{value}");
         }
+        Cell::Decimal { units, scale } => write_decimal(*units, *scale, out),
         Cell::Bool(value) => out.push_str(if *value { "true" } else { "false" }),
         Cell::Time(value) => write_timestamp(out, *value),
+        Cell::Date(days) => write_date(out, *days),
+        Cell::Clock(seconds) => write_clock(out, *seconds),
+        Cell::Uuid(bits) => write_uuid(out, *bits),
+        Cell::Ipv4(address) => {
+            let [a, b, c, d] = address.to_be_bytes();
+            let _ = write!(out, "{a}.{b}.{c}.{d}");
+        }
         Cell::Text(text) => write_text(text, tsv, out),
         Cell::Json(value) => write_text(&value.to_string(), tsv, out),
     }
 }
 
+/// `units` × 10^-`scale` with all `scale` digits after the point.
+fn write_decimal(units: i64, scale: u8, out: &mut String) {
+    if scale == 0 {
+        let _ = write!(out, "{units}");
+        return;
+    }
+    let factor = 10_u64.pow(u32::from(scale));
+    let sign = if units < 0 { "-" } else { "" };
+    let magnitude = units.unsigned_abs();
+    let _ = write!(
+        out,
+        "{sign}{}.{:0width$}",
+        magnitude / factor,
+        magnitude % factor,
+        width = usize::from(scale)
+    );
+}
+
 fn write_text(text: &str, tsv: bool, out: &mut String) {
-    if tsv && !text.contains(['\\', '\t', '\n', '\r']) {
+    let plain = || {
+        !text
+            .bytes()
+            .any(|byte| matches!(byte, b'\\' | b'\t' | b'\n' | b'\r'))
+    };
+    if tsv && plain() {
         out.push_str(text);
     } else if tsv {
         for character in text.chars() {
@@ -208,9 +244,11 @@ fn write_text(text: &str, tsv: bool, out: &mut String) {
             }
         }
     } else {
+        // A lone `\.` is PostgreSQL's end-of-data line in CSV unless quoted.
         let quote = text.is_empty()
             || text == "NULL"
-            || text.contains([',', '"', '\n', '\r'])
+            || text == "\\."
+            || text.contains([',', '"', '\n', '\r', '\t'])
             || text.starts_with(' ')
             || text.ends_with(' ');
         if quote {
@@ -242,7 +280,12 @@ mod tests {
         }
     }
 
-    fn generic() -> Table {
+    fn text(value: &str) -> Cell {
+        Cell::Text(value.to_owned().into())
+    }
+
+    /// `canvas.wikis`: a truncatable text, a nullable boolean and a title besides the times.
+    fn wikis() -> Table {
         Model::default()
             .table("canvas", "wikis", EPOCH)
             .expect("table")
@@ -250,24 +293,25 @@ mod tests {
 
     #[test]
     fn tsv_is_copy_text_format() {
-        let encoder = Encoder::new(Format::Tsv, true, true, generic());
+        let encoder = Encoder::new(Format::Tsv, true, true, wikis());
         assert_eq!(
             encoder.header().as_deref(),
             Some(
-                "key.id\tvalue.name\tvalue.workflow_state\tvalue.created_at\tvalue.updated_at\tmeta.action\tmeta.ts\n"
+                "key.id\tvalue.created_at\tvalue.updated_at\tvalue.front_page_url\tvalue.has_no_front_page\tvalue.title\tmeta.action\tmeta.ts\n"
             )
         );
         let mut out = String::new();
         let values = vec![
-            Cell::Text("a\tb\\c\nd\re".to_owned()),
-            Cell::Null,
             Cell::Time(EPOCH),
-            Cell::Text(String::new()),
+            Cell::Time(EPOCH),
+            text("a\tb\\c\nd\re"),
+            Cell::Null,
+            text(""),
         ];
         encoder.write(&record(values), &mut out);
         assert_eq!(
             out,
-            "7\ta\\tb\\\\c\\nd\\re\t\\N\t2025-01-01T00:00:00Z\t\tU\t2025-01-01T00:00:00Z\n"
+            "7\t2025-01-01T00:00:00Z\t2025-01-01T00:00:00Z\ta\\tb\\\\c\\nd\\re\t\\N\t\tU\t2025-01-01T00:00:00Z\n"
         );
         out.clear();
         let delete = Record {
@@ -276,41 +320,78 @@ mod tests {
             ..record(Vec::new())
         };
         encoder.write(&delete, &mut out);
-        assert_eq!(out, "7\t\\N\t\\N\t\\N\t\\N\tD\t2025-01-01T00:00:00Z\n");
+        assert_eq!(out, "7\t\\N\t\\N\t\\N\t\\N\t\\N\tD\t2025-01-01T00:00:00Z\n");
     }
 
     #[test]
     fn snapshots_have_no_action_column() {
-        let encoder = Encoder::new(Format::Tsv, true, false, generic());
+        let encoder = Encoder::new(Format::Tsv, true, false, wikis());
         let header = encoder.header().expect("header");
         assert!(!header.contains("meta.action"), "{header}");
         let mut out = String::new();
-        encoder.write(&record(vec![Cell::Null; 4]), &mut out);
+        encoder.write(&record(vec![Cell::Null; 5]), &mut out);
         assert_eq!(out.matches('\t').count(), header.matches('\t').count());
     }
 
     #[test]
     fn csv_quotes_what_it_must_and_writes_null_bare() {
-        let encoder = Encoder::new(Format::Csv, true, true, generic());
+        let encoder = Encoder::new(Format::Csv, true, true, wikis());
         let mut out = String::new();
         let values = vec![
-            Cell::Text("say \"hi\", then\nleave".to_owned()),
-            Cell::Text("NULL".to_owned()),
+            Cell::Time(EPOCH),
             Cell::Null,
-            Cell::Text(String::new()),
+            text("say \"hi\", then\nleave"),
+            text("NULL"),
+            text("\\."),
         ];
         encoder.write(&record(values), &mut out);
         assert_eq!(
             out,
-            "7,\"say \"\"hi\"\", then\nleave\",\"NULL\",NULL,\"\",U,2025-01-01T00:00:00Z\n"
+            "7,2025-01-01T00:00:00Z,NULL,\"say \"\"hi\"\", then\nleave\",\"NULL\",\"\\.\",U,2025-01-01T00:00:00Z\n"
         );
+        out.clear();
+        encoder.write(
+            &record(vec![
+                text("a\tb"),
+                text(""),
+                text("x"),
+                Cell::Null,
+                Cell::Null,
+            ]),
+            &mut out,
+        );
+        assert!(out.starts_with("7,\"a\tb\",\"\",x,"), "{out}");
         out.clear();
         let delete = Record {
             action: Action::Delete,
             ..record(Vec::new())
         };
         encoder.write(&delete, &mut out);
-        assert_eq!(out, "7,,,,,D,2025-01-01T00:00:00Z\n");
+        assert_eq!(out, "7,,,,,,D,2025-01-01T00:00:00Z\n");
+    }
+
+    #[test]
+    fn usual_text_forms_for_dates_uuids_addresses_and_decimals() {
+        let encoder = Encoder::new(Format::Tsv, true, false, wikis());
+        let mut out = String::new();
+        let values = vec![
+            Cell::Date(20_088),
+            Cell::Clock(3_723),
+            Cell::Uuid(0x0123_4567_89ab_4cde_8f01_2345_6789_abcd),
+            Cell::Ipv4(0xCB00_7105),
+            Cell::Decimal {
+                units: -1_205,
+                scale: 2,
+            },
+        ];
+        encoder.write(&record(values), &mut out);
+        assert_eq!(
+            out,
+            "7\t2024-12-31\t01:02:03Z\t01234567-89ab-4cde-8f01-23456789abcd\t203.0.113.5\t-12.05\t2025-01-01T00:00:00Z\n"
+        );
+        let mut json = String::new();
+        write_cell(&Cell::Json(serde_json::json!([1, "a\tb"])), true, &mut json);
+        assert_eq!(json, "[1,\"a\\\\tb\"]");
     }
 
     #[test]

@@ -321,9 +321,10 @@ fn issue_16_mysql_snapshot_then_incrementals_match_the_objects() {
     assert!(ty("id").1.starts_with("bigint") && ty("id").2 == "NO");
     assert_eq!(
         ty("workflow_state").1,
-        "enum('registered','pre_registered','creation_pending','deleted')"
+        "enum('creation_pending','pending_approval','pre_registered','registered','deleted','__dap_unspecified__')"
     );
-    assert_eq!(ty("bio").1, "mediumtext");
+    assert_eq!(ty("pronouns").1, "mediumtext");
+    assert_eq!(ty("name").1, "varchar(255)");
     assert_eq!(ty("created_at").1, "datetime");
 }
 
@@ -409,28 +410,51 @@ fn issue_16_mysql_insert_path_loads_the_same_rows_as_load_data() {
             .iter()
             .any(|c| c.0 == "sandbox_added_note")
     );
-    // The comparison covered every kind of value that needs care in a literal.
+    // The comparison covered every kind of value that needs care in a literal (`pronouns`: a
+    // text the gateway may also send as its truncation marker; `settings`: an object).
     let count = |sql: &str| insert.query::<i64>(sql)[0];
-    for (what, cond) in [
-        ("a tab", "LOCATE(CHAR(9), bio) > 0"),
-        ("a newline", "LOCATE(CHAR(10), bio) > 0"),
-        ("a carriage return", "LOCATE(CHAR(13), bio) > 0"),
+    for (table, what, cond) in [
+        ("users", "a tab", "LOCATE(CHAR(9), pronouns) > 0"),
+        ("users", "a newline", "LOCATE(CHAR(10), pronouns) > 0"),
         (
-            "a backslash before N",
-            "LOCATE(CONCAT(CHAR(92), 'N'), bio) > 0",
+            "users",
+            "a carriage return",
+            "LOCATE(CHAR(13), pronouns) > 0",
         ),
-        ("an apostrophe", "LOCATE(CHAR(39), bio) > 0"),
-        ("an empty string", "bio = ''"),
-        ("the text NULL", "bio = 'NULL'"),
-        ("NULL", "bio IS NULL"),
-        ("a 4-byte character", "HEX(bio) LIKE '%F09F8E93%'"),
         (
+            "users",
+            "a backslash before N",
+            "LOCATE(CONCAT(CHAR(92), 'N'), pronouns) > 0",
+        ),
+        (
+            "users",
+            "a lone backslash-dot",
+            "pronouns = CONCAT(CHAR(92), '.')",
+        ),
+        ("users", "an apostrophe", "LOCATE(CHAR(39), pronouns) > 0"),
+        ("users", "an empty string", "pronouns = ''"),
+        ("users", "the text NULL", "pronouns = 'NULL'"),
+        ("users", "NULL", "pronouns IS NULL"),
+        (
+            "users",
+            "the truncation marker",
+            "pronouns = '__dap_oversized_truncated__'",
+        ),
+        (
+            "users",
+            "a 4-byte character",
+            "HEX(pronouns) LIKE '%F09F8E93%'",
+        ),
+        (
+            "courses",
             "JSON",
-            "JSON_VALID(preferences) AND LOCATE(CHAR(92), preferences) > 0",
+            "JSON_VALID(settings) AND LOCATE(CHAR(92), settings) > 0",
         ),
     ] {
-        let n = count(&format!("SELECT COUNT(*) FROM canvas__users WHERE {cond}"));
-        assert!(n > 0, "no user with {what}");
+        let n = count(&format!(
+            "SELECT COUNT(*) FROM canvas__{table} WHERE {cond}"
+        ));
+        assert!(n > 0, "no {table} row with {what}");
     }
     assert!(count("SELECT COUNT(DISTINCT workflow_state) FROM canvas__users") > 1);
     assert_eq!(

@@ -4,6 +4,7 @@
 //! Run one module with `cargo test --test it <module>::`.
 
 mod advice;
+mod catalog;
 mod cli;
 mod common;
 mod day_one;

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 const LOCAL: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
 
-async fn start(config: SandboxConfig) -> Sandbox {
+pub(crate) async fn start(config: SandboxConfig) -> Sandbox {
     Sandbox::start_async(config, LOCAL)
         .await
         .expect("sandbox starts")
@@ -78,7 +78,7 @@ async fn login_body(sandbox: &Sandbox) -> Value {
     response.json().await.expect("json")
 }
 
-async fn login(sandbox: &Sandbox) -> String {
+pub(crate) async fn login(sandbox: &Sandbox) -> String {
     login_body(sandbox).await["access_token"]
         .as_str()
         .expect("token")
@@ -164,7 +164,7 @@ async fn object_urls(sandbox: &Sandbox, token: &str, job: &Value) -> Vec<String>
         .collect()
 }
 
-fn gunzip(bytes: &[u8]) -> String {
+pub(crate) fn gunzip(bytes: &[u8]) -> String {
     let mut text = String::new();
     flate2::read::MultiGzDecoder::new(bytes)
         .read_to_string(&mut text)
@@ -797,7 +797,7 @@ async fn large_objects_stream_as_valid_gzip() {
         lines += buffer[..read].iter().filter(|byte| **byte == b'\n').count() as u64;
         last = buffer[..read].to_vec();
     }
-    assert!(lines > 100_000, "{lines} rows");
+    assert!(lines > 50_000, "{lines} rows");
     let tail = String::from_utf8_lossy(&last);
     let last_line = tail.trim_end().rsplit('\n').next().expect("a line");
     serde_json::from_str::<Value>(last_line).expect("the last row is complete JSON");
@@ -844,8 +844,20 @@ fn tsv_cells(record: &data::Record) -> Vec<Option<String>> {
             Cell::Int(value) => Some(value.to_string()),
             Cell::Float(value) => Some(value.to_string()),
             Cell::Bool(value) => Some(value.to_string()),
-            Cell::Text(text) => Some(text.clone()),
+            Cell::Text(text) => Some(text.to_string()),
             Cell::Time(unix) => Some(data::timestamp(*unix)),
+            Cell::Decimal { units, scale } => {
+                let factor = 10_i64.pow(u32::from(*scale));
+                Some(format!(
+                    "{}.{:0width$}",
+                    units / factor,
+                    units % factor,
+                    width = usize::from(*scale)
+                ))
+            }
+            Cell::Date(_) | Cell::Clock(_) | Cell::Uuid(_) | Cell::Ipv4(_) => {
+                cell.to_json().as_str().map(str::to_owned)
+            }
             Cell::Json(value) => Some(value.to_string()),
         })
         .collect()
@@ -918,10 +930,8 @@ async fn a_tsv_snapshot_plus_its_incrementals_is_the_later_snapshot() {
     let (header, rows) = tsv_rows(&sandbox, &token, &job).await;
     assert_eq!(header[0], "key.id");
     assert_eq!(header.last().map(String::as_str), Some("meta.ts"));
-    assert!(
-        header.contains(&"value.preferences".to_owned()),
-        "{header:?}"
-    );
+    // The real `canvas.users`, with a truncatable text (`pronouns`).
+    assert!(header.contains(&"value.pronouns".to_owned()), "{header:?}");
     assert!(
         !header.contains(&"meta.action".to_owned()),
         "snapshots have no action column"
@@ -1091,7 +1101,7 @@ async fn a_schema_change_adds_a_version_and_a_nullable_column() {
     let (_, before) = get(&sandbox, &token, schema).await;
     assert_eq!(
         before["schema"]["$schema"],
-        "http://json-schema.org/draft-07/schema#"
+        "https://json-schema.org/draft/2020-12/schema"
     );
     let query = json!({"format": "tsv", "mode": "condensed"});
     let snapshot = run_job(&sandbox, &token, "users", &query).await;

@@ -1,139 +1,138 @@
-//! Which namespaces and tables exist, how long a namespace keeps its changes, and each
-//! table's first schema (its key and value columns, and version).
+//! Which namespaces and tables exist, with each table's JSON Schema and version, and how long a
+//! namespace keeps its changes.
+//!
+//! The catalog is data, not code: `src/sandbox/catalog/<namespace>.json` holds, for every table,
+//! the schema the gateway's `GET /dap/query/{namespace}/table/{table}/schema` returns and its
+//! version (written from Instructure's public dataset documentation; see the files' history).
+//! The files are compiled in and parsed once, on first use, into [`TableSpec`]s whose columns
+//! the data model reads.
 
-use super::column::{Column, ID};
-use super::schemas::*;
+use std::sync::LazyLock;
 
-/// Tables of the `canvas` namespace, close to the real list.
-pub(super) const CANVAS: &[&str] = &[
-    "access_tokens",
-    "account_users",
-    "accounts",
-    "assessment_question_banks",
-    "assessment_questions",
-    "assignment_groups",
-    "assignment_override_students",
-    "assignment_overrides",
-    "assignments",
-    "attachment_associations",
-    "attachments",
-    "calendar_events",
-    "canvadocs_annotation_contexts",
-    "comment_bank_items",
-    "communication_channels",
-    "content_migrations",
-    "content_participation_counts",
-    "content_participations",
-    "content_shares",
-    "content_tags",
-    "context_external_tools",
-    "context_module_progressions",
-    "context_modules",
-    "conversation_message_participants",
-    "conversation_messages",
-    "conversation_participants",
-    "conversations",
-    "course_account_associations",
-    "course_sections",
-    "courses",
-    "custom_gradebook_column_data",
-    "custom_gradebook_columns",
-    "developer_key_account_bindings",
-    "developer_keys",
-    "discussion_entries",
-    "discussion_entry_participants",
-    "discussion_topic_participants",
-    "discussion_topics",
-    "enrollment_dates_overrides",
-    "enrollment_states",
-    "enrollment_terms",
-    "enrollments",
-    "favorites",
-    "folders",
-    "grading_period_groups",
-    "grading_periods",
-    "grading_standards",
-    "group_categories",
-    "group_memberships",
-    "groups",
-    "late_policies",
-    "learning_outcome_groups",
-    "learning_outcome_question_results",
-    "learning_outcome_results",
-    "learning_outcomes",
-    "lti_line_items",
-    "lti_resource_links",
-    "lti_results",
-    "master_courses_child_content_tags",
-    "master_courses_child_subscriptions",
-    "master_courses_master_content_tags",
-    "master_courses_master_migrations",
-    "master_courses_master_templates",
-    "master_courses_migration_results",
-    "originality_reports",
-    "outcome_proficiencies",
-    "outcome_proficiency_ratings",
-    "post_policies",
-    "pseudonyms",
-    "quiz_groups",
-    "quiz_questions",
-    "quiz_submissions",
-    "quizzes",
-    "role_overrides",
-    "roles",
-    "rubric_assessments",
-    "rubric_associations",
-    "rubrics",
-    "score_statistics",
-    "scores",
-    "submission_comments",
-    "submission_versions",
-    "submissions",
-    "user_account_associations",
-    "user_notes",
-    "users",
-    "web_conference_participants",
-    "web_conferences",
-    "wiki_pages",
-    "wikis",
+use serde_json::Value;
+
+use super::column::{Column, Kind, Role, leak, required};
+
+/// The catalog files, by namespace, in the order the gateway lists namespaces.
+const FILES: &[(&str, &str)] = &[
+    ("canvas", include_str!("../catalog/canvas.json")),
+    ("canvas_logs", include_str!("../catalog/canvas_logs.json")),
+    ("catalog", include_str!("../catalog/catalog.json")),
+    ("new_quizzes", include_str!("../catalog/new_quizzes.json")),
 ];
 
-pub(super) const CANVAS_LOGS: &[&str] = &["web_logs"];
+/// A table as the catalog describes it: first schema version, key, value columns, schema.
+#[derive(Debug)]
+pub struct TableSpec {
+    /// Table name.
+    pub name: &'static str,
+    /// Schema version before any sandbox schema change.
+    pub version: u64,
+    /// The key column.
+    pub key: Column,
+    /// The value columns, in schema order.
+    pub columns: Vec<Column>,
+    /// The JSON Schema the gateway serves.
+    pub schema: Value,
+}
 
-pub(super) const CATALOG: &[&str] = &[
-    "accounts",
-    "catalogs",
-    "certificates",
-    "enrollments",
-    "order_items",
-    "orders",
-    "products",
-    "promotions",
-    "user_certificates",
-    "users",
-];
+struct Namespace {
+    name: &'static str,
+    names: Vec<&'static str>,
+    tables: Vec<TableSpec>,
+}
 
-pub(super) const NEW_QUIZZES: &[&str] = &[
-    "accommodations",
-    "item_bank_shares",
-    "item_banks",
-    "items",
-    "quiz_entries",
-    "quiz_session_results",
-    "quiz_sessions",
-    "quizzes",
-    "stimuli",
-];
+static CATALOG: LazyLock<Vec<Namespace>> = LazyLock::new(|| {
+    FILES
+        .iter()
+        .map(|(name, text)| {
+            // The files are compiled in and every one is parsed by the unit tests.
+            parse(name, text).unwrap_or_else(|problem| {
+                panic!("bug: the sandbox catalog `{name}.json` cannot be read: {problem}")
+            })
+        })
+        .collect()
+});
 
-/// The tables of `namespace`, or `None` for an unknown namespace.
+fn parse(namespace: &'static str, text: &str) -> Result<Namespace, String> {
+    let document: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let tables = document
+        .get("tables")
+        .and_then(Value::as_object)
+        .ok_or("no `tables` object")?;
+    let tables = tables
+        .iter()
+        .map(|(name, entry)| table(name, entry).map_err(|problem| format!("`{name}`: {problem}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Namespace {
+        name: namespace,
+        names: tables.iter().map(|table| table.name).collect(),
+        tables,
+    })
+}
+
+fn table(name: &str, entry: &Value) -> Result<TableSpec, String> {
+    let version = entry
+        .get("version")
+        .and_then(Value::as_u64)
+        .ok_or("no `version`")?;
+    let schema = entry.get("schema").ok_or("no `schema`")?.clone();
+    let definitions = schema.get("definitions").cloned().unwrap_or(Value::Null);
+    let part = |part: &str| -> Result<Vec<Column>, String> {
+        let node = &schema["properties"][part];
+        let required = required(node);
+        node.get("properties")
+            .and_then(Value::as_object)
+            .ok_or(format!("no `{part}` properties"))?
+            .iter()
+            .map(|(column, property)| {
+                let kind = Kind::from_schema(property, &definitions)
+                    .map_err(|problem| format!("column `{column}`: {problem}"))?;
+                let kind: &'static Kind = Box::leak(Box::new(kind));
+                Ok(Column {
+                    name: leak(column),
+                    kind,
+                    required: required.contains(&column.as_str()),
+                    role: Role::of(column, kind),
+                })
+            })
+            .collect()
+    };
+    let mut keys = part("key")?;
+    let key = match (keys.pop(), keys.is_empty()) {
+        (Some(key), true) => key,
+        _ => return Err("the sandbox models exactly one key column".to_owned()),
+    };
+    Ok(TableSpec {
+        name: leak(name),
+        version,
+        key,
+        columns: part("value")?,
+        schema,
+    })
+}
+
+/// The tables of `namespace` in listing order, or `None` for an unknown namespace.
 pub fn tables(namespace: &str) -> Option<&'static [&'static str]> {
-    match namespace {
-        "canvas" => Some(CANVAS),
-        "canvas_logs" => Some(CANVAS_LOGS),
-        "catalog" => Some(CATALOG),
-        "new_quizzes" => Some(NEW_QUIZZES),
-        _ => None,
-    }
+    CATALOG
+        .iter()
+        .find(|ns| ns.name == namespace)
+        .map(|ns| ns.names.as_slice())
+}
+
+/// The catalog's description of `namespace.table`.
+pub fn spec(namespace: &str, table: &str) -> Option<&'static TableSpec> {
+    CATALOG
+        .iter()
+        .find(|ns| ns.name == namespace)?
+        .tables
+        .iter()
+        .find(|spec| spec.name == table)
+}
+
+/// The namespaces, in the order the gateway documents them.
+pub fn namespaces() -> impl Iterator<Item = &'static str> {
+    CATALOG.iter().map(|ns| ns.name)
 }
 
 /// How long a namespace keeps its changes: incrementals with an older `since` are refused with
@@ -142,21 +141,41 @@ pub fn retention_seconds(namespace: &str) -> Option<i64> {
     (namespace == "canvas_logs").then_some(30 * 24 * 3600)
 }
 
-/// The key column and value columns of a table in its first schema version.
-pub(super) fn base_columns(namespace: &str, table: &str) -> (Column, &'static [Column]) {
-    match (namespace, table) {
-        ("canvas", "accounts") => (ID, ACCOUNTS),
-        ("canvas", "users") => (ID, USERS),
-        ("canvas", "courses") => (ID, COURSES),
-        ("canvas", "enrollments") => (ID, ENROLLMENTS),
-        ("canvas", "submissions") => (ID, SUBMISSIONS),
-        ("canvas", "assignments") => (ID, ASSIGNMENTS),
-        ("canvas_logs", "web_logs") => (WEB_LOGS_KEY, WEB_LOGS),
-        _ => (ID, GENERIC),
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Schema version before any schema change: small, stable, different between tables.
-pub(super) fn base_version(table: &str) -> u64 {
-    1 + u64::from(table.bytes().fold(0u8, u8::wrapping_add) % 4)
+    #[test]
+    fn every_catalog_file_reads_and_every_enum_has_the_unspecified_member() {
+        for (name, text) in FILES {
+            let namespace = parse(name, text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(!namespace.tables.is_empty(), "{name}");
+            for table in &namespace.tables {
+                for column in std::iter::once(&table.key).chain(&table.columns) {
+                    if let Kind::Enum(values) = column.kind {
+                        assert!(
+                            values.contains(&"__dap_unspecified__"),
+                            "{name}.{}.{}",
+                            table.name,
+                            column.name
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn keys_are_not_always_id() {
+        assert_eq!(
+            spec("canvas", "enrollment_states").map(|t| t.key.name),
+            Some("enrollment_id")
+        );
+        assert_eq!(
+            spec("canvas_logs", "web_logs").map(|t| t.key.kind),
+            Some(&Kind::Uuid)
+        );
+        assert!(tables("canvas").is_some_and(|t| t.contains(&"wikis")));
+        assert!(tables("nope").is_none());
+    }
 }

@@ -21,18 +21,19 @@ mod catalog;
 mod column;
 mod model;
 mod record;
-mod schemas;
 mod table;
+mod texts;
 mod time;
 mod values;
 
-pub use catalog::{retention_seconds, tables};
-pub use column::{Column, Field, Kind};
+pub use catalog::{TableSpec, namespaces, retention_seconds, spec, tables};
+pub use column::{Column, Field, Kind, Role, TRUNCATED, UNSPECIFIED};
 pub use model::Model;
 pub use record::{Action, Cell, Record, Window};
 pub use table::{SchemaChange, Table};
-pub(crate) use time::write_timestamp;
-pub use time::{parse_timestamp, timestamp};
+pub use time::{clock, date, parse_timestamp, timestamp};
+pub(crate) use time::{write_clock, write_date, write_timestamp};
+pub(crate) use values::write_uuid;
 
 #[cfg(test)]
 mod tests {
@@ -138,7 +139,11 @@ mod tests {
         let model = Model::default();
         let table = model.table("canvas", "courses", EPOCH).expect("table");
         let schema = table.schema();
-        assert_eq!(schema["$schema"], "http://json-schema.org/draft-07/schema#");
+        assert_eq!(
+            schema["$schema"],
+            "https://json-schema.org/draft/2020-12/schema"
+        );
+        assert_eq!(schema["required"], serde_json::json!(["key"]));
         assert_eq!(
             schema["properties"]["key"]["properties"]["id"]["format"],
             "int64"

@@ -2,7 +2,7 @@
 //! and so the records of a snapshot or of the changes between two times.
 
 use super::EPOCH;
-use super::catalog::{base_columns, base_version, tables};
+use super::catalog::spec;
 use super::column::ADDED;
 use super::record::{Action, Record, Window};
 use super::table::{SchemaChange, Table};
@@ -38,14 +38,14 @@ impl Default for Model {
 impl Model {
     /// The layout of `namespace.table` at time `at`, or `None` for an unknown table.
     pub fn table(&self, namespace: &str, table: &str, at: i64) -> Option<Table> {
-        let name = tables(namespace)?.iter().find(|name| **name == table)?;
-        let (key, base) = base_columns(namespace, name);
-        let mut columns = base.to_vec();
-        let mut version = base_version(name);
+        let spec = spec(namespace, table)?;
+        let name = spec.name;
+        let mut columns = spec.columns.clone();
+        let mut version = spec.version;
         let changed_at = self
             .schema_changes
             .iter()
-            .filter(|change| change.namespace == namespace && change.table == *name)
+            .filter(|change| change.namespace == namespace && change.table == name)
             .map(|change| change.at)
             .filter(|change| *change <= at)
             .min();
@@ -55,12 +55,13 @@ impl Model {
         }
         Some(Table {
             namespace: namespace.to_owned(),
-            name: (*name).to_owned(),
-            key,
+            name: name.to_owned(),
+            key: spec.key,
             columns,
             version,
             changed_at,
             seed: mix(self.seed ^ fnv(namespace) ^ fnv(name).rotate_left(17)),
+            spec,
         })
     }
 

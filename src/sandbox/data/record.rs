@@ -2,8 +2,11 @@
 //! each of [`Cell`]s) and the window a job covers ([`Window`]: a snapshot or a range of
 //! changes).
 
+use std::borrow::Cow;
+
 use super::table::Table;
-use super::time::timestamp;
+use super::time::{clock, date, timestamp};
+use super::values::{ipv4_text, uuid_text};
 
 /// Insert/update or delete.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,26 +26,49 @@ pub enum Cell {
     Int(i64),
     /// A floating-point number (always finite).
     Float(f64),
+    /// An exact decimal: `units` × 10^-`scale`.
+    Decimal {
+        /// The value in units of the last digit.
+        units: i64,
+        /// Digits after the point.
+        scale: u8,
+    },
     /// A boolean.
     Bool(bool),
-    /// A string (enums included).
-    Text(String),
+    /// A string (enums included); borrowed when it comes from a fixed pool.
+    Text(Cow<'static, str>),
     /// A `date-time`, in Unix seconds (UTC).
     Time(i64),
-    /// A nested object.
+    /// A `date`, in days since 1970-01-01.
+    Date(i64),
+    /// A `time` of day, in seconds since midnight (UTC).
+    Clock(u32),
+    /// A `uuid`.
+    Uuid(u128),
+    /// An `ipv4` address.
+    Ipv4(u32),
+    /// A nested object or an array.
     Json(serde_json::Value),
 }
 
 impl Cell {
-    /// The value as JSON (`null` for [`Cell::Null`], RFC 3339 for times).
+    /// The value as JSON (`null` for [`Cell::Null`], RFC 3339 for times, the usual text forms
+    /// for dates, UUIDs and addresses).
     pub fn to_json(&self) -> serde_json::Value {
         match self {
             Cell::Null => serde_json::Value::Null,
             Cell::Int(value) => (*value).into(),
             Cell::Float(value) => (*value).into(),
+            Cell::Decimal { units, scale } => {
+                (*units as f64 / 10_f64.powi(i32::from(*scale))).into()
+            }
             Cell::Bool(value) => (*value).into(),
-            Cell::Text(value) => value.as_str().into(),
+            Cell::Text(value) => value.as_ref().into(),
             Cell::Time(value) => timestamp(*value).into(),
+            Cell::Date(days) => date(*days).into(),
+            Cell::Clock(seconds) => clock(*seconds).into(),
+            Cell::Uuid(bits) => uuid_text(*bits).into(),
+            Cell::Ipv4(address) => ipv4_text(*address).into(),
             Cell::Json(value) => value.clone(),
         }
     }
@@ -53,7 +79,7 @@ impl Cell {
 pub struct Record {
     /// `U` or `D`.
     pub action: Action,
-    /// The key (`key.id`).
+    /// The key (`key.<name>`).
     pub key: Cell,
     /// The value columns in the table's order; empty for a delete.
     pub values: Vec<Cell>,
