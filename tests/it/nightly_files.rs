@@ -161,3 +161,146 @@ fn a_rerun_handed_the_same_gateway_job_keeps_its_files_and_succeeds() {
     );
     assert!(state(&ws).is_some());
 }
+
+/// Each of `before`'s files is still there with the same bytes.
+#[track_caller]
+fn assert_kept(before: &BTreeMap<String, Vec<u8>>, now: &BTreeMap<String, Vec<u8>>) {
+    for (f, bytes) in before {
+        assert!(
+            now.get(f) == Some(bytes),
+            "{f} is not as the earlier run wrote it"
+        );
+    }
+}
+
+/// The folders of `table` under `out/`, sorted.
+fn folders(ws: &Workspace, table: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(ws.path().join("out").join(table))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn nightlies_that_get_the_same_until_keep_every_runs_files() {
+    let ws = no_new_data();
+    let job = nightly(&ws, None);
+    run(&ws, &job).expect_code(0);
+    let first = files(&ws);
+    assert_eq!(first.len(), 4, "{:?}", first.keys());
+    let saved = state(&ws).expect("state");
+    let until: serde_json::Value = serde_json::from_str(&saved).unwrap();
+    let stamp = until["state"]["until"]["accounts"]
+        .as_str()
+        .unwrap()
+        .replace(['-', ':'], "");
+
+    // No new data: the same `until`, another gateway job, its own folder.
+    let second = run(&ws, &job);
+    second.expect_code(0);
+    assert!(
+        second
+            .stderr
+            .contains("queries: 2 incremental, 0 snapshots"),
+        "{}",
+        second.stderr
+    );
+    let after_second = files(&ws);
+    assert_kept(&first, &after_second);
+    assert_eq!(after_second.len(), 8, "{:?}", after_second.keys());
+    for table in ["accounts", "users"] {
+        let runs = table_runs(&ws.path().join("out"), table);
+        assert_eq!(runs.len(), 2, "{table}: {runs:?}");
+        for (folder, _) in &runs {
+            assert!(folder.starts_with(&format!("{stamp}_")), "{table}/{folder}");
+        }
+    }
+    let new: Vec<&String> = after_second
+        .keys()
+        .filter(|f| !first.contains_key(*f))
+        .collect();
+    for f in &new {
+        assert_eq!(
+            gzip_jsonl_lines(&ws.path().join("out").join(f)),
+            0,
+            "{f}: an incremental with nothing new"
+        );
+    }
+    assert_eq!(
+        state(&ws).as_deref(),
+        Some(saved.as_str()),
+        "`until` did not move"
+    );
+
+    // The same query again: the gateway hands back the same job, whose files are there.
+    let third = run(&ws, &job);
+    third.expect_code(0);
+    assert!(
+        third
+            .stderr
+            .contains("already there with the same bytes; kept as it was"),
+        "{}",
+        third.stderr
+    );
+    assert_eq!(files(&ws), after_second, "nothing added, nothing changed");
+
+    // A day later that job has expired: a new job, with the same `until` still.
+    ws.sandbox.advance_clock(Duration::from_secs(25 * 3_600));
+    run(&ws, &job).expect_code(0);
+    let after_fourth = files(&ws);
+    assert_kept(&after_second, &after_fourth);
+    assert_eq!(after_fourth.len(), 12, "{:?}", after_fourth.keys());
+    assert_eq!(state(&ws).as_deref(), Some(saved.as_str()));
+    assert!(
+        files_under(ws.path())
+            .iter()
+            .all(|f| !f.contains(".dap-run-tmp-")),
+        "no temporary file left"
+    );
+}
+
+#[test]
+fn folders_of_the_until_layout_carry_on_in_the_job_layout_without_a_new_snapshot() {
+    // A user of the earlier layout takes the new example: the state still says where each
+    // table stands, so the next run asks for changes, and the old folders stay first.
+    let ws = no_new_data();
+    run(&ws, &nightly(&ws, Some(UNTIL_LAYOUT))).expect_code(0);
+    let old = files(&ws);
+    let old_folders: Vec<String> = ["accounts", "users"]
+        .iter()
+        .map(|table| {
+            let names = folders(&ws, table);
+            assert_eq!(names.len(), 1, "{table}: {names:?}");
+            names[0].clone()
+        })
+        .collect();
+
+    let second = run(&ws, &nightly(&ws, None));
+    second.expect_code(0);
+    assert!(
+        second
+            .stderr
+            .contains("queries: 2 incremental, 0 snapshots"),
+        "{}",
+        second.stderr
+    );
+    let c = ws.counters();
+    assert!(
+        c.job_queries[2..].iter().all(|q| q.get("since").is_some()),
+        "{:?}",
+        c.job_queries
+    );
+    assert_kept(&old, &files(&ws));
+    for (table, old_folder) in ["accounts", "users"].iter().zip(&old_folders) {
+        let now = folders(&ws, table);
+        assert_eq!(now.len(), 2, "{table}: {now:?}");
+        assert_eq!(&now[0], old_folder);
+        assert!(
+            now[1].starts_with(&format!("{old_folder}_")),
+            "{table}: the new folder sorts after the old one of the same `until`: {now:?}"
+        );
+    }
+}
