@@ -21,7 +21,7 @@ use crate::fsio::UnsafePath;
 use crate::net::{HttpError, UrlError};
 use crate::template::run_error_text;
 
-use super::detail::{CheckFailure, LoopError, Rendered, Violation};
+use super::detail::{AlreadyThere, CheckFailure, LoopError, Rendered, Violation};
 
 /// What went wrong in a step or item, and where.
 #[derive(Debug)]
@@ -315,18 +315,8 @@ pub enum StepErrorKind {
     },
     /// Downloaded files would replace different files already there (an earlier run's, or
     /// another item's): none of the item's files is placed, exit 5.
-    #[error(
-        "{} already there with other bytes (written by an earlier run, or by another item of this run): {} kept, and {}",
-        already_there(different),
-        if different.len() == 1 { "it is" } else { "they are" },
-        if *files == 1 { "the downloaded file was not placed".to_owned() } else { format!("none of this item's {files} downloaded files was placed") }
-    )]
-    WouldReplace {
-        /// The item's downloaded files.
-        files: usize,
-        /// Those whose target holds something else.
-        different: Vec<PathBuf>,
-    },
+    #[error("{0}")]
+    WouldReplace(AlreadyThere),
     /// The state file could not be written after a successful run: exit 5.
     #[error(
         "cannot write the state file `{}`: {source}",
@@ -358,19 +348,6 @@ pub enum StepErrorKind {
     Load(crate::load::replicate::ReplicateError),
 }
 
-/// `` `a` is ``, or `` `a` and 2 more files are ``.
-fn already_there(paths: &[PathBuf]) -> String {
-    let first = paths
-        .first()
-        .map(|p| p.display().to_string())
-        .unwrap_or_default();
-    match paths.len() {
-        0 | 1 => format!("`{first}` is"),
-        2 => format!("`{first}` and 1 more file are"),
-        n => format!("`{first}` and {} more files are", n - 1),
-    }
-}
-
 impl StepErrorKind {
     /// The exit code this failure maps to.
     pub fn exit_code(&self) -> ExitCode {
@@ -394,7 +371,7 @@ impl StepErrorKind {
             | K::SameDownloadPath { .. }
             | K::OutputMissing { .. }
             | K::Check { .. } => ExitCode::CheckFailed,
-            K::Io { .. } | K::WouldReplace { .. } | K::StateNotSaved { .. } => ExitCode::LocalIo,
+            K::Io { .. } | K::WouldReplace(_) | K::StateNotSaved { .. } => ExitCode::LocalIo,
             K::Interrupted(why) => why.exit_code(),
             K::Internal { .. } | K::NoDatabase => ExitCode::Internal,
             K::Load(e) => e.exit_code(),
@@ -563,24 +540,6 @@ mod tests {
             }
             .to_string(),
             "download path `same.gz` is the same for two URLs"
-        );
-        let one = StepErrorKind::WouldReplace {
-            files: 1,
-            different: vec!["out/a/part-0.gz".into()],
-        };
-        assert_eq!(
-            one.to_string(),
-            "`out/a/part-0.gz` is already there with other bytes (written by an earlier run, or by another item of this run): it is kept, and the downloaded file was not placed"
-        );
-        assert_eq!(one.exit_code(), ExitCode::LocalIo);
-        assert!(one.help().is_some_and(|h| h.contains("{{ item.job_id }}")));
-        assert_eq!(
-            StepErrorKind::WouldReplace {
-                files: 3,
-                different: vec!["out/a/part-0.gz".into(), "out/a/part-1.gz".into()],
-            }
-            .to_string(),
-            "`out/a/part-0.gz` and 1 more file are already there with other bytes (written by an earlier run, or by another item of this run): they are kept, and none of this item's 3 downloaded files was placed"
         );
         assert_eq!(
             Rendered::Expr {

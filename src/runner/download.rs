@@ -23,7 +23,7 @@ use crate::extract::short_json;
 use crate::fsio::{self, Existing};
 use crate::job::model::Step;
 use crate::net::{FileOptions, Refreshing, Request};
-use crate::record::{FileRecord, ItemRecord, StepError, StepErrorKind};
+use crate::record::{AlreadyThere, FileRecord, ItemRecord, StepError, StepErrorKind};
 
 pub(super) async fn all(
     shared: &Arc<Shared>,
@@ -106,10 +106,10 @@ fn place_all(step_id: &str, fetched: Vec<Fetched>, rec: &mut ItemRecord) -> Resu
         }
     }
     if !different.is_empty() {
-        return Err(StepErrorKind::WouldReplace {
+        return Err(StepErrorKind::WouldReplace(AlreadyThere {
             files: fetched.len(),
             different,
-        }
+        })
         .into());
     }
     for Fetched { tmp, path, bytes } in fetched {
@@ -122,10 +122,10 @@ fn place_all(step_id: &str, fetched: Vec<Fetched>, rec: &mut ItemRecord) -> Resu
             }
             // Written by something else since the comparison above.
             Existing::Different => {
-                return Err(StepErrorKind::WouldReplace {
+                return Err(StepErrorKind::WouldReplace(AlreadyThere {
                     files: 1,
                     different: vec![path],
-                }
+                })
                 .into());
             }
         }
