@@ -181,8 +181,8 @@ async fn download_one(
 ) -> Result<Fetched, StepError> {
     let http = &shared.http;
     crate::test_panic::at(crate::test_panic::Site::Download);
-    // Only its path is kept open: an item's parts wait for each other without holding a file
-    // handle each.
+    // Only its path is kept, not an open file: an item's parts wait for each other without
+    // holding a file handle each.
     let tmp = fsio::temp_beside(&path)
         .map_err(|source| StepErrorKind::Io {
             action: "create a file beside",
