@@ -11,7 +11,8 @@
 //! clean-up removes only names of exactly that shape, so two jobs sharing an output folder
 //! never remove each other's downloads in progress, and a user's file named like a temporary
 //! file is left alone (issue 12, defect 1). Downloads stream chunk by chunk through a
-//! [`FileSink`]: memory does not grow with the file.
+//! [`FileSink`]: memory does not grow with the file, and [`place`] puts a finished download at
+//! its target only when nothing is there, so data already on disk is never replaced.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -130,6 +131,72 @@ pub fn write_atomic(target: &Path, bytes: &[u8]) -> io::Result<()> {
     tmp.as_file().sync_all()?;
     tmp.persist(target).map_err(|e| e.error)?;
     Ok(())
+}
+
+/// What was at a file's target when a new file came to take its place ([`place`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Existing {
+    /// Nothing: the new file is now there.
+    Nothing,
+    /// A file with the same bytes: it stays as it was, and the new copy is removed.
+    Same,
+    /// Something else (a file with other bytes, a folder): it stays as it was, and the new
+    /// copy is removed.
+    Different,
+}
+
+/// What is at `target`, compared with the complete file `new`, byte for byte.
+pub fn existing(new: &Path, target: &Path) -> io::Result<Existing> {
+    let there = match fs::metadata(target) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Existing::Nothing),
+        Err(e) => return Err(e),
+    };
+    if !there.is_file() || there.len() != fs::metadata(new)?.len() {
+        return Ok(Existing::Different);
+    }
+    let (mut a, mut b) = (File::open(new)?, File::open(target)?);
+    let (mut buf_a, mut buf_b) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
+    loop {
+        let n = read_full(&mut a, &mut buf_a)?;
+        if n != read_full(&mut b, &mut buf_b)? || buf_a[..n] != buf_b[..n] {
+            return Ok(Existing::Different);
+        }
+        if n == 0 {
+            return Ok(Existing::Same);
+        }
+    }
+}
+
+/// Reads until `buf` is full or the file ends; returns the bytes read.
+fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    use std::io::Read as _;
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+/// Moves the complete temporary file `tmp` to `target` only if nothing is there: what is
+/// already there is never replaced, whatever it holds (an atomic no-replace rename; the
+/// temporary file is removed when it is not moved). Says what was there.
+pub fn place(tmp: tempfile::TempPath, target: &Path) -> io::Result<Existing> {
+    match tmp.persist_noclobber(target) {
+        Ok(()) => Ok(Existing::Nothing),
+        Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => {
+            let found = existing(&e.path, target)?;
+            // `Nothing` here: it was removed since; still not ours to put back.
+            Ok(match found {
+                Existing::Nothing => Existing::Different,
+                other => other,
+            })
+        }
+        Err(e) => Err(e.error),
+    }
 }
 
 /// A lock, state or cache file that is a symbolic link (inside the `io::Error` of
@@ -364,6 +431,59 @@ mod tests {
             .map(|e| e.file_name())
             .collect();
         assert_eq!(names.len(), 1);
+    }
+
+    fn temp_with(dir: &Path, bytes: &[u8]) -> tempfile::TempPath {
+        let mut tmp = temp_beside(&dir.join("x")).unwrap();
+        tmp.write_all(bytes).unwrap();
+        tmp.into_temp_path()
+    }
+
+    #[test]
+    fn place_never_replaces_what_is_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("part-00000.jsonl.gz");
+        assert_eq!(
+            place(temp_with(dir.path(), b"first"), &target).unwrap(),
+            Existing::Nothing
+        );
+        assert_eq!(
+            place(temp_with(dir.path(), b"first"), &target).unwrap(),
+            Existing::Same
+        );
+        for other in [&b"other"[..], b"", b"first, longer"] {
+            assert_eq!(
+                place(temp_with(dir.path(), other), &target).unwrap(),
+                Existing::Different
+            );
+        }
+        fs::create_dir(dir.path().join("folder")).unwrap();
+        assert_eq!(
+            place(temp_with(dir.path(), b""), &dir.path().join("folder")).unwrap(),
+            Existing::Different
+        );
+        assert_eq!(fs::read(&target).unwrap(), b"first");
+        let mut names: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["folder", "part-00000.jsonl.gz"], "no copy left");
+    }
+
+    #[test]
+    fn existing_compares_every_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        let mut big = vec![7u8; 200 * 1024];
+        fs::write(&a, &big).unwrap();
+        assert_eq!(existing(&a, &b).unwrap(), Existing::Nothing);
+        fs::write(&b, &big).unwrap();
+        assert_eq!(existing(&a, &b).unwrap(), Existing::Same);
+        big[150 * 1024] = 8;
+        fs::write(&b, &big).unwrap();
+        assert_eq!(existing(&a, &b).unwrap(), Existing::Different);
     }
 
     #[test]

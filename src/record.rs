@@ -22,7 +22,7 @@ mod advice;
 mod detail;
 mod error;
 
-pub use detail::{CheckFailure, LoopError, Rendered, Violation, ViolationKind};
+pub use detail::{AlreadyThere, CheckFailure, LoopError, Rendered, Violation, ViolationKind};
 pub use error::{StepError, StepErrorKind};
 
 /// A file a step wrote.

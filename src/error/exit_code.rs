@@ -93,7 +93,7 @@ impl ExitCode {
                 "the gateway or the network failed after retries (5xx, timeouts, unexpected 4xx, a poll that timed out, a login that got 429/5xx or timed out on every attempt, a refused redirect), or HTTPS cannot be set up (no CA certificates; the message says what to install)"
             }
             ExitCode::LocalIo => {
-                "a local file could not be written or read (a full disk during a download included, a downloaded object that cannot be read back for its load, an SQLite replica's folder that cannot be created; when only the state file fails, the files, summary and reports of the run are still written)"
+                "a local file could not be written or read (a full disk during a download included, a downloaded object that cannot be read back for its load, an SQLite replica's folder that cannot be created; when only the state file fails, the files, summary and reports of the run are still written), or a download would replace a different file already there (an earlier run's: dap-run never replaces data on disk; the message names the file)"
             }
             ExitCode::Database => {
                 "the replica database cannot take the loads (checked before the first request: unreachable, missing, or its user lacks a privilege), or failed (after retries): refused a statement, or the connection dropped, or an object's row or name does not fit it (not retried); the table stays at its previous point"

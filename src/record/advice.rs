@@ -26,6 +26,7 @@ impl StepErrorKind {
                     .then(|| "the URL was refreshed once already".to_owned()),
             ),
             K::Load(e) => e.note(),
+            K::WouldReplace(_) => Some("nothing is lost: the run fails, so its state is not saved and the next run asks for the same data again".to_owned()),
             _ => None,
         }
     }
@@ -51,6 +52,7 @@ impl StepErrorKind {
             K::OutputMissing { .. } => {
                 "check the path, or mark the output `optional = true`".to_owned()
             }
+            K::WouldReplace(_) => "give each gateway job its own folder in `download.to`, e.g. `{{ item.table }}/{{ (item.until or item.at) | stamp }}_{{ item.job_id }}/part-{{ part | pad(5) }}.jsonl.gz` (a gateway with no new data answers again with the same `until`); or move the file away if nothing needs it".to_owned(),
             K::StateNotSaved { .. } => "the files of this run are complete; fix the folder's permissions or space, and the next run fetches the same changes again".to_owned(),
             K::Internal { .. } | K::NoDatabase => BUG_HELP.to_owned(),
             K::PollAnswerNotJson { .. }

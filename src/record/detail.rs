@@ -1,9 +1,11 @@
 //! The typed pieces a [`super::StepErrorKind`] is made of: which template of a step failed
 //! ([`Rendered`]), the checks that did not hold ([`CheckFailure`]), the items that break a
-//! step's `incremental` rule ([`Violation`]) and why a loop has no list ([`LoopError`]). Each
-//! renders its own part of the message.
+//! step's `incremental` rule ([`Violation`]), why a loop has no list ([`LoopError`]) and the
+//! files a download would have replaced ([`AlreadyThere`]). Each renders its own part of the
+//! message.
 
 use std::fmt;
+use std::path::PathBuf;
 
 use crate::template::run_error_text;
 
@@ -169,4 +171,68 @@ pub enum LoopError {
         /// The value, shortened.
         value: String,
     },
+}
+
+/// Files of an item's download whose targets hold other bytes: kept, and none of the item's
+/// files placed.
+#[derive(Debug)]
+pub struct AlreadyThere {
+    /// The item's downloaded files.
+    pub files: usize,
+    /// Those whose target holds something else (at least one).
+    pub different: Vec<PathBuf>,
+}
+
+impl fmt::Display for AlreadyThere {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let first = self.different.first().map(|p| p.display().to_string());
+        let first = first.unwrap_or_default();
+        match self.different.len() {
+            0 | 1 => write!(f, "`{first}` is")?,
+            2 => write!(f, "`{first}` and 1 more file are")?,
+            n => write!(f, "`{first}` and {} more files are", n - 1)?,
+        }
+        let kept = if self.different.len() == 1 {
+            "it is"
+        } else {
+            "they are"
+        };
+        write!(
+            f,
+            " already there with other bytes (written by an earlier run, or by another item of this run): {kept} kept, and "
+        )?;
+        match self.files {
+            1 => write!(f, "the downloaded file was not placed"),
+            n => write!(f, "none of this item's {n} downloaded files was placed"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ExitCode;
+    use crate::record::StepErrorKind;
+
+    #[test]
+    fn files_already_there_are_named_with_what_became_of_them() {
+        let one = StepErrorKind::WouldReplace(AlreadyThere {
+            files: 1,
+            different: vec!["out/a/part-0.gz".into()],
+        });
+        assert_eq!(
+            one.to_string(),
+            "`out/a/part-0.gz` is already there with other bytes (written by an earlier run, or by another item of this run): it is kept, and the downloaded file was not placed"
+        );
+        assert_eq!(one.exit_code(), ExitCode::LocalIo);
+        assert!(one.help().is_some_and(|h| h.contains("{{ item.job_id }}")));
+        let two = AlreadyThere {
+            files: 3,
+            different: vec!["out/a/part-0.gz".into(), "out/a/part-1.gz".into()],
+        };
+        assert_eq!(
+            two.to_string(),
+            "`out/a/part-0.gz` and 1 more file are already there with other bytes (written by an earlier run, or by another item of this run): they are kept, and none of this item's 3 downloaded files was placed"
+        );
+    }
 }

@@ -21,7 +21,7 @@ use crate::fsio::UnsafePath;
 use crate::net::{HttpError, UrlError};
 use crate::template::run_error_text;
 
-use super::detail::{CheckFailure, LoopError, Rendered, Violation};
+use super::detail::{AlreadyThere, CheckFailure, LoopError, Rendered, Violation};
 
 /// What went wrong in a step or item, and where.
 #[derive(Debug)]
@@ -313,6 +313,10 @@ pub enum StepErrorKind {
         /// Why.
         source: std::io::Error,
     },
+    /// Downloaded files would replace different files already there (an earlier run's, or
+    /// another item's): none of the item's files is placed, exit 5.
+    #[error("{0}")]
+    WouldReplace(AlreadyThere),
     /// The state file could not be written after a successful run: exit 5.
     #[error(
         "cannot write the state file `{}`: {source}",
@@ -367,7 +371,7 @@ impl StepErrorKind {
             | K::SameDownloadPath { .. }
             | K::OutputMissing { .. }
             | K::Check { .. } => ExitCode::CheckFailed,
-            K::Io { .. } | K::StateNotSaved { .. } => ExitCode::LocalIo,
+            K::Io { .. } | K::WouldReplace(_) | K::StateNotSaved { .. } => ExitCode::LocalIo,
             K::Interrupted(why) => why.exit_code(),
             K::Internal { .. } | K::NoDatabase => ExitCode::Internal,
             K::Load(e) => e.exit_code(),

@@ -1,6 +1,12 @@
 //! The `download` phase: every URL the response names streamed to its file, with the step's
 //! download concurrency; a 403 from the object store (an expired pre-signed URL) asks the
 //! gateway once for fresh URLs.
+//!
+//! An item's files are placed together once every one is complete, and never over a file that
+//! is already there: a file with the same bytes (the same gateway job's file, fetched again by
+//! a run that is run again) is kept as it was; a different one fails the item with
+//! [`StepErrorKind::WouldReplace`] before any of its files is placed, so an earlier run's data
+//! is never replaced and a folder never mixes two jobs' parts.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,10 +20,10 @@ use super::save::file_path;
 use super::scope::with_var;
 use crate::extract;
 use crate::extract::short_json;
-use crate::fsio;
+use crate::fsio::{self, Existing};
 use crate::job::model::Step;
 use crate::net::{FileOptions, Refreshing, Request};
-use crate::record::{FileRecord, ItemRecord, StepError, StepErrorKind};
+use crate::record::{AlreadyThere, FileRecord, ItemRecord, StepError, StepErrorKind};
 
 pub(super) async fn all(
     shared: &Arc<Shared>,
@@ -40,7 +46,7 @@ pub(super) async fn all(
         targets.push(path);
     }
     let urls = Arc::new(tokio::sync::Mutex::new(urls));
-    let results: Vec<Result<FileRecord, StepError>> =
+    let results: Vec<Result<Fetched, StepError>> =
         futures_util::stream::iter(targets.into_iter().enumerate())
             .map(|(part, path)| {
                 let shared = shared.clone();
@@ -69,19 +75,63 @@ pub(super) async fn all(
             })
             .collect()
             .await;
-    let mut first_error = None;
+    let mut fetched = Vec::with_capacity(results.len());
     for r in results {
-        match r {
-            Ok(f) => rec.files.push(f),
-            Err(e) => {
-                first_error.get_or_insert(e);
-            }
+        // A failed part fails the item; the parts fetched are removed with their `Fetched`.
+        fetched.push(r?);
+    }
+    place_all(&step.id, fetched, rec)
+}
+
+/// One part downloaded to its temporary file, not yet at its target.
+struct Fetched {
+    tmp: tempfile::TempPath,
+    path: PathBuf,
+    bytes: u64,
+}
+
+/// Puts an item's downloaded parts at their targets, none over a different file: first every
+/// target already there is compared with its part (a difference refuses them all), then the
+/// new ones are moved into place without replacing anything.
+fn place_all(step_id: &str, fetched: Vec<Fetched>, rec: &mut ItemRecord) -> Result<(), StepError> {
+    let io = |path: &PathBuf, source| StepErrorKind::Io {
+        action: "place the download at",
+        path: path.clone(),
+        source,
+    };
+    let mut different = Vec::new();
+    for f in &fetched {
+        if fsio::existing(&f.tmp, &f.path).map_err(|e| io(&f.path, e))? == Existing::Different {
+            different.push(f.path.clone());
         }
     }
-    match first_error {
-        Some(e) => Err(e),
-        None => Ok(()),
+    if !different.is_empty() {
+        return Err(StepErrorKind::WouldReplace(AlreadyThere {
+            files: fetched.len(),
+            different,
+        })
+        .into());
     }
+    for Fetched { tmp, path, bytes } in fetched {
+        match fsio::place(tmp, &path).map_err(|e| io(&path, e))? {
+            Existing::Nothing => {
+                tracing::info!(step = %step_id, path = %path.display(), bytes, "downloaded");
+            }
+            Existing::Same => {
+                tracing::info!(step = %step_id, path = %path.display(), bytes, "already there with the same bytes; kept as it was");
+            }
+            // Written by something else since the comparison above.
+            Existing::Different => {
+                return Err(StepErrorKind::WouldReplace(AlreadyThere {
+                    files: 1,
+                    different: vec![path],
+                })
+                .into());
+            }
+        }
+        rec.files.push(FileRecord { path, bytes });
+    }
+    Ok(())
 }
 
 pub(super) fn urls_in(
@@ -118,8 +168,8 @@ pub(super) fn urls_in(
         .collect()
 }
 
-/// Downloads one URL to a temporary file beside `path`, then renames it into place. A 403
-/// from the store (an expired pre-signed URL) gets fresh URLs from the step's request, once.
+/// Downloads one URL to a temporary file beside `path` (placed by [`place_all`]). A 403 from
+/// the store (an expired pre-signed URL) gets fresh URLs from the step's request, once.
 async fn download_one(
     shared: &Shared,
     step_id: &str,
@@ -128,14 +178,18 @@ async fn download_one(
     urls: &tokio::sync::Mutex<Vec<reqwest::Url>>,
     part: usize,
     path: PathBuf,
-) -> Result<FileRecord, StepError> {
+) -> Result<Fetched, StepError> {
     let http = &shared.http;
     crate::test_panic::at(crate::test_panic::Site::Download);
-    let tmp = fsio::temp_beside(&path).map_err(|source| StepErrorKind::Io {
-        action: "create a file beside",
-        path: path.clone(),
-        source,
-    })?;
+    // Only its path is kept, not an open file: an item's parts wait for each other without
+    // holding a file handle each.
+    let tmp = fsio::temp_beside(&path)
+        .map_err(|source| StepErrorKind::Io {
+            action: "create a file beside",
+            path: path.clone(),
+            source,
+        })?
+        .into_temp_path();
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -167,19 +221,14 @@ async fn download_one(
         Ok::<_, StepError>(guard[part].clone())
     };
     match http
-        .download_refreshing(first, tmp.path(), options, &bar.0, fresh)
+        .download_refreshing(first, &tmp, options, &bar.0, fresh)
         .await
     {
-        Ok(got) => {
-            tmp.persist(&path).map_err(|e| StepErrorKind::Io {
-                action: "write",
-                path: path.clone(),
-                source: e.error,
-            })?;
-            let bytes = got.bytes;
-            tracing::info!(step = %step_id, path = %path.display(), bytes, "downloaded");
-            Ok(FileRecord { path, bytes })
-        }
+        Ok(got) => Ok(Fetched {
+            tmp,
+            path,
+            bytes: got.bytes,
+        }),
         Err(Refreshing::Http {
             source,
             url_refreshed,

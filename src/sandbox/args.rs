@@ -49,6 +49,10 @@ pub struct SandboxArgs {
     /// Runs the sandbox clock (data times, `at`, `until`) this far ahead of the real one.
     #[arg(long, default_value = "0s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub clock_offset: Duration,
+    /// That long after start, no new data arrives: later jobs report the same `at`/`until`
+    /// (the time of the last data), as the real gateway does when nothing changed, e.g. `0s`.
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub no_new_data_after: Option<Duration>,
     /// Delay added to every gateway response, e.g. `200ms`.
     #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
     pub latency: Duration,
@@ -153,6 +157,7 @@ impl From<SandboxArgs> for SandboxConfig {
             change_period: args.change_period,
             schema_changes,
             clock_offset: args.clock_offset,
+            no_new_data_after: args.no_new_data_after,
             client_id: args.client_id,
             client_secret: args.client_secret,
             token_ttl: args.token_ttl,

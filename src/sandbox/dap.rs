@@ -3,7 +3,10 @@
 //! Jobs live in memory. A job is created `waiting`, answers `running` while it has polls left
 //! (or, with a job time, until that much time has passed since it was created) and then
 //! completes at the sandbox's current time (second precision), which becomes the snapshot's
-//! `at` or the incremental job's `until`; its objects then hold the data of that window.
+//! `at` or the incremental job's `until`; its objects then hold the data of that window. When
+//! no new data arrives any more (`no_new_data_after`), jobs complete at the time of the last
+//! data instead, so two runs get the same `until`, as from the real gateway. An identical
+//! query gets the existing job until that job expires.
 //! Incrementals the gateway cannot serve are refused like the real one does:
 //! `OutOfRangeError` for a `since` older than the namespace keeps (`canvas_logs`: 30 days) and,
 //! on a fault knob, `OutOfRangeError` or `SnapshotRequiredError` for a table. Response bodies carry exactly the fields of
@@ -95,9 +98,9 @@ impl Job {
         self.failed || self.completed_at.is_some()
     }
 
-    /// Advances the job by one poll at sandbox time `now`; returns its window when this poll
-    /// completed it.
-    fn poll(&mut self, now: i64) -> Option<Window> {
+    /// Advances the job by one poll at sandbox time `now` (the data last changed at
+    /// `last_data`, if it has stopped changing); returns its window when this poll completed it.
+    fn poll(&mut self, now: i64, last_data: Option<i64>) -> Option<Window> {
         if self.is_terminal() {
             return None;
         }
@@ -110,10 +113,17 @@ impl Job {
             }
             None => {}
         }
-        let end = match (self.since, self.until) {
-            (_, Some(until)) => until,
-            (Some(since), None) => now.max(since + 1),
-            (None, None) => now,
+        // The real gateway's `until` (and `at`) is the commit time of the latest record: once
+        // no new data arrives, every later job reports the same time, never before `since`.
+        let end = match (
+            self.since,
+            self.until,
+            last_data.filter(|&last| last <= now),
+        ) {
+            (_, Some(until), _) => until,
+            (Some(since), None, Some(last)) => last.max(since),
+            (Some(since), None, None) => now.max(since + 1),
+            (None, None, last) => last.unwrap_or(now),
         };
         self.completed_at = Some(end);
         Some(match self.since {
@@ -277,10 +287,12 @@ pub(crate) async fn create_job(
     }
     let fingerprint = format!("{namespace}\n{table}\n{recorded}");
     let mut state = shared.lock();
+    // An identical query gets the existing job while it lives (24 hours), then a new one.
     if let Some(job) = state
         .job_index
         .get(&fingerprint)
         .and_then(|id| state.jobs.get(id))
+        .filter(|job| job.expires_at > shared.now())
     {
         let status = if job.is_terminal() {
             StatusCode::OK
@@ -353,7 +365,7 @@ pub(crate) async fn get_job(State(shared): State<Arc<Shared>>, Path(id): Path<St
     let Some(job) = jobs.get_mut(&id) else {
         return not_found("job", &id).into_response();
     };
-    if let Some(window) = job.poll(now) {
+    if let Some(window) = job.poll(now, shared.last_data) {
         for object in &job.objects {
             if let Some(spec) = objects.get_mut(object) {
                 spec.window = Some(window);

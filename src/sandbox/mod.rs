@@ -61,6 +61,11 @@ pub struct SandboxConfig {
     pub schema_changes: Vec<data::SchemaChange>,
     /// Starts the sandbox clock (data times, `at`, `until`) this far ahead of the real clock.
     pub clock_offset: Duration,
+    /// This long after start, no new data arrives: jobs completing later report that time as
+    /// their snapshot's `at` or incremental's `until` (at least the `since`), as the real
+    /// gateway's `until` defaults to the commit time of the latest record. So runs after it get
+    /// the same `until` again. `None`: the data keeps changing.
+    pub no_new_data_after: Option<Duration>,
     /// Added to every gateway response.
     pub latency: Duration,
     /// Enforce the real per-endpoint rate limits (429 with `Retry-After`).
@@ -98,6 +103,7 @@ impl Default for SandboxConfig {
             change_period: 4,
             schema_changes: Vec::new(),
             clock_offset: Duration::ZERO,
+            no_new_data_after: None,
             latency: Duration::ZERO,
             rate_limits: false,
             rate_limit_window: Duration::from_secs(60),
@@ -172,6 +178,8 @@ pub(crate) struct Shared {
     pub(crate) config: SandboxConfig,
     /// Seconds the sandbox clock is ahead of the real one.
     pub(crate) clock_offset: AtomicI64,
+    /// Sandbox time of the last data, when it stops changing (`no_new_data_after`).
+    pub(crate) last_data: Option<i64>,
     pub(crate) key: [u8; 32],
     pub(crate) object_store_url: String,
     pub(crate) state: Mutex<State>,
@@ -297,8 +305,13 @@ impl Sandbox {
             period: config.change_period.max(1),
             schema_changes: config.schema_changes.clone(),
         };
+        let clock_offset = config.clock_offset.as_secs() as i64;
+        let last_data = config
+            .no_new_data_after
+            .map(|after| server::unix_now() as i64 + clock_offset + after.as_secs() as i64);
         let shared = Arc::new(Shared {
-            clock_offset: AtomicI64::new(config.clock_offset.as_secs() as i64),
+            clock_offset: AtomicI64::new(clock_offset),
+            last_data,
             config,
             key,
             object_store_url: format!("http://{object_store}"),

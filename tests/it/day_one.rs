@@ -254,7 +254,7 @@ fn issue_13_a_later_run_never_overwrites_an_earlier_runs_files() {
             "{f} kept as the first run wrote it"
         );
     }
-    // The layout: <table>/<until of the gateway job, basic format>/part-NNNNN.jsonl.gz.
+    // The layout: <table>/<until of the gateway job, basic format>_<job id>/part-NNNNN.jsonl.gz.
     for t in TABLES {
         let runs = table_runs(&out, t);
         let stamp = |s: &serde_json::Value| {
@@ -263,7 +263,10 @@ fn issue_13_a_later_run_never_overwrites_an_earlier_runs_files() {
                 .unwrap()
                 .replace(['-', ':'], "")
         };
-        let folders: Vec<&str> = runs.iter().map(|(d, _)| d.as_str()).collect();
+        let folders: Vec<&str> = runs
+            .iter()
+            .map(|(d, _)| d.split_once('_').map_or(d.as_str(), |(until, _)| until))
+            .collect();
         let mut expected = vec![stamp(&state1), stamp(&state2)];
         expected.sort();
         assert_eq!(folders, expected, "{t}");

@@ -1066,6 +1066,50 @@ async fn incrementals_too_old_or_needing_a_snapshot_are_refused() {
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
 }
 
+/// Once no new data arrives, the snapshot's `at` and every later incremental's `until` are the
+/// time of the last data, as the real gateway's (the commit time of the latest record): two
+/// runs get the same `until`. An identical query gets the same job while it lives, a new job
+/// with the same `until` after it expired.
+#[tokio::test]
+async fn when_no_new_data_arrives_until_stays_where_the_data_stopped() {
+    let sandbox = start(SandboxConfig {
+        no_new_data_after: Some(Duration::ZERO),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let last = data::timestamp(sandbox.now());
+    let token = login(&sandbox).await;
+    sandbox.advance_clock(Duration::from_secs(3_600));
+    let snapshot = run_job(&sandbox, &token, "accounts", &json!({"format": "jsonl"})).await;
+    assert_eq!(snapshot["at"], last.as_str());
+    let query = json!({"format": "jsonl", "since": last});
+    let first = run_job(&sandbox, &token, "accounts", &query).await;
+    assert_eq!(first["since"], last.as_str());
+    assert_eq!(
+        first["until"],
+        last.as_str(),
+        "`until` does not move: {first}"
+    );
+    for url in object_urls(&sandbox, &token, &first).await {
+        assert_eq!(
+            gunzip(&download(&url).await),
+            "",
+            "no changes in an empty window"
+        );
+    }
+
+    sandbox.advance_clock(Duration::from_secs(3_600));
+    let (status, again) = post(&sandbox, &token, ACCOUNTS_DATA, &query).await;
+    assert_eq!(status, StatusCode::OK, "the same job, complete: {again}");
+    assert_eq!(again["id"], first["id"]);
+
+    // Past the job's 24 hours, the same query starts a new job, which ends at the same time.
+    sandbox.advance_clock(Duration::from_secs(24 * 3_600));
+    let later = run_job(&sandbox, &token, "accounts", &query).await;
+    assert_ne!(later["id"], first["id"]);
+    assert_eq!(later["until"], last.as_str());
+}
+
 #[tokio::test]
 async fn parquet_is_refused_not_faked() {
     let sandbox = start(SandboxConfig::default()).await;

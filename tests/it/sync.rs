@@ -133,8 +133,8 @@ fn issue_5_failed_download_names_the_table_and_writes_no_state() {
                 "concurrency = 1\npost = \"/dap/object/url\"",
             ),
             (
-                "to = \"{{ item.table }}/{{ (item.until or item.at) | stamp }}/part-{{ part | pad(5) }}.jsonl.gz\" }",
-                "to = \"{{ item.table }}/{{ (item.until or item.at) | stamp }}/part-{{ part | pad(5) }}.jsonl.gz\", concurrency = 1 }",
+                "to = \"{{ item.table }}/{{ (item.until or item.at) | stamp }}_{{ item.job_id }}/part-{{ part | pad(5) }}.jsonl.gz\" }",
+                "to = \"{{ item.table }}/{{ (item.until or item.at) | stamp }}_{{ item.job_id }}/part-{{ part | pad(5) }}.jsonl.gz\", concurrency = 1 }",
             ),
         ],
     );
@@ -181,8 +181,8 @@ fn issue_5_decompress_writes_plain_jsonl() {
     let job = nightly_variant(
         &ws,
         &[(
-            "to = \"{{ item.table }}/{{ (item.until or item.at) | stamp }}/part-{{ part | pad(5) }}.jsonl.gz\" }",
-            "to = \"{{ item.table }}/{{ (item.until or item.at) | stamp }}/part-{{ part | pad(5) }}.jsonl\", decompress = true }",
+            "to = \"{{ item.table }}/{{ (item.until or item.at) | stamp }}_{{ item.job_id }}/part-{{ part | pad(5) }}.jsonl.gz\" }",
+            "to = \"{{ item.table }}/{{ (item.until or item.at) | stamp }}_{{ item.job_id }}/part-{{ part | pad(5) }}.jsonl\", decompress = true }",
         )],
     );
     run_nightly(&ws, &job).expect_code(0);

@@ -228,17 +228,22 @@ pub fn files_under(dir: &Path) -> Vec<String> {
     out
 }
 
-/// The parts of `table` under `out` in the nightly layout, `<table>/<until>/part-NNNNN.<ext>`:
-/// per run folder (sorted), the file names in it (sorted). Panics on any other file.
+/// The parts of `table` under `out` in the nightly layout,
+/// `<table>/<until>_<job id>/part-NNNNN.<ext>`: per job folder (sorted), the file names in it
+/// (sorted). Panics on any other file.
 pub fn table_runs(out: &Path, table: &str) -> Vec<(String, Vec<String>)> {
     let mut runs: Vec<(String, Vec<String>)> = Vec::new();
     for f in files_under(&out.join(table)) {
         let (folder, name) = f
             .split_once('/')
             .unwrap_or_else(|| panic!("{table}/{f} is not in a run folder"));
+        let (until, job) = folder.split_once('_').unwrap_or((folder, ""));
         assert!(
-            folder.len() == 16 && folder.ends_with('Z') && folder.as_bytes()[8] == b'T',
-            "{table}/{f}: the folder is not an `until` stamp like 20260105T040012Z"
+            until.len() == 16
+                && until.ends_with('Z')
+                && until.as_bytes()[8] == b'T'
+                && !job.is_empty(),
+            "{table}/{f}: the folder is not an `until` stamp and a job id like 20260105T040012Z_<id>"
         );
         match runs.iter_mut().find(|(d, _)| d == folder) {
             Some((_, names)) => names.push(name.to_owned()),
