@@ -1,5 +1,5 @@
 //! What the program says about itself agrees with its definitions: `--help`, the man pages and
-//! the README list the exit codes of the `ExitCode` enum (with its texts and its order), the
+//! the manual (docs/exit-codes.md, docs/commands.md) list the exit codes of the `ExitCode` enum (with its texts and its order), the
 //! environment variables of the clap arguments (`env`) and of `cli::ENVIRONMENT`, and the man
 //! page describes the whole job file. Each text is read from the binary or the file and
 //! compared with the definitions in code, so a copy that drifts fails here.
@@ -176,15 +176,16 @@ fn the_man_page_lists_every_exit_code_every_variable_and_the_whole_job_file() {
     );
 }
 
-fn readme() -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap()
+/// A page of the manual.
+fn manual(page: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(page)).unwrap()
 }
 
 /// The rows of the first Markdown table after `heading`, each as its cells.
 fn table_after(text: &str, marker: &str) -> Vec<Vec<String>> {
     let start = text
         .find(marker)
-        .unwrap_or_else(|| panic!("no `{marker}` in the README"));
+        .unwrap_or_else(|| panic!("no `{marker}` in the page"));
     text[start..]
         .lines()
         .skip_while(|l| !l.starts_with('|'))
@@ -200,25 +201,25 @@ fn table_after(text: &str, marker: &str) -> Vec<Vec<String>> {
 }
 
 #[test]
-fn the_readme_exit_code_table_is_the_enum() {
-    let text = readme();
-    let rows = table_after(&text, "## Exit codes");
+fn the_manuals_exit_code_table_is_the_enum() {
+    let text = manual("docs/exit-codes.md");
+    let rows = table_after(&text, "# Exit codes");
     let want: Vec<Vec<String>> = ExitCode::ALL
         .iter()
         .map(|c| vec![c.code().to_string(), c.meaning().to_owned()])
         .collect();
     assert_eq!(rows, want);
-    let prose = plain(&text[text.find("## Exit codes").unwrap()..]);
+    let prose = plain(&text);
     assert!(
         prose.contains(&format!("in the order {}", order_text())),
-        "the README's order is not the enum's ({})",
+        "docs/exit-codes.md's order is not the enum's ({})",
         order_text()
     );
 }
 
 #[test]
-fn the_readme_environment_table_names_every_variable_and_no_other() {
-    let rows = table_after(&readme(), "Environment (");
+fn the_manuals_environment_table_names_every_variable_and_no_other() {
+    let rows = table_after(&manual("docs/commands.md"), "## Environment");
     let mut named: Vec<String> = rows
         .iter()
         .flat_map(|r| r[0].split(", ").map(|n| n.trim_matches('`').to_owned()))

@@ -23,6 +23,7 @@ mod load_errors;
 mod load_mysql;
 mod load_schema;
 mod log_levels;
+mod manual;
 mod nightly_files;
 mod nightly_refused;
 mod outputs;

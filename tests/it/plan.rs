@@ -196,7 +196,7 @@ fn plan_applies_var_overrides() {
     assert!(run.stdout.contains("required: [\"x\"]"), "{}", run.stdout);
 }
 
-/// The README's library example: `job::load` + `plan::render` give what `dap-run plan` prints.
+/// The library example of docs/ci.md: `job::load` + `plan::render` give what `dap-run plan` prints.
 #[test]
 fn library_plan_is_the_cli_plan() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -292,7 +292,7 @@ fn both_judge(
     );
 }
 
-/// The example project file (`examples/project/dap-run.toml`, the README's) is valid against
+/// The example project file (`examples/project/dap-run.toml`, docs/job-file.md's) is valid against
 /// the project schema, and `check` and `plan` of a job beside it accept it and show what the
 /// job inherits.
 #[test]
