@@ -101,7 +101,7 @@ pub fn diff(
                 if c.nullable && !e.nullable && !c.key {
                     changes.drop_not_null.push(c.name.clone());
                 }
-                if let layout::ColType::Enum(name, values) = &c.ty
+                if let Some((name, values)) = c.ty.enum_type()
                     && let Some(have) = enum_values(name)
                 {
                     let new: Vec<String> = values

@@ -192,6 +192,18 @@ pub enum ValueError {
         /// The field.
         text: String,
     },
+    /// A list's text that is no JSON array.
+    #[error("`{text}` is not a JSON array")]
+    NotJsonArray {
+        /// The field.
+        text: String,
+    },
+    /// An IP address that is none (or of the other version).
+    #[error("`{text}` is not an IP address of the column's version")]
+    NotIp {
+        /// The field.
+        text: String,
+    },
     /// JSON that does not parse.
     #[error("`{text}` is not JSON")]
     NotJson {

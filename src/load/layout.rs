@@ -44,8 +44,25 @@ pub enum ColType {
     Uuid,
     /// An enumeration: the type's name (without schema) and its values.
     Enum(String, Vec<String>),
+    /// An IPv4 address (`format: ipv4`).
+    Ipv4,
+    /// An IPv6 address (`format: ipv6`).
+    Ipv6,
+    /// A list of values of one type (`array` with `items`): a PostgreSQL array, JSON elsewhere.
+    Array(Box<ColType>),
     /// A nested value kept as JSON.
     Json,
+}
+
+impl ColType {
+    /// The enum type a column needs, its own or its elements': the type's name and labels.
+    pub fn enum_type(&self) -> Option<(&String, &Vec<String>)> {
+        match self {
+            ColType::Enum(name, labels) => Some((name, labels)),
+            ColType::Array(elem) => elem.enum_type(),
+            _ => None,
+        }
+    }
 }
 
 /// One column of a table.
@@ -226,6 +243,17 @@ fn col_type(
     };
     let format = node.get("format").and_then(Json::as_str);
     let num = |k: &str| node.get(k).and_then(Json::as_f64);
+    if ty == "array" {
+        // As the official client: an array of a simple type is that type's array (its enum
+        // type named as the column's own would be), anything else JSON.
+        let Some(items) = node.get("items") else {
+            return Ok(ColType::Json);
+        };
+        return Ok(match col_type(table, name, items, definitions)? {
+            ColType::Json | ColType::Array(_) => ColType::Json,
+            elem => ColType::Array(Box::new(elem)),
+        });
+    }
     Ok(match ty {
         "integer" => match format {
             Some("int16") => ColType::Int16,
@@ -271,6 +299,8 @@ fn col_type(
             Some("date") => ColType::Date,
             Some("time") => ColType::Time,
             Some("uuid") => ColType::Uuid,
+            Some("ipv4") => ColType::Ipv4,
+            Some("ipv6") => ColType::Ipv6,
             _ => {
                 if let Some(vals) = node.get("enum").and_then(Json::as_array) {
                     let vals = vals
@@ -309,6 +339,8 @@ pub fn pg_type(ns: &str, ty: &ColType) -> String {
         ColType::Time => "time without time zone".into(),
         ColType::Uuid => "uuid".into(),
         ColType::Enum(name, _) => format!("{}.{}", quote_ident(ns), quote_ident(name)),
+        ColType::Ipv4 | ColType::Ipv6 => "inet".into(),
+        ColType::Array(elem) => format!("{}[]", pg_type(ns, elem)),
         ColType::Json => "jsonb".into(),
     }
 }
@@ -318,6 +350,7 @@ pub fn pg_type(ns: &str, ty: &ColType) -> String {
 pub fn pg_type_name(ns: &str, ty: &ColType) -> String {
     match ty {
         ColType::Enum(name, _) => format!("{ns}.{name}"),
+        ColType::Array(elem) => format!("{}[]", pg_type_name(ns, elem)),
         other => pg_type(ns, other),
     }
 }
@@ -332,8 +365,10 @@ pub fn sqlite_type(ty: &ColType) -> String {
         ColType::Timestamp => "TIMESTAMP".into(),
         ColType::Date => "DATE".into(),
         ColType::Time => "TIME".into(),
-        ColType::Json => "JSON".into(),
-        ColType::Text | ColType::Uuid | ColType::Enum(..) => "TEXT".into(),
+        ColType::Json | ColType::Array(_) => "JSON".into(),
+        ColType::Text | ColType::Uuid | ColType::Enum(..) | ColType::Ipv4 | ColType::Ipv6 => {
+            "TEXT".into()
+        }
     }
 }
 
@@ -354,12 +389,13 @@ pub fn mysql_type(ty: &ColType) -> String {
         ColType::Timestamp => "datetime".into(),
         ColType::Date => "date".into(),
         ColType::Time => "time".into(),
-        ColType::Uuid => "binary(16)".into(),
+        ColType::Uuid | ColType::Ipv6 => "binary(16)".into(),
+        ColType::Ipv4 => "binary(4)".into(),
         ColType::Enum(_, values) => {
             let v: Vec<String> = values.iter().map(|v| mysql_literal(v)).collect();
             format!("enum({})", v.join(","))
         }
-        ColType::Json => "json".into(),
+        ColType::Json | ColType::Array(_) => "json".into(),
     }
 }
 
@@ -412,7 +448,9 @@ mod tests {
                     "score": {"type": "number", "format": "float64"},
                     "n": {"type": "integer", "format": "int32"},
                     "prefs": {"type": "object"},
-                    "tags": {"type": "array", "items": {"type": "string"}}
+                    "tags": {"type": "array", "items": {"type": "string"}},
+                    "kinds": {"type": "array", "items": {"type": "string", "enum": ["a", "b"]}},
+                    "ip": {"type": "string", "format": "ipv4"}
                 }, "required": ["name", "workflow_state"], "additionalProperties": false},
                 "meta": {"type": "object", "properties": {"ts": {"type": "string", "format": "date-time"}}}
             }
@@ -432,7 +470,9 @@ mod tests {
             ("score", "double precision", true),
             ("n", "integer", true),
             ("prefs", "jsonb", true),
-            ("tags", "jsonb", true),
+            ("tags", "text[]", true),
+            ("kinds", "canvas.users__kinds[]", true),
+            ("ip", "inet", true),
         ];
         let want: Vec<(String, String, bool)> = want
             .iter()

@@ -18,7 +18,7 @@
 
 use sha2::Digest as _;
 
-use super::layout::{ColType, Layout};
+use super::layout::Layout;
 
 /// Why a table's names cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -166,7 +166,7 @@ pub fn named(layout: &Layout) -> Vec<(&'static str, String)> {
     ];
     for c in &layout.columns {
         out.push(("column name", c.name.clone()));
-        if let ColType::Enum(name, _) = &c.ty {
+        if let Some((name, _)) = c.ty.enum_type() {
             out.push(("enum type name", name.clone()));
         }
     }
@@ -176,7 +176,7 @@ pub fn named(layout: &Layout) -> Vec<(&'static str, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::layout::Column;
+    use crate::load::layout::{ColType, Column};
 
     fn layout(ns: &str, t: &str, col: &str) -> Layout {
         Layout {

@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 
 use super::DbError;
 use super::error::TsvError;
-use super::layout::Layout;
+use super::layout::{ColType, Layout};
 use super::tsv::TsvFile;
 
 /// What the reading thread sends.
@@ -34,14 +34,70 @@ pub struct Sent {
     pub deletes: u64,
 }
 
-/// Writes one field (as the object has it: COPY text) in the target's text format.
-pub type Encode = fn(&[u8], &mut BytesMut);
+/// Writes one field of a column of this type (as the object has it: COPY text) in the target's
+/// text format.
+pub type Encode = fn(&ColType, &[u8], &mut BytesMut);
 
 /// COPY text for PostgreSQL, in one canonical form: a field without a backslash or a carriage
 /// return goes as it is; any other is decoded and written again with only `\\`, `\t`, `\n`,
 /// `\r` escaped. It means the same to COPY, and no line can be the end-of-data marker `\.`
 /// (an object's field `\.`, a dot, would otherwise end the COPY there and drop the rest).
-pub fn copy_text(field: &[u8], out: &mut BytesMut) {
+pub fn copy_text(ty: &ColType, field: &[u8], out: &mut BytesMut) {
+    if matches!(ty, ColType::Array(_)) && field != b"\\N" {
+        return copy_array(field, out);
+    }
+    copy_field(field, out);
+}
+
+/// An array column's field: the object holds its JSON text (`["a","b"]`), PostgreSQL's COPY
+/// takes an array literal (`{"a","b"}`, NULL elements as `NULL`). Text that is no JSON array
+/// goes as it is, and PostgreSQL refuses it (the table is not loaded).
+fn copy_array(field: &[u8], out: &mut BytesMut) {
+    let items = super::tsv::unescape(field)
+        .and_then(|text| serde_json::from_slice::<serde_json::Value>(&text).ok())
+        .and_then(|json| match json {
+            serde_json::Value::Array(items) => Some(items),
+            _ => None,
+        });
+    let Some(items) = items else {
+        return copy_field(field, out);
+    };
+    let mut literal = String::from("{");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            literal.push(',');
+        }
+        let text = match item {
+            serde_json::Value::Null => {
+                literal.push_str("NULL");
+                continue;
+            }
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        literal.push('"');
+        for c in text.chars() {
+            if c == '"' || c == '\\' {
+                literal.push('\\');
+            }
+            literal.push(c);
+        }
+        literal.push('"');
+    }
+    literal.push('}');
+    for b in literal.bytes() {
+        match b {
+            b'\\' => out.put_slice(b"\\\\"),
+            b'\t' => out.put_slice(b"\\t"),
+            b'\n' => out.put_slice(b"\\n"),
+            b'\r' => out.put_slice(b"\\r"),
+            b => out.put_u8(b),
+        }
+    }
+}
+
+/// [`copy_text`] of a field that is not an array.
+fn copy_field(field: &[u8], out: &mut BytesMut) {
     if field == b"\\N" || memchr::memchr2(b'\\', b'\r', field).is_none() {
         out.put_slice(field);
         return;
@@ -90,9 +146,12 @@ pub fn spawn_rows(
         let present: Vec<usize> = (0..l.columns.len())
             .filter(|i| file.fields[*i].is_some())
             .collect();
-        let src: Vec<(usize, bool)> = present
+        let src: Vec<(usize, bool, &ColType)> = present
             .iter()
-            .map(|i| (file.fields[*i].unwrap_or(0), l.columns[*i].key))
+            .map(|i| {
+                let c = &l.columns[*i];
+                (file.fields[*i].unwrap_or(0), c.key, &c.ty)
+            })
             .collect();
         if send.blocking_send(Ok(Msg::Header(present))).is_err() {
             return sent;
@@ -115,14 +174,14 @@ pub fn spawn_rows(
             }
             sent.deletes += u64::from(delete);
             sent.rows += 1;
-            for (n, (f, key)) in src.iter().enumerate() {
+            for (n, (f, key, ty)) in src.iter().enumerate() {
                 if n > 0 {
                     buf.put_u8(b'\t');
                 }
                 if delete && !key {
                     buf.put_slice(b"\\N");
                 } else {
-                    encode(file.field(&row, *f), &mut buf);
+                    encode(ty, file.field(&row, *f), &mut buf);
                 }
             }
             if with_action {
@@ -170,8 +229,31 @@ mod tests {
 
     fn copy(field: &[u8]) -> Vec<u8> {
         let mut out = BytesMut::new();
-        copy_text(field, &mut out);
+        copy_text(&ColType::Text, field, &mut out);
         out.to_vec()
+    }
+
+    fn copy_array(field: &[u8]) -> Vec<u8> {
+        let mut out = BytesMut::new();
+        let ty = ColType::Array(Box::new(ColType::Text));
+        copy_text(&ty, field, &mut out);
+        out.to_vec()
+    }
+
+    /// An array's JSON text becomes PostgreSQL's array literal, in COPY text.
+    #[test]
+    fn a_json_array_becomes_an_array_literal() {
+        assert_eq!(copy_array(br#"["a","b"]"#), br#"{"a","b"}"#);
+        assert_eq!(copy_array(br#"[]"#), b"{}");
+        assert_eq!(copy_array(br#"[1,null,2]"#), br#"{"1",NULL,"2"}"#);
+        // A quote and a backslash in an element, then COPY's own escape of the backslashes.
+        // The object's COPY text of `["q\"x","b\\s"]`: the elements `q"x` and `b\s`.
+        assert_eq!(
+            copy_array(br#"["q\\"x","b\\\\s"]"#),
+            br#"{"q\\"x","b\\\\s"}"#
+        );
+        assert_eq!(copy_array(br"\N"), br"\N");
+        assert_eq!(copy_array(b"not json"), b"not json");
     }
 
     /// No field can make a line `\.` (the end of COPY's data), and every field means what it

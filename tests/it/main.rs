@@ -6,6 +6,7 @@
 mod advice;
 mod catalog;
 mod cli;
+mod column_types;
 mod common;
 mod day_one;
 mod day_one_logs;

@@ -43,7 +43,7 @@ impl From<DbError> for Failure {
 /// only the bytes `LOAD DATA` needs escaped are escaped again (`\t`, `\n`, `\r`, `\\`, `\0`):
 /// the output has no other escape, so [`super::insert`] decodes it without ambiguity. A whole
 /// field `\N` (NULL) is kept as it is.
-pub fn mysql_text(field: &[u8], out: &mut BytesMut) {
+pub fn mysql_text(_ty: &ColType, field: &[u8], out: &mut BytesMut) {
     if field == b"\\N" || !field.contains(&b'\\') {
         out.put_slice(field);
         return;
@@ -79,6 +79,8 @@ pub fn wrap(ty: &ColType) -> (&'static str, &'static str) {
             ", 'T', ' '), 'Z', '') AS DATETIME(6))",
         ),
         ColType::Uuid => ("UNHEX(REPLACE(", ", '-', ''))"),
+        // Four bytes for an IPv4 address, sixteen for IPv6, as the official client stores them.
+        ColType::Ipv4 | ColType::Ipv6 => ("INET6_ATON(", ")"),
         _ => ("", ""),
     }
 }
@@ -213,15 +215,19 @@ mod tests {
     #[test]
     fn copy_text_becomes_load_data_text() {
         let mut out = BytesMut::new();
-        mysql_text(b"a\\tb\\\\c\\fd\\013e\\x41\\N\\Z\\xg\\777\\", &mut out);
+        mysql_text(
+            &ColType::Text,
+            b"a\\tb\\\\c\\fd\\013e\\x41\\N\\Z\\xg\\777\\",
+            &mut out,
+        );
         // `\N` inside a field and `\Z` are COPY's `N` and `Z` (LOAD DATA would read `\Z` as
         // byte 26); `\777` is byte 0xff as PostgreSQL reads it; a last backslash is itself.
         assert_eq!(&out[..], b"a\\tb\\\\c\x0cd\x0beANZxg\xff\\\\");
         let mut out = BytesMut::new();
-        mysql_text(b"\\N", &mut out);
+        mysql_text(&ColType::Text, b"\\N", &mut out);
         assert_eq!(&out[..], b"\\N");
         let mut out = BytesMut::new();
-        mysql_text(b"\\0\\r\\n", &mut out);
+        mysql_text(&ColType::Text, b"\\0\\r\\n", &mut out);
         assert_eq!(&out[..], b"\\0\\r\\n");
     }
 }

@@ -69,6 +69,9 @@ use meta::{Record, columns, commit_record, migrate, settle, state};
 /// The named lock of the replica's DDL (bookkeeping migrations, names, settling).
 const DDL_LOCK: &str = "dap_run ddl";
 
+/// The character set and collation of an enum column, as the official client's.
+const ENUM_CHARSET: &str = " CHARACTER SET ascii COLLATE ascii_bin";
+
 /// The type the diff compares: enums by kind (their values are compared apart).
 fn diff_type(ty: &ColType) -> String {
     match ty {
@@ -138,9 +141,11 @@ fn col_def(c: &Column, constraints: bool) -> String {
         ""
     };
     // A text key compares as bytes: under the table's default collation `a` and `A` would be
-    // one key, and one row would replace the other.
+    // one key, and one row would replace the other. An enum is ASCII compared as bytes, as the
+    // official client declares it.
     let binary = match c.ty {
         ColType::Varchar(_) | ColType::Text if c.key => " COLLATE utf8mb4_bin",
+        ColType::Enum(..) => ENUM_CHARSET,
         _ => "",
     };
     format!("{} {}{binary}{null}", qi(&c.name), mysql_type(&c.ty))
@@ -463,7 +468,10 @@ async fn alter(
                     .unwrap_or_default();
                 values.extend(add.iter().cloned());
                 let v: Vec<String> = values.iter().map(|v| ql(v)).collect();
-                format!("enum({})", v.join(","))
+                format!("enum({}){ENUM_CHARSET}", v.join(","))
+            }
+            None if matches!(c.ty, ColType::Enum(..)) => {
+                format!("{}{ENUM_CHARSET}", mysql_type(&c.ty))
             }
             None => mysql_type(&c.ty),
         };

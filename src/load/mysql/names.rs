@@ -70,7 +70,7 @@ pub(super) fn check(layout: &Layout) -> Result<(), NameError> {
     }
     // MySQL strips trailing spaces from an ENUM's values, so `on ` would be stored as `on`.
     for c in &layout.columns {
-        if let crate::load::layout::ColType::Enum(_, labels) = &c.ty
+        if let Some((_, labels)) = c.ty.enum_type()
             && let Some(l) = labels.iter().find(|l| l.ends_with(' '))
         {
             return Err(NameError::Unfit {

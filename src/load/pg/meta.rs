@@ -170,11 +170,14 @@ pub(super) async fn columns(
             // `layout::pg_type_name` compares with (`format_type` quotes some names).
             "SELECT a.attname::text,
                     CASE WHEN t.typtype = 'e' THEN n.nspname || '.' || t.typname
+                         WHEN e.typtype = 'e' THEN en.nspname || '.' || e.typname || '[]'
                          ELSE format_type(a.atttypid, a.atttypmod) END,
                     NOT a.attnotnull
              FROM pg_attribute a
              JOIN pg_type t ON t.oid = a.atttypid
              JOIN pg_namespace n ON n.oid = t.typnamespace
+             LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A'
+             LEFT JOIN pg_namespace en ON en.oid = e.typnamespace
              WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
              ORDER BY a.attnum",
             &[&rel],

@@ -67,7 +67,10 @@ async fn prepare(
     // Enum types: created when missing, new values added.
     let mut known_enums = std::collections::HashMap::new();
     for c in &layout.columns {
-        if let ColType::Enum(name, values) = &c.ty {
+        if let Some((name, values)) = c.ty.enum_type() {
+            if known_enums.contains_key(name) {
+                continue;
+            }
             match enum_values(&tx, ns, name).await? {
                 None => {
                     let vals: Vec<String> = values.iter().map(|v| ql(v)).collect();
@@ -522,7 +525,7 @@ async fn in_place(
     };
     let mut enums = std::collections::HashMap::new();
     for c in &layout.columns {
-        if let ColType::Enum(name, _) = &c.ty
+        if let Some((name, _)) = c.ty.enum_type()
             && let Some(have) = enum_values(tx, ns, name).await?
         {
             enums.insert(name.clone(), have);

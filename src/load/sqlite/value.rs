@@ -78,6 +78,38 @@ pub(super) fn value(c: &Column, raw: &[u8]) -> Result<Value, ValueError> {
             }
             Value::Text(text)
         }
+        // A list as its JSON text, as MySQL keeps it; its elements as PostgreSQL checks them.
+        ColType::Array(elem) => {
+            let Ok(serde_json::Value::Array(items)) = serde_json::from_str(&text) else {
+                return Err(ValueError::NotJsonArray { text });
+            };
+            let element = Column {
+                name: c.name.clone(),
+                label: c.label.clone(),
+                ty: (**elem).clone(),
+                nullable: true,
+                key: false,
+            };
+            for item in &items {
+                let raw = match item {
+                    serde_json::Value::Null => continue,
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                let mut escaped = bytes::BytesMut::new();
+                crate::load::stream::copy_text(&ColType::Text, raw.as_bytes(), &mut escaped);
+                value(&element, &escaped)?;
+            }
+            Value::Text(text)
+        }
+        ColType::Ipv4 | ColType::Ipv6 => {
+            let v4 = matches!(c.ty, ColType::Ipv4);
+            match text.parse::<std::net::IpAddr>() {
+                Ok(std::net::IpAddr::V4(_)) if v4 => Value::Text(text),
+                Ok(std::net::IpAddr::V6(a)) if !v4 => Value::Text(a.to_string()),
+                _ => return Err(ValueError::NotIp { text }),
+            }
+        }
         ColType::Text => Value::Text(text),
     })
 }
