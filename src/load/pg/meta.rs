@@ -8,7 +8,8 @@ use super::conn::connect;
 use super::error::db_err;
 use crate::load::layout::quote_ident as qi;
 use crate::load::migrate::{Migration, pending};
-use crate::load::{DbColumn, DbError, TableState};
+use crate::load::{DbColumn, DbError, LoadOutcome, LoadRequest, Mode, TableState};
+use tokio_postgres::Transaction;
 
 /// The bookkeeping's migrations (see [`crate::load::migrate`]).
 static MIGRATIONS: [Migration; 1] = [Migration {
@@ -300,4 +301,83 @@ pub async fn status(url: &crate::load::target::PgServer) -> Result<Vec<TableStat
         }
     }
     Ok(out)
+}
+
+/// Writes the table's new point into `dap_run.table_state` and `instructure_dap.table_sync`,
+/// and the load into `dap_run.load_history`. Every value the gateway chose (names, the job id,
+/// the schema) is a bind parameter: nothing of it is read as SQL.
+pub(super) async fn record(
+    tx: &Transaction<'_>,
+    req: &LoadRequest,
+    out: &LoadOutcome,
+) -> Result<(), DbError> {
+    let l = &req.layout;
+    let (kind, reason, since) = match &req.mode {
+        Mode::Snapshot { reason } => ("snapshot", Some(reason.to_string()), None),
+        Mode::Incremental { since } => ("incremental", None, Some(since.as_str())),
+    };
+    let schema = serde_json::to_string(&req.schema).unwrap_or_default();
+    let ts = crate::load::naive_utc(&req.until);
+    let (ns, t) = (l.namespace.as_str(), l.table.as_str());
+    let (up, del) = (out.upserted as i64, out.deleted as i64);
+    let ms = out.duration.as_millis() as i64;
+    let statements: [(&str, &[&(dyn tokio_postgres::types::ToSql + Sync)]); 4] = [
+        (
+            r#"INSERT INTO dap_run.table_state (namespace, "table", until, schema_version, last_load, reason, upserted, deleted, duration_ms, loaded_at, schema_description)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), $10)
+               ON CONFLICT (namespace, "table") DO UPDATE SET until = EXCLUDED.until,
+                 schema_version = EXCLUDED.schema_version, last_load = EXCLUDED.last_load,
+                 reason = EXCLUDED.reason, upserted = EXCLUDED.upserted, deleted = EXCLUDED.deleted,
+                 duration_ms = EXCLUDED.duration_ms, loaded_at = EXCLUDED.loaded_at,
+                 schema_description = EXCLUDED.schema_description"#,
+            &[
+                &ns,
+                &t,
+                &req.until,
+                &req.schema_version,
+                &kind,
+                &reason,
+                &up,
+                &del,
+                &ms,
+                &schema,
+            ],
+        ),
+        (
+            r#"UPDATE instructure_dap.table_sync SET "timestamp" = $3::text::timestamp, schema_version = $4,
+                 target_schema = $1::text, target_table = $2::text, schema_description_format = 'json',
+                 schema_description = $5
+               WHERE source_namespace = $1::text AND source_table = $2::text"#,
+            &[&ns, &t, &ts, &req.schema_version, &schema],
+        ),
+        (
+            r#"INSERT INTO instructure_dap.table_sync (source_namespace, source_table, "timestamp", schema_version, target_schema, target_table, schema_description_format, schema_description)
+               SELECT $1::text, $2::text, $3::text::timestamp, $4, $1::text, $2::text, 'json', $5
+               WHERE NOT EXISTS (SELECT 1 FROM instructure_dap.table_sync WHERE source_namespace = $1::text AND source_table = $2::text)"#,
+            &[&ns, &t, &ts, &req.schema_version, &schema],
+        ),
+        (
+            r#"INSERT INTO dap_run.load_history (namespace, "table", job_id, load, since, until, reason, schema_version, upserted, deleted, duration_ms)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"#,
+            &[
+                &ns,
+                &t,
+                &req.job_id,
+                &kind,
+                &since,
+                &req.until,
+                &reason,
+                &req.schema_version,
+                &up,
+                &del,
+                &ms,
+            ],
+        ),
+    ];
+    for (sql, params) in statements {
+        tx.execute(sql, params)
+            .await
+            .map_err(db_err("cannot record the table's new point"))?;
+    }
+    Ok(())
 }

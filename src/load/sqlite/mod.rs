@@ -6,248 +6,34 @@
 //! 0/1. Each load is one `BEGIN IMMEDIATE` transaction with prepared statements.
 
 mod check;
+mod conn;
 mod error;
+mod meta;
 mod value;
 
 use std::path::Path;
 use std::time::Instant;
 
-use rusqlite::{Connection, params, types::Value};
+use rusqlite::{params, types::Value};
 
 use super::check::CheckError;
 use super::error::{TsvError, ValueError};
 use super::layout::ColType;
 use super::layout::{Layout, quote_ident as qi, sqlite_type};
-use super::migrate::Migration;
-use super::names::{self, NameError};
+use super::names;
 use super::replica::{Prepared, Replica};
 use super::tsv::TsvFile;
-use super::{Changes, DbColumn, DbError, LoadOutcome, LoadRequest, Mode, TableState};
+use super::{Changes, DbError, LoadOutcome, LoadRequest, Mode, TableState};
+use conn::open_to_write;
 pub use error::SqliteError;
 use error::err;
 use futures_util::future::BoxFuture;
+use meta::{claim, columns, state, status};
 use std::path::PathBuf;
 
 /// The table's name in SQLite.
 pub fn table_name(ns: &str, table: &str) -> String {
     format!("{ns}__{table}")
-}
-
-/// The bookkeeping's migrations (see [`super::migrate`]).
-static MIGRATIONS: [Migration; 2] = [
-    Migration {
-        version: 1,
-        description: "dap_run__table_state and dap_run__load_history",
-        statements: &[META_DDL],
-    },
-    Migration {
-        version: 2,
-        description: "dap_run__names: which gateway table each SQLite table name belongs to",
-        statements: &[
-            r#"CREATE TABLE IF NOT EXISTS dap_run__names (
-                folded TEXT PRIMARY KEY,
-                namespace TEXT NOT NULL,
-                "table" TEXT NOT NULL
-            )"#,
-            // The tables loaded before: the first loaded keeps a name its twin shares.
-            r#"INSERT OR IGNORE INTO dap_run__names (folded, namespace, "table")
-                SELECT lower(namespace || '__' || "table"), namespace, "table"
-                FROM dap_run__table_state ORDER BY loaded_at"#,
-        ],
-    },
-];
-
-/// Brings the bookkeeping to this dap-run's version, in one transaction.
-fn migrate(conn: &mut Connection) -> Result<(), DbError> {
-    let fail = err("cannot migrate the bookkeeping tables");
-    let tx = conn
-        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-        .map_err(fail)?;
-    tx.execute_batch(
-        "CREATE TABLE IF NOT EXISTS dap_run__migrations (
-            version INTEGER PRIMARY KEY,
-            description TEXT NOT NULL,
-            applied_at TEXT NOT NULL
-        )",
-    )
-    .map_err(fail)?;
-    let have: Option<i64> = tx
-        .query_row("SELECT max(version) FROM dap_run__migrations", [], |r| {
-            r.get(0)
-        })
-        .map_err(fail)?;
-    for m in super::migrate::pending(&MIGRATIONS, have)? {
-        for sql in m.statements {
-            tx.execute_batch(sql).map_err(fail)?;
-        }
-        tx.execute(
-            "INSERT INTO dap_run__migrations (version, description, applied_at)
-             VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
-            params![m.version, m.description],
-        )
-        .map_err(fail)?;
-    }
-    tx.commit().map_err(fail)
-}
-
-/// Claims the table's name in SQLite for its gateway table: SQLite's names ignore ASCII case,
-/// and `<namespace>__<table>` can be one name for two tables (`a__b`.`c`, `a`.`b__c`), so a
-/// name another gateway table holds is refused.
-fn claim(conn: &Connection, layout: &Layout) -> Result<(), DbError> {
-    let (ns, t) = (&layout.namespace, &layout.table);
-    let folded = table_name(ns, t).to_ascii_lowercase();
-    let fail = err("cannot claim the table's name");
-    conn.execute(
-        r#"INSERT OR IGNORE INTO dap_run__names (folded, namespace, "table") VALUES (?1, ?2, ?3)"#,
-        params![folded, ns, t],
-    )
-    .map_err(fail)?;
-    let (owner_ns, owner_t): (String, String) = conn
-        .query_row(
-            r#"SELECT namespace, "table" FROM dap_run__names WHERE folded = ?1"#,
-            params![folded],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .map_err(fail)?;
-    if (&owner_ns, &owner_t) != (ns, t) {
-        return Err(NameError::Twin {
-            table: format!("{ns}.{t}"),
-            other: format!("{owner_ns}.{owner_t}"),
-            engine: "SQLite",
-            why: "its table names ignore case, and `<namespace>__<table>` can be one name for two",
-        }
-        .into());
-    }
-    Ok(())
-}
-
-const META_DDL: &str = r#"
-CREATE TABLE IF NOT EXISTS dap_run__table_state (
-    namespace TEXT NOT NULL,
-    "table" TEXT NOT NULL,
-    until TEXT NOT NULL,
-    schema_version INTEGER NOT NULL,
-    last_load TEXT NOT NULL,
-    reason TEXT,
-    upserted INTEGER NOT NULL,
-    deleted INTEGER NOT NULL,
-    duration_ms INTEGER NOT NULL,
-    loaded_at TEXT NOT NULL,
-    schema_description TEXT NOT NULL,
-    PRIMARY KEY (namespace, "table")
-);
-CREATE TABLE IF NOT EXISTS dap_run__load_history (
-    id INTEGER PRIMARY KEY,
-    namespace TEXT NOT NULL,
-    "table" TEXT NOT NULL,
-    job_id TEXT NOT NULL,
-    load TEXT NOT NULL,
-    since TEXT,
-    until TEXT NOT NULL,
-    reason TEXT,
-    schema_version INTEGER NOT NULL,
-    upserted INTEGER NOT NULL,
-    deleted INTEGER NOT NULL,
-    duration_ms INTEGER NOT NULL,
-    loaded_at TEXT NOT NULL
-);
-"#;
-
-fn open(path: &Path) -> Result<Connection, DbError> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| SqliteError::Folder {
-            path: path.to_owned(),
-            source,
-        })?;
-    }
-    let conn = Connection::open(path).map_err(|source| SqliteError::Open {
-        path: path.to_owned(),
-        source,
-    })?;
-    // Parallel tables take turns for the write lock.
-    conn.busy_timeout(std::time::Duration::from_secs(3600))
-        .map_err(err("cannot configure SQLite"))?;
-    // Switching a new database to WAL needs it unlocked, and SQLite answers "database is
-    // locked" at once instead of calling the busy handler: a table loading in parallel may
-    // hold it, so wait for it here.
-    let mut waited = std::time::Duration::ZERO;
-    loop {
-        match conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;") {
-            Ok(()) => break,
-            Err(rusqlite::Error::SqliteFailure(e, _))
-                if e.code == rusqlite::ErrorCode::DatabaseBusy
-                    && waited < std::time::Duration::from_secs(3600) =>
-            {
-                let pause = std::time::Duration::from_millis(20);
-                std::thread::sleep(pause);
-                waited += pause;
-            }
-            Err(e) => return Err(err("cannot configure SQLite")(e)),
-        }
-    }
-    Ok(conn)
-}
-
-/// [`open`] for a load: the bookkeeping migrated.
-fn open_to_write(path: &Path) -> Result<Connection, DbError> {
-    let mut conn = open(path)?;
-    migrate(&mut conn)?;
-    Ok(conn)
-}
-
-fn state(conn: &Connection, ns: &str, table: &str) -> Result<Option<TableState>, DbError> {
-    let mut stmt = conn
-        .prepare_cached(
-            r#"SELECT until, schema_version, last_load, reason, upserted, deleted, duration_ms,
-                      loaded_at, schema_description
-               FROM dap_run__table_state WHERE namespace = ?1 AND "table" = ?2"#,
-        )
-        .map_err(err("cannot read the replica's state"))?;
-    let mut rows = stmt
-        .query(params![ns, table])
-        .map_err(err("cannot read the replica's state"))?;
-    let Some(r) = rows
-        .next()
-        .map_err(err("cannot read the replica's state"))?
-    else {
-        return Ok(None);
-    };
-    let get = err("cannot read the replica's state");
-    Ok(Some(TableState {
-        namespace: ns.to_owned(),
-        table: table.to_owned(),
-        until: r.get(0).map_err(get)?,
-        schema_version: r.get(1).map_err(get)?,
-        last_load: r.get(2).map_err(get)?,
-        reason: r.get(3).map_err(get)?,
-        rows: None,
-        upserted: r.get(4).map_err(get)?,
-        deleted: r.get(5).map_err(get)?,
-        duration_s: r
-            .get::<_, Option<i64>>(6)
-            .map_err(get)?
-            .map(|ms| ms as f64 / 1000.0),
-        loaded_at: r.get(7).map_err(get)?,
-        schema: r.get(8).map_err(get)?,
-    }))
-}
-
-fn columns(conn: &Connection, name: &str) -> Result<Option<Vec<DbColumn>>, DbError> {
-    let mut stmt = conn
-        .prepare(&format!("PRAGMA table_info({})", qi(name)))
-        .map_err(err("cannot read the table's columns"))?;
-    let cols = stmt
-        .query_map([], |r| {
-            Ok(DbColumn {
-                name: r.get(1)?,
-                ty: r.get(2)?,
-                nullable: r.get::<_, i64>(3)? == 0,
-            })
-        })
-        .map_err(err("cannot read the table's columns"))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(err("cannot read the table's columns"))?;
-    Ok(if cols.is_empty() { None } else { Some(cols) })
 }
 
 /// See [`super::pg::prepare`]; SQLite needs no enum types.
@@ -463,97 +249,10 @@ fn load(path: &Path, req: &LoadRequest, changes: &Changes) -> Result<LoadOutcome
     Ok(out)
 }
 
-/// Opens the replica for reading only, so that `replica` works on a file it may not write
-/// (mode 0444, a read-only folder or mount). A WAL database's readers need its `-shm` file;
-/// where it is missing and cannot be created (a read-only folder), the file is opened
-/// immutable, which reads it without one.
-fn open_read_only(path: &Path) -> Result<Connection, DbError> {
-    use rusqlite::OpenFlags;
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX
-        | OpenFlags::SQLITE_OPEN_URI;
-    let opened = |name: &str| -> rusqlite::Result<Connection> {
-        let conn = Connection::open_with_flags(name, flags)?;
-        conn.busy_timeout(std::time::Duration::from_secs(60))?;
-        conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
-            r.get::<_, i64>(0)
-        })?;
-        Ok(conn)
-    };
-    let uri = |query: &str| {
-        let text = path.to_string_lossy();
-        let encoded: String = text
-            .chars()
-            .map(|c| match c {
-                '%' | '?' | '#' => format!("%{:02X}", c as u32),
-                c => c.to_string(),
-            })
-            .collect();
-        format!("file:{encoded}{query}")
-    };
-    opened(&uri(""))
-        .or_else(|e| match e {
-            rusqlite::Error::SqliteFailure(f, _)
-                if matches!(
-                    f.code,
-                    rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly
-                ) =>
-            {
-                opened(&uri("?immutable=1"))
-            }
-            other => Err(other),
-        })
-        .map_err(|source| {
-            DbError::from(SqliteError::Open {
-                path: path.to_owned(),
-                source,
-            })
-        })
-}
-
-/// Every table the replica knows, with its row count.
-fn status(path: &Path) -> Result<Vec<TableState>, DbError> {
-    if !path.exists() {
-        return Ok(vec![]);
-    }
-    let conn = open_read_only(path)?;
-    let known: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'dap_run__table_state'",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(err("cannot read the replica"))?;
-    if known == 0 {
-        return Ok(vec![]);
-    }
-    let mut stmt = conn
-        .prepare(r#"SELECT namespace, "table" FROM dap_run__table_state ORDER BY 1, 2"#)
-        .map_err(err("cannot read the replica"))?;
-    let names = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-        .map_err(err("cannot read the replica"))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(err("cannot read the replica"))?;
-    let mut out = Vec::new();
-    for (ns, t) in names {
-        if let Some(mut st) = state(&conn, &ns, &t)? {
-            st.rows = conn
-                .query_row(
-                    &format!("SELECT count(*) FROM {}", qi(&table_name(&ns, &t))),
-                    [],
-                    |r| r.get(0),
-                )
-                .ok();
-            out.push(st);
-        }
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use conn::open;
 
     /// Tables loading in parallel into a new replica each open it (and switch it to WAL) while
     /// another may be writing: none fails with "database is locked" (seen with two tables).

@@ -1,0 +1,103 @@
+//! SQLite connections: the replica's file opened for a load (its folder created, WAL, a busy
+//! timeout long enough for parallel tables to take turns, the bookkeeping migrated), or
+//! read-only for `replica` (a read-only file or folder included).
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use super::SqliteError;
+use super::error::err;
+use super::meta::migrate;
+use crate::load::DbError;
+
+/// Opens the replica for a load's work: its folder created, a busy timeout, WAL.
+pub(super) fn open(path: &Path) -> Result<Connection, DbError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| SqliteError::Folder {
+            path: path.to_owned(),
+            source,
+        })?;
+    }
+    let conn = Connection::open(path).map_err(|source| SqliteError::Open {
+        path: path.to_owned(),
+        source,
+    })?;
+    // Parallel tables take turns for the write lock.
+    conn.busy_timeout(std::time::Duration::from_secs(3600))
+        .map_err(err("cannot configure SQLite"))?;
+    // Switching a new database to WAL needs it unlocked, and SQLite answers "database is
+    // locked" at once instead of calling the busy handler: a table loading in parallel may
+    // hold it, so wait for it here.
+    let mut waited = std::time::Duration::ZERO;
+    loop {
+        match conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;") {
+            Ok(()) => break,
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && waited < std::time::Duration::from_secs(3600) =>
+            {
+                let pause = std::time::Duration::from_millis(20);
+                std::thread::sleep(pause);
+                waited += pause;
+            }
+            Err(e) => return Err(err("cannot configure SQLite")(e)),
+        }
+    }
+    Ok(conn)
+}
+
+/// [`open`] for a load: the bookkeeping migrated.
+pub(super) fn open_to_write(path: &Path) -> Result<Connection, DbError> {
+    let mut conn = open(path)?;
+    migrate(&mut conn)?;
+    Ok(conn)
+}
+
+/// Opens the replica for reading only, so that `replica` works on a file it may not write
+/// (mode 0444, a read-only folder or mount). A WAL database's readers need its `-shm` file;
+/// where it is missing and cannot be created (a read-only folder), the file is opened
+/// immutable, which reads it without one.
+pub(super) fn open_read_only(path: &Path) -> Result<Connection, DbError> {
+    use rusqlite::OpenFlags;
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let opened = |name: &str| -> rusqlite::Result<Connection> {
+        let conn = Connection::open_with_flags(name, flags)?;
+        conn.busy_timeout(std::time::Duration::from_secs(60))?;
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+            r.get::<_, i64>(0)
+        })?;
+        Ok(conn)
+    };
+    let uri = |query: &str| {
+        let text = path.to_string_lossy();
+        let encoded: String = text
+            .chars()
+            .map(|c| match c {
+                '%' | '?' | '#' => format!("%{:02X}", c as u32),
+                c => c.to_string(),
+            })
+            .collect();
+        format!("file:{encoded}{query}")
+    };
+    opened(&uri(""))
+        .or_else(|e| match e {
+            rusqlite::Error::SqliteFailure(f, _)
+                if matches!(
+                    f.code,
+                    rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly
+                ) =>
+            {
+                opened(&uri("?immutable=1"))
+            }
+            other => Err(other),
+        })
+        .map_err(|source| {
+            DbError::from(SqliteError::Open {
+                path: path.to_owned(),
+                source,
+            })
+        })
+}
