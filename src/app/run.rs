@@ -393,7 +393,10 @@ pub(super) fn database_target(
         dir,
         &job.output_dir,
     )
-    .map_err(|e| ResolveError::DatabaseTarget { source: e.into() })?;
+    .map_err(|e| ResolveError::DatabaseTarget {
+        help: e.help(),
+        source: e.into(),
+    })?;
     tracing::info!(database = %target.display(), "replica database");
     Ok(Some(target))
 }

@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 
 use super::Provenance;
 use crate::error::ExitCode;
-use crate::error::advice::{Split, message_of};
+use crate::error::advice::message_of;
 use crate::net::{HttpError, TokenFailure};
 
 /// Who was refused, for the message's note.
@@ -146,7 +146,7 @@ impl AuthError {
                 ..
             } => Some(format!("Canvas API token from {}", canvas_token_from.0)),
             AuthError::Unavailable { source, .. } | AuthError::Transport { source } => {
-                Split::of(&source.to_string()).note
+                source.note()
             }
             _ => None,
         }
@@ -171,7 +171,7 @@ impl AuthError {
                 Some("the gateway is misbehaving; try again later".to_owned())
             }
             AuthError::Unavailable { source, .. } | AuthError::Transport { source } => {
-                Split::of(&source.to_string()).help
+                source.help()
             }
         }
     }

@@ -17,10 +17,9 @@ pub enum ClientKind {
 /// Why the HTTP client could not be built (most often: the host has no CA certificates).
 #[derive(Debug, Clone, thiserror::Error)]
 #[error(
-    "cannot set up the {} client: {}\n  = help: {}",
+    "cannot set up the {} client: {}",
     match .kind { ClientKind::Plain => "HTTP", ClientKind::Tls => "HTTPS" },
-    crate::error::error_chain(.source.as_ref()),
-    self.help()
+    crate::error::error_chain(.source.as_ref())
 )]
 pub struct ClientSetupError {
     /// The client.

@@ -67,6 +67,8 @@ pub enum ResolveError {
     DatabaseTarget {
         /// Why.
         source: Box<dyn std::error::Error + Send + Sync>,
+        /// What to do about it, as the replica's layer says.
+        help: Option<String>,
     },
 }
 
@@ -81,10 +83,7 @@ impl ResolveError {
                 "use https:// (plain http is allowed only for loopback addresses such as 127.0.0.1)"
                     .to_owned(),
             ),
-            // The load layer's text, with its advice.
-            ResolveError::DatabaseTarget { source } => {
-                super::advice::Split::of(&source.to_string()).help
-            }
+            ResolveError::DatabaseTarget { help, .. } => help.clone(),
             _ => None,
         }
     }

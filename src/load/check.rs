@@ -6,7 +6,7 @@
 //! PostgreSQL's privileges are read from the server (`has_database_privilege` and its kin,
 //! [`super::pg::check`]); MySQL has no such functions that account for roles and wildcards, so
 //! its check does what a load does to a table of its own and names the privilege of the
-//! statement the server refused ([`super::mysql::check`]). The README's "Replica database"
+//! statement the server refused ([`super::mysql::check`]). The manual's docs/databases.md ("Privileges")
 //! section lists what each database gets and needs.
 
 use std::path::PathBuf;
@@ -101,7 +101,7 @@ impl CheckError {
     /// Context beside the message.
     pub fn note(&self) -> Option<String> {
         match self {
-            CheckError::Privileges { .. } => Some("the README's \"Replica database\" lists what dap-run creates and the privileges it needs".to_owned()),
+            CheckError::Privileges { .. } => Some("the manual's docs/databases.md, \"Privileges\", lists what dap-run creates and the privileges it needs".to_owned()),
             _ => None,
         }
     }

@@ -2,7 +2,7 @@
 //!
 //! `meta` is dropped; `key` and `value` are flattened one level (a property of `value` that is an
 //! object becomes one JSON column); the `key` properties are the primary key. Types follow the
-//! official client's `pysqlsync` mapping (see the README's type table): integers by `format`
+//! official client's `pysqlsync` mapping (see the manual's type table, docs/replica.md): integers by `format`
 //! (`int16`/`int32`/`int64`, else by range, else `bigint`), floats by `format`, strings with a
 //! `format` of `date-time` as naive UTC timestamps, enums as their own type, other strings as
 //! `varchar(n)` when they have a `maxLength` and `text` otherwise (the `oneOf` of the

@@ -62,7 +62,7 @@ pub enum DataProblem {
     NotGzip(#[source] std::io::Error),
     /// The gzip expands past the ratio limit: a decompression bomb, or a limit set too low.
     #[error(
-        "the object expands more than {ratio}× when decompressed ({compressed} bytes became more than {expanded}); stopped\n  = help: if the data is really that repetitive, raise `max_ratio` in the step's `download` (default 200)"
+        "the object expands more than {ratio}× when decompressed ({compressed} bytes became more than {expanded}); stopped"
     )]
     Expansion {
         /// The limit.
@@ -72,6 +72,19 @@ pub enum DataProblem {
         /// Decompressed bytes written.
         expanded: u64,
     },
+}
+
+impl DataProblem {
+    /// What to do about it.
+    pub fn help(&self) -> Option<String> {
+        match self {
+            DataProblem::Expansion { .. } => Some(
+                "if the data is really that repetitive, raise `max_ratio` in the step's `download` (default 200)"
+                    .to_owned(),
+            ),
+            DataProblem::NotGzip(_) => None,
+        }
+    }
 }
 
 /// A token source's failure, as the transport sees it: the token source (above the transport)
@@ -96,7 +109,7 @@ pub enum HttpError {
     #[error(transparent)]
     Setup(#[from] ClientSetupError),
     /// The server answered a status that is not retried, or kept answering a transient one.
-    #[error("{}", refusal(*.peer, what, *.status, *.attempts, detail))]
+    #[error("{}", refusal(what, *.status, *.attempts, detail))]
     Refused {
         /// Method and printable URL.
         what: String,
@@ -113,7 +126,7 @@ pub enum HttpError {
     },
     /// The gateway rejected a token fresh from a login.
     #[error(
-        "{what}: the gateway rejected a fresh token (401 after logging in again){}\n  = help: the credentials work for logging in but not for this service; check that your client is allowed to use DAP",
+        "{what}: the gateway rejected a fresh token (401 after logging in again){}",
         suffix(detail)
     )]
     Unauthorized {
@@ -123,9 +136,7 @@ pub enum HttpError {
         detail: String,
     },
     /// The network failed on every attempt.
-    #[error(
-        "{what} failed after {attempts} attempt(s): {cause}\n  = help: check the gateway URL and the network; the server may be down"
-    )]
+    #[error("{what} failed after {attempts} attempt(s): {cause}")]
     Network {
         /// Method and printable URL.
         what: String,
@@ -137,9 +148,8 @@ pub enum HttpError {
     /// A body dap-run buffers was larger than its limit: refused whole rather than cut short,
     /// since a truncated body saved to a file would look complete.
     #[error(
-        "{what} answered {status} with a body larger than the limit of {} ({seen} bytes or more)\n  = help: {}",
-        size(*.limit),
-        if *.peer == Peer::Login { "a login answer is a few kilobytes; check the gateway URL" } else { "use `download` to stream large responses to a file" }
+        "{what} answered {status} with a body larger than the limit of {} ({seen} bytes or more)",
+        size(*.limit)
     )]
     TooLarge {
         /// Method and printable URL.
@@ -154,10 +164,7 @@ pub enum HttpError {
         seen: u64,
     },
     /// A redirect that is not followed.
-    #[error(
-        "{what} answered {status} redirecting to `{to}`: {refusal}\n  = help: {}",
-        if *.refusal == RedirectRefusal::NotExpected { "check the gateway URL (scheme, host and path); dap-run sends credentials only where it was pointed" } else { "the object store should serve https; report the URL's origin to the gateway's operators" }
-    )]
+    #[error("{what} answered {status} redirecting to `{to}`: {refusal}")]
     Redirect {
         /// Method and printable URL.
         what: String,
@@ -217,6 +224,47 @@ impl HttpError {
         }
     }
 
+    /// Context beside the message: a token source's own.
+    pub fn note(&self) -> Option<String> {
+        match self {
+            HttpError::Token { source } => source.note(),
+            _ => None,
+        }
+    }
+
+    /// What to do about it, apart from the message.
+    pub fn help(&self) -> Option<String> {
+        let text = match self {
+            HttpError::Setup(e) => e.help(),
+            HttpError::Refused {
+                peer,
+                status,
+                detail,
+                ..
+            } => refusal_help(*peer, *status, detail),
+            HttpError::Unauthorized { .. } => {
+                "the credentials work for logging in but not for this service; check that your client is allowed to use DAP"
+            }
+            HttpError::Network { .. } => {
+                "check the gateway URL and the network; the server may be down"
+            }
+            HttpError::TooLarge { peer, .. } if *peer == Peer::Login => {
+                "a login answer is a few kilobytes; check the gateway URL"
+            }
+            HttpError::TooLarge { .. } => "use `download` to stream large responses to a file",
+            HttpError::Redirect { refusal, .. } if *refusal == RedirectRefusal::NotExpected => {
+                "check the gateway URL (scheme, host and path); dap-run sends credentials only where it was pointed"
+            }
+            HttpError::Redirect { .. } => {
+                "the object store should serve https; report the URL's origin to the gateway's operators"
+            }
+            HttpError::BadData { problem, .. } => return problem.help(),
+            HttpError::Token { source } => return source.help(),
+            HttpError::LocalIo { .. } => return None,
+        };
+        Some(text.to_owned())
+    }
+
     /// The status of a refusal, if this is one.
     pub fn refused_status(&self) -> Option<StatusCode> {
         match self {
@@ -242,8 +290,18 @@ fn suffix(s: &str) -> String {
     }
 }
 
-fn refusal(peer: Peer, what: &str, status: StatusCode, attempts: u32, detail: &str) -> String {
-    let help = match peer {
+fn refusal(what: &str, status: StatusCode, attempts: u32, detail: &str) -> String {
+    let attempts = if attempts > 1 {
+        format!(" after {attempts} attempts")
+    } else {
+        String::new()
+    };
+    format!("{what} answered {status}{attempts}{}", suffix(detail))
+}
+
+/// What to do about a refusal, by who refused and how.
+fn refusal_help(peer: Peer, status: StatusCode, detail: &str) -> &'static str {
+    match peer {
         Peer::Store => match status.as_u16() {
             403 => {
                 "the pre-signed URL was refused (expired or invalid); object URLs last about 15 minutes, so run the download step soon after the job completes"
@@ -272,20 +330,9 @@ fn refusal(peer: Peer, what: &str, status: StatusCode, attempts: u32, detail: &s
             500..=599 => "the gateway is failing; try again later",
             _ => "check the step's request",
         },
-    };
-    let attempts = if attempts > 1 {
-        format!(" after {attempts} attempts")
-    } else {
-        String::new()
-    };
-    format!(
-        "{what} answered {status}{attempts}{}\n  = help: {help}",
-        suffix(detail)
-    )
+    }
 }
 
-/// The readable part of an error body: `type: message` from gateway JSON, `Code: Message` from
-/// S3 XML, or a short excerpt without control characters.
 /// The `type` of a JSON error body (`{"error": {"type": …}}`), if it has one.
 pub fn error_type(body: &str) -> Option<String> {
     let json = serde_json::from_str::<serde_json::Value>(body.trim()).ok()?;
@@ -293,6 +340,8 @@ pub fn error_type(body: &str) -> Option<String> {
     err.get("type").and_then(|v| v.as_str()).map(str::to_owned)
 }
 
+/// The readable part of an error body: `type: message` from gateway JSON, `Code: Message` from
+/// S3 XML, or a short excerpt without control characters.
 pub fn error_detail(body: &str) -> String {
     let body = body.trim();
     if body.is_empty() {
@@ -341,10 +390,15 @@ mod tests {
             detail: error_detail(body),
             error_type: error_type(body),
         };
-        let text = e.to_string();
+        assert_eq!(
+            e.to_string(),
+            "GET http://s/o answered 403 Forbidden: AccessDenied: Request has expired"
+        );
         assert!(
-            text.starts_with("GET http://s/o answered 403 Forbidden: AccessDenied: Request has expired\n  = help: the pre-signed URL was refused"),
-            "{text}"
+            e.help()
+                .is_some_and(|h| h.starts_with("the pre-signed URL was refused")),
+            "{:?}",
+            e.help()
         );
         assert_eq!(e.exit_code(), ExitCode::Gateway);
     }

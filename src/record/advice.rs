@@ -4,7 +4,7 @@
 //! its advice lines, and a token source's failure gives its own.
 
 use super::error::StepErrorKind;
-use crate::error::advice::{Split, join};
+use crate::error::advice::join;
 use crate::error::{BUG_HELP, ExitCode};
 use crate::net::HttpError;
 
@@ -21,7 +21,7 @@ impl StepErrorKind {
                 source,
                 url_refreshed,
             } => join(
-                Split::of(&source.to_string()).note,
+                source.note(),
                 (*url_refreshed && source.exit_code() == ExitCode::Gateway)
                     .then(|| "the URL was refreshed once already".to_owned()),
             ),
@@ -40,7 +40,7 @@ impl StepErrorKind {
                 ..
             } => return source.help(),
             // The transport's and the replica's texts, with their advice.
-            K::Http { source, .. } => return Split::of(&source.to_string()).help,
+            K::Http { source, .. } => return source.help(),
             K::Load(e) => return e.help(),
             K::PollTimeout { .. } => {
                 "raise `poll.timeout`, or check the gateway job's progress".to_owned()

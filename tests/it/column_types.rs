@@ -282,3 +282,55 @@ fn an_official_replica_with_enum_arrays_inet_uuid_and_varchar_continues_in_place
         assert_eq!(types_after, types_before, "{db:?}");
     }
 }
+
+/// A load's query job is polled on the runner's schedule (`poll::Schedule::DEFAULT`, a tenth of
+/// the time waited within 500 ms..30 s), not a schedule of its own: each wait the log states is
+/// the schedule's for the time waited so far, and the gateway saw one poll after each wait (the
+/// query's own answer being the first look at the job).
+#[test]
+fn a_loads_job_is_polled_on_the_runners_schedule() {
+    let ws = Workspace::new(SandboxConfig {
+        job_time: Some(std::time::Duration::from_millis(2_500)),
+        ..Default::default()
+    });
+    let db = TestDb::sqlite();
+    if !ws.path().join("replicate.toml").exists() {
+        ws.example("replicate.toml");
+    }
+    let run = ws.run(&[
+        "-v",
+        "run",
+        "replicate.toml",
+        "--output-dir",
+        "out",
+        "--database",
+        &db.url,
+        "--var",
+        r#"tables=["accounts"]"#,
+    ]);
+    run.expect_code(0);
+    let waits: Vec<(u64, u64)> = run
+        .stderr
+        .lines()
+        .filter_map(|l| {
+            let rest = l.split(" after ").nth(1)?;
+            let (elapsed, rest) = rest.split_once(" ms; polling again in ")?;
+            let wait = rest.split_once(" ms")?.0;
+            Some((elapsed.parse().ok()?, wait.parse().ok()?))
+        })
+        .collect();
+    assert!(waits.len() >= 4, "{}", run.stderr);
+    let schedule = dap_run::poll::Schedule::DEFAULT;
+    for &(elapsed, wait) in &waits {
+        let want = schedule.interval(std::time::Duration::from_millis(elapsed));
+        assert_eq!(wait, want.as_millis() as u64, "after {elapsed} ms");
+    }
+    // The doubling schedule the loader had (200 ms, 400 ms, 800 ms…) waited 200 ms first.
+    assert_eq!(waits[0].1, 500, "{waits:?}");
+    assert_eq!(
+        ws.counters().routes["GET /dap/job/{id}"],
+        waits.len() as u64,
+        "{}",
+        run.stderr
+    );
+}

@@ -865,15 +865,29 @@ mod generated {
         let dbs = TestDb::each("hostile_generated");
         // Seeded: CI runs the same cases every time (a failure is reproduced by running the
         // test again), and each is a few runs of the binary against three databases.
+        // `DAP_RUN_PROPTEST_SEED=N` explores other cases.
+        let rng = match std::env::var("DAP_RUN_PROPTEST_SEED") {
+            Ok(seed) => {
+                let seed: u64 = seed.parse().expect("DAP_RUN_PROPTEST_SEED is a number");
+                eprintln!("seed {seed}");
+                let mut bytes = [0u8; 32];
+                bytes[..8].copy_from_slice(&seed.to_le_bytes());
+                proptest::test_runner::TestRng::from_seed(
+                    proptest::test_runner::RngAlgorithm::ChaCha,
+                    &bytes,
+                )
+            }
+            Err(_) => proptest::test_runner::TestRng::deterministic_rng(
+                proptest::test_runner::RngAlgorithm::ChaCha,
+            ),
+        };
         let mut runner = proptest::test_runner::TestRunner::new_with_rng(
             ProptestConfig {
                 cases: 24,
                 failure_persistence: None,
                 ..ProptestConfig::default()
             },
-            proptest::test_runner::TestRng::deterministic_rng(
-                proptest::test_runner::RngAlgorithm::ChaCha,
-            ),
+            rng,
         );
         let n = std::sync::atomic::AtomicUsize::new(0);
         runner

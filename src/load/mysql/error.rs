@@ -146,8 +146,8 @@ pub fn connect_help(e: &mysql_async::Error) -> String {
             1045 | 1698 => format!(
                 "check the user name and password in {WHERE}, and that the user may connect from this host"
             ),
-            1049 => "create the database (`CREATE DATABASE name CHARACTER SET utf8mb4;` as a user with the CREATE privilege), then grant the replica's user its privileges on it (see the README's \"Replica database\"); or correct its name in the connection string".to_owned(),
-            1044 => "grant the user its privileges on the database (see the README's \"Replica database\")".to_owned(),
+            1049 => "create the database (`CREATE DATABASE name CHARACTER SET utf8mb4;` as a user with the CREATE privilege), then grant the replica's user its privileges on it (see the manual's docs/databases.md, \"Privileges\"); or correct its name in the connection string".to_owned(),
+            1044 => "grant the user its privileges on the database (see the manual's docs/databases.md, \"Privileges\")".to_owned(),
             1040 => "the server has no free connection: try again later, or raise its max_connections".to_owned(),
             _ => general(),
         },

@@ -68,18 +68,27 @@ pub(super) fn check(layout: &Layout) -> Result<(), NameError> {
             });
         }
     }
-    // MySQL strips trailing spaces from an ENUM's values, so `on ` would be stored as `on`.
+    // MySQL strips trailing spaces from an ENUM's values, so `on ` would be stored as `on`;
+    // and an enum is ASCII, as the official client declares it, where `é` would become `?`.
     for c in &layout.columns {
-        if let Some((_, labels)) = c.ty.enum_type()
-            && let Some(l) = labels.iter().find(|l| l.ends_with(' '))
-        {
-            return Err(NameError::Unfit {
-                table: format!("{}.{}", layout.namespace, layout.table),
-                what: "enum value",
-                name: l.clone(),
-                engine: "MySQL",
-                rule: "it drops the trailing spaces of an ENUM's values",
-            });
+        let Some((_, labels)) = c.ty.enum_type() else {
+            continue;
+        };
+        let unfit = |l: &String, rule| NameError::Unfit {
+            table: format!("{}.{}", layout.namespace, layout.table),
+            what: "enum value",
+            name: l.clone(),
+            engine: "MySQL",
+            rule,
+        };
+        if let Some(l) = labels.iter().find(|l| l.ends_with(' ')) {
+            return Err(unfit(l, "it drops the trailing spaces of an ENUM's values"));
+        }
+        if let Some(l) = labels.iter().find(|l| !l.is_ascii()) {
+            return Err(unfit(
+                l,
+                "an enum column is ASCII, as the official client declares it",
+            ));
         }
     }
     names::check_lengths(layout, all, "MySQL", LIMIT, false)

@@ -87,7 +87,7 @@ pub fn connect_help(e: &tokio_postgres::Error) -> String {
             "28P01" | "28000" => format!(
                 "check the user name and password in {WHERE}, and that the server's pg_hba.conf lets this user connect from this host (a `hostssl … cert` line needs `sslcert` and `sslkey`)"
             ),
-            "3D000" => "create the database (as a role with CREATEDB: `CREATE DATABASE name;` in psql, or `createdb -h HOST -U USER name`), then grant the replica's user CREATE on it (see the README's \"Replica database\"); or correct its name in the connection string".to_owned(),
+            "3D000" => "create the database (as a role with CREATEDB: `CREATE DATABASE name;` in psql, or `createdb -h HOST -U USER name`), then grant the replica's user CREATE on it (see the manual's docs/databases.md, \"Privileges\"); or correct its name in the connection string".to_owned(),
             "53300" => "the server has no free connection slot: try again later, or raise its max_connections".to_owned(),
             _ => general(),
         };

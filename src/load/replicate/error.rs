@@ -142,7 +142,7 @@ impl ReplicateError {
                 source,
                 url_refreshed,
             } => crate::error::advice::join(
-                crate::error::advice::Split::of(&source.to_string()).note,
+                source.note(),
                 (*url_refreshed && source.exit_code() == ExitCode::Gateway)
                     .then(|| "the URL was refreshed once already".to_owned()),
             ),
@@ -159,10 +159,7 @@ impl ReplicateError {
     /// What to do about it, apart from the message.
     pub fn help(&self) -> Option<String> {
         match self {
-            // The transport still writes its advice into its text.
-            ReplicateError::Http { source, .. } => {
-                crate::error::advice::Split::of(&source.to_string()).help
-            }
+            ReplicateError::Http { source, .. } => source.help(),
             ReplicateError::Database { source, .. } => source.help(),
             _ => None,
         }

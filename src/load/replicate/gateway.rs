@@ -104,6 +104,7 @@ pub(super) async fn query(
     let mut job = send_json(http, Method::Post, &path, Some(body), requests).await?;
     let schedule = crate::poll::Schedule::DEFAULT;
     let started = Instant::now();
+    let mut polls = 0u32;
     loop {
         let id = match answer::job(&job).map_err(bad)? {
             JobState::Complete(done) => return Ok(done),
@@ -128,7 +129,15 @@ pub(super) async fn query(
                 waited: JOB_TIMEOUT,
             }));
         }
-        tokio::time::sleep(schedule.interval(started.elapsed())).await;
+        let (elapsed, wait) = (started.elapsed(), schedule.interval(started.elapsed()));
+        polls += 1;
+        tracing::debug!(
+            table = %format!("{ns}.{table}"),
+            "poll {polls} after {} ms; polling again in {} ms",
+            elapsed.as_millis(),
+            wait.as_millis()
+        );
+        tokio::time::sleep(wait).await;
         job = send_json(
             http,
             Method::Get,

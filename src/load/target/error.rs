@@ -48,9 +48,8 @@ pub enum TargetError {
     /// A PostgreSQL or MySQL connection string that cannot be used. Its text never holds the
     /// string: the problem says which part is wrong.
     #[error(
-        "invalid {engine} connection string{}: {problem}{}",
-        origin.map(|o| format!(" from {o}")).unwrap_or_default(),
-        if matches!(problem, UrlProblem::Ambiguous(_)) { format!("\n  = help: {}", syntax::PERCENT_ENCODE_HELP) } else { String::new() }
+        "invalid {engine} connection string{}: {problem}",
+        origin.map(|o| format!(" from {o}")).unwrap_or_default()
     )]
     Invalid {
         /// The server kind.
@@ -63,6 +62,17 @@ pub enum TargetError {
 }
 
 impl TargetError {
+    /// What to do about it, apart from the message.
+    pub fn help(&self) -> Option<String> {
+        match self {
+            TargetError::Invalid {
+                problem: UrlProblem::Ambiguous(_),
+                ..
+            } => Some(syntax::PERCENT_ENCODE_HELP.to_owned()),
+            _ => None,
+        }
+    }
+
     /// The error, saying where the string came from.
     pub fn from_origin(self, from: Origin) -> TargetError {
         match self {
