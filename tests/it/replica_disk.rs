@@ -310,6 +310,47 @@ fn the_next_load_removes_a_stopped_runs_objects_never_a_running_ones() {
     }
 }
 
+/// A run stopped by SIGTERM while a load is in flight (its first object loaded, the second
+/// never arriving) abandons the load and removes its objects as it goes: exit 143, nothing
+/// left, the table where it was.
+#[test]
+fn a_run_stopped_by_a_signal_mid_load_leaves_no_object() {
+    use crate::run_edges::{send_signal, wait_exit, wait_for};
+    for db in TestDb::each("disk_signal") {
+        let gw = gateway();
+        gw.job("canvas", "t", FakeJob::snapshot(AT, &[&rows(0..5), STALL]));
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("job.toml"),
+            "name = \"disk\"\n[[step]]\nid = \"load\"\nload = { namespace = \"canvas\", table = \"t\" }\n",
+        )
+        .unwrap();
+        let child = bare_cmd(dir.path())
+            .env("DAP_API_URL", &gw.url)
+            .env("DAP_CLIENT_ID", "disk")
+            .env("DAP_CLIENT_SECRET", "disk-secret")
+            .args([
+                "run",
+                "job.toml",
+                "--output-dir",
+                "out",
+                "--database",
+                &db.url,
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let first = dir.path().join("out/canvas/t/job-1/part-00000.tsv.gz");
+        wait_for("the first object", || first.exists());
+        send_signal(&child, "TERM");
+        let run = wait_exit(child);
+        run.expect_code(143);
+        assert_eq!(downloads(dir.path()), Vec::<String>::new(), "{db:?}");
+        assert_eq!(db.until("canvas", "t"), None, "{db:?}");
+    }
+}
+
 /// Runs killed at random moments (downloading, loading, committing), then a run to the end:
 /// each table is at a committed point meanwhile, and in the end the output folder holds no
 /// object and no folder of a load.

@@ -26,13 +26,17 @@ pub(super) const LOCK: &str = ".dap-run-load.lock";
 /// What the lock file says of a load that keeps its objects: a killed one's are kept too.
 const KEEP: &str = "keep";
 
-/// A load's claim on its folder; dropping it (a cancelled load) leaves the folder for the next
-/// load of the table to clean.
+/// A load's claim on its folder. However the load ends (committed, failed, or abandoned when
+/// a signal stops the run), dropping the claim removes its objects but the one kept for
+/// diagnosis; only a killed process leaves them, for the next load of the table.
 #[derive(Debug)]
 pub(super) struct Folder {
     dir: PathBuf,
-    lock: File,
+    /// Held until the folder is released; closed after [`Drop::drop`] removed the file.
+    _lock: File,
     keep: bool,
+    /// The object kept for diagnosis.
+    spare: Option<PathBuf>,
 }
 
 /// A folder another load holds.
@@ -76,8 +80,9 @@ impl Folder {
             }
             return Ok(Ok(Folder {
                 dir: dir.to_owned(),
-                lock,
+                _lock: lock,
                 keep,
+                spare: None,
             }));
         }
         Err(io::Error::other(
@@ -87,32 +92,35 @@ impl Folder {
 
     /// The load committed: its objects are removed (or, kept, left to their owner).
     pub(super) fn committed(self) {
-        self.release(None);
+        drop(self);
     }
 
     /// The load failed: its objects are removed but `named`, the object its error points
     /// into, which stays for diagnosis until the next load of the table. Whether one was
     /// kept.
-    pub(super) fn failed(self, named: Option<&Path>) -> bool {
-        let named = named.filter(|p| p.parent() == Some(self.dir.as_path()) && p.is_file());
-        self.release(named)
+    pub(super) fn failed(mut self, named: Option<&Path>) -> bool {
+        self.spare = named
+            .filter(|p| p.parent() == Some(self.dir.as_path()) && p.is_file())
+            .map(Path::to_owned);
+        self.spare.is_some()
     }
+}
 
-    /// Removes the objects but `spare` (kept: none), then the lock file and the empty folders.
-    fn release(self, spare: Option<&Path>) -> bool {
+impl Drop for Folder {
+    /// Removes the objects but the spare one (kept: none), then the lock file and the folders
+    /// left empty; with a spare object the lock file stays, for the next load to clean.
+    fn drop(&mut self) {
         if !self.keep {
-            let removed = remove_objects(&self.dir, spare);
+            let removed = remove_objects(&self.dir, self.spare.as_deref());
             if removed > 0 {
                 tracing::debug!(dir = %self.dir.display(), removed, "removed the load's objects");
             }
-            if spare.is_some() {
-                return true;
+            if self.spare.is_some() {
+                return;
             }
         }
         let _ = fs::remove_file(self.dir.join(LOCK));
-        drop(self.lock);
         remove_empty_up(&self.dir, 3);
-        false
     }
 }
 
@@ -209,7 +217,8 @@ mod tests {
         fs::write(p, b"x").unwrap();
     }
 
-    /// A committed load leaves no file and no folder; kept objects stay without a lock file.
+    /// A committed load, and one abandoned (a signal stopped the run), leave no file and no
+    /// folder; kept objects stay without a lock file.
     #[test]
     fn a_committed_load_leaves_nothing_and_a_kept_one_its_objects() {
         let root = tempfile::tempdir().unwrap();
@@ -217,6 +226,11 @@ mod tests {
         let f = Folder::claim(&dir, false).unwrap().unwrap();
         touch(&dir.join("part-00000.tsv.gz"));
         f.committed();
+        assert!(!root.path().join("canvas").exists());
+        let f = Folder::claim(&dir, false).unwrap().unwrap();
+        touch(&dir.join("part-00000.tsv.gz"));
+        touch(&dir.join(format!("{}x-abcdef", crate::fsio::TEMP_PREFIX)));
+        drop(f);
         assert!(!root.path().join("canvas").exists());
 
         let f = Folder::claim(&dir, true).unwrap().unwrap();
@@ -269,9 +283,10 @@ mod tests {
     fn a_killed_keeping_loads_objects_stay() {
         let root = tempfile::tempdir().unwrap();
         let table = root.path().join("canvas/users");
-        let killed = Folder::claim(&table.join("j1"), true).unwrap().unwrap();
+        // What a killed process leaves: the lock file, free, and its objects.
+        fs::create_dir_all(table.join("j1")).unwrap();
+        fs::write(table.join("j1").join(LOCK), "keep\n").unwrap();
         touch(&table.join("j1/part-00000.tsv.gz"));
-        drop(killed);
         Folder::claim(&table.join("j2"), false)
             .unwrap()
             .unwrap()
