@@ -5,8 +5,11 @@
 #   - the official client (`dap initdb` / `dap syncdb`), at OFFICIAL_ROWS rows (default ROWS:
 #     it needs about 240 µs a row, so 1M rows take about 6 minutes each way; a smaller
 #     OFFICIAL_ROWS also runs dap-run at that size, and the speed-up rows compare equal sizes);
-#   - `psql \copy` of the same decompressed TSV into an empty table of the same layout.
-# Peak memory (max RSS) from /usr/bin/time. One run each: these take seconds to minutes.
+#   - `psql \copy` of a snapshot of the same table (a run that keeps its objects), decompressed,
+#     into an empty table of the same layout.
+# Peak memory (max RSS) from /usr/bin/time; the output folder's size sampled every 0.1 s during
+# dap-run's loads (its downloads: peak, and what is left after). One run each: these take
+# seconds to minutes.
 #
 # usage: bench/08-load.sh   (ROWS=1000000 OFFICIAL_ROWS=1000000 DAP_RUN_TEST_POSTGRES=... VENV=...)
 set -euo pipefail
@@ -54,6 +57,34 @@ if [[ ! -x $VENV/bin/dap ]]; then
     "$VENV/bin/pip" install --quiet 'instructure-dap-client[postgresql]'
 fi
 cp "$repo_dir/examples/replicate.toml" "$work/"
+# The `psql \copy` comparison reads the snapshot's objects: a copy of the job that keeps them.
+sed 's/table = "{{ table }}" }/table = "{{ table }}", keep_downloads = true }/' \
+    "$work/replicate.toml" >"$work/replicate-keep.toml"
+grep -q keep_downloads "$work/replicate-keep.toml"
+
+# sampled NAME CMD...: `timed NAME CMD...` while sampling the size of $work/out every 0.1 s;
+# prints "NAME-disk PEAK_BYTES AFTER_BYTES" (files only, so an empty folder counts 0).
+folder_bytes() { { find "$work/out" -type f -printf '%s\n' 2>/dev/null || true; } | awk '{s += $1} END {print s + 0}'; }
+sampled() {
+    local name=$1 peak=0 size sampler
+    (
+        while kill -0 $$ 2>/dev/null; do
+            size=$(folder_bytes)
+            ((size > peak)) && { peak=$size; echo "$peak" >"$work/$name.peak"; }
+            sleep 0.1
+        done
+    ) &
+    sampler=$!
+    echo 0 >"$work/$name.peak"
+    timed "$@"
+    kill "$sampler"
+    wait "$sampler" 2>/dev/null || true
+    printf '%s-disk %s %s\n' "$name" "$(cat "$work/$name.peak")" "$(folder_bytes)" | tee -a "$work/disk" >&2
+}
+# peak NAME / after NAME: bytes of the output folder at its peak, and after.
+peak() { awk -v n="$1-disk" '$1 == n {print $2}' "$work/disk"; }
+after() { awk -v n="$1-disk" '$1 == n {print $3}' "$work/disk"; }
+mib() { awk -v b="$1" 'BEGIN {printf "%.1f", b / 1048576}'; }
 
 # One row per key changes every tick (`--change-period 1`): an incremental one tick or more
 # after the snapshot holds every key.
@@ -68,18 +99,21 @@ echo "# dap-run, $ROWS rows" >&2
 bench_table "$ROWS" dap
 new_db dap
 job=(run "$work/replicate.toml" --output-dir "$work/out" --var 'tables=["users"]' --database "$db")
-timed dap-run-snapshot "$DAP_RUN" "${job[@]}"
+sampled dap-run-snapshot "$DAP_RUN" "${job[@]}"
 snap_db=$(psql -At -d "$db" -c "SELECT duration_ms / 1000.0 FROM dap_run.table_state")
 echo "dap-run-snapshot database time: $snap_db s" >&2
 sleep 3
-timed dap-run-incremental "$DAP_RUN" "${job[@]}"
+sampled dap-run-incremental "$DAP_RUN" "${job[@]}"
 psql -At -d "$db" -c "SELECT 'dap-run-incremental-db', duration_ms / 1000.0, upserted, deleted FROM dap_run.table_state" >&2
 
-echo "# psql \\copy of the same snapshot, decompressed, into an empty table of the same layout" >&2
+echo "# psql \\copy of a snapshot, decompressed, into an empty table of the same layout" >&2
+new_db dap_keep
+"$DAP_RUN" run "$work/replicate-keep.toml" --output-dir "$work/out-keep" --var 'tables=["users"]' \
+    --database "$db" >"$work/keep.log" 2>&1 || { tail -20 "$work/keep.log" >&2; exit 1; }
 snap=$(psql -At -d "$db" -c "SELECT job_id FROM dap_run.load_history WHERE load = 'snapshot'")
 tsv="$work/snapshot.tsv"
 # The file's columns in the header's order, without `meta.*`.
-zcat "$work/out/canvas/users/$snap"/part-*.tsv.gz | python3 -c '
+zcat "$work/out-keep/canvas/users/$snap"/part-*.tsv.gz | python3 -c '
 import sys
 header = None
 out = open(sys.argv[1], "w")
@@ -129,5 +163,6 @@ row "8. load into PostgreSQL: $orows_k-row snapshot (vs official \`dap initdb\` 
 row "8. load into PostgreSQL: incremental of $orows_k changes, ~9/10 updates, 1/10 deletes (vs \`dap syncdb\`)" "$(ratio "$di" 1 1) s" "official $(ratio "$oi" 1 1) s" "$(ratio "$oi" "$di" 0)× faster" "≥ 25×" "$(verdict 25 "$(ratio "$oi" "$di" 4)")"
 pc=$(t psql-copy); dsb=$(t dap-run-snapshot)
 row "8. $rows_k-row snapshot, whole run (query, download, load) vs \`psql \\copy\` of the same decompressed TSV into an empty table" "$(ratio "$dsb" 1 1) s (database time $(ratio "$snap_db" 1 1) s)" "psql \\copy $(ratio "$pc" 1 1) s" "$(ratio "$dsb" "$pc")" "≤ 1.5" "$(verdict "$(ratio "$dsb" "$pc" 4)" 1.5)"
+row "8. $rows_k-row snapshot / incremental: the output folder (the downloads) at its peak during the load, and after" "$(mib "$(peak dap-run-snapshot)") / $(mib "$(peak dap-run-incremental)") MiB; after: $(after dap-run-snapshot) / $(after dap-run-incremental) B" "—" "—" "0 B after" "$(verdict "$(($(after dap-run-snapshot) + $(after dap-run-incremental)))" 0)"
 peak=$(printf '%s\n' "$(m dap-run-snapshot)" "$(m dap-run-incremental)" | sort -n | tail -n1)
 row "8. $rows_k-row snapshot and incremental: dap-run peak RSS" "$peak MiB" "official $(m official-initdb) / $(m official-syncdb) MiB, psql $(m psql-copy) MiB" "—" "≤ 64 MiB" "$(verdict "$peak" 64)"

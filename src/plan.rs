@@ -108,7 +108,11 @@ fn doc(job: &Job) -> PlanDoc {
                         "table": l.table.source,
                         "query": "format tsv, mode condensed",
                         "mode": "snapshot when the table is new, a column changed type or the gateway refuses the incremental; else incremental since the table's until",
-                        "files": "<output>/<namespace>/<table>/<job id>/part-NNNNN.tsv.gz",
+                        "files": if l.keep_downloads {
+                            "<output>/<namespace>/<table>/<job id>/part-NNNNN.tsv.gz, kept (keep_downloads)"
+                        } else {
+                            "<output>/<namespace>/<table>/<job id>/part-NNNNN.tsv.gz, removed once the load has committed"
+                        },
                     }),
                 );
             }

@@ -263,6 +263,8 @@ pub struct Load {
     pub namespace: Tmpl,
     /// Table template.
     pub table: Tmpl,
+    /// Keep the downloaded objects after the load (else removed once it has committed).
+    pub keep_downloads: bool,
 }
 
 /// The outputs of a `load` step's items, which later steps and checks can read.

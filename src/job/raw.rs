@@ -249,6 +249,10 @@ pub struct RawLoad {
     pub namespace: Sp<String>,
     /// Table (a template), e.g. `{{ table }}`.
     pub table: Sp<String>,
+    /// Keep the downloaded objects, for an archive: each load's stay in
+    /// `<output>/<namespace>/<table>/<job id>/part-NNNNN.tsv.gz`, and they are yours to prune.
+    /// Default false: a load's objects are removed once its transaction has committed.
+    pub keep_downloads: Option<bool>,
 }
 
 /// Polling: the request is repeated until `until` holds.

@@ -33,6 +33,7 @@ pub(super) async fn item(
         namespace,
         table,
         step_id: &step.id,
+        keep_downloads: l.keep_downloads,
     })
     .await?;
     rec.requests += loaded.requests;

@@ -441,6 +441,19 @@ pub(crate) fn sandbox_with_rows(object_rows: usize) -> Workspace {
     })
 }
 
+/// `examples/replicate.toml` in the workspace with `keep_downloads = true`: for the tests
+/// whose expected rows are the objects of every committed load ([`expected`]).
+pub(crate) fn keeping(ws: &Workspace) -> PathBuf {
+    let text = std::fs::read_to_string(ws.example("replicate.toml")).unwrap();
+    let load = r#"load = { namespace = "{{ namespace }}", table = "{{ table }}" }"#;
+    assert!(text.contains(load), "{text}");
+    let kept = text.replace(
+        load,
+        r#"load = { namespace = "{{ namespace }}", table = "{{ table }}", keep_downloads = true }"#,
+    );
+    ws.job("replicate.toml", &kept)
+}
+
 pub(crate) fn replicate(ws: &Workspace, db: Option<&str>, tables: &str) -> Run {
     let job = ws.path().join("replicate.toml");
     if !job.exists() {
@@ -467,6 +480,7 @@ pub(crate) fn replicate(ws: &Workspace, db: Option<&str>, tables: &str) -> Run {
 fn issue_14_sqlite_snapshot_then_incrementals_match_the_objects() {
     let ws = sandbox_with_rows(300);
     let db = ws.path().join("out/replica.db");
+    keeping(&ws);
     let mut modes = vec![];
     for _ in 0..3 {
         let r = replicate(&ws, None, r#"["users","courses"]"#);
@@ -502,6 +516,7 @@ fn issue_14_postgres_snapshot_then_incrementals_match_the_objects() {
         change_period: 20,
         ..Default::default()
     });
+    keeping(&ws);
     let mut modes = vec![];
     for _ in 0..3 {
         let r = replicate(&ws, Some(&pg.url), r#"["users","courses"]"#);
@@ -623,6 +638,7 @@ fn issue_14_postgres_incremental_changing_most_rows_rewrites_the_table_in_place(
         return;
     };
     let ws = sandbox_changing_every_key(300);
+    keeping(&ws);
     let out = ws.path().join("out");
     replicate(&ws, Some(&pg.url), r#"["users"]"#).expect_code(0);
     // What a user hangs on a replica table: all of it must survive the rewrite.
@@ -728,7 +744,7 @@ fn issue_14_postgres_incremental_changing_most_rows_rewrites_the_table_in_place(
 fn issue_14_postgres_canvas_logs_rewrite_keeps_one_row_per_key() {
     let Some(pg) = PgDb::new("logs") else { return };
     let ws = sandbox_changing_every_key(150);
-    ws.example("replicate.toml");
+    keeping(&ws);
     let out = ws.path().join("out");
     let run = || {
         ws.run(&[
@@ -961,6 +977,8 @@ fn issue_14_postgres_connection_dropped_mid_load_fails_the_table_and_keeps_its_p
         "{}",
         r.stderr
     );
+    // The retries read the objects again; the failed load then removes them.
+    assert_no_downloads(&ws);
     assert_eq!(
         pg.state("canvas", "users").unwrap(),
         before,
@@ -987,17 +1005,12 @@ fn issue_14_postgres_connection_dropped_once_is_retried() {
     );
 }
 
-/// Every file under `out/canvas/users`: complete parts only, no temporary file left.
-fn assert_only_parts(ws: &Workspace) {
-    for job in std::fs::read_dir(ws.path().join("out/canvas/users")).unwrap() {
-        for f in std::fs::read_dir(job.unwrap().path()).unwrap() {
-            let name = f.unwrap().file_name().to_string_lossy().into_owned();
-            assert!(
-                name.starts_with("part-") && name.ends_with(".tsv.gz"),
-                "only complete parts: {name}"
-            );
-        }
-    }
+/// No object, temporary file or folder of a load is left under `out`.
+fn assert_no_downloads(ws: &Workspace) {
+    assert_eq!(
+        crate::replica_disk::downloads(ws.path()),
+        Vec::<String>::new()
+    );
 }
 
 /// A pre-signed URL that expires while the load reads the earlier parts (the load and the
@@ -1027,12 +1040,12 @@ fn issue_14_postgres_expired_object_url_is_refreshed_mid_load() {
         &oracle(&ws, "canvas", "users", &until),
         "users",
     );
-    assert_only_parts(&ws);
+    assert_no_downloads(&ws);
 }
 
 /// A download that fails after the load began on the earlier parts rolls the table's
 /// transaction back: rows and state stay at the previous point, the gateway's exit code says
-/// what failed, and no signature or partial file is left.
+/// what failed, and no signature, object or partial file is left.
 #[test]
 fn issue_14_postgres_download_failing_mid_load_rolls_back_the_table() {
     let Some(pg) = PgDb::new("dlfail") else {
@@ -1063,7 +1076,7 @@ fn issue_14_postgres_download_failing_mid_load_rolls_back_the_table() {
         "state did not move"
     );
     assert_eq!(pg.rows("canvas", "users"), rows_before, "rows did not move");
-    assert_only_parts(&ws);
+    assert_no_downloads(&ws);
     // The next run converges.
     std::thread::sleep(std::time::Duration::from_millis(1100));
     replicate(&ws, Some(&pg.url), r#"["users"]"#).expect_code(0);
@@ -1299,7 +1312,7 @@ pub(crate) fn kill_at_random_moments(ws: &Workspace, db: Option<&str>, check: &d
 #[test]
 fn issue_14_sqlite_kill_9_leaves_each_table_at_its_old_or_new_point() {
     let ws = sandbox_with_rows(8000);
-    ws.example("replicate.toml");
+    keeping(&ws);
     let db = ws.path().join("out/replica.db");
     let out = ws.path().join("out");
     kill_at_random_moments(&ws, None, &|t| {
@@ -1346,7 +1359,7 @@ fn issue_14_sqlite_kill_9_leaves_each_table_at_its_old_or_new_point() {
 fn issue_14_postgres_kill_9_leaves_each_table_at_its_old_or_new_point() {
     let Some(pg) = PgDb::new("kill") else { return };
     let ws = sandbox_with_rows(8000);
-    ws.example("replicate.toml");
+    keeping(&ws);
     let out = ws.path().join("out");
     kill_at_random_moments(&ws, Some(&pg.url), &|t| {
         let known = pg.query("SELECT to_regclass('dap_run.table_state')::text");

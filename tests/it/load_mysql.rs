@@ -11,8 +11,8 @@ use serde_json::Value as Json;
 
 use crate::common::*;
 use crate::load::{
-    Proxy, Rows, actions_in, assert_rows_eq, expected, kill_at_random_moments, normal, oracle,
-    recorded_layout, replicate, rt, sandbox_with_rows,
+    Proxy, Rows, actions_in, assert_rows_eq, expected, keeping, kill_at_random_moments, normal,
+    oracle, recorded_layout, replicate, rt, sandbox_with_rows,
 };
 
 pub(crate) fn my_base() -> String {
@@ -251,6 +251,7 @@ impl Drop for MyDb {
 /// sandbox's snapshot at the recorded `until`. Returns the runs.
 fn snapshot_then_incrementals(db: &MyDb, url: &str) -> Vec<Run> {
     let ws = sandbox_with_rows(300);
+    keeping(&ws);
     let mut modes = vec![];
     let mut runs = vec![];
     for _ in 0..3 {
@@ -632,7 +633,7 @@ fn issue_16_mysql_insert_path_kill_9_leaves_each_table_at_its_old_or_new_point()
 /// converges to the sandbox.
 fn kill_9_at_random_moments(db: &MyDb, url: &str) {
     let ws = sandbox_with_rows(8000);
-    ws.example("replicate.toml");
+    keeping(&ws);
     let out = ws.path().join("out");
     kill_at_random_moments(&ws, Some(url), &|t| match db.state("canvas", t) {
         None => assert!(

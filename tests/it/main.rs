@@ -31,6 +31,7 @@ mod outputs;
 mod panics;
 mod plan;
 mod reliability;
+mod replica_disk;
 mod replica_status;
 mod run_defects;
 mod run_edges;

@@ -108,7 +108,7 @@ fn temp_files(dir: &Path) -> Vec<String> {
 }
 
 /// Waits for `cond`, failing (not hanging) after a generous bound.
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+pub(crate) fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
         assert!(
@@ -120,7 +120,7 @@ fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
 }
 
 /// Waits for the child to exit, killing it if it does not within a generous bound.
-fn wait_exit(mut child: Child) -> Run {
+pub(crate) fn wait_exit(mut child: Child) -> Run {
     let start = Instant::now();
     loop {
         if child.try_wait().unwrap().is_some() {
@@ -153,7 +153,7 @@ fn wait_exit(mut child: Child) -> Run {
     }
 }
 
-fn send_signal(child: &Child, signal: &str) {
+pub(crate) fn send_signal(child: &Child, signal: &str) {
     let status = std::process::Command::new("kill")
         .args([&format!("-{signal}"), &child.id().to_string()])
         .status()

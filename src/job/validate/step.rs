@@ -357,7 +357,11 @@ impl Validator {
             names,
         );
         match (ns, table) {
-            (Some(namespace), Some(table)) => Some(crate::job::model::Load { namespace, table }),
+            (Some(namespace), Some(table)) => Some(crate::job::model::Load {
+                namespace,
+                table,
+                keep_downloads: l.keep_downloads.unwrap_or(false),
+            }),
             _ => None,
         }
     }

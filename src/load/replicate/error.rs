@@ -110,6 +110,18 @@ pub enum ReplicateError {
         /// Why.
         source: std::io::Error,
     },
+    /// Another run is loading the same gateway job's objects into this output folder (an
+    /// identical query returns the same job).
+    #[error(
+        "another run is loading the objects of `{table}` in `{}` (the gateway answered its identical query with the same job); this run leaves the table to it",
+        dir.display()
+    )]
+    FolderBusy {
+        /// `namespace.table`.
+        table: String,
+        /// The job's folder.
+        dir: PathBuf,
+    },
     /// The database failed; the table was left where it was.
     #[error("{}", database_text(target, source))]
     Database {
@@ -165,6 +177,28 @@ impl ReplicateError {
         }
     }
 
+    /// The downloaded object this failure points into (a value that does not fit, a row
+    /// cut short, a corrupt gzip stream): what a user needs to look at.
+    pub fn object(&self) -> Option<&std::path::Path> {
+        use crate::load::TsvError as T;
+        match self {
+            ReplicateError::Database {
+                source:
+                    DbError::Tsv(
+                        T::Open { path, .. }
+                        | T::Read { path, .. }
+                        | T::NoKeyColumn { path, .. }
+                        | T::Width { path, .. }
+                        | T::Value { path, .. },
+                    )
+                    | DbError::RowsLost { path, .. }
+                    | DbError::ReaderStopped { path },
+                ..
+            } => Some(path),
+            _ => None,
+        }
+    }
+
     /// The exit code this failure maps to.
     pub fn exit_code(&self) -> ExitCode {
         use ReplicateError as E;
@@ -181,6 +215,7 @@ impl ReplicateError {
             // As a `poll` step's `failed` job: the gateway worked, the job did not.
             E::JobFailed { .. } => ExitCode::CheckFailed,
             E::OutputDir(_) | E::Io { .. } => ExitCode::LocalIo,
+            E::FolderBusy { .. } => ExitCode::Locked,
             E::Database { source, .. } => source.exit_code(),
         }
     }

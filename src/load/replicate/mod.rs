@@ -5,7 +5,8 @@
 //! job (`format = "tsv"`, `mode = "condensed"`, as the official client); poll it; download its
 //! objects under the output folder (`<ns>/<table>/<job id>/part-NNNNN.tsv.gz`, never
 //! overwriting an earlier run's files) while loading them in one transaction, each part as soon
-//! as it is downloaded (see [`download`]). When the gateway refuses
+//! as it is downloaded (see [`download`]); remove them once that transaction has committed or
+//! failed, unless the step keeps them (see [`folder`]). When the gateway refuses
 //! the incremental (`SnapshotRequiredError`, `OutOfRangeError`) the table is reloaded from a
 //! snapshot, and the outputs say why. A database failure that looks transient (the connection
 //! dropped, the server restarting) is retried from the start of the transaction, twice.
@@ -13,6 +14,7 @@
 mod answer;
 mod download;
 mod error;
+mod folder;
 mod gateway;
 
 use std::path::PathBuf;
@@ -43,6 +45,8 @@ pub struct Table<'a> {
     pub table: String,
     /// Where this is, for messages.
     pub step_id: &'a str,
+    /// Keep the objects after the load (else removed once it has committed).
+    pub keep_downloads: bool,
 }
 
 /// What one table's load did: the item's outputs.
@@ -72,7 +76,7 @@ pub struct Loaded {
     pub rows: u64,
     /// Seconds the database work took.
     pub load_s: f64,
-    /// Files downloaded.
+    /// The objects kept on disk (`keep_downloads`); none when they were removed.
     pub files: Vec<PathBuf>,
     /// Bytes downloaded.
     #[serde(skip)]
@@ -207,7 +211,34 @@ pub async fn run(t: Table<'_>) -> Result<Loaded, ReplicateError> {
             source,
         })
     };
-    let (fetched, out) = tokio::try_join!(download::objects(&t, &ids, &dir, sender), loading)?;
+    let claimed =
+        folder::Folder::claim(&dir, t.keep_downloads).map_err(|source| ReplicateError::Io {
+            action: "create the folder",
+            path: dir.clone(),
+            source,
+        })?;
+    let Ok(claimed) = claimed else {
+        return Err(ReplicateError::FolderBusy {
+            table: format!("{ns}.{table}"),
+            dir,
+        });
+    };
+    let (fetched, out) = match tokio::try_join!(download::objects(&t, &ids, &dir, sender), loading)
+    {
+        Ok(done) => {
+            claimed.committed();
+            done
+        }
+        Err(e) => {
+            let named = e.object().filter(|_| !t.keep_downloads);
+            if claimed.failed(named)
+                && let Some(named) = named
+            {
+                tracing::warn!(step = %t.step_id, table = %format!("{ns}.{table}"), "kept `{}` for diagnosis; the next load of the table removes it", named.display());
+            }
+            return Err(e);
+        }
+    };
     requests += fetched.requests;
     let (kind, since, reason) = match &mode {
         Mode::Snapshot { reason } => ("snapshot", None, Some(reason.clone())),
@@ -235,7 +266,11 @@ pub async fn run(t: Table<'_>) -> Result<Loaded, ReplicateError> {
         deleted: out.deleted,
         rows: out.rows,
         load_s: (out.duration.as_secs_f64() * 1000.0).round() / 1000.0,
-        files: fetched.files,
+        files: if t.keep_downloads {
+            fetched.files
+        } else {
+            Vec::new()
+        },
         bytes: fetched.bytes,
         requests,
     })

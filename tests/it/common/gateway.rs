@@ -12,6 +12,10 @@ use axum::http::{Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value as Json, json};
 
+/// An object's text that makes its download never end: the answer's headers come, its body
+/// never does (a load in flight, for a test to interrupt).
+pub const STALL: &str = "\u{0}stall";
+
 /// One query's job: fields of its complete answer and its objects (TSV text, served gzipped).
 #[derive(Debug, Clone)]
 pub struct FakeJob {
@@ -298,6 +302,10 @@ async fn answer(req: Request<Body>, state: &Mutex<State>, addr: std::net::Socket
             .get(job)
             .and_then(|(_, objects)| objects.get(part.parse::<usize>().ok()?).cloned());
         return match text {
+            Some(t) if t == STALL => {
+                let never = futures_util::stream::pending::<Result<Vec<u8>, std::io::Error>>();
+                (StatusCode::OK, Body::from_stream(never)).into_response()
+            }
             Some(t) => (StatusCode::OK, gzip(&t)).into_response(),
             None => not_found("object"),
         };

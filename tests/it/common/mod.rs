@@ -14,7 +14,7 @@ mod db;
 mod gateway;
 mod test;
 pub use db::{Engine, TestDb};
-pub use gateway::{FakeGateway, FakeJob, schema};
+pub use gateway::{FakeGateway, FakeJob, STALL, schema};
 pub use test::{Outcome, TEST_SECRET, Test, regex_escape};
 
 /// The repository's `examples/` folder.
