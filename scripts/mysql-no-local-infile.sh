@@ -3,10 +3,11 @@
 # default, which the shared MariaDB on 3306 cannot play without changing a global variable
 # under parallel tests. Starts a private MariaDB (mariadbd from the Debian package) with
 # --local-infile=0 and the upstream default character set (latin1) in a temporary folder on
-# PORT, runs `load_mysql::issue_16_mysql_server_refusing_local_infile_gets_insert_batches`
-# against it, and stops it.
+# PORT, runs COMMAND with DAP_RUN_TEST_MYSQL_NO_LOCAL_INFILE naming it (by default the one test
+# that needs it; `.ci/run` runs the whole suite this way), and stops it. The test fails under
+# CI=true without such a server, so CI cannot pass without running it.
 #
-# usage: scripts/mysql-no-local-infile.sh   (PORT=3317)
+# usage: scripts/mysql-no-local-infile.sh [COMMAND...]   (PORT=3317)
 set -euo pipefail
 
 : "${PORT:=3317}"
@@ -40,6 +41,9 @@ mariadb -h127.0.0.1 -P"$PORT" -uroot -e 'CREATE DATABASE IF NOT EXISTS test'
 echo "private MariaDB on $PORT: local_infile=$(mariadb -h127.0.0.1 -P"$PORT" -uroot -N -e 'SELECT @@local_infile')"
 
 cd "$repo"
-CI=true DAP_RUN_TEST_MYSQL_NO_LOCAL_INFILE="mysql://root@127.0.0.1:$PORT/test" \
-    nice -n 19 cargo test --test it \
-    load_mysql::issue_16_mysql_server_refusing_local_infile_gets_insert_batches
+if (($# == 0)); then
+    set -- nice -n 19 cargo test --test it -- --exact \
+        load_mysql::a_server_refusing_local_infile_gets_insert_batches
+fi
+export DAP_RUN_TEST_MYSQL_NO_LOCAL_INFILE="mysql://root@127.0.0.1:$PORT/test"
+CI=true "$@"

@@ -105,7 +105,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_15_a_finished_job_is_noticed_within_a_tenth_of_its_time_plus_the_minimum() {
+    fn a_finished_job_is_noticed_within_a_tenth_of_its_time_plus_the_minimum() {
         for every in [
             Schedule::new(ms(500), s(60)),
             Schedule::new(ms(500), s(10)),
@@ -125,7 +125,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_15_job_status_requests_stay_well_inside_the_gateway_limit() {
+    fn job_status_requests_stay_well_inside_the_gateway_limit() {
         // The README's numbers for the nightly example (`every = "500ms..1m"`).
         let every = Schedule::new(ms(500), s(60));
         assert_eq!(every.polls_for(s(2)), 5);

@@ -484,7 +484,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_11_huge_lifetimes_are_clamped_to_a_day() {
+    fn huge_lifetimes_are_clamped_to_a_day() {
         use base64::Engine as _;
         let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"exp":1e30}"#);
         let source = test_source();
@@ -500,7 +500,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_11_a_token_arriving_expired_is_used_not_renewed_at_once() {
+    fn a_token_arriving_expired_is_used_not_renewed_at_once() {
         let source = test_source();
         let body = serde_json::json!({"access_token": "tok-b-unit", "expires_in": 0});
         let token = source.parse(StatusCode::OK, &body.to_string()).unwrap();

@@ -46,16 +46,21 @@ fn walk(root: &Json, node: &Json, path: &str, array: bool, out: &mut Vec<Table>)
     let mut inner = Vec::new();
     for (key, prop) in properties {
         let mut description = text(prop.get("description"));
+        let named = |key: &str| {
+            if path.is_empty() {
+                key.to_owned()
+            } else {
+                format!("{path}.{key}")
+            }
+        };
         if let Some((sub, is_array)) = table_of(root, prop) {
             if description.is_empty() {
                 description = text(sub.get("description"));
             }
-            let sub_path = if path.is_empty() {
-                key.clone()
-            } else {
-                format!("{path}.{key}")
-            };
-            inner.push((sub, sub_path, is_array));
+            inner.push((sub, named(key), is_array));
+        } else if let Some(sub) = map_of_tables(root, prop) {
+            // A map whose values may be tables (`outputs`: `name = { path, optional }`).
+            inner.push((sub, format!("{}.NAME", named(key)), false));
         }
         table.keys.push((key.clone(), description));
     }
@@ -82,6 +87,20 @@ fn table_of<'a>(root: &'a Json, prop: &'a Json) -> Option<(&'a Json, bool)> {
         return any.iter().find_map(|alt| table_of(root, alt));
     }
     None
+}
+
+/// The table the values of a map may be (`outputs = { name = { path = … } }`), following
+/// `additionalProperties`; `None` for a map of plain values (`[vars]`, `headers`).
+fn map_of_tables<'a>(root: &'a Json, prop: &'a Json) -> Option<&'a Json> {
+    let resolved = resolve(root, prop);
+    let values = resolved.get("additionalProperties")?;
+    table_of(root, values).map(|(table, _)| table).or_else(|| {
+        resolved
+            .get("anyOf")
+            .and_then(Json::as_array)?
+            .iter()
+            .find_map(|alt| map_of_tables(root, alt))
+    })
 }
 
 /// The schema a `$ref` points at (one level), or the schema itself.
@@ -143,6 +162,8 @@ mod tests {
         // The inline tables a `check` or a `save` can be (schema-only shapes).
         assert_eq!(keys("`step.check`"), ["that", "message"]);
         assert_eq!(keys("`step.save`"), ["to", "output"]);
-        assert_eq!(tables.len(), 11, "{tables:#?}");
+        // An output's table form, a value of the `outputs` map.
+        assert_eq!(keys("`step.outputs.NAME`"), ["path", "optional"]);
+        assert_eq!(tables.len(), 12, "{tables:#?}");
     }
 }

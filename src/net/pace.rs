@@ -149,7 +149,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn issue_7_pacer_waits_past_the_window() {
+    async fn pacer_waits_past_the_window() {
         // One request per 500 ms: the next one waits the window and a fiftieth more, so it
         // cannot overtake the slot it replaces on its way to the gateway.
         let pacer = Pacer::new(vec![RateLimit {

@@ -39,6 +39,7 @@ pub(crate) struct Job {
     polls_left: u32,
     /// Time-based completion: the job completes this long after `created`.
     ready_after: Option<Duration>,
+    /// When the job was made, on the sandbox clock ([`Shared::instant`]).
     created: Instant,
     failed: bool,
     expires_at: i64,
@@ -66,7 +67,7 @@ impl Job {
         }
         let Some(completed_at) = self.completed_at else {
             let started = match self.ready_after {
-                Some(ready) => self.created.elapsed() >= ready / 10,
+                Some(ready) => self.age(shared.instant()) >= ready / 10,
                 None => self.polls_left < shared.config.polls_to_complete,
             };
             let status = if started { "running" } else { "waiting" };
@@ -98,14 +99,20 @@ impl Job {
         self.failed || self.completed_at.is_some()
     }
 
-    /// Advances the job by one poll at sandbox time `now` (the data last changed at
-    /// `last_data`, if it has stopped changing); returns its window when this poll completed it.
-    fn poll(&mut self, now: i64, last_data: Option<i64>) -> Option<Window> {
+    /// How long ago the job was made, at `instant` on the sandbox clock.
+    fn age(&self, instant: Instant) -> Duration {
+        instant.saturating_duration_since(self.created)
+    }
+
+    /// Advances the job by one poll at sandbox time `now` (`instant` as an `Instant`; the data
+    /// last changed at `last_data`, if it has stopped changing); returns its window when this
+    /// poll completed it.
+    fn poll(&mut self, now: i64, instant: Instant, last_data: Option<i64>) -> Option<Window> {
         if self.is_terminal() {
             return None;
         }
         match self.ready_after {
-            Some(ready) if self.created.elapsed() < ready => return None,
+            Some(ready) if self.age(instant) < ready => return None,
             Some(_) => {}
             None if self.polls_left > 0 => {
                 self.polls_left -= 1;
@@ -336,7 +343,7 @@ pub(crate) async fn create_job(
         until: query.until,
         polls_left: shared.config.polls_to_complete,
         ready_after,
-        created: Instant::now(),
+        created: shared.instant(),
         failed,
         expires_at: shared.now() + JOB_LIFETIME_SECONDS,
         objects: object_ids,
@@ -365,7 +372,7 @@ pub(crate) async fn get_job(State(shared): State<Arc<Shared>>, Path(id): Path<St
     let Some(job) = jobs.get_mut(&id) else {
         return not_found("job", &id).into_response();
     };
-    if let Some(window) = job.poll(now, shared.last_data) {
+    if let Some(window) = job.poll(now, shared.instant(), shared.last_data) {
         for object in &job.objects {
             if let Some(spec) = objects.get_mut(object) {
                 spec.window = Some(window);

@@ -211,6 +211,13 @@ impl Shared {
         server::unix_now() as i64 + self.clock_offset.load(Ordering::Relaxed)
     }
 
+    /// The sandbox clock as an `Instant` (real time plus the offset), for the expiry of the
+    /// tokens it issues: advancing the clock expires them as waiting would.
+    pub(crate) fn instant(&self) -> Instant {
+        let ahead = self.clock_offset.load(Ordering::Relaxed).max(0);
+        Instant::now() + Duration::from_secs(ahead as u64)
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves plain data behind; keep serving.
         self.state
@@ -384,7 +391,8 @@ impl Sandbox {
         self.shared.now()
     }
 
-    /// Moves the sandbox clock forward, so the data changes without waiting.
+    /// Moves the sandbox clock forward, so the data changes and the tokens it issued expire
+    /// without waiting.
     pub fn advance_clock(&self, by: Duration) {
         self.shared
             .clock_offset

@@ -21,8 +21,8 @@ get = "/dap/query/canvas/table/no_such_table/schema"
 
 const NO_TABLE_HELP: &str = "check the namespace, table or job id in the path";
 
-/// A failing run with JSON logs and both reports.
-fn failing(job: &str) -> Outcome {
+/// A run with JSON logs and both reports, failing with `code` and logging `help`.
+fn failing(job: &str, code: i32, help: &str) -> Outcome {
     Test::new()
         .job("job.toml", job)
         .command(&[
@@ -36,6 +36,8 @@ fn failing(job: &str) -> Outcome {
             "--report",
             "json=report.json",
         ])
+        .status(code)
+        .stderr_has(&[help])
         .run()
 }
 
@@ -52,17 +54,17 @@ fn json_logs_and_reports_carry_the_help_as_a_field_without_formatting() {
         (OUTPUT_MISSING, 1, OUTPUT_HELP),
         (NO_TABLE, 7, NO_TABLE_HELP),
     ] {
-        let t = failing(job);
-        t.expect_code(code).no_secret();
+        let t = failing(job, code, help);
+        t.no_secret();
 
         // The JSON log: the failure's event has the help as a field, and no line has the
         // text log's formatting.
-        assert_no_formatting("JSON log", &t.run.stderr);
+        assert_no_formatting("JSON log", &t.stderr);
         let events = t.json_lines();
         let failure = events
             .iter()
             .find(|e| e["level"] == "ERROR" && e["step"].is_string())
-            .unwrap_or_else(|| panic!("the step's error event:\n{}", t.run.stderr));
+            .unwrap_or_else(|| panic!("the step's error event:\n{}", t.stderr));
         assert_eq!(failure["help"], help, "{failure}");
 
         // The JSON report: `help` beside `message`.
@@ -105,14 +107,17 @@ fn json_logs_and_reports_carry_the_help_as_a_field_without_formatting() {
 
 #[test]
 fn the_text_log_renders_the_help_on_its_own_line() {
-    let t = Test::new().job("job.toml", OUTPUT_MISSING).run();
-    t.expect_code(1).every_line_stamped();
+    let t = Test::new()
+        .job("job.toml", OUTPUT_MISSING)
+        .status(1)
+        .stderr_has(&[OUTPUT_HELP])
+        .run();
+    t.every_line_stamped();
     let help = t
-        .run
         .stderr
         .lines()
         .find(|l| l.contains("= help:"))
-        .unwrap_or_else(|| panic!("{}", t.run.stderr));
+        .unwrap_or_else(|| panic!("{}", t.stderr));
     assert!(
         help.ends_with(&format!(" ERROR   = help: {OUTPUT_HELP}")),
         "{help}"
@@ -123,11 +128,12 @@ fn the_text_log_renders_the_help_on_its_own_line() {
 fn an_error_that_ends_the_command_gives_its_help_as_a_field() {
     let t = Test::new()
         .command(&["--log-format", "json", "chek", "job.toml"])
+        .status(2)
+        .stderr_has(&["did you mean `dap-run check`?"])
         .run();
-    t.expect_code(2);
-    assert_no_formatting("JSON log", &t.run.stderr);
+    assert_no_formatting("JSON log", &t.stderr);
     let events = t.json_lines();
-    assert_eq!(events.len(), 1, "{}", t.run.stderr);
+    assert_eq!(events.len(), 1, "{}", t.stderr);
     assert_eq!(
         events[0]["message"],
         "`chek` is not a job file or a subcommand"

@@ -3,17 +3,21 @@
 //! or 5 for an SQLite file) with no request sent, not even a login, and says what to do.
 
 use std::path::Path;
-use std::process::Command;
 
 use crate::common::*;
 use crate::db_connection::{MyUser, PgRole};
-use crate::load::{PgDb, replicate, sandbox_with_rows};
-use crate::load_mysql::MyDb;
 
-/// The run failed with `code` before sending anything, naming the server once per line.
+/// Runs `t`: it fails with `code`, its stderr saying each of `says`, before sending anything,
+/// naming the server once per line.
 #[track_caller]
-fn refused_before_any_request(ws: &Workspace, r: &Run, code: i32, server: &str) {
-    r.expect_code(code);
+fn refused_before_any_request(
+    ws: &Workspace,
+    t: Test,
+    code: i32,
+    server: &str,
+    says: &[&str],
+) -> Outcome {
+    let r = t.status(code).stderr_has(says).run();
     let c = ws.counters();
     assert_eq!(
         (c.requests, c.logins),
@@ -27,6 +31,7 @@ fn refused_before_any_request(ws: &Workspace, r: &Run, code: i32, server: &str) 
             "the server twice: {line}"
         );
     }
+    r
 }
 
 fn host_port(url: &str) -> String {
@@ -41,10 +46,13 @@ fn an_unreachable_database_fails_the_run_before_any_request() {
         "mysql://u:hunter2@127.0.0.1:1/db",
     ] {
         let ws = sandbox_with_rows(10);
-        let r = replicate(&ws, Some(url), r#"["users"]"#);
-        refused_before_any_request(&ws, &r, 6, "127.0.0.1:1");
-        assert!(r.stderr.contains("ERROR error: database "), "{}", r.stderr);
-        assert!(r.stderr.contains(": cannot connect to "), "{}", r.stderr);
+        let r = refused_before_any_request(
+            &ws,
+            replicate(&ws, Some(url), r#"["users"]"#),
+            6,
+            "127.0.0.1:1",
+            &["ERROR error: database ", ": cannot connect to "],
+        );
         assert!(
             r.stderr
                 .contains("and that the server is running and reachable from here"),
@@ -63,21 +71,17 @@ fn a_postgres_database_that_does_not_exist_says_how_to_create_it() {
     let mut url = url::Url::parse(&pg.url).unwrap();
     url.set_path("/dap_run_no_such_database");
     let ws = sandbox_with_rows(10);
-    let r = replicate(&ws, Some(url.as_str()), r#"["users"]"#);
-    refused_before_any_request(&ws, &r, 6, &host_port(&pg.url));
-    assert!(
-        r.stderr.contains(&format!(
-            "ERROR error: database {url}: the database `dap_run_no_such_database` does not exist"
-        )),
-        "{}",
-        r.stderr
-    );
-    assert!(
-        r.stderr.contains(
-            "= help: create it: in psql, as a role with CREATEDB: `CREATE DATABASE \"dap_run_no_such_database\" OWNER \"postgres\";`"
-        ),
-        "{}",
-        r.stderr
+    refused_before_any_request(
+        &ws,
+        replicate(&ws, Some(url.as_str()), r#"["users"]"#),
+        6,
+        &host_port(&pg.url),
+        &[
+            &format!(
+                "ERROR error: database {url}: the database `dap_run_no_such_database` does not exist"
+            ),
+            "= help: create it: in psql, as a role with CREATEDB: `CREATE DATABASE \"dap_run_no_such_database\" OWNER \"postgres\";`",
+        ],
     );
 }
 
@@ -89,18 +93,15 @@ fn a_mysql_database_that_does_not_exist_says_how_to_create_it() {
     let mut url = url::Url::parse(&db.url).unwrap();
     url.set_path("/dap_run_no_such_database");
     let ws = sandbox_with_rows(10);
-    let r = replicate(&ws, Some(url.as_str()), r#"["users"]"#);
-    refused_before_any_request(&ws, &r, 6, &host_port(&db.url));
-    assert!(
-        r.stderr
-            .contains("the database `dap_run_no_such_database` does not exist"),
-        "{}",
-        r.stderr
-    );
-    assert!(
-        r.stderr.contains("CREATE DATABASE `dap_run_no_such_database` CHARACTER SET utf8mb4; GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, CREATE TEMPORARY TABLES ON `dap_run_no_such_database`.*"),
-        "{}",
-        r.stderr
+    refused_before_any_request(
+        &ws,
+        replicate(&ws, Some(url.as_str()), r#"["users"]"#),
+        6,
+        &host_port(&db.url),
+        &[
+            "the database `dap_run_no_such_database` does not exist",
+            "CREATE DATABASE `dap_run_no_such_database` CHARACTER SET utf8mb4; GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, CREATE TEMPORARY TABLES ON `dap_run_no_such_database`.*",
+        ],
     );
 }
 
@@ -122,53 +123,54 @@ fn a_postgres_role_without_a_privilege_is_told_which_and_how_to_grant_it() {
     let (db, user) = (pg.name().to_owned(), role.name.clone());
 
     let ws = sandbox_with_rows(10);
-    let r = replicate(&ws, Some(url.as_str()), r#"["users"]"#);
-    refused_before_any_request(&ws, &r, 6, &host_port(&pg.url));
-    assert!(
-        r.stderr.contains(&format!(
-            "ERROR error: database {url}: the user `{user}` lacks a privilege the replica needs: CREATE on database `{db}` (dap-run creates the schemas dap_run, instructure_dap and one per namespace)"
-        )),
-        "{}",
-        r.stderr
-    );
-    assert!(
-        r.stderr.contains(&format!(
-            "= help: as the database's owner or an administrator: GRANT CREATE ON DATABASE \"{db}\" TO \"{user}\";"
-        )),
-        "{}",
-        r.stderr
+    refused_before_any_request(
+        &ws,
+        replicate(&ws, Some(url.as_str()), r#"["users"]"#),
+        6,
+        &host_port(&pg.url),
+        &[
+            &format!(
+                "ERROR error: database {url}: the user `{user}` lacks a privilege the replica needs: CREATE on database `{db}` (dap-run creates the schemas dap_run, instructure_dap and one per namespace)"
+            ),
+            &format!(
+                "= help: as the database's owner or an administrator: GRANT CREATE ON DATABASE \"{db}\" TO \"{user}\";"
+            ),
+        ],
     );
 
     pg.execute(&format!(
         "GRANT CREATE ON DATABASE {db} TO {user}; CREATE SCHEMA canvas; REVOKE ALL ON SCHEMA canvas FROM PUBLIC"
     ));
     let ws = sandbox_with_rows(10);
-    let r = replicate(&ws, Some(url.as_str()), r#"["users"]"#);
-    refused_before_any_request(&ws, &r, 6, &host_port(&pg.url));
-    assert!(
-        r.stderr.contains(
-            "lacks a privilege the replica needs: USAGE and CREATE on schema `canvas` (dap-run creates and reads its tables there)\n"
-        ) && r.stderr.contains(&format!("GRANT USAGE, CREATE ON SCHEMA \"canvas\" TO \"{user}\";")),
-        "{}",
-        r.stderr
+    refused_before_any_request(
+        &ws,
+        replicate(&ws, Some(url.as_str()), r#"["users"]"#),
+        6,
+        &host_port(&pg.url),
+        &[
+            "lacks a privilege the replica needs: USAGE and CREATE on schema `canvas` (dap-run creates and reads its tables there)\n",
+            &format!("GRANT USAGE, CREATE ON SCHEMA \"canvas\" TO \"{user}\";"),
+        ],
     );
 
     pg.execute(&format!("GRANT USAGE, CREATE ON SCHEMA canvas TO {user}"));
     let ws = sandbox_with_rows(10);
-    replicate(&ws, Some(url.as_str()), r#"["users"]"#).expect_code(0);
+    replicate(&ws, Some(url.as_str()), r#"["users"]"#)
+        .status(0)
+        .run();
 
     pg.execute(&format!(
         "ALTER ROLE {user} SET default_transaction_read_only = on"
     ));
     let ws = sandbox_with_rows(10);
-    let r = replicate(&ws, Some(url.as_str()), r#"["users"]"#);
-    refused_before_any_request(&ws, &r, 6, &host_port(&pg.url));
-    assert!(
-        r.stderr.contains(
-            "the database takes no writes: default_transaction_read_only is on for this user or database"
-        ),
-        "{}",
-        r.stderr
+    refused_before_any_request(
+        &ws,
+        replicate(&ws, Some(url.as_str()), r#"["users"]"#),
+        6,
+        &host_port(&pg.url),
+        &[
+            "the database takes no writes: default_transaction_read_only is on for this user or database",
+        ],
     );
 }
 
@@ -190,37 +192,35 @@ fn a_mysql_user_without_a_privilege_is_told_which_and_how_to_grant_it() {
     let mut url = url::Url::parse(&db.url).unwrap();
     url.set_username(&user.name).unwrap();
     let ws = sandbox_with_rows(10);
-    let r = replicate(&ws, Some(url.as_str()), r#"["users"]"#);
-    refused_before_any_request(&ws, &r, 6, &host_port(&db.url));
-    assert!(
-        r.stderr.contains(&format!(
-            "ERROR error: database {url}: the user `{}@%` lacks a privilege the replica needs: CREATE on database `{name}` (dap-run creates its tables and the bookkeeping tables)",
-            user.name
-        )),
-        "{}",
-        r.stderr
-    );
-    assert!(
-        r.stderr.contains(&format!(
-            "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, CREATE TEMPORARY TABLES ON `{name}`.* TO '{}'@'%';",
-            user.name
-        )),
-        "{}",
-        r.stderr
+    refused_before_any_request(
+        &ws,
+        replicate(&ws, Some(url.as_str()), r#"["users"]"#),
+        6,
+        &host_port(&db.url),
+        &[
+            &format!(
+                "ERROR error: database {url}: the user `{}@%` lacks a privilege the replica needs: CREATE on database `{name}` (dap-run creates its tables and the bookkeeping tables)",
+                user.name
+            ),
+            &format!(
+                "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, CREATE TEMPORARY TABLES ON `{name}`.* TO '{}'@'%';",
+                user.name
+            ),
+        ],
     );
     db.execute(&format!(
         "GRANT CREATE, ALTER ON `{name}`.* TO '{}'@'%'",
         user.name
     ));
     let ws = sandbox_with_rows(10);
-    let r = replicate(&ws, Some(url.as_str()), r#"["users"]"#);
-    refused_before_any_request(&ws, &r, 6, &host_port(&db.url));
-    assert!(
-        r.stderr.contains(&format!(
+    refused_before_any_request(
+        &ws,
+        replicate(&ws, Some(url.as_str()), r#"["users"]"#),
+        6,
+        &host_port(&db.url),
+        &[&format!(
             "lacks a privilege the replica needs: CREATE TEMPORARY TABLES on database `{name}` (an incremental stages its changes in a temporary table)"
-        )),
-        "{}",
-        r.stderr
+        )],
     );
     assert!(
         !db.has_table("dap_run__access_check"),
@@ -231,7 +231,9 @@ fn a_mysql_user_without_a_privilege_is_told_which_and_how_to_grant_it() {
         user.name
     ));
     let ws = sandbox_with_rows(10);
-    replicate(&ws, Some(url.as_str()), r#"["users"]"#).expect_code(0);
+    replicate(&ws, Some(url.as_str()), r#"["users"]"#)
+        .status(0)
+        .run();
     assert!(!db.has_table("dap_run__access_check") && !db.has_table("dap_run__access_check2"));
     assert!(db.has_table("canvas__users"));
 }
@@ -244,34 +246,27 @@ fn an_sqlite_replica_that_cannot_be_written_fails_the_run_before_any_request() {
     ws.example("replicate.toml");
     let ro = ws.path().join("ro");
     std::fs::create_dir(&ro).unwrap();
-    let r = as_unprivileged(&ws, &ro, |cmd| {
-        cmd.args([
-            "run",
-            "replicate.toml",
-            "--output-dir",
-            "out",
-            "--var",
-            r#"tables=["users"]"#,
-            "--database",
-            "sqlite:ro/replica.db",
-        ]);
-    });
-    refused_before_any_request(&ws, &r, 5, "ro/replica.db");
-    assert!(
-        r.stderr.contains("ERROR error: database sqlite:./ro/replica.db: cannot write the SQLite database: its folder `./ro` takes no new file (permission denied)\n"),
-        "{}",
-        r.stderr
+    let (t, _writable_again) = as_unprivileged(
+        &ws,
+        &ro,
+        replicate(&ws, Some("sqlite:ro/replica.db"), r#"["users"]"#),
+    );
+    refused_before_any_request(
+        &ws,
+        t,
+        5,
+        "ro/replica.db",
+        &[
+            "ERROR error: database sqlite:./ro/replica.db: cannot write the SQLite database: its folder `./ro` takes no new file (permission denied)\n",
+        ],
     );
 }
 
-/// Runs the binary in `ws` with the sandbox's environment, as an unprivileged user when the
-/// tests run as root (whom file modes do not stop), after making `read_only` (a folder under
-/// the workspace) and the files in it read-only and the workspace writable to that user.
-pub(crate) fn as_unprivileged(
-    ws: &Workspace,
-    read_only: &Path,
-    args: impl FnOnce(&mut Command),
-) -> Run {
+/// `t` run as an unprivileged user when the tests run as root (whom file modes do not stop),
+/// after making `read_only` (a folder under the workspace) and the files in it read-only and
+/// the workspace writable to that user; the folder is writable again when the guard drops, so
+/// that the workspace can be removed.
+pub(crate) fn as_unprivileged(ws: &Workspace, read_only: &Path, t: Test) -> (Test, WritableAgain) {
     let root = rustix::process::geteuid().is_root();
     if root {
         set_mode(ws.path(), 0o777);
@@ -286,26 +281,27 @@ pub(crate) fn as_unprivileged(
         set_mode(&read_only.join(f), 0o444);
     }
     set_mode(read_only, 0o555);
-    let mut cmd = if root {
-        let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(assert_cmd::cargo::cargo_bin!("dap-run"));
-        let template = ws.cmd();
-        c.current_dir(ws.path()).env_clear();
-        for (k, v) in template.get_envs() {
-            if let Some(v) = v {
-                c.env(k, v);
-            }
-        }
-        c
+    let t = if root {
+        t.wrap(|cmd| {
+            through(
+                "setpriv",
+                &["--reuid=65534", "--regid=65534", "--clear-groups"],
+                cmd,
+            )
+        })
     } else {
-        ws.cmd()
+        t
     };
-    args(&mut cmd);
-    let run = Run::from(cmd.output().expect("run dap-run"));
-    // Writable again, so that the workspace can be removed.
-    set_mode(read_only, 0o755);
-    run
+    (t, WritableAgain(read_only.to_owned()))
+}
+
+/// Makes a folder writable again when dropped.
+pub(crate) struct WritableAgain(std::path::PathBuf);
+
+impl Drop for WritableAgain {
+    fn drop(&mut self) {
+        set_mode(&self.0, 0o755);
+    }
 }
 
 fn set_mode(p: &Path, mode: u32) {

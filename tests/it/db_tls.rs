@@ -9,8 +9,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::common::*;
-use crate::load::{replicate, rt, sandbox_with_rows};
-use crate::load_mysql::MyDb;
 
 /// The password of the role that logs in with one (checked by the server: scram-sha-256).
 const PASSWORD: &str = "Xq7#Zr8/Kp9?Lm1@Vn2:Wt3%Yb4";
@@ -80,12 +78,7 @@ impl Cluster {
     /// `None` (and a "skipped" line) when PostgreSQL's programs are missing, except under CI.
     fn start(pki: &Pki) -> Option<Cluster> {
         if !pg_bin().join("initdb").exists() {
-            assert!(
-                std::env::var_os("CI").is_none_or(|v| v != "true"),
-                "PostgreSQL's initdb is required under CI=true ({})",
-                pg_bin().display()
-            );
-            eprintln!("skipped: no initdb in {}", pg_bin().display());
+            missing(&format!("PostgreSQL's initdb in {}", pg_bin().display()));
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -245,11 +238,10 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// The run failed with exit 6 before any gateway request, and `says` is in its stderr.
+/// Runs `t`: it fails with exit 6 before any gateway request, `says` in its stderr.
 #[track_caller]
-fn refused(ws: &Workspace, r: &Run, says: &str) {
-    r.expect_code(6);
-    assert!(r.stderr.contains(says), "expected `{says}`:\n{}", r.stderr);
+fn refused(ws: &Workspace, t: Test, says: &str) -> Outcome {
+    let r = t.status(6).stderr_has(&[says]).run();
     for p in ["Xq7", "Zr8", "Kp9", "Lm1", "Vn2", "Wt3", "Yb4"] {
         assert!(
             !r.stderr.contains(p),
@@ -263,6 +255,7 @@ fn refused(ws: &Workspace, r: &Run, says: &str) {
         "the gateway was asked:\n{}",
         r.stderr
     );
+    r
 }
 
 /// `verify-full` with the CA file connects (and the percent-encoded password logs in with
@@ -292,51 +285,55 @@ fn tls_to_a_postgres_started_with_ssl_on() {
 
     let ws = sandbox_with_rows(10);
     let ok = format!("{by_name}&sslmode=verify-full&sslrootcert={ca}");
-    replicate(&ws, Some(&ok), r#"["users"]"#).expect_code(0);
+    replicate(&ws, Some(&ok), r#"["users"]"#).status(0).run();
     // The official client's `ssl` says the same.
     let ok = format!("{by_name}&ssl=verify-full&sslrootcert={ca}");
-    replicate(&ws, Some(&ok), r#"["users"]"#).expect_code(0);
-    let r = ws.run(&[
-        "replica",
-        "replicate.toml",
-        "--output-dir",
-        "out",
-        "--format",
-        "json",
-        "--database",
-        &ok,
-    ]);
-    r.expect_code(0);
+    replicate(&ws, Some(&ok), r#"["users"]"#).status(0).run();
+    let r = ws
+        .dap()
+        .args(&[
+            "replica",
+            "replicate.toml",
+            "--output-dir",
+            "out",
+            "--format",
+            "json",
+            "--database",
+            &ok,
+        ])
+        .status(0)
+        .run();
     assert!(r.stdout.contains("\"rows\": "), "{}", r.stdout);
 
     let fresh = || sandbox_with_rows(10);
     let ws = fresh();
-    let r = replicate(
-        &ws,
-        Some(&format!("{by_name}&sslmode=verify-full")),
-        r#"["users"]"#,
-    );
     refused(
         &ws,
-        &r,
+        replicate(
+            &ws,
+            Some(&format!("{by_name}&sslmode=verify-full")),
+            r#"["users"]"#,
+        ),
         "the server's certificate is not signed by a CA dap-run trusts: give the server's CA bundle (your provider publishes it, e.g. Amazon RDS's global-bundle.pem) with `sslrootcert=/path/to/ca.pem`",
     );
     let ws = fresh();
-    let r = replicate(
-        &ws,
-        Some(&format!("{by_name}&sslrootcert={other_ca}")),
-        r#"["users"]"#,
-    );
-    refused(&ws, &r, "not signed by a CA dap-run trusts");
-    let ws = fresh();
-    let r = replicate(
-        &ws,
-        Some(&format!("{by_address}sslmode=verify-full&sslrootcert={ca}")),
-        r#"["users"]"#,
-    );
     refused(
         &ws,
-        &r,
+        replicate(
+            &ws,
+            Some(&format!("{by_name}&sslrootcert={other_ca}")),
+            r#"["users"]"#,
+        ),
+        "not signed by a CA dap-run trusts",
+    );
+    let ws = fresh();
+    refused(
+        &ws,
+        replicate(
+            &ws,
+            Some(&format!("{by_address}sslmode=verify-full&sslrootcert={ca}")),
+            r#"["users"]"#,
+        ),
         "the server's certificate is for another host name: connect with a name the certificate holds, or use `sslmode=verify-ca` to check its chain only",
     );
     let ws = fresh();
@@ -345,30 +342,34 @@ fn tls_to_a_postgres_started_with_ssl_on() {
         Some(&format!("{by_address}sslmode=verify-ca&sslrootcert={ca}")),
         r#"["users"]"#,
     )
-    .expect_code(0);
+    .status(0)
+    .run();
     let ws = fresh();
     replicate(
         &ws,
         Some(&format!("{by_address}sslmode=require")),
         r#"["users"]"#,
     )
-    .expect_code(0);
+    .status(0)
+    .run();
     // The server takes no connection without TLS.
     let ws = fresh();
-    let r = replicate(
+    refused(
         &ws,
-        Some(&format!("{by_address}sslmode=disable")),
-        r#"["users"]"#,
+        replicate(
+            &ws,
+            Some(&format!("{by_address}sslmode=disable")),
+            r#"["users"]"#,
+        ),
+        "no encryption",
     );
-    refused(&ws, &r, "no encryption");
     let ws = fresh();
     let wrong = format!(
         "postgresql://dap_pw:wrong-password@{SERVER_NAME}:{port}/replica_pw?hostaddr=127.0.0.1&sslmode=verify-full&sslrootcert={ca}"
     );
-    let r = replicate(&ws, Some(&wrong), r#"["users"]"#);
-    refused(
+    let r = refused(
         &ws,
-        &r,
+        replicate(&ws, Some(&wrong), r#"["users"]"#),
         "password authentication failed for user \"dap_pw\"",
     );
     assert!(
@@ -389,34 +390,32 @@ fn tls_to_a_postgres_started_with_ssl_on() {
         Some(&format!("{as_cert}&sslcert={cert}&sslkey={key}")),
         r#"["users"]"#,
     )
-    .expect_code(0);
+    .status(0)
+    .run();
     let ws = fresh();
-    let r = replicate(&ws, Some(&as_cert), r#"["users"]"#);
-    refused(&ws, &r, "connection requires a valid client certificate");
+    let r = refused(
+        &ws,
+        replicate(&ws, Some(&as_cert), r#"["users"]"#),
+        "connection requires a valid client certificate",
+    );
     assert!(r.stderr.contains("`sslcert` and `sslkey`"), "{}", r.stderr);
     let ws = fresh();
-    let r = replicate(
+    replicate(
         &ws,
         Some(&format!("{as_cert}&sslcert={cert}")),
         r#"["users"]"#,
-    );
-    r.expect_code(2);
-    assert!(
-        r.stderr.contains("`sslcert` without `sslkey`: give both"),
-        "{}",
-        r.stderr
-    );
-    let r = replicate(
+    )
+    .status(2)
+    .stderr_has(&["`sslcert` without `sslkey`: give both"])
+    .run();
+    replicate(
         &ws,
         Some(&format!("{as_cert}&sslrootcert={ca}.missing")),
         r#"["users"]"#,
-    );
-    r.expect_code(2);
-    assert!(
-        r.stderr.contains("`sslrootcert`: cannot read `"),
-        "{}",
-        r.stderr
-    );
+    )
+    .status(2)
+    .stderr_has(&["`sslrootcert`: cannot read `"])
+    .run();
     assert_eq!(ws.counters().requests, 0);
 }
 
@@ -435,10 +434,9 @@ fn tls_modes_against_a_mariadb_without_tls() {
         "ssl-mode=VERIFY_CA",
     ] {
         let ws = sandbox_with_rows(10);
-        let r = replicate(&ws, Some(&format!("{}?{mode}", db.url)), r#"["users"]"#);
         refused(
             &ws,
-            &r,
+            replicate(&ws, Some(&format!("{}?{mode}", db.url)), r#"["users"]"#),
             "the server does not offer TLS: enable it on the server (`ssl_cert` and `ssl_key` in its configuration), or use `ssl-mode=PREFERRED` (or `DISABLED`) where the network is trusted",
         );
     }
@@ -448,45 +446,40 @@ fn tls_modes_against_a_mariadb_without_tls() {
         Some(&format!("{}?ssl-mode=PREFERRED", db.url)),
         r#"["users"]"#,
     )
-    .expect_code(0);
+    .status(0)
+    .run();
     let ws = sandbox_with_rows(10);
-    let r = replicate(
+    replicate(
         &ws,
         Some(&format!(
             "{}?ssl-mode=VERIFY_CA&ssl-ca=/nonexistent/ca.pem",
             db.url
         )),
         r#"["users"]"#,
-    );
-    r.expect_code(2);
-    assert!(r.stderr.contains("invalid MySQL connection string from --database: `ssl-ca`: cannot read `/nonexistent/ca.pem`"), "{}", r.stderr);
-    let r = replicate(
+    )
+    .status(2)
+    .stderr_has(&["invalid MySQL connection string from --database: `ssl-ca`: cannot read `/nonexistent/ca.pem`"]).run();
+    replicate(
         &ws,
         Some(&format!(
             "{}?ssl-mode=REQUIRED&ssl-key=/nonexistent/k.pem",
             db.url
         )),
         r#"["users"]"#,
-    );
-    r.expect_code(2);
-    assert!(
-        r.stderr.contains("`ssl-key` without `ssl-cert`: give both"),
-        "{}",
-        r.stderr
-    );
-    let r = replicate(
+    )
+    .status(2)
+    .stderr_has(&["`ssl-key` without `ssl-cert`: give both"])
+    .run();
+    replicate(
         &ws,
         Some(&format!("{}?ssl-mode=SOMETIMES", db.url)),
         r#"["users"]"#,
-    );
-    r.expect_code(2);
-    assert!(
-        r.stderr.contains(
-            "`ssl-mode=SOMETIMES`: use DISABLED, PREFERRED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY"
-        ),
-        "{}",
-        r.stderr
-    );
+    )
+    .status(2)
+    .stderr_has(&[
+        "`ssl-mode=SOMETIMES`: use DISABLED, PREFERRED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY",
+    ])
+    .run();
     assert_eq!(ws.counters().requests, 0);
 }
 
@@ -507,11 +500,7 @@ impl TlsMariaDb {
                 .is_ok_and(|o| o.status.success())
         });
         if !found {
-            assert!(
-                std::env::var_os("CI").is_none_or(|v| v != "true"),
-                "mariadb-install-db and mariadbd are required under CI=true (Debian package mariadb-server)"
-            );
-            eprintln!("skipped: no mariadb-install-db or mariadbd");
+            missing("mariadb-install-db and mariadbd (Debian package mariadb-server)");
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -647,7 +636,8 @@ fn tls_to_a_mariadb_started_with_certificates() {
         )),
         r#"["users"]"#,
     )
-    .expect_code(0);
+    .status(0)
+    .run();
     // A CA file without a mode: checked.
     let ws = sandbox_with_rows(10);
     replicate(
@@ -655,33 +645,39 @@ fn tls_to_a_mariadb_started_with_certificates() {
         Some(&format!("{base}?ssl-ca={ca}&{client}")),
         r#"["users"]"#,
     )
-    .expect_code(0);
+    .status(0)
+    .run();
 
     let ws = sandbox_with_rows(10);
-    let r = replicate(
-        &ws,
-        Some(&format!("{base}?ssl-mode=VERIFY_IDENTITY&{client}")),
-        r#"["users"]"#,
-    );
     refused(
         &ws,
-        &r,
+        replicate(
+            &ws,
+            Some(&format!("{base}?ssl-mode=VERIFY_IDENTITY&{client}")),
+            r#"["users"]"#,
+        ),
         "the server's certificate is not signed by a CA dap-run trusts: give the server's CA bundle (your provider publishes it, e.g. Amazon RDS's global-bundle.pem) with `ssl-ca=/path/to/ca.pem`",
     );
     let ws = sandbox_with_rows(10);
-    let r = replicate(
+    refused(
         &ws,
-        Some(&format!("{base}?ssl-ca={other_ca}&{client}")),
-        r#"["users"]"#,
+        replicate(
+            &ws,
+            Some(&format!("{base}?ssl-ca={other_ca}&{client}")),
+            r#"["users"]"#,
+        ),
+        "not signed by a CA dap-run trusts",
     );
-    refused(&ws, &r, "not signed by a CA dap-run trusts");
     let ws = sandbox_with_rows(10);
-    let r = replicate(
+    refused(
         &ws,
-        Some(&format!("{base}?ssl-mode=VERIFY_IDENTITY&ssl-ca={ca}")),
-        r#"["users"]"#,
+        replicate(
+            &ws,
+            Some(&format!("{base}?ssl-mode=VERIFY_IDENTITY&ssl-ca={ca}")),
+            r#"["users"]"#,
+        ),
+        "Access denied for user 'dap_x509'",
     );
-    refused(&ws, &r, "Access denied for user 'dap_x509'");
     // Not checked: connects to any server certificate.
     let ws = sandbox_with_rows(10);
     replicate(
@@ -689,5 +685,6 @@ fn tls_to_a_mariadb_started_with_certificates() {
         Some(&format!("{base}?ssl-mode=REQUIRED&{client}")),
         r#"["users"]"#,
     )
-    .expect_code(0);
+    .status(0)
+    .run();
 }

@@ -1,28 +1,26 @@
-//! Exact text of `dap-run check` diagnostics for broken job files (issue 3), and the rule that
+//! Exact text of `dap-run check` diagnostics for broken job files, and the rule that
 //! an invalid job sends nothing.
 
 use crate::common::*;
 
-/// Runs `dap-run check job.toml` on `text` in a fresh folder; returns (exit code, stderr).
-fn check(text: &str) -> (i32, String) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("job.toml"), text).unwrap();
-    let run = Run::from(
-        bare_cmd(dir.path())
-            .args(["check", "job.toml"])
-            .output()
-            .unwrap(),
-    );
-    (run.code, run.stderr)
+/// Runs `dap-run check job.toml` on `text` in a fresh folder: exit 2, nothing sent; returns
+/// its stderr.
+fn check(text: &str) -> String {
+    let ws = Workspace::bare();
+    ws.job("job.toml", text);
+    ws.dap()
+        .args(&["check", "job.toml"])
+        .status(2)
+        .stderr_has(&["nothing was sent"])
+        .run()
+        .stderr
 }
 
 macro_rules! diagnostic_snapshot {
     ($name:ident, $text:expr) => {
         #[test]
         fn $name() {
-            let (code, stderr) = check($text);
-            assert_eq!(code, 2, "{stderr}");
-            insta::assert_snapshot!(stringify!($name), stderr);
+            insta::assert_snapshot!(stringify!($name), check($text));
         }
     };
 }
@@ -205,13 +203,11 @@ fn invalid_job_sends_nothing() {
         "job.toml",
         "[[step]]\nid = \"a\"\nget = \"/dap/{{ nope }}\"\n",
     );
-    let run = ws.run(&[job.to_str().unwrap()]);
-    run.expect_code(2);
-    assert!(
-        run.stderr.contains("undefined variable `nope`"),
-        "{}",
-        run.stderr
-    );
+    ws.dap()
+        .args(&[job.to_str().unwrap()])
+        .status(2)
+        .stderr_has(&["undefined variable `nope`"])
+        .run();
     assert_eq!(
         ws.counters().requests,
         0,
@@ -226,14 +222,11 @@ fn missing_table_exits_1_naming_it() {
         ..Default::default()
     });
     let job = ws.example("tables.toml");
-    let run = ws.run(&[job.to_str().unwrap(), "--output-dir", "out"]);
-    run.expect_code(1);
-    assert!(
-        run.stderr
-            .contains("missing from `canvas`: users, submissions"),
-        "{}",
-        run.stderr
-    );
+    ws.dap()
+        .args(&[job.to_str().unwrap(), "--output-dir", "out"])
+        .status(1)
+        .stderr_has(&["missing from `canvas`: users, submissions"])
+        .run();
     // The list is saved before the check fails: CI can archive it.
     assert!(ws.read("out/tables.json").contains("accounts"));
     assert_eq!(ws.counters().logins, 1);
@@ -243,8 +236,10 @@ fn missing_table_exits_1_naming_it() {
 fn schemas_example_saves_every_table() {
     let ws = Workspace::default_sandbox();
     let job = ws.example("schemas.toml");
-    ws.run(&[job.to_str().unwrap(), "--output-dir", "out"])
-        .expect_code(0);
+    ws.dap()
+        .args(&[job.to_str().unwrap(), "--output-dir", "out"])
+        .status(0)
+        .run();
     let files = files_under(&ws.path().join("out/schemas"));
     let tables: usize = 90;
     assert!(
@@ -270,38 +265,32 @@ id = "schema"
 get = "/dap/query/canvas/table/{{ table }}/schema"
 "#,
     );
-    let run = ws.run(&[job.to_str().unwrap(), "--output-dir", "out", "-v"]);
     // The gateway sees one (unknown) table name, never a path that climbs out.
-    run.expect_code(7);
-    assert!(
-        run.stderr.contains("a%2F..%2F..%2Fids%2Fauth%2Flogin"),
-        "{}",
-        run.stderr
-    );
+    ws.dap()
+        .args(&[job.to_str().unwrap(), "--output-dir", "out", "-v"])
+        .status(7)
+        .stderr_has(&["a%2F..%2F..%2Fids%2Fauth%2Flogin"])
+        .run();
 }
 
 #[test]
 fn var_overrides_parse_json() {
     let ws = Workspace::default_sandbox();
     let job = ws.example("tables.toml");
-    let run = ws.run(&[
-        job.to_str().unwrap(),
-        "--output-dir",
-        "out",
-        "--var",
-        r#"required=["accounts","nope"]"#,
-    ]);
-    run.expect_code(1);
-    assert!(
-        run.stderr.contains("missing from `canvas`: nope"),
-        "{}",
-        run.stderr
-    );
-    let bad = ws.run(&[job.to_str().unwrap(), "--var", "namespce=x"]);
-    bad.expect_code(2);
-    assert!(
-        bad.stderr.contains("did you mean `namespace`?"),
-        "{}",
-        bad.stderr
-    );
+    ws.dap()
+        .args(&[
+            job.to_str().unwrap(),
+            "--output-dir",
+            "out",
+            "--var",
+            r#"required=["accounts","nope"]"#,
+        ])
+        .status(1)
+        .stderr_has(&["missing from `canvas`: nope"])
+        .run();
+    ws.dap()
+        .args(&[job.to_str().unwrap(), "--var", "namespce=x"])
+        .status(2)
+        .stderr_has(&["did you mean `namespace`?"])
+        .run();
 }

@@ -46,11 +46,9 @@ fn section<'a>(page: &'a str, name: &str) -> &'a str {
     &rest[..rest.find("\n.SH ").unwrap_or(rest.len())]
 }
 
-fn dap_run(args: &[&str]) -> Run {
-    let dir = tempfile::tempdir().unwrap();
-    let run = Run::from(bare_cmd(dir.path()).args(args).output().unwrap());
-    run.expect_code(0);
-    run
+/// `dap-run ARGS` with no gateway: exit 0.
+fn dap_run(args: &[&str]) -> Outcome {
+    Workspace::bare().dap().args(args).status(0).run()
 }
 
 /// The order of the codes from the most serious, worked out from the enum's `severity()`.
@@ -106,17 +104,15 @@ fn help_lists_every_exit_code_and_every_variable() {
 
 #[test]
 fn help_never_shows_the_value_of_a_variable() {
-    let dir = tempfile::tempdir().unwrap();
+    let ws = Workspace::bare();
     for args in [&["--help"][..], &["run", "--help"], &["replica", "--help"]] {
-        let run = Run::from(
-            bare_cmd(dir.path())
-                .env("DAP_CONNECTION_STRING", "postgresql://u:pw-in-env-9c1@h/db")
-                .env("DAP_API_URL", "https://gateway.example/u-9c1")
-                .args(args)
-                .output()
-                .unwrap(),
-        );
-        run.expect_code(0);
+        let run = ws
+            .dap()
+            .env("DAP_CONNECTION_STRING", "postgresql://u:pw-in-env-9c1@h/db")
+            .env("DAP_API_URL", "https://gateway.example/u-9c1")
+            .args(args)
+            .status(0)
+            .run();
         assert!(!run.stdout.contains("9c1"), "{}", run.stdout);
         assert!(
             run.stdout.contains("DAP_CONNECTION_STRING"),
@@ -150,6 +146,24 @@ fn the_man_page_lists_every_exit_code_every_variable_and_the_whole_job_file() {
 
     let job = section(&page, "\"JOB FILE\"");
     let job_plain = plain(job);
+    // Every key of the committed JSON Schema (the job file's every table, at every depth),
+    // found here by walking the file, not by the man page's own walk of the model.
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/job.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut keys = std::collections::BTreeSet::new();
+    schema_keys(&schema, &mut keys);
+    assert!(keys.len() > 50, "{keys:?}");
+    for key in &keys {
+        assert!(
+            job.contains(&format!(".TP\n\\fB{}\\fR\n", key.replace('-', "\\-"))),
+            "JOB FILE lacks the schema's key `{key}`"
+        );
+    }
     for table in dap_run::man::job_file_tables() {
         assert!(
             job_plain.contains(&format!(".SS {}", table.heading.replace('`', ""))),
@@ -174,6 +188,22 @@ fn the_man_page_lists_every_exit_code_every_variable_and_the_whole_job_file() {
         section(&run_page, "\"EXIT STATUS\""),
         section(&page, "\"EXIT STATUS\"")
     );
+}
+
+/// The names of every `properties` object anywhere in a JSON Schema.
+fn schema_keys(node: &serde_json::Value, out: &mut std::collections::BTreeSet<String>) {
+    match node {
+        serde_json::Value::Object(map) => {
+            if let Some(serde_json::Value::Object(properties)) = map.get("properties") {
+                out.extend(properties.keys().cloned());
+            }
+            for v in map.values() {
+                schema_keys(v, out);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| schema_keys(v, out)),
+        _ => {}
+    }
 }
 
 /// A page of the manual.
@@ -266,5 +296,89 @@ fn the_default_credentials_read_documented_variables() {
     let documented = variables();
     for name in found {
         assert!(documented.contains(&name), "{name} is not documented");
+    }
+}
+
+#[test]
+fn man_pages_for_every_subcommand_with_job_file_environment_and_exit_status() {
+    let ws = Workspace::bare();
+    let top = ws.dap().args(&["man"]).status(0).run();
+    for section in [
+        ".SH \"JOB FILE\"",
+        ".SH ENVIRONMENT",
+        ".SH \"EXIT STATUS\"",
+        ".SH \"SEE ALSO\"",
+    ] {
+        assert!(top.stdout.contains(section), "{section}");
+    }
+    for code in dap_run::error::ExitCode::ALL.map(|c| c.code()) {
+        assert!(
+            top.stdout.contains(&format!(".TP\n\\fB{code}\\fR\n")),
+            "exit {code}"
+        );
+    }
+    for var in [
+        "DAP_CLIENT_ID",
+        "DAP_API_URL",
+        "CANVAS_API_TOKEN",
+        "NO_COLOR",
+    ] {
+        assert!(top.stdout.contains(var), "{var}");
+    }
+    let run = ws.dap().args(&["man", "run"]).status(0).run();
+    assert!(run.stdout.contains(".TH dap-run-run 1"), "{}", run.stdout);
+    assert!(run.stdout.contains("\\-\\-report"));
+    ws.dap()
+        .args(&["man", "nope"])
+        .status(2)
+        .stderr_has(&["no man page `nope`; the pages are: run, check, plan"])
+        .run();
+
+    // Every page the top page points at exists, and renders without a roff warning.
+    let pages = ws.path().join("man");
+    ws.dap()
+        .args(&["man", "--dir", pages.to_str().unwrap()])
+        .status(0)
+        .run();
+    let mut names: Vec<String> = files_under(&pages);
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "dap-run-check.1",
+            "dap-run-completions.1",
+            "dap-run-man.1",
+            "dap-run-plan.1",
+            "dap-run-replica.1",
+            "dap-run-run.1",
+            "dap-run-sandbox.1",
+            "dap-run.1"
+        ]
+    );
+    for see in top
+        .stdout
+        .split("\\fB")
+        .filter_map(|s| s.split_once("\\fR(1)"))
+        .map(|(p, _)| p.replace("\\-", "-"))
+    {
+        assert!(
+            pages.join(format!("{see}.1")).is_file(),
+            "SEE ALSO {see}(1) has no page"
+        );
+    }
+    if !tool_available("groff", "groff-base") {
+        return;
+    }
+    for name in &names {
+        let out = std::process::Command::new("groff")
+            .args(["-k", "-man", "-Tutf8", "-ww", "-z"])
+            .arg(pages.join(name))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }

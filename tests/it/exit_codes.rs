@@ -15,12 +15,12 @@ fn schema_step(namespace: &str, table: &str) -> String {
 fn a_table_that_does_not_exist_is_exit_7() {
     Test::new()
         .job("job.toml", &schema_step("canvas", "no_such_table"))
-        .run()
-        .expect_code(7)
+        .status(7)
         .stderr_has(&[
             "NotFoundError: table `no_such_table` does not exist",
             "job: failed (exit 7)",
-        ]);
+        ])
+        .run();
 }
 
 #[test]
@@ -30,9 +30,9 @@ fn a_namespace_that_does_not_exist_is_exit_7() {
             "job.toml",
             "[[step]]\nid = \"tables\"\nget = \"/dap/query/no_such_namespace/table\"\n",
         )
-        .run()
-        .expect_code(7)
-        .stderr_has(&["NotFoundError: namespace `no_such_namespace` does not exist"]);
+        .status(7)
+        .stderr_has(&["NotFoundError: namespace `no_such_namespace` does not exist"])
+        .run();
 }
 
 #[test]
@@ -43,8 +43,9 @@ fn a_job_id_the_gateway_does_not_know_is_still_a_gateway_failure() {
             "job.toml",
             "[[step]]\nid = \"job\"\nget = \"/dap/job/no-such-job\"\n",
         )
-        .run()
-        .expect_code(4);
+        .status(4)
+        .stderr_has(&["answered 404 Not Found: NotFoundError: job `no-such-job` does not exist"])
+        .run();
 }
 
 /// A replicate job over `tables` of `namespace`, into SQLite under the output folder.
@@ -62,12 +63,13 @@ fn a_load_of_a_table_that_does_not_exist_is_exit_7_and_the_other_tables_load() {
             "job.toml",
             &load_job("canvas", &["accounts", "no_such_table"]),
         )
+        .status(7)
+        .stderr_has(&[
+            "(item `no_such_table`)",
+            "NotFoundError: table `no_such_table` does not exist",
+            "canvas.accounts: snapshot",
+        ])
         .run();
-    t.expect_code(7).stderr_has(&[
-        "(item `no_such_table`)",
-        "NotFoundError: table `no_such_table` does not exist",
-        "canvas.accounts: snapshot",
-    ]);
     let db = rusqlite::Connection::open(t.out().join("replica.db")).unwrap();
     let rows: i64 = db
         .query_row("SELECT count(*) FROM canvas__accounts", [], |r| r.get(0))
@@ -79,7 +81,7 @@ fn a_load_of_a_table_that_does_not_exist_is_exit_7_and_the_other_tables_load() {
 fn a_load_from_a_namespace_that_does_not_exist_is_exit_7() {
     Test::new()
         .job("job.toml", &load_job("no_such_namespace", &["users"]))
-        .run()
-        .expect_code(7)
-        .stderr_has(&["NotFoundError: namespace `no_such_namespace` does not exist"]);
+        .status(7)
+        .stderr_has(&["NotFoundError: namespace `no_such_namespace` does not exist"])
+        .run();
 }

@@ -9,23 +9,13 @@ use serde_json::{Value as Json, json};
 use crate::common::*;
 
 /// A run that loads `tables` (`(namespace, table)`) of the gateway into `db`, one `load` step
-/// each, from a workspace folder `dir` (its `out/` keeps the downloads).
-pub(crate) fn load(
-    gw: &FakeGateway,
-    dir: &std::path::Path,
-    db: &TestDb,
-    tables: &[(&str, &str)],
-) -> Run {
-    load_into(gw, dir, &db.url, tables)
+/// each, in `ws` (its `out/` keeps the downloads).
+pub(crate) fn load(ws: &Workspace, db: &TestDb, tables: &[(&str, &str)]) -> Test {
+    load_into(ws, &db.url, tables)
 }
 
 /// [`load`] into the database at `url`.
-pub(crate) fn load_into(
-    gw: &FakeGateway,
-    dir: &std::path::Path,
-    url: &str,
-    tables: &[(&str, &str)],
-) -> Run {
+pub(crate) fn load_into(ws: &Workspace, url: &str, tables: &[(&str, &str)]) -> Test {
     // One step over the tables, one at a time: a table that fails does not stop the others,
     // and the first of two twins is always the first loaded.
     let list: Vec<String> = tables
@@ -36,17 +26,9 @@ pub(crate) fn load_into(
         "name = \"hostile\"\n\n[vars]\ntables = [{}]\n\n[[step]]\nid = \"load\"\nfor_each = \"tables\"\nconcurrency = 1\nload = {{ namespace = \"{{{{ item.ns }}}}\", table = \"{{{{ item.t }}}}\" }}\n",
         list.join(", ")
     );
-    let path = dir.join("job.toml");
-    std::fs::write(&path, job).unwrap();
-    Run::from(
-        bare_cmd(dir)
-            .env("DAP_API_URL", &gw.url)
-            .env("DAP_CLIENT_ID", "hostile")
-            .env("DAP_CLIENT_SECRET", "hostile-secret")
-            .args(["run", "job.toml", "--output-dir", "out", "--database", url])
-            .output()
-            .expect("run dap-run"),
-    )
+    ws.job("job.toml", &job);
+    ws.dap()
+        .args(&["run", "job.toml", "--output-dir", "out", "--database", url])
 }
 
 fn toml_string(s: &str) -> String {
@@ -88,14 +70,10 @@ fn a_backslash_dot_value_never_ends_a_copy() {
             "d\t\\N",
         ]);
         gw.job("canvas", "texts", FakeJob::snapshot(AT, &[&texts]));
-        let dir = tempfile::tempdir().unwrap();
-        let run = load(
-            &gw,
-            dir.path(),
-            &db,
-            &[("canvas", "keys"), ("canvas", "texts")],
-        );
-        run.expect_code(0);
+        let ws = gw.workspace();
+        load(&ws, &db, &[("canvas", "keys"), ("canvas", "texts")])
+            .status(0)
+            .run();
         assert_eq!(
             db.rows("canvas", "keys", &["id"]),
             [
@@ -156,8 +134,8 @@ fn enum_labels_and_job_ids_are_data_never_sql() {
             "inject",
             FakeJob::snapshot(AT, &[&rows]).with("id", json!(r"j\")),
         );
-        let dir = tempfile::tempdir().unwrap();
-        load(&gw, dir.path(), &db, &[("canvas", "inject")]).expect_code(0);
+        let ws = gw.workspace();
+        load(&ws, &db, &[("canvas", "inject")]).status(0).run();
         let got: Vec<Option<String>> = db
             .rows("canvas", "inject", &["state", "id"])
             .into_iter()
@@ -203,10 +181,13 @@ fn a_snapshot_never_touches_a_table_named_like_its_side_tables() {
             "victim",
             FakeJob::snapshot(AT2, &[&tsv(&["key.id", "victim-again"])]),
         );
-        let dir = tempfile::tempdir().unwrap();
+        let ws = gw.workspace();
         let all: Vec<(&str, &str)> = names.iter().map(|t| ("canvas", *t)).collect();
-        load(&gw, dir.path(), &db, &all).expect_code(0);
-        load(&gw, dir.path(), &db, &[("canvas", "victim")]).expect_code(0);
+        load(&ws, &db, &all).status(0).run();
+        load(&ws, &db, &[("canvas", "victim")])
+            .status(0)
+            .stderr_has(&["SnapshotRequiredError: take a snapshot; loading a snapshot instead"])
+            .run();
         assert_eq!(
             db.rows("canvas", "victim", &["id"]),
             [[Some("victim-again".into())]]
@@ -238,10 +219,29 @@ fn names_a_database_cannot_tell_apart_are_refused_the_rest_loaded() {
             let rows = tsv(&["key.id", &format!("{ns}.{t}")]);
             gw.job(ns, t, FakeJob::snapshot(AT, &[&rows]));
         }
-        let dir = tempfile::tempdir().unwrap();
-        let run = load(
-            &gw,
-            dir.path(),
+        let ws = gw.workspace();
+        let mut loaded = vec!["canvas.Users", "a__b.c"];
+        let (code, says): (i32, &[&str]) = match db.engine {
+            Engine::Sqlite => (
+                6,
+                &[
+                    "`canvas.users` and `canvas.Users` are one table in SQLite",
+                    "`a.b__c` and `a__b.c` are one table in SQLite",
+                ],
+            ),
+            Engine::Mysql => {
+                // Table names are case-sensitive on Linux (lower_case_table_names = 0); the
+                // bookkeeping now compares them as bytes.
+                loaded.push("canvas.users");
+                (6, &["`a.b__c` and `a__b.c` are one table in MySQL"])
+            }
+            Engine::Postgres => {
+                loaded.extend(["canvas.users", "a.b__c"]);
+                (0, &[])
+            }
+        };
+        load(
+            &ws,
             &db,
             &[
                 ("canvas", "Users"),
@@ -249,41 +249,10 @@ fn names_a_database_cannot_tell_apart_are_refused_the_rest_loaded() {
                 ("a__b", "c"),
                 ("a", "b__c"),
             ],
-        );
-        let mut loaded = vec!["canvas.Users", "a__b.c"];
-        match db.engine {
-            Engine::Sqlite => {
-                run.expect_code(6);
-                assert!(
-                    run.stderr
-                        .contains("`canvas.users` and `canvas.Users` are one table in SQLite"),
-                    "{}",
-                    run.stderr
-                );
-                assert!(
-                    run.stderr
-                        .contains("`a.b__c` and `a__b.c` are one table in SQLite"),
-                    "{}",
-                    run.stderr
-                );
-            }
-            Engine::Mysql => {
-                // Table names are case-sensitive on Linux (lower_case_table_names = 0); the
-                // bookkeeping now compares them as bytes.
-                run.expect_code(6);
-                assert!(
-                    run.stderr
-                        .contains("`a.b__c` and `a__b.c` are one table in MySQL"),
-                    "{}",
-                    run.stderr
-                );
-                loaded.push("canvas.users");
-            }
-            Engine::Postgres => {
-                run.expect_code(0);
-                loaded.extend(["canvas.users", "a.b__c"]);
-            }
-        }
+        )
+        .status(code)
+        .stderr_has(says)
+        .run();
         for name in loaded {
             let (ns, t) = name.split_once('.').unwrap();
             assert_eq!(db.rows(ns, t, &["id"]), [[Some(name.to_owned())]], "{db:?}");
@@ -307,8 +276,8 @@ fn a_bad_job_answer_never_swaps_a_table_in() {
         );
         let first = tsv(&["key.id\tvalue.n", "a\t1", "b\t2"]);
         gw.job("canvas", "t", FakeJob::snapshot(AT, &[&first]));
-        let dir = tempfile::tempdir().unwrap();
-        load(&gw, dir.path(), &db, &[("canvas", "t")]).expect_code(0);
+        let ws = gw.workspace();
+        load(&ws, &db, &[("canvas", "t")]).status(0).run();
         let bad = [
             ("at", json!("not-a-time")),
             ("at", json!("2025-13-45T99:99:99Z")),
@@ -325,14 +294,11 @@ fn a_bad_job_answer_never_swaps_a_table_in() {
                 "t",
                 FakeJob::snapshot(AT2, &[&other]).with(field, value.clone()),
             );
-            let run = load(&gw, dir.path(), &db, &[("canvas", "t")]);
-            run.expect_code(4);
-            assert!(
-                run.stderr
-                    .contains("the gateway's answer to the query job of `canvas.t` cannot be used"),
-                "{db:?} {field}={value}: {}",
-                run.stderr
-            );
+            eprintln!("{db:?} {field}={value}");
+            load(&ws, &db, &[("canvas", "t")])
+                .status(4)
+                .stderr_has(&["the gateway's answer to the query job of `canvas.t` cannot be used"])
+                .run();
             assert_eq!(
                 db.rows("canvas", "t", &["id", "n"]),
                 [
@@ -346,7 +312,7 @@ fn a_bad_job_answer_never_swaps_a_table_in() {
         // Nothing is stuck: the next good answer loads.
         let change = tsv(&["key.id\tvalue.n\tmeta.action", "a\t5\tU", "b\t\\N\tD"]);
         gw.job("canvas", "t", FakeJob::incremental(AT2, &[&change]));
-        load(&gw, dir.path(), &db, &[("canvas", "t")]).expect_code(0);
+        load(&ws, &db, &[("canvas", "t")]).status(0).run();
         assert_eq!(
             db.rows("canvas", "t", &["id", "n"]),
             [[Some("a".into()), Some("5".into())]],
@@ -399,8 +365,8 @@ fn values_a_column_cannot_hold_are_refused_by_every_database() {
             "v",
             FakeJob::snapshot(AT, &[&tsv(&[header, good])]),
         );
-        let dir = tempfile::tempdir().unwrap();
-        load(&gw, dir.path(), &db, &[("canvas", "v")]).expect_code(0);
+        let ws = gw.workspace();
+        load(&ws, &db, &[("canvas", "v")]).status(0).run();
         for (what, row) in bad {
             gw.job("canvas", "v", FakeJob::refusal());
             gw.job(
@@ -408,8 +374,10 @@ fn values_a_column_cannot_hold_are_refused_by_every_database() {
                 "v",
                 FakeJob::snapshot(AT2, &[&tsv(&[header, good, row])]),
             );
-            let run = load(&gw, dir.path(), &db, &[("canvas", "v")]);
-            assert_eq!(run.code, 6, "{db:?}: {what} was loaded\n{}", run.stderr);
+            load(&ws, &db, &[("canvas", "v")])
+                .status(6)
+                .stderr_has(&["hostile: failed (exit 6)"])
+                .run();
             assert_eq!(
                 db.rows("canvas", "v", &["id"]),
                 [[Some("a".into())]],
@@ -488,9 +456,9 @@ fn any_column_name_loads_and_takes_incrementals() {
                 ])],
             ),
         );
-        let dir = tempfile::tempdir().unwrap();
-        load(&gw, dir.path(), &db, &[("canvas", "select")]).expect_code(0);
-        load(&gw, dir.path(), &db, &[("canvas", "select")]).expect_code(0);
+        let ws = gw.workspace();
+        load(&ws, &db, &[("canvas", "select")]).status(0).run();
+        load(&ws, &db, &[("canvas", "select")]).status(0).run();
         let mut read: Vec<&str> = cols.to_vec();
         read[0] = "index";
         assert_eq!(
@@ -517,29 +485,16 @@ fn names_past_a_databases_limit_are_refused_clearly() {
             &long,
             FakeJob::snapshot(AT, &[&tsv(&["key.id", "1"])]),
         );
-        let dir = tempfile::tempdir().unwrap();
-        let run = load(&gw, dir.path(), &db, &[("canvas", &long)]);
-        match db.engine {
-            Engine::Sqlite => {
-                run.expect_code(0);
-            }
-            Engine::Postgres => {
-                run.expect_code(6);
-                assert!(
-                    run.stderr.contains("is 70 bytes; PostgreSQL keeps 63"),
-                    "{}",
-                    run.stderr
-                );
-            }
-            Engine::Mysql => {
-                run.expect_code(6);
-                assert!(
-                    run.stderr.contains("is 78 characters; MySQL keeps 64"),
-                    "{}",
-                    run.stderr
-                );
-            }
-        }
+        let ws = gw.workspace();
+        let (code, says): (i32, &[&str]) = match db.engine {
+            Engine::Sqlite => (0, &[]),
+            Engine::Postgres => (6, &["is 70 bytes; PostgreSQL keeps 63"]),
+            Engine::Mysql => (6, &["is 78 characters; MySQL keeps 64"]),
+        };
+        load(&ws, &db, &[("canvas", &long)])
+            .status(code)
+            .stderr_has(says)
+            .run();
     }
 }
 
@@ -555,8 +510,8 @@ fn load_names_are_encoded_once() {
         "t\"dq",
         FakeJob::snapshot(AT, &[&tsv(&["key.id", "1"])]),
     );
-    let dir = tempfile::tempdir().unwrap();
-    load(&gw, dir.path(), &db, &[("canvas", "t\"dq")]).expect_code(0);
+    let ws = gw.workspace();
+    load(&ws, &db, &[("canvas", "t\"dq")]).status(0).run();
     assert!(
         gw.requests()
             .contains(&"GET /dap/query/canvas/table/t\"dq/schema".to_owned()),
@@ -584,17 +539,13 @@ fn a_second_load_of_a_table_being_loaded_fails_clearly() {
         );
         let tag = dap_run::load::names::tag("canvas", "busy");
         let held = Holder::hold(&db, &tag);
-        let dir = tempfile::tempdir().unwrap();
-        let run = load(&gw, dir.path(), &db, &[("canvas", "busy")]);
-        run.expect_code(75);
-        assert!(
-            run.stderr
-                .contains("another load of `canvas.busy` is running"),
-            "{}",
-            run.stderr
-        );
+        let ws = gw.workspace();
+        load(&ws, &db, &[("canvas", "busy")])
+            .status(75)
+            .stderr_has(&["another load of `canvas.busy` is running"])
+            .run();
         drop(held);
-        load(&gw, dir.path(), &db, &[("canvas", "busy")]).expect_code(0);
+        load(&ws, &db, &[("canvas", "busy")]).status(0).run();
     }
 }
 
@@ -689,15 +640,12 @@ fn a_row_past_max_allowed_packet_is_not_retried() {
             "big",
             FakeJob::snapshot(AT, &[&tsv(&["key.id\tvalue.doc", &row])]),
         );
-        let dir = tempfile::tempdir().unwrap();
-        let run = load_into(&gw, dir.path(), &url, &[("canvas", "big")]);
-        assert_eq!(run.code, 6, "{url}: {}", run.stderr);
-        assert!(!run.stderr.contains("retrying"), "{url}: {}", run.stderr);
-        assert!(
-            run.stderr.contains("max_allowed_packet"),
-            "{url}: {}",
-            run.stderr
-        );
+        let ws = gw.workspace();
+        load_into(&ws, &url, &[("canvas", "big")])
+            .status(6)
+            .stderr_has(&["max_allowed_packet"])
+            .stderr_lacks(&["retrying"])
+            .run();
     }
 }
 
@@ -825,15 +773,9 @@ mod generated {
             gw.table(ns, t, text_keyed(Json::Object(value.clone())));
             gw.job(ns, t, FakeJob::snapshot(AT, &[&object]));
         }
-        let dir = tempfile::tempdir().unwrap();
+        let ws = gw.workspace();
         let tables: Vec<(&str, &str)> = case.tables.iter().map(|t| (ns, t.as_str())).collect();
-        let run = load(&gw, dir.path(), db, &tables);
-        prop_assert!(
-            run.code == 0 || run.code == 6,
-            "{db:?}: exit {}\n{}",
-            run.code,
-            run.stderr
-        );
+        let run = load(&ws, db, &tables).status_one_of(&[0, 6]).run();
         let mut want: Vec<Vec<Option<String>>> = case
             .rows
             .iter()

@@ -1,7 +1,7 @@
-//! Issue 11: a load's failures are typed down to their cause, and the kind decides the retry
-//! and the exit code, whatever the database. These call the loaders of the library directly
+//! A load's failures are typed down to their cause, and the kind decides the retry and the
+//! exit code, whatever the database. These call the loaders of the library directly
 //! with a handcrafted object (the sandbox only serves well-formed ones), against the test
-//! servers of `load` and `load_mysql`.
+//! servers (`common/servers.rs`).
 
 use dap_run::load::replica::{Prepared, Replica};
 use std::path::{Path, PathBuf};
@@ -10,8 +10,7 @@ use dap_run::error::ExitCode;
 use dap_run::load::layout::Layout;
 use dap_run::load::{Changes, DbError, LoadRequest, Mode, TsvError};
 
-use crate::load::{PgDb, replicate, rt, sandbox_with_rows};
-use crate::load_mysql::MyDb;
+use crate::common::*;
 
 /// A first load of `canvas.users` whose one object has a row with a field missing on line 3
 /// (or, with `None`, an object missing from the disk).
@@ -81,7 +80,7 @@ fn object(req: &LoadRequest) -> PathBuf {
 }
 
 #[test]
-fn issue_11_postgres_a_bad_object_is_typed_not_transient_and_commits_nothing() {
+fn postgres_a_bad_object_is_typed_not_transient_and_commits_nothing() {
     let Some(pg) = PgDb::new("i11_bad_object") else {
         return;
     };
@@ -113,7 +112,7 @@ fn issue_11_postgres_a_bad_object_is_typed_not_transient_and_commits_nothing() {
 /// The MySQL driver carries a failing row stream as an I/O error, which is what a dropped
 /// connection looks like: the reader's own error is what the load reports.
 #[test]
-fn issue_11_mysql_a_bad_object_is_not_taken_for_a_lost_connection() {
+fn mysql_a_bad_object_is_not_taken_for_a_lost_connection() {
     let Some(db) = MyDb::new("i11_bad_object") else {
         return;
     };
@@ -144,55 +143,46 @@ fn issue_11_mysql_a_bad_object_is_not_taken_for_a_lost_connection() {
 /// `replica` against a server that is down: the database's exit code, 6, and the server named
 /// once by its masked connection string.
 #[test]
-fn issue_11_replica_with_a_dead_server_is_exit_6_without_the_password() {
+fn replica_with_a_dead_server_is_exit_6_without_the_password() {
     let ws = sandbox_with_rows(10);
     ws.example("replicate.toml");
     // Nothing listens on port 1.
     let url = "postgresql://u:hunter2@127.0.0.1:1/db?sslmode=disable";
-    let r = ws.run(&[
-        "replica",
-        "replicate.toml",
-        "--output-dir",
-        "out",
-        "--database",
-        url,
-    ]);
-    r.expect_code(6);
-    let masked = "postgresql://u:***@127.0.0.1:1/db?sslmode=disable";
-    assert!(
-        r.stderr.contains(&format!(
-            "ERROR error: database {masked}: cannot connect to PostgreSQL: "
-        )),
-        "{}",
-        r.stderr
-    );
+    let r = ws
+        .dap()
+        .args(&[
+            "replica",
+            "replicate.toml",
+            "--output-dir",
+            "out",
+            "--database",
+            url,
+        ])
+        .status(6)
+        .stderr_has(&[
+            "ERROR error: database postgresql://u:***@127.0.0.1:1/db?sslmode=disable: cannot connect to PostgreSQL: ",
+            "  = help: check the connection string",
+        ])
+        .stderr_lacks(&["hunter2"])
+        .run();
     // The server once per message.
     for line in r.stderr.lines().filter(|l| l.contains("ERROR error:")) {
         assert_eq!(line.matches("127.0.0.1:1").count(), 1, "{line}");
     }
-    assert!(
-        r.stderr.contains("  = help: check the connection string"),
-        "{}",
-        r.stderr
-    );
-    assert!(!r.stderr.contains("hunter2"), "{}", r.stderr);
 }
 
 /// A replica file whose folder cannot be created (a file is in the way) is a local file
 /// failure, exit 5 (it was the database's 6), found by the check before any request.
 #[test]
-fn issue_11_an_sqlite_replica_whose_folder_cannot_be_made_is_exit_5() {
+fn an_sqlite_replica_whose_folder_cannot_be_made_is_exit_5() {
     let ws = sandbox_with_rows(10);
     std::fs::write(ws.path().join("blocker"), "a file, not a folder").unwrap();
-    let r = replicate(&ws, Some("sqlite:blocker/replica.db"), r#"["users"]"#);
-    r.expect_code(5);
-    assert!(
-        r.stderr.contains(&format!(
+    let r = replicate(&ws, Some("sqlite:blocker/replica.db"), r#"["users"]"#)
+        .status(5)
+        .stderr_has(&[&format!(
             "cannot create the folder of the SQLite database `{}`: ",
             Path::new("./blocker/replica.db").display()
-        )),
-        "{}",
-        r.stderr
-    );
+        )])
+        .run();
     assert_eq!(ws.counters().requests, 0, "{}", r.stderr);
 }

@@ -1,4 +1,4 @@
-//! Schema changes applied by an incremental load (issue 14), through the binary: a new enum
+//! Schema changes applied by an incremental load, through the binary: a new enum
 //! value, a dropped NOT NULL, and a column that left the schema (kept, with its values; a
 //! required one loses its NOT NULL so new rows can be written). The database is put in the
 //! state an older schema version would have left (the sandbox only adds columns), then the next
@@ -9,7 +9,6 @@
 use std::time::Duration;
 
 use crate::common::*;
-use crate::load::PgDb;
 
 /// What these tests read beyond `load`'s PostgreSQL helpers.
 impl PgDb {
@@ -39,14 +38,13 @@ impl PgDb {
 }
 
 /// `examples/replicate.toml` for the `users` table.
-fn replicate(ws: &Workspace, db: Option<&str>) -> Run {
-    crate::load::replicate(ws, db, r#"["users"]"#)
+fn replicate_users(ws: &Workspace, db: Option<&str>) -> Test {
+    replicate(ws, db, r#"["users"]"#)
 }
 
 /// The sandbox's data moves on (one tick at least), so the next load has changes.
 fn later(ws: &Workspace) {
-    ws.sandbox.advance_clock(Duration::from_secs(3));
-    std::thread::sleep(Duration::from_millis(1100));
+    ws.sandbox().advance_clock(Duration::from_secs(3));
 }
 
 fn workspace() -> Workspace {
@@ -57,12 +55,12 @@ fn workspace() -> Workspace {
 }
 
 #[test]
-fn issue_14_postgres_a_new_enum_value_is_added_before_the_load() {
+fn postgres_a_new_enum_value_is_added_before_the_load() {
     let Some(pg) = PgDb::new("enum") else {
         return;
     };
     let ws = workspace();
-    replicate(&ws, Some(&pg.url)).expect_code(0);
+    replicate_users(&ws, Some(&pg.url)).status(0).run();
     // An older schema version without one of today's values of `workflow_state`.
     let ty = "canvas.users__workflow_state";
     let values = pg.strings(&format!(
@@ -73,14 +71,10 @@ fn issue_14_postgres_a_new_enum_value_is_added_before_the_load() {
         "ALTER TYPE {ty} RENAME VALUE '{gone}' TO 'dap_run_test_old'"
     ));
     later(&ws);
-    let r = replicate(&ws, Some(&pg.url));
-    r.expect_code(0);
-    assert!(
-        r.stderr
-            .contains(&format!("new values of users__workflow_state: {gone}")),
-        "{}",
-        r.stderr
-    );
+    replicate_users(&ws, Some(&pg.url))
+        .status(0)
+        .stderr_has(&[&format!("new values of users__workflow_state: {gone}")])
+        .run();
     assert_eq!(pg.last_load("users"), "incremental");
     let now = pg.strings(&format!(
         "SELECT enumlabel::text FROM pg_enum WHERE enumtypid = '{ty}'::regtype"
@@ -89,12 +83,12 @@ fn issue_14_postgres_a_new_enum_value_is_added_before_the_load() {
 }
 
 #[test]
-fn issue_14_postgres_a_dropped_not_null_is_applied_with_the_load() {
+fn postgres_a_dropped_not_null_is_applied_with_the_load() {
     let Some(pg) = PgDb::new("notnull") else {
         return;
     };
     let ws = workspace();
-    replicate(&ws, Some(&pg.url)).expect_code(0);
+    replicate_users(&ws, Some(&pg.url)).status(0).run();
     // A text column the schema allows to be NULL, made NOT NULL as an older version had it.
     let column = pg.strings(
         "SELECT column_name::text FROM information_schema.columns WHERE table_schema = 'canvas' AND table_name = 'users' AND is_nullable = 'YES' AND data_type IN ('text', 'character varying') ORDER BY ordinal_position LIMIT 1",
@@ -106,37 +100,31 @@ fn issue_14_postgres_a_dropped_not_null_is_applied_with_the_load() {
         "UPDATE canvas.users SET \"{column}\" = '' WHERE \"{column}\" IS NULL; ALTER TABLE canvas.users ALTER COLUMN \"{column}\" SET NOT NULL"
     ));
     later(&ws);
-    let r = replicate(&ws, Some(&pg.url));
-    r.expect_code(0);
-    assert!(
-        r.stderr.contains(&format!("now nullable {column}")),
-        "{}",
-        r.stderr
-    );
+    replicate_users(&ws, Some(&pg.url))
+        .status(0)
+        .stderr_has(&[&format!("now nullable {column}")])
+        .run();
     assert_eq!(pg.last_load("users"), "incremental");
     assert_eq!(pg.nullable("users", &column), "YES");
 }
 
 #[test]
-fn issue_14_postgres_a_required_column_that_left_the_schema_is_kept_and_loses_not_null() {
+fn postgres_a_required_column_that_left_the_schema_is_kept_and_loses_not_null() {
     let Some(pg) = PgDb::new("leftcol") else {
         return;
     };
     let ws = workspace();
-    replicate(&ws, Some(&pg.url)).expect_code(0);
+    replicate_users(&ws, Some(&pg.url)).status(0).run();
     // A required column of an older schema version, gone from today's.
     pg.execute(
         "ALTER TABLE canvas.users ADD COLUMN legacy_code text; UPDATE canvas.users SET legacy_code = 'kept'; ALTER TABLE canvas.users ALTER COLUMN legacy_code SET NOT NULL",
     );
     let before: Vec<String> = pg.strings("SELECT id::text FROM canvas.users ORDER BY id");
     later(&ws);
-    let r = replicate(&ws, Some(&pg.url));
-    r.expect_code(0);
-    assert!(
-        r.stderr.contains("now nullable legacy_code"),
-        "{}",
-        r.stderr
-    );
+    replicate_users(&ws, Some(&pg.url))
+        .status(0)
+        .stderr_has(&["now nullable legacy_code"])
+        .run();
     assert_eq!(pg.last_load("users"), "incremental");
     assert_eq!(pg.nullable("users", "legacy_code"), "YES");
     // The column stays, with its values on the rows that were there.
@@ -147,9 +135,9 @@ fn issue_14_postgres_a_required_column_that_left_the_schema_is_kept_and_loses_no
 }
 
 #[test]
-fn issue_14_sqlite_a_column_that_left_the_schema_is_kept_with_its_values() {
+fn sqlite_a_column_that_left_the_schema_is_kept_with_its_values() {
     let ws = workspace();
-    replicate(&ws, None).expect_code(0);
+    replicate_users(&ws, None).status(0).run();
     let db = ws.path().join("out/replica.db");
     let conn = rusqlite::Connection::open(&db).unwrap();
     conn.execute_batch(
@@ -158,8 +146,7 @@ fn issue_14_sqlite_a_column_that_left_the_schema_is_kept_with_its_values() {
     .unwrap();
     drop(conn);
     later(&ws);
-    let r = replicate(&ws, None);
-    r.expect_code(0);
+    let r = replicate_users(&ws, None).status(0).run();
     let conn = rusqlite::Connection::open(&db).unwrap();
     let last: String = conn
         .query_row(

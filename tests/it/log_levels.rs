@@ -5,11 +5,14 @@
 use crate::common::*;
 
 /// A replicate job over `accounts` and `courses` (which load) and a table the gateway does not
-/// have, into SQLite under the output folder.
+/// have, into SQLite under the output folder: exit 7.
 fn one_table_fails() -> Test {
-    Test::new().job(
-        "replicate.toml",
-        r#"[vars]
+    Test::new()
+        .status(7)
+        .stderr_has(&["replicate: failed (exit 7)"])
+        .job(
+            "replicate.toml",
+            r#"[vars]
 tables = ["accounts", "no_such_table", "courses"]
 
 [[step]]
@@ -18,7 +21,7 @@ for_each = "tables"
 as = "table"
 load = { namespace = "canvas", table = "{{ table }}" }
 "#,
-    )
+        )
 }
 
 /// The level of a cron log line: the word after the timestamp.
@@ -29,19 +32,19 @@ fn level(line: &str) -> &str {
 #[test]
 fn a_partly_failed_run_logs_its_successes_at_info() {
     let t = one_table_fails().run();
-    t.expect_code(7).every_line_stamped();
-    let lines: Vec<&str> = t.run.stderr.lines().collect();
+    t.every_line_stamped();
+    let lines: Vec<&str> = t.stderr.lines().collect();
     let summary = lines
         .iter()
         .position(|l| l.contains("replicate: failed (exit 7)"))
         .expect("the summary's first line");
     let summary = &lines[summary..];
-    assert_eq!(level(summary[0]), "ERROR", "{}", t.run.stderr);
+    assert_eq!(level(summary[0]), "ERROR", "{}", t.stderr);
     for table in ["canvas.accounts", "canvas.courses"] {
         let loaded = summary
             .iter()
             .find(|l| l.contains(&format!("  {table}: snapshot")) && l.contains("upserted"))
-            .unwrap_or_else(|| panic!("{table} in the summary:\n{}", t.run.stderr));
+            .unwrap_or_else(|| panic!("{table} in the summary:\n{}", t.stderr));
         assert_eq!(level(loaded), "INFO", "{loaded}");
     }
     let queries = summary
@@ -59,7 +62,7 @@ fn a_partly_failed_run_logs_its_successes_at_info() {
         assert!(
             !l.contains("canvas.accounts") && !l.contains("canvas.courses"),
             "a success at ERROR: {l}\n{}",
-            t.run.stderr
+            t.stderr
         );
     }
 }
@@ -69,7 +72,6 @@ fn json_logs_give_each_summary_line_its_level_too() {
     let t = one_table_fails()
         .command(&["--log-format", "json", "{job}", "--output-dir", "out"])
         .run();
-    t.expect_code(7);
     let events = t.json_lines();
     let summary = events
         .iter()
@@ -85,6 +87,6 @@ fn json_logs_give_each_summary_line_its_level_too() {
         .iter()
         .filter(|e| e["message"].as_str().unwrap().contains("upserted"))
         .collect();
-    assert!(loaded.len() >= 2, "{}", t.run.stderr);
+    assert!(loaded.len() >= 2, "{}", t.stderr);
     assert!(loaded.iter().all(|e| e["level"] == "INFO"), "{loaded:?}");
 }

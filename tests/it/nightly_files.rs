@@ -46,8 +46,8 @@ fn nightly(ws: &Workspace, download: Option<&str>) -> PathBuf {
     ws.job("nightly.toml", &text)
 }
 
-fn run(ws: &Workspace, job: &Path) -> Run {
-    ws.run(&[
+fn run(ws: &Workspace, job: &Path) -> Test {
+    ws.dap().args(&[
         "run",
         job.to_str().unwrap(),
         "--output-dir",
@@ -77,7 +77,7 @@ fn state(ws: &Workspace) -> Option<String> {
 fn a_snapshot_is_never_replaced_by_a_later_empty_incremental_of_the_same_until() {
     let ws = no_new_data();
     let job = nightly(&ws, Some(UNTIL_LAYOUT));
-    run(&ws, &job).expect_code(0);
+    run(&ws, &job).status(0).run();
     let snapshot = files(&ws);
     assert_eq!(snapshot.len(), 4, "{:?}", snapshot.keys());
     for f in snapshot.keys() {
@@ -89,9 +89,11 @@ fn a_snapshot_is_never_replaced_by_a_later_empty_incremental_of_the_same_until()
     let saved = state(&ws).expect("state after the first run");
 
     // Same `until`, so the same paths: the empty incremental must not take the snapshot's place.
-    let second = run(&ws, &job);
-    second.expect_code(5);
     let accounts = snapshot.keys().next().unwrap();
+    let second = run(&ws, &job)
+        .status(5)
+        .stderr_has(&["step `download` (item `users`)"])
+        .run();
     for line in [
         format!(
             "error: step `download` (item `accounts`): `out/{accounts}` and 1 more file are already there with other bytes (written by an earlier run, or by another item of this run): they are kept, and none of this item's 2 downloaded files was placed"
@@ -101,11 +103,6 @@ fn a_snapshot_is_never_replaced_by_a_later_empty_incremental_of_the_same_until()
     ] {
         assert!(second.stderr.contains(&line), "no `{line}` in\n{}", second.stderr);
     }
-    assert!(
-        second.stderr.contains("step `download` (item `users`)"),
-        "both tables are refused: {}",
-        second.stderr
-    );
     assert_eq!(
         files(&ws),
         snapshot,
@@ -128,27 +125,26 @@ fn a_rerun_handed_the_same_gateway_job_keeps_its_files_and_succeeds() {
         ..Default::default()
     });
     let job = nightly(&ws, Some(UNTIL_LAYOUT));
-    run(&ws, &job).expect_code(1);
+    run(&ws, &job)
+        .status(1)
+        .stderr_has(&["the job for table `users` ended `failed`"])
+        .run();
     let first = files(&ws);
     assert_eq!(first.len(), 2, "accounts' parts: {:?}", first.keys());
     assert!(state(&ws).is_none());
 
-    let second = ws.run(&[
-        "run",
-        job.to_str().unwrap(),
-        "--output-dir",
-        "out",
-        "--var",
-        r#"tables=["accounts"]"#,
-    ]);
-    second.expect_code(0);
-    assert!(
-        second
-            .stderr
-            .contains("already there with the same bytes; kept as it was"),
-        "{}",
-        second.stderr
-    );
+    ws.dap()
+        .args(&[
+            "run",
+            job.to_str().unwrap(),
+            "--output-dir",
+            "out",
+            "--var",
+            r#"tables=["accounts"]"#,
+        ])
+        .status(0)
+        .stderr_has(&["already there with the same bytes; kept as it was"])
+        .run();
     assert_eq!(
         files(&ws),
         first,
@@ -188,7 +184,7 @@ fn folders(ws: &Workspace, table: &str) -> Vec<String> {
 fn nightlies_that_get_the_same_until_keep_every_runs_files() {
     let ws = no_new_data();
     let job = nightly(&ws, None);
-    run(&ws, &job).expect_code(0);
+    run(&ws, &job).status(0).run();
     let first = files(&ws);
     assert_eq!(first.len(), 4, "{:?}", first.keys());
     let saved = state(&ws).expect("state");
@@ -199,15 +195,10 @@ fn nightlies_that_get_the_same_until_keep_every_runs_files() {
         .replace(['-', ':'], "");
 
     // No new data: the same `until`, another gateway job, its own folder.
-    let second = run(&ws, &job);
-    second.expect_code(0);
-    assert!(
-        second
-            .stderr
-            .contains("queries: 2 incremental, 0 snapshots"),
-        "{}",
-        second.stderr
-    );
+    run(&ws, &job)
+        .status(0)
+        .stderr_has(&["queries: 2 incremental, 0 snapshots"])
+        .run();
     let after_second = files(&ws);
     assert_kept(&first, &after_second);
     assert_eq!(after_second.len(), 8, "{:?}", after_second.keys());
@@ -236,20 +227,15 @@ fn nightlies_that_get_the_same_until_keep_every_runs_files() {
     );
 
     // The same query again: the gateway hands back the same job, whose files are there.
-    let third = run(&ws, &job);
-    third.expect_code(0);
-    assert!(
-        third
-            .stderr
-            .contains("already there with the same bytes; kept as it was"),
-        "{}",
-        third.stderr
-    );
+    run(&ws, &job)
+        .status(0)
+        .stderr_has(&["already there with the same bytes; kept as it was"])
+        .run();
     assert_eq!(files(&ws), after_second, "nothing added, nothing changed");
 
     // A day later that job has expired: a new job, with the same `until` still.
-    ws.sandbox.advance_clock(Duration::from_secs(25 * 3_600));
-    run(&ws, &job).expect_code(0);
+    ws.sandbox().advance_clock(Duration::from_secs(25 * 3_600));
+    run(&ws, &job).status(0).run();
     let after_fourth = files(&ws);
     assert_kept(&after_second, &after_fourth);
     assert_eq!(after_fourth.len(), 12, "{:?}", after_fourth.keys());
@@ -267,7 +253,7 @@ fn folders_of_the_until_layout_carry_on_in_the_job_layout_without_a_new_snapshot
     // A user of the earlier layout takes the new example: the state still says where each
     // table stands, so the next run asks for changes, and the old folders stay first.
     let ws = no_new_data();
-    run(&ws, &nightly(&ws, Some(UNTIL_LAYOUT))).expect_code(0);
+    run(&ws, &nightly(&ws, Some(UNTIL_LAYOUT))).status(0).run();
     let old = files(&ws);
     let old_folders: Vec<String> = ["accounts", "users"]
         .iter()
@@ -278,15 +264,10 @@ fn folders_of_the_until_layout_carry_on_in_the_job_layout_without_a_new_snapshot
         })
         .collect();
 
-    let second = run(&ws, &nightly(&ws, None));
-    second.expect_code(0);
-    assert!(
-        second
-            .stderr
-            .contains("queries: 2 incremental, 0 snapshots"),
-        "{}",
-        second.stderr
-    );
+    run(&ws, &nightly(&ws, None))
+        .status(0)
+        .stderr_has(&["queries: 2 incremental, 0 snapshots"])
+        .run();
     let c = ws.counters();
     assert!(
         c.job_queries[2..].iter().all(|q| q.get("since").is_some()),

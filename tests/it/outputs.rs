@@ -48,8 +48,9 @@ check = "urls | length == ids | length""#,
         .sandbox(sandbox(40))
         .job("job.toml", &job)
         .args(&["--report", "json=report.json"])
+        .status(0)
         .run();
-    t.expect_code(0).no_secret();
+    t.no_secret();
     let read = |f: &str| -> serde_json::Value {
         serde_json::from_str(&std::fs::read_to_string(t.out().join(f)).unwrap()).unwrap()
     };
@@ -85,12 +86,16 @@ check = "urls | length == ids | length""#,
 fn an_output_that_matches_nothing_shows_the_answer_as_sent() {
     // Only `status` and `nope` are parsed; the message still shows the members around them.
     let job = job_answer_step(r#"{ status = "$.status", nope = "$.nope.id" }"#, "");
-    let t = Test::new().sandbox(sandbox(3)).job("job.toml", &job).run();
-    t.expect_code(1).stderr_has(&[
-        "output `nope`: JSONPath `$.nope.id` matched nothing in the response {\"id\":\"",
-        "\"status\":\"complete\"",
-        "\"objects\":[{\"id\":\"",
-    ]);
+    Test::new()
+        .sandbox(sandbox(3))
+        .job("job.toml", &job)
+        .status(1)
+        .stderr_has(&[
+            "output `nope`: JSONPath `$.nope.id` matched nothing in the response {\"id\":\"",
+            "\"status\":\"complete\"",
+            "\"objects\":[{\"id\":\"",
+        ])
+        .run();
 }
 
 #[test]
@@ -117,8 +122,8 @@ check = "objects | length == 5"
         })
         .job("job.toml", job)
         .args(&["--report", "json=report.json"])
+        .status(0)
         .run();
-    t.expect_code(0);
     let report: serde_json::Value = serde_json::from_str(&t.ws.read("report.json")).unwrap();
     let item = &report["steps"][1]["items"][0];
     assert_eq!(

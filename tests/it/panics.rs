@@ -1,4 +1,4 @@
-//! A panic is a bug, and is reported as one wherever it happens (issue 11): exit 70 and
+//! A panic is a bug, and is reported as one wherever it happens: exit 70 and
 //! "internal error (a bug in dap-run)", the summary and both reports still written when a
 //! step's task panics, no secret in any output, no state written, no file left half-written.
 //! The panics are asked for with `DAP_RUN_TEST_PANIC` (`dap_run::test_panic`), which only the
@@ -11,8 +11,8 @@ use crate::common::*;
 const BUG: &str = "internal error (a bug in dap-run)";
 const ASKED: &str = "a panic a test asked for";
 
-/// Runs `example` (one table) with a panic asked for at `site`, both reports requested.
-fn panic_at(example: &str, site: &str) -> Outcome {
+/// `example` (one table) with a panic asked for at `site`, both reports requested: exit 70.
+fn panic_at(example: &str, site: &str) -> Test {
     let mut t = Test::new()
         .example(example)
         .env("DAP_RUN_TEST_PANIC", site)
@@ -25,7 +25,7 @@ fn panic_at(example: &str, site: &str) -> Outcome {
     if example != "tables.toml" {
         t = t.tables(&["users"]);
     }
-    t.run()
+    t.status(70)
 }
 
 /// The JSON report, and the first error in it.
@@ -50,10 +50,10 @@ fn report(o: &Outcome) -> (Json, Json) {
     (report, first)
 }
 
-/// Exit 70, the bug named in the log, the summary and the JUnit report, no secret, no state.
+/// Runs `t`: the bug named in the log, the summary and the JUnit report, no secret, no state.
 #[track_caller]
-fn reported_as_a_bug(o: &Outcome, what: &str) {
-    o.expect_code(70)
+fn reported_as_a_bug(t: Test, what: &str) -> Outcome {
+    let o = t
         .stderr_has(&[
             // The panic itself, logged by the panic hook.
             &format!("ERROR {BUG}: DAP_RUN_TEST_PANIC="),
@@ -62,18 +62,18 @@ fn reported_as_a_bug(o: &Outcome, what: &str) {
             "= help: please report it with the log of this run",
             "failed (exit 70)",
         ])
-        .left_clean(false)
-        .no_secret();
+        .run();
+    o.left_clean(false).no_secret();
     let junit = o.ws.read("junit.xml");
     assert!(junit.contains(&format!("{BUG}: {what} failed")), "{junit}");
+    o
 }
 
 /// A loop item's task panics: that item fails as a bug, the run ends with its summary and
 /// reports.
 #[test]
-fn issue_11_a_panic_in_a_loop_task_is_exit_70_with_summary_and_reports() {
-    let o = panic_at("nightly.toml", "item");
-    reported_as_a_bug(&o, "a loop task");
+fn a_panic_in_a_loop_task_is_exit_70_with_summary_and_reports() {
+    let o = reported_as_a_bug(panic_at("nightly.toml", "item"), "a loop task");
     let (report, first) = report(&o);
     assert_eq!(first["code"], "Internal", "{report:#}");
     assert_eq!(first["check"], false, "{report:#}");
@@ -91,9 +91,8 @@ fn issue_11_a_panic_in_a_loop_task_is_exit_70_with_summary_and_reports() {
 /// The task of a step that does not loop panics: it too is the step's failure, with the
 /// summary and reports (the panic took the whole run with it, and no report was written).
 #[test]
-fn issue_11_a_panic_in_a_step_that_does_not_loop_still_writes_summary_and_reports() {
-    let o = panic_at("tables.toml", "item");
-    reported_as_a_bug(&o, "a step task");
+fn a_panic_in_a_step_that_does_not_loop_still_writes_summary_and_reports() {
+    let o = reported_as_a_bug(panic_at("tables.toml", "item"), "a step task");
     let (report, first) = report(&o);
     assert_eq!(first["code"], "Internal", "{report:#}");
     assert!(
@@ -107,9 +106,8 @@ fn issue_11_a_panic_in_a_step_that_does_not_loop_still_writes_summary_and_report
 
 /// A download task panics: the part fails as a bug and leaves no temporary file.
 #[test]
-fn issue_11_a_panic_in_a_download_task_is_exit_70_with_summary_and_reports() {
-    let o = panic_at("nightly.toml", "download");
-    reported_as_a_bug(&o, "a download task");
+fn a_panic_in_a_download_task_is_exit_70_with_summary_and_reports() {
+    let o = reported_as_a_bug(panic_at("nightly.toml", "download"), "a download task");
     let (report, first) = report(&o);
     assert_eq!(first["code"], "Internal", "{report:#}");
     assert!(
@@ -128,16 +126,15 @@ fn issue_11_a_panic_in_a_download_task_is_exit_70_with_summary_and_reports() {
 /// The command panics outside any task (before the run): exit 70 and the bug's one
 /// diagnostic; there is no run to report on, and nothing was sent.
 #[test]
-fn issue_11_a_panic_outside_any_task_is_exit_70() {
-    let o = panic_at("nightly.toml", "command");
-    o.expect_code(70)
+fn a_panic_outside_any_task_is_exit_70() {
+    let o = panic_at("nightly.toml", "command")
         .stderr_has(&[
             &format!("ERROR {BUG}: DAP_RUN_TEST_PANIC=command: {ASKED}"),
             &format!("ERROR error: {BUG}: the command panicked\n"),
             "ERROR   = help: please report it with the log of this run",
         ])
-        .left_clean(false)
-        .no_secret();
+        .run();
+    o.left_clean(false).no_secret();
     assert!(!o.ws.path().join("report.json").exists());
     assert_eq!(o.ws.counters().logins, 0, "nothing was sent");
 }

@@ -1,4 +1,4 @@
-//! `dap-run plan` (issue 6): a snapshot of the plan of every example, in both formats, and
+//! `dap-run plan`: a snapshot of the plan of every example, in both formats, and
 //! proof that the plan is the same bytes on any machine and shows no secret.
 //!
 //! New or changed snapshots: `INSTA_UPDATE=always cargo test --test it plan::`, review the
@@ -6,7 +6,6 @@
 //! fails.
 
 use std::path::Path;
-use std::process::Command;
 
 use crate::common::*;
 
@@ -14,19 +13,18 @@ fn stem(p: &Path) -> String {
     p.file_stem().unwrap().to_string_lossy().into_owned()
 }
 
-/// `dap-run plan` through the binary, from `dir`, with `env`.
-fn plan(dir: &Path, job: &Path, format: &str, env: &[(&str, &str)]) -> Run {
-    let mut c: Command = bare_cmd(dir);
-    c.envs(env.iter().copied());
-    let run = Run::from(
-        c.args(["plan", "--format", format])
-            .arg(job)
-            .output()
-            .expect("run dap-run"),
-    );
-    run.expect_code(0);
-    assert_eq!(run.stderr, "", "plan prints nothing on stderr");
-    run
+/// `dap-run plan` through the binary, from `dir`, with `env`: exit 0, nothing on stderr.
+fn plan(dir: &Path, job: &Path, format: &str, env: &[(&str, &str)]) -> Outcome {
+    let mut t = Workspace::bare().dap().current_dir(dir).args(&[
+        "plan",
+        "--format",
+        format,
+        job.to_str().unwrap(),
+    ]);
+    for (k, v) in env {
+        t = t.env(k, v);
+    }
+    t.status(0).stderr("").run()
 }
 
 #[test]
@@ -174,26 +172,20 @@ fn plan_shows_secrets_as_stars_and_env_as_names() {
 #[test]
 fn plan_applies_var_overrides() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let run = Run::from(
-        bare_cmd(root)
-            .args([
-                "plan",
-                "examples/tables.toml",
-                "--var",
-                "namespace=catalog",
-                "--var",
-                r#"required=["x"]"#,
-            ])
-            .output()
-            .unwrap(),
-    );
-    run.expect_code(0);
-    assert!(
-        run.stdout.contains("namespace: \"catalog\""),
-        "{}",
-        run.stdout
-    );
-    assert!(run.stdout.contains("required: [\"x\"]"), "{}", run.stdout);
+    Workspace::bare()
+        .dap()
+        .current_dir(root)
+        .args(&[
+            "plan",
+            "examples/tables.toml",
+            "--var",
+            "namespace=catalog",
+            "--var",
+            r#"required=["x"]"#,
+        ])
+        .status(0)
+        .stdout_has(&["namespace: \"catalog\"", "required: [\"x\"]"])
+        .run();
 }
 
 /// The library example of docs/ci.md: `job::load` + `plan::render` give what `dap-run plan` prints.

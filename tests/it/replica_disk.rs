@@ -11,7 +11,6 @@ use std::path::Path;
 use serde_json::json;
 
 use crate::common::*;
-use crate::load::{kill_at_random_moments, oracle, replicate, sandbox_with_rows};
 
 const AT: &str = "2025-01-01T00:00:00Z";
 const UNTIL: &str = "2025-01-02T00:00:00Z";
@@ -20,31 +19,26 @@ const UNTIL2: &str = "2025-01-03T00:00:00Z";
 /// The lock file a load holds in its folder.
 const LOCK: &str = ".dap-run-load.lock";
 
-/// A run loading `canvas.t` into `db` from `dir` (downloads under `dir/out`), keeping the
-/// objects when `keep`.
-fn load(gw: &FakeGateway, dir: &Path, db: &TestDb, keep: bool) -> Run {
+/// A run loading `canvas.t` into `db` in `ws` (downloads under `out/`), keeping the objects
+/// when `keep`.
+fn load(ws: &Workspace, db: &TestDb, keep: bool) -> Test {
     let keep = if keep { ", keep_downloads = true" } else { "" };
-    let job = format!(
-        "name = \"disk\"\n\n[[step]]\nid = \"load\"\nload = {{ namespace = \"canvas\", table = \"t\"{keep} }}\n"
+    ws.job(
+        "job.toml",
+        &format!(
+            "name = \"disk\"\n\n[[step]]\nid = \"load\"\nload = {{ namespace = \"canvas\", table = \"t\"{keep} }}\n"
+        ),
     );
-    std::fs::write(dir.join("job.toml"), job).unwrap();
-    Run::from(
-        bare_cmd(dir)
-            .env("DAP_API_URL", &gw.url)
-            .env("DAP_CLIENT_ID", "disk")
-            .env("DAP_CLIENT_SECRET", "disk-secret")
-            .args([
-                "run",
-                "job.toml",
-                "--output-dir",
-                "out",
-                "--database",
-                &db.url,
-            ])
-            .args(["--report", "json=report.json"])
-            .output()
-            .expect("run dap-run"),
-    )
+    ws.dap().args(&[
+        "run",
+        "job.toml",
+        "--output-dir",
+        "out",
+        "--database",
+        &db.url,
+        "--report",
+        "json=report.json",
+    ])
 }
 
 /// A gateway serving `canvas.t` (an integer key `id`, an integer `n`).
@@ -125,19 +119,19 @@ fn a_committed_load_leaves_no_object_behind() {
             "t",
             FakeJob::incremental(UNTIL, &[&changes(0..2), &changes(7..9)]),
         );
-        let dir = tempfile::tempdir().unwrap();
-        load(&gw, dir.path(), &db, false).expect_code(0);
+        let ws = gw.workspace();
+        load(&ws, &db, false).status(0).run();
         assert_eq!(db.rows("canvas", "t", &["id"]).len(), 9, "{db:?}");
-        assert_eq!(downloads(dir.path()), Vec::<String>::new(), "{db:?}");
-        assert_eq!(report_files(dir.path()), json!([]), "{db:?}");
-        load(&gw, dir.path(), &db, false).expect_code(0);
+        assert_eq!(downloads(ws.path()), Vec::<String>::new(), "{db:?}");
+        assert_eq!(report_files(ws.path()), json!([]), "{db:?}");
+        load(&ws, &db, false).status(0).run();
         assert_eq!(db.until("canvas", "t").as_deref(), Some(UNTIL), "{db:?}");
         assert_eq!(
             db.rows("canvas", "t", &["id", "n"])[1],
             [Some("1".into()), Some("10".into())],
             "{db:?}"
         );
-        assert_eq!(downloads(dir.path()), Vec::<String>::new(), "{db:?}");
+        assert_eq!(downloads(ws.path()), Vec::<String>::new(), "{db:?}");
     }
 }
 
@@ -160,11 +154,11 @@ fn kept_downloads_stay_in_one_folder_per_gateway_job() {
             "t",
             FakeJob::incremental(UNTIL2, &[&changes(2..3)]),
         );
-        let dir = tempfile::tempdir().unwrap();
-        load(&gw, dir.path(), &db, true).expect_code(0);
-        let files = report_files(dir.path());
+        let ws = gw.workspace();
+        load(&ws, &db, true).status(0).run();
+        let files = report_files(ws.path());
         assert_eq!(files.as_array().unwrap().len(), 2, "{db:?}: {files}");
-        load(&gw, dir.path(), &db, true).expect_code(0);
+        load(&ws, &db, true).status(0).run();
         let kept = [
             "canvas/",
             "canvas/t/",
@@ -174,11 +168,11 @@ fn kept_downloads_stay_in_one_folder_per_gateway_job() {
             "canvas/t/job-2/",
             "canvas/t/job-2/part-00000.tsv.gz",
         ];
-        assert_eq!(downloads(dir.path()), kept, "{db:?}");
+        assert_eq!(downloads(ws.path()), kept, "{db:?}");
         let text = |p: &str| {
             let mut s = String::new();
             use std::io::Read as _;
-            flate2::read::GzDecoder::new(File::open(dir.path().join("out").join(p)).unwrap())
+            flate2::read::GzDecoder::new(File::open(ws.path().join("out").join(p)).unwrap())
                 .read_to_string(&mut s)
                 .unwrap();
             s
@@ -186,8 +180,8 @@ fn kept_downloads_stay_in_one_folder_per_gateway_job() {
         assert_eq!(text("canvas/t/job-1/part-00000.tsv.gz"), a);
         assert_eq!(text("canvas/t/job-1/part-00001.tsv.gz"), b);
         // The option off: this load's objects go, the kept ones stay.
-        load(&gw, dir.path(), &db, false).expect_code(0);
-        assert_eq!(downloads(dir.path()), kept, "{db:?}");
+        load(&ws, &db, false).status(0).run();
+        assert_eq!(downloads(ws.path()), kept, "{db:?}");
     }
 }
 
@@ -204,26 +198,20 @@ fn a_failed_load_keeps_only_the_object_at_fault_until_the_next_run() {
             "t",
             FakeJob::snapshot(AT, &[&rows(0..5), short, &rows(5..9)]),
         );
-        let dir = tempfile::tempdir().unwrap();
-        let run = load(&gw, dir.path(), &db, false);
-        run.expect_code(6);
-        assert!(
-            run.stderr
-                .contains("line 3: 1 fields where the header has 2"),
-            "{db:?}: {}",
-            run.stderr
-        );
+        let ws = gw.workspace();
         let at_fault = Path::new("out/canvas/t/job-1/part-00001.tsv.gz");
-        assert!(
-            run.stderr.contains(&format!(
-                "kept `{}` for diagnosis; the next load of the table removes it",
-                at_fault.display()
-            )),
-            "{db:?}: {}",
-            run.stderr
-        );
+        load(&ws, &db, false)
+            .status(6)
+            .stderr_has(&[
+                "line 3: 1 fields where the header has 2",
+                &format!(
+                    "kept `{}` for diagnosis; the next load of the table removes it",
+                    at_fault.display()
+                ),
+            ])
+            .run();
         assert_eq!(
-            downloads(dir.path()),
+            downloads(ws.path()),
             [
                 "canvas/",
                 "canvas/t/",
@@ -241,12 +229,14 @@ fn a_failed_load_keeps_only_the_object_at_fault_until_the_next_run() {
             "t",
             FakeJob::snapshot(AT, &[&rows(0..5), &rows(4..6)]),
         );
-        let run = load(&gw, dir.path(), &db, false);
-        run.expect_code(6);
-        assert_eq!(downloads(dir.path()), Vec::<String>::new(), "{db:?}");
+        load(&ws, &db, false)
+            .status(6)
+            .stderr_has(&["the table was left at its previous point"])
+            .run();
+        assert_eq!(downloads(ws.path()), Vec::<String>::new(), "{db:?}");
         gw.job("canvas", "t", FakeJob::snapshot(AT, &[&rows(0..5)]));
-        load(&gw, dir.path(), &db, false).expect_code(0);
-        assert_eq!(downloads(dir.path()), Vec::<String>::new(), "{db:?}");
+        load(&ws, &db, false).status(0).run();
+        assert_eq!(downloads(ws.path()), Vec::<String>::new(), "{db:?}");
     }
 }
 
@@ -258,8 +248,8 @@ fn a_failed_load_keeps_only_the_object_at_fault_until_the_next_run() {
 fn the_next_load_removes_a_stopped_runs_objects_never_a_running_ones() {
     for db in TestDb::each("disk_stopped") {
         let gw = gateway();
-        let dir = tempfile::tempdir().unwrap();
-        let table = dir.path().join("out/canvas/t");
+        let ws = gw.workspace();
+        let table = ws.path().join("out/canvas/t");
         let folder = |name: &str| {
             let f = table.join(name);
             std::fs::create_dir_all(&f).unwrap();
@@ -274,22 +264,18 @@ fn the_next_load_removes_a_stopped_runs_objects_never_a_running_ones() {
         let same_job = folder("job-1");
         same_job.lock().unwrap();
         gw.job("canvas", "t", FakeJob::snapshot(AT, &[&rows(0..5)]));
-        let run = load(&gw, dir.path(), &db, false);
-        run.expect_code(75);
-        assert!(
-            run.stderr
-                .contains("another run is loading the objects of `canvas.t`"),
-            "{db:?}: {}",
-            run.stderr
-        );
+        load(&ws, &db, false)
+            .status(75)
+            .stderr_has(&["another run is loading the objects of `canvas.t`"])
+            .run();
         assert!(table.join("stopped/part-00000.tsv.gz").exists());
         assert!(table.join("job-1/part-00000.tsv.gz").exists());
         drop(same_job);
 
         gw.job("canvas", "t", FakeJob::snapshot(AT, &[&rows(0..5)]));
-        load(&gw, dir.path(), &db, false).expect_code(0);
+        load(&ws, &db, false).status(0).run();
         assert_eq!(
-            downloads(dir.path()),
+            downloads(ws.path()),
             [
                 "canvas/",
                 "canvas/t/",
@@ -305,8 +291,8 @@ fn the_next_load_removes_a_stopped_runs_objects_never_a_running_ones() {
             "t",
             FakeJob::incremental(UNTIL, &[&changes(0..1)]),
         );
-        load(&gw, dir.path(), &db, false).expect_code(0);
-        assert_eq!(downloads(dir.path()), Vec::<String>::new(), "{db:?}");
+        load(&ws, &db, false).status(0).run();
+        assert_eq!(downloads(ws.path()), Vec::<String>::new(), "{db:?}");
     }
 }
 
@@ -315,62 +301,54 @@ fn the_next_load_removes_a_stopped_runs_objects_never_a_running_ones() {
 /// left, the table where it was.
 #[test]
 fn a_run_stopped_by_a_signal_mid_load_leaves_no_object() {
-    use crate::run_edges::{send_signal, wait_exit, wait_for};
+    use crate::signals::{send_signal, wait_for};
     for db in TestDb::each("disk_signal") {
         let gw = gateway();
         gw.job("canvas", "t", FakeJob::snapshot(AT, &[&rows(0..5), STALL]));
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("job.toml"),
-            "name = \"disk\"\n[[step]]\nid = \"load\"\nload = { namespace = \"canvas\", table = \"t\" }\n",
-        )
-        .unwrap();
-        let child = bare_cmd(dir.path())
-            .env("DAP_API_URL", &gw.url)
-            .env("DAP_CLIENT_ID", "disk")
-            .env("DAP_CLIENT_SECRET", "disk-secret")
-            .args([
-                "run",
-                "job.toml",
-                "--output-dir",
-                "out",
-                "--database",
-                &db.url,
-            ])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let first = dir.path().join("out/canvas/t/job-1/part-00000.tsv.gz");
+        let ws = gw.workspace();
+        let child = load(&ws, &db, false)
+            .status(143)
+            .stderr_has(&["SIGTERM"])
+            .spawn();
+        let first = ws.path().join("out/canvas/t/job-1/part-00000.tsv.gz");
         wait_for("the first object", || first.exists());
         send_signal(&child, "TERM");
-        let run = wait_exit(child);
-        run.expect_code(143);
-        assert_eq!(downloads(dir.path()), Vec::<String>::new(), "{db:?}");
+        child.wait(std::time::Duration::from_secs(60));
+        assert_eq!(downloads(ws.path()), Vec::<String>::new(), "{db:?}");
         assert_eq!(db.until("canvas", "t"), None, "{db:?}");
     }
 }
 
-/// Runs killed at random moments (downloading, loading, committing), then a run to the end:
-/// each table is at a committed point meanwhile, and in the end the output folder holds no
-/// object and no folder of a load.
+/// Runs killed at seeded moments (downloading, loading, committing), then a run to the end:
+/// the output folder then holds no object and no folder of a load.
 #[test]
 fn a_killed_run_then_a_normal_one_leave_no_object() {
+    let mut rng = fastrand::Rng::with_seed(kill_seed());
     for db in TestDb::each("disk_kill") {
-        let ws = sandbox_with_rows(8000);
+        let ws = sandbox_with_rows(4000);
         ws.example("replicate.toml");
         // Loaded once first, so that the killed runs' incrementals can commit.
-        replicate(&ws, Some(&db.url), r#"["users","courses"]"#).expect_code(0);
-        kill_at_random_moments(&ws, Some(&db.url), &|t| {
-            if let Some(until) = db.until("canvas", t) {
-                assert_eq!(
-                    db.rows("canvas", t, &["id"]).len(),
-                    oracle(&ws, "canvas", t, &until).len(),
-                    "{db:?} {t}"
-                );
+        replicate(&ws, Some(&db.url), r#"["users","courses"]"#)
+            .status(0)
+            .run();
+        for _ in 0..3 {
+            ws.sandbox()
+                .advance_clock(std::time::Duration::from_secs(1));
+            let before = ws.counters().object_downloads;
+            let mut run = replicate(&ws, Some(&db.url), r#"["users","courses"]"#).spawn();
+            let started = std::time::Instant::now();
+            while ws.counters().object_downloads == before && run.is_running() {
+                assert!(started.elapsed() < std::time::Duration::from_secs(60));
+                std::thread::sleep(std::time::Duration::from_millis(5));
             }
-        });
-        replicate(&ws, Some(&db.url), r#"["users","courses"]"#).expect_code(0);
+            std::thread::sleep(std::time::Duration::from_millis(rng.u64(0..150)));
+            run.kill();
+        }
+        ws.sandbox()
+            .advance_clock(std::time::Duration::from_secs(1));
+        replicate(&ws, Some(&db.url), r#"["users","courses"]"#)
+            .status(0)
+            .run();
         assert_eq!(downloads(ws.path()), Vec::<String>::new(), "{db:?}");
     }
 }
@@ -379,24 +357,18 @@ fn a_killed_run_then_a_normal_one_leave_no_object() {
 /// or a misspelt key, is exit 2 with its place, before anything is sent.
 #[test]
 fn check_refuses_a_keep_downloads_that_is_not_a_boolean() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("job.toml"),
+    let ws = Workspace::bare();
+    ws.job(
+        "job.toml",
         "name = \"x\"\n[[step]]\nid = \"l\"\nload = { namespace = \"canvas\", table = \"t\", keep_downloads = \"yes\" }\n[[step]]\nid = \"m\"\nload = { namespace = \"canvas\", table = \"t\", keep_download = true }\n",
-    )
-    .unwrap();
-    let run = Run::from(
-        bare_cmd(dir.path())
-            .args(["check", "job.toml"])
-            .output()
-            .unwrap(),
     );
-    run.expect_code(2);
-    for want in [
-        "error: `keep_downloads` must be `true` or `false`\n --> job.toml:4:62",
-        "error: unknown key `keep_download`\n --> job.toml:7:45",
-        "did you mean `keep_downloads`?",
-    ] {
-        assert!(run.stderr.contains(want), "{want}\n{}", run.stderr);
-    }
+    ws.dap()
+        .args(&["check", "job.toml"])
+        .status(2)
+        .stderr_has(&[
+            "error: `keep_downloads` must be `true` or `false`\n --> job.toml:4:62",
+            "error: unknown key `keep_download`\n --> job.toml:7:45",
+            "did you mean `keep_downloads`?",
+        ])
+        .run();
 }

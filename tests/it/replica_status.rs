@@ -6,8 +6,6 @@ use serde_json::Value as Json;
 
 use crate::common::*;
 use crate::db_check::as_unprivileged;
-use crate::load::{PgDb, replicate, sandbox_with_rows};
-use crate::load_mysql::MyDb;
 
 /// `loaded_at` of every table of `replica --format json`, each checked to be RFC 3339 in UTC
 /// (`2026-12-07T05:21:45Z`) and within the run that loaded it.
@@ -28,8 +26,7 @@ fn assert_loaded_at_in_rfc3339_utc(
     if let Some(db) = db {
         args.extend(["--database", db]);
     }
-    let r = ws.run(&args);
-    r.expect_code(0);
+    let r = ws.dap().args(&args).status(0).run();
     let doc: Json = serde_json::from_str(&r.stdout).unwrap();
     let tables = doc["tables"].as_array().unwrap();
     assert!(!tables.is_empty(), "{}", r.stdout);
@@ -56,7 +53,7 @@ fn assert_loaded_at_in_rfc3339_utc(
 fn loaded_at_is_rfc3339_utc_in_sqlite() {
     let ws = sandbox_with_rows(10);
     let started = std::time::SystemTime::now();
-    replicate(&ws, None, r#"["users"]"#).expect_code(0);
+    replicate(&ws, None, r#"["users"]"#).status(0).run();
     assert_loaded_at_in_rfc3339_utc(&ws, None, started);
 }
 
@@ -72,7 +69,7 @@ fn loaded_at_is_rfc3339_utc_in_postgres_whatever_the_session_time_zone() {
     );
     let ws = sandbox_with_rows(10);
     let started = std::time::SystemTime::now();
-    replicate(&ws, Some(&url), r#"["users"]"#).expect_code(0);
+    replicate(&ws, Some(&url), r#"["users"]"#).status(0).run();
     assert_loaded_at_in_rfc3339_utc(&ws, Some(&url), started);
 }
 
@@ -83,7 +80,9 @@ fn loaded_at_is_rfc3339_utc_in_mysql() {
     };
     let ws = sandbox_with_rows(10);
     let started = std::time::SystemTime::now();
-    replicate(&ws, Some(&db.url), r#"["users"]"#).expect_code(0);
+    replicate(&ws, Some(&db.url), r#"["users"]"#)
+        .status(0)
+        .run();
     assert_loaded_at_in_rfc3339_utc(&ws, Some(&db.url), started);
 }
 
@@ -92,21 +91,25 @@ fn loaded_at_is_rfc3339_utc_in_mysql() {
 #[test]
 fn replica_reads_a_read_only_sqlite_replica() {
     let ws = sandbox_with_rows(10);
-    replicate(&ws, None, r#"["users","courses"]"#).expect_code(0);
+    replicate(&ws, None, r#"["users","courses"]"#)
+        .status(0)
+        .run();
     let out = ws.path().join("out");
     let before = files_under(&out);
     for format in ["json", "text"] {
-        let r = as_unprivileged(&ws, &out, |cmd| {
-            cmd.args([
+        let (t, _writable_again) = as_unprivileged(
+            &ws,
+            &out,
+            ws.dap().args(&[
                 "replica",
                 "replicate.toml",
                 "--output-dir",
                 "out",
                 "--format",
                 format,
-            ]);
-        });
-        r.expect_code(0);
+            ]),
+        );
+        let r = t.status(0).run();
         assert!(
             r.stdout.contains("canvas")
                 && r.stdout.contains("users")

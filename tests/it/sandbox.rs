@@ -257,7 +257,7 @@ async fn expired_invalid_and_missing_tokens_get_401() {
         .expect("request");
     assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
 
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    sandbox.advance_clock(Duration::from_secs(2));
     let (status, body) = get(&sandbox, &token, "/dap/query/canvas/table").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "expired token: {body}");
     assert_eq!(sandbox.counters().unauthorized, 3);
@@ -752,7 +752,7 @@ async fn inst_access_tokens_are_minted_and_accepted() {
     let (status, _) = get(&sandbox, &token, "/dap/query/canvas/table").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(sandbox.counters().canvas_mints, 1);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    sandbox.advance_clock(Duration::from_secs(2));
     let (status, _) = get(&sandbox, &token, "/dap/query/canvas/table").await;
     assert_eq!(
         status,
@@ -1072,8 +1072,10 @@ async fn incrementals_too_old_or_needing_a_snapshot_are_refused() {
 /// with the same `until` after it expired.
 #[tokio::test]
 async fn when_no_new_data_arrives_until_stays_where_the_data_stopped() {
+    // The clock moves on by more than a day; the token, issued for two, outlives it.
     let sandbox = start(SandboxConfig {
         no_new_data_after: Some(Duration::ZERO),
+        token_ttl: Duration::from_secs(48 * 3_600),
         ..SandboxConfig::default()
     })
     .await;
@@ -1182,9 +1184,12 @@ async fn a_schema_change_adds_a_version_and_a_nullable_column() {
     );
 }
 
+/// A time-based job completes when its time has passed on the sandbox clock, however often it
+/// is polled before: `waiting`, then `running` after a tenth of its time, then `complete`.
 #[tokio::test]
 async fn jobs_complete_by_time_when_a_job_time_is_set() {
-    let job_time = Duration::from_millis(1_500);
+    // Shorter than the token's hour: the clock moves past the job's time, not the token's.
+    let job_time = Duration::from_secs(600);
     let sandbox = start(SandboxConfig {
         polls_to_complete: 0,
         job_time: Some(job_time),
@@ -1192,35 +1197,26 @@ async fn jobs_complete_by_time_when_a_job_time_is_set() {
     })
     .await;
     let token = login(&sandbox).await;
-    let started = Instant::now();
     let (status, job) = post(&sandbox, &token, ACCOUNTS_DATA, &json!({"format": "jsonl"})).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     let path = format!("/dap/job/{}", job["id"].as_str().expect("id"));
-    let mut polls = 0;
-    while started.elapsed() < job_time / 2 {
+    // Polls do not hurry the job.
+    for _ in 0..5 {
         let (status, body) = get(&sandbox, &token, &path).await;
-        // Polls do not hurry a time-based job (when the machine was slow, stop checking).
-        if started.elapsed() < job_time {
-            assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-        }
-        polls += 1;
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        assert_eq!(body["status"], "waiting", "{body}");
     }
-    assert!(polls >= 1);
-    // `started` is before the job was created: completion means at least `job_time` passed.
-    loop {
-        let (status, body) = get(&sandbox, &token, &path).await;
-        if status == StatusCode::OK {
-            assert_eq!(body["status"], "complete");
-            assert!(started.elapsed() >= job_time);
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "never completed: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    sandbox.advance_clock(job_time / 2);
+    let (status, body) = get(&sandbox, &token, &path).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["status"], "running", "{body}");
+    sandbox.advance_clock(job_time / 2 - Duration::from_secs(60));
+    let (status, body) = get(&sandbox, &token, &path).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "a minute early: {body}");
+    sandbox.advance_clock(Duration::from_secs(60));
+    let (status, body) = get(&sandbox, &token, &path).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "complete");
 }
 
 #[tokio::test]

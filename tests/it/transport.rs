@@ -23,19 +23,18 @@ fn a_host_without_ca_certificates_is_exit_4_and_says_what_to_install() {
         .file("empty.pem", "")
         .env("SSL_CERT_FILE", "empty.pem")
         .env("DAP_API_URL", "https://127.0.0.1:9")
-        .run();
-    t.expect_code(4)
+        .status(4)
         .stderr_has(&[
             "cannot set up the HTTPS client: ",
             "No CA certificates were loaded from the system",
             "= help: install the system's CA certificates (Debian and Ubuntu: `apt-get install ca-certificates`",
             "or point SSL_CERT_FILE or SSL_CERT_DIR at a CA bundle",
-        ])
-        .no_secret();
+        ]).run();
+    t.no_secret();
     assert!(
-        !t.run.stderr.contains("local file") && !t.run.stderr.contains("`the HTTP client`"),
+        !t.stderr.contains("local file") && !t.stderr.contains("`the HTTP client`"),
         "{}",
-        t.run.stderr
+        t.stderr
     );
 }
 
@@ -127,20 +126,20 @@ fn retry_after_as_an_http_date_is_honoured() {
     let t = Test::new()
         .job("job.toml", &format!("{ONE_GET}\n{FAST_RETRY}"))
         .env("DAP_API_URL", &url)
+        .status(0)
+        .stderr_has(&["retrying in "])
         .run();
-    t.expect_code(0).stderr_has(&["retrying in "]);
     let logged = t
-        .run
         .stderr
         .split("retrying in ")
         .nth(1)
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(debug_duration)
-        .unwrap_or_else(|| panic!("a wait in the log:\n{}", t.run.stderr));
+        .unwrap_or_else(|| panic!("a wait in the log:\n{}", t.stderr));
     assert!(
         logged > Duration::from_secs(1) && logged <= Duration::from_secs(3),
         "waited {logged:?}, not until the date:\n{}",
-        t.run.stderr
+        t.stderr
     );
     let seen = seen.lock().unwrap();
     let tables: Vec<&Instant> = seen

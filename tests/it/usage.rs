@@ -1,7 +1,6 @@
 //! The errors that end a command before anything is sent (the command line, reading job files,
 //! resolving the gateway, the credentials and the replica): their exact text and exit code,
-//! through the binary, as one transcript snapshot. Issue 11 typed them (they were one variant
-//! holding a message); this pins that their wording did not change.
+//! through the binary, as one transcript snapshot, which pins their wording.
 
 use std::path::Path;
 
@@ -96,9 +95,9 @@ fn example(name: &str) -> String {
     std::fs::read_to_string(examples_dir().join(name)).unwrap()
 }
 
-/// The files the cases name.
-fn workspace() -> tempfile::TempDir {
-    let ws = tempfile::tempdir().unwrap();
+/// A workspace without a gateway, with the files the cases name.
+fn workspace() -> Workspace {
+    let ws = Workspace::bare();
     let dir = ws.path();
     let nightly = example("nightly.toml");
     for name in ["nightly.toml", "tables.toml", "replicate.toml"] {
@@ -142,16 +141,16 @@ fn workspace() -> tempfile::TempDir {
 
 /// Every error that ends a command before a run, with its exit code, as users read them.
 #[test]
-fn issue_11_errors_before_a_run_read_as_before() {
+fn errors_before_a_run_read_as_before() {
     let ws = workspace();
     let mut transcript = String::new();
     for c in CASES {
-        let mut cmd = bare_cmd(ws.path());
-        cmd.args(c.args);
+        let mut t = ws.dap().args(c.args);
         for (k, v) in c.env {
-            cmd.env(k, v);
+            t = t.env(k, v);
         }
-        let run = Run::from(cmd.output().unwrap());
+        // Every one is a usage error; the transcript pins its text.
+        let run = t.status(2).stderr_has(&["error"]).run();
         let env: String = c.env.iter().map(|(k, v)| format!("{k}={v:?} ")).collect();
         transcript.push_str(&format!(
             "$ {env}dap-run {}\nexit {}\n{}\n",
@@ -177,9 +176,9 @@ fn a_mistyped_subcommand_is_named_with_the_one_meant() {
         let t = Test::new()
             .example("tables.toml")
             .command(&[typo, "{job}"])
+            .status(2)
+            .stderr_snapshot(&format!("mistyped_subcommand_{name}"))
             .run();
-        t.expect_code(2)
-            .stderr_snapshot(&format!("mistyped_subcommand_{name}"));
         assert_eq!(t.ws.counters().requests, 0);
     }
     // A file of that name is a job file, whatever its name.
@@ -189,8 +188,8 @@ fn a_mistyped_subcommand_is_named_with_the_one_meant() {
             "[[step]]\nid = \"a\"\nget = \"/dap/query/canvas/table\"\n",
         )
         .command(&["chek", "--output-dir", "out"])
-        .run()
-        .expect_code(0);
+        .status(0)
+        .run();
 }
 
 /// A `--var` of another type than its declaration in `[vars]` fails `check`, `plan` and `run`
@@ -208,9 +207,9 @@ fn a_var_of_another_type_than_declared_fails_with_the_json_to_write() {
                 .example("replicate.toml")
                 .command(command)
                 .args(&["--var", arg])
+                .status(2)
+                .stderr_snapshot(&format!("var_of_another_type_{name}_{case}"))
                 .run();
-            t.expect_code(2)
-                .stderr_snapshot(&format!("var_of_another_type_{name}_{case}"));
             assert_eq!(t.ws.counters().requests, 0);
             assert_eq!(t.ws.counters().logins, 0);
         }
@@ -220,6 +219,6 @@ fn a_var_of_another_type_than_declared_fails_with_the_json_to_write() {
         .example("replicate.toml")
         .command(&["check", "{job}"])
         .args(&["--var", r#"tables=["users"]"#, "--var", "namespace=canvas"])
-        .run()
-        .expect_code(0);
+        .status(0)
+        .run();
 }

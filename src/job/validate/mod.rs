@@ -373,7 +373,7 @@ mod tests {
     /// names of all steps before it. Doubling the steps must at most double the copies, for
     /// independent steps and for steps that each use the one before.
     #[test]
-    fn issue_12_check_is_linear_in_the_number_of_steps() {
+    fn check_is_linear_in_the_number_of_steps() {
         let independent = |i: usize| {
             format!("[[step]]\nid = \"s{i}\"\nget = \"/x\"\noutputs = {{ o{i} = \"$.x\" }}\n")
         };

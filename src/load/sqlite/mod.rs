@@ -307,7 +307,7 @@ mod tests {
     /// Issue 11: a value that does not fit its column is the object's fault (exit 6), named by
     /// file, line and column; nothing is committed.
     #[test]
-    fn issue_11_a_bad_value_names_file_line_and_column_and_commits_nothing() {
+    fn a_bad_value_names_file_line_and_column_and_commits_nothing() {
         let dir = tempfile::tempdir().expect("a temp dir");
         let db = dir.path().join("replica.db");
         let req = request(dir.path(), Some("key.id\tvalue.name\n1\ta\nx\tb\n"));
@@ -335,7 +335,7 @@ mod tests {
 
     /// Issue 11: an object that is missing from the disk is a local file failure, exit 5.
     #[test]
-    fn issue_11_a_missing_object_is_a_local_io_failure_exit_5() {
+    fn a_missing_object_is_a_local_io_failure_exit_5() {
         let dir = tempfile::tempdir().expect("a temp dir");
         let req = request(dir.path(), None);
         let e = load(&dir.path().join("replica.db"), &req, &Changes::default())

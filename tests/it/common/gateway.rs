@@ -115,6 +115,11 @@ impl FakeGateway {
         }
     }
 
+    /// A workspace whose runs talk to this gateway.
+    pub fn workspace(&self) -> super::Workspace {
+        super::Workspace::at(&self.url, "hostile", "hostile-secret")
+    }
+
     /// Serves table `ns.table` with this schema (`{"type": "object", "properties": {...}}`) at
     /// version 1.
     pub fn table(&self, ns: &str, table: &str, schema: Json) -> &Self {

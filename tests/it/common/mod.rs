@@ -1,21 +1,32 @@
-//! Shared harness for integration tests: a sandbox in-process, the real binary in a temp dir.
-//!
-//! Every run of the binary starts from a clean environment (no DAP_* or proxy variables, HOME
-//! in the temp dir) so the developer's machine cannot leak into a test.
+//! The one harness of the integration tests: the real binary, run in a [`Workspace`] (a temp
+//! dir and the gateway it talks to, the in-process sandbox on port 0 by default) by a [`Test`]
+//! that states the exit status and what stderr says, and checks them (with no panic and no
+//! secret in any output) before the test looks further. Every run starts from a clean
+//! environment (no DAP_* or proxy variables, HOME in the temp dir) so the developer's machine
+//! cannot leak into a test. [`FakeGateway`] serves what a hostile gateway could send;
+//! [`TestDb::each`] runs a database scenario once per database.
 
 #![allow(dead_code, unused_imports)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 pub use dap_run::sandbox::{Counters, Faults, Sandbox, SandboxConfig};
 
 mod db;
 mod gateway;
+mod oracle;
+mod proxy;
+mod servers;
 mod test;
-pub use db::{Engine, TestDb};
+mod workspace;
+pub use db::{Engine, TableState, TestDb};
 pub use gateway::{FakeGateway, FakeJob, STALL, schema};
-pub use test::{Outcome, TEST_SECRET, Test, regex_escape};
+pub use oracle::*;
+pub use proxy::*;
+pub use servers::*;
+pub use test::{Outcome, Running, Test, regex_escape};
+pub use workspace::{TEST_SECRET, Workspace};
 
 /// The repository's `examples/` folder.
 pub fn examples_dir() -> PathBuf {
@@ -49,93 +60,6 @@ backoff = "50ms..200ms"
 "POST /dap/query/*/table/*/data" = "unlimited"
 "#;
 
-/// A test workspace: a temp dir with copies of job files, and a sandbox.
-pub struct Workspace {
-    pub dir: tempfile::TempDir,
-    pub sandbox: Sandbox,
-}
-
-impl Workspace {
-    /// A workspace with a sandbox started with `config`.
-    pub fn new(config: SandboxConfig) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let sandbox = Sandbox::start(config).expect("sandbox starts");
-        Workspace { dir, sandbox }
-    }
-
-    /// A workspace with a sandbox that injects `faults`.
-    pub fn with_faults(faults: Faults) -> Self {
-        Self::new(SandboxConfig {
-            faults,
-            ..Default::default()
-        })
-    }
-
-    /// A workspace with a default sandbox.
-    pub fn default_sandbox() -> Self {
-        Self::new(SandboxConfig::default())
-    }
-
-    /// The temp dir.
-    pub fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Copies `examples/<name>` into the workspace; returns its path.
-    pub fn example(&self, name: &str) -> PathBuf {
-        let to = self.path().join(name);
-        std::fs::copy(examples_dir().join(name), &to).expect("copy example");
-        to
-    }
-
-    /// Writes a job file into the workspace; returns its path.
-    pub fn job(&self, name: &str, text: &str) -> PathBuf {
-        let to = self.path().join(name);
-        std::fs::write(&to, text).expect("write job");
-        to
-    }
-
-    /// The binary, in the workspace, with a clean environment pointing at the sandbox and its
-    /// default credentials.
-    pub fn cmd(&self) -> Command {
-        let mut c = bare_cmd(self.path());
-        c.env("DAP_API_URL", self.sandbox.url())
-            .env("DAP_CLIENT_ID", "sandbox")
-            .env("DAP_CLIENT_SECRET", "sandbox");
-        c
-    }
-
-    /// Runs the binary with `args` (with the sandbox environment).
-    pub fn run(&self, args: &[&str]) -> Run {
-        Run::from(self.cmd().args(args).output().expect("run dap-run"))
-    }
-
-    /// Counters of the sandbox.
-    pub fn counters(&self) -> Counters {
-        self.sandbox.counters()
-    }
-
-    /// Reads a file under the workspace.
-    pub fn read(&self, rel: &str) -> String {
-        std::fs::read_to_string(self.path().join(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
-    }
-}
-
-/// The binary in `dir` with no DAP_* variables, no proxies, HOME and XDG_CACHE_HOME in `dir`.
-pub fn bare_cmd(dir: &Path) -> Command {
-    let mut c = Command::new(assert_cmd::cargo::cargo_bin!("dap-run"));
-    c.current_dir(dir).env_clear();
-    for keep in ["PATH", "LANG", "SYSTEMROOT"] {
-        if let Ok(v) = std::env::var(keep) {
-            c.env(keep, v);
-        }
-    }
-    c.env("HOME", dir)
-        .env("XDG_CACHE_HOME", dir.join(".cache"))
-        .env("TERM", "dumb");
-    c
-}
-
 /// `2026-11-24T02:15:01.123456Z`: the first word of a line is an RFC 3339 UTC timestamp.
 pub fn is_timestamped(line: &str) -> bool {
     let ts = line.split_whitespace().next().unwrap_or("");
@@ -162,37 +86,6 @@ pub fn json_lines(stderr: &str) -> Vec<serde_json::Value> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
         .collect()
-}
-
-/// What a run of the binary did.
-#[derive(Debug)]
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl From<Output> for Run {
-    fn from(o: Output) -> Self {
-        Run {
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
-    }
-}
-
-impl Run {
-    /// Asserts the exit code, printing the output when it differs.
-    #[track_caller]
-    pub fn expect_code(&self, code: i32) -> &Self {
-        assert_eq!(
-            self.code, code,
-            "exit code\n--- stdout\n{}\n--- stderr\n{}",
-            self.stdout, self.stderr
-        );
-        self
-    }
 }
 
 /// Checks a gzip file decompresses whole and every line is JSON; returns the line count.
@@ -254,18 +147,218 @@ pub fn table_runs(out: &Path, table: &str) -> Vec<(String, Vec<String>)> {
     runs
 }
 
-/// Whether the external program `tool` runs (`tool --version`). A missing tool skips the
-/// calling test with a line saying so, except under `CI=true`, where it fails the test: CI
-/// installs what the suite needs, so a missing tool there is a broken CI, not a pass.
+/// Whether the tests run under `CI=true`.
+pub fn under_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| v == "true")
+}
+
+/// Something a test needs is missing (a program, a server, a server of another kind): a
+/// failure under `CI=true`, where CI provides everything the suite needs, so a missing piece
+/// there is a broken CI, not a pass; elsewhere a "skipped" line, and the caller returns.
+#[track_caller]
+pub fn missing(what: &str) {
+    assert!(!under_ci(), "required under CI=true: {what}");
+    eprintln!("skipped: {what}");
+}
+
+/// Whether the external program `tool` runs (`tool --version`); see [`missing`].
 #[track_caller]
 pub fn tool_available(tool: &str, package: &str) -> bool {
     let found = Command::new(tool).arg("--version").output().is_ok();
     if !found {
-        assert!(
-            std::env::var_os("CI").is_none_or(|v| v != "true"),
-            "`{tool}` is required under CI=true (Debian package `{package}`)"
-        );
-        eprintln!("skipped: `{tool}` ({package}) is not installed");
+        missing(&format!(
+            "`{tool}` (Debian package `{package}`) is not installed"
+        ));
     }
     found
+}
+
+/// The tables of the examples' `tables` variable.
+pub const TABLES: [&str; 5] = ["accounts", "courses", "enrollments", "users", "submissions"];
+
+/// A job with one request and nothing else.
+pub const ONE_STEP: &str = "[[step]]\nid = \"a\"\nget = \"/dap/query/canvas/table\"\n";
+
+/// A job that loops over TOML tables (the schema of two tables of one namespace).
+pub const TABLE_LOOP: &str = r#"
+name = "schemas"
+[vars]
+tables = [{ namespace = "canvas", table = "users" }, { namespace = "canvas", table = "courses" }]
+
+[[step]]
+id = "schema"
+for_each = "tables"
+get = "/dap/query/{{ item.namespace }}/table/{{ item.table }}/schema"
+outputs = { version = "$.version" }
+"#;
+
+/// A sandbox that hides `tables` from the table list.
+pub fn hiding(tables: &[&str]) -> SandboxConfig {
+    SandboxConfig {
+        hidden_tables: tables.iter().map(|t| (*t).to_owned()).collect(),
+        ..Default::default()
+    }
+}
+
+/// `examples/<example>` with some text replaced (each `from` must occur exactly once), written
+/// into the workspace under the example's name.
+#[track_caller]
+pub fn example_variant(ws: &Workspace, example: &str, edits: &[(&str, &str)]) -> PathBuf {
+    let mut text = std::fs::read_to_string(examples_dir().join(example)).unwrap();
+    for (from, to) in edits {
+        assert_eq!(text.matches(from).count(), 1, "`{from}` in {example}");
+        text = text.replacen(from, to, 1);
+    }
+    ws.job(example, &text)
+}
+
+/// A JSON file, parsed.
+#[track_caller]
+pub fn read_json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The `query` records of the JSON report's step `query`.
+pub fn report_queries(report: &serde_json::Value) -> Vec<serde_json::Value> {
+    report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "query")
+        .unwrap()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["query"].clone())
+        .collect()
+}
+
+/// `run <job> --output-dir out <extra>` in `ws`, to state what it must do and run.
+pub fn run_job(ws: &Workspace, job: &Path, extra: &[&str]) -> Test {
+    ws.dap()
+        .args(&["run", job.to_str().unwrap(), "--output-dir", "out"])
+        .args(extra)
+}
+
+/// `cmd` run by `program` (`sh -c 'umask 077; exec "$0" "$@"'`, `setpriv …`): `program
+/// pre_args… <dap-run> <args…>`, in `cmd`'s folder with `cmd`'s environment. For
+/// [`Test::wrap`].
+pub fn through(program: &str, pre_args: &[&str], cmd: Command) -> Command {
+    let mut c = Command::new(program);
+    c.args(pre_args).arg(cmd.get_program()).args(cmd.get_args());
+    copy_setup(&cmd, &mut c);
+    c
+}
+
+/// `cmd` on a pseudo-terminal (`script`): what it draws comes back on stdout. For
+/// [`Test::wrap`].
+pub fn on_a_terminal(cmd: Command) -> Command {
+    let quote = |s: &std::ffi::OsStr| format!("'{}'", s.to_string_lossy().replace('\'', r"'\''"));
+    let line: Vec<String> = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(quote)
+        .collect();
+    let mut c = Command::new("script");
+    c.args(["-qfec", &line.join(" "), "/dev/null"]);
+    copy_setup(&cmd, &mut c);
+    c.env("TERM", "xterm");
+    c
+}
+
+fn copy_setup(from: &Command, to: &mut Command) {
+    to.env_clear();
+    for (k, v) in from.get_envs() {
+        if let Some(v) = v {
+            to.env(k, v);
+        }
+    }
+    if let Some(dir) = from.get_current_dir() {
+        to.current_dir(dir);
+    }
+}
+
+/// A log line's message: `2026-11-24T02:15:01.123456Z ERROR message` → `message`.
+pub fn unstamped(line: &str) -> &str {
+    let mut words = line.splitn(2, 'Z');
+    match (words.next(), words.next()) {
+        (Some(ts), Some(rest)) if ts.len() >= 19 && ts.as_bytes()[10] == b'T' => {
+            let rest = rest.trim_start();
+            rest.split_once(' ').map_or(rest, |(_, message)| message)
+        }
+        _ => line,
+    }
+}
+
+/// The `tables` example named `name`, requiring `extra` tables on top of the example's.
+pub fn tables_text(name: &str, extra: &[&str]) -> String {
+    let mut text = std::fs::read_to_string(examples_dir().join("tables.toml")).unwrap();
+    text = text.replacen("name = \"tables\"", &format!("name = \"{name}\""), 1);
+    let mut required = String::new();
+    for t in extra {
+        required.push_str(&format!(", \"{t}\""));
+    }
+    text.replacen(
+        "\"submissions\"]",
+        &format!("\"submissions\"{required}]"),
+        1,
+    )
+}
+
+/// A sandbox whose tables have `object_rows` rows in each of their two objects.
+pub(crate) fn sandbox_with_rows(object_rows: usize) -> Workspace {
+    Workspace::new(SandboxConfig {
+        object_rows,
+        ..Default::default()
+    })
+}
+
+/// `run replicate.toml --output-dir out --var tables=TABLES [--database DB]`, the example
+/// copied into the workspace the first time.
+/// `examples/replicate.toml` in the workspace with `keep_downloads = true`: for the tests whose
+/// expected rows are the objects of every committed load (a load removes them otherwise).
+pub(crate) fn keeping(ws: &Workspace) -> PathBuf {
+    let text = std::fs::read_to_string(ws.example("replicate.toml")).unwrap();
+    let load = r#"load = { namespace = "{{ namespace }}", table = "{{ table }}" }"#;
+    assert!(text.contains(load), "{text}");
+    let kept = text.replace(
+        load,
+        r#"load = { namespace = "{{ namespace }}", table = "{{ table }}", keep_downloads = true }"#,
+    );
+    ws.job("replicate.toml", &kept)
+}
+
+pub(crate) fn replicate(ws: &Workspace, db: Option<&str>, tables: &str) -> Test {
+    let job = ws.path().join("replicate.toml");
+    if !job.exists() {
+        ws.example("replicate.toml");
+    }
+    let var = format!("tables={tables}");
+    let mut args = vec![
+        "run",
+        "replicate.toml",
+        "--output-dir",
+        "out",
+        "--var",
+        var.as_str(),
+    ];
+    if let Some(db) = db {
+        args.extend(["--database", db]);
+    }
+    ws.dap().args(&args)
+}
+
+/// The `tables` example named `name`, requiring `extra` tables on top of the example's.
+pub fn tables_job(ws: &Workspace, file: &str, name: &str, extra: &[&str]) -> PathBuf {
+    ws.job(file, &tables_text(name, extra))
+}
+
+/// The seed of the kill tests' moments: `DAP_RUN_TEST_KILL_SEED` to repeat a run, else new.
+pub fn kill_seed() -> u64 {
+    let seed = match std::env::var("DAP_RUN_TEST_KILL_SEED") {
+        Ok(s) => s.parse().expect("DAP_RUN_TEST_KILL_SEED is a number"),
+        Err(_) => fastrand::u64(..),
+    };
+    eprintln!("kill moments from seed {seed} (DAP_RUN_TEST_KILL_SEED={seed} repeats them)");
+    seed
 }

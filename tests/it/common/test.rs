@@ -1,60 +1,121 @@
-//! `Test`: one scenario as data, in the manner of just's test builder. A test says which sandbox
-//! (faults, knobs), which job (an example, edited, or inline text), which arguments, and then
-//! what it expects: the exit code, lines of stderr or a whole stderr snapshot, the files and the
-//! state left behind, and no secret anywhere. Edits that do not match panic, so a scenario can
-//! never silently run the unedited job.
+//! `Test`: one command of the binary as data, in the manner of just's test builder. A test says
+//! where it runs (a new workspace with a sandbox, or [`Workspace::dap`] for one more command in
+//! an existing one), which job (an example, edited, or inline text), which arguments, and then
+//! what it expects; [`Test::run`] runs it and checks, before handing back the [`Outcome`]:
+//!
+//! - the exit status, which every test states ([`Test::status`]; [`Test::status_one_of`] only
+//!   for generated input whose outcome the test checks afterwards); one that does not fails;
+//! - stderr: what the test states ([`Test::stderr_has`], [`Test::stderr_lacks`],
+//!   [`Test::stderr`], [`Test::stderr_snapshot`]), or, when it states nothing, that a
+//!   successful command warned of nothing and logged no error (but what [`Test::may_warn`]
+//!   allows); a failing command's test must say what its stderr says;
+//! - always: no panic message, and no secret of the workspace in stdout or stderr.
+//!
+//! Edits that do not match panic, so a scenario can never silently run the unedited job.
 
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::*;
 
-/// A client secret distinctive enough to search for in every output (the sandbox's default,
-/// `sandbox`, is a word the logs use).
-pub const TEST_SECRET: &str = "cs-test-7d1e0a9f44";
-
-/// A job's text made once the sandbox runs (its URLs are known only then).
+/// A job's text made once the workspace exists (its sandbox's URLs are known only then).
 type JobText = Box<dyn FnOnce(&Workspace) -> String>;
+/// Turns the prepared command of the binary into the command to run (`script`, `setpriv`).
+type Wrap = Box<dyn FnOnce(Command) -> Command>;
+
+/// Where a test runs.
+enum Place {
+    /// A workspace made at run time, with a sandbox of these settings.
+    New(Box<SandboxConfig>),
+    In(Workspace),
+}
+
+/// What stderr must show.
+enum Said {
+    Has(String),
+    Lacks(String),
+    Exact(String),
+    Snapshot { name: String, module: String },
+}
 
 pub struct Test {
-    config: SandboxConfig,
+    place: Place,
     job: Option<(String, String)>,
     job_with: Option<(String, JobText)>,
     files: Vec<(String, String)>,
     command: Option<Vec<String>>,
     args: Vec<String>,
-    env: Vec<(String, String)>,
+    /// `<job> --output-dir out` first (a test of `Test::new()` with a job and no `command`).
+    job_first: bool,
+    env: Vec<(String, Option<String>)>,
+    current_dir: Option<PathBuf>,
+    wrap: Option<Wrap>,
+    status: Option<Vec<i32>>,
+    stderr: Vec<Said>,
+    /// Warnings a successful command may give (whether it does depends on timing).
+    may_warn: Vec<String>,
+    stdout: Vec<(bool, String)>,
+}
+
+impl Default for Test {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Test {
-    /// A default sandbox, no job yet.
+    /// A new workspace with a default sandbox, no job yet. With a job and no
+    /// [`command`](Self::command), the command is `<job> --output-dir out <args>`.
     pub fn new() -> Self {
+        Self::at(Place::New(Box::default()))
+    }
+
+    /// A command in `ws`: its arguments are the whole command line.
+    pub(super) fn in_workspace(ws: Workspace) -> Self {
+        let mut t = Self::at(Place::In(ws));
+        t.job_first = false;
+        t
+    }
+
+    fn at(place: Place) -> Self {
         Test {
-            config: SandboxConfig {
-                client_secret: TEST_SECRET.to_owned(),
-                ..Default::default()
-            },
+            place,
             job: None,
             job_with: None,
             files: Vec::new(),
             command: None,
             args: Vec::new(),
+            job_first: true,
             env: Vec::new(),
+            current_dir: None,
+            wrap: None,
+            status: None,
+            stderr: Vec::new(),
+            may_warn: Vec::new(),
+            stdout: Vec::new(),
         }
     }
 
-    /// The sandbox's settings (the test secret is kept).
+    #[track_caller]
+    fn config(&mut self) -> &mut SandboxConfig {
+        match &mut self.place {
+            Place::New(config) => config,
+            Place::In(_) => panic!("the sandbox of an existing workspace is already running"),
+        }
+    }
+
+    /// The sandbox's settings.
+    #[track_caller]
     pub fn sandbox(mut self, config: SandboxConfig) -> Self {
-        self.config = SandboxConfig {
-            client_secret: TEST_SECRET.to_owned(),
-            ..config
-        };
+        *self.config() = config;
         self
     }
 
     /// Faults the sandbox injects.
+    #[track_caller]
     pub fn faults(mut self, faults: Faults) -> Self {
-        self.config.faults = faults;
+        self.config().faults = faults;
         self
     }
 
@@ -71,7 +132,7 @@ impl Test {
         self
     }
 
-    /// A job whose text needs the running sandbox (its Canvas URL, say).
+    /// A job whose text needs the workspace (its sandbox's Canvas URL, say).
     pub fn job_with(
         mut self,
         name: &str,
@@ -117,97 +178,357 @@ impl Test {
         self.args(&["--var", &format!("tables={list}")])
     }
 
+    /// More arguments.
     pub fn args(mut self, args: &[&str]) -> Self {
         self.args.extend(args.iter().map(|a| (*a).to_owned()));
         self
     }
 
+    /// An environment variable of the command.
     pub fn env(mut self, key: &str, value: &str) -> Self {
-        self.env.push((key.to_owned(), value.to_owned()));
+        self.env.push((key.to_owned(), Some(value.to_owned())));
         self
     }
 
-    /// Runs the job (`<job> --output-dir out <args>`, or the [`command`](Self::command)) in a
-    /// new workspace.
-    pub fn run(self) -> Outcome {
-        use base64::Engine as _;
-        // What must never be printed: the secret, its Basic form, the Canvas token, any token
-        // (the sandbox's are JWTs, which all start `eyJ`).
-        let secrets = vec![
-            TEST_SECRET.to_owned(),
-            base64::engine::general_purpose::STANDARD
-                .encode(format!("{}:{TEST_SECRET}", self.config.client_id)),
-            self.config.canvas_token.clone(),
-            "eyJ".to_owned(),
-        ];
-        let ws = Workspace::new(self.config);
+    /// Unsets a variable the workspace sets (a credential, the gateway's URL).
+    pub fn env_remove(mut self, key: &str) -> Self {
+        self.env.push((key.to_owned(), None));
+        self
+    }
+
+    /// Runs the command in `dir` instead of the workspace (`HOME` stays the workspace).
+    pub fn current_dir(mut self, dir: &Path) -> Self {
+        self.current_dir = Some(dir.to_owned());
+        self
+    }
+
+    /// Runs the binary through another program: `wrap` gets the prepared command and returns
+    /// the one to run (`script` for a terminal, `setpriv`, `sh -c 'ulimit …; exec "$0" "$@"'`).
+    pub fn wrap(mut self, wrap: impl FnOnce(Command) -> Command + 'static) -> Self {
+        self.wrap = Some(Box::new(wrap));
+        self
+    }
+
+    /// The exit status the command must end with. Every test states one.
+    pub fn status(mut self, code: i32) -> Self {
+        self.status = Some(vec![code]);
+        self
+    }
+
+    /// One of these exit statuses, for generated input whose outcome the test does not predict
+    /// (it then checks that what the run left agrees with the status it ended with). A
+    /// failure's stderr needs no statement; a success still warns of nothing unstated.
+    pub fn status_one_of(mut self, codes: &[i32]) -> Self {
+        self.status = Some(codes.to_vec());
+        self
+    }
+
+    /// Each of `parts` appears in stderr (an empty list states nothing).
+    pub fn stderr_has(mut self, parts: &[&str]) -> Self {
+        self.stderr
+            .extend(parts.iter().map(|p| Said::Has((*p).to_owned())));
+        self
+    }
+
+    /// None of `parts` appears in stderr.
+    pub fn stderr_lacks(mut self, parts: &[&str]) -> Self {
+        self.stderr
+            .extend(parts.iter().map(|p| Said::Lacks((*p).to_owned())));
+        self
+    }
+
+    /// A warning the command may or may not give (it depends on timing, such as a token found
+    /// close to its expiry): the default check lets a line with one of `parts` pass.
+    pub fn may_warn(mut self, parts: &[&str]) -> Self {
+        self.may_warn.extend(parts.iter().map(|p| (*p).to_owned()));
+        self
+    }
+
+    /// Stderr is exactly `text`.
+    pub fn stderr(mut self, text: &str) -> Self {
+        self.stderr.push(Said::Exact(text.to_owned()));
+        self
+    }
+
+    /// The whole stderr against the snapshot `it__<module>__<name>` (beside the calling
+    /// module's other snapshots), with what changes from run to run (ports, times, durations,
+    /// temp paths, stamps) replaced by placeholders.
+    #[track_caller]
+    pub fn stderr_snapshot(mut self, name: &str) -> Self {
+        let caller = std::panic::Location::caller().file();
+        let module = Path::new(caller).file_stem().unwrap().to_string_lossy();
+        self.stderr.push(Said::Snapshot {
+            name: name.to_owned(),
+            module: module.into_owned(),
+        });
+        self
+    }
+
+    /// Each of `parts` appears in stdout.
+    pub fn stdout_has(mut self, parts: &[&str]) -> Self {
+        self.stdout
+            .extend(parts.iter().map(|p| (false, (*p).to_owned())));
+        self
+    }
+
+    /// Stdout is exactly `text`.
+    pub fn stdout(mut self, text: &str) -> Self {
+        self.stdout.push((true, text.to_owned()));
+        self
+    }
+
+    /// Makes the workspace, writes the files and the job, and prepares the command.
+    fn prepare(&mut self) -> (Workspace, Command, PathBuf) {
+        let ws = match std::mem::replace(&mut self.place, Place::New(Box::default())) {
+            Place::New(config) => Workspace::new(*config),
+            Place::In(ws) => ws,
+        };
+        self.place = Place::In(ws.clone());
         for (name, text) in &self.files {
-            let path = ws.path().join(name);
-            std::fs::create_dir_all(path.parent().unwrap()).expect("create the file's folder");
-            std::fs::write(&path, text).expect("write the file");
+            ws.job(name, text);
         }
-        let job = match (&self.job, self.job_with) {
+        let job = match (&self.job, self.job_with.take()) {
             (Some((name, text)), _) => ws.job(name, text),
             (None, Some((name, text))) => {
                 let text = text(&ws);
                 ws.job(&name, &text)
             }
-            (None, None) => {
-                assert!(self.command.is_some(), "a job to run, or a command");
-                ws.path().join("job.toml")
-            }
+            (None, None) => ws.path().join("job.toml"),
         };
-        let mut cmd = ws.cmd();
-        cmd.env("DAP_CLIENT_SECRET", TEST_SECRET);
+        let mut cmd = ws.command();
+        let path = job.to_str().expect("a UTF-8 path");
         match &self.command {
             Some(words) => {
-                let job = job.to_str().expect("a UTF-8 path");
-                cmd.args(words.iter().map(|w| w.replace("{job}", job)));
+                cmd.args(words.iter().map(|w| w.replace("{job}", path)));
             }
-            None => {
+            None if self.job_first && job.exists() => {
                 cmd.arg(&job).args(["--output-dir", "out"]);
             }
+            None => {}
         }
-        cmd.args(&self.args);
+        cmd.args(self.args.iter().map(|w| w.replace("{job}", path)));
         for (k, v) in &self.env {
-            cmd.env(k, v);
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
         }
+        if let Some(dir) = &self.current_dir {
+            cmd.current_dir(dir);
+        }
+        if let Some(wrap) = self.wrap.take() {
+            cmd = wrap(cmd);
+        }
+        (ws, cmd, job)
+    }
+
+    /// Runs the command and checks what it must do; see the module's documentation.
+    #[track_caller]
+    pub fn run(mut self) -> Outcome {
+        let (ws, mut cmd, job) = self.prepare();
         let started = Instant::now();
-        let run = Run::from(cmd.output().expect("run dap-run"));
-        Outcome {
+        let output = cmd.output().expect("run dap-run");
+        let outcome = Outcome {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
             took: started.elapsed(),
             state_file: job.with_extension("state.json"),
-            secrets,
             ws,
-            run,
+        };
+        self.check(&outcome);
+        outcome
+    }
+
+    /// Starts the command; [`Running::wait`] checks it as [`run`](Self::run) does,
+    /// [`Running::kill`] kills it (SIGKILL) and checks nothing of its output.
+    pub fn spawn(mut self) -> Running {
+        let (ws, mut cmd, job) = self.prepare();
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start dap-run");
+        Running {
+            child,
+            test: self,
+            ws,
+            job,
+            started: Instant::now(),
+        }
+    }
+
+    /// The checks every run gets.
+    #[track_caller]
+    fn check(&self, o: &Outcome) {
+        let Some(status) = &self.status else {
+            panic!(
+                "the test states no exit status (`.status(n)`); it ended with {}:\n--- stderr\n{}",
+                o.code, o.stderr
+            );
+        };
+        assert!(
+            status.contains(&o.code),
+            "exit status {} (expected {status:?})\n--- stdout\n{}\n--- stderr\n{}",
+            o.code,
+            o.stdout,
+            o.stderr
+        );
+        for (what, text) in [("stderr", &o.stderr), ("stdout", &o.stdout)] {
+            assert!(
+                !text.contains("panicked at") && !text.contains("RUST_BACKTRACE"),
+                "a panic's message in {what}:\n{text}"
+            );
+            for secret in o.ws.secrets() {
+                assert!(
+                    !text.contains(&secret),
+                    "`{secret}` leaked into {what}:\n{text}"
+                );
+            }
+        }
+        if self.stderr.is_empty() {
+            assert!(
+                o.code == 0 || status.len() > 1,
+                "a failing command's test states what its stderr says (`.stderr_has`, `.stderr`, `.stderr_snapshot`):\n{}",
+                o.stderr
+            );
+            let complaints: Vec<&str> = o
+                .stderr
+                .lines()
+                .filter(|l| complains(l) && !self.may_warn.iter().any(|w| l.contains(w.as_str())))
+                .collect();
+            assert!(
+                o.code != 0 || complaints.is_empty(),
+                "a successful command warned or logged an error the test does not state:\n{}\n--- stderr\n{}",
+                complaints.join("\n"),
+                o.stderr
+            );
+        }
+        for said in &self.stderr {
+            match said {
+                Said::Has(part) => assert!(
+                    o.stderr.contains(part),
+                    "stderr lacks `{part}`:\n{}",
+                    o.stderr
+                ),
+                Said::Lacks(part) => assert!(
+                    !o.stderr.contains(part),
+                    "stderr has `{part}`:\n{}",
+                    o.stderr
+                ),
+                Said::Exact(text) => assert_eq!(&o.stderr, text, "stderr"),
+                Said::Snapshot { name, module } => o.snapshot(module, name),
+            }
+        }
+        for (exact, part) in &self.stdout {
+            if *exact {
+                assert_eq!(&o.stdout, part, "stdout");
+            } else {
+                assert!(
+                    o.stdout.contains(part),
+                    "stdout lacks `{part}`:\n{}",
+                    o.stdout
+                );
+            }
         }
     }
 }
 
-/// What a [`Test`] run left: the workspace (sandbox counters, files), the run, its duration.
+/// A line of a warning or an error: a log line at WARN or ERROR (text or JSON), or a
+/// diagnostic (`error: …`, `warning: …`).
+fn complains(line: &str) -> bool {
+    line.contains(" WARN ")
+        || line.contains(" ERROR ")
+        || line.contains(r#""level":"WARN""#)
+        || line.contains(r#""level":"ERROR""#)
+        || line.starts_with("error")
+        || line.starts_with("warning")
+}
+
+/// A command started by [`Test::spawn`].
+pub struct Running {
+    pub child: Child,
+    test: Test,
+    ws: Workspace,
+    job: PathBuf,
+    started: Instant,
+}
+
+impl Running {
+    /// Whether the command still runs.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+
+    /// Waits for the command to end (at most `limit`, then it is killed and the test fails)
+    /// and checks it as [`Test::run`] does.
+    #[track_caller]
+    pub fn wait(mut self, limit: Duration) -> Outcome {
+        while self.is_running() {
+            if self.started.elapsed() > limit {
+                let _ = self.child.kill();
+                panic!("dap-run still ran after {limit:?}");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let output = self.child.wait_with_output().expect("dap-run's output");
+        let outcome = Outcome {
+            code: output.status.code().unwrap_or_else(|| {
+                use std::os::unix::process::ExitStatusExt as _;
+                128 + output.status.signal().unwrap_or(0)
+            }),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            took: self.started.elapsed(),
+            state_file: self.job.with_extension("state.json"),
+            ws: self.ws,
+        };
+        self.test.check(&outcome);
+        outcome
+    }
+
+    /// Kills the command with SIGKILL, as `kill -9` would, and reaps it. Returns whether it
+    /// was still running (a kill that came too late interrupted nothing).
+    pub fn kill(mut self) -> bool {
+        let running = self.is_running();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        running
+    }
+}
+
+/// What a [`Test`] run left: the workspace (sandbox counters, files), the output, how long the
+/// command took.
 pub struct Outcome {
-    pub ws: Workspace,
-    pub run: Run,
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
     pub took: Duration,
+    pub ws: Workspace,
     state_file: PathBuf,
-    secrets: Vec<String>,
+}
+
+impl std::fmt::Debug for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
 }
 
 impl Outcome {
+    /// Each of `parts` appears in stderr (checks that need the outcome first, e.g. a value read
+    /// from a file).
     #[track_caller]
-    pub fn expect_code(&self, code: i32) -> &Self {
-        self.run.expect_code(code);
-        self
-    }
-
-    /// Each of `lines` appears in stderr.
-    #[track_caller]
-    pub fn stderr_has(&self, lines: &[&str]) -> &Self {
-        for l in lines {
+    pub fn stderr_has(&self, parts: &[&str]) -> &Self {
+        for p in parts {
             assert!(
-                self.run.stderr.contains(l),
-                "stderr lacks `{l}`:\n{}",
-                self.run.stderr
+                self.stderr.contains(p),
+                "stderr lacks `{p}`:\n{}",
+                self.stderr
             );
         }
         self
@@ -218,9 +539,9 @@ impl Outcome {
     pub fn stdout_has(&self, parts: &[&str]) -> &Self {
         for p in parts {
             assert!(
-                self.run.stdout.contains(p),
+                self.stdout.contains(p),
                 "stdout lacks `{p}`:\n{}",
-                self.run.stdout
+                self.stdout
             );
         }
         self
@@ -229,24 +550,26 @@ impl Outcome {
     /// Every line of stderr starts with an RFC 3339 UTC timestamp (a cron log).
     #[track_caller]
     pub fn every_line_stamped(&self) -> &Self {
-        assert_every_line_stamped(&self.run.stderr);
+        assert_every_line_stamped(&self.stderr);
         self
     }
 
     /// Every line of stderr as a JSON object (`--log-format json`).
     #[track_caller]
     pub fn json_lines(&self) -> Vec<serde_json::Value> {
-        json_lines(&self.run.stderr)
+        json_lines(&self.stderr)
     }
 
-    /// The whole stderr against a snapshot, with what changes from run to run (ports, times,
-    /// durations, temp paths, stamps) replaced by placeholders.
+    /// Stdout as one JSON document.
     #[track_caller]
-    pub fn stderr_snapshot(&self, name: &str) -> &Self {
+    pub fn stdout_json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+    }
+
+    #[track_caller]
+    fn snapshot(&self, module: &str, name: &str) {
         let dir = self.ws.path().display().to_string();
-        // Stored beside the calling module's other snapshots: `it__<module>__<name>.snap`.
-        let caller = std::panic::Location::caller().file();
-        let module = Path::new(caller).file_stem().unwrap().to_string_lossy();
         let mut settings = insta::Settings::clone_current();
         settings
             .set_snapshot_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/snapshots"));
@@ -256,8 +579,7 @@ impl Outcome {
         for (re, to) in STDERR_FILTERS {
             settings.add_filter(re, *to);
         }
-        settings.bind(|| insta::assert_snapshot!(name, self.run.stderr));
-        self
+        settings.bind(|| insta::assert_snapshot!(name, self.stderr));
     }
 
     /// The output folder.
@@ -283,26 +605,20 @@ impl Outcome {
         self
     }
 
-    /// The client secret, its base64 Basic form, the Canvas API token and any access token
-    /// (the sandbox's are JWTs, which all start `eyJ`) appear in no output and no file of the
-    /// workspace (the token cache under `.cache/` and the downloaded data excepted).
+    /// No secret of the workspace (see [`Workspace::secrets`]) in any file of the workspace
+    /// (the token cache under `.cache/` and the downloaded data excepted); the run's stdout and
+    /// stderr were checked already.
     #[track_caller]
     pub fn no_secret(&self) -> &Self {
-        let needles = &self.secrets;
-        let mut texts = vec![
-            ("stderr".to_owned(), self.run.stderr.clone()),
-            ("stdout".to_owned(), self.run.stdout.clone()),
-        ];
+        let needles = self.ws.secrets();
         for f in files_under(self.ws.path()) {
             if f.starts_with(".cache/") || f.ends_with(".gz") {
                 continue;
             }
             let bytes = std::fs::read(self.ws.path().join(&f)).unwrap_or_default();
-            texts.push((f, String::from_utf8_lossy(&bytes).into_owned()));
-        }
-        for (where_, text) in &texts {
-            for n in needles {
-                assert!(!text.contains(n), "`{n}` leaked into {where_}:\n{text}");
+            let text = String::from_utf8_lossy(&bytes);
+            for n in &needles {
+                assert!(!text.contains(n.as_str()), "`{n}` leaked into {f}:\n{text}");
             }
         }
         self

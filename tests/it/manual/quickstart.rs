@@ -5,7 +5,7 @@
 
 use super::markdown::{code_blocks, read, root};
 use super::shell::invocations;
-use crate::common::{Run, bare_cmd};
+use crate::common::Workspace;
 
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -38,18 +38,18 @@ fn the_readme_quickstart_runs_as_written() {
         .collect();
     assert_eq!(steps.len(), 3, "the quickstart's commands: {steps:?}");
 
-    let dir = tempfile::tempdir().unwrap();
-    copy_dir(&root().join("examples"), &dir.path().join("examples"));
+    let ws = Workspace::bare();
+    let dir = ws.path();
+    copy_dir(&root().join("examples"), &dir.join("examples"));
     let run = |args: &[String]| {
-        let r = Run::from(bare_cmd(dir.path()).args(args).output().unwrap());
-        assert_eq!(r.code, 0, "`dap-run {}`:\n{}", args.join(" "), r.stderr);
-        r
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        ws.dap().args(&args).status(0).run()
     };
     let mut outputs = Vec::new();
     for args in &steps {
         outputs.push(run(args));
     }
-    let out = dir.path().join("examples/output");
+    let out = dir.join("examples/output");
     for t in ["accounts", "courses", "enrollments", "users", "submissions"] {
         assert!(out.join("nightly").join(t).is_dir(), "no files of {t}");
         assert!(
@@ -60,10 +60,5 @@ fn the_readme_quickstart_runs_as_written() {
     }
     assert!(out.join("replicate/replica.db").is_file());
     // "run it twice and the second run is incremental"
-    let again = run(&steps[0]);
-    assert!(
-        again.stderr.contains("queries: 5 incremental, 0 snapshots"),
-        "{}",
-        again.stderr
-    );
+    run(&steps[0]).stderr_has(&["queries: 5 incremental, 0 snapshots"]);
 }

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use super::markdown::root;
-use crate::common::{Run, bare_cmd};
+use crate::common::Workspace;
 
 /// The words of a command line, as a POSIX shell splits them (quotes and backslashes), cut at
 /// the first unquoted operator (`|`, `;`, `&`, `>`, `<`) or comment.
@@ -160,13 +160,15 @@ pub fn check_invocation(args: &[String]) -> Result<(), String> {
     if !["run", "check", "plan"].contains(&sub) || jobs.is_empty() {
         return Ok(());
     }
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = bare_cmd(dir.path());
-    cmd.arg("check").args(&jobs);
-    for v in &vars {
-        cmd.args(["--var", v]);
+    let mut t = Workspace::bare().dap().args(&["check"]);
+    for job in &jobs {
+        t = t.args(&[job.to_str().unwrap()]);
     }
-    let run = Run::from(cmd.output().unwrap());
+    for v in &vars {
+        t = t.args(&["--var", v]);
+    }
+    // The line is the input: `check` passes it (0) or refuses it (2), and the caller decides.
+    let run = t.status_one_of(&[0, 2]).run();
     if run.code != 0 {
         return Err(format!(
             "`dap-run {line}`: `check` exits {}:\n{}",

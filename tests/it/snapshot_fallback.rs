@@ -1,11 +1,11 @@
-//! The nightly file sync when the gateway refuses an incremental (issue 14): a table whose
+//! The nightly file sync when the gateway refuses an incremental: a table whose
 //! `since` the gateway will not serve (`OutOfRangeError`, `SnapshotRequiredError`) is taken as a
 //! snapshot instead, and the log, the summary and the JSON report say which tables and why.
 
 use crate::common::*;
 
-fn run_nightly(ws: &Workspace, job: &std::path::Path, report: &str) -> Run {
-    ws.run(&[
+fn run_nightly(ws: &Workspace, job: &std::path::Path, report: &str) -> Test {
+    ws.dap().args(&[
         "run",
         job.to_str().unwrap(),
         "--output-dir",
@@ -40,7 +40,7 @@ fn queries(ws: &Workspace, report: &str) -> Vec<serde_json::Value> {
 }
 
 #[test]
-fn issue_14_nightly_takes_a_snapshot_when_the_gateway_refuses_the_incremental() {
+fn nightly_takes_a_snapshot_when_the_gateway_refuses_the_incremental() {
     let ws = Workspace::default_sandbox();
     // The published 5 job creations a minute lifted: this run creates 7 (two refused), and
     // the pacer would wait out a minute for the last two.
@@ -55,7 +55,7 @@ fn issue_14_nightly_takes_a_snapshot_when_the_gateway_refuses_the_incremental() 
     // the existing job for an identical query, so a snapshot query now would return the first
     // run's snapshot instead of a new one).
     let earlier = humantime::format_rfc3339_seconds(
-        std::time::UNIX_EPOCH + std::time::Duration::from_secs((ws.sandbox.now() - 600) as u64),
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs((ws.sandbox().now() - 600) as u64),
     )
     .to_string();
     let tables = ["accounts", "courses", "enrollments", "users", "submissions"];
@@ -71,20 +71,12 @@ fn issue_14_nightly_takes_a_snapshot_when_the_gateway_refuses_the_incremental() 
     let first = serde_json::Value::Object(first);
 
     // A month later: `users` has aged out of the gateway's range, `courses` was reloaded.
-    ws.sandbox.set_faults(Faults {
+    ws.sandbox().set_faults(Faults {
         out_of_range: vec!["users".into()],
         snapshot_required: vec!["courses".into()],
         ..Default::default()
     });
-    let second = run_nightly(&ws, &job, "second.json");
-    second.expect_code(0);
-    assert!(
-        second.stderr.contains(
-            "queries: 3 incremental, 2 snapshots (canvas.courses: the gateway refused the incremental (SnapshotRequiredError), canvas.users: the gateway refused the incremental (OutOfRangeError))"
-        ),
-        "the summary names the tables that took a snapshot and why:\n{}",
-        second.stderr
-    );
+    let second = run_nightly(&ws, &job, "second.json").status(0).stderr_has(&["queries: 3 incremental, 2 snapshots (canvas.courses: the gateway refused the incremental (SnapshotRequiredError), canvas.users: the gateway refused the incremental (OutOfRangeError))"]).run();
     assert!(
         second.stderr.contains("WARN")
             && second.stderr.contains(&format!(
@@ -148,15 +140,13 @@ fn issue_14_nightly_takes_a_snapshot_when_the_gateway_refuses_the_incremental() 
     }
 
     // With the gateway serving incrementals again, the next run continues from the snapshot.
-    ws.sandbox.set_faults(Faults::default());
-    ws.sandbox.advance_clock(std::time::Duration::from_secs(60));
-    let third = run_nightly(&ws, &job, "third.json");
-    third.expect_code(0);
-    assert!(
-        third.stderr.contains("queries: 5 incremental, 0 snapshots"),
-        "{}",
-        third.stderr
-    );
+    ws.sandbox().set_faults(Faults::default());
+    ws.sandbox()
+        .advance_clock(std::time::Duration::from_secs(60));
+    run_nightly(&ws, &job, "third.json")
+        .status(0)
+        .stderr_has(&["queries: 5 incremental, 0 snapshots"])
+        .run();
     let c = ws.counters();
     let last_users = c
         .job_queries
@@ -170,7 +160,7 @@ fn issue_14_nightly_takes_a_snapshot_when_the_gateway_refuses_the_incremental() 
 }
 
 #[test]
-fn issue_14_a_refused_incremental_without_a_snapshot_to_fall_back_on_still_fails() {
+fn a_refused_incremental_without_a_snapshot_to_fall_back_on_still_fails() {
     // Any other 400 of a query is not a refusal a snapshot answers: the step fails as before.
     let ws = Workspace::default_sandbox();
     let job = ws.job(
@@ -183,13 +173,12 @@ json = { format = "nope", since = "2026-01-01T00:00:00Z" }
 outputs = { job_id = "$.id" }
 "#,
     );
-    let run = ws.run(&["run", job.to_str().unwrap(), "--output-dir", "out"]);
-    assert_ne!(run.code, 0, "{}", run.stderr);
-    assert!(
-        !run.stderr.contains("refused the incremental"),
-        "{}",
-        run.stderr
-    );
+    ws.dap()
+        .args(&["run", job.to_str().unwrap(), "--output-dir", "out"])
+        .status(4)
+        .stderr_has(&["answered 400 Bad Request: ValidationError: `format` must be one of"])
+        .stderr_lacks(&["refused the incremental"])
+        .run();
     let c = ws.counters();
     assert_eq!(c.job_queries.len(), 1, "no second query");
 }

@@ -1,11 +1,11 @@
-//! Run-level regressions of issue 12 that need a run caught in the middle of a download: a
-//! signal (defect 7) and two jobs sharing an output folder (defect 1). Each runs the binary and
-//! checks the exit code, stderr, reports and files. (Defect 6 is in `run_defects`.)
+//! Signals: SIGTERM or SIGINT stops a run caught in the middle of a download (a store on
+//! loopback that trickles one byte at a time) with its summary, reports and state as they must
+//! be, and the signal's exit code for what it kept from starting. The trickling store is shared
+//! with `output_files` (two jobs in one output folder).
 
-use std::io::{BufRead as _, Read as _, Write as _};
+use std::io::{BufRead as _, Write as _};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -14,12 +14,12 @@ use crate::common::*;
 
 /// An object store on loopback: `/urls` names one object on itself, `/trickle` sends that
 /// object one byte every 50 ms, for minutes. `started` is set once a download has begun.
-struct Trickle {
-    url: String,
-    started: Arc<AtomicBool>,
+pub(crate) struct Trickle {
+    pub(crate) url: String,
+    pub(crate) started: Arc<AtomicBool>,
 }
 
-fn trickle_store() -> Trickle {
+pub(crate) fn trickle_store() -> Trickle {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let started = Arc::new(AtomicBool::new(false));
@@ -71,7 +71,7 @@ fn trickle_store() -> Trickle {
 
 /// A job whose first step saves state-worthy values through the sandbox, and whose second
 /// step (when `slow` is true) downloads from the trickling store.
-fn slow_job(ws: &Workspace, name: &str, store: &str) -> std::path::PathBuf {
+pub(crate) fn slow_job(ws: &Workspace, name: &str, store: &str) -> std::path::PathBuf {
     ws.job(
         &format!("{name}.toml"),
         &format!(
@@ -100,7 +100,7 @@ download = {{ urls = "$.urls.*.url", to = "object.bin" }}
     )
 }
 
-fn temp_files(dir: &Path) -> Vec<String> {
+pub(crate) fn temp_files(dir: &Path) -> Vec<String> {
     files_under(dir)
         .into_iter()
         .filter(|f| f.contains(".dap-run-tmp-"))
@@ -119,88 +119,45 @@ pub(crate) fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
-/// Waits for the child to exit, killing it if it does not within a generous bound.
-pub(crate) fn wait_exit(mut child: Child) -> Run {
-    let start = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        if start.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            panic!("dap-run did not exit after the signal");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    Run {
-        code: child.wait().unwrap().code().unwrap_or(-1),
-        stdout,
-        stderr,
-    }
-}
-
-pub(crate) fn send_signal(child: &Child, signal: &str) {
+pub(crate) fn send_signal(run: &Running, signal: &str) {
     let status = std::process::Command::new("kill")
-        .args([&format!("-{signal}"), &child.id().to_string()])
+        .args([&format!("-{signal}"), &run.child.id().to_string()])
         .status()
         .expect("kill(1) runs");
     assert!(status.success());
 }
 
-/// Issue 12, defect 7: the first SIGTERM or SIGINT stops the run: the download in flight is
-/// abandoned and its temporary file removed, the summary and the report are written, the
-/// state is left as it was, and the exit code is 143 (TERM) or 130 (INT).
+/// The first SIGTERM or SIGINT stops the run: the download in flight is abandoned and its
+/// temporary file removed, the summary and the report are written, the state is left as it
+/// was, and the exit code is 143 (TERM) or 130 (INT).
 #[test]
-fn issue_12_a_signal_stops_the_run_with_summary_report_and_state_untouched() {
+fn a_signal_stops_the_run_with_summary_report_and_state_untouched() {
     for (signal, code) in [("TERM", 143), ("INT", 130)] {
         let ws = Workspace::default_sandbox();
         let store = trickle_store();
         let job = slow_job(&ws, "slow", &store.url);
         let job = job.to_str().unwrap();
         // A first, quick run saves the state the interrupted run must leave alone.
-        ws.run(&[job, "--output-dir", "out"]).expect_code(0);
+        ws.dap().args(&[job, "--output-dir", "out"]).status(0).run();
         let state_before = std::fs::read(ws.path().join("slow.state.json")).unwrap();
 
         let child = ws
-            .cmd()
-            .args([job, "--output-dir", "out", "--var", "slow=true"])
-            .args(["--report", "json=report.json"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+            .dap()
+            .args(&[job, "--output-dir", "out", "--var", "slow=true"])
+            .args(&["--report", "json=report.json"])
+            .status(code)
+            .stderr_has(&[
+                &format!("received SIG{signal}"),
+                &format!("slow: failed (exit {code})"),
+            ])
+            .spawn();
         let out = ws.path().join("out");
         wait_for("the download to start", || {
             store.started.load(Ordering::SeqCst) && !temp_files(&out).is_empty()
         });
         send_signal(&child, signal);
-        let run = wait_exit(child);
-        run.expect_code(code);
-        assert!(
-            run.stderr.contains(&format!("received SIG{signal}")),
-            "{}",
-            run.stderr
-        );
-        assert!(
-            run.stderr.contains(&format!("slow: failed (exit {code})")),
-            "summary: {}",
-            run.stderr
-        );
-        // Every summary line of a log carries the time and level (issue 13.8).
+        let run = child.wait(Duration::from_secs(60));
+        // Every summary line of a log carries the time and level.
         let lines: Vec<&str> = run.stderr.lines().collect();
         let at = lines
             .iter()
@@ -229,85 +186,10 @@ fn issue_12_a_signal_stops_the_run_with_summary_report_and_state_untouched() {
     }
 }
 
-fn spawn_slow(ws: &Workspace, job: &Path) -> Child {
-    ws.cmd()
-        .args([
-            job.to_str().unwrap(),
-            "--output-dir",
-            "shared",
-            "--var",
-            "slow=true",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-/// Issue 12, defect 1: two jobs sharing an output folder. The start-up clean-up of a run
-/// removed every `.dap-run-tmp-*` file in the folder while the lock is per job, so a second
-/// job deleted the first one's download in progress. A run removes only its own job's
-/// leftovers, and a user's file named like a temporary file stays.
+/// A signal in a loop: the item in flight is abandoned, the items not started are reported as
+/// not started (summary and JUnit), and nothing is written.
 #[test]
-fn issue_12_a_run_removes_only_its_own_jobs_temporary_files() {
-    let ws = Workspace::default_sandbox();
-    let store = trickle_store();
-    let a = slow_job(&ws, "a", &store.url);
-    let b = slow_job(&ws, "b", &store.url);
-    let shared = ws.path().join("shared");
-
-    // A killed run of `b` leaves its temporary file behind.
-    let mut killed = spawn_slow(&ws, &b);
-    wait_for("b's download to start", || !temp_files(&shared).is_empty());
-    killed.kill().unwrap();
-    killed.wait().unwrap();
-    let left_by_b = temp_files(&shared);
-    assert_eq!(left_by_b.len(), 1, "{left_by_b:?}");
-
-    // `a` downloads into the same folder.
-    let running = spawn_slow(&ws, &a);
-    wait_for("a's download to start", || temp_files(&shared).len() == 2);
-    let of_a: Vec<String> = temp_files(&shared)
-        .into_iter()
-        .filter(|f| !left_by_b.contains(f))
-        .collect();
-    // Files of users that only look like temporary files.
-    let lookalikes = [".dap-run-tmp-notes.txt", ".dap-run-tmp-x1Y2z3"];
-    for name in lookalikes {
-        std::fs::write(shared.join(name), "mine").unwrap();
-    }
-
-    // `b` runs again while `a` downloads: it removes its own leftover only.
-    ws.run(&[b.to_str().unwrap(), "--output-dir", "shared"])
-        .expect_code(0);
-    let now = temp_files(&shared);
-    assert!(
-        !now.contains(&left_by_b[0]),
-        "b's leftover is removed: {now:?}"
-    );
-    assert!(
-        now.contains(&of_a[0]),
-        "a's download in progress stays: {now:?}"
-    );
-    for name in lookalikes {
-        assert_eq!(std::fs::read_to_string(shared.join(name)).unwrap(), "mine");
-    }
-
-    // `a` is still downloading; stopped, it removes its own temporary file and no other.
-    assert!(store.started.load(Ordering::SeqCst));
-    send_signal(&running, "TERM");
-    wait_exit(running).expect_code(143);
-    assert_eq!(
-        temp_files(&shared),
-        lookalikes.map(String::from).to_vec(),
-        "only the look-alikes are left"
-    );
-}
-
-/// Issue 12, defect 7, in a loop: the item in flight is abandoned, the items not started are
-/// reported as not started (summary and JUnit), and nothing is written.
-#[test]
-fn issue_12_a_signal_during_a_loop_reports_the_items_not_started() {
+fn a_signal_during_a_loop_reports_the_items_not_started() {
     let ws = Workspace::default_sandbox();
     let store = trickle_store();
     let job = ws.job(
@@ -330,27 +212,20 @@ download = {{ urls = "$.urls.*.url", to = "{{{{ item }}}}.bin" }}
         ),
     );
     let child = ws
-        .cmd()
-        .args([job.to_str().unwrap(), "--output-dir", "out"])
-        .args(["--report", "junit=junit.xml"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .dap()
+        .args(&[job.to_str().unwrap(), "--output-dir", "out"])
+        .args(&["--report", "junit=junit.xml"])
+        .status(143)
+        .stderr_has(&[
+            "interrupted by SIGTERM: the work in flight was abandoned; not started: 2 loop items",
+        ])
+        .spawn();
     let out = ws.path().join("out");
     wait_for("the first download to start", || {
         !temp_files(&out).is_empty()
     });
     send_signal(&child, "TERM");
-    let run = wait_exit(child);
-    run.expect_code(143);
-    assert!(
-        run.stderr.contains(
-            "interrupted by SIGTERM: the work in flight was abandoned; not started: 2 loop items"
-        ),
-        "{}",
-        run.stderr
-    );
+    child.wait(Duration::from_secs(60));
     let junit = ws.read("junit.xml");
     assert!(
         junit.contains("interrupted by SIGTERM: abandoned"),
@@ -366,10 +241,10 @@ download = {{ urls = "$.urls.*.url", to = "{{{{ item }}}}.bin" }}
     assert_eq!(files_under(&out), Vec::<String>::new(), "nothing written");
 }
 
-/// Issue 11: a job of several that a signal kept from starting is reported with the signal's
-/// exit code and its own reason (it was a usage error recognised by its text).
+/// A job of several that a signal kept from starting is reported with the signal's exit code
+/// and its own reason (not as a usage error).
 #[test]
-fn issue_11_a_job_a_signal_kept_from_starting_has_the_signals_exit_code() {
+fn a_job_a_signal_kept_from_starting_has_the_signals_exit_code() {
     let ws = Workspace::default_sandbox();
     let store = trickle_store();
     let slow = format!(
@@ -379,20 +254,17 @@ fn issue_11_a_job_a_signal_kept_from_starting_has_the_signals_exit_code() {
     let first = ws.job("first.toml", &slow);
     let second = ws.job("second.toml", &slow.replacen("\"slow\"", "\"later\"", 1));
     let child = ws
-        .cmd()
-        .arg("run")
-        .args([&first, &second])
-        .args(["--report", "json=report.json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .dap()
+        .args(&["run", first.to_str().unwrap(), second.to_str().unwrap()])
+        .args(&["--report", "json=report.json"])
+        .status(143)
+        .stderr_has(&["received SIGTERM"])
+        .spawn();
     wait_for("the first job's download to start", || {
         store.started.load(Ordering::SeqCst)
     });
     send_signal(&child, "TERM");
-    let run = wait_exit(child);
-    run.expect_code(143);
+    child.wait(Duration::from_secs(60));
     let report: serde_json::Value = serde_json::from_str(&ws.read("report.json")).unwrap();
     assert_eq!(report["exit_code"], 143, "{report:#}");
     let later = &report["jobs"][1];
