@@ -174,8 +174,24 @@ fn load_options(args: &JobArgs) -> Result<LoadOptions, Error> {
     }
     Ok(LoadOptions {
         vars,
+        database_url: Some(read_database_url),
         ..Default::default()
     })
+}
+
+/// A literal `[database] url` read as the replica reads it, so that `check` and `plan` refuse
+/// what `run` would (a string two readers would split differently, an unknown parameter). Files
+/// it names (certificates) are not opened here: the job may be checked on another machine.
+fn read_database_url(url: &str) -> Result<(), (String, Option<String>)> {
+    use crate::load::{TargetError, UrlProblem};
+    match crate::load::Target::parse(url, std::path::Path::new(".")) {
+        Ok(_)
+        | Err(TargetError::Invalid {
+            problem: UrlProblem::File { .. },
+            ..
+        }) => Ok(()),
+        Err(e) => Err((e.to_string(), e.help())),
+    }
 }
 
 fn check(args: &CheckArgs) -> Result<ExitCode, Error> {

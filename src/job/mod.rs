@@ -31,6 +31,10 @@ pub struct LoadOptions {
     pub output_dir: Option<PathBuf>,
     /// `--state-dir`.
     pub state_dir: Option<PathBuf>,
+    /// Reads a `[database] url` written without template syntax as the replica will read it
+    /// (`None`: not read): `Err` says what is wrong and how to fix it, never the string itself.
+    /// A function the caller gives, since the job layer sits above the replica's.
+    pub database_url: Option<fn(&str) -> Result<(), (String, Option<String>)>>,
 }
 
 /// Reads, parses and validates a job file, with the `[gateway]` of the project file beside it

@@ -45,5 +45,5 @@ pub use error::{Incompatible, LayoutError, TsvError};
 pub use model::{DbColumn, LoadOutcome, LoadRequest, Mode, SnapshotReason, TableState};
 pub use parts::{PartList, Parts, PartsSender};
 pub use status::{status, status_text};
-pub use target::{Target, TargetError, mask_template};
+pub use target::{Target, TargetError, UrlProblem, mask_template};
 pub use timestamps::{continue_from, naive_utc, rfc3339_from_naive};

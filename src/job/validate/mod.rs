@@ -222,6 +222,22 @@ impl Validator {
             .and_then(|u| {
                 self.checked_template("database.url", &u.value, &u.span, Escape::None, job_names)
             });
+        if let (Some(read), Some(u)) = (
+            opts.database_url,
+            raw.database.as_ref().and_then(|d| d.url.as_ref()),
+        ) && !u.value.contains("{{")
+            && !u.value.contains("{%")
+            && let Err((message, help)) = read(&u.value)
+        {
+            // The string may hold a password: the caret shows `***`, the message only the
+            // part that is wrong.
+            self.error(Diagnostic {
+                span: Some(u.span.clone()),
+                help,
+                secret: true,
+                ..Diagnostic::nowhere(format!("`[database] url`: {message}"))
+            });
+        }
         let defaults = raw.defaults;
         let default_concurrency = defaults
             .as_ref()
