@@ -34,8 +34,11 @@ pub struct LoadOptions {
     /// Reads a `[database] url` written without template syntax as the replica will read it
     /// (`None`: not read): `Err` says what is wrong and how to fix it, never the string itself.
     /// A function the caller gives, since the job layer sits above the replica's.
-    pub database_url: Option<fn(&str) -> Result<(), (String, Option<String>)>>,
+    pub database_url: Option<ReadDatabaseUrl>,
 }
+
+/// Reads a connection string: `Err((problem, help))`.
+pub type ReadDatabaseUrl = fn(&str) -> Result<(), (String, Option<String>)>;
 
 /// Reads, parses and validates a job file, with the `[gateway]` of the project file beside it
 /// ([`project`]) under its own.
