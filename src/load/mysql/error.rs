@@ -224,6 +224,12 @@ pub fn my_err(what: &'static str) -> impl Fn(mysql_async::Error) -> crate::load:
     move |source| MyError::Statement { what, source }.into()
 }
 
+impl From<MyError> for crate::load::DbError {
+    fn from(e: MyError) -> Self {
+        crate::load::DbError::Driver(Box::new(e))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::conn::{connect, lock, run, unlock};
 use super::error::{MyError, my_err};
+use super::names::table_name;
 
 /// The named lock of the bookkeeping's shared rows.
 const STATE_LOCK: &str = "dap_run state";
@@ -167,11 +168,6 @@ pub struct Record {
     pub deleted: i64,
     pub duration_ms: i64,
     pub schema: String,
-}
-
-/// The table's name in the database: `<namespace>__<table>`, as the official client's.
-pub fn table_name(ns: &str, table: &str) -> String {
-    format!("{ns}__{table}")
 }
 
 /// Writes a table's new point and commits: in the caller's open transaction, or in one of

@@ -46,7 +46,7 @@ mod names;
 pub use apply::{apply_sql, stage_ddl};
 pub use conn::connect;
 pub use error::{MyError, connect_help};
-pub use meta::table_name;
+pub use names::table_name;
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;

@@ -1,6 +1,6 @@
 //! SQLite connections: the replica's file opened for a load (its folder created, WAL, a busy
-//! timeout long enough for parallel tables to take turns, the bookkeeping migrated), or
-//! read-only for `replica` (a read-only file or folder included).
+//! timeout long enough for parallel tables to take turns; `meta::open_to_write` then migrates
+//! its bookkeeping), or read-only for `replica` (a read-only file or folder included).
 
 use std::path::Path;
 
@@ -8,7 +8,6 @@ use rusqlite::Connection;
 
 use super::SqliteError;
 use super::error::err;
-use super::meta::migrate;
 use crate::load::DbError;
 
 /// Opens the replica for a load's work: its folder created, a busy timeout, WAL.
@@ -44,13 +43,6 @@ pub(super) fn open(path: &Path) -> Result<Connection, DbError> {
             Err(e) => return Err(err("cannot configure SQLite")(e)),
         }
     }
-    Ok(conn)
-}
-
-/// [`open`] for a load: the bookkeeping migrated.
-pub(super) fn open_to_write(path: &Path) -> Result<Connection, DbError> {
-    let mut conn = open(path)?;
-    migrate(&mut conn)?;
     Ok(conn)
 }
 
