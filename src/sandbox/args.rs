@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{Faults, Sandbox, SandboxConfig, data, server};
+use super::{Faults, Sandbox, SandboxConfig, clock, data};
 
 /// Flags of `dap-run sandbox`.
 #[derive(clap::Args, Debug, Clone)]
@@ -138,7 +138,7 @@ fn parse_schema_change(text: &str) -> Result<(String, String, Duration), SchemaC
 
 impl From<SandboxArgs> for SandboxConfig {
     fn from(args: SandboxArgs) -> Self {
-        let start = server::unix_now() as i64 + args.clock_offset.as_secs() as i64;
+        let start = clock::unix_now() as i64 + args.clock_offset.as_secs() as i64;
         let schema_changes = args
             .schema_changes
             .into_iter()
