@@ -12,7 +12,7 @@ use minijinja::Value;
 
 use crate::auth::resolve::SandboxLogin;
 use crate::cli::RunArgs;
-use crate::error::{Error, ExitCode, ResolveError, UsageError};
+use crate::error::{Error, ExitCode, ResolveError, SandboxError, UsageError};
 use crate::job::model::Job;
 use crate::net::{Http, RetryPolicy, Stats, Transport};
 use crate::record::StepErrorKind;
@@ -228,11 +228,7 @@ async fn run_job(
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
         let sb = crate::sandbox::Sandbox::start_async(config, addr)
             .await
-            .map_err(|source| Error::Io {
-                action: "start",
-                path: "the sandbox".into(),
-                source,
-            })?;
+            .map_err(|source| SandboxError::Start { addr, source })?;
         tracing::info!(url = %sb.url(), "started the sandbox gateway");
         Some((sb, secret))
     } else {
