@@ -175,8 +175,9 @@ pub struct Record {
 /// time: parallel loads would otherwise deadlock on their shared rows.
 pub async fn commit_record(conn: &mut Conn, r: &Record, begin: bool) -> Result<(), DbError> {
     if !lock(conn, STATE_LOCK, 600).await? {
-        return Err(MyError::LockFailed {
+        return Err(MyError::LockTimeout {
             name: STATE_LOCK.into(),
+            seconds: 600,
         }
         .into());
     }

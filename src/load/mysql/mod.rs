@@ -91,8 +91,9 @@ async fn prepare(
     let (ns, t) = (&layout.namespace, &layout.table);
     // One DDL writer at a time: parallel tables create the same bookkeeping tables.
     if !lock(&mut conn, DDL_LOCK, 3600).await? {
-        return Err(MyError::LockFailed {
+        return Err(MyError::LockTimeout {
             name: DDL_LOCK.into(),
+            seconds: 3600,
         }
         .into());
     }
