@@ -1,4 +1,4 @@
-//! Loading DAP tables into a database (issue 14): the replica's layout, its bookkeeping and the
+//! Loading DAP tables into a database: the replica's layout, its bookkeeping and the
 //! one-transaction-per-table loads, for PostgreSQL, MySQL/MariaDB and SQLite.
 //!
 //! - [`target`] names the replica (a connection string or an SQLite file) and masks it;
