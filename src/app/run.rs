@@ -144,8 +144,10 @@ async fn run_all(
 
 fn print_summary(report: &RunReport, quiet: bool) {
     let lines = crate::report::summary_lines(report);
-    let lines: Vec<(tracing::Level, &str)> =
-        lines.iter().map(|l| (l.level, l.text.as_str())).collect();
+    let lines: Vec<(tracing::Level, &str, Option<&str>)> = lines
+        .iter()
+        .map(|l| (l.level, l.text.as_str(), l.note.as_deref()))
+        .collect();
     crate::progress::print_summary(&lines, &crate::report::summary_counts(report), quiet);
 }
 

@@ -32,13 +32,27 @@ pub struct SummaryLine {
     pub level: tracing::Level,
     /// The text (redacted).
     pub text: String,
+    /// Context beside it (redacted), as data: the text log writes it as `= note:` lines under
+    /// the text ([`SummaryLine::rendered`]), a JSON log as the event's `note` field.
+    pub note: Option<String>,
+}
+
+impl SummaryLine {
+    /// The line as the text log writes it: its text, then its note as `  = note:` lines.
+    pub fn rendered(&self) -> String {
+        let mut text = self.text.clone();
+        for n in self.note.iter().flat_map(|n| n.lines()) {
+            let _ = write!(text, "\n  = note: {n}");
+        }
+        text
+    }
 }
 
 /// The closing summary: counts, then the first error in plain words.
 pub fn summary(r: &RunReport) -> String {
     summary_lines(r)
-        .into_iter()
-        .map(|l| l.text)
+        .iter()
+        .map(SummaryLine::rendered)
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -49,11 +63,14 @@ pub fn summary(r: &RunReport) -> String {
 pub fn summary_lines(r: &RunReport) -> Vec<SummaryLine> {
     use tracing::Level;
     let mut lines: Vec<SummaryLine> = Vec::new();
+    // Pushes a line; returns its index, for a note given later.
     let mut line = |level: Level, text: String| {
         lines.push(SummaryLine {
             level,
             text: crate::secret::redact(&text),
+            note: None,
         });
+        lines.len() - 1
     };
     let steps = r.steps.iter().filter(|s| !s.skipped).count();
     let items: usize = r
@@ -128,17 +145,13 @@ pub fn summary_lines(r: &RunReport) -> Vec<SummaryLine> {
         );
     }
     let failures: Vec<_> = r.errors().collect();
+    let mut more_failures = None;
     if let Some((_, _, first)) = failures.first() {
-        let mut text = format!("error: {first}");
+        let at = line(Level::ERROR, format!("error: {first}"));
         if failures.len() > 1 {
-            let _ = write!(
-                text,
-                "\n  = note: {} more failure{} above",
-                failures.len() - 1,
-                plural(failures.len() - 1)
-            );
+            let n = failures.len() - 1;
+            more_failures = Some((at, format!("{n} more failure{} above", plural(n))));
         }
-        line(Level::ERROR, text);
     }
     let skipped: usize = r
         .steps
@@ -167,7 +180,7 @@ pub fn summary_lines(r: &RunReport) -> Vec<SummaryLine> {
         line(
             Level::WARN,
             format!(
-                "  = note: {skipped} loop item{} not run after the authentication failure",
+                "{skipped} loop item{} not run after the authentication failure",
                 plural(skipped)
             ),
         );
@@ -189,6 +202,9 @@ pub fn summary_lines(r: &RunReport) -> Vec<SummaryLine> {
             .any(|s| s.items.iter().any(|i| !i.persist_is_empty()))
     {
         line(Level::WARN, not_saved.to_owned());
+    }
+    if let Some((at, note)) = more_failures {
+        lines[at].note = Some(crate::secret::redact(&note));
     }
     lines
 }
