@@ -83,7 +83,7 @@ pub enum Error {
     Sandbox(#[from] SandboxError),
     /// The replica database failed, or a task reading it broke (then the error says it is a
     /// bug). Its exit code is the error's own: 6, 5 for a local file, 70 for a bug.
-    #[error("{}", advice::message_of(&error.describe(target)))]
+    #[error("{}", error.describe(target))]
     Database {
         /// The replica, password masked.
         target: String,

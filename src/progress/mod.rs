@@ -297,11 +297,7 @@ pub fn print_summary(
         }
     } else if !quiet || !success {
         for (level, text, note) in lines {
-            let mut text = (*text).to_owned();
-            for n in note.iter().flat_map(|n| n.lines()) {
-                text.push_str("\n  = note: ");
-                text.push_str(n);
-            }
+            let text = crate::error::advice::render(text, *note, None);
             eprint_lines(&text, level.as_str());
         }
     }

@@ -40,11 +40,7 @@ pub struct SummaryLine {
 impl SummaryLine {
     /// The line as the text log writes it: its text, then its note as `  = note:` lines.
     pub fn rendered(&self) -> String {
-        let mut text = self.text.clone();
-        for n in self.note.iter().flat_map(|n| n.lines()) {
-            let _ = write!(text, "\n  = note: {n}");
-        }
-        text
+        crate::error::advice::render(&self.text, self.note.as_deref(), None)
     }
 }
 
