@@ -25,6 +25,10 @@ impl StepErrorKind {
                     .then(|| "the URL was refreshed once already".to_owned()),
             ),
             K::Load(e) => e.note(),
+            K::Check { failures } => failures
+                .iter()
+                .map(super::detail::CheckFailure::values_text)
+                .fold(None, join),
             K::WouldReplace(_) => Some("nothing is lost: the run fails, so its state is not saved and the next run asks for the same data again".to_owned()),
             _ => None,
         }

@@ -482,8 +482,9 @@ mod tests {
         assert_eq!(check["check"], true);
         assert_eq!(
             check["message"],
-            "check failed: missing from `canvas`: users\n  = missing = [\"users\"]\ncheck failed: `rows > 0`"
+            "check failed: missing from `canvas`: users\ncheck failed: `rows > 0`"
         );
+        assert_eq!(check["note"], "missing = [\"users\"]");
     }
 
     /// The texts built from the fields, word for word as they were when they were formatted

@@ -141,13 +141,14 @@ pub fn summary_lines(r: &RunReport) -> Vec<SummaryLine> {
         );
     }
     let failures: Vec<_> = r.errors().collect();
-    let mut more_failures = None;
+    let mut first_note = None;
     if let Some((_, _, first)) = failures.first() {
         let at = line(Level::ERROR, format!("error: {first}"));
-        if failures.len() > 1 {
+        let more = (failures.len() > 1).then(|| {
             let n = failures.len() - 1;
-            more_failures = Some((at, format!("{n} more failure{} above", plural(n))));
-        }
+            format!("{n} more failure{} above", plural(n))
+        });
+        first_note = crate::error::advice::join(first.note(), more).map(|n| (at, n));
     }
     let skipped: usize = r
         .steps
@@ -199,7 +200,7 @@ pub fn summary_lines(r: &RunReport) -> Vec<SummaryLine> {
     {
         line(Level::WARN, not_saved.to_owned());
     }
-    if let Some((at, note)) = more_failures {
+    if let Some((at, note)) = first_note {
         lines[at].note = Some(crate::secret::redact(&note));
     }
     lines
