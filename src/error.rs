@@ -15,12 +15,14 @@ mod client;
 mod exit_code;
 mod job_file;
 mod resolve;
+mod sandbox;
 mod usage;
 
 pub use client::{ClientKind, ClientSetupError};
 pub use exit_code::ExitCode;
 pub use job_file::JobFileError;
 pub use resolve::ResolveError;
+pub use sandbox::SandboxError;
 pub use usage::{UsageError, VarError};
 
 /// An error that ends a command before or instead of a run report.
@@ -75,12 +77,13 @@ pub enum Error {
     /// A bug: the command panicked outside any task.
     #[error("internal error (a bug in dap-run): {what} panicked")]
     Panicked { what: &'static str },
-    /// The sandbox server stopped (`dap-run sandbox`).
-    #[error("the sandbox stopped: {cause:#}")]
-    Sandbox { cause: anyhow::Error },
+    /// The sandbox gateway could not start (`dap-run sandbox`, `run --sandbox`) or
+    /// `dap-run sandbox` could not go on.
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
     /// The replica database failed, or a task reading it broke (then the error says it is a
     /// bug). Its exit code is the error's own: 6, 5 for a local file, 70 for a bug.
-    #[error("{}", advice::message_of(&error.describe(target)))]
+    #[error("{}", error.describe(target))]
     Database {
         /// The replica, password masked.
         target: String,
@@ -118,7 +121,7 @@ impl Error {
     /// diagnostics of an invalid job, which carry their own.
     pub fn help(&self) -> Option<String> {
         match self {
-            Error::Invalid(_) | Error::Io { .. } | Error::Sandbox { .. } => None,
+            Error::Invalid(_) | Error::Io { .. } | Error::Sandbox(_) => None,
             Error::NotStarted { .. } => None,
             Error::Usage(e) => e.help(),
             Error::JobFile(e) => e.help(),
@@ -150,7 +153,7 @@ impl Error {
             }
             Error::Io { .. } | Error::CorruptState { .. } => ExitCode::LocalIo,
             Error::Locked { .. } => ExitCode::Locked,
-            Error::Sandbox { .. } | Error::ClientSetup(_) => ExitCode::Gateway,
+            Error::Sandbox(_) | Error::ClientSetup(_) => ExitCode::Gateway,
             Error::Internal { .. } | Error::Panicked { .. } => ExitCode::Internal,
             Error::Database { error, .. } => error.exit_code(),
             Error::NotStarted { by } => by.exit_code(),

@@ -29,3 +29,4 @@ pub mod suggest;
 pub mod template;
 pub mod test_panic;
 pub mod timestamp;
+pub mod url_segment;

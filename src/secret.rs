@@ -76,7 +76,7 @@ pub fn register_client(client_id: &str, secret: &str) {
     use base64::Engine as _;
     use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
     register(secret);
-    register(&crate::template::url_segment(secret));
+    register(&crate::url_segment::url_segment(secret));
     register(&url::form_urlencoded::byte_serialize(secret.as_bytes()).collect::<String>());
     let pair = format!("{client_id}:{secret}");
     for engine in [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD] {
@@ -304,7 +304,7 @@ mod tests {
         let sent = url.query().unwrap().strip_prefix("s=").unwrap().to_owned();
         assert_eq!(sent, "tilde%7Estar*secret");
         assert_eq!(redact_data(&format!("echo: {sent}")), "echo: ***");
-        let segment = crate::template::url_segment(secret);
+        let segment = crate::url_segment::url_segment(secret);
         assert_eq!(segment, "tilde~star%2Asecret");
         assert_eq!(redact_data(&format!("echo: {segment}")), "echo: ***");
     }

@@ -359,9 +359,7 @@ fn warn_of_clash(jobs: &[&crate::job::Job]) {
 }
 
 fn sandbox(args: crate::sandbox::SandboxArgs) -> Result<ExitCode, Error> {
-    runtime()?
-        .block_on(crate::sandbox::serve(args))
-        .map_err(|cause| Error::Sandbox { cause })?;
+    runtime()?.block_on(crate::sandbox::serve(args))?;
     Ok(ExitCode::Success)
 }
 

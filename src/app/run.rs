@@ -12,7 +12,7 @@ use minijinja::Value;
 
 use crate::auth::resolve::SandboxLogin;
 use crate::cli::RunArgs;
-use crate::error::{Error, ExitCode, ResolveError, UsageError};
+use crate::error::{Error, ExitCode, ResolveError, SandboxError, UsageError};
 use crate::job::model::Job;
 use crate::net::{Http, RetryPolicy, Stats, Transport};
 use crate::record::StepErrorKind;
@@ -144,8 +144,10 @@ async fn run_all(
 
 fn print_summary(report: &RunReport, quiet: bool) {
     let lines = crate::report::summary_lines(report);
-    let lines: Vec<(tracing::Level, &str)> =
-        lines.iter().map(|l| (l.level, l.text.as_str())).collect();
+    let lines: Vec<(tracing::Level, &str, Option<&str>)> = lines
+        .iter()
+        .map(|l| (l.level, l.text.as_str(), l.note.as_deref()))
+        .collect();
     crate::progress::print_summary(&lines, &crate::report::summary_counts(report), quiet);
 }
 
@@ -228,11 +230,7 @@ async fn run_job(
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
         let sb = crate::sandbox::Sandbox::start_async(config, addr)
             .await
-            .map_err(|source| Error::Io {
-                action: "start",
-                path: "the sandbox".into(),
-                source,
-            })?;
+            .map_err(|source| SandboxError::Start { addr, source })?;
         tracing::info!(url = %sb.url(), "started the sandbox gateway");
         Some((sb, secret))
     } else {

@@ -6,7 +6,6 @@ use reqwest::StatusCode;
 
 use super::Provenance;
 use crate::error::ExitCode;
-use crate::error::advice::message_of;
 use crate::net::{HttpError, TokenFailure};
 
 /// Who was refused, for the message's note.
@@ -45,7 +44,7 @@ pub enum AuthError {
     },
     /// The login could not be completed (5xx or 429 on every attempt, timeouts, the network, a
     /// redirect, a body too large): the gateway failing, exit 4.
-    #[error("cannot log in at {place}: {}", message_of(&source.to_string()))]
+    #[error("cannot log in at {place}: {source}")]
     Unavailable {
         /// Where.
         place: String,
@@ -80,7 +79,7 @@ pub enum AuthError {
         logins: u64,
     },
     /// The transport failed for another reason (TLS setup, say).
-    #[error("{}", message_of(&source.to_string()))]
+    #[error("{source}")]
     Transport {
         /// The transport's error.
         #[source]

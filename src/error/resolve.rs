@@ -63,7 +63,7 @@ pub enum ResolveError {
     },
     /// The connection string names no replica dap-run can load into: the load layer's
     /// `TargetError`, boxed, since this layer sits below the load layer.
-    #[error("{}", super::advice::message_of(&source.to_string()))]
+    #[error("{source}")]
     DatabaseTarget {
         /// Why.
         source: Box<dyn std::error::Error + Send + Sync>,

@@ -14,7 +14,7 @@ use super::schema;
 /// says nothing more precise than serde (a value of `[vars]` can be anything).
 pub fn expected(path: &[Option<&str>], project: bool) -> Option<String> {
     let root = serde_json::to_value(if project {
-        schemars::schema_for!(super::project::RawProject)
+        schemars::schema_for!(super::raw::RawProject)
     } else {
         schemars::schema_for!(super::raw::RawJob)
     })

@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::project::RawProject;
+use super::raw::RawProject;
 use super::raw::{
     RawDatabase, RawDefaults, RawDownload, RawGateway, RawJob, RawLoad, RawPoll, RawRetry, RawStep,
 };

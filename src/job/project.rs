@@ -7,34 +7,19 @@
 //! validated with the job that inherits them, and a problem in one is reported in the project
 //! file, at its line and column: its spans are shifted past the end of the job file's text
 //! ([`Project::offset`]), so the validator tells the two files apart by offset alone.
-//! [`RawProject`] is also the source of the project file's JSON Schema
+//! Its serde mirror, [`RawProject`], sits with the job file's in [`raw`](super::raw); it is also the source of the project file's JSON Schema
 //! (`schemas/project.schema.json`), generated like the job file's.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use schemars::JsonSchema;
-use serde::Deserialize;
-
+pub use super::raw::RawProject;
 use super::raw::{RawGateway, RawRetry, Sp};
 use crate::diagnostic::Source;
 
 /// The project file's name.
 pub const FILE_NAME: &str = "dap-run.toml";
-
-/// A dap-run project file (`dap-run.toml`): the `[gateway]` settings every job file in its
-/// folder inherits; a job's own `[gateway]` keys win over them.
-// Unknown keys are reported by `load::parse_project` (every one, at its place), so serde lets
-// them through; the schema denies them.
-#[derive(Debug, Default, Deserialize, JsonSchema)]
-#[schemars(deny_unknown_fields)]
-#[schemars(title = "dap-run project file")]
-pub struct RawProject {
-    /// Gateway settings every job in the folder inherits, key by key (`retry` and
-    /// `rate_limits` entry by entry).
-    pub gateway: Option<RawGateway>,
-}
 
 /// A project file that was read and parsed.
 #[derive(Debug, Clone)]

@@ -372,3 +372,16 @@ pub enum OneSaveSchema {
         output: Option<String>,
     },
 }
+
+/// A dap-run project file (`dap-run.toml`): the `[gateway]` settings every job file in its
+/// folder inherits; a job's own `[gateway]` keys win over them.
+// Unknown keys are reported by `load::parse_project` (every one, at its place), so serde lets
+// them through; the schema denies them.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[schemars(title = "dap-run project file")]
+pub struct RawProject {
+    /// Gateway settings every job in the folder inherits, key by key (`retry` and
+    /// `rate_limits` entry by entry).
+    pub gateway: Option<RawGateway>,
+}

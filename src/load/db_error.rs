@@ -8,7 +8,6 @@
 //! text. The message says what failed; what to do about it is [`DbError::help`], apart, so a
 //! terminal, a JSON log and a JUnit report each render it in their own way.
 
-use std::fmt;
 use std::path::PathBuf;
 
 use super::error::TsvError;
@@ -17,24 +16,6 @@ use crate::error::ExitCode;
 
 /// What to tell a user who meets a bug.
 pub const BUG_HELP: &str = "please report it with the log of this run";
-
-/// The database servers dap-run talks to over the network.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
-    /// PostgreSQL.
-    Postgres,
-    /// MySQL or MariaDB.
-    Mysql,
-}
-
-impl fmt::Display for Engine {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Engine::Postgres => "PostgreSQL",
-            Engine::Mysql => "MySQL",
-        })
-    }
-}
 
 /// What kind of failure a driver's error is: what decides a retry and the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -233,24 +214,6 @@ impl crate::error::DatabaseFailure for DbError {
 
     fn help(&self) -> Option<String> {
         DbError::help(self)
-    }
-}
-
-impl From<super::pg::PgError> for DbError {
-    fn from(e: super::pg::PgError) -> Self {
-        DbError::Driver(Box::new(e))
-    }
-}
-
-impl From<super::mysql::MyError> for DbError {
-    fn from(e: super::mysql::MyError) -> Self {
-        DbError::Driver(Box::new(e))
-    }
-}
-
-impl From<super::sqlite::SqliteError> for DbError {
-    fn from(e: super::sqlite::SqliteError) -> Self {
-        DbError::Driver(Box::new(e))
     }
 }
 

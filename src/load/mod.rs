@@ -1,4 +1,4 @@
-//! Loading DAP tables into a database (issue 14): the replica's layout, its bookkeeping and the
+//! Loading DAP tables into a database: the replica's layout, its bookkeeping and the
 //! one-transaction-per-table loads, for PostgreSQL, MySQL/MariaDB and SQLite.
 //!
 //! - [`target`] names the replica (a connection string or an SQLite file) and masks it;
@@ -7,6 +7,8 @@
 //!   file's error.
 //! - [`layout`] turns a DAP table schema into columns, as the official client does.
 //! - [`tsv`] reads the condensed TSV objects line by line.
+//! - [`replica`] is the trait each database implements; `engines` is the one place that names
+//!   them all, where a [`Target`] becomes its database.
 //! - [`pg`], [`mysql`] and [`sqlite`] create tables, load snapshots (a new table swapped in) and apply
 //!   incrementals (upserts and deletes), each load one transaction that also records the
 //!   table's new `until`, schema version and counts in the same database.
@@ -21,6 +23,7 @@ pub mod check;
 mod connect_help;
 pub mod db_error;
 pub mod diff;
+mod engines;
 pub mod error;
 pub mod layout;
 pub mod migrate;

@@ -2,8 +2,8 @@
 //! ([`super::pg::Postgres`]), MySQL/MariaDB ([`super::mysql::Mysql`]) and SQLite
 //! ([`super::sqlite::Sqlite`]) implement, each in its own folder with its connections, its
 //! bookkeeping (versioned migrations, [`super::migrate`]), its names, its errors and what it
-//! knows of its driver. A connection string becomes a replica in one place,
-//! [`super::Target::replica`]; adding a database is a folder that implements this trait and
+//! knows of its driver. A connection string becomes a replica in one place, `engines.rs`
+//! ([`super::Target::replica`]); adding a database is a folder that implements this trait and
 //! one line there.
 //!
 //! What every database shares is decided above the trait, once: the mode of a load from the

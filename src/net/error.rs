@@ -1,7 +1,8 @@
 //! How a request fails for good: typed down to the bottom, each kind with its exit code.
 //!
-//! Display text is built here from the fields (the message a user reads, with the fix on its
-//! own `= help:` line); callers match on the variants, never on the text.
+//! Display text is built here from the fields (the message a user reads); the fix is
+//! [`HttpError::help`], apart, for each front end to render its way. Callers match on the
+//! variants, never on the text.
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -237,9 +237,10 @@ pub struct SummaryCounts {
 
 /// Emits the summary as one event whose fields are the counts (`--log-format json`).
 macro_rules! summary_event {
-    ($level:ident, $c:expr, $text:expr) => {
+    ($level:ident, $c:expr, $note:expr, $text:expr) => {
         tracing::$level!(
             summary = true,
+            note = $note,
             job = %$c.job,
             exit_code = $c.exit_code,
             steps = $c.steps,
@@ -266,41 +267,50 @@ macro_rules! summary_event {
 /// mode one event whose fields are the counts, holding the first line and those of its level,
 /// then one event per other line at its level (so every stderr line is JSON). `-q` shows it
 /// only when the run failed.
-pub fn print_summary(lines: &[(tracing::Level, &str)], counts: &SummaryCounts, quiet: bool) {
+pub fn print_summary(
+    lines: &[(tracing::Level, &str, Option<&str>)],
+    counts: &SummaryCounts,
+    quiet: bool,
+) {
     let success = counts.exit_code == 0;
-    let Some((head_level, _)) = lines.first() else {
+    let Some((head_level, _, _)) = lines.first() else {
         return;
     };
     if json_logs() {
+        // A line's note is a field of its event, never `= note:` text in its message.
         let (with_head, others): (Vec<_>, Vec<_>) = lines
             .iter()
             .enumerate()
-            .partition(|(i, (level, _))| *i == 0 || level == head_level);
-        let text: Vec<&str> = with_head.iter().map(|(_, (_, t))| *t).collect();
+            .partition(|(i, (level, _, _))| *i == 0 || level == head_level);
+        let text: Vec<&str> = with_head.iter().map(|(_, (_, t, _))| *t).collect();
         let text = text.join("\n");
+        let notes: Vec<&str> = with_head.iter().filter_map(|(_, (_, _, n))| *n).collect();
+        let note = (!notes.is_empty()).then(|| notes.join("\n"));
+        let note = note.as_deref();
         if success {
-            summary_event!(info, counts, text);
+            summary_event!(info, counts, note, text);
         } else {
-            summary_event!(error, counts, text);
+            summary_event!(error, counts, note, text);
         }
-        for (_, (level, text)) in others {
-            log_at(*level, text);
+        for (_, (level, text, note)) in others {
+            log_at(*level, text, *note);
         }
     } else if !quiet || !success {
-        for (level, text) in lines {
-            eprint_lines(text, level.as_str());
+        for (level, text, note) in lines {
+            let text = crate::error::advice::render(text, *note, None);
+            eprint_lines(&text, level.as_str());
         }
     }
 }
 
-/// A log event at a level known only at run time.
-fn log_at(level: tracing::Level, text: &str) {
+/// A log event at a level known only at run time, its note a field.
+fn log_at(level: tracing::Level, text: &str, note: Option<&str>) {
     match level {
-        tracing::Level::ERROR => tracing::error!("{text}"),
-        tracing::Level::WARN => tracing::warn!("{text}"),
-        tracing::Level::INFO => tracing::info!("{text}"),
-        tracing::Level::DEBUG => tracing::debug!("{text}"),
-        _ => tracing::trace!("{text}"),
+        tracing::Level::ERROR => tracing::error!(note, "{text}"),
+        tracing::Level::WARN => tracing::warn!(note, "{text}"),
+        tracing::Level::INFO => tracing::info!(note, "{text}"),
+        tracing::Level::DEBUG => tracing::debug!(note, "{text}"),
+        _ => tracing::trace!(note, "{text}"),
     }
 }
 

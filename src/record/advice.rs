@@ -1,7 +1,6 @@
 //! What a step's failure advises, apart from its message: the note that gives context and the
 //! help that says what to do (see [`crate::error::advice`]). dap-run's own kinds say it here;
-//! the transport's and the replica's errors still write it into their text, which is split at
-//! its advice lines, and a token source's failure gives its own.
+//! the transport's, the replica's and a token source's failures give their own.
 
 use super::error::StepErrorKind;
 use crate::error::advice::join;
@@ -26,6 +25,10 @@ impl StepErrorKind {
                     .then(|| "the URL was refreshed once already".to_owned()),
             ),
             K::Load(e) => e.note(),
+            K::Check { failures } => failures
+                .iter()
+                .map(super::detail::CheckFailure::values_text)
+                .fold(None, join),
             K::WouldReplace(_) => Some("nothing is lost: the run fails, so its state is not saved and the next run asks for the same data again".to_owned()),
             _ => None,
         }

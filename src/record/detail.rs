@@ -79,13 +79,22 @@ pub struct CheckFailure {
 impl fmt::Display for CheckFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.message {
-            Some(m) => write!(f, "check failed: {m}")?,
-            None => write!(f, "check failed: `{}`", self.expr)?,
+            Some(m) => write!(f, "check failed: {m}"),
+            None => write!(f, "check failed: `{}`", self.expr),
         }
-        for (var, value) in &self.values {
-            write!(f, "\n  = {var} = {value}")?;
-        }
-        Ok(())
+    }
+}
+
+impl CheckFailure {
+    /// The values the check read, one `var = value` a line: context beside the message (the
+    /// error's note), which each front end renders its way.
+    pub fn values_text(&self) -> Option<String> {
+        let lines: Vec<String> = self
+            .values
+            .iter()
+            .map(|(var, value)| format!("{var} = {value}"))
+            .collect();
+        (!lines.is_empty()).then(|| lines.join("\n"))
     }
 }
 

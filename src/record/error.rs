@@ -14,7 +14,6 @@ use std::time::Duration;
 use serde::ser::SerializeStruct as _;
 use serde_json::Value as Json;
 
-use crate::error::advice::message_of;
 use crate::error::{ExitCode, Interruption};
 use crate::extract::NoMatch;
 use crate::fsio::UnsafePath;
@@ -169,7 +168,7 @@ impl serde::Serialize for StepError {
 #[derive(Debug, thiserror::Error)]
 pub enum StepErrorKind {
     /// A request failed for good (its exit code is the transport's: 3, 4 or 5).
-    #[error("{}", message_of(&source.to_string()))]
+    #[error("{source}")]
     Http {
         /// Why.
         source: HttpError,
@@ -344,7 +343,7 @@ pub enum StepErrorKind {
     NoDatabase,
     /// A failure of a `load` step other than the transport's: the gateway's answers, a local
     /// file, the database.
-    #[error("{}", message_of(&.0.to_string()))]
+    #[error("{0}")]
     Load(crate::load::replicate::ReplicateError),
 }
 
@@ -483,8 +482,9 @@ mod tests {
         assert_eq!(check["check"], true);
         assert_eq!(
             check["message"],
-            "check failed: missing from `canvas`: users\n  = missing = [\"users\"]\ncheck failed: `rows > 0`"
+            "check failed: missing from `canvas`: users\ncheck failed: `rows > 0`"
         );
+        assert_eq!(check["note"], "missing = [\"users\"]");
     }
 
     /// The texts built from the fields, word for word as they were when they were formatted

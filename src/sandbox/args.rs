@@ -4,7 +4,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{Faults, Sandbox, SandboxConfig, data, server};
+use super::{Faults, Sandbox, SandboxConfig, clock, data};
+use crate::error::SandboxError;
 
 /// Flags of `dap-run sandbox`.
 #[derive(clap::Args, Debug, Clone)]
@@ -138,7 +139,7 @@ fn parse_schema_change(text: &str) -> Result<(String, String, Duration), SchemaC
 
 impl From<SandboxArgs> for SandboxConfig {
     fn from(args: SandboxArgs) -> Self {
-        let start = server::unix_now() as i64 + args.clock_offset.as_secs() as i64;
+        let start = clock::unix_now() as i64 + args.clock_offset.as_secs() as i64;
         let schema_changes = args
             .schema_changes
             .into_iter()
@@ -188,18 +189,23 @@ impl From<SandboxArgs> for SandboxConfig {
 
 /// Runs a sandbox until ctrl-c: prints the gateway base URL as the first line on stdout, and
 /// the other origins on stderr.
-pub async fn serve(args: SandboxArgs) -> anyhow::Result<()> {
+pub async fn serve(args: SandboxArgs) -> Result<(), SandboxError> {
     use std::io::Write as _;
     let addr = args.addr;
-    let sandbox = Sandbox::start_async(args.into(), addr).await?;
+    let sandbox = Sandbox::start_async(args.into(), addr)
+        .await
+        .map_err(|source| SandboxError::Start { addr, source })?;
     {
         let mut stdout = std::io::stdout().lock();
-        writeln!(stdout, "{}", sandbox.url())?;
-        stdout.flush()?;
+        writeln!(stdout, "{}", sandbox.url())
+            .and_then(|()| stdout.flush())
+            .map_err(|source| SandboxError::Stdout { source })?;
     }
     eprintln!("object store: {}", sandbox.object_store_url());
     eprintln!("canvas: {}", sandbox.canvas_url());
-    tokio::signal::ctrl_c().await?;
+    tokio::signal::ctrl_c()
+        .await
+        .map_err(|source| SandboxError::Signal { source })?;
     sandbox.stop();
     Ok(())
 }

@@ -23,7 +23,9 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::Shared;
-use super::server::{error, unix_now, uuid};
+use super::clock::unix_now;
+use super::random::uuid;
+use super::reply::error;
 
 type HmacSha256 = Hmac<Sha256>;
 

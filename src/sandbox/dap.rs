@@ -22,10 +22,12 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::Shared;
+use super::clock::{parse_rfc3339, rfc3339};
 use super::data::{self, Window};
 use super::objects::{self, ObjectSpec};
 use super::query_body::{location_error, parse_query, validation_error};
-use super::server::{error, hex, parse_rfc3339, random_bytes, rfc3339, uuid};
+use super::random::{hex, random_bytes, uuid};
+use super::reply::ApiError;
 
 /// Jobs and their files are deleted 24 hours after the job starts.
 const JOB_LIFETIME_SECONDS: i64 = 24 * 3600;
@@ -147,20 +149,6 @@ pub(crate) fn job_duration(base: Duration, spread: Duration, table: &str) -> Dur
         (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
     });
     base + spread.mul_f64((hash % 1_000) as f64 / 999.0)
-}
-
-/// A gateway error not yet turned into a response (small, so it fits in a `Result`).
-pub(crate) struct ApiError {
-    pub(super) status: StatusCode,
-    pub(super) kind: &'static str,
-    pub(super) message: String,
-    pub(super) extra: Value,
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        error(self.status, self.kind, self.message, self.extra)
-    }
 }
 
 fn not_found(kind: &str, id: &str) -> ApiError {

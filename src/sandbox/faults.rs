@@ -13,7 +13,11 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::Shared;
-use super::server::{ConnectionKill, error};
+use super::reply::error;
+
+/// Fired by a fault to close the current connection without a response.
+#[derive(Clone)]
+pub(crate) struct ConnectionKill(pub(crate) Arc<tokio::sync::Notify>);
 
 /// What an injected fault does to the current request.
 enum Fault {

@@ -12,12 +12,15 @@
 
 mod args;
 mod auth;
+mod clock;
 mod dap;
 pub mod data;
 mod faults;
 mod formats;
 mod objects;
 mod query_body;
+mod random;
+mod reply;
 mod server;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -208,7 +211,7 @@ pub(crate) struct State {
 impl Shared {
     /// The sandbox clock, Unix seconds: real time plus the offset.
     pub(crate) fn now(&self) -> i64 {
-        server::unix_now() as i64 + self.clock_offset.load(Ordering::Relaxed)
+        clock::unix_now() as i64 + self.clock_offset.load(Ordering::Relaxed)
     }
 
     /// The sandbox clock as an `Instant` (real time plus the offset), for the expiry of the
@@ -315,7 +318,7 @@ impl Sandbox {
         let clock_offset = config.clock_offset.as_secs() as i64;
         let last_data = config
             .no_new_data_after
-            .map(|after| server::unix_now() as i64 + clock_offset + after.as_secs() as i64);
+            .map(|after| clock::unix_now() as i64 + clock_offset + after.as_secs() as i64);
         let shared = Arc::new(Shared {
             clock_offset: AtomicI64::new(clock_offset),
             last_data,

@@ -19,9 +19,10 @@ use flate2::write::GzEncoder;
 
 use super::Shared;
 use super::auth::mac;
+use super::clock::unix_now;
 use super::data::{Model, Table, Window};
 use super::formats::{Encoder, Format};
-use super::server::{hex, unix_now, uuid};
+use super::random::{hex, uuid};
 
 /// Pre-signed URLs are valid this long, like DAP's.
 const URL_LIFETIME_SECONDS: i64 = 900;

@@ -5,9 +5,9 @@
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use super::dap::ApiError;
+use super::clock::parse_rfc3339;
 use super::formats::Format;
-use super::server::parse_rfc3339;
+use super::reply::ApiError;
 
 /// A validated query body.
 pub(super) struct Query {

@@ -17,19 +17,11 @@ use std::sync::Arc;
 
 use minijinja::value::{Object, Value};
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, State, UndefinedBehavior};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 mod scan;
 
 use scan::{NameKind, code_blocks, filter_and_test_names, literal_subscripts_as_fields};
 pub use scan::{lone_expression, pad_too_wide};
-
-/// Characters kept as they are in a path segment: RFC 3986 unreserved.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
 
 /// Where a template's output goes, which decides how values are escaped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -260,14 +252,6 @@ pub fn file_segment(s: &str) -> String {
     out
 }
 
-/// Percent-encodes one value as a single URL path segment.
-pub fn url_segment(s: &str) -> String {
-    if s == "." || s == ".." {
-        return s.replace('.', "%2E");
-    }
-    utf8_percent_encode(s, SEGMENT).to_string()
-}
-
 fn format_value(
     out: &mut minijinja::Output,
     state: &mut State,
@@ -292,7 +276,7 @@ fn format_value(
     let text = if value.is_safe() {
         raw
     } else if mode == Escape::UrlPath {
-        url_segment(&raw)
+        crate::url_segment::url_segment(&raw)
     } else {
         file_segment(&raw)
     };
@@ -464,12 +448,6 @@ mod tests {
             .render(&t, &context! { a => "a/../b", b => "c/d" })
             .unwrap();
         assert_eq!(out, "/dap/a%2F..%2Fb/x/c/d");
-    }
-
-    #[test]
-    fn dot_segments_are_encoded() {
-        assert_eq!(url_segment(".."), "%2E%2E");
-        assert_eq!(url_segment("part-0.json.gz"), "part-0.json.gz");
     }
 
     #[test]

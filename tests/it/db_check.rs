@@ -238,6 +238,36 @@ fn a_mysql_user_without_a_privilege_is_told_which_and_how_to_grant_it() {
     assert!(db.has_table("canvas__users"));
 }
 
+/// The check's named lock is the database's, as a load's are: a session that holds the name
+/// server-wide (as every check of every database on the server once did, waiting up to 600 s
+/// for each other without reading the answer) does not hold this database's check up.
+#[test]
+fn a_mysql_check_does_not_wait_for_the_lock_of_another_database_on_the_server() {
+    use mysql_async::prelude::Queryable as _;
+    let Some(db) = MyDb::new("check_lock") else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut holder = rt
+        .block_on(mysql_async::Conn::from_url(db.url.as_str()))
+        .unwrap();
+    let got: Option<i64> = rt
+        .block_on(holder.query_first("SELECT GET_LOCK('dap_run_access_check', 0)"))
+        .unwrap();
+    assert_eq!(got, Some(1), "the test holds the server-wide name");
+    let ws = sandbox_with_rows(10);
+    // Bounded so that a check that waits fails the test rather than hanging it.
+    replicate(&ws, Some(&db.url), r#"["users"]"#)
+        .status(0)
+        .spawn()
+        .wait(std::time::Duration::from_secs(300));
+    assert!(db.has_table("canvas__users"));
+    let _ = rt.block_on(holder.disconnect());
+}
+
 /// An SQLite replica in a folder the run may not write: exit 5 before any request. (Run as
 /// `nobody` when the tests run as root, whom file modes do not stop.)
 #[test]

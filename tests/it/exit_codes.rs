@@ -85,3 +85,16 @@ fn a_load_from_a_namespace_that_does_not_exist_is_exit_7() {
         .stderr_has(&["NotFoundError: namespace `no_such_namespace` does not exist"])
         .run();
 }
+
+#[test]
+fn a_sandbox_that_cannot_listen_on_its_address_names_it_and_is_exit_4() {
+    // The port is held here, so the sandbox cannot listen on it.
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = held.local_addr().unwrap().to_string();
+    Test::new()
+        .command(&["sandbox", "--addr", &addr])
+        .status(4)
+        .stderr_has(&[&format!("error: cannot start the sandbox on `{addr}`: ")])
+        .run();
+    drop(held);
+}

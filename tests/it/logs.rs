@@ -482,3 +482,44 @@ fn the_error_that_ends_a_command_is_a_line_of_its_log() {
         &"error: 1 problem found; nothing was sent"
     );
 }
+
+/// The summary's count of further failures is a note: a field of the JSON summary event, not
+/// `= note:` text in its message, and a `= note:` line under the first error in the text log.
+#[test]
+fn the_summarys_further_failures_are_a_note_field_in_json_logs() {
+    let job = "[vars]\ntables = [\"no_such_a\", \"no_such_b\"]\n\n[[step]]\nid = \"schema\"\nfor_each = \"tables\"\nas = \"table\"\nget = \"/dap/query/canvas/table/{{ table }}/schema\"\n";
+    let t = Test::new()
+        .job("job.toml", job)
+        .command(&["--log-format", "json", "{job}", "--output-dir", "out"])
+        .status(7)
+        .stderr_has(&["table `no_such_a` does not exist"])
+        .run();
+    let summary = t
+        .json_lines()
+        .into_iter()
+        .rev()
+        .find(|v| v["summary"] == true)
+        .expect("summary event");
+    let message = summary["message"].as_str().unwrap();
+    assert!(!message.contains("= note"), "{message}");
+    assert!(message.contains("error: "), "{message}");
+    assert_eq!(summary["note"], "1 more failure above", "{summary}");
+    let text = Test::new()
+        .job("job.toml", job)
+        .status(7)
+        .stderr_has(&["table `no_such_a` does not exist"])
+        .run();
+    // A log file's lines are stamped `<time> <LEVEL> <text>`.
+    let lines: Vec<&str> = text.stderr.lines().collect();
+    let at = lines
+        .iter()
+        .rposition(|l| l.contains(" ERROR error: "))
+        .unwrap_or_else(|| panic!("{}", text.stderr));
+    assert!(
+        lines
+            .get(at + 1)
+            .is_some_and(|l| l.ends_with(" ERROR   = note: 1 more failure above")),
+        "{}",
+        text.stderr
+    );
+}

@@ -48,6 +48,7 @@ mod secrets;
 mod several_jobs;
 mod signals;
 mod snapshot_fallback;
+mod source_layout;
 mod suite_rules;
 mod sync;
 mod token_cache;

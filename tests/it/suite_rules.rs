@@ -133,3 +133,35 @@ fn no_test_sleeps_longer_than_200_ms() {
         found.join("\n")
     );
 }
+
+#[test]
+fn the_sleep_rule_reads_the_waits_a_test_can_write() {
+    // What the rule must catch, and what it must let through (written in two pieces so that
+    // the rule, which reads this file too, does not find them here).
+    assert_eq!(
+        fixed_sleep_ms(concat!(
+            "std::thread::sleep",
+            "(Duration::from_millis(1_100));"
+        )),
+        Some(1100)
+    );
+    assert_eq!(
+        fixed_sleep_ms(concat!(
+            "tokio::time::sleep",
+            "(Duration::from_secs(2)).await;"
+        )),
+        Some(2000)
+    );
+    assert_eq!(
+        fixed_sleep_ms("std::thread::sleep(Duration::from_millis(10));"),
+        Some(10)
+    );
+    // A wait computed at run time is not a fixed sleep.
+    assert_eq!(
+        fixed_sleep_ms("std::thread::sleep(full.mul_f64(0.5));"),
+        None
+    );
+    assert_eq!(fixed_sleep_ms("let t = Duration::from_secs(5);"), None);
+    assert!(historical("issue_14_load") && historical("run_defects"));
+    assert!(!historical("a_lone_backslash_dot_line_never_ends_a_copy"));
+}

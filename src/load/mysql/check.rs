@@ -7,7 +7,7 @@
 
 use mysql_async::prelude::Queryable as _;
 
-use super::conn::connect;
+use super::conn::{connect, lock, unlock};
 use super::error::{MyError, my_err};
 use crate::load::DbError;
 use crate::load::check::{CheckError, Missing};
@@ -18,6 +18,9 @@ const PRIVILEGES: &str =
     "SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, CREATE TEMPORARY TABLES";
 
 const PROBE: &str = "dap_run__access_check";
+/// The named lock parallel checks of a database take turns with, and how long one waits.
+const CHECK_LOCK: &str = "dap_run_access_check";
+const CHECK_WAIT: u32 = 600;
 const PROBE_RENAMED: &str = "dap_run__access_check2";
 
 /// The statements, each with the privilege it needs and why a load needs it.
@@ -112,10 +115,15 @@ pub async fn check(server: &MyServer) -> Result<(), CheckError> {
         .await
         .map_err(err)?;
     let user = user.unwrap_or_default();
-    let _: Option<i64> = conn
-        .query_first("SELECT GET_LOCK('dap_run_access_check', 600)")
-        .await
-        .map_err(err)?;
+    // This database's lock, as a load's are: checks of other databases on the server do not
+    // wait for this one.
+    if !lock(&mut conn, CHECK_LOCK, CHECK_WAIT).await? {
+        return Err(DbError::from(MyError::LockTimeout {
+            name: CHECK_LOCK.into(),
+            seconds: CHECK_WAIT,
+        })
+        .into());
+    }
     let mut result = Ok(());
     for (sql, privilege, why) in statements() {
         if let Err(e) = conn.query_drop(&sql).await {
@@ -127,9 +135,7 @@ pub async fn check(server: &MyServer) -> Result<(), CheckError> {
             break;
         }
     }
-    let _ = conn
-        .query_drop("SELECT RELEASE_LOCK('dap_run_access_check')")
-        .await;
+    unlock(&mut conn, CHECK_LOCK).await;
     result
 }
 

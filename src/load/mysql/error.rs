@@ -100,6 +100,14 @@ pub enum MyError {
         /// The lock.
         name: String,
     },
+    /// Another session held a named lock for as long as `GET_LOCK` waited (it answered 0).
+    #[error("another session held the named lock `{name}` for {seconds} s")]
+    LockTimeout {
+        /// The lock.
+        name: String,
+        /// How long it was waited for.
+        seconds: u32,
+    },
 }
 
 impl DriverError for MyError {
@@ -129,6 +137,9 @@ impl DriverError for MyError {
             }
             MyError::LoadData { source, .. } if refusal(source) => Some(
                 "add `?local_infile=false` to the connection string to stage the rows with INSERT, or enable LOAD DATA LOCAL on the server (`SET GLOBAL local_infile = ON`; MySQL 8 has it off by default)".to_owned(),
+            ),
+            MyError::LockTimeout { .. } => Some(
+                "another run or check of this replica holds it: try again once it has ended, or find the session with `SELECT * FROM performance_schema.metadata_locks WHERE OBJECT_TYPE = 'USER LEVEL LOCK'`".to_owned(),
             ),
             MyError::RowTooLarge { .. } => Some(
                 "raise max_allowed_packet on the server, or enable LOAD DATA LOCAL (`SET GLOBAL local_infile = ON`)".to_owned(),
@@ -222,6 +233,12 @@ pub fn refusal(e: &mysql_async::Error) -> bool {
 /// Maps a driver error to a [`MyError::Statement`] saying what was being done.
 pub fn my_err(what: &'static str) -> impl Fn(mysql_async::Error) -> crate::load::DbError + Copy {
     move |source| MyError::Statement { what, source }.into()
+}
+
+impl From<MyError> for crate::load::DbError {
+    fn from(e: MyError) -> Self {
+        crate::load::DbError::Driver(Box::new(e))
+    }
 }
 
 #[cfg(test)]

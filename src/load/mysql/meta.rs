@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::conn::{connect, lock, run, unlock};
 use super::error::{MyError, my_err};
+use super::names::table_name;
 
 /// The named lock of the bookkeeping's shared rows.
 const STATE_LOCK: &str = "dap_run state";
@@ -169,18 +170,14 @@ pub struct Record {
     pub schema: String,
 }
 
-/// The table's name in the database: `<namespace>__<table>`, as the official client's.
-pub fn table_name(ns: &str, table: &str) -> String {
-    format!("{ns}__{table}")
-}
-
 /// Writes a table's new point and commits: in the caller's open transaction, or in one of
 /// its own with `begin`. The bookkeeping tables are written under a named lock, one load at a
 /// time: parallel loads would otherwise deadlock on their shared rows.
 pub async fn commit_record(conn: &mut Conn, r: &Record, begin: bool) -> Result<(), DbError> {
     if !lock(conn, STATE_LOCK, 600).await? {
-        return Err(MyError::LockFailed {
+        return Err(MyError::LockTimeout {
             name: STATE_LOCK.into(),
+            seconds: 600,
         }
         .into());
     }

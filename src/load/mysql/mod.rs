@@ -46,7 +46,7 @@ mod names;
 pub use apply::{apply_sql, stage_ddl};
 pub use conn::connect;
 pub use error::{MyError, connect_help};
-pub use meta::table_name;
+pub use names::table_name;
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -91,8 +91,9 @@ async fn prepare(
     let (ns, t) = (&layout.namespace, &layout.table);
     // One DDL writer at a time: parallel tables create the same bookkeeping tables.
     if !lock(&mut conn, DDL_LOCK, 3600).await? {
-        return Err(MyError::LockFailed {
+        return Err(MyError::LockTimeout {
             name: DDL_LOCK.into(),
+            seconds: 3600,
         }
         .into());
     }

@@ -11,10 +11,14 @@ use mysql_async::Conn;
 use mysql_async::prelude::Queryable as _;
 
 use super::error::my_err;
-use super::meta::table_name;
 use crate::load::DbError;
 use crate::load::layout::{Layout, mysql_literal as ql};
 use crate::load::names::{self, NameError};
+
+/// The table's name in the database: `<namespace>__<table>`, as the official client's.
+pub fn table_name(ns: &str, table: &str) -> String {
+    format!("{ns}__{table}")
+}
 
 /// The longest name MySQL takes, in characters.
 const LIMIT: usize = 64;

@@ -149,6 +149,12 @@ pub(super) fn db_err(
     move |source| PgError::Statement { what, source }.into()
 }
 
+impl From<PgError> for crate::load::DbError {
+    fn from(e: PgError) -> Self {
+        crate::load::DbError::Driver(Box::new(e))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::error::ExitCode;

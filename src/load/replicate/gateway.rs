@@ -21,7 +21,7 @@ pub(super) const JOB_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
 
 /// A gateway path of a name: percent-encoded as one segment.
 fn seg(s: &str) -> String {
-    crate::template::url_segment(s)
+    crate::url_segment::url_segment(s)
 }
 
 /// Sends a request to the gateway and reads its JSON answer; `requests` counts it.

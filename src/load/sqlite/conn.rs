@@ -1,6 +1,6 @@
 //! SQLite connections: the replica's file opened for a load (its folder created, WAL, a busy
-//! timeout long enough for parallel tables to take turns, the bookkeeping migrated), or
-//! read-only for `replica` (a read-only file or folder included).
+//! timeout long enough for parallel tables to take turns; `meta::open_to_write` then migrates
+//! its bookkeeping), or read-only for `replica` (a read-only file or folder included).
 
 use std::path::Path;
 
@@ -8,7 +8,6 @@ use rusqlite::Connection;
 
 use super::SqliteError;
 use super::error::err;
-use super::meta::migrate;
 use crate::load::DbError;
 
 /// Opens the replica for a load's work: its folder created, a busy timeout, WAL.
@@ -47,13 +46,6 @@ pub(super) fn open(path: &Path) -> Result<Connection, DbError> {
     Ok(conn)
 }
 
-/// [`open`] for a load: the bookkeeping migrated.
-pub(super) fn open_to_write(path: &Path) -> Result<Connection, DbError> {
-    let mut conn = open(path)?;
-    migrate(&mut conn)?;
-    Ok(conn)
-}
-
 /// Opens the replica for reading only, so that `replica` works on a file it may not write
 /// (mode 0444, a read-only folder or mount). A WAL database's readers need its `-shm` file;
 /// where it is missing and cannot be created (a read-only folder), the file is opened
@@ -71,17 +63,7 @@ pub(super) fn open_read_only(path: &Path) -> Result<Connection, DbError> {
         })?;
         Ok(conn)
     };
-    let uri = |query: &str| {
-        let text = path.to_string_lossy();
-        let encoded: String = text
-            .chars()
-            .map(|c| match c {
-                '%' | '?' | '#' => format!("%{:02X}", c as u32),
-                c => c.to_string(),
-            })
-            .collect();
-        format!("file:{encoded}{query}")
-    };
+    let uri = |query: &str| file_uri(path, query);
     opened(&uri(""))
         .or_else(|e| match e {
             rusqlite::Error::SqliteFailure(f, _)
@@ -100,4 +82,42 @@ pub(super) fn open_read_only(path: &Path) -> Result<Connection, DbError> {
                 source,
             })
         })
+}
+
+/// The SQLite URI of the file at `path` with `query` (`?immutable=1`): `file:` and the path,
+/// percent-encoded where a URI would read it otherwise (`%`, `?`, `#`, control characters and
+/// whatever is not ASCII, which SQLite decodes back to the same bytes).
+fn file_uri(path: &Path, query: &str) -> String {
+    use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+    const PATH: &AsciiSet = &CONTROLS.add(b'%').add(b'?').add(b'#');
+    let text = path.to_string_lossy();
+    format!("file:{}{query}", utf8_percent_encode(&text, PATH))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_whose_name_looks_like_a_uri_opens_read_only_as_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        // A name that is a URI's query, fragment and escape if written as it is, and a folder
+        // that is not ASCII.
+        let folder = dir.path().join("réplica");
+        std::fs::create_dir(&folder).unwrap();
+        let path = folder.join("a%20b?mode=memory#x.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute("CREATE TABLE t (x INTEGER)", []).unwrap();
+        drop(conn);
+        assert!(file_uri(&path, "").ends_with("/r%C3%A9plica/a%2520b%3Fmode=memory%23x.db"));
+        let conn = open_read_only(&path).unwrap();
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 't'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 1);
+    }
 }

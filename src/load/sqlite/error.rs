@@ -51,3 +51,9 @@ impl DriverError for SqliteError {
 pub fn err(what: &'static str) -> impl Fn(rusqlite::Error) -> crate::load::DbError + Copy {
     move |source| SqliteError::Statement { what, source }.into()
 }
+
+impl From<SqliteError> for crate::load::DbError {
+    fn from(e: SqliteError) -> Self {
+        crate::load::DbError::Driver(Box::new(e))
+    }
+}

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, params};
 
-use super::conn::open_read_only;
+use super::conn::{open, open_read_only};
 use super::error::err;
 use super::table_name;
 use crate::load::layout::{Layout, quote_ident as qi};
@@ -36,6 +36,13 @@ static MIGRATIONS: [Migration; 2] = [
         ],
     },
 ];
+
+/// [`open`](super::conn::open) for a load: the bookkeeping migrated.
+pub(super) fn open_to_write(path: &Path) -> Result<Connection, DbError> {
+    let mut conn = open(path)?;
+    migrate(&mut conn)?;
+    Ok(conn)
+}
 
 /// Brings the bookkeeping to this dap-run's version, in one transaction.
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), DbError> {

@@ -24,10 +24,10 @@ use super::names;
 use super::replica::{Prepared, Replica};
 use super::tsv::TsvFile;
 use super::{Changes, DbError, LoadOutcome, LoadRequest, Mode, TableState};
-use conn::open_to_write;
 pub use error::SqliteError;
 use error::err;
 use futures_util::future::BoxFuture;
+use meta::open_to_write;
 use meta::{claim, columns, state, status};
 use std::path::PathBuf;
 

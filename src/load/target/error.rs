@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
+use super::Engine;
 use super::syntax::{self, Ambiguity};
-use crate::load::db_error::Engine;
 
 /// Where a connection string came from, for its errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,15 +14,33 @@ mod options;
 pub mod syntax;
 pub mod tls;
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::load::db_error::Engine;
 use crate::secret::Secret;
 pub use error::{Origin, TargetError, UrlProblem};
 use options::Options;
 pub use options::{MyOptions, PgOptions};
 pub use syntax::{Ambiguity, mask_template};
 pub use tls::{ClientCert, Roots, SslMode, Tls};
+
+/// The database servers dap-run talks to over the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// PostgreSQL.
+    Postgres,
+    /// MySQL or MariaDB.
+    Mysql,
+}
+
+impl fmt::Display for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Engine::Postgres => "PostgreSQL",
+            Engine::Mysql => "MySQL",
+        })
+    }
+}
 
 /// Where the replica lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,17 +51,6 @@ pub enum Target {
     Mysql(MyServer),
     /// An SQLite database file.
     Sqlite(PathBuf),
-}
-
-impl Target {
-    /// The replica this connection string names: the one place a database is chosen.
-    pub fn replica(&self) -> Box<dyn crate::load::replica::Replica> {
-        match self {
-            Target::Postgres(s) => Box::new(crate::load::pg::Postgres::new(s.clone())),
-            Target::Mysql(s) => Box::new(crate::load::mysql::Mysql::new(s.clone())),
-            Target::Sqlite(p) => Box::new(crate::load::sqlite::Sqlite::new(p.clone())),
-        }
-    }
 }
 
 /// A database server's connection string, read (see the module docs).

@@ -11,8 +11,8 @@
 
 use std::path::{Path, PathBuf};
 
+use super::Engine;
 use super::UrlProblem;
-use crate::load::db_error::Engine;
 
 /// How much of the server's certificate is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

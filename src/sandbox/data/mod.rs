@@ -29,11 +29,11 @@ mod values;
 pub use catalog::{TableSpec, namespaces, retention_seconds, spec, tables};
 pub use column::{Column, Field, Kind, Role, TRUNCATED, UNSPECIFIED};
 pub use model::Model;
+pub(crate) use record::write_uuid;
 pub use record::{Action, Cell, Record, Window};
 pub use table::{SchemaChange, Table};
 pub use time::{clock, date, parse_timestamp, timestamp};
 pub(crate) use time::{write_clock, write_date, write_timestamp};
-pub(crate) use values::write_uuid;
 
 #[cfg(test)]
 mod tests {
@@ -49,7 +49,7 @@ mod tests {
             4_102_444_800,
             EPOCH - 1,
         ] {
-            assert_eq!(timestamp(unix), super::super::server::rfc3339(unix));
+            assert_eq!(timestamp(unix), super::super::clock::rfc3339(unix));
         }
     }
 

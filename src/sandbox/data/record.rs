@@ -6,7 +6,6 @@ use std::borrow::Cow;
 
 use super::table::Table;
 use super::time::{clock, date, timestamp};
-use super::values::{ipv4_text, uuid_text};
 
 /// Insert/update or delete.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,4 +133,28 @@ impl Window {
             Window::Snapshot(at) | Window::Changes(_, at) => at,
         }
     }
+}
+
+/// Hyphenated lowercase hex.
+pub(crate) fn uuid_text(bits: u128) -> String {
+    let mut text = String::with_capacity(36);
+    write_uuid(&mut text, bits);
+    text
+}
+
+/// Appends `bits` as a hyphenated lowercase UUID.
+pub(crate) fn write_uuid(out: &mut String, bits: u128) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (index, byte) in bits.to_be_bytes().iter().enumerate() {
+        if matches!(index, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+}
+
+/// Dotted quad.
+pub(crate) fn ipv4_text(address: u32) -> String {
+    std::net::Ipv4Addr::from(address).to_string()
 }

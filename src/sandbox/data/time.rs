@@ -66,7 +66,7 @@ pub(crate) fn write_clock(out: &mut String, seconds: u32) {
 
 /// Unix seconds of an RFC 3339 time with a zone (what jobs report as `at`, `since`, `until`).
 pub fn parse_timestamp(text: &str) -> Option<i64> {
-    crate::sandbox::server::parse_rfc3339(text)
+    crate::sandbox::clock::parse_rfc3339(text)
 }
 
 /// RFC 3339 (UTC, `Z`) for Unix seconds.

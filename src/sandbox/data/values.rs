@@ -11,7 +11,7 @@ use std::borrow::Cow;
 
 use super::EPOCH;
 use super::column::{Column, Field, Kind, Role, TRUNCATED};
-use super::record::Cell;
+use super::record::{Cell, ipv4_text, uuid_text};
 use super::table::Table;
 use super::texts::*;
 
@@ -191,36 +191,12 @@ fn uuid_bits(high: u64, low: u64) -> u128 {
     (u128::from(high) << 64) | u128::from(low)
 }
 
-/// Hyphenated lowercase hex.
-pub(crate) fn uuid_text(bits: u128) -> String {
-    let mut text = String::with_capacity(36);
-    write_uuid(&mut text, bits);
-    text
-}
-
-/// Appends `bits` as a hyphenated lowercase UUID.
-pub(crate) fn write_uuid(out: &mut String, bits: u128) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    for (index, byte) in bits.to_be_bytes().iter().enumerate() {
-        if matches!(index, 4 | 6 | 8 | 10) {
-            out.push('-');
-        }
-        out.push(char::from(HEX[usize::from(byte >> 4)]));
-        out.push(char::from(HEX[usize::from(byte & 0xf)]));
-    }
-}
-
 /// A private or documentation-range IPv4 address.
 fn ipv4(h: u64) -> u32 {
     const PREFIXES: [u32; 3] = [0x0A00_0000, 0xC0A8_0000, 0xCB00_7100]; // 10/8, 192.168/16, 203.0.113/24
     let masks = [0x00FF_FFFF, 0x0000_FFFF, 0x0000_00FF];
     let which = (h % 3) as usize;
     PREFIXES[which] | ((h >> 8) as u32 & masks[which])
-}
-
-/// Dotted quad.
-pub(crate) fn ipv4_text(address: u32) -> String {
-    std::net::Ipv4Addr::from(address).to_string()
 }
 
 /// SplitMix64's finaliser: a good 64-bit mix.
