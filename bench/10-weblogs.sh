@@ -1,29 +1,29 @@
 #!/usr/bin/env bash
 # Benchmark 10: the scale of one table (issue 28): a `canvas_logs.web_logs` snapshot of about
-# ROWS live rows, then an incremental of about CHANGES changes, into PostgreSQL, by dap-run
+# WEBLOG_ROWS live rows, then an incremental of about WEBLOG_CHANGES changes, into PostgreSQL, by dap-run
 # (`examples/replicate.toml`, one table), against `psql \copy` of the same data (the snapshot's
 # objects from a run that keeps them, decompressed) into an empty table of the same layout and
 # primary key.
-#   - The sandbox serves the real catalog's `web_logs` (a uuid key, 27 value columns). One key in
-#     ten is deleted at any time, so it gets ROWS * 10 / 9 keys; each tick changes one key in
-#     PERIOD = keys / CHANGES, and the ticks are TICK long: the sandbox clock starts a few seconds
+#   - The sandbox serves the real catalog's `web_logs` (a uuid key, 22 value columns). One key in
+#     ten is deleted at any time, so it gets WEBLOG_ROWS * 10 / 9 keys; each tick changes one key in
+#     PERIOD = keys / WEBLOG_CHANGES, and the ticks are TICK long: the sandbox clock starts a few seconds
 #     before a tick, so the snapshot's `at` falls before it and the incremental right after it
-#     (one tick: about CHANGES keys; 9 in 10 of them upserts, 1 in 10 deletes).
+#     (one tick: about WEBLOG_CHANGES keys; 9 in 10 of them upserts, 1 in 10 deletes).
 #   - Reported: wall time of each (and the database time from the replica's bookkeeping), peak
 #     memory (max RSS, /usr/bin/time), the output folder (the downloads) sampled every 0.1 s
 #     during each load (its peak, and what is left after), and `uptime` around each step.
 # One run each: these take minutes. Writes its rows to $RESULTS_DIR/rows.md like the others.
 #
-# usage: bench/10-weblogs.sh   (ROWS=10000000 CHANGES=1000000 OBJECTS=10 TICK=1200 DAP_RUN=... DAP_RUN_TEST_POSTGRES=...)
+# usage: bench/10-weblogs.sh   (WEBLOG_ROWS=10000000 WEBLOG_CHANGES=1000000 WEBLOG_OBJECTS=10 TICK=1200 DAP_RUN=... DAP_RUN_TEST_POSTGRES=...)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-: "${ROWS:=10000000}"
-: "${CHANGES:=1000000}"
-: "${OBJECTS:=10}"  # objects per job (the real gateway splits a large table into many)
+: "${WEBLOG_ROWS:=10000000}"
+: "${WEBLOG_CHANGES:=1000000}"
+: "${WEBLOG_OBJECTS:=10}"  # objects per job (the real gateway splits a large table into many)
 : "${TICK:=1200}"   # seconds: the snapshot must finish within one tick (else 2 ticks of changes)
-keys=$(((ROWS * 10 + 8) / 9))
-period=$(((keys + CHANGES / 2) / CHANGES))
+keys=$(((WEBLOG_ROWS * 10 + 8) / 9))
+period=$(((keys + WEBLOG_CHANGES / 2) / WEBLOG_CHANGES))
 pg_admin=${DAP_RUN_TEST_POSTGRES:-postgresql://postgres@127.0.0.1:5432/test}
 work=${WORK:-$(mktemp -d)}
 mkdir -p "$work"
@@ -87,7 +87,7 @@ lead=8
 now=$(date +%s)
 offset=$((TICK - (now - epoch) % TICK - lead))
 ((offset >= 0)) || offset=$((offset + TICK))
-start_sandbox --polls 0 --rows "$keys" --objects-per-job "$OBJECTS" \
+start_sandbox --polls 0 --rows "$keys" --objects-per-job "$WEBLOG_OBJECTS" \
     --change-every "${TICK}s" --change-period "$period" --clock-offset "${offset}s"
 export DAP_API_URL=$sandbox_url
 cp "$repo_dir/examples/replicate.toml" "$work/"
@@ -96,7 +96,7 @@ sed 's/table = "{{ table }}" }/table = "{{ table }}", keep_downloads = true }/' 
 grep -q keep_downloads "$work/replicate-keep.toml"
 vars=(--var namespace=canvas_logs --var 'tables=["web_logs"]')
 
-echo "# dap-run: $keys keys, period $period, $OBJECTS objects a job, tick ${TICK}s" >&2
+echo "# dap-run: $keys keys, period $period, $WEBLOG_OBJECTS objects a job, tick ${TICK}s" >&2
 new_db dap
 load snapshot
 sampled snapshot "$work/out" "$DAP_RUN" run "$work/replicate.toml" --output-dir "$work/out" "${vars[@]}" --database "$db"
