@@ -2,7 +2,8 @@
 # Runs every benchmark side by side with its alternative and prints a markdown table (also
 # written to bench/results.md). Not part of CI: it takes several minutes and wants a quiet machine.
 #
-# usage: bench/run.sh [01 02 03 04 05 06 07 08]   (default: all, and only then is results.md written)
+# usage: bench/run.sh [01 02 03 04 05 06 07 08 10]   (default: all but 10, and only then is results.md written;
+# 10, one table of 10M rows, takes about 15 minutes: `bench/run.sh 10`)
 # Needs: cargo, curl, python3; installs what else is missing (lib.sh's ensure_tools): jq,
 # hyperfine and GNU time from Debian, Hurl 8 built from crates.io (HURL=... to use another),
 # the official client in a venv (VENV=..., default ~/.cache/dap-run-bench/venv).

@@ -246,3 +246,85 @@ fn a_server_refusing_local_infile_gets_insert_batches() {
         );
     }
 }
+
+/// An incremental that changes at least half of a table's rows rewrites it: a new table of
+/// the rows no change touches and the changed ones, swapped in like a snapshot's. Its rows and
+/// counts are those of the upsert, which a table with a trigger of the user's still gets (a
+/// new table would lose the trigger); rows of the user's under keys the gateway never sends
+/// are kept either way.
+#[test]
+fn an_incremental_changing_most_rows_rewrites_the_table() {
+    let Some(rewritten) = MyDb::new("rewrite") else {
+        return;
+    };
+    let Some(upserted) = MyDb::new("rewrite_upsert") else {
+        return;
+    };
+    let ws = Workspace::new(SandboxConfig {
+        object_rows: 300,
+        change_period: 1,
+        ..Default::default()
+    });
+    let text = std::fs::read_to_string(ws.example("replicate.toml")).unwrap();
+    ws.job("replicate_b.toml", &text);
+    let tables = r#"["users"]"#;
+    let load = |job: &str, out: &str, db: &MyDb| replicate_with(&ws, job, out, &db.url, tables);
+    load("replicate.toml", "out", &rewritten).status(0).run();
+    load("replicate_b.toml", "out-b", &upserted).status(0).run();
+    let own = "INSERT INTO canvas__users (id, name, created_at, updated_at, workflow_state)
+               SELECT id + 9000000, name, created_at, updated_at, workflow_state FROM canvas__users ORDER BY id LIMIT 50";
+    rewritten.execute(own);
+    upserted.execute(own);
+    upserted.execute(
+        "CREATE TRIGGER users_changed AFTER UPDATE ON canvas__users FOR EACH ROW SET @changed = 1",
+    );
+    let comment = |db: &MyDb| -> String {
+        db.query::<String>(
+            "SELECT table_comment FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'canvas__users'",
+        )[0]
+        .clone()
+    };
+    let before = (comment(&rewritten), comment(&upserted));
+    ws.sandbox()
+        .advance_clock(std::time::Duration::from_secs(1));
+    let r = load("replicate.toml", "out", &rewritten)
+        .status(0)
+        .stderr_has(&["rewriting the table"])
+        .run();
+    let s = load("replicate_b.toml", "out-b", &upserted)
+        .status(0)
+        .stderr_lacks(&["rewriting the table"])
+        .run();
+    assert_ne!(comment(&rewritten), before.0, "a new table: {}", r.stderr);
+    assert_eq!(comment(&upserted), before.1, "the same table: {}", s.stderr);
+    let (x, y) = (
+        rewritten.raw_rows("canvas__users"),
+        upserted.raw_rows("canvas__users"),
+    );
+    assert_eq!(x.len(), y.len());
+    assert!(x == y, "the same rows after a rewrite and an upsert");
+    let counts = "SELECT last_load, upserted, deleted FROM dap_run__table_state";
+    type Counts = Vec<(String, i64, i64)>;
+    let (a, b): (Counts, Counts) = (rewritten.query(counts), upserted.query(counts));
+    assert_eq!(a, b, "the counts of an upsert");
+    assert_eq!(a[0].0, "incremental");
+    assert!(a[0].2 > 0, "deletions counted: {a:?}");
+    let state = rewritten.state("canvas", "users").unwrap();
+    let mine = |id: &serde_json::Value| id.as_f64().is_some_and(|id| id >= 9_000_000.0);
+    let got: Rows = rewritten
+        .rows("canvas", "users", &state.2)
+        .into_iter()
+        .filter(|(_, r)| !mine(&r["id"]))
+        .collect();
+    assert_rows_eq(&got, &oracle(&ws, "canvas", "users", &state.0), "users");
+    let triggers: Vec<String> = upserted.query(
+        "SELECT trigger_name FROM information_schema.triggers WHERE trigger_schema = DATABASE()",
+    );
+    assert_eq!(triggers, ["users_changed"]);
+    let left: Vec<String> = rewritten.query(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name LIKE '%dap\\_%' AND table_name LIKE 'canvas%'",
+    );
+    assert_eq!(left, Vec::<String>::new(), "no new or old table left");
+    let pending: Vec<i64> = rewritten.query("SELECT COUNT(*) FROM dap_run__pending");
+    assert_eq!(pending, [0]);
+}

@@ -1,6 +1,7 @@
-//! The SQL of an incremental: the temporary staging table its rows go into, and the two
-//! statements that apply them to the table (the deletions, then the upserts in the staged
-//! order, so that the last record of a repeated key wins). Public so that the tests can
+//! The SQL of an incremental: the temporary staging table its rows go into, keyed as the
+//! table is (rows are staged with `REPLACE`, so the last record of a repeated key is the one
+//! kept, and a `D` after a `U` of the same key removes it), and the two statements that apply
+//! them to the table (the deletions, then the upserts). Public so that the tests can
 //! `EXPLAIN` exactly what a load runs.
 //!
 //! The deletion joins the staging table first, on purpose (`STRAIGHT_JOIN`): right after a
@@ -13,17 +14,19 @@
 use super::col_def;
 use crate::load::layout::{Layout, mysql_ident as qi};
 
-/// Drops and creates the temporary `dap_stage` for `l`'s rows: a sequence number (the rows'
-/// order), the columns, and the action (`U` or `D`).
+/// Drops and creates the temporary `dap_stage` for `l`'s rows: the columns, the action (`U`
+/// or `D`), and the table's primary key. One record a key: a rewrite takes the staged rows as
+/// they are, and the upsert needs no order.
 pub fn stage_ddl(l: &Layout) -> [String; 2] {
     let defs: Vec<String> = l.columns.iter().map(|c| col_def(c, false)).collect();
+    let keys: Vec<String> = l.keys().map(|c| qi(&c.name)).collect();
     [
         "DROP TEMPORARY TABLE IF EXISTS dap_stage".to_owned(),
         format!(
-            "CREATE TEMPORARY TABLE dap_stage ({} bigint NOT NULL AUTO_INCREMENT PRIMARY KEY, {}, {} char(1) NOT NULL) DEFAULT CHARACTER SET utf8mb4",
-            seq(l),
+            "CREATE TEMPORARY TABLE dap_stage ({}, {} char(1) NOT NULL, PRIMARY KEY ({})) DEFAULT CHARACTER SET utf8mb4",
             defs.join(", "),
-            action(l)
+            action(l),
+            keys.join(", ")
         ),
     ]
 }
@@ -56,12 +59,11 @@ pub fn apply_sql(into: &str, l: &Layout) -> [String; 2] {
             .collect();
     }
     let upsert = format!(
-        "INSERT INTO {} ({}) SELECT {} FROM dap_stage s WHERE s.{} = 'U' ORDER BY s.{} ON DUPLICATE KEY UPDATE {}",
+        "INSERT INTO {} ({}) SELECT {} FROM dap_stage s WHERE s.{} = 'U' ON DUPLICATE KEY UPDATE {}",
         qi(into),
         all.join(", "),
         from_stage.join(", "),
         action(l),
-        seq(l),
         sets.join(", ")
     );
     [delete, upsert]
@@ -71,9 +73,4 @@ pub fn apply_sql(into: &str, l: &Layout) -> [String; 2] {
 /// column of that name.
 pub(super) fn action(l: &Layout) -> String {
     qi(&l.free_column("dap_action"))
-}
-
-/// The staged rows' sequence column, quoted (as [`action`]).
-fn seq(l: &Layout) -> String {
-    qi(&l.free_column("dap_seq"))
 }

@@ -115,8 +115,9 @@ pub async fn fail_on_warnings(
 
 type Rows = BoxStream<'static, Result<Bytes, std::io::Error>>;
 
-/// Streams one file into `LOAD DATA LOCAL INFILE … INTO TABLE <into>` (with `staged`, each
-/// row gets its action in `dap_action`; without, a repeated key replaces the earlier row).
+/// Streams one file into `LOAD DATA LOCAL INFILE … REPLACE INTO TABLE <into>` (with `staged`,
+/// each row gets its action in `dap_action`; either way a repeated key replaces the earlier
+/// row).
 /// Returns the rows read and the deletions among them.
 pub async fn load_file(
     conn: &mut Conn,
@@ -179,10 +180,9 @@ pub async fn load_file(
         })
         .collect();
     let sql = format!(
-        "LOAD DATA LOCAL INFILE 'dap-run' {} INTO TABLE {} CHARACTER SET utf8mb4
+        "LOAD DATA LOCAL INFILE 'dap-run' REPLACE INTO TABLE {} CHARACTER SET utf8mb4
          FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n'
          ({}) SET {}",
-        if staged { "" } else { "REPLACE" },
         qi(into),
         fields.join(", "),
         sets.join(", ")

@@ -7,7 +7,7 @@
 //! bytes: each field's escapes are decoded, the value written as an escaped string literal
 //! (`\N` as NULL) inside the same conversion as `LOAD DATA`'s `SET` clause
 //! ([`super::infile::wrap`]), in the same order (a snapshot's `REPLACE` keeps the last row of
-//! a repeated key; the staging table's `dap_seq` numbers the rows as `LOAD DATA` does).
+//! a repeated key, in the table as in the staging table, as `LOAD DATA … REPLACE` does).
 //! Statements stay below the server's `max_allowed_packet` and [`MAX_STATEMENT`] (1 MiB), and the file
 //! is read as a stream, so memory stays flat whatever its size. They run in the caller's
 //! transaction.
@@ -83,13 +83,7 @@ async fn send_rows(
     if staged {
         cols.push(super::apply::action(layout));
     }
-    let head = format!(
-        "{} INTO {} ({}) VALUES ",
-        if staged { "INSERT" } else { "REPLACE" },
-        qi(into),
-        cols.join(", ")
-    )
-    .into_bytes();
+    let head = format!("REPLACE INTO {} ({}) VALUES ", qi(into), cols.join(", ")).into_bytes();
     let mut batch = Batch {
         sql: Vec::with_capacity(limit.min(MAX_STATEMENT)),
         rows: 0,

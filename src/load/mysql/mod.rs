@@ -10,12 +10,15 @@
 //! `VALUES()` in `ON DUPLICATE KEY UPDATE` (deprecated in MySQL 8.0.20).
 //!
 //! **An incremental without schema change** is one transaction: the changes go into a
-//! temporary staging table (creating a temporary table does not commit), then one
-//! `DELETE … JOIN` and one `INSERT … SELECT … ON DUPLICATE KEY UPDATE` in the staged order (so
-//! the last record of a repeated key wins), then the state rows, then `COMMIT`.
+//! temporary staging table keyed as the table (creating a temporary table does not commit;
+//! `REPLACE` keeps the last record of a repeated key), then one `DELETE … JOIN` and one
+//! `INSERT … SELECT … ON DUPLICATE KEY UPDATE`, then the state rows, then `COMMIT`. When the
+//! changes are at least half the table's rows, it is rewritten instead ([`rewrite`]): a new
+//! table of the untouched rows and the changed ones, swapped in as below.
 //!
-//! **A snapshot, or an incremental that needs DDL** (new columns, new enum values, a dropped
-//! NOT NULL) cannot be one transaction: MySQL commits implicitly around every DDL statement.
+//! **A snapshot, an incremental that needs DDL** (new columns, new enum values, a dropped
+//! NOT NULL) **or a rewrite** cannot be one transaction: MySQL commits implicitly around every
+//! DDL statement.
 //! Such a load builds the new table beside the live one (`<name>__dap_new`: `CREATE TABLE`,
 //! or `CREATE TABLE … LIKE`, the `ALTER`s and a copy of the live rows), fills it in one
 //! transaction, and swaps it in with one `RENAME TABLE live TO old, new TO live`, which is
@@ -42,6 +45,7 @@ mod infile;
 mod insert;
 mod meta;
 mod names;
+mod rewrite;
 
 pub use apply::{apply_sql, stage_ddl};
 pub use conn::connect;
@@ -288,7 +292,9 @@ async fn load_locked(
         req.job_id,
         time::OffsetDateTime::now_utc().unix_timestamp_nanos()
     );
-    let into = if rebuild { new.clone() } else { name.clone() };
+    let mut into = if rebuild { new.clone() } else { name.clone() };
+    // The rows of a rewritten table.
+    let mut rewritten: Option<u64> = None;
     let mut out = LoadOutcome::default();
     let begin = || vec!["START TRANSACTION".to_owned()];
     if snapshot {
@@ -343,23 +349,40 @@ async fn load_locked(
             .load_files(conn, "dap_stage", l, &req.files, true)
             .await?;
         out.read = read;
-        let [delete, upsert] = apply_sql(&into, l);
-        conn.query_drop(delete)
-            .await
-            .map_err(my_err("cannot apply the deletions"))?;
-        out.deleted = conn.affected_rows();
-        conn.query_drop(upsert)
-            .await
-            .map_err(my_err("cannot apply the updates"))?;
+        if !rebuild && rewrite::worth(conn, &name, l, read).await? {
+            // At least half the table changes: a new table swapped in (see [`rewrite`]).
+            tracing::info!(
+                table = %format!("{}.{}", l.namespace, l.table),
+                changes = read,
+                "rewriting the table: the changes touch at least half of its rows"
+            );
+            let action = apply::action(l);
+            let built = rewrite::build(conn, &name, &new, l, &token, &action).await?;
+            out.deleted = built.deleted;
+            (into, rewritten) = (new.clone(), Some(built.rows));
+        } else {
+            let [delete, upsert] = apply_sql(&into, l);
+            conn.query_drop(delete)
+                .await
+                .map_err(my_err("cannot apply the deletions"))?;
+            out.deleted = conn.affected_rows();
+            conn.query_drop(upsert)
+                .await
+                .map_err(my_err("cannot apply the updates"))?;
+        }
         // Every staged row is a `U` or a `D` (the reader counted the `D`s): no second pass over
         // the staging table to count them (1.8 s of 39 at 1M rows).
         out.upserted = read.saturating_sub(deletes);
     }
-    let rows: Option<i64> = conn
-        .query_first(format!("SELECT COUNT(*) FROM {}", qi(&into)))
-        .await
-        .map_err(my_err("cannot count the rows"))?;
-    out.rows = rows.unwrap_or(0) as u64;
+    out.rows = match rewritten {
+        // The rewrite's inserts counted them.
+        Some(rows) => rows,
+        None => conn
+            .query_first::<i64, _>(format!("SELECT COUNT(*) FROM {}", qi(&into)))
+            .await
+            .map_err(my_err("cannot count the rows"))?
+            .unwrap_or(0) as u64,
+    };
     if snapshot {
         if out.rows != out.read && !l.keys_repeat() {
             return Err(DbError::KeysMerged {
@@ -391,7 +414,7 @@ async fn load_locked(
         duration_ms: out.duration.as_millis() as i64,
         schema: serde_json::to_string(&req.schema).unwrap_or_default(),
     };
-    if !rebuild {
+    if !rebuild && rewritten.is_none() {
         commit_record(conn, &rec, false).await?;
         return Ok(out);
     }
