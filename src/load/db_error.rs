@@ -114,6 +114,17 @@ pub enum DbError {
         /// Rows in the table.
         rows: u64,
     },
+    /// An incremental that holds a key more than once, of a table whose results never repeat
+    /// a key: which record wins cannot be known where the parts were staged side by side.
+    #[error(
+        "the incremental of `{table}` holds the key `{key}` more than once, which the gateway never sends for this table; the load was rolled back"
+    )]
+    KeyRepeated {
+        /// `namespace.table`.
+        table: String,
+        /// The key's values, as text (at most 100 characters).
+        key: String,
+    },
     /// The replica's bookkeeping was migrated by a newer dap-run.
     #[error(
         "the replica's bookkeeping is at version {have}, newer than this dap-run knows ({known}): a newer dap-run wrote it"

@@ -845,3 +845,104 @@ mod generated {
             .unwrap();
     }
 }
+
+/// A key the gateway sends more than once in one incremental (in two objects, or twice in one;
+/// the real gateway repeats keys only in `canvas_logs`) never leaves a row the records do not
+/// say: SQLite and MariaDB apply the last record of the key, on the upsert path and on the
+/// rewrite path (a change set of half the table or more), so an update then a delete deletes
+/// (MariaDB once kept the row); PostgreSQL, which stages parts side by side and so cannot know
+/// which record came last, refuses the table (exit 6, naming the key), which stays at its old
+/// point (its upsert once kept the row of an update followed by a delete, exit 0).
+#[test]
+fn a_key_sent_twice_in_one_incremental_ends_as_its_last_record_or_is_refused() {
+    const AT3: &str = "2025-01-03T00:00:00Z";
+    let pairs = |pairs: &[(&str, &str)]| -> Vec<[Option<String>; 2]> {
+        pairs
+            .iter()
+            .map(|(k, n)| [Some((*k).to_owned()), Some((*n).to_owned())])
+            .collect()
+    };
+    for db in TestDb::each("hostile_twice") {
+        let gw = FakeGateway::start();
+        gw.table(
+            "canvas",
+            "t",
+            text_keyed(json!({"n": {"type": "integer", "format": "int64"}})),
+        );
+        let keys = ["a", "b", "c", "d", "e", "f", "g", "h"];
+        let first: Vec<String> = std::iter::once("key.id\tvalue.n".to_owned())
+            .chain(keys.iter().map(|k| format!("{k}\t1")))
+            .collect();
+        let first: Vec<&str> = first.iter().map(String::as_str).collect();
+        gw.job("canvas", "t", FakeJob::snapshot(AT, &[&tsv(&first)]));
+        let ws = gw.workspace();
+        load(&ws, &db, &[("canvas", "t")]).status(0).run();
+        let head = "key.id\tvalue.n\tmeta.action";
+        // (until, objects, the rows after)
+        let steps = [
+            (
+                AT2,
+                [
+                    tsv(&[head, "a\t5\tU", "b\t\\N\tD"]),
+                    tsv(&[head, "a\t\\N\tD", "b\t7\tU"]),
+                ],
+                pairs(&[
+                    ("b", "7"),
+                    ("c", "1"),
+                    ("d", "1"),
+                    ("e", "1"),
+                    ("f", "1"),
+                    ("g", "1"),
+                    ("h", "1"),
+                ]),
+            ),
+            (
+                AT3,
+                [
+                    tsv(&[head, "c\t2\tU", "d\t\\N\tD", "e\t3\tU", "f\t4\tU"]),
+                    tsv(&[
+                        head,
+                        "c\t\\N\tD",
+                        "d\t9\tU",
+                        "e\t5\tU",
+                        "g\t\\N\tD",
+                        "g\t6\tU",
+                    ]),
+                ],
+                pairs(&[
+                    ("b", "7"),
+                    ("d", "9"),
+                    ("e", "5"),
+                    ("f", "4"),
+                    ("g", "6"),
+                    ("h", "1"),
+                ]),
+            ),
+        ];
+        for (until, objects, after) in steps {
+            let before = db.rows("canvas", "t", &["id", "n"]);
+            let until_before = db.until("canvas", "t");
+            gw.job(
+                "canvas",
+                "t",
+                FakeJob::incremental(until, &[&objects[0], &objects[1]]),
+            );
+            if db.engine == Engine::Postgres {
+                load(&ws, &db, &[("canvas", "t")])
+                    .status(6)
+                    .stderr_has(&["holds the key `", "more than once"])
+                    .run();
+                assert_eq!(db.rows("canvas", "t", &["id", "n"]), before, "{db:?}");
+                assert_eq!(db.until("canvas", "t"), until_before, "{db:?}");
+            } else {
+                load(&ws, &db, &[("canvas", "t")]).status(0).run();
+                assert_eq!(
+                    db.rows("canvas", "t", &["id", "n"]),
+                    after,
+                    "{db:?} {until}"
+                );
+                assert_eq!(db.until("canvas", "t").as_deref(), Some(until), "{db:?}");
+            }
+        }
+    }
+}

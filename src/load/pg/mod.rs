@@ -157,6 +157,9 @@ async fn load(
             }
             let read = out.read;
             stage::analyze(&tx, helper.as_ref(), &keys.join(", "), &action).await?;
+            if !dedupe {
+                repeated_key(&tx, layout, &keys).await?;
+            }
             let on: Vec<String> = keys.iter().map(|k| format!("t.{k} = s.{k}")).collect();
             let on = on.join(" AND ");
             let select = upserts(layout, dedupe);
@@ -260,6 +263,39 @@ fn upserts(layout: &Layout, dedupe: bool) -> String {
         all.join(", "),
         keys.join(", ")
     )
+}
+
+/// Fails the load when `dap_stage` holds a key twice: an upsert would keep a row its last
+/// record deletes, and the parts were staged side by side, so their order is not there to say
+/// which record is the last. The gateway never repeats a key outside `canvas_logs`; SQLite and
+/// MySQL, which stage in order, apply the last record.
+async fn repeated_key(
+    tx: &Transaction<'_>,
+    layout: &Layout,
+    keys: &[String],
+) -> Result<(), DbError> {
+    let text: Vec<String> = keys.iter().map(|k| format!("{k}::text")).collect();
+    let row = tx
+        .query_opt(
+            &format!(
+                "SELECT concat_ws(', ', {}) FROM dap_stage GROUP BY {} HAVING count(*) > 1 LIMIT 1",
+                text.join(", "),
+                keys.join(", ")
+            ),
+            &[],
+        )
+        .await
+        .map_err(db_err("cannot check the changes' keys"))?;
+    match row {
+        None => Ok(()),
+        Some(row) => {
+            let key: Option<String> = row.get(0);
+            Err(DbError::KeyRepeated {
+                table: format!("{}.{}", layout.namespace, layout.table),
+                key: key.unwrap_or_default().chars().take(100).collect(),
+            })
+        }
+    }
 }
 
 /// `SELECT count(*) FROM <from>` (a table, or a table and a `WHERE`); `what` failed if not.
