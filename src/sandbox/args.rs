@@ -24,7 +24,8 @@ pub struct SandboxArgs {
     /// Job polls answered `waiting`/`running` before a job completes (without `--job-time`).
     #[arg(long, default_value_t = 1)]
     pub polls: u32,
-    /// Jobs complete as they are created: the query's answer is `complete`, no poll needed.
+    /// Jobs complete as they are created: the query's answer is `complete`, no poll needed;
+    /// an identical query gets a new job, not the earlier one.
     #[arg(long)]
     pub instant_jobs: bool,
     /// Jobs complete this long after they were created, as the real gateway's do, e.g. `10s`.

@@ -295,12 +295,13 @@ pub(crate) async fn create_job(
     }
     let fingerprint = format!("{namespace}\n{table}\n{recorded}");
     let mut state = shared.lock();
-    // An identical query gets the existing job while it lives (24 hours), then a new one.
+    // An identical query gets the existing job while it lives (24 hours), then a new one;
+    // with instant jobs, every query gets a new job, so it ends at the latest data.
     if let Some(job) = state
         .job_index
         .get(&fingerprint)
         .and_then(|id| state.jobs.get(id))
-        .filter(|job| job.expires_at > shared.now())
+        .filter(|job| job.expires_at > shared.now() && !shared.config.instant_jobs)
     {
         let status = if job.is_terminal() {
             StatusCode::OK

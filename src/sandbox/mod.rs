@@ -43,7 +43,9 @@ pub struct SandboxConfig {
     /// (when `job_time` is `None`).
     pub polls_to_complete: u32,
     /// Jobs complete as they are created: the query's answer is already `complete` (as a
-    /// repeated query's is), so a client never waits (the official client waits 5 s a poll).
+    /// repeated query's is), so a client never waits (the official client waits 5 s a poll),
+    /// and every query gets a new job (no reuse of an identical query's), ending at the
+    /// latest data.
     pub instant_jobs: bool,
     /// Jobs complete this long after they were created, as the real gateway's do (the first
     /// poll after that sees `complete`); `None`: after `polls_to_complete` polls.
