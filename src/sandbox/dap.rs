@@ -360,7 +360,8 @@ pub(crate) async fn create_job(
         complete_job(&shared, &mut job, objects, model, shared.now());
     }
     let mut body = job.body(&shared);
-    let status = if job.is_terminal() {
+    // A new job is `waiting` (even one that will fail), unless it completed at once.
+    let status = if shared.config.instant_jobs && !failed {
         StatusCode::OK
     } else {
         if let Some(fields) = body.as_object_mut() {
