@@ -380,8 +380,8 @@ pub fn mysql_type(ty: &ColType) -> String {
         ColType::Int16 => "smallint".into(),
         ColType::Int32 => "int".into(),
         ColType::Int64 => "bigint".into(),
-        ColType::Float32 => "float".into(),
-        ColType::Float64 => "double".into(),
+        // The official client declares `float32` as `real`, which MySQL and MariaDB make `double`.
+        ColType::Float32 | ColType::Float64 => "double".into(),
         ColType::Decimal(p, s) => format!("decimal({p},{s})"),
         ColType::Bool => "tinyint".into(),
         ColType::Varchar(n) if *n < 65536 => format!("varchar({n})"),

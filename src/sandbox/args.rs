@@ -25,6 +25,10 @@ pub struct SandboxArgs {
     /// Job polls answered `waiting`/`running` before a job completes (without `--job-time`).
     #[arg(long, default_value_t = 1)]
     pub polls: u32,
+    /// Jobs complete as they are created: the query's answer is `complete`, no poll needed;
+    /// an identical query gets a new job, not the earlier one.
+    #[arg(long)]
+    pub instant_jobs: bool,
     /// Jobs complete this long after they were created, as the real gateway's do, e.g. `10s`.
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub job_time: Option<Duration>,
@@ -163,6 +167,7 @@ impl From<SandboxArgs> for SandboxConfig {
             client_secret: args.client_secret,
             token_ttl: args.token_ttl,
             polls_to_complete: args.polls,
+            instant_jobs: args.instant_jobs,
             latency: args.latency,
             rate_limits: args.rate_limits,
             rate_limit_window: args.rate_limit_window,

@@ -12,6 +12,7 @@
 //! on a fault knob, `OutOfRangeError` or `SnapshotRequiredError` for a table. Response bodies carry exactly the fields of
 //! the OpenAPI specification, because the official client's parsers reject anything else.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -282,12 +283,13 @@ pub(crate) async fn create_job(
     }
     let fingerprint = format!("{namespace}\n{table}\n{recorded}");
     let mut state = shared.lock();
-    // An identical query gets the existing job while it lives (24 hours), then a new one.
+    // An identical query gets the existing job while it lives (24 hours), then a new one;
+    // with instant jobs, every query gets a new job, so it ends at the latest data.
     if let Some(job) = state
         .job_index
         .get(&fingerprint)
         .and_then(|id| state.jobs.get(id))
-        .filter(|job| job.expires_at > shared.now())
+        .filter(|job| job.expires_at > shared.now() && !shared.config.instant_jobs)
     {
         let status = if job.is_terminal() {
             StatusCode::OK
@@ -338,13 +340,26 @@ pub(crate) async fn create_job(
         completed_at: None,
         schema_version: 0,
     };
-    let mut body = job.body(&shared);
-    if let Some(fields) = body.as_object_mut() {
-        fields.insert("status".to_owned(), json!("waiting"));
+    let mut job = job;
+    if shared.config.instant_jobs && !failed {
+        job.polls_left = 0;
+        job.ready_after = None;
+        let super::State { objects, model, .. } = &mut *state;
+        complete_job(&shared, &mut job, objects, model, shared.now());
     }
+    let mut body = job.body(&shared);
+    // A new job is `waiting` (even one that will fail), unless it completed at once.
+    let status = if shared.config.instant_jobs && !failed {
+        StatusCode::OK
+    } else {
+        if let Some(fields) = body.as_object_mut() {
+            fields.insert("status".to_owned(), json!("waiting"));
+        }
+        StatusCode::ACCEPTED
+    };
     state.jobs.insert(id.clone(), job);
     state.job_index.insert(fingerprint, id);
-    (StatusCode::ACCEPTED, axum::Json(body)).into_response()
+    (status, axum::Json(body)).into_response()
 }
 
 /// `GET /dap/job/{id}`.
@@ -360,7 +375,25 @@ pub(crate) async fn get_job(State(shared): State<Arc<Shared>>, Path(id): Path<St
     let Some(job) = jobs.get_mut(&id) else {
         return not_found("job", &id).into_response();
     };
-    if let Some(window) = job.poll(now, shared.instant(), shared.last_data) {
+    complete_job(&shared, job, objects, model, now);
+    let status = if job.is_terminal() {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    (status, axum::Json(job.body(&shared))).into_response()
+}
+
+/// Polls `job` once at sandbox time `now`; when that completes it, fixes its objects' window
+/// and its schema version.
+fn complete_job(
+    shared: &Shared,
+    job: &mut Job,
+    objects: &mut HashMap<String, ObjectSpec>,
+    model: &data::Model,
+    now: i64,
+) {
+    if let Some(window) = job.poll(now, shared.instant(), shared.last_data()) {
         for object in &job.objects {
             if let Some(spec) = objects.get_mut(object) {
                 spec.window = Some(window);
@@ -370,12 +403,14 @@ pub(crate) async fn get_job(State(shared): State<Arc<Shared>>, Path(id): Path<St
             }
         }
     }
-    let status = if job.is_terminal() {
-        StatusCode::OK
-    } else {
-        StatusCode::ACCEPTED
-    };
-    (status, axum::Json(job.body(&shared))).into_response()
+}
+
+/// `POST /sandbox/freeze` (sandbox only, no token): the data stops changing now, as with
+/// `--no-new-data-after`; later jobs end at that time. Answers `{"at": T}`, the last data's
+/// time. Scripts use it to bring two replicas to the same point.
+pub(crate) async fn freeze(State(shared): State<Arc<Shared>>) -> Response {
+    let at = shared.freeze();
+    axum::Json(json!({"at": rfc3339(at)})).into_response()
 }
 
 /// `POST /dap/object/url` with `[{"id": ...}, ...]`.

@@ -45,6 +45,11 @@ pub struct SandboxConfig {
     /// `GET /dap/job/{id}` answers `waiting`/`running` this many times, then `complete`
     /// (when `job_time` is `None`).
     pub polls_to_complete: u32,
+    /// Jobs complete as they are created: the query's answer is already `complete` (as a
+    /// repeated query's is), so a client never waits (the official client waits 5 s a poll),
+    /// and every query gets a new job (no reuse of an identical query's), ending at the
+    /// latest data.
+    pub instant_jobs: bool,
     /// Jobs complete this long after they were created, as the real gateway's do (the first
     /// poll after that sees `complete`); `None`: after `polls_to_complete` polls.
     pub job_time: Option<Duration>,
@@ -98,6 +103,7 @@ impl Default for SandboxConfig {
             client_secret: "sandbox".to_owned(),
             token_ttl: Duration::from_secs(3600),
             polls_to_complete: 1,
+            instant_jobs: false,
             job_time: None,
             job_time_spread: Duration::ZERO,
             seed: 0,
@@ -176,13 +182,17 @@ pub struct Counters {
     pub job_query_tables: Vec<String>,
 }
 
+/// [`Shared::last_data`] while the data keeps changing.
+const NO_LAST_DATA: i64 = i64::MIN;
+
 /// State shared by the three origins.
 pub(crate) struct Shared {
     pub(crate) config: SandboxConfig,
     /// Seconds the sandbox clock is ahead of the real one.
     pub(crate) clock_offset: AtomicI64,
-    /// Sandbox time of the last data, when it stops changing (`no_new_data_after`).
-    pub(crate) last_data: Option<i64>,
+    /// Sandbox time of the last data, when it stops changing (`no_new_data_after` or
+    /// `POST /sandbox/freeze`); [`NO_LAST_DATA`] while it keeps changing.
+    pub(crate) last_data: AtomicI64,
     pub(crate) key: [u8; 32],
     pub(crate) object_store_url: String,
     pub(crate) state: Mutex<State>,
@@ -216,6 +226,26 @@ impl Shared {
 
     /// The sandbox clock as an `Instant` (real time plus the offset), for the expiry of the
     /// tokens it issues: advancing the clock expires them as waiting would.
+    /// Sandbox time of the last data, if it has been set to stop changing.
+    pub(crate) fn last_data(&self) -> Option<i64> {
+        Some(self.last_data.load(Ordering::SeqCst)).filter(|&last| last != NO_LAST_DATA)
+    }
+
+    /// Stops the data changing now (sandbox time), unless it already stops earlier; returns
+    /// the time of the last data.
+    pub(crate) fn freeze(&self) -> i64 {
+        let now = self.now();
+        let previous = self
+            .last_data
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
+                (last == NO_LAST_DATA || last > now).then_some(now)
+            });
+        match previous {
+            Ok(_) => now,
+            Err(last) => last,
+        }
+    }
+
     pub(crate) fn instant(&self) -> Instant {
         let ahead = self.clock_offset.load(Ordering::Relaxed).max(0);
         Instant::now() + Duration::from_secs(ahead as u64)
@@ -321,7 +351,7 @@ impl Sandbox {
             .map(|after| clock::unix_now() as i64 + clock_offset + after.as_secs() as i64);
         let shared = Arc::new(Shared {
             clock_offset: AtomicI64::new(clock_offset),
-            last_data,
+            last_data: AtomicI64::new(last_data.unwrap_or(NO_LAST_DATA)),
             config,
             key,
             object_store_url: format!("http://{object_store}"),

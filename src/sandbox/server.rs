@@ -83,6 +83,7 @@ pub(crate) fn gateway_router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/ids/auth/login", post(auth::login))
         .route("/sandbox/rows/{namespace}/{table}", get(dap::oracle_rows))
+        .route("/sandbox/freeze", post(dap::freeze))
         .merge(dap_routes)
         .layer(middleware::from_fn_with_state(
             shared.clone(),

@@ -347,3 +347,45 @@ fn a_loads_job_is_polled_on_the_runners_schedule() {
         run.stderr
     );
 }
+
+/// A `time` with its zone (`new_quizzes.accommodations.daily_start_time`, `13:43:48Z`) loads
+/// as the official client stores it (MySQL refused it: `Incorrect time value`), and a `float32`
+/// (`time_multiplier`) gets the official client's type: `real`, which MySQL makes `double` (an
+/// official MySQL replica's `double` was a schema change that rebuilt the table), in a snapshot
+/// and in an incremental after it.
+#[test]
+fn a_time_with_its_zone_and_a_float32_load_as_the_official_client_stores_them() {
+    for db in TestDb::each("time_float32") {
+        let ws = Workspace::default_sandbox();
+        for _ in 0..2 {
+            replicate(&ws, &db, "new_quizzes", r#"["accommodations"]"#)
+                .status(0)
+                .run();
+            ws.sandbox()
+                .advance_clock(std::time::Duration::from_secs(5));
+        }
+        let (time, float32) = match db.engine {
+            Engine::Postgres => ("time without time zone", "real"),
+            Engine::Mysql => ("time", "double"),
+            Engine::Sqlite => ("TIME", "REAL"),
+        };
+        let column = |name| column_type(&db, "new_quizzes", "accommodations", name);
+        assert_eq!(column("daily_start_time"), time, "{db:?}");
+        assert_eq!(column("time_multiplier"), float32, "{db:?}");
+        let table = match db.engine {
+            Engine::Postgres => "new_quizzes.accommodations",
+            _ => "new_quizzes__accommodations",
+        };
+        let times = db.text_rows(&format!(
+            "SELECT CAST(daily_start_time AS CHAR(8)) FROM {table} WHERE daily_start_time IS NOT NULL"
+        ));
+        assert!(!times.is_empty(), "{db:?}: no time loaded");
+        for row in times {
+            let text = row[0].clone().unwrap_or_default();
+            assert!(
+                text.len() == 8 && !text.contains('Z'),
+                "{db:?}: daily_start_time {text:?}"
+            );
+        }
+    }
+}

@@ -1249,3 +1249,42 @@ async fn the_rows_endpoint_serves_the_model() {
         .collect();
     assert_eq!(got, expected);
 }
+
+/// With instant jobs a query's answer is already `complete` (the official client polls every
+/// 5 s otherwise) and an identical query gets a new job; after `POST /sandbox/freeze` every job
+/// ends at the frozen time, however far the clock moves.
+#[tokio::test]
+async fn instant_jobs_complete_at_once_and_freeze_stops_the_data() {
+    let sandbox = start(SandboxConfig {
+        instant_jobs: true,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let token = login(&sandbox).await;
+    let snapshot = json!({"format": "jsonl"});
+    let (status, first) = post(&sandbox, &token, ACCOUNTS_DATA, &snapshot).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["status"], "complete", "{first}");
+    assert!(first["at"].is_string(), "{first}");
+    let (_, again) = post(&sandbox, &token, ACCOUNTS_DATA, &snapshot).await;
+    assert_ne!(
+        first["id"], again["id"],
+        "an identical query gets a new job"
+    );
+
+    let frozen: Value = client()
+        .post(format!("{}/sandbox/freeze", sandbox.url()))
+        .send()
+        .await
+        .expect("freeze")
+        .json()
+        .await
+        .expect("JSON");
+    let at = frozen["at"].as_str().expect("at").to_owned();
+    sandbox.advance_clock(std::time::Duration::from_secs(30));
+    let since = first["at"].as_str().expect("at");
+    let changes = json!({"format": "jsonl", "since": since});
+    let (status, job) = post(&sandbox, &token, ACCOUNTS_DATA, &changes).await;
+    assert_eq!(status, StatusCode::OK, "{job}");
+    assert_eq!(job["until"].as_str(), Some(at.as_str()), "{job}");
+}

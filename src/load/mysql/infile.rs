@@ -78,6 +78,8 @@ pub fn wrap(ty: &ColType) -> (&'static str, &'static str) {
             "CAST(REPLACE(REPLACE(",
             ", 'T', ' '), 'Z', '') AS DATETIME(6))",
         ),
+        // A time of day with its zone, `13:43:48Z`, as the official client stores it: `13:43:48`.
+        ColType::Time => ("REPLACE(", ", 'Z', '')"),
         ColType::Uuid => ("UNHEX(REPLACE(", ", '-', ''))"),
         // Four bytes for an IPv4 address, sixteen for IPv6, as the official client stores them.
         ColType::Ipv4 | ColType::Ipv6 => ("INET6_ATON(", ")"),

@@ -58,6 +58,11 @@ pub(super) fn value(c: &Column, raw: &[u8]) -> Result<Value, ValueError> {
             Value::Text(text)
         }
         ColType::Time => {
+            // `13:43:48Z` is stored as the other databases store it: `13:43:48`.
+            let text = match text.strip_suffix('Z') {
+                Some(naive) => naive.to_owned(),
+                None => text,
+            };
             time::Time::parse(
                 &text,
                 format_description!("[hour]:[minute]:[second][optional [.[subsecond]]]"),
@@ -275,6 +280,10 @@ mod tests {
             refused(ColType::Date, "2025-02-30"),
             ValueError::NotDate { .. }
         ));
+        assert_eq!(
+            ok(ColType::Time, "13:43:48Z"),
+            Value::Text("13:43:48".into())
+        );
         assert!(matches!(
             refused(ColType::Time, "25:00:00"),
             ValueError::NotTime { .. }
