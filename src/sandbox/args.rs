@@ -237,7 +237,7 @@ impl From<SandboxArgs> for SandboxConfig {
 }
 
 /// Runs a sandbox until ctrl-c: prints the gateway base URL as the first line on stdout, and
-/// the other origins on stderr.
+/// the other origins on stderr; on ctrl-c (SIGINT), its request, 429 and job counts on stderr.
 pub async fn serve(args: SandboxArgs) -> anyhow::Result<()> {
     use std::io::Write as _;
     let addr = args.addr;
@@ -250,6 +250,14 @@ pub async fn serve(args: SandboxArgs) -> anyhow::Result<()> {
     eprintln!("object store: {}", sandbox.object_store_url());
     eprintln!("canvas: {}", sandbox.canvas_url());
     tokio::signal::ctrl_c().await?;
+    // What a benchmark reads after stopping it with SIGINT.
+    let c = sandbox.counters();
+    eprintln!(
+        "sandbox: {} requests, {} answered 429, {} jobs created",
+        c.requests,
+        c.rate_limited,
+        c.job_queries.len()
+    );
     sandbox.stop();
     Ok(())
 }

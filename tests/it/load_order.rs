@@ -23,7 +23,7 @@ fn a_later_run_creates_the_slowest_tables_job_first() {
         let job = example_variant(
             &ws,
             "replicate.toml",
-            &[("concurrency = 4", "concurrency = 1")],
+            &[("concurrency = 16", "concurrency = 1")],
         );
         let job = job.to_str().unwrap();
         let run = || {
