@@ -32,7 +32,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 : "${TABLE_LIMIT:=0}"          # >0: only the first N tables (a trial)
 : "${SMALL_ROWS:=200}"         # keys of every table SIZES does not name
 # Keys of the large tables (not scaled).
-: "${SIZES:=submissions=400000 web_logs=300000 assignments=150000 enrollments=100000 submission_comments=60000 users=50000 quiz_submissions=40000 courses=20000 discussion_entries=20000 attachments=20000}"
+: "${SIZES:=submissions=300000 web_logs=250000 assignments=100000 enrollments=100000 submission_comments=60000 users=50000 quiz_submissions=40000 courses=20000 discussion_entries=20000 attachments=20000}"
 # Real job times (seconds): every table between BASE and BASE+SPREAD (a share fixed per table),
 # the slow ones their own. Divided by SCALE.
 : "${JOB_BASE:=10}"
@@ -53,11 +53,12 @@ cleanup() {
     if [[ $KEEP == 1 ]]; then echo "# logs kept in $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
+# new_db NAME: a new database; sets $db (not in a subshell: cleanup drops what $dbs lists).
 new_db() {
     local name="dap_run_bench9_$1_$$"
     psql -q -d "$pg_admin" -c "CREATE DATABASE $name" >/dev/null
     dbs+=("$name")
-    echo "${pg_admin%/*}/$name"
+    db="${pg_admin%/*}/$name"
 }
 now() { date +%s.%N; }
 scaled() { awk -v s="$1" -v k="$SCALE" 'BEGIN {printf "%gms", s * 1000 / k}'; }
@@ -158,13 +159,15 @@ echo "# load at start: $(uptime)" >&2
 load_start=$(uptime | sed 's/.*load average: //')
 started_at=$(date -u +%H:%M)
 if [[ $OFFICIAL == 1 ]]; then
-    odb=$(new_db official)
+    new_db official
+    odb=$db
     if [[ $OFFICIAL_PARALLEL == 1 ]]; then
         (official_nights "$odb") &
         official_pid=$!
     fi
 fi
-ddb=$(new_db dap)
+new_db dap
+ddb=$db
 night first "$job" "$ddb"
 for _ in $(seq "$LATER_ROUNDS"); do
     night later-listed "$work/replicate-listed.toml" "$ddb"
@@ -192,11 +195,12 @@ emit() {
         "$([[ $name == later-slowest ]] && echo "≤ 1.1" || echo "—")" \
         "$([[ $name == later-slowest ]] && verdict "$(ratio "$secs" "$bound" 4)" 1.1 || echo "—")"
 }
-emit first "first night (snapshots)" "$(o official-initdb 2)"
+emit first "first night (snapshots; nothing recorded yet, so the list's order)" "$(o official-initdb 2)"
 emit later-listed "later night, list order" ""
 emit later-slowest "later night, slowest first" "$(o official-syncdb 2)"
 if [[ $OFFICIAL == 1 ]]; then
-    row "9. official client 2.x, same catalog and limits: \`dap initdb\` / \`dap syncdb\` per table, one after another" \
+    official_version=$("$VENV/bin/pip" show instructure-dap-client | sed -n 's/^Version: //p')
+    row "9. official client $official_version, same catalog and limits: \`dap initdb\` / \`dap syncdb\` per table, one after another" \
         "—" "$(o official-initdb 2) s / $(o official-syncdb 2) s; $(o official-429 2) × 429; peak $(o official-initdb 3) / $(o official-syncdb 3) MiB; failed tables $(o official-initdb 4) / $(o official-syncdb 4)" "—" "—" "—"
 fi
-echo "# started $started_at UTC, load average $load_start at the start, $load_end at the end" | tee -a "$RESULTS_DIR/rows.md" >&2
+echo "# started $started_at UTC, load average $load_start at the start, $load_end at the end" >&2
