@@ -58,7 +58,7 @@ if [[ ! -x $VENV/bin/dap ]]; then
 fi
 cp "$repo_dir/examples/replicate.toml" "$work/"
 # The `psql \copy` comparison reads the snapshot's objects: a copy of the job that keeps them.
-sed 's/table = "{{ table }}" }/table = "{{ table }}", keep_downloads = true }/' \
+sed 's/table = "{{ table }}"/table = "{{ table }}", keep_downloads = true/' \
     "$work/replicate.toml" >"$work/replicate-keep.toml"
 grep -q keep_downloads "$work/replicate-keep.toml"
 

@@ -2,7 +2,7 @@
 # Runs every benchmark side by side with its alternative and prints a markdown table (also
 # written to bench/results.md). Not part of CI: it takes several minutes and wants a quiet machine.
 #
-# usage: bench/run.sh [01 02 03 04 05 06 07 08 10]   (default: all but 10, and only then is results.md written;
+# usage: bench/run.sh [01 02 03 04 05 06 07 08 09 10]   (default: all but 10, and only then is results.md written;
 # 10, one table of 10M rows, takes about 15 minutes: `bench/run.sh 10`)
 # Needs: cargo, curl, python3; installs what else is missing (lib.sh's ensure_tools): jq,
 # hyperfine and GNU time from Debian, Hurl 8 built from crates.io (HURL=... to use another),
@@ -13,7 +13,9 @@
 # (benchmark 8: 1000000 each; the official client takes about 6 minutes per phase at 1M rows).
 # As root it installs with `apt-get install -y hyperfine time jq pkg-config libcurl4-openssl-dev
 # libxml2-dev libclang-dev` (the last four only to build Hurl); otherwise through sudo.
-# Benchmark 8 needs PostgreSQL (DAP_RUN_TEST_POSTGRES, default postgres@127.0.0.1:5432/test).
+# Benchmark 9 (the whole catalog, time-scaled 1/10: SCALE, SIZES, SLOW, LATER_ROUNDS, OFFICIAL)
+# takes about 40 minutes, most of it the official client's two nights.
+# Benchmarks 8 and 9 need PostgreSQL (DAP_RUN_TEST_POSTGRES, default postgres@127.0.0.1:5432/test).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -27,7 +29,7 @@ export JSONPATH_BIN
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
 benches=("$@")
-[[ ${#benches[@]} -gt 0 ]] || benches=(01 02 03 04 05 06 07 08)
+[[ ${#benches[@]} -gt 0 ]] || benches=(01 02 03 04 05 06 07 08 09)
 : >"$RESULTS_DIR/rows.md"
 for b in "${benches[@]}"; do
     echo "== benchmark $b" >&2

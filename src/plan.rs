@@ -108,6 +108,10 @@ fn doc(job: &Job) -> PlanDoc {
                         "table": l.table.source,
                         "query": "format tsv, mode condensed",
                         "mode": "snapshot when the table is new, a column changed type or the gateway refuses the incremental; else incremental since the table's until",
+                        "order": match l.order {
+                            crate::job::model::LoadOrder::Listed => "the list's order",
+                            crate::job::model::LoadOrder::SlowestFirst => "slowest first: tables with no history first (largest last row count first), then by last job time, then last load time, from the replica's bookkeeping as the run starts (the run's log names the order)",
+                        },
                         "files": if l.keep_downloads {
                             "<output>/<namespace>/<table>/<job id>/part-NNNNN.tsv.gz, kept (keep_downloads)"
                         } else {

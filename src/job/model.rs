@@ -265,7 +265,11 @@ pub struct Load {
     pub table: Tmpl,
     /// Keep the downloaded objects after the load (else removed once it has committed).
     pub keep_downloads: bool,
+    /// The order a loop creates its tables' jobs in.
+    pub order: LoadOrder,
 }
+
+pub use super::raw::LoadOrder;
 
 /// The outputs of a `load` step's items, which later steps and checks can read.
 pub const LOAD_OUTPUTS: &[&str] = &[

@@ -253,6 +253,23 @@ pub struct RawLoad {
     /// `<output>/<namespace>/<table>/<job id>/part-NNNNN.tsv.gz`, and they are yours to prune.
     /// Default false: a load's objects are removed once its transaction has committed.
     pub keep_downloads: Option<bool>,
+    /// In a `for_each` step, the order the loop creates its tables' query jobs in.
+    /// `"listed"` (the default): the list's order. `"slowest-first"`: by what each table took
+    /// last time, from the replica's bookkeeping: tables with no history first (largest last
+    /// row count first), then the longest job time, then the longest load time, so that a
+    /// paced night ends near the larger of the pacing floor and the slowest table's own time.
+    pub order: Option<LoadOrder>,
+}
+
+/// The order a loop of loads creates its query jobs in (`load.order`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum LoadOrder {
+    /// The list's order.
+    #[default]
+    Listed,
+    /// Slowest first, from the replica's record of each table's last load.
+    SlowestFirst,
 }
 
 /// Polling: the request is repeated until `until` holds.

@@ -59,7 +59,7 @@ pub fn header_keys(schema: &mut Schema) {
     set(schema, "propertyNames", json!({ "pattern": HEADER_NAME }));
 }
 
-/// `"METHOD /path" = "N/min"` (or `N/s`, `N/h`, `unlimited`).
+/// `"METHOD /path" = "N/min"` (or `N/s`, `N/h`, `N/<duration>` such as `5/6s`, `unlimited`).
 pub fn rate_limits(schema: &mut Schema) {
     set(schema, "propertyNames", json!({ "pattern": r"^\S+ " }));
     set(
@@ -67,7 +67,7 @@ pub fn rate_limits(schema: &mut Schema) {
         "additionalProperties",
         json!({
             "type": "string",
-            "pattern": r"^\s*(0*[1-9][0-9]*\s*/\s*(s|sec|second|min|minute|m|h|hour)|unlimited)\s*$",
+            "pattern": r"^\s*(0*[1-9][0-9]*\s*/\s*(s|sec|second|min|minute|m|h|hour|[0-9]+\s*(ms|s|m|min|h))|unlimited)\s*$",
         }),
     );
 }

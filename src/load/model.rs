@@ -89,6 +89,25 @@ pub struct LoadRequest {
     pub files: Parts,
     /// The gateway job the objects came from (recorded in the load history).
     pub job_id: String,
+    /// How long that job took, from created to complete, in milliseconds (recorded in the
+    /// table's state: the next run's [`History`]).
+    pub job_ms: i64,
+}
+
+/// What a table's last load took, from the replica's bookkeeping: what orders a loop's
+/// loads slowest first ([`crate::load::history`]).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct History {
+    /// Namespace.
+    pub namespace: String,
+    /// Table.
+    pub table: String,
+    /// Its query job, created to complete, in milliseconds (unknown before it was recorded).
+    pub job_ms: Option<i64>,
+    /// Its database work, in milliseconds.
+    pub load_ms: Option<i64>,
+    /// Rows in the table after it.
+    pub rows: Option<i64>,
 }
 
 /// Why a load takes a snapshot rather than the changes since the table's point.

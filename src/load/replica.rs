@@ -14,7 +14,7 @@ use futures_util::future::BoxFuture;
 
 use super::check::CheckError;
 use super::layout::{ColType, Layout};
-use super::{Changes, DbError, LoadOutcome, LoadRequest, Mode, TableState};
+use super::{Changes, DbError, History, LoadOutcome, LoadRequest, Mode, TableState};
 
 /// What a table's next load is, decided from the database.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,6 +50,11 @@ pub trait Replica: Send + Sync {
     /// Every table the replica knows (dap-run's bookkeeping and the official client's), with
     /// its row count: the `replica` command.
     fn status(&self) -> BoxFuture<'_, Result<Vec<TableState>, DbError>>;
+
+    /// What each table's last load took (its job, its database work, its rows), as dap-run's
+    /// bookkeeping recorded it; empty before the first load. Read without the DDL lock and
+    /// without migrating: a bookkeeping from before these were recorded gives what it has.
+    fn history(&self) -> BoxFuture<'_, Result<Vec<History>, DbError>>;
 
     /// The type this database gives a column of type `ty` in namespace `ns`, as its catalog
     /// names it (what a schema diff compares).

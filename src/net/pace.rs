@@ -19,9 +19,11 @@ use super::route::Route;
 /// A route's slots in its current window: (slot id, time it counts from).
 type Window = Mutex<Vec<(u64, Instant)>>;
 
-/// Per-route request budgets: at most `limit` requests in any window of `per`.
+/// Per-route request budgets: at most `limit` requests in any window of `per`. Waiters get
+/// their slots in the order they asked (a fair queue per route), so a loop's start order is the
+/// order its jobs are created in (see [`crate::load::history`]).
 pub struct Pacer {
-    routes: Vec<(RateLimit, Window)>,
+    routes: Vec<(RateLimit, Window, tokio::sync::Mutex<()>)>,
     ids: AtomicU64,
 }
 
@@ -49,7 +51,7 @@ impl Pacer {
             routes: limits
                 .into_iter()
                 .filter(|l| l.limit.is_some())
-                .map(|l| (l, Mutex::new(Vec::new())))
+                .map(|l| (l, Mutex::new(Vec::new()), tokio::sync::Mutex::new(())))
                 .collect(),
             ids: AtomicU64::new(0),
         }
@@ -58,13 +60,16 @@ impl Pacer {
     /// Waits for a slot on the request's route (at once when it has no budget). Keep the slot
     /// until the response arrives.
     pub async fn acquire(&self, method: &str, path: &str) -> Slot<'_> {
-        let Some((limit, window)) = self
+        let Some((limit, window, queue)) = self
             .routes
             .iter()
-            .find(|(l, _)| l.route.matches(method, path))
+            .find(|(l, ..)| l.route.matches(method, path))
         else {
             return Slot { taken: None };
         };
+        // One waiter at a time, first come first served (tokio's mutex is fair): without it,
+        // every waiter wakes when a slot frees and any of them may take it.
+        let _turn = queue.lock().await;
         let n = limit.limit.unwrap_or(u32::MAX) as usize;
         loop {
             let wait: Duration = {
@@ -126,6 +131,33 @@ mod tests {
         let other = Instant::now();
         let _slot = pacer.acquire("GET", "/dap/job/x").await;
         assert!(other.elapsed() < Duration::from_millis(50));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn waiters_get_their_slots_in_the_order_they_asked() {
+        let pacer = Arc::new(Pacer::new(vec![RateLimit {
+            route: Route::new("POST", "/r/*"),
+            // One at a time, so that a slot is taken well after the one before it.
+            limit: Some(1),
+            per: Duration::from_millis(10),
+        }]));
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for i in 0..12 {
+            let (pacer, order) = (pacer.clone(), order.clone());
+            tasks.push(tokio::spawn(async move {
+                let slot = pacer.acquire("POST", &format!("/r/{i}")).await;
+                order.lock().unwrap().push(i);
+                drop(slot);
+            }));
+            // Each asks before the next one starts.
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let order = order.lock().unwrap().clone();
+        assert_eq!(order, (0..12).collect::<Vec<_>>());
     }
 
     #[tokio::test]

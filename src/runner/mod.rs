@@ -27,6 +27,7 @@ mod check;
 mod download;
 mod item;
 mod load;
+mod order;
 mod outputs;
 mod persist;
 mod poll;

@@ -84,8 +84,16 @@ pub(super) async fn run_step(
         }
     }
     let bar = shared.progress.loop_bar(&step.id, items.len() as u64);
+    let order = super::order::start_order(shared, step, scope, &l.var, &items).await;
+    let mut items: Vec<Option<Value>> = items.into_iter().map(Some).collect();
+    let ordered: Vec<(usize, Value)> = order
+        .into_iter()
+        .filter_map(|i| items.get_mut(i).and_then(Option::take).map(|v| (i, v)))
+        .collect();
     let base = Arc::new(scope.clone());
-    let results: Vec<ItemRecord> = futures_util::stream::iter(items.into_iter().enumerate())
+    // Unordered: an item that takes long holds its own slot only, not the loop's later
+    // starts; the records are put back in the list's order below.
+    let mut results: Vec<(usize, ItemRecord)> = futures_util::stream::iter(ordered)
         .map(|(i, value)| {
             let inherited = inherited.get(i).cloned().flatten();
             let item = Item::new(
@@ -101,12 +109,14 @@ pub(super) async fn run_step(
             async move {
                 let r = run_in_task(shared, index, item, "a loop task").await;
                 bar.inc(1);
-                r
+                (i, r)
             }
         })
-        .buffered(l.concurrency)
+        .buffer_unordered(l.concurrency)
         .collect()
         .await;
+    results.sort_by_key(|(i, _)| *i);
+    let results: Vec<ItemRecord> = results.into_iter().map(|(_, r)| r).collect();
     // Leave the finished bar on screen: it is the step's line in the terminal's history.
     bar.finish();
     StepRecord {

@@ -35,6 +35,14 @@ pub struct SandboxArgs {
     /// Adds up to this much to `--job-time`, a fixed share per table, e.g. `5s`.
     #[arg(long, default_value = "0s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub job_time_spread: Duration,
+    /// `TABLE=DURATION`: jobs for this table complete this long after they were created,
+    /// whatever `--job-time` says (repeatable), e.g. `submissions=30s`.
+    #[arg(long = "table-job-time", value_name = "TABLE=DURATION", value_parser = parse_table_job_time)]
+    pub table_job_times: Vec<(String, Duration)>,
+    /// `TABLE=N`: this table has N keys, whatever `--rows` says (repeatable), e.g.
+    /// `submissions=100000`.
+    #[arg(long = "table-rows", value_name = "TABLE=N", value_parser = parse_table_rows)]
+    pub table_rows: Vec<(String, u64)>,
     /// Seed of the data: the same seed serves the same rows.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -125,6 +133,46 @@ enum SchemaChangeError {
     Duration(#[from] humantime::DurationError),
 }
 
+/// Why a `--table-job-time` or `--table-rows` value is refused.
+#[derive(Debug, thiserror::Error)]
+enum TableValueError {
+    /// No `=`, or nothing before it.
+    #[error("expected TABLE={what}, got `{text}`")]
+    NoTable { text: String, what: &'static str },
+    /// The part after `=` is not a duration.
+    #[error(transparent)]
+    Duration(#[from] humantime::DurationError),
+    /// The part after `=` is not a count.
+    #[error("`{text}` is not a count of rows")]
+    Count { text: String },
+}
+
+fn split_table<'a>(
+    text: &'a str,
+    what: &'static str,
+) -> Result<(&'a str, &'a str), TableValueError> {
+    text.split_once('=')
+        .filter(|(table, _)| !table.trim().is_empty())
+        .map(|(table, value)| (table.trim(), value.trim()))
+        .ok_or_else(|| TableValueError::NoTable {
+            text: text.to_owned(),
+            what,
+        })
+}
+
+fn parse_table_job_time(text: &str) -> Result<(String, Duration), TableValueError> {
+    let (table, value) = split_table(text, "DURATION")?;
+    Ok((table.to_owned(), humantime::parse_duration(value)?))
+}
+
+fn parse_table_rows(text: &str) -> Result<(String, u64), TableValueError> {
+    let (table, value) = split_table(text, "N")?;
+    let n = value.parse().map_err(|_| TableValueError::Count {
+        text: value.to_owned(),
+    })?;
+    Ok((table.to_owned(), n))
+}
+
 fn parse_schema_change(text: &str) -> Result<(String, String, Duration), SchemaChangeError> {
     let (table, after) = text
         .split_once('@')
@@ -158,6 +206,8 @@ impl From<SandboxArgs> for SandboxConfig {
             job_time_spread: args.job_time_spread,
             seed: args.seed,
             table_rows: args.rows,
+            rows_by_table: args.table_rows.into_iter().collect(),
+            table_job_times: args.table_job_times.into_iter().collect(),
             change_tick: args.change_every,
             change_period: args.change_period,
             schema_changes,
@@ -193,7 +243,7 @@ impl From<SandboxArgs> for SandboxConfig {
 }
 
 /// Runs a sandbox until ctrl-c: prints the gateway base URL as the first line on stdout, and
-/// the other origins on stderr.
+/// the other origins on stderr; on ctrl-c (SIGINT), its request, 429 and job counts on stderr.
 pub async fn serve(args: SandboxArgs) -> Result<(), SandboxError> {
     use std::io::Write as _;
     let addr = args.addr;
@@ -211,6 +261,14 @@ pub async fn serve(args: SandboxArgs) -> Result<(), SandboxError> {
     tokio::signal::ctrl_c()
         .await
         .map_err(|source| SandboxError::Signal { source })?;
+    // What a benchmark reads after stopping it with SIGINT.
+    let c = sandbox.counters();
+    eprintln!(
+        "sandbox: {} requests, {} answered 429, {} jobs created",
+        c.requests,
+        c.rate_limited,
+        c.job_queries.len()
+    );
     sandbox.stop();
     Ok(())
 }

@@ -322,10 +322,13 @@ pub(crate) async fn create_job(
         );
         object_ids.push(object_id);
     }
-    let ready_after = shared
-        .config
-        .job_time
-        .map(|base| job_duration(base, shared.config.job_time_spread, &table));
+    let ready_after = match shared.config.table_job_times.get(&table) {
+        Some(own) => Some(*own),
+        None => shared
+            .config
+            .job_time
+            .map(|base| job_duration(base, shared.config.job_time_spread, &table)),
+    };
     let job = Job {
         id: id.clone(),
         table,
@@ -511,14 +514,15 @@ pub(crate) async fn oracle_rows(
     let Some(layout) = model.table(&namespace, &table, window.end()) else {
         return not_found("table", &table).into_response();
     };
+    let rows = model.rows_of(&layout.name);
     let stream = futures_util::stream::unfold(1u64, move |first| {
         let model = model.clone();
         let layout = layout.clone();
         async move {
-            if first > model.rows {
+            if first > rows {
                 return None;
             }
-            let end = (first + 10_000).min(model.rows + 1);
+            let end = (first + 10_000).min(rows + 1);
             let mut text = String::new();
             for key in first..end {
                 if let Some(record) = model.record(&layout, key, window) {

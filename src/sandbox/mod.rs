@@ -60,6 +60,11 @@ pub struct SandboxConfig {
     pub seed: u64,
     /// Keys per table; `None`: `object_rows * objects_per_job`.
     pub table_rows: Option<u64>,
+    /// Keys of the tables named here (by table name), instead of `table_rows`.
+    pub rows_by_table: BTreeMap<String, u64>,
+    /// Jobs for the tables named here (by table name) complete this long after they were
+    /// created, whatever `job_time` says.
+    pub table_job_times: BTreeMap<String, Duration>,
     /// Seconds per data tick: the data changes once a tick.
     pub change_tick: Duration,
     /// Ticks between two changes of the same key (each tick changes one key in this many).
@@ -108,6 +113,8 @@ impl Default for SandboxConfig {
             job_time_spread: Duration::ZERO,
             seed: 0,
             table_rows: None,
+            rows_by_table: BTreeMap::new(),
+            table_job_times: BTreeMap::new(),
             change_tick: Duration::from_secs(1),
             change_period: 4,
             schema_changes: Vec::new(),
@@ -341,6 +348,7 @@ impl Sandbox {
             rows: config
                 .table_rows
                 .unwrap_or((config.object_rows * config.objects_per_job) as u64),
+            table_rows: config.rows_by_table.clone(),
             tick: config.change_tick.as_secs().max(1) as i64,
             period: config.change_period.max(1),
             schema_changes: config.schema_changes.clone(),

@@ -203,7 +203,7 @@ impl Generator {
         if let Some(header) = encoder.header() {
             let _ = gzip.write_all(header.as_bytes());
         }
-        let (first, end) = model.part_keys(spec.part, spec.parts);
+        let (first, end) = model.part_keys(&table.name, spec.part, spec.parts);
         Some(Generator {
             model: model.clone(),
             table,

@@ -33,6 +33,7 @@ fn request(dir: &Path, tsv: Option<&str>) -> LoadRequest {
         until: "2025-01-01T00:00:00Z".into(),
         files: dap_run::load::Parts::ready(vec![file]),
         job_id: "j1".into(),
+        job_ms: 0,
     }
 }
 

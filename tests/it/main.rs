@@ -27,6 +27,7 @@ mod job_language;
 mod load;
 mod load_errors;
 mod load_mysql;
+mod load_order;
 mod load_postgres;
 mod load_schema;
 mod lock;

@@ -248,7 +248,7 @@ fn the_schema_refuses_what_check_refuses() {
         format!("{step}poll = {{ until = \"true\", every = \"2s\", timeout = \"2 hours\" }}\n"),
         "[[step]]\nid = \"_a1\"\nlet = { x = \"1\" }\n".to_owned(),
         format!(
-            "[gateway.rate_limits]\n\"GET /x/*\" = \"10/min\"\n\"POST /y\" = \"unlimited\"\n{step}"
+            "[gateway.rate_limits]\n\"GET /x/*\" = \"10/min\"\n\"POST /y\" = \"unlimited\"\n\"GET /z\" = \"5/6s\"\n{step}"
         ),
         format!("{step}headers = {{ \"X-Team\" = \"a\" }}\n"),
     ];

@@ -245,7 +245,10 @@ impl Validator {
                         "s" | "sec" | "second" => Duration::from_secs(1),
                         "min" | "minute" | "m" => Duration::from_secs(60),
                         "h" | "hour" => Duration::from_secs(3600),
-                        _ => return None,
+                        // A window of its own, e.g. `5/6s`: a time-scaled gateway (benchmarks).
+                        other => humantime::parse_duration(other)
+                            .ok()
+                            .filter(|d| !d.is_zero())?,
                     };
                     Some((Some(n), per))
                 })
@@ -261,7 +264,7 @@ impl Validator {
                         sp.span.clone(),
                         format!("invalid rate limit `{}`", sp.value),
                     )
-                    .help("write `N/s`, `N/min`, `N/h` with N > 0, or `unlimited`"),
+                    .help("write `N/s`, `N/min`, `N/h` or `N/<duration>` (`5/6s`) with N > 0, or `unlimited`"),
                 ),
             }
         }

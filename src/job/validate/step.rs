@@ -361,6 +361,7 @@ impl Validator {
                 namespace,
                 table,
                 keep_downloads: l.keep_downloads.unwrap_or(false),
+                order: l.order.unwrap_or_default(),
             }),
             _ => None,
         }

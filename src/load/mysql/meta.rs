@@ -92,7 +92,7 @@ macro_rules! binary_names {
 
 /// The bookkeeping's migrations (see [`crate::load::migrate`]). MySQL commits around each DDL
 /// statement, so each statement can be run again after a kill.
-static MIGRATIONS: [Migration; 2] = [
+static MIGRATIONS: [Migration; 3] = [
     Migration {
         version: 1,
         description: "the official client's instructure_dap__table_sync and database_version; dap_run__table_state, load_history and pending",
@@ -116,6 +116,22 @@ static MIGRATIONS: [Migration; 2] = [
                 SELECT IF(@@lower_case_table_names = 0, CONCAT(namespace, '__', `table`),
                           LOWER(CONCAT(namespace, '__', `table`))), namespace, `table`
                 FROM dap_run__table_state ORDER BY loaded_at",
+        ],
+    },
+    Migration {
+        version: 3,
+        description: "dap_run__table_state: the last load's job time and row count (slowest first)",
+        // MySQL has no `ADD COLUMN IF NOT EXISTS`: the ALTER only when the column is missing,
+        // so that the statements can run again after a kill.
+        statements: &[
+            "SET @dap_run_ddl = IF((SELECT COUNT(*) FROM information_schema.columns
+                WHERE table_schema = DATABASE() AND table_name = 'dap_run__table_state'
+                AND column_name = 'job_ms') = 0,
+                'ALTER TABLE dap_run__table_state ADD COLUMN job_ms bigint NULL, ADD COLUMN row_count bigint NULL',
+                'DO 0')",
+            "PREPARE dap_run_ddl FROM @dap_run_ddl",
+            "EXECUTE dap_run_ddl",
+            "DEALLOCATE PREPARE dap_run_ddl",
         ],
     },
 ];
@@ -167,6 +183,12 @@ pub struct Record {
     pub upserted: i64,
     pub deleted: i64,
     pub duration_ms: i64,
+    /// The job's time, created to complete (absent in a record an older dap-run left pending).
+    #[serde(default)]
+    pub job_ms: Option<i64>,
+    /// Rows in the table after the load.
+    #[serde(default)]
+    pub row_count: Option<i64>,
     pub schema: String,
 }
 
@@ -204,17 +226,20 @@ async fn record(conn: &mut Conn, r: &Record) -> Result<(), DbError> {
     let since = r.since.as_deref().map_or("NULL".to_owned(), ql);
     let (kind, v, schema) = (ql(&r.kind), r.schema_version, ql(&r.schema));
     let (up, del, ms) = (r.upserted, r.deleted, r.duration_ms);
+    let int = |v: Option<i64>| v.map_or("NULL".to_owned(), |v| v.to_string());
+    let (job_ms, row_count) = (int(r.job_ms), int(r.row_count));
     // As the official client: the namespace as `target_schema`, the DAP table's name as
     // `target_table` (the MySQL table is `<target_schema>__<target_table>`).
     let target = ql(&r.table);
     // The values again rather than `VALUES(…)`, which MySQL 8.0.20+ deprecates.
     let sql = vec![
         format!(
-            "INSERT INTO dap_run__table_state (namespace, `table`, until, schema_version, last_load, reason, upserted, deleted, duration_ms, loaded_at, schema_description)
-             VALUES ({ns}, {t}, {until}, {v}, {kind}, {reason}, {up}, {del}, {ms}, UTC_TIMESTAMP(6), {schema})
+            "INSERT INTO dap_run__table_state (namespace, `table`, until, schema_version, last_load, reason, upserted, deleted, duration_ms, loaded_at, schema_description, job_ms, row_count)
+             VALUES ({ns}, {t}, {until}, {v}, {kind}, {reason}, {up}, {del}, {ms}, UTC_TIMESTAMP(6), {schema}, {job_ms}, {row_count})
              ON DUPLICATE KEY UPDATE until = {until}, schema_version = {v}, last_load = {kind},
                reason = {reason}, upserted = {up}, deleted = {del}, duration_ms = {ms},
-               loaded_at = UTC_TIMESTAMP(6), schema_description = {schema}"
+               loaded_at = UTC_TIMESTAMP(6), schema_description = {schema},
+               job_ms = {job_ms}, row_count = {row_count}"
         ),
         format!(
             "UPDATE instructure_dap__table_sync SET `timestamp` = {ts}, schema_version = {v},
@@ -465,6 +490,44 @@ fn enum_values(column_type: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// What each table's last load took (see [`crate::load::Replica::history`]).
+pub async fn history(
+    url: &crate::load::target::MyServer,
+) -> Result<Vec<crate::load::History>, DbError> {
+    let mut conn = connect(url).await?;
+    let fail = my_err("cannot read the replica's history");
+    let columns: Vec<String> = conn
+        .query(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE()
+             AND table_name = 'dap_run__table_state' AND column_name IN ('duration_ms', 'job_ms')",
+        )
+        .await
+        .map_err(fail)?;
+    if columns.is_empty() {
+        return Ok(vec![]);
+    }
+    // Before migration 3 the table has no job time or row count.
+    let sql = if columns.iter().any(|c| c == "job_ms") {
+        "SELECT namespace, `table`, job_ms, duration_ms, row_count FROM dap_run__table_state"
+    } else {
+        "SELECT namespace, `table`, NULL, duration_ms, NULL FROM dap_run__table_state"
+    };
+    type Row = (String, String, Option<i64>, Option<i64>, Option<i64>);
+    let rows: Vec<Row> = conn.query(sql).await.map_err(fail)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(namespace, table, job_ms, load_ms, rows)| crate::load::History {
+                namespace,
+                table,
+                job_ms,
+                load_ms,
+                rows,
+            },
+        )
+        .collect())
 }
 
 /// Every table the replica knows, with its row count.

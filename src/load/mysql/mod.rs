@@ -412,6 +412,8 @@ async fn load_locked(
         upserted: out.upserted as i64,
         deleted: out.deleted as i64,
         duration_ms: out.duration.as_millis() as i64,
+        job_ms: Some(req.job_ms),
+        row_count: Some(out.rows as i64),
         schema: serde_json::to_string(&req.schema).unwrap_or_default(),
     };
     if !rebuild && rewritten.is_none() {
@@ -543,6 +545,10 @@ impl Replica for Mysql {
 
     fn status(&self) -> BoxFuture<'_, Result<Vec<TableState>, DbError>> {
         Box::pin(meta::status(&self.server))
+    }
+
+    fn history(&self) -> BoxFuture<'_, Result<Vec<crate::load::History>, DbError>> {
+        Box::pin(meta::history(&self.server))
     }
 
     fn type_name(&self, _ns: &str, ty: &ColType) -> String {

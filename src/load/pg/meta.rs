@@ -8,15 +8,24 @@ use super::conn::connect;
 use super::error::db_err;
 use crate::load::layout::quote_ident as qi;
 use crate::load::migrate::{Migration, pending};
-use crate::load::{DbColumn, DbError, LoadOutcome, LoadRequest, Mode, TableState};
+use crate::load::{DbColumn, DbError, History, LoadOutcome, LoadRequest, Mode, TableState};
 use tokio_postgres::Transaction;
 
 /// The bookkeeping's migrations (see [`crate::load::migrate`]).
-static MIGRATIONS: [Migration; 1] = [Migration {
-    version: 1,
-    description: "the official client's instructure_dap.table_sync and database_version; dap_run.table_state and load_history",
-    statements: &[META_DDL],
-}];
+static MIGRATIONS: [Migration; 2] = [
+    Migration {
+        version: 1,
+        description: "the official client's instructure_dap.table_sync and database_version; dap_run.table_state and load_history",
+        statements: &[META_DDL],
+    },
+    Migration {
+        version: 2,
+        description: "dap_run.table_state: the last load's job time and row count (slowest first)",
+        statements: &[
+            "ALTER TABLE dap_run.table_state ADD COLUMN IF NOT EXISTS job_ms bigint, ADD COLUMN IF NOT EXISTS row_count bigint",
+        ],
+    },
+];
 
 /// Brings the bookkeeping to this dap-run's version, in the caller's transaction (which holds
 /// the replica's DDL lock).
@@ -225,6 +234,45 @@ pub(super) async fn enum_values(
     Ok(exists.map(|_| rows.iter().map(|r| r.get(0)).collect()))
 }
 
+/// What each table's last load took (see [`crate::load::Replica::history`]).
+pub async fn history(url: &crate::load::target::PgServer) -> Result<Vec<History>, DbError> {
+    let client = connect(url).await?;
+    let fail = db_err("cannot read the replica's history");
+    let exists: Option<String> = client
+        .query_one("SELECT to_regclass('dap_run.table_state')::text", &[])
+        .await
+        .map_err(fail)?
+        .get(0);
+    if exists.is_none() {
+        return Ok(vec![]);
+    }
+    // Before migration 2 the table has no job time or row count.
+    let migrated: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = 'dap_run' AND table_name = 'table_state' AND column_name = 'job_ms')",
+            &[],
+        )
+        .await
+        .map_err(fail)?
+        .get(0);
+    let sql = if migrated {
+        r#"SELECT namespace, "table", job_ms, duration_ms, row_count FROM dap_run.table_state"#
+    } else {
+        r#"SELECT namespace, "table", NULL::bigint, duration_ms, NULL::bigint FROM dap_run.table_state"#
+    };
+    let rows = client.query(sql, &[]).await.map_err(fail)?;
+    Ok(rows
+        .iter()
+        .map(|r| History {
+            namespace: r.get(0),
+            table: r.get(1),
+            job_ms: r.get(2),
+            load_ms: r.get(3),
+            rows: r.get(4),
+        })
+        .collect())
+}
+
 /// Every table the replica knows, with its row count.
 pub async fn status(url: &crate::load::target::PgServer) -> Result<Vec<TableState>, DbError> {
     let client = connect(url).await?;
@@ -321,15 +369,17 @@ pub(super) async fn record(
     let (ns, t) = (l.namespace.as_str(), l.table.as_str());
     let (up, del) = (out.upserted as i64, out.deleted as i64);
     let ms = out.duration.as_millis() as i64;
+    let rows = out.rows as i64;
     let statements: [(&str, &[&(dyn tokio_postgres::types::ToSql + Sync)]); 4] = [
         (
-            r#"INSERT INTO dap_run.table_state (namespace, "table", until, schema_version, last_load, reason, upserted, deleted, duration_ms, loaded_at, schema_description)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), $10)
+            r#"INSERT INTO dap_run.table_state (namespace, "table", until, schema_version, last_load, reason, upserted, deleted, duration_ms, loaded_at, schema_description, job_ms, row_count)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), $10, $11, $12)
                ON CONFLICT (namespace, "table") DO UPDATE SET until = EXCLUDED.until,
                  schema_version = EXCLUDED.schema_version, last_load = EXCLUDED.last_load,
                  reason = EXCLUDED.reason, upserted = EXCLUDED.upserted, deleted = EXCLUDED.deleted,
                  duration_ms = EXCLUDED.duration_ms, loaded_at = EXCLUDED.loaded_at,
-                 schema_description = EXCLUDED.schema_description"#,
+                 schema_description = EXCLUDED.schema_description, job_ms = EXCLUDED.job_ms,
+                 row_count = EXCLUDED.row_count"#,
             &[
                 &ns,
                 &t,
@@ -341,6 +391,8 @@ pub(super) async fn record(
                 &del,
                 &ms,
                 &schema,
+                &req.job_ms,
+                &rows,
             ],
         ),
         (

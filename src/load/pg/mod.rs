@@ -427,6 +427,10 @@ impl Replica for Postgres {
         Box::pin(meta::status(&self.server))
     }
 
+    fn history(&self) -> BoxFuture<'_, Result<Vec<crate::load::History>, DbError>> {
+        Box::pin(meta::history(&self.server))
+    }
+
     fn type_name(&self, ns: &str, ty: &ColType) -> String {
         pg_type_name(ns, ty)
     }

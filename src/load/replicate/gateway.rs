@@ -85,14 +85,15 @@ impl From<ReplicateError> for QueryError {
     }
 }
 
-/// Starts the query job and polls it until it ends: the complete job.
+/// Starts the query job and polls it until it ends: the complete job, and how long it took
+/// from its creation (the answer to the query) to the answer that said it was complete.
 pub(super) async fn query(
     http: &Http,
     ns: &str,
     table: &str,
     body: Json,
     requests: &mut u32,
-) -> Result<CompleteJob, QueryError> {
+) -> Result<(CompleteJob, Duration), QueryError> {
     let bad = |problem| {
         QueryError::Other(ReplicateError::BadAnswer {
             table: format!("{ns}.{table}"),
@@ -107,7 +108,7 @@ pub(super) async fn query(
     let mut polls = 0u32;
     loop {
         let id = match answer::job(&job).map_err(bad)? {
-            JobState::Complete(done) => return Ok(done),
+            JobState::Complete(done) => return Ok((done, started.elapsed())),
             JobState::Failed { kind, message } => {
                 if let Some(kind) = RefusalKind::of_type(&kind) {
                     return Err(QueryError::Refused(Refusal {

@@ -136,7 +136,7 @@ pub async fn run(t: Table<'_>) -> Result<Loaded, ReplicateError> {
     }
 
     // 3. The query job, falling back to a snapshot when the gateway refuses the incremental.
-    let job = loop {
+    let (job, job_time) = loop {
         let mut body = json!({"format": "tsv", "mode": "condensed"});
         if let Mode::Incremental { since } = &mode {
             body["since"] = json!(since);
@@ -175,6 +175,7 @@ pub async fn run(t: Table<'_>) -> Result<Loaded, ReplicateError> {
 
     // 4. Downloads and the load (one transaction), side by side: the load reads each part as
     //    soon as it is on disk.
+    tracing::debug!(step = %t.step_id, table = %format!("{ns}.{table}"), "job complete after {:.1}s", job_time.as_secs_f64());
     let CompleteJob {
         id: job_id,
         objects: ids,
@@ -199,6 +200,7 @@ pub async fn run(t: Table<'_>) -> Result<Loaded, ReplicateError> {
         until: until.clone(),
         files: parts,
         job_id: job_id.clone(),
+        job_ms: job_time.as_millis() as i64,
     };
     let started = Instant::now();
     let loading = async {

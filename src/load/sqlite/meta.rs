@@ -14,7 +14,7 @@ use crate::load::names::NameError;
 use crate::load::{DbColumn, DbError, TableState};
 
 /// The bookkeeping's migrations (see [`super::migrate`]).
-static MIGRATIONS: [Migration; 2] = [
+static MIGRATIONS: [Migration; 3] = [
     Migration {
         version: 1,
         description: "dap_run__table_state and dap_run__load_history",
@@ -33,6 +33,14 @@ static MIGRATIONS: [Migration; 2] = [
             r#"INSERT OR IGNORE INTO dap_run__names (folded, namespace, "table")
                 SELECT lower(namespace || '__' || "table"), namespace, "table"
                 FROM dap_run__table_state ORDER BY loaded_at"#,
+        ],
+    },
+    Migration {
+        version: 3,
+        description: "dap_run__table_state: the last load's job time and row count (slowest first)",
+        statements: &[
+            "ALTER TABLE dap_run__table_state ADD COLUMN job_ms INTEGER",
+            "ALTER TABLE dap_run__table_state ADD COLUMN row_count INTEGER",
         ],
     },
 ];
@@ -197,6 +205,43 @@ pub(super) fn columns(conn: &Connection, name: &str) -> Result<Option<Vec<DbColu
         .collect::<Result<Vec<_>, _>>()
         .map_err(err("cannot read the table's columns"))?;
     Ok(if cols.is_empty() { None } else { Some(cols) })
+}
+
+/// What each table's last load took (see [`crate::load::Replica::history`]).
+pub(super) fn history(path: &Path) -> Result<Vec<crate::load::History>, DbError> {
+    if !path.exists() {
+        return Ok(vec![]);
+    }
+    let conn = open_read_only(path)?;
+    let fail = err("cannot read the replica's history");
+    let columns: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('dap_run__table_state')")
+        .and_then(|mut stmt| {
+            stmt.query_map([], |r| r.get(0))?
+                .collect::<Result<Vec<String>, _>>()
+        })
+        .map_err(fail)?;
+    if columns.is_empty() {
+        return Ok(vec![]);
+    }
+    // Before migration 3 the table has no job time or row count.
+    let sql = if columns.iter().any(|c| c == "job_ms") {
+        r#"SELECT namespace, "table", job_ms, duration_ms, row_count FROM dap_run__table_state"#
+    } else {
+        r#"SELECT namespace, "table", NULL, duration_ms, NULL FROM dap_run__table_state"#
+    };
+    let mut stmt = conn.prepare(sql).map_err(fail)?;
+    stmt.query_map([], |r| {
+        Ok(crate::load::History {
+            namespace: r.get(0)?,
+            table: r.get(1)?,
+            job_ms: r.get(2)?,
+            load_ms: r.get(3)?,
+            rows: r.get(4)?,
+        })
+    })
+    .and_then(|rows| rows.collect())
+    .map_err(fail)
 }
 
 /// Every table the replica knows, with its row count.

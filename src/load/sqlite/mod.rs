@@ -202,13 +202,14 @@ fn load(path: &Path, req: &LoadRequest, changes: &Changes) -> Result<LoadOutcome
         Mode::Incremental { .. } => ("incremental", None),
     };
     tx.execute(
-        r#"INSERT INTO dap_run__table_state (namespace, "table", until, schema_version, last_load, reason, upserted, deleted, duration_ms, loaded_at, schema_description)
-           VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), ?10)
+        r#"INSERT INTO dap_run__table_state (namespace, "table", until, schema_version, last_load, reason, upserted, deleted, duration_ms, loaded_at, schema_description, job_ms, row_count)
+           VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), ?10, ?11, ?12)
            ON CONFLICT (namespace, "table") DO UPDATE SET until = excluded.until,
              schema_version = excluded.schema_version, last_load = excluded.last_load,
              reason = excluded.reason, upserted = excluded.upserted, deleted = excluded.deleted,
              duration_ms = excluded.duration_ms, loaded_at = excluded.loaded_at,
-             schema_description = excluded.schema_description"#,
+             schema_description = excluded.schema_description, job_ms = excluded.job_ms,
+             row_count = excluded.row_count"#,
         params![
             l.namespace,
             l.table,
@@ -219,7 +220,9 @@ fn load(path: &Path, req: &LoadRequest, changes: &Changes) -> Result<LoadOutcome
             out.upserted as i64,
             out.deleted as i64,
             out.duration.as_millis() as i64,
-            serde_json::to_string(&req.schema).unwrap_or_default()
+            serde_json::to_string(&req.schema).unwrap_or_default(),
+            req.job_ms,
+            out.rows as i64
         ],
     )
     .map_err(err("cannot record the table's new point"))?;
@@ -301,6 +304,7 @@ mod tests {
             until: "2025-01-01T00:00:00Z".into(),
             files: super::super::Parts::ready(vec![file]),
             job_id: "j1".into(),
+            job_ms: 0,
         }
     }
 
@@ -403,6 +407,15 @@ impl Replica for Sqlite {
         let path = self.path.clone();
         Box::pin(async move {
             tokio::task::spawn_blocking(move || status(&path))
+                .await
+                .map_err(|e| DbError::internal("reading the SQLite replica", e))?
+        })
+    }
+
+    fn history(&self) -> BoxFuture<'_, Result<Vec<crate::load::History>, DbError>> {
+        let path = self.path.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || meta::history(&path))
                 .await
                 .map_err(|e| DbError::internal("reading the SQLite replica", e))?
         })

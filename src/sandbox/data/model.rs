@@ -15,6 +15,8 @@ pub struct Model {
     pub seed: u64,
     /// Keys per table: `1..=rows`.
     pub rows: u64,
+    /// Keys of the tables that have their own count (by table name), instead of `rows`.
+    pub table_rows: std::collections::BTreeMap<String, u64>,
     /// Seconds per tick (at least 1).
     pub tick: i64,
     /// Ticks between two changes of the same key: each tick changes one key in `period`.
@@ -28,6 +30,7 @@ impl Default for Model {
         Model {
             seed: 0,
             rows: 40,
+            table_rows: std::collections::BTreeMap::new(),
             tick: 1,
             period: 4,
             schema_changes: Vec::new(),
@@ -36,6 +39,11 @@ impl Default for Model {
 }
 
 impl Model {
+    /// Keys of `table`: its own count, else `rows`.
+    pub fn rows_of(&self, table: &str) -> u64 {
+        self.table_rows.get(table).copied().unwrap_or(self.rows)
+    }
+
     /// The layout of `namespace.table` at time `at`, or `None` for an unknown table.
     pub fn table(&self, namespace: &str, table: &str, at: i64) -> Option<Table> {
         let spec = spec(namespace, table)?;
@@ -87,16 +95,17 @@ impl Model {
         let Some(layout) = self.table(namespace, table, window.end()) else {
             return Vec::new();
         };
-        (1..=self.rows)
+        (1..=self.rows_of(&layout.name))
             .filter_map(|key| self.record(&layout, key, window))
             .collect()
     }
 
-    /// Keys `[first, end)` of part `part` out of `parts`.
-    pub fn part_keys(&self, part: u64, parts: u64) -> (u64, u64) {
+    /// Keys `[first, end)` of `table`'s part `part` out of `parts`.
+    pub fn part_keys(&self, table: &str, part: u64, parts: u64) -> (u64, u64) {
         let parts = parts.max(1);
-        let first = 1 + self.rows * part / parts;
-        let end = 1 + self.rows * (part + 1) / parts;
+        let rows = self.rows_of(table);
+        let first = 1 + rows * part / parts;
+        let end = 1 + rows * (part + 1) / parts;
         (first, end)
     }
 

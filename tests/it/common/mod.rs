@@ -319,11 +319,11 @@ pub(crate) fn sandbox_with_rows(object_rows: usize) -> Workspace {
 /// expected rows are the objects of every committed load (a load removes them otherwise).
 pub(crate) fn keeping(ws: &Workspace) -> PathBuf {
     let text = std::fs::read_to_string(ws.example("replicate.toml")).unwrap();
-    let load = r#"load = { namespace = "{{ namespace }}", table = "{{ table }}" }"#;
+    let load = r#"load = { namespace = "{{ namespace }}", table = "{{ table }}","#;
     assert!(text.contains(load), "{text}");
     let kept = text.replace(
         load,
-        r#"load = { namespace = "{{ namespace }}", table = "{{ table }}", keep_downloads = true }"#,
+        r#"load = { namespace = "{{ namespace }}", table = "{{ table }}", keep_downloads = true,"#,
     );
     ws.job("replicate.toml", &kept)
 }
