@@ -848,8 +848,8 @@ mod generated {
 
 /// A key the gateway sends more than once in one incremental (in two objects, or twice in one;
 /// the real gateway repeats keys only in `canvas_logs`) never leaves a row the records do not
-/// say: SQLite and MariaDB apply the last record of the key, on the upsert path and on the
-/// rewrite path (a change set of half the table or more), so an update then a delete deletes
+/// say: SQLite and MariaDB apply the last record of the key, in a change set of a few rows
+/// and in one of most of the table, so an update then a delete deletes
 /// (MariaDB once kept the row); PostgreSQL, which stages parts side by side and so cannot know
 /// which record came last, refuses the table (exit 6, naming the key), which stays at its old
 /// point (its upsert once kept the row of an update followed by a delete, exit 0).

@@ -260,8 +260,10 @@ fn an_incremental_changing_most_rows_rewrites_the_table() {
     let Some(upserted) = MyDb::new("rewrite_upsert") else {
         return;
     };
+    // Every key changes each tick: the incremental is the whole table, and at least the
+    // fewest changes a rewrite is taken for (100,000).
     let ws = Workspace::new(SandboxConfig {
-        object_rows: 300,
+        table_rows: Some(110_000),
         change_period: 1,
         ..Default::default()
     });

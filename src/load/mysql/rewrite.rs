@@ -21,16 +21,22 @@ use super::{conn::run, table_comment};
 use crate::load::DbError;
 use crate::load::layout::{Layout, mysql_ident as qi, mysql_literal as ql};
 
+/// The fewest changes a rewrite is taken for. Below it an upsert costs little, and the table
+/// stays the same table (its id, its comment): a new table is worth it only where the upsert
+/// is slow, a change set far larger than the buffer pool holds in place.
+pub const MIN_CHANGES: u64 = 100_000;
+
 /// Whether `staged` changes (deduplicated by key) should rewrite `live` rather than upsert
-/// into it: at least half as many as the table's rows (counted up to twice `staged`, so the
-/// count costs what the change set does, not the table), and nothing a new table would lose.
+/// into it: at least [`MIN_CHANGES`], at least half as many as the table's rows (counted up
+/// to twice `staged`, so the count costs what the change set does, not the table), and
+/// nothing a new table would lose.
 pub async fn worth(
     conn: &mut Conn,
     live: &str,
     layout: &Layout,
     staged: u64,
 ) -> Result<bool, DbError> {
-    if staged == 0 {
+    if staged < MIN_CHANGES {
         return Ok(false);
     }
     let (triggers, foreign, columns): (i64, i64, i64) = conn
