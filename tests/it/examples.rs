@@ -43,8 +43,9 @@ fn tables_example_succeeds_with_one_login() {
     assert_eq!(ws.counters().logins, 1);
 }
 
-/// The replicate example's check is one a user wants and can fail: a table that is empty after
-/// its load fails the item (exit 1) and says which, while the others load.
+/// The replicate example's check is one a user wants and can fail: a table that is never
+/// empty (`users`) that is empty after its load fails the item (exit 1) and says which, while
+/// the others load; a table that may rightly be empty (`wikis`) passes.
 #[test]
 fn the_replicate_examples_check_fails_on_a_table_left_empty() {
     let t = Test::new()
@@ -53,13 +54,18 @@ fn the_replicate_examples_check_fails_on_a_table_left_empty() {
             ..Default::default()
         })
         .example("replicate.toml")
-        .tables(&["users"])
+        .tables(&["users", "wikis"])
         .status(1)
         .stderr_has(&["table `users` is empty after its load"])
+        .stderr_lacks(&["table `wikis` is empty"])
         .run();
     let db = rusqlite::Connection::open(t.out().join("replica.db")).unwrap();
     let rows: i64 = db
         .query_row("SELECT count(*) FROM canvas__users", [], |r| r.get(0))
         .expect("the table was loaded");
     assert_eq!(rows, 0);
+    let wikis: i64 = db
+        .query_row("SELECT count(*) FROM canvas__wikis", [], |r| r.get(0))
+        .expect("the other table was loaded");
+    assert_eq!(wikis, 0);
 }
