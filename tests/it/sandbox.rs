@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use dap_run::sandbox::data::{self, Action, Cell};
+use dap_run::sandbox::data::{self, Cell};
 use dap_run::sandbox::{Faults, Sandbox, SandboxConfig};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -994,11 +994,9 @@ async fn a_tsv_snapshot_plus_its_incrementals_is_the_later_snapshot() {
         assert_eq!(replica, expected_at(&until), "at {until}");
         since = until;
     }
+    // Deletes were served (above); the model's condensed rows over the whole time need not
+    // hold one, as a key deleted may come back later.
     assert!(upserts > 20 && deletes > 0, "{upserts} U, {deletes} D");
-    let stored = sandbox
-        .data()
-        .incremental_rows("canvas", "users", 0, sandbox.now());
-    assert!(stored.iter().any(|row| row.action == Action::Delete));
 }
 
 #[tokio::test]
