@@ -16,29 +16,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use crate::common::rust_files;
+
 /// The longest a Rust file in `src/` may be.
 const MAX_LINES: usize = 600;
 
 /// A module's path from the crate root (`["load", "pg", "copy"]`; `[]` for `lib.rs`).
 type ModPath = Vec<String>;
-
-/// Every `.rs` file under `dir`, sorted.
-fn rust_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "rs") {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
-}
 
 /// The Rust files under `src` longer than [`MAX_LINES`], with their lengths.
 fn oversized(src: &Path) -> Vec<String> {

@@ -121,6 +121,15 @@ pub fn files_under(dir: &Path) -> Vec<String> {
     out
 }
 
+/// Every `.rs` file under `dir`, as paths under it, sorted.
+pub fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    files_under(dir)
+        .into_iter()
+        .filter(|f| f.ends_with(".rs"))
+        .map(|f| dir.join(f))
+        .collect()
+}
+
 /// The parts of `table` under `out` in the nightly layout,
 /// `<table>/<until>_<job id>/part-NNNNN.<ext>`: per job folder (sorted), the file names in it
 /// (sorted). Panics on any other file.

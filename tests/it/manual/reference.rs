@@ -6,6 +6,7 @@
 use dap_run::load::layout::{Layout, mysql_type, pg_type_name, sqlite_type};
 
 use super::markdown::{code_spans, read, root, table_after};
+use crate::common::rust_files;
 
 /// The long flags of a subcommand, `--help` and `--version` left out.
 fn long_flags(sub: &str) -> Vec<String> {
@@ -157,17 +158,4 @@ fn every_test_the_guarantees_page_names_exists() {
         missing.is_empty(),
         "docs/guarantees.md names tests that do not exist: {missing:?}"
     );
-}
-
-fn rust_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(rust_files(&p));
-        } else if p.extension().is_some_and(|x| x == "rs") {
-            out.push(p);
-        }
-    }
-    out
 }
