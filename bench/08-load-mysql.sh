@@ -62,14 +62,6 @@ new_db() {
     db="${my_admin%/*}/$name"
 }
 
-timed() {
-    local name=$1
-    shift
-    /usr/bin/time -f '%e %M' -o "$work/time" "$@" >"$work/$name.log" 2>&1 \
-        || { echo "$name failed:" >&2; tail -20 "$work/$name.log" >&2; exit 1; }
-    read -r secs kib <"$work/time"
-    printf '%s %s %s\n' "$name" "$secs" "$((kib / 1024))"
-}
 
 cp "$repo_dir/examples/replicate.toml" "$work/"
 bench_table() {

@@ -20,34 +20,14 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 : "${VENV:=$HOME/.cache/dap-run-bench/venv}"
 pg_admin=${DAP_RUN_TEST_POSTGRES:-postgresql://postgres@127.0.0.1:5432/test}
 work=$(mktemp -d)
-dbs=()
 cleanup() {
     stop_sandboxes
-    for db in "${dbs[@]}"; do
-        psql -q -d "$pg_admin" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
-    done
+    drop_dbs
     rm -rf "$work"
 }
 trap cleanup EXIT
 
-# new_db TAG: creates a database and sets $db to its URL (not echoed: `$(new_db …)` would run
-# in a subshell, and cleanup would not see it in $dbs).
-new_db() {
-    local name="dap_run_bench_$1_$$"
-    psql -q -d "$pg_admin" -c "CREATE DATABASE $name" >/dev/null
-    dbs+=("$name")
-    db="${pg_admin%/*}/$name"
-}
 
-# timed NAME CMD...: runs CMD under /usr/bin/time; prints "NAME seconds max-rss-MiB".
-timed() {
-    local name=$1
-    shift
-    /usr/bin/time -f '%e %M' -o "$work/time" "$@" >"$work/$name.log" 2>&1 \
-        || { echo "$name failed:" >&2; tail -20 "$work/$name.log" >&2; exit 1; }
-    read -r secs kib <"$work/time"
-    printf '%s %s %s\n' "$name" "$secs" "$((kib / 1024))" | tee -a "$work/timings" >&2
-}
 # t NAME: seconds of a timed run; m NAME: its peak RSS in MiB.
 t() { awk -v n="$1" '$1 == n {print $2}' "$work/timings"; }
 m() { awk -v n="$1" '$1 == n {print $3}' "$work/timings"; }
@@ -56,11 +36,8 @@ if [[ ! -x $VENV/bin/dap ]]; then
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet 'instructure-dap-client[postgresql]'
 fi
-cp "$repo_dir/examples/replicate.toml" "$work/"
 # The `psql \copy` comparison reads the snapshot's objects: a copy of the job that keeps them.
-sed 's/table = "{{ table }}"/table = "{{ table }}", keep_downloads = true/' \
-    "$work/replicate.toml" >"$work/replicate-keep.toml"
-grep -q keep_downloads "$work/replicate-keep.toml"
+example_jobs
 
 # sampled NAME CMD...: `timed NAME CMD...` while sampling the size of $work/out every 0.1 s;
 # prints "NAME-disk PEAK_BYTES AFTER_BYTES" (files only, so an empty folder counts 0).

@@ -43,23 +43,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 pg_admin=${DAP_RUN_TEST_POSTGRES:-postgresql://postgres@127.0.0.1:5432/test}
 
 work=$(mktemp -d)
-dbs=()
 cleanup() {
     stop_sandboxes
     [[ -n ${official_pid:-} ]] && kill "$official_pid" 2>/dev/null
-    for d in "${dbs[@]}"; do
-        psql -q -d "$pg_admin" -c "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1 || true
-    done
+    drop_dbs
     if [[ $KEEP == 1 ]]; then echo "# logs kept in $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
-# new_db NAME: a new database; sets $db (not in a subshell: cleanup drops what $dbs lists).
-new_db() {
-    local name="dap_run_bench9_$1_$$"
-    psql -q -d "$pg_admin" -c "CREATE DATABASE $name" >/dev/null
-    dbs+=("$name")
-    db="${pg_admin%/*}/$name"
-}
 now() { date +%s.%N; }
 scaled() { awk -v s="$1" -v k="$SCALE" 'BEGIN {printf "%gms", s * 1000 / k}'; }
 window_s=$(awk -v k="$SCALE" 'BEGIN {print 60 / k}')

@@ -27,32 +27,15 @@ period=$(((keys + WEBLOG_CHANGES / 2) / WEBLOG_CHANGES))
 pg_admin=${DAP_RUN_TEST_POSTGRES:-postgresql://postgres@127.0.0.1:5432/test}
 work=${WORK:-$(mktemp -d)}
 mkdir -p "$work"
-dbs=()
 cleanup() {
     stop_sandboxes
-    for db in "${dbs[@]}"; do
-        psql -q -d "$pg_admin" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
-    done
+    drop_dbs
     rm -rf "$work"
 }
 trap cleanup EXIT
 
-new_db() {
-    local name="dap_run_bench_$1_$$"
-    psql -q -d "$pg_admin" -c "CREATE DATABASE $name" >/dev/null
-    dbs+=("$name")
-    db="${pg_admin%/*}/$name"
-}
 load() { echo "uptime $1: $(uptime)" | tee -a "$work/uptime" >&2; }
 
-timed() {
-    local name=$1
-    shift
-    /usr/bin/time -f '%e %M' -o "$work/time" "$@" >"$work/$name.log" 2>&1 \
-        || { echo "$name failed:" >&2; tail -20 "$work/$name.log" >&2; exit 1; }
-    read -r secs kib <"$work/time"
-    printf '%s %s %s\n' "$name" "$secs" "$((kib / 1024))" | tee -a "$work/timings" >&2
-}
 t() { awk -v n="$1" '$1 == n {print $2}' "$work/timings"; }
 m() { awk -v n="$1" '$1 == n {print $3}' "$work/timings"; }
 
@@ -90,10 +73,7 @@ offset=$((TICK - (now - epoch) % TICK - lead))
 start_sandbox --polls 0 --rows "$keys" --objects-per-job "$WEBLOG_OBJECTS" \
     --change-every "${TICK}s" --change-period "$period" --clock-offset "${offset}s"
 export DAP_API_URL=$sandbox_url
-cp "$repo_dir/examples/replicate.toml" "$work/"
-sed 's/table = "{{ table }}" }/table = "{{ table }}", keep_downloads = true }/' \
-    "$work/replicate.toml" >"$work/replicate-keep.toml"
-grep -q keep_downloads "$work/replicate-keep.toml"
+example_jobs
 vars=(--var namespace=canvas_logs --var 'tables=["web_logs"]')
 
 echo "# dap-run: $keys keys, period $period, $WEBLOG_OBJECTS objects a job, tick ${TICK}s" >&2

@@ -108,3 +108,41 @@ timev() {
     awk -F': ' '/Elapsed \(wall clock\)/ {n = split($2, p, ":"); w = 0; for (i = 1; i <= n; i++) w = w * 60 + p[i]}
         /Maximum resident set size/ {r = $2} END {print w, r}' "$out"
 }
+
+# PostgreSQL scratch databases (pg_admin: the server's admin URL). new_db TAG creates one and
+# sets $db to its URL (not echoed: `$(new_db …)` would run in a subshell, and drop_dbs would
+# not see it in $dbs); drop_dbs drops every one made (from a script's cleanup).
+dbs=()
+new_db() {
+    local name="dap_run_bench_$1_$$"
+    psql -q -d "$pg_admin" -c "CREATE DATABASE $name" >/dev/null
+    dbs+=("$name")
+    db="${pg_admin%/*}/$name"
+}
+drop_dbs() {
+    local d
+    for d in "${dbs[@]}"; do
+        psql -q -d "$pg_admin" -c "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1 || true
+    done
+}
+
+# timed NAME CMD...: runs CMD under /usr/bin/time, its output in $work/NAME.log; prints
+# "NAME seconds max-rss-MiB" (and appends it to $work/timings). A failure shows the log's end.
+timed() {
+    local name=$1
+    shift
+    /usr/bin/time -f '%e %M' -o "$work/time" "$@" >"$work/$name.log" 2>&1 \
+        || { echo "$name failed:" >&2; tail -20 "$work/$name.log" >&2; exit 1; }
+    read -r secs kib <"$work/time"
+    printf '%s %s %s\n' "$name" "$secs" "$((kib / 1024))" | tee -a "$work/timings" >&2
+}
+
+# example_jobs: copies examples/replicate.toml into $work, and beside it replicate-keep.toml,
+# the same job keeping its objects (keep_downloads), for the `psql \copy` comparisons.
+example_jobs() {
+    cp "$repo_dir/examples/replicate.toml" "$work/"
+    sed 's/table = "{{ table }}"/table = "{{ table }}", keep_downloads = true/' \
+        "$work/replicate.toml" >"$work/replicate-keep.toml"
+    grep -q keep_downloads "$work/replicate-keep.toml" \
+        || { echo "examples/replicate.toml: no load line to add keep_downloads to" >&2; exit 1; }
+}
