@@ -239,23 +239,12 @@ pub(crate) mod hostile {
     pub fn start() -> Hostile {
         let paths = Arc::new(Mutex::new(Vec::new()));
         let seen = paths.clone();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                tx.send(listener.local_addr().unwrap()).unwrap();
-                let app = axum::Router::new().fallback(move |req: Request<Body>| {
-                    let seen = seen.clone();
-                    async move { answer(req, &seen) }
-                });
-                axum::serve(listener, app).await.unwrap();
-            });
+        let addr = crate::common::serve_on_loopback(move |_| {
+            axum::Router::new().fallback(move |req: Request<Body>| {
+                let seen = seen.clone();
+                async move { answer(req, &seen) }
+            })
         });
-        let addr = rx.recv().unwrap();
         Hostile {
             url: format!("http://{addr}"),
             paths,

@@ -87,28 +87,37 @@ pub struct FakeGateway {
     state: Arc<Mutex<State>>,
 }
 
+/// Serves the router `app` makes (given its address) on a port of loopback, on a thread of
+/// its own for the rest of the test process: the address.
+pub fn serve_on_loopback(
+    app: impl FnOnce(std::net::SocketAddr) -> axum::Router + Send + 'static,
+) -> std::net::SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            tx.send(addr).unwrap();
+            axum::serve(listener, app(addr)).await.unwrap();
+        });
+    });
+    rx.recv().unwrap()
+}
+
 impl FakeGateway {
     pub fn start() -> FakeGateway {
         let state = Arc::new(Mutex::new(State::default()));
         let shared = state.clone();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                let addr = listener.local_addr().unwrap();
-                tx.send(addr).unwrap();
-                let app = axum::Router::new().fallback(move |req: Request<Body>| {
-                    let state = shared.clone();
-                    async move { answer(req, &state, addr).await }
-                });
-                axum::serve(listener, app).await.unwrap();
-            });
+        let addr = serve_on_loopback(move |addr| {
+            axum::Router::new().fallback(move |req: Request<Body>| {
+                let state = shared.clone();
+                async move { answer(req, &state, addr).await }
+            })
         });
-        let addr = rx.recv().unwrap();
         FakeGateway {
             url: format!("http://{addr}"),
             state,

@@ -21,7 +21,7 @@ mod servers;
 mod test;
 mod workspace;
 pub use db::{Engine, TableState, TestDb};
-pub use gateway::{FakeGateway, FakeJob, STALL, schema};
+pub use gateway::{FakeGateway, FakeJob, STALL, schema, serve_on_loopback};
 pub use oracle::*;
 pub use proxy::*;
 pub use servers::*;
