@@ -40,9 +40,10 @@ pub struct FileRecord {
 pub struct Outputs(Vec<(String, SharedJson)>);
 
 impl Outputs {
-    /// The value named `name`.
-    pub fn get(&self, name: &str) -> Option<&Json> {
-        self.shared(name).map(SharedJson::json)
+    /// The value named `name`, as a tree of its own (a copy: a report or a save writes the
+    /// shared value as it is, see [`Self::shared`]).
+    pub fn get(&self, name: &str) -> Option<Json> {
+        self.shared(name).map(SharedJson::to_json)
     }
 
     /// The value named `name`, as it is shared.

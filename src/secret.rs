@@ -210,6 +210,34 @@ pub fn scrub_urls(text: &str) -> String {
     out
 }
 
+/// Finds the secrets registered when it was made, as they are spelled, in text: made once
+/// for many texts (the values a list path selected).
+pub struct Scanner(Vec<memchr::memmem::Finder<'static>>);
+
+impl Scanner {
+    /// A scanner of the secrets registered now.
+    pub fn new() -> Self {
+        let known = KNOWN.read().unwrap_or_else(|e| e.into_inner());
+        Scanner(
+            known
+                .iter()
+                .map(|k| memchr::memmem::Finder::new(k.as_bytes()).into_owned())
+                .collect(),
+        )
+    }
+
+    /// Whether `bytes` hold one of the secrets.
+    pub fn finds(&self, bytes: &[u8]) -> bool {
+        self.0.iter().any(|f| f.find(bytes).is_some())
+    }
+}
+
+impl Default for Scanner {
+    fn default() -> Self {
+        Scanner::new()
+    }
+}
+
 /// [`redact_data`] on every string (and object key) of a JSON value.
 pub fn redact_json(mut value: serde_json::Value) -> serde_json::Value {
     redact_json_in_place(&mut value);

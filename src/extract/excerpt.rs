@@ -1,11 +1,9 @@
 //! A JSON value or an answer's body cut short for a message: what an error shows of a
 //! response can be a few hundred characters of a 50 MB answer, so neither is written whole.
 
-use serde_json::Value as Json;
-
 /// A JSON value for a message, cut at 300 characters (written only that far: a message about
 /// a 50 MB answer does not serialize it).
-pub fn short_json(v: &Json) -> String {
+pub fn short_json<T: serde::Serialize + ?Sized>(v: &T) -> String {
     const CHARS: usize = 300;
     let mut w = Bounded {
         out: Vec::new(),
@@ -80,7 +78,7 @@ mod tests {
 
     #[test]
     fn short_json_and_excerpt_stop_at_300_characters() {
-        let big = Json::Array((0..100_000).map(|i| json!({"id": i})).collect());
+        let big = serde_json::Value::Array((0..100_000).map(|i| json!({"id": i})).collect());
         let short = short_json(&big);
         assert_eq!(short.chars().count(), 301);
         assert!(short.starts_with(r#"[{"id":0},{"id":1}"#) && short.ends_with('…'));

@@ -7,21 +7,25 @@
 //! `[]` for a list path).
 //!
 //! An answer can be large (tens of MB), and an output can select most of it (`$.objects`).
-//! So the answer is parsed once, only as far as the paths read ([`parse`]); [`outputs`] then
-//! moves each value out of the parsed answer instead of copying it, and an output inside
-//! another one (`$.objects[0].id` beside `$.objects`) is a view of it; only a list path copies
-//! what it selects. Every output is a [`SharedJson`]: the records, reports and templates all
-//! read the same tree.
+//! So a path of names, indexes and wildcards is walked in the answer's text, and what it
+//! selects is kept as that text ([`raw`]), shared when it is most of the answer, copied when
+//! it is little of it; other paths are applied to a tree of the answer built only as far as
+//! they read ([`parse`]). Every output is a [`SharedJson`]: the records, reports and templates
+//! all read the same value.
 
+use std::sync::Arc;
+
+use bytes::Bytes;
 use jsonpath_rust::parser::model::{JpQuery, Segment, Selector};
 use serde_json::Value as Json;
 
 mod excerpt;
 pub mod parse;
+mod raw;
 mod shared;
 
 pub use excerpt::{excerpt, short_json};
-use shared::walk;
+use raw::RawNode;
 pub use shared::{Route, SharedJson};
 
 /// A named JSONPath extraction.
@@ -138,47 +142,6 @@ fn select_plain<'a>(q: &JpQuery, value: &'a Json) -> Option<Vec<&'a Json>> {
     Some(at)
 }
 
-/// Where a path made only of names and indexes leads in `body`, if it leads anywhere.
-fn route(q: &JpQuery, body: &Json) -> Option<Vec<Route>> {
-    let mut at = body;
-    let mut route = Vec::with_capacity(q.segments.len());
-    for segment in &q.segments {
-        match segment {
-            Segment::Selector(Selector::Name(n)) => {
-                at = at.as_object()?.get(n.as_str())?;
-                route.push(Route::Name(n.clone()));
-            }
-            Segment::Selector(Selector::Index(i)) => {
-                let items = at.as_array()?;
-                let i = if *i < 0 {
-                    items.len().checked_sub(i.unsigned_abs() as usize)?
-                } else {
-                    *i as usize
-                };
-                at = items.get(i)?;
-                route.push(Route::Index(i));
-            }
-            _ => return None,
-        }
-    }
-    Some(route)
-}
-
-fn take(body: &mut Json, route: &[Route]) -> Json {
-    let mut at = body;
-    for step in route {
-        let next = match step {
-            Route::Name(n) => at.as_object_mut().and_then(|m| m.get_mut(n.as_str())),
-            Route::Index(i) => at.as_array_mut().and_then(|a| a.get_mut(*i)),
-        };
-        match next {
-            Some(v) => at = v,
-            None => return Json::Null,
-        }
-    }
-    at.take()
-}
-
 /// The outputs of one answer.
 #[derive(Debug)]
 pub struct Extracted {
@@ -190,92 +153,123 @@ pub struct Extracted {
     pub missing: Option<NoMatch>,
 }
 
-/// Applies every output of a step to its parsed answer, without copying what can be shared.
-/// A single-value path's value is moved out of `body` (the outermost of those that contain
-/// one another: an inner one is a view of it); a list path copies what it selects, before
-/// anything is moved. Every value is scrubbed of registered secrets (a server that echoes the
-/// token must not get it into files or reports).
-pub fn outputs(outputs: &[Output], mut body: Json) -> Extracted {
-    enum Plan {
-        At(Vec<Route>),
-        Copy(Json),
+/// The paths of `outputs` that are read from a tree ([`outputs`]): those with a filter, a
+/// slice, a union or `..`. The answer's tree needs only their members.
+pub fn tree_paths(outputs: &[Output]) -> impl Iterator<Item = &JpQuery> {
+    outputs.iter().map(|o| &o.query).filter(|q| !raw::plain(q))
+}
+
+/// Applies every output of a step to its answer: `body`, already checked as JSON, and `tree`,
+/// built of it as far as [`tree_paths`] read.
+///
+/// A path of names, indexes and wildcards is walked in the body's text ([`raw`]): an object
+/// or a list it selects is kept as that text, not built, and a list path keeps where each
+/// value it selected is; all of them share the body's buffer when one of them selects at
+/// least half of it (the body is then held anyway), else each copies its few bytes and the
+/// body is let go. Any other path is applied to the tree and what it selects copied. Every
+/// value is scrubbed of registered secrets (a server that echoes the token must not get it
+/// into files or reports): text that holds one, or an escape a secret could hide behind, is
+/// built as a tree and scrubbed.
+pub fn outputs(outputs: &[Output], body: &Bytes, tree: &Json) -> Extracted {
+    enum Found {
+        One(Option<Arc<RawNode>>),
+        Many(Vec<(u32, u32)>),
+        Copy(Option<Json>),
     }
-    // First every copy and every check, while the body is whole.
+    let root = RawNode::new(body.clone());
     let mut missing = None;
-    let mut plans = Vec::with_capacity(outputs.len());
+    let mut found = Vec::with_capacity(outputs.len());
+    let mut largest = 0usize;
     for output in outputs {
-        let found = select(&output.query, &body);
-        if found.is_empty() && !output.optional {
+        let got = match &root {
+            Some(root) if raw::plain(&output.query) => {
+                if output.many {
+                    let mut at = Vec::new();
+                    raw::select(&output.query, root, &mut |n| {
+                        at.extend(raw::place_in(root, n));
+                    });
+                    largest = largest.max(at.iter().map(|&(_, l)| l as usize).sum());
+                    Found::Many(at)
+                } else {
+                    let mut first = None;
+                    raw::select(&output.query, root, &mut |n| {
+                        first.get_or_insert_with(|| n.clone());
+                    });
+                    if let Some(n) = &first {
+                        largest = largest.max(n.buffer().len());
+                    }
+                    Found::One(first)
+                }
+            }
+            _ => Found::Copy(finish(output, select(&output.query, tree)).ok()),
+        };
+        let none = match &got {
+            Found::One(n) => n.is_none(),
+            Found::Many(at) => at.is_empty(),
+            Found::Copy(v) => v.is_none(),
+        };
+        if none && !output.optional {
             missing.get_or_insert_with(|| NoMatch {
                 name: output.name.clone(),
                 path: output.path.clone(),
             });
-            plans.push(Plan::Copy(Json::Null));
-            continue;
-        }
-        let at = match found.first() {
-            Some(first) if !output.many => route(&output.query, &body).filter(|r| {
-                // The route must lead to what the JSONPath engine selected; if the two ever
-                // disagree, copy what the engine selected.
-                walk(&body, r).is_some_and(|v| std::ptr::eq(v, *first))
-            }),
-            _ => None,
-        };
-        plans.push(match at {
-            Some(r) => Plan::At(r),
-            None => Plan::Copy(finish(output, found).unwrap_or(Json::Null)),
-        });
-    }
-    // Then the moves: a route that no other route contains is moved out (the first of equal
-    // ones); the others are views of the one that contains them.
-    let routes: Vec<Option<&Vec<Route>>> = plans
-        .iter()
-        .map(|p| match p {
-            Plan::At(r) => Some(r),
-            Plan::Copy(_) => None,
-        })
-        .collect();
-    let owner = |i: usize| -> usize {
-        let mine = routes[i].map_or(&[][..], Vec::as_slice);
-        (0..routes.len())
-            .filter_map(|j| routes[j].map(|r| (j, r)))
-            .filter(|(_, r)| mine.starts_with(r))
-            .min_by_key(|(j, r)| (r.len(), *j))
-            .map_or(i, |(j, _)| j)
-    };
-    let mut shared: Vec<Option<SharedJson>> = vec![None; plans.len()];
-    for i in 0..plans.len() {
-        if routes[i].is_some() && owner(i) == i {
-            let mut v = take(&mut body, routes[i].map_or(&[][..], Vec::as_slice));
-            crate::secret::redact_json_in_place(&mut v);
-            shared[i] = Some(SharedJson::new(v));
+            found.push(Found::Copy(None));
+        } else {
+            found.push(got);
         }
     }
-    for i in 0..plans.len() {
-        if let (Some(mine), None) = (routes[i], &shared[i]) {
-            let o = owner(i);
-            let theirs = routes[o].map_or(0, Vec::len);
-            shared[i] = shared[o].as_ref().and_then(|s| s.within(&mine[theirs..]));
-        }
-    }
-    drop(body);
+    let share = largest >= body.len() / 2;
+    // Checked once for the whole body; a value's own text only when the body is not clean.
+    let secrets = crate::secret::Scanner::new();
+    let body_clean = raw::clean(body, &secrets);
+    let clean = |text: &[u8]| body_clean || raw::clean(text, &secrets);
     let values = outputs
         .iter()
-        .zip(plans)
-        .zip(shared)
-        .map(|((o, plan), shared)| {
-            let value = match (shared, plan) {
-                (Some(s), _) => s,
-                (None, Plan::Copy(mut v)) => {
-                    crate::secret::redact_json_in_place(&mut v);
-                    SharedJson::new(v)
+        .zip(found)
+        .map(|(o, got)| {
+            let value = match (got, &root) {
+                (Found::One(Some(n)), _) if clean(n.buffer()) => {
+                    SharedJson::raw(raw::own(&n, share))
                 }
-                (None, Plan::At(_)) => SharedJson::new(Json::Null),
+                (Found::One(Some(n)), _) => scrubbed(n.to_json()),
+                (Found::Many(at), Some(root)) => {
+                    let list = raw::gather(root, &at, share);
+                    let all_clean = body_clean
+                        || at
+                            .iter()
+                            .all(|&(s, l)| clean(&body[s as usize..(s + l) as usize]));
+                    if all_clean {
+                        SharedJson::raw(list)
+                    } else {
+                        scrubbed(list.to_json())
+                    }
+                }
+                (Found::One(None), _) => SharedJson::new(Json::Null),
+                (Found::Many(_), None) => SharedJson::new(Json::Array(Vec::new())),
+                (Found::Copy(v), _) => scrubbed(v.unwrap_or(if o.many && o.optional {
+                    Json::Array(Vec::new())
+                } else {
+                    Json::Null
+                })),
             };
             (o.name.clone(), value)
         })
         .collect();
     Extracted { values, missing }
+}
+
+/// A value built as a tree, scrubbed of registered secrets.
+fn scrubbed(mut v: Json) -> SharedJson {
+    crate::secret::redact_json_in_place(&mut v);
+    SharedJson::new(v)
+}
+
+/// [`outputs`] of a whole answer's text: checks it as JSON, builds the tree the other paths
+/// need, and takes the outputs.
+pub fn from_answer(outputs_: &[Output], body: &Bytes) -> serde_json::Result<Extracted> {
+    let members = parse::members(tree_paths(outputs_));
+    let tree = parse::parse(body, members.as_ref())?;
+    Ok(outputs(outputs_, body, &tree))
 }
 
 /// An output's value from what its path selected (copied).
@@ -360,12 +354,22 @@ mod tests {
         &got.values.iter().find(|(n, _)| n == name).unwrap().1
     }
 
+    /// The outputs of `body` sent as compact JSON, or pretty-printed.
+    fn take(outs: &[Output], body: &Json, pretty: bool) -> Extracted {
+        let text = if pretty {
+            serde_json::to_vec_pretty(body)
+        } else {
+            serde_json::to_vec(body)
+        };
+        from_answer(outs, &Bytes::from(text.unwrap())).unwrap()
+    }
+
     #[test]
     fn outputs_equal_copies_whatever_overlaps() {
         let body = json!({
             "id": "j1",
-            "objects": [{"id": "a", "n": {"x": 1}}, {"id": "b", "n": {"x": 2}}],
-            "meta": {"k": [1, 2, 3]},
+            "objects": [{"id": "a", "n": {"x": 1}}, {"id": "b", "n": {"x": 2, "s": "q\"é\n"}}],
+            "meta": {"k": [1, 2.5, -3, 18446744073709551615u64], "dup": null},
         });
         let paths = [
             "$.objects[0].id",
@@ -379,6 +383,12 @@ mod tests {
             "$.id",
             "$.missing",
             "$..x",
+            "$.objects[*]",
+            "$.objects[*].n.*",
+            "$.*",
+            "$",
+            "$.meta.*[1]",
+            "$.objects[?@.id == 'b'].n",
         ];
         let outs: Vec<Output> = paths
             .iter()
@@ -389,12 +399,16 @@ mod tests {
         for rotate in 0..outs.len() {
             let mut outs = outs.clone();
             outs.rotate_left(rotate);
-            let got = outputs(&outs, body.clone());
+            let got = take(&outs, &body, rotate % 2 == 1);
             assert!(got.missing.is_none());
             for o in &outs {
+                let copy = apply(o, &body).unwrap();
+                let v = value(&got, &o.name);
+                assert_eq!(v.to_json(), copy, "{}", o.path);
+                assert_eq!(serde_json::to_value(v).unwrap(), copy, "{}", o.path);
                 assert_eq!(
-                    value(&got, &o.name).json(),
-                    &apply(o, &body).unwrap(),
+                    serde_json::to_string_pretty(v).unwrap(),
+                    serde_json::to_string_pretty(&copy).unwrap(),
                     "{}",
                     o.path
                 );
@@ -410,8 +424,7 @@ mod tests {
     }
 
     #[test]
-    fn an_output_inside_another_shares_its_value_instead_of_copying_it() {
-        let body = json!({"status": "complete", "objects": [{"id": "a"}, {"id": "b"}]});
+    fn a_large_selection_shares_the_answers_text_a_small_one_copies_it() {
         let outs = [
             named("first", "$.objects[0]", false),
             named("ids", "$.objects[*].id", false),
@@ -419,16 +432,32 @@ mod tests {
             named("again", "$.objects", false),
             named("status", "$.status", false),
         ];
-        let got = outputs(&outs, body);
+        // `objects` is most of the answer: every object or list output shares its text.
+        let body =
+            json!({"status": "complete", "objects": [{"id": "a"}, {"id": "b"}, {"id": "c"}]});
+        let got = take(&outs, &body, false);
         let objects = value(&got, "objects");
-        assert_eq!(objects.json(), &json!([{"id": "a"}, {"id": "b"}]));
-        assert!(value(&got, "first").shares_tree_with(objects));
-        assert!(value(&got, "again").shares_tree_with(objects));
-        assert_eq!(value(&got, "first").json(), &json!({"id": "a"}));
-        // A list path's values are its own (copied), the others' trees are not shared.
-        assert_eq!(value(&got, "ids").json(), &json!(["a", "b"]));
+        assert!(objects.is_text(), "kept as text, not built");
+        assert_eq!(objects.to_json(), body["objects"]);
+        for name in ["first", "again", "ids"] {
+            assert!(value(&got, name).shares_tree_with(objects), "{name}");
+        }
+        assert_eq!(value(&got, "first").to_json(), json!({"id": "a"}));
+        assert_eq!(value(&got, "ids").to_json(), json!(["a", "b", "c"]));
+        assert!(
+            !value(&got, "status").is_text(),
+            "a scalar is a value of its own"
+        );
+
+        // Beside a large member no output selects, each copies its few bytes.
+        let padded = json!({"status": "complete", "objects": [{"id": "a"}, {"id": "b"}], "pad": "x".repeat(1000)});
+        let got = take(&outs, &padded, false);
+        let objects = value(&got, "objects");
+        assert!(objects.is_text());
+        assert!(!value(&got, "first").shares_tree_with(objects));
         assert!(!value(&got, "ids").shares_tree_with(objects));
-        assert!(!value(&got, "status").shares_tree_with(objects));
+        assert_eq!(value(&got, "ids").to_json(), json!(["a", "b"]));
+        assert_eq!(value(&got, "first").to_json(), json!({"id": "a"}));
     }
 
     #[test]
@@ -438,11 +467,15 @@ mod tests {
             named("id", "$.id", false),
             named("maybe", "$.maybe[*]", true),
         ];
-        let got = outputs(&outs, json!({"objects": [1, 2]}));
+        let got = take(&outs, &json!({"objects": [1, 2]}), false);
         assert_eq!(got.missing.as_ref().map(|m| m.name.as_str()), Some("id"));
-        assert_eq!(value(&got, "objects").json(), &json!([1, 2]));
-        assert_eq!(value(&got, "id").json(), &Json::Null);
-        assert_eq!(value(&got, "maybe").json(), &json!([]));
+        assert_eq!(value(&got, "objects").to_json(), json!([1, 2]));
+        assert_eq!(value(&got, "id").to_json(), Json::Null);
+        assert_eq!(value(&got, "maybe").to_json(), json!([]));
+        let list = [named("ids", "$.objects[*].id", false)];
+        let got = take(&list, &json!({"objects": [1, 2]}), false);
+        assert_eq!(got.missing.as_ref().map(|m| m.name.as_str()), Some("ids"));
+        assert_eq!(value(&got, "ids").to_json(), Json::Null);
     }
 
     #[test]
@@ -453,10 +486,26 @@ mod tests {
             named("inner", "$.echo.token", false),
             named("list", "$.echo.*", false),
         ];
-        let got = outputs(&outs, json!({"echo": {"token": "tok-output-5e6f"}}));
-        assert_eq!(value(&got, "all").json(), &json!({"token": "***"}));
-        assert_eq!(value(&got, "inner").json(), &json!("***"));
-        assert_eq!(value(&got, "list").json(), &json!(["***"]));
+        let answers = [
+            r#"{"echo": {"token": "tok-output-5e6f"}, "other": "x"}"#,
+            // Escaped, as a server may send it.
+            r#"{"echo": {"token": "tok\u002doutput\/5e6f"}, "other": "x"}"#,
+        ];
+        let _t = crate::secret::Secret::new("tok-output/5e6f");
+        for answer in answers {
+            let got = from_answer(&outs, &Bytes::from(answer)).unwrap();
+            assert_eq!(
+                value(&got, "all").to_json(),
+                json!({"token": "***"}),
+                "{answer}"
+            );
+            assert_eq!(value(&got, "inner").to_json(), json!("***"));
+            assert_eq!(value(&got, "list").to_json(), json!(["***"]));
+            for (name, v) in &got.values {
+                let written = serde_json::to_string(v).unwrap();
+                assert!(!written.contains("5e6f"), "{name}: {written}");
+            }
+        }
     }
 
     #[test]

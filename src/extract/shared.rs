@@ -1,8 +1,9 @@
 //! An output's value as everything after the extraction reads it: the item's record, the
 //! reports, saved files, the item's templates, later steps and loops. One JSON tree behind an
-//! `Arc`, never copied: a template sees it through a view ([`SharedJson`] is a minijinja
-//! object) that makes a template value only of what a template reaches (a string, a number),
-//! and a nested object or list is another view of the same tree.
+//! `Arc`, or the answer's own text ([`super::raw`]), never copied: a template sees it through a
+//! view ([`SharedJson`] is a minijinja object) that makes a template value only of what a
+//! template reaches (a string, a number), and a nested object or list is another view of the
+//! same tree or text; a report or a save writes it from where it is.
 //!
 //! Without it, each output was held twice for the whole run, as JSON for the records and as
 //! a converted copy for the templates: an output of 600,000 objects cost more than the parse.
@@ -12,6 +13,8 @@ use std::sync::Arc;
 
 use minijinja::value::{Enumerator, Object, ObjectExt as _, ObjectRepr, Value};
 use serde_json::Value as Json;
+
+use super::raw::{Kind, RawNode};
 
 /// One step from a value towards a value inside it: an object member or an array position.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,11 +36,18 @@ pub fn walk<'a>(mut at: &'a Json, route: &[Route]) -> Option<&'a Json> {
     Some(at)
 }
 
-/// A JSON value shared, not copied: a tree and the route from its root to the value.
+/// A JSON value shared, not copied: a tree and the route from its root to the value, or the
+/// answer's own text ([`RawNode`]).
 #[derive(Clone)]
-pub struct SharedJson {
-    base: Arc<Json>,
-    route: Arc<[Route]>,
+pub struct SharedJson(Inner);
+
+#[derive(Clone)]
+enum Inner {
+    Tree {
+        base: Arc<Json>,
+        route: Arc<[Route]>,
+    },
+    Raw(Arc<RawNode>),
 }
 
 static NULL: Json = Json::Null;
@@ -45,39 +55,89 @@ static NULL: Json = Json::Null;
 impl SharedJson {
     /// A value of its own.
     pub fn new(value: Json) -> Self {
-        SharedJson {
+        SharedJson(Inner::Tree {
             base: Arc::new(value),
             route: Arc::from([]),
+        })
+    }
+
+    /// A value read from its text where it is (an object or a list: a scalar is a tree).
+    pub fn raw(node: Arc<RawNode>) -> Self {
+        match node.kind() {
+            Kind::Scalar => SharedJson::new(node.to_json()),
+            _ => SharedJson(Inner::Raw(node)),
         }
     }
 
     /// The value at `route` inside `self` (`None` when there is none), sharing its tree.
     pub fn within(&self, route: &[Route]) -> Option<Self> {
-        walk(self.json(), route)?;
-        let full: Vec<Route> = self.route.iter().chain(route).cloned().collect();
-        Some(SharedJson {
-            base: self.base.clone(),
-            route: full.into(),
-        })
+        match &self.0 {
+            Inner::Tree { base, route: mine } => {
+                walk(self.tree()?, route)?;
+                let full: Vec<Route> = mine.iter().chain(route).cloned().collect();
+                Some(SharedJson(Inner::Tree {
+                    base: base.clone(),
+                    route: full.into(),
+                }))
+            }
+            Inner::Raw(node) => {
+                let mut at = node.clone();
+                for step in route {
+                    at = match step {
+                        Route::Name(n) => at.member(n)?,
+                        Route::Index(i) => at.element(*i)?,
+                    };
+                }
+                Some(SharedJson::raw(at))
+            }
+        }
     }
 
-    /// The value.
-    pub fn json(&self) -> &Json {
-        // A route is checked when the view is made, and the tree never changes after.
-        walk(&self.base, &self.route).unwrap_or(&NULL)
+    fn tree(&self) -> Option<&Json> {
+        match &self.0 {
+            // A route is checked when the view is made, and the tree never changes after.
+            Inner::Tree { base, route } => Some(walk(base, route).unwrap_or(&NULL)),
+            Inner::Raw(_) => None,
+        }
     }
 
-    /// Whether `self` and `other` are views of the same tree (not only equal values).
+    /// The value as a tree: the tree itself, or one built from the text (for a message or a
+    /// consumer that needs a tree; templates, reports and saves read the text where it is).
+    pub fn to_json(&self) -> Json {
+        match &self.0 {
+            Inner::Tree { .. } => self.tree().cloned().unwrap_or(Json::Null),
+            Inner::Raw(node) => node.to_json(),
+        }
+    }
+
+    /// The value when it is a string.
+    pub fn as_str(&self) -> Option<&str> {
+        self.tree()?.as_str()
+    }
+
+    /// Whether `self` and `other` are views of the same tree or text (not only equal values).
     pub fn shares_tree_with(&self, other: &SharedJson) -> bool {
-        Arc::ptr_eq(&self.base, &other.base)
+        match (&self.0, &other.0) {
+            (Inner::Tree { base: a, .. }, Inner::Tree { base: b, .. }) => Arc::ptr_eq(a, b),
+            (Inner::Raw(a), Inner::Raw(b)) => a.shares_buffer_with(b),
+            _ => false,
+        }
+    }
+
+    /// Whether the value is kept as the answer's text rather than as a tree.
+    pub fn is_text(&self) -> bool {
+        matches!(self.0, Inner::Raw(_))
     }
 
     /// The value for templates: a string, number, boolean or none as itself, an object or a
-    /// list as a view of this tree.
+    /// list as a view of this tree or text.
     pub fn to_template(&self) -> Value {
-        match scalar(self.json()) {
-            Some(v) => v,
-            None => Value::from_object(self.clone()),
+        match &self.0 {
+            Inner::Tree { .. } => match self.tree().and_then(scalar) {
+                Some(v) => v,
+                None => Value::from_object(self.clone()),
+            },
+            Inner::Raw(_) => Value::from_object(self.clone()),
         }
     }
 
@@ -85,13 +145,24 @@ impl SharedJson {
         match scalar(value) {
             Some(v) => v,
             None => {
-                let route: Vec<Route> = self.route.iter().cloned().chain([step]).collect();
-                Value::from_object(SharedJson {
-                    base: self.base.clone(),
+                let Inner::Tree { base, route } = &self.0 else {
+                    return Value::UNDEFINED;
+                };
+                let route: Vec<Route> = route.iter().cloned().chain([step]).collect();
+                Value::from_object(SharedJson(Inner::Tree {
+                    base: base.clone(),
                     route: route.into(),
-                })
+                }))
             }
         }
+    }
+}
+
+/// A node's value for templates: a scalar as itself, an object or a list as a view.
+fn raw_template(node: Arc<RawNode>) -> Value {
+    match node.kind() {
+        Kind::Scalar => scalar(&node.to_json()).unwrap_or_default(),
+        _ => Value::from_object(SharedJson(Inner::Raw(node))),
     }
 }
 
@@ -117,14 +188,25 @@ fn scalar(value: &Json) -> Option<Value> {
 
 impl Object for SharedJson {
     fn repr(self: &Arc<Self>) -> ObjectRepr {
-        match self.json() {
-            Json::Array(_) => ObjectRepr::Seq,
-            _ => ObjectRepr::Map,
+        match &self.0 {
+            Inner::Raw(node) if node.kind() == Kind::Array => ObjectRepr::Seq,
+            Inner::Raw(_) => ObjectRepr::Map,
+            Inner::Tree { .. } => match self.tree() {
+                Some(Json::Array(_)) => ObjectRepr::Seq,
+                _ => ObjectRepr::Map,
+            },
         }
     }
 
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        match self.json() {
+        if let Inner::Raw(node) = &self.0 {
+            return match node.kind() {
+                Kind::Object => node.member(key.as_str()?).map(raw_template),
+                Kind::Array => node.element(key.as_usize()?).map(raw_template),
+                Kind::Scalar => None,
+            };
+        }
+        match self.tree()? {
             Json::Object(m) => {
                 let name = key.as_str()?;
                 let v = m.get(name)?;
@@ -139,10 +221,22 @@ impl Object for SharedJson {
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        match self.json() {
-            Json::Array(items) => Enumerator::Seq(items.len()),
-            Json::Object(_) => self.mapped_enumerator(|this| match this.json() {
-                Json::Object(m) => Box::new(m.keys().map(|k| Value::from(k.as_str()))),
+        if let Inner::Raw(node) = &self.0 {
+            return match node.kind() {
+                Kind::Array => Enumerator::Seq(node.len()),
+                Kind::Object => self.mapped_enumerator(|this| match &this.0 {
+                    Inner::Raw(node) => {
+                        Box::new(node.members().iter().map(|(k, _)| Value::from(k.as_str())))
+                    }
+                    Inner::Tree { .. } => Box::new(std::iter::empty()),
+                }),
+                Kind::Scalar => Enumerator::Empty,
+            };
+        }
+        match self.tree() {
+            Some(Json::Array(items)) => Enumerator::Seq(items.len()),
+            Some(Json::Object(_)) => self.mapped_enumerator(|this| match this.tree() {
+                Some(Json::Object(m)) => Box::new(m.keys().map(|k| Value::from(k.as_str()))),
                 _ => Box::new(std::iter::empty()),
             }),
             _ => Enumerator::Empty,
@@ -150,9 +244,12 @@ impl Object for SharedJson {
     }
 
     fn enumerator_len(self: &Arc<Self>) -> Option<usize> {
-        match self.json() {
-            Json::Array(items) => Some(items.len()),
-            Json::Object(m) => Some(m.len()),
+        if let Inner::Raw(node) = &self.0 {
+            return Some(node.len());
+        }
+        match self.tree() {
+            Some(Json::Array(items)) => Some(items.len()),
+            Some(Json::Object(m)) => Some(m.len()),
             _ => Some(0),
         }
     }
@@ -160,19 +257,25 @@ impl Object for SharedJson {
 
 impl serde::Serialize for SharedJson {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.json().serialize(s)
+        match &self.0 {
+            Inner::Tree { .. } => self.tree().unwrap_or(&NULL).serialize(s),
+            Inner::Raw(node) => node.serialize(s),
+        }
     }
 }
 
 impl PartialEq for SharedJson {
     fn eq(&self, other: &Self) -> bool {
-        self.json() == other.json()
+        match (self.tree(), other.tree()) {
+            (Some(a), Some(b)) => a == b,
+            _ => self.to_json() == other.to_json(),
+        }
     }
 }
 
 impl fmt::Debug for SharedJson {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SharedJson({})", super::short_json(self.json()))
+        write!(f, "SharedJson({})", super::short_json(self))
     }
 }
 
@@ -197,9 +300,12 @@ mod tests {
             "empty": [],
             "none": null,
             "yes": true,
+            "nested": {"k": [[1, 2], {"x": "é"}]},
         });
-        let shared = SharedJson::new(tree.clone());
         let copied = Value::from(minijinja::value::Serde(&tree));
+        let text = bytes::Bytes::from(serde_json::to_vec_pretty(&tree).unwrap());
+        let raw = SharedJson::raw(RawNode::new(text).unwrap());
+        assert!(raw.is_text());
         for expr in [
             "{{ v.objects[0].id }}",
             "{{ v.objects[-1].n }}",
@@ -214,12 +320,20 @@ mod tests {
             "{{ v.empty is sequence }} {{ v is mapping }} {{ v.none is none }} {{ v.yes }}",
             "{{ 'objects' in v }} {{ v.objects[0] == {'id': 'a', 'n': 1} }}",
             "{{ v.empty or 'empty' }} {{ v.missing is undefined }}",
+            "{{ v.nested.k[0][1] }} {{ v.nested.k[-1].x }} {{ v.nested.k | length }}",
+            "{{ v.nested }} {{ v.nested | tojson }} {{ v.objects[5] is undefined }}",
+            "{% for k, x in v.nested | items %}{{ k }}={{ x }};{% endfor %}",
         ] {
-            assert_eq!(
-                render(expr, shared.to_template()),
-                render(expr, copied.clone()),
-                "{expr}"
-            );
+            for (kind, shared) in [
+                ("tree", SharedJson::new(tree.clone())),
+                ("text", raw.clone()),
+            ] {
+                assert_eq!(
+                    render(expr, shared.to_template()),
+                    render(expr, copied.clone()),
+                    "{kind}: {expr}"
+                );
+            }
         }
     }
 
@@ -230,7 +344,7 @@ mod tests {
             .within(&[Route::Name("objects".into()), Route::Index(0)])
             .unwrap();
         assert!(inner.shares_tree_with(&shared));
-        assert_eq!(inner.json(), &json!({"id": "a"}));
+        assert_eq!(inner.to_json(), json!({"id": "a"}));
         assert_eq!(serde_json::to_value(&inner).unwrap(), json!({"id": "a"}));
         assert!(shared.within(&[Route::Name("nothing".into())]).is_none());
         let from_template = shared.to_template().get_attr("objects").unwrap();

@@ -108,8 +108,8 @@ pub fn summary_lines(r: &RunReport) -> Vec<SummaryLine> {
     for item in r.steps.iter().flat_map(|s| s.items.iter()) {
         let o = &item.outputs;
         let (Some(mode), Some(until)) = (
-            o.get("mode").and_then(|v| v.as_str()),
-            o.get("until").and_then(|v| v.as_str()),
+            o.shared("mode").and_then(|v| v.as_str()),
+            o.shared("until").and_then(|v| v.as_str()),
         ) else {
             continue;
         };
@@ -118,12 +118,12 @@ pub fn summary_lines(r: &RunReport) -> Vec<SummaryLine> {
         }
         let name = format!(
             "{}.{}",
-            o.get("namespace").and_then(|v| v.as_str()).unwrap_or(""),
-            o.get("table").and_then(|v| v.as_str()).unwrap_or("")
+            o.shared("namespace").and_then(|v| v.as_str()).unwrap_or(""),
+            o.shared("table").and_then(|v| v.as_str()).unwrap_or("")
         );
         let how = match (
-            o.get("since").and_then(|v| v.as_str()),
-            o.get("reason").and_then(|v| v.as_str()),
+            o.shared("since").and_then(|v| v.as_str()),
+            o.shared("reason").and_then(|v| v.as_str()),
         ) {
             (Some(since), _) => format!("{mode} since {since}"),
             (None, Some(reason)) => format!("{mode} ({reason})"),

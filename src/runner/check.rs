@@ -43,7 +43,7 @@ pub(super) fn run(job: &Job, step: &Step, ctx: &Value) -> Result<(), StepError> 
             }
             // An output's value is read where it is, not copied whole to be cut to 300 chars.
             let value = match v.downcast_object_ref::<crate::extract::SharedJson>() {
-                Some(shared) => short_json(shared.json()),
+                Some(shared) => short_json(shared),
                 None => short_json(&to_json(&v)),
             };
             failure.values.push((var, value));

@@ -19,7 +19,7 @@ pub(super) fn record(
     where_: &str,
 ) {
     for (name, v) in outputs {
-        tracing::trace!(step = %step.id, "{where_}: output {name} = {}", short_json(v.json()));
+        tracing::trace!(step = %step.id, "{where_}: output {name} = {}", short_json(&v));
         rec.outputs.insert(name, v);
     }
 }
@@ -80,9 +80,9 @@ let = { same = "{{ objects }}" }
         let job =
             crate::job::load_str(std::path::Path::new("j.toml"), src, &Default::default()).unwrap();
         let step = &job.steps[0];
-        let answer =
-            serde_json::json!({"status": "complete", "objects": [{"id": "a"}, {"id": "b"}]});
-        let taken = crate::extract::outputs(&step.outputs, answer);
+        let answer = serde_json::json!({"status": "complete", "objects": [{"id": "a"}, {"id": "b"}, {"id": "c"}]});
+        let answer = bytes::Bytes::from(serde_json::to_vec(&answer).unwrap());
+        let taken = crate::extract::from_answer(&step.outputs, &answer).unwrap();
         let mut rec = ItemRecord::new(None, None);
         let mut scope = ItemScope::new(Arc::new(BTreeMap::new()), BTreeMap::new());
         record(step, taken.values, &mut rec, "step `job`");
@@ -97,6 +97,6 @@ let = { same = "{{ objects }}" }
             .expect("the template value is a view, not a converted copy");
         assert!(view.shares_tree_with(objects));
         // A `let` renders a new value (here equal to the output), as a template asks.
-        assert_eq!(rec.outputs.get("same"), Some(objects.json()));
+        assert_eq!(rec.outputs.get("same"), Some(objects.to_json()));
     }
 }

@@ -39,10 +39,11 @@ struct Taken {
     urls: Option<Result<Vec<reqwest::Url>, StepError>>,
 }
 
-/// The top-level members an answer of `step` is read for: its outputs', its download's and,
-/// when it polls, `status` (the spinner and a timeout's message show it). `None`: all.
+/// The top-level members an answer of `step` is built as a tree for: those of the outputs read
+/// from a tree ([`extract::tree_paths`]; the others are read from the text), its download's
+/// and, when it polls, `status` (the spinner and a timeout's message show it). `None`: all.
 fn members(step: &Step) -> Option<BTreeSet<String>> {
-    let paths = step.outputs.iter().map(|o| &o.query);
+    let paths = extract::tree_paths(&step.outputs);
     let mut names = extract::parse::members(paths.chain(step.download.iter().map(|d| &d.query)))?;
     if step.poll.is_some() {
         names.insert("status".to_owned());
@@ -50,14 +51,14 @@ fn members(step: &Step) -> Option<BTreeSet<String>> {
     Some(names)
 }
 
-/// The answer's URLs (read first: the outputs move values out of it), then its outputs.
-fn take_apart(step: &Step, json: Json) -> Taken {
+/// The answer's URLs and outputs, from its text and the tree built of it.
+fn take_apart(step: &Step, body: &Bytes, json: &Json) -> Taken {
     let urls = step
         .download
         .as_ref()
-        .map(|d| super::download::urls_in(d, &json));
+        .map(|d| super::download::urls_in(d, json));
     Taken {
-        outputs: extract::outputs(&step.outputs, json),
+        outputs: extract::outputs(&step.outputs, body, json),
         urls,
     }
 }
@@ -116,8 +117,9 @@ pub(super) async fn send_and_poll(
             let r = send_query(shared, step, &request, rec, where_).await?;
             let json = parse_json_if_needed(step, &r.body, members.as_ref())?;
             let excerpt = extract::excerpt(&r.body);
+            let taken = json.map(|json| take_apart(step, &r.body, &json));
             let body = keep_body.then_some(r.body);
-            (body, excerpt, json.map(|json| take_apart(step, json)))
+            (body, excerpt, taken)
         }
         Some(poll) => {
             let first = Instant::now();
@@ -138,22 +140,23 @@ pub(super) async fn send_and_poll(
                     }
                 })?;
                 let excerpt = extract::excerpt(&r.body);
-                let body = keep_body.then_some(r.body);
                 let status = json.get("status").cloned();
                 if let Some(s) = status.as_ref().and_then(|s| s.as_str()) {
                     spinner.set_message(format!("{where_}: {s}"));
                 }
+                // The latest outputs, as the condition sees them (one that matched nothing
+                // is none): they are the item's outputs when it holds.
+                let taken = take_apart(step, &r.body, &json);
+                drop(json);
+                let body = keep_body.then_some(r.body);
                 if tracing::enabled!(tracing::Level::TRACE) {
                     tracing::trace!(
                         step = %step.id,
                         "{where_}: poll {}: {}",
                         rec.requests,
-                        poll_status(&json, &step.outputs)
+                        poll_status(status.as_ref(), &taken.outputs.values)
                     );
                 }
-                // The latest outputs, as the condition sees them (one that matched nothing
-                // is none): they are the item's outputs when it holds.
-                let taken = take_apart(step, json);
                 let latest = taken
                     .outputs
                     .values
@@ -221,16 +224,14 @@ pub(super) async fn send_and_poll(
 
 /// What one poll saw, for `-vv`: the gateway job's `status` and the step's outputs
 /// (`status="running" id="…"`), redacted.
-fn poll_status(json: &Json, outputs: &[crate::job::model::Output]) -> String {
+fn poll_status(status: Option<&Json>, outputs: &[(String, SharedJson)]) -> String {
     let mut parts = Vec::new();
-    if let Some(s) = json.get("status") {
+    if let Some(s) = status {
         parts.push(format!("status={s}"));
     }
-    for o in outputs.iter().filter(|o| o.name != "status") {
-        if let Ok(v) = extract::apply(o, json) {
-            let v = crate::secret::redact_json(v);
-            parts.push(format!("{}={}", o.name, crate::extract::short_json(&v)));
-        }
+    // The outputs are scrubbed of secrets already.
+    for (name, v) in outputs.iter().filter(|(name, _)| name != "status") {
+        parts.push(format!("{name}={}", crate::extract::short_json(v)));
     }
     if parts.is_empty() {
         "no `status` in the answer".to_owned()

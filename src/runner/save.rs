@@ -115,8 +115,12 @@ pub(super) fn from_memory(
                 crate::secret::redact_data(&String::from_utf8_lossy(body)).into_bytes()
             }
             SaveWhat::Output(name) => {
-                let v = rec.outputs.get(name).unwrap_or(&serde_json::Value::Null);
-                let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
+                // Written from the shared value (an answer's text is not built as a tree).
+                let mut s = match rec.outputs.shared(name) {
+                    Some(v) => serde_json::to_string_pretty(v),
+                    None => serde_json::to_string_pretty(&serde_json::Value::Null),
+                }
+                .unwrap_or_default();
                 s.push('\n');
                 s.into_bytes()
             }

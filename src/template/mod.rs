@@ -385,7 +385,7 @@ pub fn to_value(json: &serde_json::Value) -> Value {
 /// of its JSON) is cloned as JSON directly, not walked through the template value.
 pub fn to_json(value: &Value) -> serde_json::Value {
     if let Some(shared) = value.downcast_object_ref::<crate::extract::SharedJson>() {
-        return shared.json().clone();
+        return shared.to_json();
     }
     serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
 }
