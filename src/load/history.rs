@@ -13,7 +13,9 @@
 //! 2. then the others by their last job time, longest first, then by their last load time,
 //!    longest first.
 //!
-//! Equal tables keep the list's order.
+//! Equal tables keep the list's order. The jobs are created in this order even though each
+//! table first fetches its schema, many at once: each waits for its turn
+//! ([`crate::net::Turns`]) before its job's request.
 
 use std::cmp::Reverse;
 

@@ -1,4 +1,5 @@
-//! The transport: clients, the one attempt loop, pacing, URL rules and a typed [`HttpError`].
+//! The transport: clients, the one attempt loop, pacing (and [`Turns`], the order of a loop's
+//! job creations), URL rules and a typed [`HttpError`].
 //!
 //! Layers, bottom up, with no cycle: [`crate::fsio`] (files, `io::Error` only) ← this module ←
 //! [`crate::auth`] (the token source, which logs in through [`Transport`]) ← the runner. The
@@ -19,6 +20,7 @@ mod request_types;
 mod retry;
 pub mod route;
 mod token;
+mod turns;
 mod url;
 
 use std::path::Path;
@@ -38,6 +40,7 @@ pub use exchange::{
 pub use pace::Pacer;
 pub use retry::RetryPolicy;
 pub use token::{FixedToken, TokenProvider};
+pub use turns::{Turn, Turns};
 pub use url::{
     MAX_REDIRECTS, RedirectRefusal, UrlError, display_url, display_url_str, is_loopback, resolve,
 };

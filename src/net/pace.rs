@@ -20,8 +20,8 @@ use super::route::Route;
 type Window = Mutex<Vec<(u64, Instant)>>;
 
 /// Per-route request budgets: at most `limit` requests in any window of `per`. Waiters get
-/// their slots in the order they asked (a fair queue per route), so a loop's start order is the
-/// order its jobs are created in (see [`crate::load::history`]).
+/// their slots in the order they asked (a fair queue per route), and a loop of loads asks for
+/// its job creations in its start order ([`super::Turns`], see [`crate::load::history`]).
 pub struct Pacer {
     routes: Vec<(RateLimit, Window, tokio::sync::Mutex<()>)>,
     ids: AtomicU64,

@@ -12,6 +12,7 @@ use super::scope::{ItemScope, item_extra, item_label};
 use super::{Shared, check, download, load, outputs, persist, poll, save};
 use crate::error::ExitCode;
 use crate::job::model::{Job, LoopRecord, Step};
+use crate::net::Turn;
 use crate::record::{ItemRecord, Rendered, StepError, StepErrorKind};
 
 /// An item before it runs: its scope, its loop value and position, and its name. Decided
@@ -21,6 +22,8 @@ pub(super) struct Item {
     item: Option<(String, Value)>,
     pos: Option<usize>,
     label: Option<String>,
+    /// Its place in its loop's order of job creations (a loop of loads).
+    turn: Option<Turn>,
 }
 
 impl Item {
@@ -43,7 +46,13 @@ impl Item {
             item,
             pos,
             label,
+            turn: None,
         }
+    }
+
+    /// The item with its place in its loop's order of job creations.
+    pub(super) fn in_turn(self, turn: Option<Turn>) -> Self {
+        Item { turn, ..self }
     }
 
     /// Where a message puts it: `step `x` (item `users`)`, `step `x` (item 3)`, `step `x``.
@@ -79,11 +88,13 @@ async fn run_item(shared: Arc<Shared>, index: usize, item: Item) -> ItemRecord {
     let started = Instant::now();
     let step = &shared.job.steps[index];
     let where_ = item.place(&step.id);
+    // The turn ends wherever this returns: a skipped or failed item holds back no other.
     let Item {
         mut scope,
         item,
         pos,
         label,
+        turn,
     } = item;
     let mut rec = ItemRecord::new(pos, label);
     if shared.stop.requested().is_some()
@@ -141,7 +152,7 @@ async fn run_item(shared: Arc<Shared>, index: usize, item: Item) -> ItemRecord {
     // A signal abandons the item wherever it is: dropping its future drops its requests and
     // its temporary files.
     let result = tokio::select! {
-        r = item_body(&shared, step, &mut scope, &mut rec, &where_) => r,
+        r = item_body(&shared, step, &mut scope, &mut rec, &where_, turn) => r,
         why = shared.stop.stopped() => Err(StepErrorKind::Interrupted(why).into()),
     };
     if let Err(e) = result {
@@ -189,6 +200,7 @@ async fn item_body(
     scope: &mut ItemScope,
     rec: &mut ItemRecord,
     where_: &str,
+    turn: Option<Turn>,
 ) -> Result<(), StepError> {
     let job = &shared.job;
     crate::test_panic::at(crate::test_panic::Site::Item);
@@ -198,7 +210,7 @@ async fn item_body(
     let streamed = step.load.is_none() && step.request.is_some() && save::body_only_saved(step);
     let sent = match (&step.request, &step.load) {
         (_, Some(_)) => {
-            load::item(shared, step, &scope.ctx(), rec).await?;
+            load::item(shared, step, &scope.ctx(), rec, turn).await?;
             None
         }
         (Some(_), None) if streamed => {

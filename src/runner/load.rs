@@ -9,6 +9,7 @@ use serde_json::Value as Json;
 use super::Shared;
 use super::request::render_text;
 use crate::job::model::Step;
+use crate::net::Turn;
 use crate::record::{FileRecord, ItemRecord, StepError, StepErrorKind};
 
 pub(super) async fn item(
@@ -16,6 +17,7 @@ pub(super) async fn item(
     step: &Step,
     ctx: &Value,
     rec: &mut ItemRecord,
+    turn: Option<Turn>,
 ) -> Result<Json, StepError> {
     let job = &shared.job;
     let Some(l) = &step.load else {
@@ -34,6 +36,7 @@ pub(super) async fn item(
         table,
         step_id: &step.id,
         keep_downloads: l.keep_downloads,
+        turn,
     })
     .await?;
     rec.requests += loaded.requests;

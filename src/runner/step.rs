@@ -1,5 +1,6 @@
 //! A step: its loop evaluated, its `incremental` rule checked for every item before any item
-//! sends, then its items run with the loop's concurrency (each a task of its own).
+//! sends, then its items run with the loop's concurrency (each a task of its own), a loop of
+//! loads creating its jobs in the order its items started.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -91,6 +92,10 @@ pub(super) async fn run_step(
         .filter_map(|i| items.get_mut(i).and_then(Option::take).map(|v| (i, v)))
         .collect();
     let base = Arc::new(scope.clone());
+    // A loop of loads creates its jobs in its start order: each item takes its turn as it
+    // starts, and waits for it before its job's request (its schema and the replica's answer
+    // come back in any order).
+    let turns = step.load.is_some().then(crate::net::Turns::new);
     // Unordered: an item that takes long holds its own slot only, not the loop's later
     // starts; the records are put back in the list's order below.
     let mut results: Vec<(usize, ItemRecord)> = futures_util::stream::iter(ordered)
@@ -103,7 +108,8 @@ pub(super) async fn run_step(
                 Some((l.var.clone(), value)),
                 Some(i),
                 inherited,
-            );
+            )
+            .in_turn(turns.as_ref().map(crate::net::Turns::take));
             let shared = shared.clone();
             let bar = bar.clone();
             async move {

@@ -39,6 +39,10 @@ pub struct SandboxArgs {
     /// whatever `--job-time` says (repeatable), e.g. `submissions=30s`.
     #[arg(long = "table-job-time", value_name = "TABLE=DURATION", value_parser = parse_table_job_time)]
     pub table_job_times: Vec<(String, Duration)>,
+    /// `TABLE=DURATION`: this table's schema answers come this much later (repeatable), e.g.
+    /// `submissions=2s`.
+    #[arg(long = "table-schema-latency", value_name = "TABLE=DURATION", value_parser = parse_table_job_time)]
+    pub table_schema_latency: Vec<(String, Duration)>,
     /// `TABLE=N`: this table has N keys, whatever `--rows` says (repeatable), e.g.
     /// `submissions=100000`.
     #[arg(long = "table-rows", value_name = "TABLE=N", value_parser = parse_table_rows)]
@@ -208,6 +212,7 @@ impl From<SandboxArgs> for SandboxConfig {
             table_rows: args.rows,
             rows_by_table: args.table_rows.into_iter().collect(),
             table_job_times: args.table_job_times.into_iter().collect(),
+            table_schema_latency: args.table_schema_latency.into_iter().collect(),
             change_tick: args.change_every,
             change_period: args.change_period,
             schema_changes,

@@ -195,6 +195,9 @@ pub(crate) async fn get_schema(
     State(shared): State<Arc<Shared>>,
     Path((namespace, table)): Path<(String, String)>,
 ) -> Response {
+    if let Some(later) = shared.config.table_schema_latency.get(&table) {
+        tokio::time::sleep(*later).await;
+    }
     if let Err(response) = check_table(&shared, &namespace, Some(&table)) {
         return response.into_response();
     }

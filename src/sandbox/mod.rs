@@ -65,6 +65,10 @@ pub struct SandboxConfig {
     /// Jobs for the tables named here (by table name) complete this long after they were
     /// created, whatever `job_time` says.
     pub table_job_times: BTreeMap<String, Duration>,
+    /// Schema answers for the tables named here (by table name) come this much later, on top
+    /// of `latency`: tables whose loads reach their job creation in another order than they
+    /// started.
+    pub table_schema_latency: BTreeMap<String, Duration>,
     /// Seconds per data tick: the data changes once a tick.
     pub change_tick: Duration,
     /// Ticks between two changes of the same key (each tick changes one key in this many).
@@ -115,6 +119,7 @@ impl Default for SandboxConfig {
             table_rows: None,
             rows_by_table: BTreeMap::new(),
             table_job_times: BTreeMap::new(),
+            table_schema_latency: BTreeMap::new(),
             change_tick: Duration::from_secs(1),
             change_period: 4,
             schema_changes: Vec::new(),

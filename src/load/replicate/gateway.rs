@@ -13,7 +13,7 @@ use serde_json::Value as Json;
 use super::ReplicateError;
 use super::answer::{self, CompleteJob, JobState, SchemaAnswer};
 use crate::job::model::Method;
-use crate::net::{Http, Request, RequestBody};
+use crate::net::{Http, Request, RequestBody, Turn};
 use crate::query::{Refusal, RefusalKind};
 
 /// How long a query job is polled before the load gives up.
@@ -86,12 +86,14 @@ impl From<ReplicateError> for QueryError {
 }
 
 /// Starts the query job and polls it until it ends: the complete job, and how long it took
-/// from its creation (the answer to the query) to the answer that said it was complete.
+/// from its creation (the answer to the query) to the answer that said it was complete. With a
+/// `turn`, the query waits for it and ends it once answered (or failed).
 pub(super) async fn query(
     http: &Http,
     ns: &str,
     table: &str,
     body: Json,
+    turn: Option<Turn>,
     requests: &mut u32,
 ) -> Result<(CompleteJob, Duration), QueryError> {
     let bad = |problem| {
@@ -102,7 +104,12 @@ pub(super) async fn query(
         })
     };
     let path = format!("/dap/query/{}/table/{}/data", seg(ns), seg(table));
-    let mut job = send_json(http, Method::Post, &path, Some(body), requests).await?;
+    if let Some(turn) = &turn {
+        turn.wait().await;
+    }
+    let created = send_json(http, Method::Post, &path, Some(body), requests).await;
+    drop(turn);
+    let mut job = created?;
     let schedule = crate::poll::Schedule::DEFAULT;
     let started = Instant::now();
     let mut polls = 0u32;

@@ -28,7 +28,7 @@ pub use error::ReplicateError;
 use super::layout::Layout;
 use super::replica::Prepared;
 use super::{Changes, DbError, LoadRequest, Mode, Parts, SnapshotReason, Target, TargetError};
-use crate::net::Http;
+use crate::net::{Http, Turn};
 use gateway::QueryError;
 
 /// Everything the step needs for one table.
@@ -47,6 +47,8 @@ pub struct Table<'a> {
     pub step_id: &'a str,
     /// Keep the objects after the load (else removed once it has committed).
     pub keep_downloads: bool,
+    /// Its place in its loop's order of job creations: its job's request waits for it.
+    pub turn: Option<Turn>,
 }
 
 /// What one table's load did: the item's outputs.
@@ -107,7 +109,7 @@ where
 }
 
 /// Loads one table; see the module docs.
-pub async fn run(t: Table<'_>) -> Result<Loaded, ReplicateError> {
+pub async fn run(mut t: Table<'_>) -> Result<Loaded, ReplicateError> {
     let http = t.http;
     let (ns, table) = (t.namespace.as_str(), t.table.as_str());
     let target_text = || t.target.display();
@@ -149,11 +151,13 @@ pub async fn run(t: Table<'_>) -> Result<Loaded, ReplicateError> {
                 tracing::info!(step = %t.step_id, table = %format!("{ns}.{table}"), "incremental since {since}")
             }
         }
-        let refusal = match gateway::query(http, ns, table, body, &mut requests).await {
-            Ok(job) => break job,
-            Err(QueryError::Refused(refusal)) => refusal,
-            Err(QueryError::Other(e)) => return Err(e),
-        };
+        // The first query waits for the table's turn (a snapshot after a refusal does not).
+        let refusal =
+            match gateway::query(http, ns, table, body, t.turn.take(), &mut requests).await {
+                Ok(job) => break job,
+                Err(QueryError::Refused(refusal)) => refusal,
+                Err(QueryError::Other(e)) => return Err(e),
+            };
         match &mode {
             Mode::Incremental { since } => {
                 let reason = SnapshotReason::Refused {
