@@ -31,8 +31,31 @@ pub fn stage_ddl(l: &Layout) -> [String; 2] {
     ]
 }
 
+/// Drops and creates the temporary `dap_stage` of an incremental whose rows go apart (see
+/// [`super::rewrite`]): the key columns and the action of each key's last record.
+pub fn keys_ddl(l: &Layout) -> [String; 2] {
+    let defs: Vec<String> = l.keys().map(|c| col_def(c, false)).collect();
+    let keys: Vec<String> = l.keys().map(|c| qi(&c.name)).collect();
+    [
+        "DROP TEMPORARY TABLE IF EXISTS dap_stage".to_owned(),
+        format!(
+            "CREATE TEMPORARY TABLE dap_stage ({}, {} char(1) NOT NULL, PRIMARY KEY ({})) DEFAULT CHARACTER SET utf8mb4",
+            defs.join(", "),
+            action(l),
+            keys.join(", ")
+        ),
+    ]
+}
+
 /// The deletion and the upsert that apply `dap_stage` to the table `into`.
 pub fn apply_sql(into: &str, l: &Layout) -> [String; 2] {
+    apply_from(into, None, l)
+}
+
+/// The deletion and the upsert that apply `dap_stage` to the table `into`: with `rows`, the
+/// stage has only keys and actions ([`keys_ddl`]) and the `U` rows are in the table `rows`
+/// (the last `U` of each key; a key whose last record is `D` is left out by the join).
+pub(super) fn apply_from(into: &str, rows: Option<&str>, l: &Layout) -> [String; 2] {
     let on: Vec<String> = l
         .keys()
         .map(|c| format!("t.{0} = s.{0}", qi(&c.name)))
@@ -44,22 +67,35 @@ pub fn apply_sql(into: &str, l: &Layout) -> [String; 2] {
         action(l)
     );
     let all: Vec<String> = l.columns.iter().map(|c| qi(&c.name)).collect();
-    let from_stage: Vec<String> = all.iter().map(|c| format!("s.{c}")).collect();
+    let (alias, source) = match rows {
+        None => ("s", String::new()),
+        Some(rows) => {
+            let on: Vec<String> = l
+                .keys()
+                .map(|c| format!("n.{0} = s.{0}", qi(&c.name)))
+                .collect();
+            (
+                "n",
+                format!(" STRAIGHT_JOIN {} n ON {}", qi(rows), on.join(" AND ")),
+            )
+        }
+    };
+    let from_stage: Vec<String> = all.iter().map(|c| format!("{alias}.{c}")).collect();
     // `s.<column>` rather than `VALUES(<column>)`, which MySQL 8.0.20+ deprecates.
     let mut sets: Vec<String> = l
         .columns
         .iter()
         .filter(|c| !c.key)
-        .map(|c| format!("{0} = s.{0}", qi(&c.name)))
+        .map(|c| format!("{0} = {alias}.{0}", qi(&c.name)))
         .collect();
     if sets.is_empty() {
         sets = l
             .keys()
-            .map(|c| format!("{0} = s.{0}", qi(&c.name)))
+            .map(|c| format!("{0} = {alias}.{0}", qi(&c.name)))
             .collect();
     }
     let upsert = format!(
-        "INSERT INTO {} ({}) SELECT {} FROM dap_stage s WHERE s.{} = 'U' ON DUPLICATE KEY UPDATE {}",
+        "INSERT INTO {} ({}) SELECT {} FROM dap_stage s{source} WHERE s.{} = 'U' ON DUPLICATE KEY UPDATE {}",
         qi(into),
         all.join(", "),
         from_stage.join(", "),
