@@ -333,7 +333,11 @@ async fn load_locked(
         out.read = read;
     } else {
         // Rows apart (see [`rewrite`]): the `U` rows into the new table, keys into the stage.
-        apart = !rebuild && rewrite::apart(conn, &name, l).await?;
+        let apart_rows = match rebuild {
+            true => None,
+            false => rewrite::apart(conn, &name, l).await?,
+        };
+        apart = apart_rows.is_some();
         // The staging table before the transaction: MySQL with GTID consistency refuses
         // temporary-table DDL inside one.
         let mut ddl = if apart {
@@ -384,7 +388,7 @@ async fn load_locked(
         };
         let (read, deletes) = sender.load_files(conn, into_tables, l, &req.files).await?;
         out.read = read;
-        if apart && rewrite::worth(conn, &name, read).await? {
+        if apart_rows.is_some_and(|rows| rewrite::worth(read, rows)) {
             // At least half the table changes: the new table swapped in (see [`rewrite`]).
             tracing::info!(
                 table = %format!("{}.{}", l.namespace, l.table),

@@ -8,14 +8,16 @@
 //! pool, with an undo record for each, where the rewrite appends rows in key order.
 //!
 //! The rows are written once: an incremental into a table that could be rewritten
-//! ([`apart`]) reads each part twice, loading the `U` records' rows straight into the new table
-//! (`LOAD DATA … REPLACE`: the last `U` of a key is kept) and every record's key and action
-//! into the temporary `dap_stage` (the last record of a key is kept, so its action says whether
-//! the key ends deleted). Only then is the size of the change set known: a rewrite adds the
-//! untouched rows and removes the keys whose last record is `D`; a smaller change set is
-//! upserted into the live table from the new table (joined to the staged `U` keys), which is
-//! dropped after the commit. Staging the whole rows and copying them again cost about 8 s at
-//! 1M keys.
+//! ([`apart`]) reads each part twice, loading the `U` records' rows straight into the new
+//! table (`LOAD DATA … REPLACE`: the last `U` of a key is kept) and every record's key and
+//! action into the temporary `dap_stage` (the last record of a key is kept, so its action says
+//! whether the key ends deleted). Only then is the size of the change set known, and it is
+//! compared with the table's rows at its last load (its state's `row_count`: no count of the
+//! table, which cost 0.6 s at 1M keys). A rewrite adds the untouched rows and removes the keys
+//! whose last record is `D`; a smaller change set is upserted into the live table from the new
+//! table (joined to the staged `U` keys), which is dropped after the commit. Staging the whole
+//! rows and copying them into the new table again cost about 5 s more at 1M keys (21.4–24.0 s
+//! → 16.2–17.4 s for the incremental, `bench/results.md`).
 //!
 //! A new table loses what `CREATE TABLE … LIKE` does not copy, so rows go apart (and a rewrite
 //! is taken) only when there is none of it: no trigger on the table, no foreign key from or to
@@ -51,9 +53,10 @@ fn min_changes() -> u64 {
     MIN_CHANGES
 }
 
-/// Whether an incremental into `live` loads its rows apart (see the module docs): nothing a
-/// new table would lose, and at least [`MIN_CHANGES`] rows at the table's last load.
-pub async fn apart(conn: &mut Conn, live: &str, layout: &Layout) -> Result<bool, DbError> {
+/// The table's rows at its last load when an incremental into `live` loads its rows apart
+/// (see the module docs): nothing a new table would lose, and at least [`MIN_CHANGES`] rows
+/// then; `None` when it stages whole rows.
+pub async fn apart(conn: &mut Conn, live: &str, layout: &Layout) -> Result<Option<u64>, DbError> {
     let (triggers, foreign, columns, rows): (i64, i64, i64, Option<i64>) = conn
         .query_first(format!(
             "SELECT
@@ -71,29 +74,16 @@ pub async fn apart(conn: &mut Conn, live: &str, layout: &Layout) -> Result<bool,
         .await
         .map_err(my_err("cannot read the table's triggers and keys"))?
         .unwrap_or((1, 1, 0, None));
-    Ok(triggers == 0
-        && foreign == 0
-        && columns == layout.columns.len() as i64
-        && rows.is_some_and(|r| r >= 0 && r as u64 >= min_changes()))
+    let rows = rows.and_then(|r| u64::try_from(r).ok());
+    let fits = triggers == 0 && foreign == 0 && columns == layout.columns.len() as i64;
+    Ok(rows.filter(|r| fits && *r >= min_changes()))
 }
 
-/// Whether `staged` changes (deduplicated by key) should rewrite `live` rather than upsert
-/// into it: at least [`MIN_CHANGES`] and at least half as many as the table's rows (counted
-/// up to twice `staged`, so the count costs what the change set does, not the table).
-pub async fn worth(conn: &mut Conn, live: &str, staged: u64) -> Result<bool, DbError> {
-    if staged < min_changes() {
-        return Ok(false);
-    }
-    let cap = staged.saturating_mul(2);
-    let rows: Option<i64> = conn
-        .query_first(format!(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM {} LIMIT {}) AS t",
-            qi(live),
-            cap.saturating_add(1)
-        ))
-        .await
-        .map_err(my_err("cannot count the rows"))?;
-    Ok(rows.unwrap_or(0) as u64 <= cap)
+/// Whether `staged` changes should rewrite a table of `rows` rows (at its last load: rows a
+/// user added since are not counted, which only tilts the choice) rather than upsert into it:
+/// at least [`MIN_CHANGES`], and at least half as many as the rows.
+pub fn worth(staged: u64, rows: u64) -> bool {
+    staged >= min_changes() && rows <= staged.saturating_mul(2)
 }
 
 /// What a rewrite did.
@@ -138,31 +128,27 @@ pub async fn build(
         .await
         .map_err(my_err("cannot count the deletions"))?;
     let (deleted, upserted) = counts.unwrap_or((0, None));
-    let fill = [
-        format!(
-            "INSERT INTO {} ({}) SELECT {} FROM {} t LEFT JOIN dap_stage s ON {} WHERE s.{first_key} IS NULL",
-            qi(new),
-            cols.join(", "),
-            of_t.join(", "),
-            qi(live),
-            on("t")
-        ),
-        // A key's earlier `U` row, where its last record is a `D`.
-        format!(
-            "DELETE n FROM dap_stage s STRAIGHT_JOIN {} n ON {} WHERE s.{action} = 'D'",
-            qi(new),
-            on("n")
-        ),
-    ];
-    let mut untouched = None;
-    for sql in fill {
-        conn.query_drop(sql)
-            .await
-            .map_err(my_err("cannot rewrite the table"))?;
-        untouched.get_or_insert(conn.affected_rows());
-    }
+    conn.query_drop(format!(
+        "INSERT INTO {} ({}) SELECT {} FROM {} t LEFT JOIN dap_stage s ON {} WHERE s.{first_key} IS NULL",
+        qi(new),
+        cols.join(", "),
+        of_t.join(", "),
+        qi(live),
+        on("t")
+    ))
+    .await
+        .map_err(my_err("cannot rewrite the table"))?;
+    let untouched = conn.affected_rows();
+    // A key's earlier `U` row, where its last record is a `D`.
+    conn.query_drop(format!(
+        "DELETE n FROM dap_stage s STRAIGHT_JOIN {} n ON {} WHERE s.{action} = 'D'",
+        qi(new),
+        on("n")
+    ))
+    .await
+    .map_err(my_err("cannot rewrite the table"))?;
     Ok(Built {
         deleted: deleted as u64,
-        rows: untouched.unwrap_or(0) + upserted.unwrap_or(0) as u64,
+        rows: untouched + upserted.unwrap_or(0) as u64,
     })
 }
