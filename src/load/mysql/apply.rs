@@ -53,8 +53,8 @@ pub fn apply_sql(into: &str, l: &Layout) -> [String; 2] {
 }
 
 /// The deletion and the upsert that apply `dap_stage` to the table `into`: with `rows`, the
-/// stage has only keys and actions ([`keys_ddl`]) and the `U` rows are in the table `rows`
-/// (the last `U` of each key; a key whose last record is `D` is left out by the join).
+/// stage has only keys and actions ([`keys_ddl`]) and the `U` rows are all the rows of the
+/// table `rows` (the last `U` of each key, once [`d_after_u_sql`] has run).
 pub(super) fn apply_from(into: &str, rows: Option<&str>, l: &Layout) -> [String; 2] {
     let on: Vec<String> = l
         .keys()
@@ -67,19 +67,7 @@ pub(super) fn apply_from(into: &str, rows: Option<&str>, l: &Layout) -> [String;
         action(l)
     );
     let all: Vec<String> = l.columns.iter().map(|c| qi(&c.name)).collect();
-    let (alias, source) = match rows {
-        None => ("s", String::new()),
-        Some(rows) => {
-            let on: Vec<String> = l
-                .keys()
-                .map(|c| format!("n.{0} = s.{0}", qi(&c.name)))
-                .collect();
-            (
-                "n",
-                format!(" STRAIGHT_JOIN {} n ON {}", qi(rows), on.join(" AND ")),
-            )
-        }
-    };
+    let alias = if rows.is_some() { "n" } else { "s" };
     let from_stage: Vec<String> = all.iter().map(|c| format!("{alias}.{c}")).collect();
     // `s.<column>` rather than `VALUES(<column>)`, which MySQL 8.0.20+ deprecates.
     let mut sets: Vec<String> = l
@@ -95,11 +83,14 @@ pub(super) fn apply_from(into: &str, rows: Option<&str>, l: &Layout) -> [String;
             .collect();
     }
     let upsert = format!(
-        "INSERT INTO {} ({}) SELECT {} FROM dap_stage s{source} WHERE s.{} = 'U' ON DUPLICATE KEY UPDATE {}",
+        "INSERT INTO {} ({}) SELECT {} FROM {} ON DUPLICATE KEY UPDATE {}",
         qi(into),
         all.join(", "),
         from_stage.join(", "),
-        action(l),
+        match rows {
+            None => format!("dap_stage s WHERE s.{} = 'U'", action(l)),
+            Some(rows) => format!("{} n", qi(rows)),
+        },
         sets.join(", ")
     );
     [delete, upsert]
@@ -109,4 +100,19 @@ pub(super) fn apply_from(into: &str, rows: Option<&str>, l: &Layout) -> [String;
 /// column of that name.
 pub(super) fn action(l: &Layout) -> String {
     qi(&l.free_column("dap_action"))
+}
+
+/// Deletes from `rows` (the `U` rows of an incremental loaded apart, see [`keys_ddl`]) the
+/// row of each key whose last record is a `D` (an earlier `U` of the key).
+pub(super) fn d_after_u_sql(rows: &str, l: &Layout) -> String {
+    let on: Vec<String> = l
+        .keys()
+        .map(|c| format!("n.{0} = s.{0}", qi(&c.name)))
+        .collect();
+    format!(
+        "DELETE n FROM dap_stage s STRAIGHT_JOIN {} n ON {} WHERE s.{} = 'D'",
+        qi(rows),
+        on.join(" AND "),
+        action(l)
+    )
 }

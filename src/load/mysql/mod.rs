@@ -400,6 +400,11 @@ async fn load_locked(
             out.deleted = built.deleted;
             (into, rewritten) = (new.clone(), Some(built.rows));
         } else {
+            if apart {
+                conn.query_drop(apply::d_after_u_sql(&new, l))
+                    .await
+                    .map_err(my_err("cannot apply the deletions"))?;
+            }
             let [delete, upsert] = apply_from(&into, apart.then_some(new.as_str()), l);
             conn.query_drop(delete)
                 .await
