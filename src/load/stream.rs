@@ -34,6 +34,18 @@ pub struct Sent {
     pub deletes: u64,
 }
 
+/// What the reading thread sends of each record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    /// The `U` records' rows, `D` records skipped (a snapshot's rows, or the upserts of an
+    /// incremental whose keys go apart: [`Pass::Keys`]).
+    Rows,
+    /// Every record: its row, then its action (`U` or `D`; a `D` has `\N` for its values).
+    Staged,
+    /// Every record's key columns, then its action; the header names the key columns alone.
+    Keys,
+}
+
 /// Writes one field of a column of this type (as the object has it: COPY text) in the target's
 /// text format.
 pub type Encode = fn(&ColType, &[u8], &mut BytesMut);
@@ -122,15 +134,15 @@ fn copy_field(field: &[u8], out: &mut BytesMut) {
     }
 }
 
-/// Reads `path` on a blocking thread. With `with_action`, each row gets `U` or `D` as a last
-/// column and a `D` row gets `\N` for its values; without, deletions are skipped (a snapshot).
-/// The handle's value is what was sent: rows, and deletions among them.
+/// Reads `path` on a blocking thread and sends what `pass` says of each record. The handle's
+/// value is what was sent: rows, and deletions among them.
 pub fn spawn_rows(
     path: PathBuf,
     layout: &Layout,
-    with_action: bool,
+    pass: Pass,
     encode: Encode,
 ) -> (Receiver<Result<Msg, TsvError>>, JoinHandle<Sent>) {
+    let with_action = pass != Pass::Rows;
     let (send, recv) = tokio::sync::mpsc::channel::<Result<Msg, TsvError>>(8);
     let l = layout.clone();
     let reader = tokio::task::spawn_blocking(move || -> Sent {
@@ -145,6 +157,7 @@ pub fn spawn_rows(
         };
         let present: Vec<usize> = (0..l.columns.len())
             .filter(|i| file.fields[*i].is_some())
+            .filter(|i| pass != Pass::Keys || l.columns[*i].key)
             .collect();
         let src: Vec<(usize, bool, &ColType)> = present
             .iter()
@@ -169,7 +182,7 @@ pub fn spawn_rows(
             }
             let delete = file.is_delete(&row);
             if delete && !with_action {
-                // A deletion in a snapshot: nothing to load.
+                // A deletion, where only rows are sent: nothing to load.
                 continue;
             }
             sent.deletes += u64::from(delete);

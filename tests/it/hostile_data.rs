@@ -852,7 +852,11 @@ mod generated {
 /// and in one of most of the table, so an update then a delete deletes
 /// (MariaDB once kept the row); PostgreSQL, which stages parts side by side and so cannot know
 /// which record came last, refuses the table (exit 6, naming the key), which stays at its old
-/// point (its upsert once kept the row of an update followed by a delete, exit 0).
+/// point (its upsert once kept the row of an update followed by a delete, exit 0). MariaDB
+/// once more on both load paths with the rows loaded apart from the keys (the path of a large
+/// table, taken here with `DAP_RUN_TEST_REWRITE_MIN=5`: the first incremental, 4 records, is
+/// upserted from the loaded rows, the second, 9 records, rewrites the table), leaving no new
+/// table behind.
 #[test]
 fn a_key_sent_twice_in_one_incremental_ends_as_its_last_record_or_is_refused() {
     const AT3: &str = "2025-01-03T00:00:00Z";
@@ -862,7 +866,13 @@ fn a_key_sent_twice_in_one_incremental_ends_as_its_last_record_or_is_refused() {
             .map(|(k, n)| [Some((*k).to_owned()), Some((*n).to_owned())])
             .collect()
     };
-    for db in TestDb::each("hostile_twice") {
+    let mut dbs: Vec<(TestDb, bool)> = TestDb::each("hostile_twice")
+        .into_iter()
+        .map(|db| (db, false))
+        .collect();
+    dbs.extend(TestDb::mysql("hostile_twice_apart").map(|db| (db, true)));
+    dbs.extend(TestDb::mysql_insert_path("hostile_twice_apart_ins").map(|db| (db, true)));
+    for (db, apart) in dbs {
         let gw = FakeGateway::start();
         gw.table(
             "canvas",
@@ -934,6 +944,30 @@ fn a_key_sent_twice_in_one_incremental_ends_as_its_last_record_or_is_refused() {
                     .run();
                 assert_eq!(db.rows("canvas", "t", &["id", "n"]), before, "{db:?}");
                 assert_eq!(db.until("canvas", "t"), until_before, "{db:?}");
+            } else if apart {
+                let rewrites = until == AT3;
+                let r = load(&ws, &db, &[("canvas", "t")])
+                    .env("DAP_RUN_TEST_REWRITE_MIN", "5")
+                    .status(0)
+                    .run();
+                assert_eq!(
+                    r.stderr.contains("rewriting the table"),
+                    rewrites,
+                    "{until}: {}",
+                    r.stderr
+                );
+                assert_eq!(
+                    db.rows("canvas", "t", &["id", "n"]),
+                    after,
+                    "{db:?} {until}"
+                );
+                let left: Vec<String> = db
+                    .tables()
+                    .into_iter()
+                    .filter(|t| t.starts_with("dap_run__new__") || t.starts_with("dap_run__old__"))
+                    .collect();
+                assert_eq!(left, Vec::<String>::new(), "{db:?} {until}");
+                assert_eq!(db.until("canvas", "t").as_deref(), Some(until), "{db:?}");
             } else {
                 load(&ws, &db, &[("canvas", "t")]).status(0).run();
                 assert_eq!(

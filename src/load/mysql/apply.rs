@@ -31,8 +31,31 @@ pub fn stage_ddl(l: &Layout) -> [String; 2] {
     ]
 }
 
+/// Drops and creates the temporary `dap_stage` of an incremental whose rows go apart (see
+/// [`super::rewrite`]): the key columns and the action of each key's last record.
+pub fn keys_ddl(l: &Layout) -> [String; 2] {
+    let defs: Vec<String> = l.keys().map(|c| col_def(c, false)).collect();
+    let keys: Vec<String> = l.keys().map(|c| qi(&c.name)).collect();
+    [
+        "DROP TEMPORARY TABLE IF EXISTS dap_stage".to_owned(),
+        format!(
+            "CREATE TEMPORARY TABLE dap_stage ({}, {} char(1) NOT NULL, PRIMARY KEY ({})) DEFAULT CHARACTER SET utf8mb4",
+            defs.join(", "),
+            action(l),
+            keys.join(", ")
+        ),
+    ]
+}
+
 /// The deletion and the upsert that apply `dap_stage` to the table `into`.
 pub fn apply_sql(into: &str, l: &Layout) -> [String; 2] {
+    apply_from(into, None, l)
+}
+
+/// The deletion and the upsert that apply `dap_stage` to the table `into`: with `rows`, the
+/// stage has only keys and actions ([`keys_ddl`]) and the `U` rows are all the rows of the
+/// table `rows` (the last `U` of each key, once [`d_after_u_sql`] has run).
+pub(super) fn apply_from(into: &str, rows: Option<&str>, l: &Layout) -> [String; 2] {
     let on: Vec<String> = l
         .keys()
         .map(|c| format!("t.{0} = s.{0}", qi(&c.name)))
@@ -44,26 +67,30 @@ pub fn apply_sql(into: &str, l: &Layout) -> [String; 2] {
         action(l)
     );
     let all: Vec<String> = l.columns.iter().map(|c| qi(&c.name)).collect();
-    let from_stage: Vec<String> = all.iter().map(|c| format!("s.{c}")).collect();
+    let alias = if rows.is_some() { "n" } else { "s" };
+    let from_stage: Vec<String> = all.iter().map(|c| format!("{alias}.{c}")).collect();
     // `s.<column>` rather than `VALUES(<column>)`, which MySQL 8.0.20+ deprecates.
     let mut sets: Vec<String> = l
         .columns
         .iter()
         .filter(|c| !c.key)
-        .map(|c| format!("{0} = s.{0}", qi(&c.name)))
+        .map(|c| format!("{0} = {alias}.{0}", qi(&c.name)))
         .collect();
     if sets.is_empty() {
         sets = l
             .keys()
-            .map(|c| format!("{0} = s.{0}", qi(&c.name)))
+            .map(|c| format!("{0} = {alias}.{0}", qi(&c.name)))
             .collect();
     }
     let upsert = format!(
-        "INSERT INTO {} ({}) SELECT {} FROM dap_stage s WHERE s.{} = 'U' ON DUPLICATE KEY UPDATE {}",
+        "INSERT INTO {} ({}) SELECT {} FROM {} ON DUPLICATE KEY UPDATE {}",
         qi(into),
         all.join(", "),
         from_stage.join(", "),
-        action(l),
+        match rows {
+            None => format!("dap_stage s WHERE s.{} = 'U'", action(l)),
+            Some(rows) => format!("{} n", qi(rows)),
+        },
         sets.join(", ")
     );
     [delete, upsert]
@@ -73,4 +100,19 @@ pub fn apply_sql(into: &str, l: &Layout) -> [String; 2] {
 /// column of that name.
 pub(super) fn action(l: &Layout) -> String {
     qi(&l.free_column("dap_action"))
+}
+
+/// Deletes from `rows` (the `U` rows of an incremental loaded apart, see [`keys_ddl`]) the
+/// row of each key whose last record is a `D` (an earlier `U` of the key).
+pub(super) fn d_after_u_sql(rows: &str, l: &Layout) -> String {
+    let on: Vec<String> = l
+        .keys()
+        .map(|c| format!("n.{0} = s.{0}", qi(&c.name)))
+        .collect();
+    format!(
+        "DELETE n FROM dap_stage s STRAIGHT_JOIN {} n ON {} WHERE s.{} = 'D'",
+        qi(rows),
+        on.join(" AND "),
+        action(l)
+    )
 }

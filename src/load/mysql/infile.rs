@@ -20,7 +20,7 @@ use mysql_async::prelude::Queryable as _;
 use super::error::{MyError, my_err};
 use super::error::{message as my_message, refusal as my_refusal};
 use crate::load::layout::{ColType, Layout, mysql_ident as qi};
-use crate::load::stream::{Msg, header, spawn_rows};
+use crate::load::stream::{Msg, Pass, header, spawn_rows};
 use crate::load::tsv::copy_escape;
 use crate::load::{DbError, TsvError};
 
@@ -117,18 +117,18 @@ pub async fn fail_on_warnings(
 
 type Rows = BoxStream<'static, Result<Bytes, std::io::Error>>;
 
-/// Streams one file into `LOAD DATA LOCAL INFILE … REPLACE INTO TABLE <into>` (with `staged`,
-/// each row gets its action in `dap_action`; either way a repeated key replaces the earlier
-/// row).
+/// Streams one file into `LOAD DATA LOCAL INFILE … REPLACE INTO TABLE <into>`, what `pass`
+/// says of each record (but [`Pass::Rows`], each row gets its action in `dap_action`; either
+/// way a repeated key replaces the earlier row).
 /// Returns the rows read and the deletions among them.
 pub async fn load_file(
     conn: &mut Conn,
     into: &str,
     layout: &Layout,
     path: &Path,
-    staged: bool,
+    pass: Pass,
 ) -> Result<(u64, u64), Failure> {
-    let (mut recv, reader) = spawn_rows(path.to_path_buf(), layout, staged, mysql_text);
+    let (mut recv, reader) = spawn_rows(path.to_path_buf(), layout, pass, mysql_text);
     let present = header(&mut recv, path).await?;
     let lines = Arc::new(AtomicU64::new(0));
     let counter = lines.clone();
@@ -171,7 +171,7 @@ pub async fn load_file(
     });
     let vars: Vec<String> = present.iter().map(|i| format!("@c{i}")).collect();
     let mut fields = vars.clone();
-    if staged {
+    if pass != Pass::Rows {
         fields.push(super::apply::action(layout));
     }
     let sets: Vec<String> = present

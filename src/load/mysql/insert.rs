@@ -21,7 +21,7 @@ use tokio::sync::mpsc::Receiver;
 use super::error::{MyError, my_err};
 use super::infile::{fail_on_warnings, mysql_text, wrap};
 use crate::load::layout::{ColType, Layout, mysql_ident as qi};
-use crate::load::stream::{Msg, header, spawn_rows};
+use crate::load::stream::{Msg, Pass, header, spawn_rows};
 use crate::load::{DbError, TsvError};
 
 /// The largest statement sent, whatever the server allows: larger batches save nothing and
@@ -51,11 +51,20 @@ pub async fn insert_file(
     into: &str,
     layout: &Layout,
     path: &Path,
-    staged: bool,
+    pass: Pass,
     limit: usize,
 ) -> Result<(u64, u64), DbError> {
-    let (mut recv, reader) = spawn_rows(path.to_path_buf(), layout, staged, mysql_text);
-    let sent = send_rows(conn, into, layout, path, staged, limit, &mut recv).await;
+    let (mut recv, reader) = spawn_rows(path.to_path_buf(), layout, pass, mysql_text);
+    let sent = send_rows(
+        conn,
+        into,
+        layout,
+        path,
+        pass != Pass::Rows,
+        limit,
+        &mut recv,
+    )
+    .await;
     // Rows not sent (an error) are dropped, so that the reader stops.
     drop(recv);
     let dels = reader

@@ -12,9 +12,10 @@
 //! **An incremental without schema change** is one transaction: the changes go into a
 //! temporary staging table keyed as the table (creating a temporary table does not commit;
 //! `REPLACE` keeps the last record of a repeated key), then one `DELETE … JOIN` and one
-//! `INSERT … SELECT … ON DUPLICATE KEY UPDATE`, then the state rows, then `COMMIT`. When the
-//! changes are at least half the table's rows, it is rewritten instead ([`rewrite`]): a new
-//! table of the untouched rows and the changed ones, swapped in as below.
+//! `INSERT … SELECT … ON DUPLICATE KEY UPDATE`, then the state rows, then `COMMIT`. Into a
+//! large table the `U` rows go straight into a new table and only keys and actions are staged
+//! ([`rewrite`]); when the changes are at least half the table's rows, the new table gets the
+//! untouched rows and is swapped in as below, else it is the upsert's source.
 //!
 //! **A snapshot, an incremental that needs DDL** (new columns, new enum values, a dropped
 //! NOT NULL) **or a rewrite** cannot be one transaction: MySQL commits implicitly around every
@@ -47,6 +48,7 @@ mod meta;
 mod names;
 mod rewrite;
 
+use apply::{apply_from, keys_ddl};
 pub use apply::{apply_sql, stage_ddl};
 pub use conn::connect;
 pub use error::{MyError, connect_help};
@@ -63,6 +65,7 @@ use mysql_async::prelude::Queryable as _;
 use super::check::CheckError;
 use super::layout::{ColType, Column, Layout, mysql_ident as qi, mysql_literal as ql, mysql_type};
 use super::replica::{Prepared, Replica};
+use super::stream::Pass;
 use super::target::MyServer;
 use super::{Changes, DbError, LoadOutcome, LoadRequest, Mode, Parts, TableState};
 use conn::{Settings, lock, run, unlock};
@@ -200,48 +203,58 @@ impl Rows {
         }
     }
 
-    /// Streams the files into `into` (with `staged`, each row gets its action in
-    /// `dap_action`), one statement or batch of statements per file, in the caller's
-    /// transaction. Returns the rows read and the deletions among them.
+    /// Streams the files into the tables of `into`, each file into each table in turn, with
+    /// what its [`Pass`] says of each record (but [`Pass::Rows`], each row gets its action in
+    /// `dap_action`), one statement or batch of statements per file and table, in the caller's
+    /// transaction. Returns the rows read and the deletions among them, as the last table got
+    /// them.
     async fn load_files(
         &mut self,
         conn: &mut Conn,
-        into: &str,
+        into: &[(&str, Pass)],
         layout: &Layout,
         files: &Parts,
-        staged: bool,
     ) -> Result<(u64, u64), DbError> {
         let (mut read, mut deletes) = (0u64, 0u64);
         let mut part = 0;
         while let Some(path) = files.get(part).await? {
             part += 1;
-            let path = &path;
-            if self.infile() {
-                match infile::load_file(conn, into, layout, path, staged).await {
-                    Ok((r, d)) => {
-                        read += r;
-                        deletes += d;
-                        continue;
-                    }
-                    Err(infile::Failure::Refused(why)) => self.refused(&why),
-                    Err(infile::Failure::Other(e)) => return Err(e),
-                }
+            let mut sent = (0, 0);
+            for (table, pass) in into {
+                sent = self.load_file(conn, table, layout, &path, *pass).await?;
             }
-            if !self.settings.local_infile && !FORCED_SAID.swap(true, Ordering::Relaxed) {
-                tracing::info!(
-                    "MySQL at {}: staging rows with INSERT batches (`local_infile=false` in the connection string)",
-                    self.settings.server
-                );
-            }
-            let limit = match self.limit {
-                Some(l) => l,
-                None => *self.limit.insert(insert::statement_limit(conn).await?),
-            };
-            let (r, d) = insert::insert_file(conn, into, layout, path, staged, limit).await?;
-            read += r;
-            deletes += d;
+            read += sent.0;
+            deletes += sent.1;
         }
         Ok((read, deletes))
+    }
+
+    async fn load_file(
+        &mut self,
+        conn: &mut Conn,
+        into: &str,
+        layout: &Layout,
+        path: &std::path::Path,
+        pass: Pass,
+    ) -> Result<(u64, u64), DbError> {
+        if self.infile() {
+            match infile::load_file(conn, into, layout, path, pass).await {
+                Ok(sent) => return Ok(sent),
+                Err(infile::Failure::Refused(why)) => self.refused(&why),
+                Err(infile::Failure::Other(e)) => return Err(e),
+            }
+        }
+        if !self.settings.local_infile && !FORCED_SAID.swap(true, Ordering::Relaxed) {
+            tracing::info!(
+                "MySQL at {}: staging rows with INSERT batches (`local_infile=false` in the connection string)",
+                self.settings.server
+            );
+        }
+        let limit = match self.limit {
+            Some(l) => l,
+            None => *self.limit.insert(insert::statement_limit(conn).await?),
+        };
+        insert::insert_file(conn, into, layout, path, pass, limit).await
     }
 }
 
@@ -295,6 +308,8 @@ async fn load_locked(
     let mut into = if rebuild { new.clone() } else { name.clone() };
     // The rows of a rewritten table.
     let mut rewritten: Option<u64> = None;
+    // Whether an incremental's rows went apart from its keys (see [`rewrite`]).
+    let mut apart = false;
     let mut out = LoadOutcome::default();
     let begin = || vec!["START TRANSACTION".to_owned()];
     if snapshot {
@@ -312,13 +327,36 @@ async fn load_locked(
         ];
         run(conn, "cannot create the new table", &ddl).await?;
         run(conn, "cannot begin a transaction", &begin()).await?;
-        let (read, _) = sender.load_files(conn, &new, l, &req.files, false).await?;
+        let (read, _) = sender
+            .load_files(conn, &[(&new, Pass::Rows)], l, &req.files)
+            .await?;
         out.read = read;
     } else {
+        // Rows apart (see [`rewrite`]): the `U` rows into the new table, keys into the stage.
+        let apart_rows = match rebuild {
+            true => None,
+            false => rewrite::apart(conn, &name, l).await?,
+        };
+        apart = apart_rows.is_some();
         // The staging table before the transaction: MySQL with GTID consistency refuses
         // temporary-table DDL inside one.
-        let mut ddl = stage_ddl(l).to_vec();
+        let mut ddl = if apart {
+            keys_ddl(l).to_vec()
+        } else {
+            stage_ddl(l).to_vec()
+        };
         let mut old_cols = vec![];
+        if rebuild || apart {
+            ddl.push(format!("DROP TABLE IF EXISTS {}", qi(&new)));
+            ddl.push(format!("CREATE TABLE {} LIKE {}", qi(&new), qi(&name)));
+        }
+        if apart {
+            ddl.push(format!(
+                "ALTER TABLE {} COMMENT = {}",
+                qi(&new),
+                ql(&table_comment(l, &token))
+            ));
+        }
         if rebuild {
             old_cols = columns(conn, &name)
                 .await?
@@ -326,8 +364,6 @@ async fn load_locked(
                 .into_iter()
                 .map(|(c, _)| qi(&c.name))
                 .collect();
-            ddl.push(format!("DROP TABLE IF EXISTS {}", qi(&new)));
-            ddl.push(format!("CREATE TABLE {} LIKE {}", qi(&new), qi(&name)));
             ddl.extend(alter(conn, &name, &new, l, changes, &token).await?);
         }
         run(conn, "cannot build the new and staging tables", &ddl).await?;
@@ -345,23 +381,31 @@ async fn load_locked(
             )
             .await?;
         }
-        let (read, deletes) = sender
-            .load_files(conn, "dap_stage", l, &req.files, true)
-            .await?;
+        let into_tables: &[(&str, Pass)] = if apart {
+            &[(&new, Pass::Rows), ("dap_stage", Pass::Keys)]
+        } else {
+            &[("dap_stage", Pass::Staged)]
+        };
+        let (read, deletes) = sender.load_files(conn, into_tables, l, &req.files).await?;
         out.read = read;
-        if !rebuild && rewrite::worth(conn, &name, l, read).await? {
-            // At least half the table changes: a new table swapped in (see [`rewrite`]).
+        if apart_rows.is_some_and(|rows| rewrite::worth(read, rows)) {
+            // At least half the table changes: the new table swapped in (see [`rewrite`]).
             tracing::info!(
                 table = %format!("{}.{}", l.namespace, l.table),
                 changes = read,
                 "rewriting the table: the changes touch at least half of its rows"
             );
             let action = apply::action(l);
-            let built = rewrite::build(conn, &name, &new, l, &token, &action).await?;
+            let built = rewrite::build(conn, &name, &new, l, &action).await?;
             out.deleted = built.deleted;
             (into, rewritten) = (new.clone(), Some(built.rows));
         } else {
-            let [delete, upsert] = apply_sql(&into, l);
+            if apart {
+                conn.query_drop(apply::d_after_u_sql(&new, l))
+                    .await
+                    .map_err(my_err("cannot apply the deletions"))?;
+            }
+            let [delete, upsert] = apply_from(&into, apart.then_some(new.as_str()), l);
             conn.query_drop(delete)
                 .await
                 .map_err(my_err("cannot apply the deletions"))?;
@@ -418,6 +462,13 @@ async fn load_locked(
     };
     if !rebuild && rewritten.is_none() {
         commit_record(conn, &rec, false).await?;
+        if apart {
+            // The upsert's source, after the commit (see [`rewrite`]); one left by a kill is
+            // dropped by the next load.
+            let _ = conn
+                .query_drop(format!("DROP TABLE IF EXISTS {}", qi(&new)))
+                .await;
+        }
         return Ok(out);
     }
     // The swap (see the module docs for the order).

@@ -11,7 +11,7 @@ use tokio_postgres::Transaction;
 use super::PgError;
 use super::error::db_err;
 use crate::load::layout::{Layout, quote_ident as qi};
-use crate::load::stream::{Msg, spawn_rows};
+use crate::load::stream::{Msg, Pass, spawn_rows};
 use crate::load::{DbError, Parts};
 
 /// Streams the parts' rows into `COPY <copy_target> (<columns>) FROM STDIN WITH (FREEZE)`, one
@@ -60,7 +60,11 @@ pub(super) async fn copy_part(
     let (mut recv, reader) = spawn_rows(
         path.to_owned(),
         layout,
-        action.is_some(),
+        if action.is_some() {
+            Pass::Staged
+        } else {
+            Pass::Rows
+        },
         crate::load::stream::copy_text,
     );
     let present = crate::load::stream::header(&mut recv, path).await?;
