@@ -12,29 +12,24 @@
 //! key takes seconds.
 
 use super::col_def;
-use crate::load::layout::{Layout, mysql_ident as qi};
+use crate::load::layout::{Column, Layout, mysql_ident as qi};
 
 /// Drops and creates the temporary `dap_stage` for `l`'s rows: the columns, the action (`U`
 /// or `D`), and the table's primary key. One record a key: a rewrite takes the staged rows as
 /// they are, and the upsert needs no order.
 pub fn stage_ddl(l: &Layout) -> [String; 2] {
-    let defs: Vec<String> = l.columns.iter().map(|c| col_def(c, false)).collect();
-    let keys: Vec<String> = l.keys().map(|c| qi(&c.name)).collect();
-    [
-        "DROP TEMPORARY TABLE IF EXISTS dap_stage".to_owned(),
-        format!(
-            "CREATE TEMPORARY TABLE dap_stage ({}, {} char(1) NOT NULL, PRIMARY KEY ({})) DEFAULT CHARACTER SET utf8mb4",
-            defs.join(", "),
-            action(l),
-            keys.join(", ")
-        ),
-    ]
+    stage_of(l, l.columns.iter())
 }
 
 /// Drops and creates the temporary `dap_stage` of an incremental whose rows go apart (see
 /// [`super::rewrite`]): the key columns and the action of each key's last record.
 pub fn keys_ddl(l: &Layout) -> [String; 2] {
-    let defs: Vec<String> = l.keys().map(|c| col_def(c, false)).collect();
+    stage_of(l, l.keys())
+}
+
+/// `dap_stage` of `columns`, the action, and the table's primary key.
+fn stage_of<'a>(l: &Layout, columns: impl Iterator<Item = &'a Column>) -> [String; 2] {
+    let defs: Vec<String> = columns.map(|c| col_def(c, false)).collect();
     let keys: Vec<String> = l.keys().map(|c| qi(&c.name)).collect();
     [
         "DROP TEMPORARY TABLE IF EXISTS dap_stage".to_owned(),
