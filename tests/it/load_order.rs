@@ -7,6 +7,21 @@ use std::time::Duration;
 
 use crate::common::*;
 
+/// The example as it is (16 tables at once) over accounts, courses and users into `db`.
+fn replicate(ws: &Workspace, db: &TestDb) -> Test {
+    let job = ws.example("replicate.toml");
+    ws.dap().args(&[
+        "run",
+        job.to_str().unwrap(),
+        "--output-dir",
+        "out",
+        "--database",
+        &db.url,
+        "--var",
+        r#"tables=["accounts","courses","users"]"#,
+    ])
+}
+
 #[test]
 fn a_later_run_creates_the_slowest_tables_job_first() {
     for db in TestDb::each("load_order") {
@@ -27,21 +42,7 @@ fn a_later_run_creates_the_slowest_tables_job_first() {
             .into(),
             ..Default::default()
         });
-        // The example as it is: 16 tables at once.
-        let job = ws.example("replicate.toml");
-        let job = job.to_str().unwrap();
-        let run = || {
-            ws.dap().args(&[
-                "run",
-                job,
-                "--output-dir",
-                "out",
-                "--database",
-                &db.url,
-                "--var",
-                r#"tables=["accounts","courses","users"]"#,
-            ])
-        };
+        let run = || replicate(&ws, &db);
         run()
             .status(0)
             .stderr_has(&[
@@ -76,19 +77,8 @@ fn a_table_that_fails_before_its_job_holds_back_no_later_one() {
         table_schema_latency: [("courses".to_owned(), Duration::from_millis(300))].into(),
         ..Default::default()
     });
-    let job = ws.example("replicate.toml");
     let db = TestDb::sqlite();
-    ws.dap()
-        .args(&[
-            "run",
-            job.to_str().unwrap(),
-            "--output-dir",
-            "out",
-            "--database",
-            &db.url,
-            "--var",
-            r#"tables=["accounts","courses","users"]"#,
-        ])
+    replicate(&ws, &db)
         .status(7)
         .stderr_has(&["(item `courses`): GET", "answered 404 Not Found"])
         .run();
