@@ -106,13 +106,7 @@ pub fn select<'a>(q: &JpQuery, value: &'a Json) -> Vec<&'a Json> {
 /// the JSONPath engine builds a path string for every value it visits, which on a response of
 /// 300,000 objects costs more than the parse. `None` for any other path.
 fn select_plain<'a>(q: &JpQuery, value: &'a Json) -> Option<Vec<&'a Json>> {
-    let plain = q.segments.iter().all(|s| {
-        matches!(
-            s,
-            Segment::Selector(Selector::Name(_) | Selector::Index(_) | Selector::Wildcard)
-        )
-    });
-    if !plain {
+    if !raw::plain(q) {
         return None;
     }
     let mut at = vec![value];
