@@ -43,38 +43,28 @@ mod login_properties {
             let answer: Arc<Mutex<Option<Answer>>> = Default::default();
             let hits = Arc::new(AtomicUsize::new(0));
             let (a, h) = (answer.clone(), hits.clone());
-            let (tx, rx) = std::sync::mpsc::channel();
-            std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(async move {
-                    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                    tx.send(listener.local_addr().unwrap()).unwrap();
-                    let app = axum::Router::new().fallback(move || {
-                        let (a, h) = (a.clone(), h.clone());
-                        async move {
-                            h.fetch_add(1, Ordering::SeqCst);
-                            let answer = a.lock().unwrap().clone().unwrap();
-                            let mut r = Response::new(Body::from(answer.body));
-                            *r.status_mut() = StatusCode::from_u16(answer.status).unwrap();
-                            for (k, v) in answer.headers {
-                                if let (Ok(k), Ok(v)) = (
-                                    HeaderName::from_bytes(k.as_bytes()),
-                                    HeaderValue::from_str(&v),
-                                ) {
-                                    r.headers_mut().insert(k, v);
-                                }
+            let addr = crate::common::serve_on_loopback(move |_| {
+                axum::Router::new().fallback(move || {
+                    let (a, h) = (a.clone(), h.clone());
+                    async move {
+                        h.fetch_add(1, Ordering::SeqCst);
+                        let answer = a.lock().unwrap().clone().unwrap();
+                        let mut r = Response::new(Body::from(answer.body));
+                        *r.status_mut() = StatusCode::from_u16(answer.status).unwrap();
+                        for (k, v) in answer.headers {
+                            if let (Ok(k), Ok(v)) = (
+                                HeaderName::from_bytes(k.as_bytes()),
+                                HeaderValue::from_str(&v),
+                            ) {
+                                r.headers_mut().insert(k, v);
                             }
-                            r
                         }
-                    });
-                    axum::serve(listener, app).await.unwrap();
-                });
+                        r
+                    }
+                })
             });
             Server {
-                url: format!("http://{}", rx.recv().unwrap()),
+                url: format!("http://{addr}"),
                 answer,
                 hits,
             }
