@@ -980,3 +980,34 @@ fn a_key_sent_twice_in_one_incremental_ends_as_its_last_record_or_is_refused() {
         }
     }
 }
+
+/// A key the gateway sends twice in one snapshot (in two objects) never loads: every database
+/// refuses the table (exit 6), which is neither created nor recorded, and the next table of
+/// the run loads. MariaDB counts a snapshot's rows from what its loads replaced (no
+/// `COUNT(*)`), on two connections: on both load paths the repeated key is found.
+#[test]
+fn a_key_sent_twice_in_one_snapshot_is_refused() {
+    let mut dbs = TestDb::each("hostile_snap_twice");
+    dbs.extend(TestDb::mysql_insert_path("hostile_snap_twice_ins"));
+    for db in dbs {
+        let gw = FakeGateway::start();
+        for t in ["t", "u"] {
+            gw.table("canvas", t, text_keyed(json!({"n": {"type": "integer"}})));
+        }
+        let (a, b) = (
+            tsv(&["key.id\tvalue.n", "a\t1", "b\t2", "c\t3"]),
+            tsv(&["key.id\tvalue.n", "d\t4", "b\t5"]),
+        );
+        gw.job("canvas", "t", FakeJob::snapshot(AT, &[&a, &b]));
+        gw.job("canvas", "u", FakeJob::snapshot(AT, &[&a]));
+        let ws = gw.workspace();
+        load(&ws, &db, &[("canvas", "t"), ("canvas", "u")])
+            .status(6)
+            .stderr_has(&["canvas.t"])
+            .run();
+        assert!(!db.has_table("canvas", "t"), "{db:?}");
+        assert_eq!(db.until("canvas", "t"), None, "{db:?}");
+        assert_eq!(db.until("canvas", "u").as_deref(), Some(AT), "{db:?}");
+        assert_eq!(db.rows("canvas", "u", &["id", "n"]).len(), 3, "{db:?}");
+    }
+}
