@@ -263,8 +263,10 @@ fn an_incremental_changing_most_rows_rewrites_the_table() {
     // Every key changes each tick: the incremental is the whole table, and at least the
     // fewest changes a rewrite is taken for (100,000), as many as the table's rows must be
     // (about 9 keys in 10 are rows) for its rows to go apart from its keys.
+    // Three parts a load: the snapshot's and the rewrite's rows load on two connections.
     let ws = Workspace::new(SandboxConfig {
         table_rows: Some(120_000),
+        object_rows: 50_000,
         change_period: 1,
         ..Default::default()
     });
@@ -272,8 +274,16 @@ fn an_incremental_changing_most_rows_rewrites_the_table() {
     ws.job("replicate_b.toml", &text);
     let tables = r#"["users"]"#;
     let load = |job: &str, out: &str, db: &MyDb| replicate_with(&ws, job, out, &db.url, tables);
-    load("replicate.toml", "out", &rewritten).status(0).run();
+    const HELPER: &str = "a second connection loaded parts at the same time";
+    load("replicate.toml", "out", &rewritten)
+        .args(&["-v"])
+        .status(0)
+        .stderr_has(&[HELPER])
+        .run();
     load("replicate_b.toml", "out-b", &upserted).status(0).run();
+    let state = rewritten.state("canvas", "users").unwrap();
+    let got = rewritten.rows("canvas", "users", &state.2);
+    assert_rows_eq(&got, &oracle(&ws, "canvas", "users", &state.0), "users");
     let own = "INSERT INTO canvas__users (id, name, created_at, updated_at, workflow_state)
                SELECT id + 9000000, name, created_at, updated_at, workflow_state FROM canvas__users ORDER BY id LIMIT 50";
     rewritten.execute(own);
@@ -291,8 +301,9 @@ fn an_incremental_changing_most_rows_rewrites_the_table() {
     ws.sandbox()
         .advance_clock(std::time::Duration::from_secs(1));
     let r = load("replicate.toml", "out", &rewritten)
+        .args(&["-v"])
         .status(0)
-        .stderr_has(&["rewriting the table"])
+        .stderr_has(&["rewriting the table", HELPER])
         .run();
     let s = load("replicate_b.toml", "out-b", &upserted)
         .status(0)

@@ -19,6 +19,7 @@ use mysql_async::prelude::Queryable as _;
 
 use super::error::{MyError, my_err};
 use super::error::{message as my_message, refusal as my_refusal};
+use super::rows::Sent;
 use crate::load::layout::{ColType, Layout, mysql_ident as qi};
 use crate::load::stream::{Msg, Pass, header, spawn_rows};
 use crate::load::tsv::copy_escape;
@@ -120,14 +121,15 @@ type Rows = BoxStream<'static, Result<Bytes, std::io::Error>>;
 /// Streams one file into `LOAD DATA LOCAL INFILE … REPLACE INTO TABLE <into>`, what `pass`
 /// says of each record (but [`Pass::Rows`], each row gets its action in `dap_action`; either
 /// way a repeated key replaces the earlier row).
-/// Returns the rows read and the deletions among them.
+/// Returns the rows read, the deletions among them and the rows a later row of the same key
+/// replaced.
 pub async fn load_file(
     conn: &mut Conn,
     into: &str,
     layout: &Layout,
     path: &Path,
     pass: Pass,
-) -> Result<(u64, u64), Failure> {
+) -> Result<Sent, Failure> {
     let (mut recv, reader) = spawn_rows(path.to_path_buf(), layout, pass, mysql_text);
     let present = header(&mut recv, path).await?;
     let lines = Arc::new(AtomicU64::new(0));
@@ -206,8 +208,15 @@ pub async fn load_file(
         }
         Ok(()) => {}
     }
+    let read = lines.load(Ordering::Relaxed);
+    // `REPLACE` counts a replaced row twice: its deletion and the new row.
+    let replaced = conn.affected_rows().saturating_sub(read);
     fail_on_warnings(conn, "LOAD DATA", path).await?;
-    Ok((lines.load(Ordering::Relaxed), dels))
+    Ok(Sent {
+        read,
+        deletes: dels,
+        replaced,
+    })
 }
 
 #[cfg(test)]

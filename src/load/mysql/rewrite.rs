@@ -8,34 +8,45 @@
 //! pool, with an undo record for each, where the rewrite appends rows in key order.
 //!
 //! The rows are written once: an incremental into a table that could be rewritten
-//! ([`apart`]) reads each part twice, loading the `U` records' rows straight into the new
-//! table (`LOAD DATA … REPLACE`: the last `U` of a key is kept) and every record's key and
-//! action into the temporary `dap_stage` (the last record of a key is kept, so its action says
-//! whether the key ends deleted). Only then is the size of the change set known, and it is
-//! compared with the table's rows at its last load (its state's `row_count`: no count of the
-//! table, which cost 0.6 s at 1M keys). A rewrite adds the untouched rows and removes the keys
-//! whose last record is `D`; a smaller change set is upserted into the live table from the new
-//! table (the same deletion first, then all its rows: joining it to the staged `U` keys instead
-//! cost 1–1.5 s more at 225k changes of 900k rows), and the new table is dropped after the
-//! commit. Staging the whole
-//! rows and copying them into the new table again cost about 5 s more at 1M keys (21.4–24.0 s
-//! → 16.2–17.4 s for the incremental, `bench/results.md`).
+//! ([`apart`]) reads the parts twice ([`load`]). First every record's key and action go into
+//! the temporary `dap_stage`, in order (the last record of a key is kept, so its action says
+//! whether the key ends deleted, and `LOAD DATA … REPLACE` says how many records an earlier
+//! one of the same key replaced). Then the size of the change set is known, and it is compared
+//! with the table's rows at its last load (its state's `row_count`: no count of the table,
+//! which cost 0.6 s at 1M keys). Then the `U` records' rows go straight into the new table,
+//! each statement committing on its own (no reader sees the table): where no key repeated, on
+//! two connections ([`super::rows::helper`]), while the load's own counts the deletions and
+//! copies a rewrite's untouched rows; where one did, in order on the load's connection, and
+//! the rows of the keys whose last record is `D` are then removed. A rewrite is swapped in; a
+//! smaller change set is upserted into the live table from the new table in the load's
+//! transaction (the same deletion first, then all its rows: joining it to the staged `U` keys
+//! instead cost 1–1.5 s more at 225k changes of 900k rows), and the new table is dropped after
+//! the commit. Staging the whole rows and copying them into the new table again cost about
+//! 5 s more at 1M keys (21.4–24.0 s → 16.2–17.4 s for the incremental), and the second
+//! connection, with the counts the loads answered instead of counting, 4–5 s more (→ 12.2–
+//! 12.5 s, `bench/results.md`).
 //!
 //! A new table loses what `CREATE TABLE … LIKE` does not copy, so rows go apart (and a rewrite
 //! is taken) only when there is none of it: no trigger on the table, no foreign key from or to
 //! it, and no column besides the schema's (an upsert keeps a user's column's values). The
 //! table must also have had at least [`MIN_CHANGES`] rows at its last load, so that a small
 //! table's incrementals stage their rows in `dap_stage` and upsert, without creating and
-//! dropping a table each time. The new table is created before the load's transaction (its
-//! implicit commit commits nothing of the user's): the live table and its state stay as they
-//! were until the swap or the upsert's commit.
+//! dropping a table each time. The new table is created before any transaction (its implicit
+//! commit commits nothing of the user's): the live table and its state stay as they were until
+//! the swap or the upsert's commit.
+
+use std::sync::atomic::AtomicUsize;
 
 use mysql_async::Conn;
 use mysql_async::prelude::Queryable as _;
 
+use super::conn::run;
 use super::error::my_err;
-use crate::load::DbError;
+use super::rows::{self, Rows};
 use crate::load::layout::{Layout, mysql_ident as qi, mysql_literal as ql};
+use crate::load::stream::Pass;
+use crate::load::target::MyServer;
+use crate::load::{DbError, Parts};
 
 /// The fewest changes a rewrite is taken for. Below it an upsert costs little, and the table
 /// stays the same table (its id, its comment): a new table is worth it only where the upsert
@@ -88,24 +99,142 @@ pub fn worth(staged: u64, rows: u64) -> bool {
     staged >= min_changes() && rows <= staged.saturating_mul(2)
 }
 
-/// What a rewrite did.
-pub struct Built {
+/// What an incremental loaded apart did.
+pub struct Applied {
+    /// Every record read.
+    pub read: u64,
+    /// The `D` records among them.
+    pub deletes: u64,
     /// The table's rows the `D` records removed.
     pub deleted: u64,
-    /// The new table's rows.
-    pub rows: u64,
+    /// The new table's rows, when it is to be swapped in (a rewrite); `None`: the changes
+    /// were upserted into the live table in the open transaction, left for the caller's record.
+    pub rewritten: Option<u64>,
 }
 
-/// Completes `new`, which holds the last `U` row of each key, with the rows of `live` no record
-/// touches, and removes from it the keys whose last record is `D` (`dap_stage`: one key and
-/// action a key), in the caller's transaction, left open for the swap.
-pub async fn build(
+/// Loads an incremental into `live` apart (see the module docs), `rows` the table's rows at
+/// its last load: every record's key and action into `dap_stage`, in order, then the `U` rows
+/// into `new`, so that the size of the change set and whether a key repeats are known before
+/// any row is loaded. Where no key repeats, a second connection loads parts of the rows
+/// ([`rows::helper`]) while the load's own copies a rewrite's untouched rows and then takes
+/// parts too: 1M changes in 12.2–12.5 s where one connection took 16.5–17.4 s. Where a key
+/// repeats, the rows load in order on the load's connection, the last `U` of a key kept (with
+/// `canvas_logs`, whose keys repeat, beside the keys, each part read once for both).
+#[allow(clippy::too_many_arguments)]
+pub async fn load(
+    conn: &mut Conn,
+    sender: &mut Rows,
+    server: &MyServer,
+    live: &str,
+    new: &str,
+    layout: &Layout,
+    files: &Parts,
+    rows: u64,
+) -> Result<Applied, DbError> {
+    let action = super::apply::action(layout);
+    let in_order = layout.keys_repeat();
+    let into: &[(&str, Pass)] = match in_order {
+        true => &[(new, Pass::Rows), ("dap_stage", Pass::Keys)],
+        false => &[("dap_stage", Pass::Keys)],
+    };
+    let keys = sender.load_files(conn, into, layout, files).await?;
+    let rewrite = worth(keys.read, rows);
+    if rewrite {
+        tracing::info!(
+            table = %format!("{}.{}", layout.namespace, layout.table),
+            changes = keys.read,
+            "rewriting the table: the changes touch at least half of its rows"
+        );
+    }
+    let untouched = async |conn: &mut Conn| match rewrite {
+        true => copy_untouched(conn, live, new, layout, &action)
+            .await
+            .map(Some),
+        false => Ok(None),
+    };
+    let once = keys.replaced == 0;
+    let copied = if once && !in_order {
+        let next = AtomicUsize::new(0);
+        let here = async {
+            let copied = untouched(conn).await?;
+            sender.take_parts(conn, new, layout, files, &next).await?;
+            Ok::<_, DbError>(copied)
+        };
+        let there = rows::helper(server, new, layout, files, &next);
+        tokio::try_join!(here, there)?.0
+    } else {
+        if !in_order {
+            sender
+                .take_parts(conn, new, layout, files, &AtomicUsize::new(0))
+                .await?;
+        }
+        untouched(conn).await?
+    };
+    if !once {
+        // A key's earlier `U` row, where its last record is a `D`.
+        conn.query_drop(super::apply::d_after_u_sql(new, layout))
+            .await
+            .map_err(my_err("cannot apply the deletions"))?;
+    }
+    let (read, deletes) = (keys.read, keys.deletes);
+    if let Some(c) = copied {
+        // Every key in one record: the `U` records are the staged `U` keys.
+        let upserted = match once {
+            true => read.saturating_sub(deletes),
+            false => {
+                count(
+                    conn,
+                    &format!("SELECT COUNT(*) FROM dap_stage WHERE {action} = 'U'"),
+                )
+                .await?
+            }
+        };
+        return Ok(Applied {
+            read,
+            deletes,
+            deleted: c.deleted,
+            rewritten: Some(c.untouched + upserted),
+        });
+    }
+    run(
+        conn,
+        "cannot begin a transaction",
+        &["START TRANSACTION".into()],
+    )
+    .await?;
+    let [delete, upsert] = super::apply::apply_from(live, Some(new), layout);
+    conn.query_drop(delete)
+        .await
+        .map_err(my_err("cannot apply the deletions"))?;
+    let deleted = conn.affected_rows();
+    conn.query_drop(upsert)
+        .await
+        .map_err(my_err("cannot apply the updates"))?;
+    Ok(Applied {
+        read,
+        deletes,
+        deleted,
+        rewritten: None,
+    })
+}
+
+/// What a rewrite copied.
+struct Copied {
+    /// The live table's rows the `D` records remove.
+    deleted: u64,
+    /// The live table's rows no record touches, now in the new table.
+    untouched: u64,
+}
+
+/// Copies into `new` the rows of `live` no record touches (`dap_stage`: one key and action a
+/// key), and counts the rows the `D` records remove.
+async fn copy_untouched(
     conn: &mut Conn,
     live: &str,
     new: &str,
     layout: &Layout,
     action: &str,
-) -> Result<Built, DbError> {
+) -> Result<Copied, DbError> {
     let on = |t: &str| -> String {
         let on: Vec<String> = layout
             .keys()
@@ -120,16 +249,15 @@ pub async fn build(
         .unwrap_or_default();
     let cols: Vec<String> = layout.columns.iter().map(|c| qi(&c.name)).collect();
     let of_t: Vec<String> = cols.iter().map(|c| format!("t.{c}")).collect();
-    let counts: Option<(i64, Option<i64>)> = conn
-        .query_first(format!(
-            "SELECT (SELECT COUNT(*) FROM dap_stage s STRAIGHT_JOIN {} t ON {} WHERE s.{action} = 'D'),
-                    (SELECT COUNT(*) FROM dap_stage WHERE {action} = 'U')",
+    let deleted = count(
+        conn,
+        &format!(
+            "SELECT COUNT(*) FROM dap_stage s STRAIGHT_JOIN {} t ON {} WHERE s.{action} = 'D'",
             qi(live),
             on("t")
-        ))
-        .await
-        .map_err(my_err("cannot count the deletions"))?;
-    let (deleted, upserted) = counts.unwrap_or((0, None));
+        ),
+    )
+    .await?;
     conn.query_drop(format!(
         "INSERT INTO {} ({}) SELECT {} FROM {} t LEFT JOIN dap_stage s ON {} WHERE s.{first_key} IS NULL",
         qi(new),
@@ -139,14 +267,18 @@ pub async fn build(
         on("t")
     ))
     .await
-        .map_err(my_err("cannot rewrite the table"))?;
-    let untouched = conn.affected_rows();
-    // A key's earlier `U` row, where its last record is a `D`.
-    conn.query_drop(super::apply::d_after_u_sql(new, layout))
-        .await
-        .map_err(my_err("cannot rewrite the table"))?;
-    Ok(Built {
-        deleted: deleted as u64,
-        rows: untouched + upserted.unwrap_or(0) as u64,
+    .map_err(my_err("cannot rewrite the table"))?;
+    Ok(Copied {
+        deleted,
+        untouched: conn.affected_rows(),
     })
+}
+
+/// The count a `SELECT COUNT(*) …` answers.
+async fn count(conn: &mut Conn, sql: &str) -> Result<u64, DbError> {
+    Ok(conn
+        .query_first::<i64, _>(sql)
+        .await
+        .map_err(my_err("cannot count the changes"))?
+        .map_or(0, |n| n as u64))
 }
