@@ -855,11 +855,13 @@ mod generated {
 /// point (its upsert once kept the row of an update followed by a delete, exit 0). MariaDB
 /// once more on both load paths with the rows loaded apart from the keys (the path of a large
 /// table, taken here with `DAP_RUN_TEST_REWRITE_MIN=5`: the first incremental, 4 records, is
-/// upserted from the loaded rows, the second, 9 records, rewrites the table), leaving no new
-/// table behind.
+/// upserted from the loaded rows, the second, 9 records, rewrites the table, the third, one
+/// key updated twice, is upserted), leaving no new table behind and loading the rows in order
+/// on one connection.
 #[test]
 fn a_key_sent_twice_in_one_incremental_ends_as_its_last_record_or_is_refused() {
     const AT3: &str = "2025-01-03T00:00:00Z";
+    const AT4: &str = "2025-01-04T00:00:00Z";
     let pairs = |pairs: &[(&str, &str)]| -> Vec<[Option<String>; 2]> {
         pairs
             .iter()
@@ -928,6 +930,20 @@ fn a_key_sent_twice_in_one_incremental_ends_as_its_last_record_or_is_refused() {
                     ("h", "1"),
                 ]),
             ),
+            // The one key twice, `U` both times: its staged key and action are the same
+            // record twice, which the servers do not count as a replaced row.
+            (
+                AT4,
+                [tsv(&[head, "h\t7\tU"]), tsv(&[head, "h\t8\tU"])],
+                pairs(&[
+                    ("b", "7"),
+                    ("d", "9"),
+                    ("e", "5"),
+                    ("f", "4"),
+                    ("g", "6"),
+                    ("h", "8"),
+                ]),
+            ),
         ];
         for (until, objects, after) in steps {
             let before = db.rows("canvas", "t", &["id", "n"]);
@@ -946,9 +962,12 @@ fn a_key_sent_twice_in_one_incremental_ends_as_its_last_record_or_is_refused() {
                 assert_eq!(db.until("canvas", "t"), until_before, "{db:?}");
             } else if apart {
                 let rewrites = until == AT3;
+                // A key repeats in every step: its rows load in order, on one connection.
                 let r = load(&ws, &db, &[("canvas", "t")])
+                    .args(&["-v"])
                     .env("DAP_RUN_TEST_REWRITE_MIN", "5")
                     .status(0)
+                    .stderr_lacks(&["a second connection loaded parts"])
                     .run();
                 assert_eq!(
                     r.stderr.contains("rewriting the table"),

@@ -19,7 +19,6 @@ use mysql_async::prelude::Queryable as _;
 
 use super::error::{MyError, my_err};
 use super::error::{message as my_message, refusal as my_refusal};
-use super::rows::Sent;
 use crate::load::layout::{ColType, Layout, mysql_ident as qi};
 use crate::load::stream::{Msg, Pass, header, spawn_rows};
 use crate::load::tsv::copy_escape;
@@ -36,6 +35,22 @@ pub enum Failure {
 impl From<DbError> for Failure {
     fn from(e: DbError) -> Self {
         Failure::Other(e)
+    }
+}
+
+/// What one table got of a load's files.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Sent {
+    /// The records read.
+    pub read: u64,
+    /// The `D` records among them.
+    pub deletes: u64,
+}
+
+impl std::ops::AddAssign for Sent {
+    fn add_assign(&mut self, other: Sent) {
+        self.read += other.read;
+        self.deletes += other.deletes;
     }
 }
 
@@ -121,8 +136,7 @@ type Rows = BoxStream<'static, Result<Bytes, std::io::Error>>;
 /// Streams one file into `LOAD DATA LOCAL INFILE … REPLACE INTO TABLE <into>`, what `pass`
 /// says of each record (but [`Pass::Rows`], each row gets its action in `dap_action`; either
 /// way a repeated key replaces the earlier row).
-/// Returns the rows read, the deletions among them and the rows a later row of the same key
-/// replaced.
+/// Returns the rows read and the deletions among them.
 pub async fn load_file(
     conn: &mut Conn,
     into: &str,
@@ -208,14 +222,10 @@ pub async fn load_file(
         }
         Ok(()) => {}
     }
-    let read = lines.load(Ordering::Relaxed);
-    // `REPLACE` counts a replaced row twice: its deletion and the new row.
-    let replaced = conn.affected_rows().saturating_sub(read);
     fail_on_warnings(conn, "LOAD DATA", path).await?;
     Ok(Sent {
-        read,
+        read: lines.load(Ordering::Relaxed),
         deletes: dels,
-        replaced,
     })
 }
 

@@ -19,8 +19,7 @@ use mysql_async::prelude::Queryable as _;
 use tokio::sync::mpsc::Receiver;
 
 use super::error::{MyError, my_err};
-use super::infile::{fail_on_warnings, mysql_text, wrap};
-use super::rows::Sent;
+use super::infile::{Sent, fail_on_warnings, mysql_text, wrap};
 use crate::load::layout::{ColType, Layout, mysql_ident as qi};
 use crate::load::stream::{Msg, Pass, header, spawn_rows};
 use crate::load::{DbError, TsvError};
@@ -46,8 +45,7 @@ fn limit_for(max_allowed_packet: u64) -> usize {
 }
 
 /// Stages one file with `INSERT` batches into `into` (see the module docs); `limit` from
-/// [`statement_limit`]. Returns the rows read, the deletions among them and the rows a later
-/// row of the same key replaced.
+/// [`statement_limit`]. Returns the rows read and the deletions among them.
 pub async fn insert_file(
     conn: &mut Conn,
     into: &str,
@@ -73,11 +71,9 @@ pub async fn insert_file(
         .await
         .map_err(|e| DbError::internal("the reader of the MySQL load", e))?
         .deletes;
-    let (read, replaced) = sent?;
     Ok(Sent {
-        read,
+        read: sent?,
         deletes: dels,
-        replaced,
     })
 }
 
@@ -89,7 +85,7 @@ async fn send_rows(
     staged: bool,
     limit: usize,
     recv: &mut Receiver<Result<Msg, TsvError>>,
-) -> Result<(u64, u64), DbError> {
+) -> Result<u64, DbError> {
     let present = header(recv, path).await?;
     let types: Vec<&ColType> = present.iter().map(|i| &layout.columns[*i].ty).collect();
     let mut cols: Vec<String> = present
@@ -103,7 +99,6 @@ async fn send_rows(
     let mut batch = Batch {
         sql: Vec::with_capacity(limit.min(MAX_STATEMENT)),
         rows: 0,
-        replaced: 0,
     };
     let (mut row, mut scratch) = (Vec::new(), Vec::new());
     let mut read = 0u64;
@@ -148,15 +143,13 @@ async fn send_rows(
     if batch.rows > 0 {
         batch.send(conn, path).await?;
     }
-    Ok((read, batch.replaced))
+    Ok(read)
 }
 
 /// One statement being built.
 struct Batch {
     sql: Vec<u8>,
     rows: usize,
-    /// The rows a later row of the same key replaced, in the statements sent so far.
-    replaced: u64,
 }
 
 impl Batch {
@@ -167,8 +160,6 @@ impl Batch {
                 source,
             })
         })?;
-        // `REPLACE` counts a replaced row twice: its deletion and the new row.
-        self.replaced += conn.affected_rows().saturating_sub(self.rows as u64);
         fail_on_warnings(conn, "INSERT", path).await?;
         self.sql.clear();
         self.rows = 0;

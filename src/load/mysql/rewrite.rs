@@ -9,22 +9,23 @@
 //!
 //! The rows are written once: an incremental into a table that could be rewritten
 //! ([`apart`]) reads the parts twice ([`load`]). First every record's key and action go into
-//! the temporary `dap_stage`, in order (the last record of a key is kept, so its action says
-//! whether the key ends deleted, and `LOAD DATA … REPLACE` says how many records an earlier
-//! one of the same key replaced). Then the size of the change set is known, and it is compared
-//! with the table's rows at its last load (its state's `row_count`: no count of the table,
-//! which cost 0.6 s at 1M keys). Then the `U` records' rows go straight into the new table,
-//! each statement committing on its own (no reader sees the table): where no key repeated, on
-//! two connections ([`super::rows::helper`]), while the load's own counts the deletions and
-//! copies a rewrite's untouched rows; where one did, in order on the load's connection, and
-//! the rows of the keys whose last record is `D` are then removed. A rewrite is swapped in; a
-//! smaller change set is upserted into the live table from the new table in the load's
-//! transaction (the same deletion first, then all its rows: joining it to the staged `U` keys
-//! instead cost 1–1.5 s more at 225k changes of 900k rows), and the new table is dropped after
-//! the commit. Staging the whole rows and copying them into the new table again cost about
-//! 5 s more at 1M keys (21.4–24.0 s → 16.2–17.4 s for the incremental), and the second
-//! connection, with the counts the loads answered instead of counting, 4–5 s more (→ 12.2–
-//! 12.5 s, `bench/results.md`).
+//! the temporary `dap_stage`, in order: the last record of a key is kept, so its action says
+//! whether the key ends deleted, and fewer staged keys than records say that a key repeats
+//! (the servers' own count of replaced rows leaves out a row replaced by an identical one).
+//! Then the size of the change set is known, and it is compared with the table's rows at its
+//! last load (its state's `row_count`: no count of the table, which cost 0.6 s at 1M keys).
+//! Then the `U` records' rows go straight into the new table, each statement committing on
+//! its own (no reader sees the table): where no key repeated, on two connections
+//! ([`super::rows::helper`]), while the load's own counts the deletions and copies a
+//! rewrite's untouched rows; where one did, in order on the load's connection, and the rows
+//! of the keys whose last record is `D` are then removed. A rewrite is swapped in; a smaller
+//! change set is upserted into the live table from the new table in the load's transaction
+//! (the same deletion first, then all its rows: joining it to the staged `U` keys instead cost
+//! 1–1.5 s more at 225k changes of 900k rows), and the new table is dropped after the commit.
+//! Staging the whole rows and copying them into the new table again cost about 5 s more at
+//! 1M keys (21.4–24.0 s → 16.2–17.4 s for the incremental); loading the rows on one
+//! connection, with the `D`-after-`U` deletion and the count of the `U` keys that a change
+//! set without a repeated key does not need, about 4 s more (see `bench/results.md`).
 //!
 //! A new table loses what `CREATE TABLE … LIKE` does not copy, so rows go apart (and a rewrite
 //! is taken) only when there is none of it: no trigger on the table, no foreign key from or to
@@ -117,9 +118,9 @@ pub struct Applied {
 /// into `new`, so that the size of the change set and whether a key repeats are known before
 /// any row is loaded. Where no key repeats, a second connection loads parts of the rows
 /// ([`rows::helper`]) while the load's own copies a rewrite's untouched rows and then takes
-/// parts too: 1M changes in 12.2–12.5 s where one connection took 16.5–17.4 s. Where a key
+/// parts too: 1M changes in 12.3–13.9 s where one connection took 17.1–21.1 s. Where a key
 /// repeats, the rows load in order on the load's connection, the last `U` of a key kept (with
-/// `canvas_logs`, whose keys repeat, beside the keys, each part read once for both).
+/// `canvas_logs`, whose keys repeat, part by part beside the keys).
 #[allow(clippy::too_many_arguments)]
 pub async fn load(
     conn: &mut Conn,
@@ -152,7 +153,9 @@ pub async fn load(
             .map(Some),
         false => Ok(None),
     };
-    let once = keys.replaced == 0;
+    // Every key in one record: the staged keys are as many as the records (the servers'
+    // counts of replaced rows leave out a row replaced by an identical one).
+    let once = count(conn, "SELECT COUNT(*) FROM dap_stage").await? == keys.read;
     let copied = if once && !in_order {
         let next = AtomicUsize::new(0);
         let here = async {

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use mysql_async::Conn;
 
 use super::conn::Settings;
+use super::infile::Sent;
 use super::{infile, insert};
 use crate::load::layout::Layout;
 use crate::load::stream::Pass;
@@ -21,26 +22,6 @@ static REFUSED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 
 /// Whether the `local_infile=false` of a connection string was said in this run.
 static FORCED_SAID: AtomicBool = AtomicBool::new(false);
-
-/// What one table got of a load's files.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Sent {
-    /// The records read.
-    pub read: u64,
-    /// The `D` records among them.
-    pub deletes: u64,
-    /// The rows a later record of the same key replaced (the table starts empty: the new
-    /// table of a snapshot or of rows loaded apart, the temporary staging table).
-    pub replaced: u64,
-}
-
-impl std::ops::AddAssign for Sent {
-    fn add_assign(&mut self, other: Sent) {
-        self.read += other.read;
-        self.deletes += other.deletes;
-        self.replaced += other.replaced;
-    }
-}
 
 /// How one load sends its rows: `LOAD DATA LOCAL INFILE` while the server takes it, else
 /// `INSERT` batches (see [`insert`]).
