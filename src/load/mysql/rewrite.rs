@@ -181,7 +181,8 @@ pub async fn load(
     }
     let (read, deletes) = (keys.read, keys.deletes);
     if let Some(c) = copied {
-        // Every key in one record: the `U` records are the staged `U` keys.
+        // The new table's `U` rows: the `U` records when every key came in one record, else
+        // the staged keys whose last record is `U`.
         let upserted = match once {
             true => read.saturating_sub(deletes),
             false => {

@@ -63,7 +63,7 @@ impl Rows {
     /// Streams the files into the tables of `into`, each file into each table in turn, with
     /// what its [`Pass`] says of each record (but [`Pass::Rows`], each row gets its action in
     /// `dap_action`), one statement or batch of statements per file and table, in the caller's
-    /// transaction. Returns what the last table got.
+    /// transaction if one is open. Returns what the last table got.
     pub(super) async fn load_files(
         &mut self,
         conn: &mut Conn,
@@ -136,10 +136,11 @@ impl Rows {
 /// A second connection loading parts into the table `into` while the load's own takes others
 /// ([`Rows::take_parts`] with the same `next`): one `LOAD DATA` runs on one server thread, and
 /// two at a time loaded 1M rows in 3.5–3.9 s where one took 5.1–5.2 s. Opened when it first
-/// gets a part, so a table of one part opens none. `into` is a table no reader sees yet (a new
-/// table before its swap, or an upsert's source): each statement commits on its own, and a
-/// failed load drops the table. The order of the parts is lost, so only loads in which no key
-/// repeats take a helper.
+/// gets a part, so a table of one part opens none (unless the load's own connection is busy
+/// with a rewrite's untouched rows). `into` is a table no reader sees yet (a new table before
+/// its swap, or an upsert's source): each statement commits on its own, and a failed load
+/// drops the table. The order of the parts is lost, so only loads in which no key can repeat,
+/// or none did, take a helper.
 pub(super) async fn helper(
     server: &MyServer,
     into: &str,
