@@ -1002,8 +1002,9 @@ fn a_key_sent_twice_in_one_incremental_ends_as_its_last_record_or_is_refused() {
 
 /// A key the gateway sends twice in one snapshot (in two objects) never loads: every database
 /// refuses the table (exit 6), which is neither created nor recorded, and the next table of
-/// the run loads. MariaDB counts a snapshot's rows from what its loads replaced (no
-/// `COUNT(*)`), on two connections: on both load paths the repeated key is found.
+/// the run loads. MariaDB, which loads the objects on two connections, finds it on both load
+/// paths (its count of the rows against the records read; the servers' own count of replaced
+/// rows would miss a key repeated with the same values).
 #[test]
 fn a_key_sent_twice_in_one_snapshot_is_refused() {
     let mut dbs = TestDb::each("hostile_snap_twice");
